@@ -1,0 +1,1 @@
+//! Conformance helpers against real Tars peers.

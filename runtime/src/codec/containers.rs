@@ -1,0 +1,177 @@
+//! [`TarsValue`] for lists, maps and byte vectors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash};
+
+use bytes::Bytes;
+
+use super::error::DecodeError;
+use super::reader::Reader;
+use super::value::TarsValue;
+use super::wire::WireType;
+use super::writer::Writer;
+
+/// `vector<T>`: a `LIST`, or a `SIMPLE_LIST` when `T` is `i8` (IDL `byte`).
+impl<T: TarsValue> TarsValue for Vec<T> {
+    const TYPE_NAME: &'static str = "vector";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        T::write_vec(self, w, tag);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        T::read_vec(r, tag, ty)
+    }
+
+    fn tars_default() -> Self {
+        Vec::new()
+    }
+
+    fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
+        self.is_empty()
+    }
+}
+
+/// `vector<byte>` as a shared, cheaply clonable buffer: written as a `SIMPLE_LIST`; a `LIST`
+/// of bytes is accepted when reading. Decoding from [`Reader::from_bytes`] does not copy.
+impl TarsValue for Bytes {
+    const TYPE_NAME: &'static str = "vector<byte>";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_bytes(tag, self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        match ty {
+            WireType::SimpleList => r.read_simple_list(tag),
+            WireType::List => {
+                let v: Vec<i8> = super::value::read_list_elements(r, tag, ty)?;
+                Ok(v.into_iter().map(|b| b as u8).collect())
+            }
+            _ => Err(DecodeError::TypeMismatch {
+                tag,
+                expected: Self::TYPE_NAME,
+                found: ty,
+            }),
+        }
+    }
+
+    fn tars_default() -> Self {
+        Bytes::new()
+    }
+
+    fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
+        self.is_empty()
+    }
+}
+
+/// Writes a map from an iterator of entries.
+pub fn write_map<'a, K, V, I>(w: &mut Writer, tag: u8, len: usize, entries: I)
+where
+    K: TarsValue + 'a,
+    V: TarsValue + 'a,
+    I: IntoIterator<Item = (&'a K, &'a V)>,
+{
+    w.write_map_header(tag, len);
+    for (k, v) in entries {
+        k.write_field(w, 0);
+        v.write_field(w, 1);
+    }
+}
+
+/// Reads the entries of a `MAP` whose head has been consumed, handing each to `insert`.
+pub fn read_map<K, V>(
+    r: &mut Reader<'_>,
+    tag: u8,
+    ty: WireType,
+    mut insert: impl FnMut(K, V),
+) -> Result<usize, DecodeError>
+where
+    K: TarsValue,
+    V: TarsValue,
+{
+    if ty != WireType::Map {
+        return Err(DecodeError::TypeMismatch {
+            tag,
+            expected: "map",
+            found: ty,
+        });
+    }
+    let n = r.read_size(tag, "map", r.limits().max_collection_len, 2)?;
+    r.enter()?;
+    for _ in 0..n {
+        let kty = r.find_field(0)?.ok_or(DecodeError::Malformed {
+            tag,
+            what: "map key is missing",
+        })?;
+        let k = K::read_value(r, tag, kty)?;
+        let vty = r.find_field(1)?.ok_or(DecodeError::Malformed {
+            tag,
+            what: "map value is missing",
+        })?;
+        let v = V::read_value(r, tag, vty)?;
+        insert(k, v);
+    }
+    r.leave();
+    Ok(n)
+}
+
+/// `map<K, V>` with ordered keys; entries are written in key order.
+impl<K: TarsValue + Ord, V: TarsValue> TarsValue for BTreeMap<K, V> {
+    const TYPE_NAME: &'static str = "map";
+
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        write_map(w, tag, self.len(), self);
+    }
+
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        let mut m = BTreeMap::new();
+        read_map(r, tag, ty, |k, v| {
+            m.insert(k, v);
+        })?;
+        Ok(m)
+    }
+
+    fn tars_default() -> Self {
+        BTreeMap::new()
+    }
+
+    fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
+        self.is_empty()
+    }
+}
+
+/// `map<K, V>` with hashed keys; entries are written in iteration order (map order is not
+/// significant on the wire).
+impl<K, V, S> TarsValue for HashMap<K, V, S>
+where
+    K: TarsValue + Eq + Hash,
+    V: TarsValue,
+    S: BuildHasher + Default,
+{
+    const TYPE_NAME: &'static str = "map";
+
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        write_map(w, tag, self.len(), self);
+    }
+
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        let mut m = HashMap::with_hasher(S::default());
+        read_map(r, tag, ty, |k, v| {
+            m.insert(k, v);
+        })?;
+        Ok(m)
+    }
+
+    fn tars_default() -> Self {
+        HashMap::with_hasher(S::default())
+    }
+
+    fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
+        self.is_empty()
+    }
+}

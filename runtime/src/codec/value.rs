@@ -1,0 +1,246 @@
+//! The [`TarsValue`] trait and its implementations for the built-in scalar types.
+//!
+//! | IDL type | Rust type | wire |
+//! |---|---|---|
+//! | bool | `bool` | INT1 / ZERO_TAG |
+//! | byte | `i8` | INT1 |
+//! | short / unsigned byte | `i16` / `u8` | narrowed INT2 |
+//! | int / unsigned short | `i32` / `u16` | narrowed INT4 |
+//! | long / unsigned int | `i64` / `u32` | narrowed INT8 |
+//! | float / double | `f32` / `f64` | FLOAT / DOUBLE, never narrowed |
+//! | string | `String` | STRING1 / STRING4 |
+
+use super::error::DecodeError;
+use super::reader::Reader;
+use super::wire::WireType;
+use super::writer::Writer;
+
+/// A value that can be written at a tag and read back from one.
+///
+/// Implemented for the built-in types, containers, [`bytes::Bytes`], and — through the derive
+/// macros — for user structs and enums.
+pub trait TarsValue: Sized {
+    /// Name of the declared type, used in error messages.
+    const TYPE_NAME: &'static str;
+
+    /// Writes `self` as field `tag`.
+    fn write_field(&self, w: &mut Writer, tag: u8);
+
+    /// Reads a value of this type for field `tag` whose head (of wire type `ty`) has been consumed.
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError>;
+
+    /// The value an absent optional field takes when the IDL declares no default.
+    fn tars_default() -> Self;
+
+    /// Whether an optional field holding `self` is left out of the encoding, as tars2cpp does:
+    /// scalars and strings equal to their explicit default, and empty vectors and maps, are
+    /// skipped; bools, enums and structs are always written.
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        let _ = explicit_default;
+        false
+    }
+
+    /// Writes a slice of this type as a list. Byte-like types override this to use `SIMPLE_LIST`.
+    fn write_vec(items: &[Self], w: &mut Writer, tag: u8) {
+        w.write_list_header(tag, items.len());
+        for item in items {
+            item.write_field(w, 0);
+        }
+    }
+
+    /// Reads a list of this type whose head (of wire type `ty`) has been consumed.
+    fn read_vec(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Vec<Self>, DecodeError> {
+        read_list_elements(r, tag, ty)
+    }
+}
+
+/// Reads the elements of a `LIST` whose head has been consumed.
+pub fn read_list_elements<T: TarsValue>(
+    r: &mut Reader<'_>,
+    tag: u8,
+    ty: WireType,
+) -> Result<Vec<T>, DecodeError> {
+    if ty != WireType::List {
+        return Err(DecodeError::TypeMismatch {
+            tag,
+            expected: "list",
+            found: ty,
+        });
+    }
+    let n = r.read_size(tag, "list", r.limits().max_collection_len, 1)?;
+    r.enter()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ty = r.find_field(0)?.ok_or(DecodeError::Malformed {
+            tag,
+            what: "list element is missing",
+        })?;
+        out.push(T::read_value(r, tag, ty)?);
+    }
+    r.leave();
+    Ok(out)
+}
+
+macro_rules! int_value {
+    ($t:ty, $name:literal, $write:ident, $max:expr) => {
+        impl TarsValue for $t {
+            const TYPE_NAME: &'static str = $name;
+
+            #[inline]
+            fn write_field(&self, w: &mut Writer, tag: u8) {
+                w.$write(tag, (*self).into());
+            }
+
+            #[inline]
+            fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+                let v = r.read_int(tag, ty, $max, $name)?;
+                <$t>::try_from(v).map_err(|_| DecodeError::OutOfRange {
+                    tag,
+                    expected: $name,
+                    value: v,
+                })
+            }
+
+            fn tars_default() -> Self {
+                0
+            }
+
+            fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+                explicit_default.is_some_and(|d| d == self)
+            }
+        }
+    };
+}
+
+int_value!(i16, "short", write_i16, WireType::Int2);
+int_value!(i32, "int", write_i32, WireType::Int4);
+int_value!(i64, "long", write_i64, WireType::Int8);
+// Unsigned types widen on the wire, exactly like Java and the other peers expect.
+int_value!(u8, "unsigned byte", write_i16, WireType::Int2);
+int_value!(u16, "unsigned short", write_i32, WireType::Int4);
+int_value!(u32, "unsigned int", write_i64, WireType::Int8);
+
+impl TarsValue for i8 {
+    const TYPE_NAME: &'static str = "byte";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_i8(tag, *self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        // Width Int1 guarantees the value fits.
+        Ok(r.read_int(tag, ty, WireType::Int1, "byte")? as i8)
+    }
+
+    fn tars_default() -> Self {
+        0
+    }
+
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        explicit_default.is_some_and(|d| d == self)
+    }
+
+    /// `vector<byte>` is a `SIMPLE_LIST`.
+    fn write_vec(items: &[Self], w: &mut Writer, tag: u8) {
+        w.write_signed_bytes(tag, items);
+    }
+
+    fn read_vec(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Vec<Self>, DecodeError> {
+        if ty == WireType::SimpleList {
+            let bytes = r.read_simple_list(tag)?;
+            Ok(bytes.iter().map(|&b| b as i8).collect())
+        } else {
+            read_list_elements(r, tag, ty)
+        }
+    }
+}
+
+impl TarsValue for bool {
+    const TYPE_NAME: &'static str = "bool";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_bool(tag, *self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        Ok(r.read_int(tag, ty, WireType::Int1, "bool")? != 0)
+    }
+
+    fn tars_default() -> Self {
+        false
+    }
+}
+
+impl TarsValue for f32 {
+    const TYPE_NAME: &'static str = "float";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_f32(tag, *self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        Ok(r.read_float(tag, ty, false, "float")? as f32)
+    }
+
+    fn tars_default() -> Self {
+        0.0
+    }
+
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        explicit_default.is_some_and(|d| d == self)
+    }
+}
+
+impl TarsValue for f64 {
+    const TYPE_NAME: &'static str = "double";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_f64(tag, *self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        r.read_float(tag, ty, true, "double")
+    }
+
+    fn tars_default() -> Self {
+        0.0
+    }
+
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        explicit_default.is_some_and(|d| d == self)
+    }
+}
+
+impl TarsValue for String {
+    const TYPE_NAME: &'static str = "string";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_string(tag, self);
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        let raw = r.read_string_bytes(tag, ty)?;
+        match std::str::from_utf8(raw) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => Err(DecodeError::InvalidUtf8 { tag }),
+        }
+    }
+
+    fn tars_default() -> Self {
+        String::new()
+    }
+
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        explicit_default.is_some_and(|d| d == self)
+    }
+}

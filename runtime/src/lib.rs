@@ -1,0 +1,19 @@
+//! # tars
+//!
+//! The Tars RPC framework for Rust.
+//!
+//! - [`codec`]: the Tars binary encoding — [`Writer`](codec::Writer), [`Reader`](codec::Reader),
+//!   the [`TarsValue`](codec::TarsValue) / [`TarsStruct`](codec::TarsStruct) traits, and
+//!   `#[derive(TarsStruct, TarsEnum)]`.
+//! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
+#![deny(missing_docs)]
+
+// Lets the derive output (which names `::tars`) work inside this crate too.
+extern crate self as tars;
+
+pub mod codec;
+pub mod packet;
+
+pub use bytes;
+pub use codec::{DecodeError, Reader, TarsEnum, TarsStruct, TarsValue, Writer};
+pub use tars_derive::{TarsEnum, TarsStruct};

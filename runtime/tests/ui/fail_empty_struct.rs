@@ -1,0 +1,3 @@
+#[derive(tars::TarsStruct)]
+struct S {}
+fn main() {}

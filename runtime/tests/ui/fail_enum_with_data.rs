@@ -1,0 +1,6 @@
+#[derive(tars::TarsEnum)]
+enum E {
+    A,
+    B(i32),
+}
+fn main() {}

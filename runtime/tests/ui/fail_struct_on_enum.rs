@@ -1,0 +1,5 @@
+#[derive(tars::TarsStruct)]
+enum E {
+    A,
+}
+fn main() {}
