@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the decoders with cargo-fuzz (libFuzzer).
+# Usage: scripts/fuzz.sh [seconds-per-target]   (default 60)
+# cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP enables them on the stable toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs="${1:-60}"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+for target in decode_packet frame_stream skip_values; do
+  echo "== fuzz $target for ${secs}s"
+  log="$(mktemp)"
+  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$secs" >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz target $target failed (crash or build error)"; exit 1
+  fi
+  grep -E '^Done' "$log"
+  rm -f "$log"
+done
