@@ -6,13 +6,17 @@
 //!   the [`TarsValue`](codec::TarsValue) / [`TarsStruct`](codec::TarsStruct) traits, and
 //!   `#[derive(TarsStruct, TarsEnum)]`.
 //! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
+//! - [`server`]: the call context, servant dispatch and response building.
+//! - [`client`]: servant proxies and the transport abstraction they call through.
 #![deny(missing_docs)]
 
 // Lets the derive output (which names `::tars`) work inside this crate too.
 extern crate self as tars;
 
+pub mod client;
 pub mod codec;
 pub mod packet;
+pub mod server;
 
 pub use bytes;
 pub use codec::{DecodeError, Reader, TarsEnum, TarsStruct, TarsValue, Writer};

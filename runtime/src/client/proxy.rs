@@ -1,0 +1,272 @@
+//! [`ServantProxy`]: calls on one remote object, shared by the generated typed proxies.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::error::CallError;
+use super::invoker::Invoker;
+use crate::codec::DecodeLimits;
+use crate::packet::{packet_type, ParamReader, ParamWriter, RequestPacket, ResponsePacket};
+
+/// Default timeout of synchronous calls (as TarsCpp).
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_millis(3000);
+/// Default timeout of asynchronous calls (as TarsCpp).
+pub const DEFAULT_ASYNC_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Options of one call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallOptions {
+    /// Overrides the proxy's timeout.
+    pub timeout: Option<Duration>,
+    /// Context entries added to the proxy's context.
+    pub context: BTreeMap<String, String>,
+    /// Status entries (e.g. the grid key filled from `routekey` parameters).
+    pub status: BTreeMap<String, String>,
+    /// Hash for mod-hash / consistent-hash endpoint selection.
+    pub hash: Option<u64>,
+}
+
+impl CallOptions {
+    /// Default options.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a context entry.
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> CallOptions {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a status entry.
+    pub fn status(mut self, key: impl Into<String>, value: impl Into<String>) -> CallOptions {
+        self.status.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the selection hash.
+    pub fn hash(mut self, hash: u64) -> CallOptions {
+        self.hash = Some(hash);
+        self
+    }
+}
+
+/// The successful response of a call: its body and context.
+#[derive(Debug, Clone)]
+pub struct ReplyBody {
+    packet: ResponsePacket,
+    limits: DecodeLimits,
+}
+
+impl ReplyBody {
+    /// A reader over the return value and out parameters.
+    pub fn reader(&self) -> ParamReader<'_> {
+        ParamReader::tars(&self.packet.buffer, self.limits)
+    }
+
+    /// The context returned by the server.
+    pub fn context(&self) -> &BTreeMap<String, String> {
+        &self.packet.context
+    }
+
+    /// The raw response packet.
+    pub fn packet(&self) -> &ResponsePacket {
+        &self.packet
+    }
+}
+
+struct Inner {
+    name: String,
+    invoker: Arc<dyn Invoker>,
+    sync_timeout: Duration,
+    async_timeout: Duration,
+    context: BTreeMap<String, String>,
+    limits: DecodeLimits,
+    next_id: AtomicI32,
+}
+
+/// Calls on one object (`App.Server.Obj`), cheap to clone and share across threads.
+#[derive(Clone)]
+pub struct ServantProxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ServantProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServantProxy")
+            .field("name", &self.inner.name)
+            .field("sync_timeout", &self.inner.sync_timeout)
+            .field("async_timeout", &self.inner.async_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServantProxy {
+    /// A proxy for object `name` whose requests go through `invoker`.
+    pub fn new(name: impl Into<String>, invoker: Arc<dyn Invoker>) -> ServantProxy {
+        ServantProxy {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                invoker,
+                sync_timeout: DEFAULT_SYNC_TIMEOUT,
+                async_timeout: DEFAULT_ASYNC_TIMEOUT,
+                context: BTreeMap::new(),
+                limits: DecodeLimits::DEFAULT,
+                next_id: AtomicI32::new(1),
+            }),
+        }
+    }
+
+    fn modify(&self, f: impl FnOnce(&mut Inner)) -> ServantProxy {
+        let mut inner = Inner {
+            name: self.inner.name.clone(),
+            invoker: self.inner.invoker.clone(),
+            sync_timeout: self.inner.sync_timeout,
+            async_timeout: self.inner.async_timeout,
+            context: self.inner.context.clone(),
+            limits: self.inner.limits,
+            next_id: AtomicI32::new(self.inner.next_id.load(Ordering::Relaxed)),
+        };
+        f(&mut inner);
+        ServantProxy {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A copy with a different synchronous-call timeout.
+    pub fn with_sync_timeout(&self, timeout: Duration) -> ServantProxy {
+        self.modify(|i| i.sync_timeout = timeout)
+    }
+
+    /// A copy with a different asynchronous-call timeout.
+    pub fn with_async_timeout(&self, timeout: Duration) -> ServantProxy {
+        self.modify(|i| i.async_timeout = timeout)
+    }
+
+    /// A copy that sends `key = value` in the context of every call.
+    pub fn with_context(&self, key: impl Into<String>, value: impl Into<String>) -> ServantProxy {
+        let (k, v) = (key.into(), value.into());
+        self.modify(|i| {
+            i.context.insert(k, v);
+        })
+    }
+
+    /// A copy with different limits for decoding responses.
+    pub fn with_limits(&self, limits: DecodeLimits) -> ServantProxy {
+        self.modify(|i| i.limits = limits)
+    }
+
+    /// The object name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A writer for call parameters (proxies always speak Tars v1).
+    pub fn param_writer(&self) -> ParamWriter {
+        ParamWriter::tars()
+    }
+
+    fn request(
+        &self,
+        func: &str,
+        body: Bytes,
+        opts: &CallOptions,
+        timeout: Duration,
+        kind: i8,
+    ) -> RequestPacket {
+        let mut id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut context = self.inner.context.clone();
+        context.extend(opts.context.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let timeout = opts.timeout.unwrap_or(timeout);
+        let mut req = RequestPacket::new(
+            id,
+            self.inner.name.clone(),
+            func,
+            body,
+            i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+        );
+        req.packet_type = kind;
+        req.context = context;
+        req.status = opts.status.clone();
+        req
+    }
+
+    fn check(packet: ResponsePacket, limits: DecodeLimits) -> Result<ReplyBody, CallError> {
+        if packet.ret != 0 {
+            return Err(CallError::Server {
+                code: packet.ret,
+                desc: packet.result_desc,
+            });
+        }
+        Ok(ReplyBody { packet, limits })
+    }
+
+    /// Calls `func` and blocks the current thread until the reply (or the sync timeout).
+    pub fn invoke_sync(
+        &self,
+        func: &str,
+        params: ParamWriter,
+        opts: &CallOptions,
+    ) -> Result<ReplyBody, CallError> {
+        let req = self.request(
+            func,
+            params.into_body(),
+            opts,
+            self.inner.sync_timeout,
+            packet_type::NORMAL,
+        );
+        let packet = futures::executor::block_on(self.inner.invoker.invoke(req))?;
+        Self::check(packet, self.inner.limits)
+    }
+
+    /// Calls `func` and returns a future of the reply (resolved at the latest after the async
+    /// timeout). The future is `Send + 'static` and needs no particular executor.
+    pub fn invoke_async(
+        &self,
+        func: &str,
+        params: ParamWriter,
+        opts: &CallOptions,
+    ) -> impl Future<Output = Result<ReplyBody, CallError>> + Send + 'static {
+        let req = self.request(
+            func,
+            params.into_body(),
+            opts,
+            self.inner.async_timeout,
+            packet_type::NORMAL,
+        );
+        let fut = self.inner.invoker.invoke(req);
+        let limits = self.inner.limits;
+        async move { Self::check(fut.await?, limits) }
+    }
+
+    /// Sends `func` one-way: no response is expected or waited for.
+    pub fn invoke_oneway(
+        &self,
+        func: &str,
+        params: ParamWriter,
+        opts: &CallOptions,
+    ) -> Result<(), CallError> {
+        let req = self.request(
+            func,
+            params.into_body(),
+            opts,
+            self.inner.async_timeout,
+            packet_type::ONEWAY,
+        );
+        self.inner.invoker.invoke_oneway(req)
+    }
+}

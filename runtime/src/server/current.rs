@@ -1,0 +1,290 @@
+//! The context of one call on the server.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::packet::{packet_type, version, ParamWriter, ResponsePacket, TupResponse, UniAttribute};
+
+/// A response ready to be framed and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// A Tars (v1) response.
+    Tars(ResponsePacket),
+    /// A TUP (v3) response, in the RequestPacket layout.
+    Tup(TupResponse),
+}
+
+impl Response {
+    /// The request id answered.
+    pub fn request_id(&self) -> i32 {
+        match self {
+            Response::Tars(p) => p.request_id,
+            Response::Tup(p) => p.request_id,
+        }
+    }
+
+    /// The return code.
+    pub fn ret(&self) -> i32 {
+        match self {
+            Response::Tars(p) => p.ret,
+            Response::Tup(p) => p.ret,
+        }
+    }
+
+    /// Encodes the packet (without the length prefix).
+    pub fn encode_body(&self) -> bytes::Bytes {
+        use crate::codec::TarsStruct;
+        match self {
+            Response::Tars(p) => p.encode_to_bytes(),
+            Response::Tup(p) => p.to_packet().encode_to_bytes(),
+        }
+    }
+}
+
+/// Where deferred responses go: the connection the request came from.
+pub trait ResponseSink: Send + Sync + 'static {
+    /// Sends `response` to the caller. Errors (the connection is gone) are the sink's to log.
+    fn send(&self, response: Response);
+}
+
+/// Everything about the call being served, plus what the servant wants to add to the response.
+pub struct Current {
+    version: i16,
+    packet_type: i8,
+    message_type: i32,
+    request_id: i32,
+    servant_name: String,
+    func_name: String,
+    timeout_ms: i32,
+    context: BTreeMap<String, String>,
+    status: BTreeMap<String, String>,
+    response_context: BTreeMap<String, String>,
+    sink: Option<Arc<dyn ResponseSink>>,
+    deferred: bool,
+}
+
+impl fmt::Debug for Current {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Current")
+            .field("servant", &self.servant_name)
+            .field("func", &self.func_name)
+            .field("request_id", &self.request_id)
+            .field("version", &self.version)
+            .field("deferred", &self.deferred)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Current {
+    /// Builds the context of a request; `sink` receives deferred responses.
+    pub fn new(req: &crate::packet::RequestPacket, sink: Option<Arc<dyn ResponseSink>>) -> Current {
+        Current {
+            version: req.version,
+            packet_type: req.packet_type,
+            message_type: req.message_type,
+            request_id: req.request_id,
+            servant_name: req.servant_name.clone(),
+            func_name: req.func_name.clone(),
+            timeout_ms: req.timeout,
+            context: req.context.clone(),
+            status: req.status.clone(),
+            response_context: BTreeMap::new(),
+            sink,
+            deferred: false,
+        }
+    }
+
+    /// The servant (object) name called.
+    pub fn servant_name(&self) -> &str {
+        &self.servant_name
+    }
+
+    /// The function called.
+    pub fn func_name(&self) -> &str {
+        &self.func_name
+    }
+
+    /// The caller's request id.
+    pub fn request_id(&self) -> i32 {
+        self.request_id
+    }
+
+    /// The protocol version of the request.
+    pub fn version(&self) -> i16 {
+        self.version
+    }
+
+    /// Whether the caller expects no response.
+    pub fn is_oneway(&self) -> bool {
+        self.packet_type == packet_type::ONEWAY
+    }
+
+    /// The caller's timeout in milliseconds (0 if none was given).
+    pub fn timeout_ms(&self) -> i32 {
+        self.timeout_ms
+    }
+
+    /// The call context sent by the caller.
+    pub fn context(&self) -> &BTreeMap<String, String> {
+        &self.context
+    }
+
+    /// The framework status sent by the caller.
+    pub fn status(&self) -> &BTreeMap<String, String> {
+        &self.status
+    }
+
+    /// Adds an entry to the context returned with the response.
+    pub fn set_response_context(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.response_context.insert(key.into(), value.into());
+    }
+
+    /// The context returned with the response.
+    pub fn response_context(&self) -> &BTreeMap<String, String> {
+        &self.response_context
+    }
+
+    /// A writer for results in this request's protocol version.
+    pub fn result_writer(&self) -> ParamWriter {
+        if self.version == version::TUP {
+            ParamWriter::tup()
+        } else {
+            ParamWriter::tars()
+        }
+    }
+
+    /// Takes over responsibility for the response: the dispatcher will not reply, and the
+    /// returned [`Responder`] must be used (from any thread) to reply later. Returns `None`
+    /// for one-way calls (nobody waits) or when no connection can take deferred responses.
+    pub fn defer(&mut self) -> Option<Responder> {
+        self.deferred = true;
+        if self.is_oneway() {
+            return None;
+        }
+        let sink = self.sink.clone()?;
+        Some(Responder {
+            version: self.version,
+            message_type: self.message_type,
+            request_id: self.request_id,
+            servant_name: self.servant_name.clone(),
+            func_name: self.func_name.clone(),
+            context: self.response_context.clone(),
+            sink,
+        })
+    }
+
+    /// Whether [`Current::defer`] was called.
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// Builds the response carrying `ret` and the results (or failure description).
+    pub fn build_response(&self, ret: i32, body: ParamWriter, desc: String) -> Response {
+        build_response(
+            self.version,
+            self.message_type,
+            self.request_id,
+            &self.servant_name,
+            &self.func_name,
+            self.response_context.clone(),
+            ret,
+            body,
+            desc,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_response(
+    version: i16,
+    message_type: i32,
+    request_id: i32,
+    servant_name: &str,
+    func_name: &str,
+    context: BTreeMap<String, String>,
+    ret: i32,
+    body: ParamWriter,
+    desc: String,
+) -> Response {
+    match body {
+        ParamWriter::Tup(attrs) => Response::Tup(TupResponse {
+            request_id,
+            servant_name: servant_name.to_owned(),
+            func_name: func_name.to_owned(),
+            ret,
+            desc,
+            attrs,
+            context,
+        }),
+        ParamWriter::Tars(w) => Response::Tars(ResponsePacket {
+            version,
+            packet_type: packet_type::NORMAL,
+            request_id,
+            message_type,
+            ret,
+            buffer: w.into_bytes(),
+            status: BTreeMap::new(),
+            result_desc: desc,
+            context,
+        }),
+    }
+}
+
+/// Sends the response of a deferred call, possibly from another thread.
+pub struct Responder {
+    version: i16,
+    message_type: i32,
+    request_id: i32,
+    servant_name: String,
+    func_name: String,
+    context: BTreeMap<String, String>,
+    sink: Arc<dyn ResponseSink>,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("servant", &self.servant_name)
+            .field("func", &self.func_name)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// A writer for results in the request's protocol version.
+    pub fn result_writer(&self) -> ParamWriter {
+        if self.version == version::TUP {
+            ParamWriter::Tup(UniAttribute::new())
+        } else {
+            ParamWriter::tars()
+        }
+    }
+
+    /// Sends a successful response with the given results.
+    pub fn send_ok(self, results: ParamWriter) {
+        self.send(0, results, String::new());
+    }
+
+    /// Sends a failure.
+    pub fn send_error(self, error: &super::ServantError) {
+        let body = self.result_writer();
+        self.send(error.code(), body, error.desc().to_owned());
+    }
+
+    fn send(self, ret: i32, body: ParamWriter, desc: String) {
+        let response = build_response(
+            self.version,
+            self.message_type,
+            self.request_id,
+            &self.servant_name,
+            &self.func_name,
+            self.context,
+            ret,
+            body,
+            desc,
+        );
+        self.sink.send(response);
+    }
+}

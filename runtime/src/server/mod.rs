@@ -1,0 +1,11 @@
+//! Server side of calls: the [`Current`] call context, the [`Dispatch`] trait that generated
+//! servant dispatchers implement, [`Servants`] which routes a request to its servant and
+//! builds the response, and [`Responder`] for replies sent later from another thread.
+
+mod current;
+mod dispatch;
+mod servants;
+
+pub use current::{Current, Responder, Response, ResponseSink};
+pub use dispatch::{Dispatch, DispatchError, ServantError};
+pub use servants::Servants;

@@ -1,0 +1,113 @@
+//! Routing a request to its servant and turning the outcome into a response.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::current::{Current, Response, ResponseSink};
+use super::dispatch::Dispatch;
+use crate::codec::DecodeLimits;
+use crate::packet::{version, ParamReader, RequestPacket, RetCode, UniAttribute};
+
+/// The servants hosted by a server, by object name.
+#[derive(Clone, Default)]
+pub struct Servants {
+    by_name: HashMap<String, Arc<dyn Dispatch>>,
+    limits: DecodeLimits,
+}
+
+impl std::fmt::Debug for Servants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Servants")
+            .field("names", &self.by_name.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Servants {
+    /// No servants.
+    pub fn new() -> Servants {
+        Servants::default()
+    }
+
+    /// Decode limits applied to call parameters.
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Servants {
+        self.limits = limits;
+        self
+    }
+
+    /// Hosts `servant` under object name `name` (e.g. `Test.HelloServer.HelloObj`).
+    pub fn add(&mut self, name: impl Into<String>, servant: Arc<dyn Dispatch>) -> &mut Self {
+        self.by_name.insert(name.into(), servant);
+        self
+    }
+
+    /// The servant named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Dispatch>> {
+        self.by_name.get(name)
+    }
+
+    /// Names of the hosted servants.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// Serves one request. Returns the response to send, or `None` for one-way calls and
+    /// deferred responses (which go to `sink` later).
+    ///
+    /// Unknown servants answer `-4`, unknown functions `-3`, undecodable parameters `-1`;
+    /// `tars_ping` always answers 0.
+    pub fn handle(
+        &self,
+        req: RequestPacket,
+        sink: Option<Arc<dyn ResponseSink>>,
+    ) -> Option<Response> {
+        let mut current = Current::new(&req, sink);
+        let response = self.serve(&mut current, &req);
+        if current.is_oneway() || current.is_deferred() {
+            return None;
+        }
+        Some(response)
+    }
+
+    fn serve(&self, current: &mut Current, req: &RequestPacket) -> Response {
+        let Some(servant) = self.by_name.get(&req.servant_name) else {
+            return current.build_response(
+                RetCode::NoServant.code(),
+                current.result_writer(),
+                format!("no servant named {}", req.servant_name),
+            );
+        };
+        if req.func_name == "tars_ping" {
+            return current.build_response(0, current.result_writer(), String::new());
+        }
+        let attrs;
+        let mut params = match req.version {
+            version::TUP => match UniAttribute::decode_with_limits(&req.buffer, self.limits) {
+                Ok(a) => {
+                    attrs = a;
+                    ParamReader::Tup(&attrs)
+                }
+                Err(e) => {
+                    return current.build_response(
+                        RetCode::DecodeErr.code(),
+                        current.result_writer(),
+                        e.to_string(),
+                    )
+                }
+            },
+            version::TARS => ParamReader::tars(&req.buffer, self.limits),
+            other => {
+                return current.build_response(
+                    RetCode::DecodeErr.code(),
+                    current.result_writer(),
+                    format!("unsupported protocol version {other}"),
+                )
+            }
+        };
+        let mut out = current.result_writer();
+        match servant.dispatch(current, &mut params, &mut out) {
+            Ok(()) => current.build_response(0, out, String::new()),
+            Err(e) => current.build_response(e.ret_code(), current.result_writer(), e.to_string()),
+        }
+    }
+}
