@@ -2,9 +2,8 @@
 //!
 //! The Tars RPC framework for Rust.
 //!
-//! - [`codec`]: the Tars binary encoding — [`Writer`](codec::Writer), [`Reader`](codec::Reader),
-//!   the [`TarsValue`](codec::TarsValue) / [`TarsStruct`](codec::TarsStruct) traits, and
-//!   `#[derive(TarsStruct, TarsEnum)]`.
+//! - [`codec`]: the Tars binary encoding — [`Writer`], [`Reader`], the [`TarsValue`] /
+//!   [`TarsStruct`](trait@TarsStruct) traits, and `#[derive(TarsStruct, TarsEnum)]`.
 //! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
 //! - [`server`]: the call context, servant dispatch and response building.
 //! - [`client`]: servant proxies and the transport abstraction they call through.

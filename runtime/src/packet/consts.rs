@@ -6,7 +6,7 @@ pub mod version {
     pub const TARS: i16 = 1;
     /// TUP "complex" (v2): named, type-annotated parameters.
     pub const TUP_COMPLEX: i16 = 2;
-    /// TUP "simple" (v3): named parameters ([`UniAttribute`](super::UniAttribute)).
+    /// TUP "simple" (v3): named parameters (`UniAttribute`).
     pub const TUP: i16 = 3;
     /// Tars-JSON.
     pub const JSON: i16 = 5;
