@@ -360,3 +360,32 @@ fn zero_copy_bytes_share_the_source_buffer() {
     let range = src.as_ptr() as usize..src.as_ptr() as usize + src.len();
     assert!(range.contains(&(got.as_ptr() as usize)), "no copy was made");
 }
+
+#[test]
+fn map_vec_encodes_like_a_map_and_keeps_float_keys() {
+    use tars::codec::MapVec;
+    let m = MapVec(vec![(1.5f32, "a".to_string()), (-0.5f32, "b".to_string())]);
+    let bytes = enc(&m, 1);
+    assert_eq!(&bytes[..3], &[0x18, 0x00, 0x02]);
+    let back: MapVec<f32, String> = dec(&bytes, 1).unwrap();
+    assert_eq!(back, m, "entries keep their order");
+    // Readable as an ordinary map of the same wire shape.
+    let via_btree: BTreeMap<String, i32> =
+        dec(&enc(&MapVec(vec![("k".to_string(), 7i32)]), 0), 0).unwrap();
+    assert_eq!(via_btree.get("k"), Some(&7));
+    assert!(MapVec::<i32, i32>::new().is_empty());
+}
+
+#[test]
+fn param_writer_write_str_matches_owned_strings() {
+    use tars::packet::ParamWriter;
+    let mut a = ParamWriter::tars();
+    a.write_str(1, "s", "hello");
+    let mut b = ParamWriter::tars();
+    b.write(1, "s", &"hello".to_string());
+    assert_eq!(a.into_body(), b.into_body());
+    let mut t = ParamWriter::tup();
+    t.write_str(1, "s", "x");
+    let attrs = tars::packet::UniAttribute::decode(&t.into_body()).unwrap();
+    assert_eq!(attrs.get::<String>("s").unwrap(), "x");
+}

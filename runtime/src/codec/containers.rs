@@ -175,3 +175,47 @@ where
         self.is_empty()
     }
 }
+
+/// A map kept as a list of entries, for key types without a total order (`float`, `double`,
+/// structs without `key[...]`). Encoded exactly like any other `map<K, V>`, in list order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MapVec<K, V>(pub Vec<(K, V)>);
+
+impl<K, V> MapVec<K, V> {
+    /// An empty map.
+    pub fn new() -> MapVec<K, V> {
+        MapVec(Vec::new())
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: TarsValue, V: TarsValue> TarsValue for MapVec<K, V> {
+    const TYPE_NAME: &'static str = "map";
+
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        write_map(w, tag, self.0.len(), self.0.iter().map(|(k, v)| (k, v)));
+    }
+
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        let mut entries = Vec::new();
+        read_map(r, tag, ty, |k, v| entries.push((k, v)))?;
+        Ok(MapVec(entries))
+    }
+
+    fn tars_default() -> Self {
+        MapVec(Vec::new())
+    }
+
+    fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
+        self.0.is_empty()
+    }
+}

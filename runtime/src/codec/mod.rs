@@ -27,7 +27,7 @@ mod value;
 mod wire;
 mod writer;
 
-pub use containers::{read_map, write_map};
+pub use containers::{read_map, write_map, MapVec};
 pub use error::DecodeError;
 pub use limits::DecodeLimits;
 pub use reader::Reader;

@@ -78,6 +78,14 @@ impl ParamWriter {
         }
     }
 
+    /// Writes a string parameter without requiring an owned `String`.
+    pub fn write_str(&mut self, tag: u8, name: &str, value: &str) {
+        match self {
+            ParamWriter::Tars(w) => w.write_string(tag, value),
+            ParamWriter::Tup(attrs) => attrs.put(name, &value.to_owned()),
+        }
+    }
+
     /// Writes the return value: tag 0, or the `""` and `"tars_ret"` attributes.
     pub fn write_return<T: TarsValue>(&mut self, value: &T) {
         match self {
