@@ -19,6 +19,11 @@ use super::writer::Writer;
 ///
 /// Implemented for the built-in types, containers, [`bytes::Bytes`], and — through the derive
 /// macros — for user structs and enums.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be encoded as a Tars value",
+    label = "not a Tars type",
+    note = "Tars values are bool, i8..i64, u8/u16/u32, f32, f64, String, Bytes, Vec<T>, maps, and types with #[derive(TarsStruct)] or #[derive(TarsEnum)]"
+)]
 pub trait TarsValue: Sized {
     /// Name of the declared type, used in error messages.
     const TYPE_NAME: &'static str;
