@@ -63,16 +63,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes not yet consumed.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Whether the whole buffer has been consumed.
+    #[inline]
     pub fn is_at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
     /// Consumes `n` bytes and returns them.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(DecodeError::UnexpectedEof {
@@ -87,6 +90,7 @@ impl<'a> Reader<'a> {
 
     /// Consumes `n` bytes as a [`Bytes`], without copying when the reader was built by
     /// [`Reader::from_bytes`].
+    #[inline]
     pub fn take_bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
         let start = self.pos;
         let slice = self.take(n)?;
@@ -96,6 +100,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline]
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let s = self.take(N)?;
         let mut a = [0u8; N];
@@ -105,6 +110,7 @@ impl<'a> Reader<'a> {
 
     /// Decodes the head at the current position without consuming it.
     /// Returns the head and its encoded length, or `None` at the end of the buffer.
+    #[inline]
     pub fn peek_head(&self) -> Result<Option<(Head, usize)>, DecodeError> {
         let Some(&first) = self.buf.get(self.pos) else {
             return Ok(None);
@@ -129,6 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Decodes and consumes the next head.
+    #[inline]
     pub fn read_head(&mut self) -> Result<Head, DecodeError> {
         match self.peek_head()? {
             Some((head, len)) => {
@@ -147,6 +154,7 @@ impl<'a> Reader<'a> {
     /// Returns the wire type of the field with its head consumed, or `None` when the field is
     /// absent (a greater tag, `STRUCT_END` or the end of the buffer comes first; nothing is
     /// consumed then).
+    #[inline]
     pub fn find_field(&mut self, tag: u8) -> Result<Option<WireType>, DecodeError> {
         loop {
             let Some((head, len)) = self.peek_head()? else {
@@ -264,6 +272,7 @@ impl<'a> Reader<'a> {
     /// Reads the size that opens a list, map or simple list (an Int32 at tag 0) and checks it
     /// against `limit` and against the bytes left, given that each element takes at least
     /// `min_element_size` bytes.
+    #[inline]
     pub fn read_size(
         &mut self,
         tag: u8,
@@ -279,6 +288,7 @@ impl<'a> Reader<'a> {
         self.check_len(tag, what, n, limit, min_element_size)
     }
 
+    #[inline]
     fn check_len(
         &self,
         tag: u8,
@@ -312,6 +322,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the payload of a `SIMPLE_LIST` whose head has been consumed.
+    #[inline]
     pub fn read_simple_list(&mut self, tag: u8) -> Result<Bytes, DecodeError> {
         let head = self.read_head()?;
         if head.tag != 0 || head.ty != WireType::Int1 {

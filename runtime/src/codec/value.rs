@@ -60,6 +60,7 @@ pub trait TarsValue: Sized {
 }
 
 /// Reads the elements of a `LIST` whose head has been consumed.
+#[inline]
 pub fn read_list_elements<T: TarsValue>(
     r: &mut Reader<'_>,
     tag: u8,
@@ -76,11 +77,15 @@ pub fn read_list_elements<T: TarsValue>(
     r.enter()?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let ty = r.find_field(0)?.ok_or(DecodeError::Malformed {
-            tag,
-            what: "list element is missing",
-        })?;
-        out.push(T::read_value(r, tag, ty)?);
+        // Elements are always at tag 0, so there is nothing to skip: read the head directly.
+        let head = r.read_head()?;
+        if head.tag != 0 || head.ty == WireType::StructEnd {
+            return Err(DecodeError::Malformed {
+                tag,
+                what: "list element is missing",
+            });
+        }
+        out.push(T::read_value(r, tag, head.ty)?);
     }
     r.leave();
     Ok(out)
