@@ -1,16 +1,35 @@
-// Type expressions (Tars IDL spelling) mapped onto @tars/stream, plus the Conf structs of
-// conformance/idl/Conformance.tars defined with the same stream calls tars2node generates.
-//
-// JSON conventions shared with the Rust side (conformance/src/json.rs):
+// Type expressions (Tars IDL spelling, as used in vectors/stream.json) mapped onto @tars/stream
+// calls, and the JSON conventions shared with the Rust side (conformance/src/json.rs):
 //   long / unsigned int  -> decimal string (exact 64-bit)
-//   float / double       -> number, or "NaN" / "Infinity" / "-Infinity"
+//   float / double       -> number (-0.0 kept), or "NaN" / "Infinity" / "-Infinity"
 //   vector<byte>         -> lowercase hex string
 //   map<K,V>             -> array of [key, value] pairs
-//   struct               -> object keyed by IDL field name
+//   struct:Conf.X        -> object keyed by IDL field name; the classes are the hand-written
+//                           tars2node-style ones of conf.js
 'use strict';
 const S = require('@tars/stream');
+const { Conf } = require('./conf.js');
 
-const STRUCTS = {};
+// Struct classes by IDL name, and each struct's fields (name, type expression) for the JSON
+// conversion only: encoding and decoding go through the classes' own _writeTo / _readFrom.
+const STRUCTS = {
+  'Conf.Small': Conf.Small,
+  'Conf.Mid': Conf.Mid,
+  'Conf.HighTags': Conf.HighTags,
+  'Conf.Nested': Conf.Nested,
+  'Conf.WithOptional': Conf.WithOptional,
+};
+const FIELDS = {
+  'Conf.Small': [['a', 'int'], ['b', 'string']],
+  'Conf.Mid': [['id', 'long'], ['count', 'int'], ['level', 'short'], ['flag', 'bool'], ['score', 'double'],
+    ['ratio', 'float'], ['name', 'string'], ['description', 'string'], ['payload', 'vector<byte>'],
+    ['attrs', 'map<string,string>'], ['ids', 'vector<int>'], ['inner', 'struct:Conf.Small']],
+  'Conf.HighTags': [['a', 'int'], ['b', 'int'], ['c', 'int'], ['d', 'string'], ['e', 'long']],
+  'Conf.Nested': [['items', 'vector<struct:Conf.Small>'], ['byName', 'map<string,struct:Conf.Small>'],
+    ['rows', 'vector<map<int,string>>'], ['grid', 'vector<vector<string>>']],
+  'Conf.WithOptional': [['a', 'int'], ['b', 'int'], ['c', 'string'], ['d', 'vector<int>'], ['e', 'bool'],
+    ['f', 'struct:Conf.Small']],
+};
 
 function splitArgs(s) {
   const out = [];
@@ -34,13 +53,15 @@ function parse(t) {
     return { kind: 'list', elem: parse(inner) };
   }
   if (t.startsWith('map<') && t.endsWith('>')) {
-    const [k, v] = splitArgs(t.slice(4, -1));
-    return { kind: 'map', key: parse(k), value: parse(v) };
+    const args = splitArgs(t.slice(4, -1));
+    if (args.length !== 2) throw new Error('bad map type ' + t);
+    return { kind: 'map', key: parse(args[0]), value: parse(args[1]) };
   }
   if (t.startsWith('struct:')) {
-    const cls = STRUCTS[t.slice(7)];
+    const name = t.slice(7);
+    const cls = STRUCTS[name];
     if (!cls) throw new Error('unknown struct ' + t);
-    return { kind: 'struct', cls };
+    return { kind: 'struct', name, cls, fields: () => FIELDS[name].map(([n, ty]) => ({ name: n, d: parse(ty) })) };
   }
   const prim = {
     'bool': 'bool', 'byte': 'int8', 'short': 'int16', 'int': 'int32', 'long': 'int64',
@@ -50,6 +71,9 @@ function parse(t) {
   if (!prim) throw new Error('unknown type ' + t);
   return { kind: prim };
 }
+
+// `long` goes through the exact string mode of @tars/stream (bString / bValue = 1).
+function isLong(d) { return d.kind === 'int64'; }
 
 // The @tars/stream "proto" object for a descriptor (what List()/Map() take).
 function proto(d) {
@@ -67,18 +91,17 @@ function proto(d) {
     case 'string': return S.String;
     case 'bytes': return S.BinBuffer;
     case 'list': return S.List(proto(d.elem), isLong(d.elem) ? 1 : 0);
-    case 'map': return S.Map(proto(d.key), proto(d.value), 0, isLong(d.value) ? 1 : 0);
+    case 'map': return S.Map(proto(d.key), proto(d.value), isLong(d.key) ? 1 : 0, isLong(d.value) ? 1 : 0);
     case 'struct': return d.cls;
   }
   throw new Error('no proto for ' + d.kind);
 }
 
-function isLong(d) { return d.kind === 'int64' || d.kind === 'uint32'; }
-
 function num(v) {
   if (v === 'NaN') return NaN;
   if (v === 'Infinity') return Infinity;
   if (v === '-Infinity') return -Infinity;
+  if (typeof v !== 'number') throw new Error('not a float: ' + JSON.stringify(v));
   return v;
 }
 
@@ -86,7 +109,8 @@ function num(v) {
 function fromJson(d, v) {
   switch (d.kind) {
     case 'bool': return !!v;
-    case 'int64': case 'uint32': return String(v);
+    case 'int64': return String(v);
+    case 'uint32': return Number(v);
     case 'float': case 'double': return num(v);
     case 'bytes': return new S.BinBuffer(Buffer.from(v, 'hex'));
     case 'list': {
@@ -101,7 +125,7 @@ function fromJson(d, v) {
     }
     case 'struct': {
       const o = new d.cls();
-      for (const f of d.cls._fields) {
+      for (const f of d.fields()) {
         if (Object.prototype.hasOwnProperty.call(v, f.name)) o[f.name] = fromJson(f.d, v[f.name]);
       }
       return o;
@@ -110,33 +134,36 @@ function fromJson(d, v) {
   }
 }
 
+function floatJson(v) {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  return v;
+}
+
 // In-memory value read by @tars/stream -> JSON value.
 function toJson(d, v) {
   switch (d.kind) {
     case 'bool': return !!v;
     case 'int64': case 'uint32': return String(v);
-    case 'float': case 'double':
-      if (Number.isNaN(v)) return 'NaN';
-      if (v === Infinity) return 'Infinity';
-      if (v === -Infinity) return '-Infinity';
-      return v;
+    case 'float': case 'double': return floatJson(v);
     case 'bytes': return Buffer.from(v.toNodeBuffer()).toString('hex');
     case 'list': return v.value.map((e) => toJson(d.elem, e));
     case 'map': {
       const out = [];
-      v.forEach((k, val) => { out.push([toJson(d.key, k), toJson(d.value, val)]); });
+      v.forEach((k, val) => { out.push([toJson(d.key, k), toJson(d.value, val)]); }, isLong(d.key));
       return out;
     }
     case 'struct': {
       const o = {};
-      for (const f of d.cls._fields) o[f.name] = toJson(f.d, v[f.name]);
+      for (const f of d.fields()) o[f.name] = toJson(f.d, v[f.name]);
       return o;
     }
     default: return v;
   }
 }
 
-// Writes value (already converted) at tag, as generated code does.
+// Writes value (already converted) at tag, with the call generated code uses for the type.
 function write(os, tag, d, v) {
   switch (d.kind) {
     case 'bool': return os.writeBoolean(tag, v);
@@ -146,7 +173,7 @@ function write(os, tag, d, v) {
     case 'int64': return os.writeInt64(tag, v, true);
     case 'uint8': return os.writeUInt8(tag, v);
     case 'uint16': return os.writeUInt16(tag, v);
-    case 'uint32': return os.writeInt64(tag, v, true);
+    case 'uint32': return os.writeUInt32(tag, v);
     case 'float': return os.writeFloat(tag, v);
     case 'double': return os.writeDouble(tag, v);
     case 'string': return os.writeString(tag, v);
@@ -158,102 +185,75 @@ function write(os, tag, d, v) {
   throw new Error('cannot write ' + d.kind);
 }
 
-// Reads the value at tag, as generated code does: absent optional fields take the declared
-// default (`def`, already converted), else the type's zero value.
-function read(is, tag, d, require, def) {
-  const or = (zero) => (def !== undefined ? def : zero);
+// Reads the required field at tag, with the call generated code uses for the type.
+function read(is, tag, d) {
   switch (d.kind) {
-    case 'bool': return is.readBoolean(tag, require, or(false));
-    case 'int8': return is.readInt8(tag, require, or(0));
-    case 'int16': return is.readInt16(tag, require, or(0));
-    case 'int32': return is.readInt32(tag, require, or(0));
-    case 'int64': return is.readInt64(tag, require, or('0'), true);
-    case 'uint8': return is.readUInt8(tag, require, or(0));
-    case 'uint16': return is.readUInt16(tag, require, or(0));
-    case 'uint32': return is.readInt64(tag, require, or('0'), true);
-    case 'float': return is.readFloat(tag, require, or(0));
-    case 'double': return is.readDouble(tag, require, or(0));
-    case 'string': return is.readString(tag, require, or(''));
-    case 'bytes': return is.readBytes(tag, require, S.BinBuffer);
-    case 'list': return is.readList(tag, require, proto(d));
-    case 'map': return is.readMap(tag, require, proto(d));
-    case 'struct': return is.readStruct(tag, require, d.cls);
+    case 'bool': return is.readBoolean(tag, true, false);
+    case 'int8': return is.readInt8(tag, true, 0);
+    case 'int16': return is.readInt16(tag, true, 0);
+    case 'int32': return is.readInt32(tag, true, 0);
+    case 'int64': return is.readInt64(tag, true, '0', true);
+    case 'uint8': return is.readUInt8(tag, true, 0);
+    case 'uint16': return is.readUInt16(tag, true, 0);
+    case 'uint32': return is.readUInt32(tag, true, 0);
+    case 'float': return is.readFloat(tag, true, 0);
+    case 'double': return is.readDouble(tag, true, 0);
+    case 'string': return is.readString(tag, true, '');
+    case 'bytes': return is.readBytes(tag, true, S.BinBuffer);
+    case 'list': return is.readList(tag, true, proto(d));
+    case 'map': return is.readMap(tag, true, proto(d));
+    case 'struct': return is.readStruct(tag, true, d.cls);
   }
   throw new Error('cannot read ' + d.kind);
 }
 
-// Defines a struct class with the members tars2node generates (_classname, _write, _read,
-// _readFrom, _writeTo, new, create). `fields`: [tag, name, typeExpr, require, default].
-function defineStruct(className, fields) {
-  const cls = function () {
-    for (const f of cls._fields) {
-      this[f.name] = f.def !== undefined ? fromJson(f.d, f.def) : fromJson(f.d, emptyJson(f.d));
-    }
-    this._classname = className;
-  };
-  STRUCTS[className] = cls;
-  cls._classname = className;
-  cls._fieldSpecs = fields;
-  Object.defineProperty(cls, '_fields', {
-    get() {
-      if (!cls.__fields) {
-        cls.__fields = fields.map(([tag, name, type, require, def]) => ({ tag, name, d: parse(type), require, def }));
-      }
-      return cls.__fields;
-    },
-  });
-  cls._write = function (os, tag, value) { os.writeStruct(tag, value); };
-  cls._read = function (is, tag, def) { return is.readStruct(tag, true, def); };
-  cls._readFrom = function (is) {
-    const tmp = new cls();
-    for (const f of cls._fields) {
-      const v = read(is, f.tag, f.d, f.require, f.def !== undefined ? fromJson(f.d, f.def) : undefined);
-      tmp[f.name] = v;
-    }
-    return tmp;
-  };
-  cls.prototype._writeTo = function (os) {
-    for (const f of cls._fields) write(os, f.tag, f.d, this[f.name]);
-  };
-  cls.prototype._genKey = function () {
-    if (!this._proto_struct_name_) this._proto_struct_name_ = 'STRUCT' + Math.random();
-    return this._proto_struct_name_;
-  };
-  cls.new = function () { return new cls(); };
-  cls.create = function (is) { return cls._readFrom(is); };
-  return cls;
+// Encodes one field with @tars/stream; returns lowercase hex.
+function encodeHex(type, tag, value) {
+  const d = parse(type);
+  const os = new S.TarsOutputStream();
+  write(os, tag, d, fromJson(d, value));
+  return Buffer.from(os.getBinBuffer().toNodeBuffer()).toString('hex');
 }
 
-function emptyJson(d) {
+// Semantic equality of two JSON values of descriptor d: NaN equals NaN, -0.0 differs from 0.0,
+// floats compare after rounding to f32, map order is not significant.
+function same(d, a, b) {
   switch (d.kind) {
-    case 'bool': return false;
-    case 'int64': case 'uint32': return '0';
-    case 'string': return '';
-    case 'bytes': return '';
-    case 'list': case 'map': return [];
-    case 'struct': return {};
-    default: return 0;
+    case 'float':
+      if (typeof a === 'string' || typeof b === 'string') return a === b;
+      return Object.is(Math.fround(a), Math.fround(b));
+    case 'double':
+      if (typeof a === 'string' || typeof b === 'string') return a === b;
+      return Object.is(a, b);
+    case 'list':
+      return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(d.elem, x, b[i]));
+    case 'map': {
+      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+      const used = new Array(b.length).fill(false);
+      return a.every(([k, v]) => {
+        const i = b.findIndex(([k2, v2], j) => !used[j] && same(d.key, k, k2) && same(d.value, v, v2));
+        if (i < 0) return false;
+        used[i] = true;
+        return true;
+      });
+    }
+    case 'struct':
+      return a !== null && b !== null && typeof a === 'object' && typeof b === 'object' &&
+        d.fields().every((f) => Object.prototype.hasOwnProperty.call(a, f.name) &&
+          Object.prototype.hasOwnProperty.call(b, f.name) && same(f.d, a[f.name], b[f.name]));
+    case 'int64': case 'uint32':
+      return String(a) === String(b);
+    default:
+      return a === b;
   }
 }
 
-// conformance/idl/Conformance.tars
-defineStruct('Conf.Small', [[0, 'a', 'int', true], [1, 'b', 'string', true]]);
-defineStruct('Conf.Mid', [
-  [0, 'id', 'long', true], [1, 'count', 'int', true], [2, 'level', 'short', true],
-  [3, 'flag', 'bool', true], [4, 'score', 'double', true], [5, 'ratio', 'float', true],
-  [6, 'name', 'string', true], [7, 'description', 'string', true], [8, 'payload', 'vector<byte>', true],
-  [9, 'attrs', 'map<string,string>', true], [10, 'ids', 'vector<int>', true], [11, 'inner', 'struct:Conf.Small', true],
-]);
-defineStruct('Conf.HighTags', [
-  [0, 'a', 'int', true], [14, 'b', 'int', true], [15, 'c', 'int', true], [200, 'd', 'string', true], [255, 'e', 'long', true],
-]);
-defineStruct('Conf.Nested', [
-  [0, 'items', 'vector<struct:Conf.Small>', true], [1, 'byName', 'map<string,struct:Conf.Small>', true],
-  [2, 'rows', 'vector<map<int,string>>', true], [3, 'grid', 'vector<vector<string>>', true],
-]);
-defineStruct('Conf.WithOptional', [
-  [0, 'a', 'int', true], [1, 'b', 'int', false, 7], [2, 'c', 'string', false, 'x'],
-  [3, 'd', 'vector<int>', false], [4, 'e', 'bool', false, true], [5, 'f', 'struct:Conf.Small', false],
-]);
+// JSON text of a vectors document. JSON.stringify prints -0 as 0; keep the sign as -0.0, which
+// both JSON.parse and serde_json read back as negative zero.
+function stringifyVectors(doc) {
+  const NEG_ZERO = '\u0000neg-zero\u0000';
+  const text = JSON.stringify(doc, (k, v) => (Object.is(v, -0) ? NEG_ZERO : v), 1);
+  return text.split(JSON.stringify(NEG_ZERO)).join('-0.0') + '\n';
+}
 
-module.exports = { S, parse, proto, fromJson, toJson, write, read, STRUCTS };
+module.exports = { S, Conf, STRUCTS, parse, proto, fromJson, toJson, write, read, encodeHex, same, stringifyVectors };

@@ -5,29 +5,163 @@
 //! that our decoder reads them back, and — in the other direction — that the peers decode what
 //! we encode (`node/check-vectors.js`).
 //!
+//! Vectors file format:
+//! `{"generator": "...", "cases": [Case...], "packets": [...]}` where each case is one field
+//! written at `tag`: `{"name", "type", "tag", "value", "hex"}` plus, optionally,
+//! `"exact": false` and a `"note"` when tars-rs deliberately writes other bytes for the same
+//! value, and `"value_decoded"` when the bytes carry less than `value` (see [`Case`]).
+//!
 //! - [`json`]: the JSON value conventions shared with the Node scripts.
 //! - [`model`]: the structs of `idl/Conformance.tars`.
 //! - [`types`]: dispatch from a type expression to the Rust type that implements it.
 //! - [`peer`]: running the Node peer scripts.
+
+#![warn(missing_docs)]
 
 pub mod json;
 pub mod model;
 pub mod peer;
 pub mod types;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 /// The conformance crate's directory.
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The committed vectors file, `vectors/stream.json`.
+pub fn vectors_path() -> PathBuf {
+    crate_dir().join("vectors").join("stream.json")
+}
+
 /// Loads a vectors file (the committed one by default).
-pub fn load_vectors(path: Option<&std::path::Path>) -> Result<serde_json::Value, String> {
-    let path = path
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate_dir().join("vectors").join("stream.json"));
+pub fn load_vectors(path: Option<&Path>) -> Result<Value, String> {
+    let path = path.map(PathBuf::from).unwrap_or_else(vectors_path);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+}
+
+/// One single-field case of a vectors file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Unique name.
+    pub name: String,
+    /// Type expression in IDL spelling (`int`, `vector<byte>`, `map<string,int>`, `struct:Conf.Small`).
+    pub ty: String,
+    /// The field's tag.
+    pub tag: u8,
+    /// The value, in the JSON conventions of [`json`].
+    pub value: Value,
+    /// The encoded field (`hex` in the file).
+    pub bytes: Vec<u8>,
+    /// False when tars-rs deliberately encodes `value` differently (`"exact": false`).
+    pub exact: bool,
+    /// Why the encodings differ, when `exact` is false.
+    pub note: Option<String>,
+    /// What `bytes` decode to when the encoding lost information (the peer writes -0.0 as
+    /// ZERO_TAG); `None` means `value`.
+    pub value_decoded: Option<Value>,
+}
+
+impl Case {
+    /// A case whose bytes are exactly what tars-rs writes for `value`.
+    pub fn new(name: &str, ty: &str, tag: u8, value: Value, bytes: Vec<u8>) -> Case {
+        Case {
+            name: name.into(),
+            ty: ty.into(),
+            tag,
+            value,
+            bytes,
+            exact: true,
+            note: None,
+            value_decoded: None,
+        }
+    }
+
+    /// Parses one entry of a `cases` array.
+    pub fn from_json(v: &Value) -> Result<Case, String> {
+        let str_field = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("case {v}: missing string field {k:?}"))
+        };
+        let name = str_field("name")?;
+        let tag = v
+            .get("tag")
+            .and_then(Value::as_u64)
+            .and_then(|t| u8::try_from(t).ok())
+            .ok_or_else(|| format!("case {name}: tag must be 0..=255"))?;
+        let hex_text = str_field("hex")?;
+        if hex_text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("case {name}: hex must be lowercase"));
+        }
+        let bytes = hex::decode(hex_text).map_err(|e| format!("case {name}: bad hex: {e}"))?;
+        let value = v
+            .get("value")
+            .cloned()
+            .ok_or_else(|| format!("case {name}: missing value"))?;
+        let exact = match v.get("exact") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => return Err(format!("case {name}: exact must be a bool, got {other}")),
+        };
+        let note = v.get("note").and_then(Value::as_str).map(str::to_owned);
+        if !exact && note.is_none() {
+            return Err(format!("case {name}: a non-exact case needs a note"));
+        }
+        Ok(Case {
+            name: name.into(),
+            ty: str_field("type")?.into(),
+            tag,
+            value,
+            bytes,
+            exact,
+            note,
+            value_decoded: v.get("value_decoded").cloned(),
+        })
+    }
+
+    /// The value `bytes` decode to.
+    pub fn expected_decoded(&self) -> &Value {
+        self.value_decoded.as_ref().unwrap_or(&self.value)
+    }
+
+    /// The case in the file format.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({
+            "name": self.name, "type": self.ty, "tag": self.tag, "value": self.value,
+            "hex": hex::encode(&self.bytes),
+        });
+        if !self.exact {
+            v["exact"] = Value::Bool(false);
+            v["note"] = self.note.clone().map_or(Value::Null, Value::String);
+        }
+        if let Some(d) = &self.value_decoded {
+            v["value_decoded"] = d.clone();
+        }
+        v
+    }
+}
+
+/// The `cases` of a vectors document, checked for duplicate names.
+pub fn cases(doc: &Value) -> Result<Vec<Case>, String> {
+    let list = doc
+        .get("cases")
+        .and_then(Value::as_array)
+        .ok_or("the vectors have no \"cases\" array")?;
+    let cases = list
+        .iter()
+        .map(Case::from_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names = std::collections::BTreeSet::new();
+    for c in &cases {
+        if !names.insert(c.name.as_str()) {
+            return Err(format!("duplicate case name {}", c.name));
+        }
+    }
+    Ok(cases)
 }

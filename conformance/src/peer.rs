@@ -16,20 +16,26 @@ pub struct PeerRun {
 
 /// Checks that node and the npm peers are installed, with a message saying how to fix it.
 pub fn ensure_peers() -> Result<(), String> {
-    let modules = crate_dir()
-        .join("node")
-        .join("node_modules")
-        .join("@tars")
-        .join("stream");
-    if !modules.exists() {
-        return Err(format!(
-            "npm peers missing ({}): run `npm ci` in conformance/node (scripts/test-all.sh does)",
-            modules.display()
-        ));
+    let modules = crate_dir().join("node").join("node_modules").join("@tars");
+    for package in ["stream", "rpc"] {
+        let dir = modules.join(package);
+        if !dir.join("package.json").exists() {
+            return Err(format!(
+                "npm peer @tars/{package} is missing ({}): run `npm ci` in conformance/node \
+                 (scripts/test-all.sh does)",
+                dir.display()
+            ));
+        }
     }
     match Command::new("node").arg("--version").output() {
         Ok(o) if o.status.success() => Ok(()),
-        _ => Err("`node` is not installed; the conformance suite needs Node 20".into()),
+        Ok(o) => Err(format!(
+            "`node --version` failed ({}); the conformance suite needs Node 20",
+            o.status
+        )),
+        Err(e) => Err(format!(
+            "cannot run `node` ({e}); the conformance suite needs Node 20 on PATH"
+        )),
     }
 }
 

@@ -45,7 +45,10 @@ pub fn dispatch<V: Visitor>(ty: &str, v: V) -> Result<V::Out, String> {
         "vector<float>" => v.visit::<Vec<f32>>(),
         "vector<short>" => v.visit::<Vec<i16>>(),
         "vector<unsigned byte>" => v.visit::<Vec<u8>>(),
+        "vector<unsigned short>" => v.visit::<Vec<u16>>(),
+        "vector<unsigned int>" => v.visit::<Vec<u32>>(),
         "vector<vector<int>>" => v.visit::<Vec<Vec<i32>>>(),
+        "vector<vector<vector<int>>>" => v.visit::<Vec<Vec<Vec<i32>>>>(),
         "vector<vector<byte>>" => v.visit::<Vec<Bytes>>(),
         "vector<map<string,int>>" => v.visit::<Vec<BTreeMap<String, i32>>>(),
         "map<string,int>" => v.visit::<BTreeMap<String, i32>>(),
@@ -53,13 +56,16 @@ pub fn dispatch<V: Visitor>(ty: &str, v: V) -> Result<V::Out, String> {
         "map<int,vector<string>>" => v.visit::<BTreeMap<i32, Vec<String>>>(),
         "map<string,vector<byte>>" => v.visit::<BTreeMap<String, Bytes>>(),
         "map<string,map<string,string>>" => v.visit::<BTreeMap<String, BTreeMap<String, String>>>(),
+        "map<long,double>" => v.visit::<BTreeMap<i64, f64>>(),
         "struct:Conf.Small" => v.visit::<Small>(),
         "struct:Conf.Mid" => v.visit::<Mid>(),
         "struct:Conf.HighTags" => v.visit::<HighTags>(),
         "struct:Conf.Nested" => v.visit::<Nested>(),
         "struct:Conf.WithOptional" => v.visit::<WithOptional>(),
         "vector<struct:Conf.Small>" => v.visit::<Vec<Small>>(),
+        "vector<struct:Conf.Mid>" => v.visit::<Vec<Mid>>(),
         "map<string,struct:Conf.Small>" => v.visit::<BTreeMap<String, Small>>(),
+        "map<int,struct:Conf.HighTags>" => v.visit::<BTreeMap<i32, HighTags>>(),
         other => {
             return Err(format!(
                 "type expression {other:?} has no Rust mapping in conformance/src/types.rs"
@@ -81,6 +87,19 @@ pub fn encode(ty: &str, tag: u8, value: &Value) -> Result<Vec<u8>, String> {
         }
     }
     dispatch(ty, Enc(tag, value))?
+}
+
+/// The canonical JSON form of `value` as type `ty`: what our decoder's JSON must equal (maps in
+/// key order, integers and floats normalised).
+pub fn canonical_json(ty: &str, value: &Value) -> Result<Value, String> {
+    struct Canon<'a>(&'a Value);
+    impl Visitor for Canon<'_> {
+        type Out = Result<Value, String>;
+        fn visit<T: CaseType>(self) -> Self::Out {
+            Ok(T::from_json(self.0)?.to_json())
+        }
+    }
+    dispatch(ty, Canon(value))?
 }
 
 /// What our decoder made of some bytes.
