@@ -156,6 +156,17 @@ impl<'a> Reader<'a> {
     /// consumed then).
     #[inline]
     pub fn find_field(&mut self, tag: u8) -> Result<Option<WireType>, DecodeError> {
+        // Fast path: the next field is the one wanted, with a one-byte head.
+        if let Some(&first) = self.buf.get(self.pos) {
+            if first >> 4 == tag && tag < 15 {
+                if let Some(ty) = WireType::from_nibble(first) {
+                    if ty != WireType::StructEnd {
+                        self.pos += 1;
+                        return Ok(Some(ty));
+                    }
+                }
+            }
+        }
         loop {
             let Some((head, len)) = self.peek_head()? else {
                 return Ok(None);

@@ -25,7 +25,8 @@ pub trait TarsStruct: Sized {
 
     /// Encodes the fields as a top-level buffer (the form used for packet bodies).
     fn encode_to_bytes(&self) -> Bytes {
-        let mut w = Writer::with_capacity(128);
+        // Most messages fit; growing a buffer costs more than over-reserving briefly.
+        let mut w = Writer::with_capacity(512);
         self.write_fields(&mut w);
         w.into_bytes()
     }

@@ -240,6 +240,11 @@ impl TarsValue for String {
     #[inline]
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
         let raw = r.read_string_bytes(tag, ty)?;
+        if raw.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8. This skips the general validator, which is
+            // slow for the short strings typical of Tars messages.
+            return Ok(unsafe { String::from_utf8_unchecked(raw.to_vec()) });
+        }
         match std::str::from_utf8(raw) {
             Ok(s) => Ok(s.to_owned()),
             Err(_) => Err(DecodeError::InvalidUtf8 { tag }),

@@ -38,24 +38,27 @@ pub enum WireType {
 
 impl WireType {
     /// Decodes a type nibble; 14 and 15 are invalid.
+    #[inline]
     pub fn from_nibble(n: u8) -> Option<WireType> {
-        Some(match n {
-            0 => WireType::Int1,
-            1 => WireType::Int2,
-            2 => WireType::Int4,
-            3 => WireType::Int8,
-            4 => WireType::Float,
-            5 => WireType::Double,
-            6 => WireType::String1,
-            7 => WireType::String4,
-            8 => WireType::Map,
-            9 => WireType::List,
-            10 => WireType::StructBegin,
-            11 => WireType::StructEnd,
-            12 => WireType::ZeroTag,
-            13 => WireType::SimpleList,
-            _ => return None,
-        })
+        const TABLE: [Option<WireType>; 16] = [
+            Some(WireType::Int1),
+            Some(WireType::Int2),
+            Some(WireType::Int4),
+            Some(WireType::Int8),
+            Some(WireType::Float),
+            Some(WireType::Double),
+            Some(WireType::String1),
+            Some(WireType::String4),
+            Some(WireType::Map),
+            Some(WireType::List),
+            Some(WireType::StructBegin),
+            Some(WireType::StructEnd),
+            Some(WireType::ZeroTag),
+            Some(WireType::SimpleList),
+            None,
+            None,
+        ];
+        TABLE[(n & 0x0F) as usize]
     }
 
     /// Human-readable name used in error messages.
