@@ -34,9 +34,12 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+mod builder;
 mod check;
+pub mod codegen;
 mod diagnostic;
 mod doc;
+pub mod dynamic;
 mod loader;
 mod model;
 mod parse;
@@ -46,6 +49,7 @@ mod values;
 
 use std::path::Path;
 
+pub use builder::{BuildError, Builder, Generated};
 pub use diagnostic::{Diagnostic, Diagnostics, ErrorKind, Location};
 pub use loader::{normalize, FileSystem, MemoryFs, RealFs, Session, MAX_INCLUDE_DEPTH};
 pub use model::{

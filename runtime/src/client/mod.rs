@@ -14,3 +14,9 @@ pub use local::LocalInvoker;
 pub use proxy::{
     CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
+
+/// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
+/// thread. Proxy futures need no particular executor, so this is all a synchronous caller needs.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    futures::executor::block_on(future)
+}
