@@ -1,49 +1,12 @@
 //! Every `.tars` file of the shared conformance corpus loads and checks, and the resolved model
 //! says what the files say.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::PathBuf;
+
+use common::{corpus_dir, include_dirs, tars_files};
 use tars_idlc::{load, Program, QualifiedName, Type, Value};
-
-/// The corpus: `$TARS_IDL_CONFORMANCE_DIR`, else `<manifest>/../../shared/conformance/tars-idl`.
-fn corpus_dir() -> PathBuf {
-    let dir = match std::env::var_os("TARS_IDL_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tars-idl"),
-    };
-    assert!(
-        dir.is_dir(),
-        "conformance IDL directory {} not found: set TARS_IDL_CONFORMANCE_DIR to the directory holding the \
-         TarsProtocol / extra .tars files",
-        dir.display()
-    );
-    dir
-}
-
-fn tars_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            tars_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "tars") {
-            out.push(p);
-        }
-    }
-}
-
-/// Include directories for the corpus: the corpus root, and `base/` of the TarsGo example
-/// (its `demo.tars` says `#include "demo1.tars"`, which lives in `base/`; TarsGo passes that
-/// directory as an include path).
-fn include_dirs(root: &Path) -> Vec<PathBuf> {
-    vec![
-        root.to_path_buf(),
-        root.join("extra/TarsGo/examples/Tars2Go/base"),
-    ]
-}
 
 fn load_one(rel: &str) -> Program {
     let root = corpus_dir();

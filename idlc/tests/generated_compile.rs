@@ -1,44 +1,17 @@
 //! Every IDL file of the shared conformance corpus generates Rust that compiles (with
 //! `#![deny(warnings)]`) against the `tars` runtime.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use tars_idlc::Builder;
 
-fn corpus() -> PathBuf {
-    let dir = std::env::var_os("TARS_IDL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tars-idl")
-        });
-    assert!(
-        dir.is_dir(),
-        "conformance IDL directory {} is missing (set TARS_IDL_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn tars_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("readable corpus")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            tars_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "tars") {
-            out.push(p);
-        }
-    }
-}
+mod common;
+use common::{corpus_dir, include_dirs, tars_files};
 
 #[test]
 fn every_conformance_file_generates_rust_that_compiles() {
-    let root = corpus();
+    let root = corpus_dir();
     let mut files = Vec::new();
     tars_files(&root, &mut files);
     assert!(
@@ -56,11 +29,10 @@ fn every_conformance_file_generates_rust_that_compiles() {
     std::fs::create_dir_all(&src).unwrap();
     let mut lib = String::from("#![deny(warnings)]\n");
     for (i, file) in files.iter().enumerate() {
-        let mut builder = Builder::new()
-            .emit_rerun_if_changed(false)
-            .include_dir(&root);
-        // TarsGo's demo.tars includes "demo1.tars", which lives in base/.
-        builder = builder.include_dir(root.join("extra/TarsGo/examples/Tars2Go/base"));
+        let builder = include_dirs(&root).into_iter().fold(
+            Builder::new().emit_rerun_if_changed(false),
+            Builder::include_dir,
+        );
         let generated = builder
             .generate(&[file])
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -102,14 +102,19 @@ fn load(
     Ok(tars_idlc::codegen::lower::lower(&program))
 }
 
+fn builder(include: Vec<PathBuf>) -> Builder {
+    include.into_iter().fold(
+        Builder::new().emit_rerun_if_changed(false),
+        Builder::include_dir,
+    )
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check { include, files } => {
-            let mut builder = Builder::new().emit_rerun_if_changed(false);
-            for dir in include {
-                builder = builder.include_dir(dir);
-            }
-            let generated = builder.generate(&files).map_err(|e| anyhow!("{e}"))?;
+            let generated = builder(include)
+                .generate(&files)
+                .map_err(|e| anyhow!("{e}"))?;
             eprintln!("ok: {} file(s) checked", generated.files_read.len());
         }
         Command::Gen {
