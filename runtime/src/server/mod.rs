@@ -4,8 +4,10 @@
 
 mod current;
 mod dispatch;
+pub mod net;
 mod servants;
 
 pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
+pub use net::{AdapterConfig, Endpoint, Server, ServerConfig, ServerError};
 pub use servants::Servants;

@@ -1,0 +1,75 @@
+//! Server and adapter configuration, with TarsCpp-like defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::endpoint::Endpoint;
+use crate::codec::DecodeLimits;
+use crate::packet::DEFAULT_MAX_FRAME;
+use crate::server::Servants;
+
+/// One listening endpoint and the servants it serves.
+#[derive(Debug, Clone)]
+pub struct AdapterConfig {
+    /// Adapter name, for logs (e.g. `Test.HelloServer.HelloObjAdapter`).
+    pub name: String,
+    /// Where to listen; its `-t` is the connection idle timeout.
+    pub endpoint: Endpoint,
+    /// The servants requests on this adapter are dispatched to.
+    pub servants: Arc<Servants>,
+    /// Business threads (ServantHandle) serving this adapter's queue.
+    pub threads: usize,
+    /// Capacity of the request queue; past 4/5 of it requests are refused with -9 (overload).
+    pub queue_capacity: usize,
+    /// Requests that waited longer than this in the queue are answered -6 (queue timeout).
+    pub queue_timeout: Duration,
+    /// Connections beyond this are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
+impl AdapterConfig {
+    /// An adapter with default limits: 1 thread, queue of 10,000, 60 s queue timeout,
+    /// 10,000 connections.
+    pub fn new(
+        name: impl Into<String>,
+        endpoint: Endpoint,
+        servants: Arc<Servants>,
+    ) -> AdapterConfig {
+        AdapterConfig {
+            name: name.into(),
+            endpoint,
+            servants,
+            threads: 1,
+            queue_capacity: 10_000,
+            queue_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Server-wide configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Network threads (each runs its own poll loop).
+    pub net_threads: usize,
+    /// Largest request frame accepted; a larger one closes the connection.
+    pub max_packet: usize,
+    /// Bytes of unsent responses a connection may hold before it is closed as too slow.
+    pub max_write_buffer: usize,
+    /// Decode limits for request parameters.
+    pub limits: DecodeLimits,
+    /// How long a graceful shutdown waits for in-flight requests and unsent responses.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            net_threads: 1,
+            max_packet: DEFAULT_MAX_FRAME,
+            max_write_buffer: 16 * 1024 * 1024,
+            limits: DecodeLimits::DEFAULT,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}

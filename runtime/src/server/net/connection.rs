@@ -1,0 +1,148 @@
+//! One client connection owned by a net thread: buffered reads split into frames, and a write
+//! buffer flushed until the socket would block.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use mio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use crate::packet::{FrameCodec, FrameError};
+
+/// What a read pass produced.
+pub(crate) struct ReadOutcome {
+    /// Complete frames (packet bodies).
+    pub frames: Vec<bytes::Bytes>,
+    /// The peer closed its side (or the connection failed).
+    pub closed: bool,
+    /// The stream is unusable (malformed frame).
+    pub error: Option<FrameError>,
+}
+
+pub(crate) struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub generation: u32,
+    pub adapter: usize,
+    pub last_active: Instant,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    frames: FrameCodec,
+    pub want_write: bool,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        generation: u32,
+        adapter: usize,
+        max_packet: usize,
+    ) -> Connection {
+        Connection {
+            stream,
+            peer,
+            generation,
+            adapter,
+            last_active: Instant::now(),
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::new(),
+            frames: FrameCodec::with_max_frame(max_packet),
+            want_write: false,
+        }
+    }
+
+    /// Reads until the socket would block, then splits every complete frame.
+    pub fn read(&mut self) -> ReadOutcome {
+        let mut out = ReadOutcome {
+            frames: Vec::new(),
+            closed: false,
+            error: None,
+        };
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let start = self.rbuf.len();
+            let cap = self.rbuf.capacity();
+            self.rbuf.resize(cap, 0);
+            match self.stream.read(&mut self.rbuf[start..]) {
+                Ok(0) => {
+                    self.rbuf.truncate(start);
+                    out.closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.rbuf.truncate(start + n);
+                    self.last_active = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.rbuf.truncate(start);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.rbuf.truncate(start);
+                }
+                Err(_) => {
+                    self.rbuf.truncate(start);
+                    out.closed = true;
+                    break;
+                }
+            }
+            // Decode as we go so a peer streaming faster than we parse cannot grow the buffer
+            // past one frame.
+            if let Err(e) = self.split_frames(&mut out.frames) {
+                out.error = Some(e);
+                return out;
+            }
+        }
+        if let Err(e) = self.split_frames(&mut out.frames) {
+            out.error = Some(e);
+        }
+        out
+    }
+
+    fn split_frames(&mut self, frames: &mut Vec<bytes::Bytes>) -> Result<(), FrameError> {
+        while let Some(frame) = self.frames.decode(&mut self.rbuf)? {
+            frames.push(frame);
+        }
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending_write(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Queues an encoded frame.
+    pub fn queue(&mut self, frame: &[u8]) {
+        self.wbuf.extend_from_slice(frame);
+    }
+
+    /// Writes queued bytes until done or the socket would block. Returns whether everything
+    /// was written; an error means the connection is dead.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        while !self.wbuf.is_empty() {
+            match self.stream.write(&self.wbuf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "peer stopped reading",
+                    ))
+                }
+                Ok(n) => {
+                    self.wbuf.advance(n);
+                    self.last_active = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}

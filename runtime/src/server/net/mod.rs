@@ -1,0 +1,20 @@
+//! The network server: mio net threads (edge-triggered, drain until `WouldBlock`, every
+//! complete frame decoded per pass, one wake per batch of responses, generation-checked
+//! connection tokens) feeding bounded per-adapter queues served by business threads.
+//!
+//! Protection: requests past 4/5 of a queue are refused with -9 (overload); requests that
+//! waited longer than the queue timeout or their own `iTimeout` get -6; oversized or malformed
+//! frames close the connection; connections over the adapter limit are closed on accept; idle
+//! connections close after the endpoint's `-t`; a client whose unread responses exceed
+//! `max_write_buffer` is disconnected.
+
+mod config;
+mod connection;
+mod endpoint;
+mod handle;
+mod net_thread;
+mod server;
+
+pub use config::{AdapterConfig, ServerConfig};
+pub use endpoint::{Endpoint, EndpointError};
+pub use server::{Server, ServerError};

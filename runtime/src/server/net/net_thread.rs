@@ -1,0 +1,452 @@
+//! The network thread: a mio poll loop that accepts connections, reads and frames requests,
+//! hands them to the business queues and writes responses back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::connection::Connection;
+use crate::codec::{DecodeLimits, Reader, TarsStruct};
+use crate::packet::{RequestPacket, ResponsePacket, RetCode};
+use crate::server::{Response, ResponseSink};
+
+const WAKER: Token = Token(0);
+const LISTENER_BASE: usize = 1;
+const CONN_BASE: usize = 1 << 16;
+
+/// Identifies a connection across threads: net thread, slot, and the slot's generation (so a
+/// late response never reaches a newer connection that reused the slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnId {
+    pub thread: usize,
+    pub slot: usize,
+    pub generation: u32,
+}
+
+/// A request waiting for a business thread.
+pub(crate) struct Job {
+    pub conn: ConnId,
+    pub request: RequestPacket,
+    pub received: Instant,
+    pub net: NetHandle,
+}
+
+/// Commands sent to a net thread.
+pub(crate) enum Command {
+    /// A connection accepted by another net thread.
+    Adopt(TcpStream, std::net::SocketAddr, usize),
+    /// An encoded response frame for a connection.
+    Send(ConnId, Bytes),
+    /// Stop accepting and stop taking new requests.
+    StopAccepting,
+    /// Flush what is queued (within the deadline) and exit.
+    Exit(Instant),
+}
+
+/// A way to reach a net thread from any thread; wakes it at most once per loop.
+#[derive(Clone)]
+pub(crate) struct NetHandle {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+    wake_pending: Arc<AtomicBool>,
+}
+
+impl NetHandle {
+    pub fn send(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // A failed wake means the poll is gone: the thread is exiting.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Frames an encoded packet body with its length prefix.
+pub(crate) fn frame(body: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(body.len() + 4);
+    b.put_u32((body.len() + 4) as u32);
+    b.put_slice(body);
+    b.freeze()
+}
+
+/// Sends deferred responses back to the connection they belong to.
+pub(crate) struct ConnSink {
+    pub conn: ConnId,
+    pub net: NetHandle,
+}
+
+impl ResponseSink for ConnSink {
+    fn send(&self, response: Response) {
+        self.net
+            .send(Command::Send(self.conn, frame(&response.encode_body())));
+    }
+}
+
+/// Per-adapter state a net thread needs.
+pub(crate) struct AdapterSlot {
+    pub listener: Option<TcpListener>,
+    pub jobs: Option<Sender<Job>>,
+    pub capacity: usize,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub(crate) struct NetThread {
+    pub index: usize,
+    pub poll: Poll,
+    pub rx: Receiver<Command>,
+    pub me: NetHandle,
+    pub peers: Vec<NetHandle>,
+    pub adapters: Vec<AdapterSlot>,
+    pub max_packet: usize,
+    pub max_write_buffer: usize,
+    pub limits: DecodeLimits,
+    conns: Vec<Option<Connection>>,
+    free: Vec<usize>,
+    next_generation: u32,
+    next_peer: usize,
+    stopping: bool,
+}
+
+impl NetThread {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        poll: Poll,
+        rx: Receiver<Command>,
+        me: NetHandle,
+        adapters: Vec<AdapterSlot>,
+        max_packet: usize,
+        max_write_buffer: usize,
+        limits: DecodeLimits,
+    ) -> NetThread {
+        NetThread {
+            index,
+            poll,
+            rx,
+            me,
+            peers: Vec::new(),
+            adapters,
+            max_packet,
+            max_write_buffer,
+            limits,
+            conns: Vec::new(),
+            free: Vec::new(),
+            next_generation: 1,
+            next_peer: 0,
+            stopping: false,
+        }
+    }
+
+    pub fn handle(poll: &Poll) -> std::io::Result<(NetHandle, Receiver<Command>)> {
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Ok((
+            NetHandle {
+                tx,
+                waker,
+                wake_pending: Arc::new(AtomicBool::new(false)),
+            },
+            rx,
+        ))
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut last_sweep = Instant::now();
+        let mut exit_deadline: Option<Instant> = None;
+        loop {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(200)))
+            {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    tracing::error!("net thread {}: poll failed: {e}", self.index);
+                    return;
+                }
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if (LISTENER_BASE..CONN_BASE).contains(&t) => {
+                        self.accept(t - LISTENER_BASE)
+                    }
+                    Token(t) => {
+                        let (slot, generation) = decode_token(t);
+                        if event.is_readable() || event.is_read_closed() {
+                            self.on_readable(slot, generation);
+                        }
+                        if event.is_writable() {
+                            self.on_writable(slot, generation);
+                        }
+                    }
+                }
+            }
+            // Clear the flag before draining, so a command sent meanwhile wakes us again.
+            self.me.wake_pending.store(false, Ordering::Release);
+            while let Ok(cmd) = self.rx.try_recv() {
+                match cmd {
+                    Command::Adopt(stream, peer, adapter) => self.adopt(stream, peer, adapter),
+                    Command::Send(conn, bytes) => self.send(conn, &bytes),
+                    Command::StopAccepting => self.stop_accepting(),
+                    Command::Exit(deadline) => exit_deadline = Some(deadline),
+                }
+            }
+            if let Some(deadline) = exit_deadline {
+                let unsent = self.conns.iter().flatten().any(|c| c.pending_write() > 0);
+                if !unsent || Instant::now() >= deadline {
+                    return;
+                }
+            }
+            if last_sweep.elapsed() >= Duration::from_millis(500) {
+                last_sweep = Instant::now();
+                self.close_idle();
+            }
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        self.stopping = true;
+        for a in &mut self.adapters {
+            if let Some(mut l) = a.listener.take() {
+                let _ = self.poll.registry().deregister(&mut l);
+            }
+            // Dropping our senders lets the business threads finish the queue and exit.
+            a.jobs = None;
+        }
+    }
+
+    fn accept(&mut self, adapter: usize) {
+        loop {
+            let Some(listener) = self.adapters.get(adapter).and_then(|a| a.listener.as_ref())
+            else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let slot = &self.adapters[adapter];
+                    if slot.connections.load(Ordering::Relaxed) >= slot.max_connections {
+                        tracing::warn!(
+                            "adapter {adapter}: connection limit reached, closing {peer}"
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                    slot.connections.fetch_add(1, Ordering::Relaxed);
+                    let n = self.peers.len() + 1;
+                    let target = self.next_peer % n;
+                    self.next_peer = self.next_peer.wrapping_add(1);
+                    if target == 0 {
+                        self.adopt(stream, peer, adapter);
+                    } else {
+                        self.peers[target - 1].send(Command::Adopt(stream, peer, adapter));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!("adapter {adapter}: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, adapter: usize) {
+        let _ = stream.set_nodelay(true);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let token = Token(encode_token(slot, generation));
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+        {
+            tracing::warn!("cannot register connection from {peer}: {e}");
+            self.free.push(slot);
+            self.adapters[adapter]
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.conns[slot] = Some(Connection::new(
+            stream,
+            peer,
+            generation,
+            adapter,
+            self.max_packet,
+        ));
+        // Data may already be waiting (edge-triggered): read now.
+        self.on_readable(slot, generation);
+    }
+
+    fn conn_mut(&mut self, slot: usize, generation: u32) -> Option<&mut Connection> {
+        live(&mut self.conns, slot, generation)
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(Some(mut c)) = self.conns.get_mut(slot).map(Option::take) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            self.adapters[c.adapter]
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+            self.free.push(slot);
+        }
+    }
+
+    fn on_readable(&mut self, slot: usize, generation: u32) {
+        let stopping = self.stopping;
+        let Some(conn) = self.conn_mut(slot, generation) else {
+            return;
+        };
+        let outcome = conn.read();
+        let adapter = conn.adapter;
+        let conn_id = ConnId {
+            thread: self.index,
+            slot,
+            generation,
+        };
+        if !stopping {
+            for frame in outcome.frames {
+                let mut r = Reader::from_bytes(&frame, self.limits);
+                match RequestPacket::read_fields(&mut r) {
+                    Ok(request) => self.dispatch(adapter, conn_id, request),
+                    Err(e) => {
+                        tracing::warn!("closing connection: undecodable request: {e}");
+                        self.close(slot);
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(e) = outcome.error {
+            tracing::warn!("closing connection: {e}");
+            self.close(slot);
+        } else if outcome.closed {
+            // Half-closed by the peer: responses can no longer be read reliably; close.
+            self.close(slot);
+        }
+    }
+
+    fn dispatch(&mut self, adapter: usize, conn: ConnId, request: RequestPacket) {
+        let slot = &self.adapters[adapter];
+        let Some(jobs) = slot.jobs.as_ref() else {
+            return;
+        };
+        let overloaded = jobs.len() >= slot.capacity.saturating_mul(4) / 5;
+        let refused = if overloaded {
+            Some(request)
+        } else {
+            let job = Job {
+                conn,
+                request,
+                received: Instant::now(),
+                net: self.me.clone(),
+            };
+            match jobs.try_send(job) {
+                Ok(()) => None,
+                Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+                    Some(job.request)
+                }
+            }
+        };
+        if let Some(request) = refused {
+            if !request.is_oneway() {
+                let resp = ResponsePacket::error(&request, RetCode::Overload, "server overloaded");
+                self.send(conn, &frame(&resp.encode_to_bytes()));
+            }
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) {
+        let max = self.max_write_buffer;
+        // Borrow only the connection table, so the poll registry stays usable.
+        let Some(c) = live(&mut self.conns, conn.slot, conn.generation) else {
+            return;
+        };
+        c.queue(bytes);
+        match c.flush() {
+            Ok(true) => {}
+            Ok(false) if c.pending_write() > max => {
+                tracing::warn!(
+                    "closing {}: client reads too slowly ({} bytes unsent)",
+                    c.peer,
+                    c.pending_write()
+                );
+                self.close(conn.slot);
+            }
+            Ok(false) => {
+                if !c.want_write {
+                    c.want_write = true;
+                    let token = Token(encode_token(conn.slot, conn.generation));
+                    let _ = self.poll.registry().reregister(
+                        &mut c.stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                }
+            }
+            Err(_) => self.close(conn.slot),
+        }
+    }
+
+    fn on_writable(&mut self, slot: usize, generation: u32) {
+        let Some(c) = live(&mut self.conns, slot, generation) else {
+            return;
+        };
+        match c.flush() {
+            Ok(true) => {
+                c.want_write = false;
+                let token = Token(encode_token(slot, generation));
+                let _ = self
+                    .poll
+                    .registry()
+                    .reregister(&mut c.stream, token, Interest::READABLE);
+            }
+            Ok(false) => {}
+            Err(_) => self.close(slot),
+        }
+    }
+
+    fn close_idle(&mut self) {
+        let now = Instant::now();
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                let limit = self.adapters[c.adapter].idle_timeout;
+                (c.pending_write() == 0 && now.duration_since(c.last_active) > limit).then_some(i)
+            })
+            .collect();
+        for slot in idle {
+            self.close(slot);
+        }
+    }
+}
+
+/// The connection in `slot` if it is still the one of `generation`.
+fn live(conns: &mut [Option<Connection>], slot: usize, generation: u32) -> Option<&mut Connection> {
+    conns
+        .get_mut(slot)?
+        .as_mut()
+        .filter(|c| c.generation == generation)
+}
+
+fn encode_token(slot: usize, generation: u32) -> usize {
+    CONN_BASE + ((generation as usize) << 24 | slot)
+}
+
+fn decode_token(token: usize) -> (usize, u32) {
+    let t = token - CONN_BASE;
+    (t & ((1 << 24) - 1), (t >> 24) as u32)
+}

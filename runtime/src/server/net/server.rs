@@ -1,0 +1,206 @@
+//! Starting and stopping a server: binds the adapters, spawns the net threads and business
+//! threads, and shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::net::TcpListener;
+use mio::{Interest, Poll, Token};
+
+use super::config::{AdapterConfig, ServerConfig};
+use super::handle;
+use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// An adapter could not listen.
+    #[error("adapter {adapter}: cannot listen on {endpoint}: {source}")]
+    Bind {
+        /// Adapter name.
+        adapter: String,
+        /// Its endpoint.
+        endpoint: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A thread or poll could not be created.
+    #[error("cannot start server threads: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// A running server. Dropping it shuts it down gracefully.
+pub struct Server {
+    nets: Vec<NetHandle>,
+    net_threads: Vec<JoinHandle<()>>,
+    business_threads: Vec<JoinHandle<()>>,
+    addrs: Vec<(String, SocketAddr)>,
+    grace: std::time::Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addresses", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds every adapter and starts serving.
+    pub fn start(
+        config: ServerConfig,
+        adapters: Vec<AdapterConfig>,
+    ) -> Result<Server, ServerError> {
+        if adapters.is_empty() {
+            return Err(ServerError::Config("no adapters".into()));
+        }
+        let n_net = config.net_threads.max(1);
+        let mut polls = Vec::with_capacity(n_net);
+        let mut handles = Vec::with_capacity(n_net);
+        let mut receivers = Vec::with_capacity(n_net);
+        for _ in 0..n_net {
+            let poll = Poll::new()?;
+            let (h, rx) = NetThread::handle(&poll)?;
+            polls.push(poll);
+            handles.push(h);
+            receivers.push(rx);
+        }
+
+        let mut addrs = Vec::new();
+        let mut business_threads = Vec::new();
+        let mut slots_per_thread: Vec<Vec<AdapterSlot>> = (0..n_net).map(|_| Vec::new()).collect();
+        for (ai, a) in adapters.iter().enumerate() {
+            if a.endpoint.protocol != "tcp" {
+                return Err(ServerError::Config(format!(
+                    "adapter {}: only tcp is supported",
+                    a.name
+                )));
+            }
+            let bind_err = |source| ServerError::Bind {
+                adapter: a.name.clone(),
+                endpoint: a.endpoint.to_string(),
+                source,
+            };
+            let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&a.endpoint.address())
+                .map_err(bind_err)?
+                .next()
+                .ok_or_else(|| {
+                    ServerError::Config(format!("adapter {}: host does not resolve", a.name))
+                })?;
+            let mut listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind {
+                adapter: a.name.clone(),
+                endpoint: a.endpoint.to_string(),
+                source: e,
+            })?;
+            addrs.push((a.name.clone(), listener.local_addr()?));
+            polls[0]
+                .registry()
+                .register(&mut listener, Token(1 + ai), Interest::READABLE)?;
+
+            let (tx, rx) = crossbeam_channel::bounded(a.queue_capacity.max(1));
+            for t in 0..a.threads.max(1) {
+                let rx = rx.clone();
+                let servants = a.servants.clone();
+                let timeout = a.queue_timeout;
+                business_threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("tars-handle-{}-{t}", a.name))
+                        .spawn(move || handle::run(rx, servants, timeout))?,
+                );
+            }
+            let connections = Arc::new(AtomicUsize::new(0));
+            // Only net thread 0 accepts; it hands connections to the others round-robin.
+            let mut listener = Some(listener);
+            for slots in slots_per_thread.iter_mut() {
+                slots.push(AdapterSlot {
+                    listener: listener.take(),
+                    jobs: Some(tx.clone()),
+                    capacity: a.queue_capacity.max(1),
+                    idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
+                    max_connections: a.max_connections,
+                    connections: connections.clone(),
+                });
+            }
+        }
+
+        let mut net_threads = Vec::with_capacity(n_net);
+        for (i, ((poll, rx), slots)) in polls
+            .into_iter()
+            .zip(receivers)
+            .zip(slots_per_thread)
+            .enumerate()
+        {
+            let mut t = NetThread::new(
+                i,
+                poll,
+                rx,
+                handles[i].clone(),
+                slots,
+                config.max_packet,
+                config.max_write_buffer,
+                config.limits,
+            );
+            if i == 0 {
+                t.peers = handles[1..].to_vec();
+            }
+            net_threads.push(
+                std::thread::Builder::new()
+                    .name(format!("tars-net-{i}"))
+                    .spawn(move || t.run())?,
+            );
+        }
+        Ok(Server {
+            nets: handles,
+            net_threads,
+            business_threads,
+            addrs,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The bound address of adapter `name` (useful with port 0).
+    pub fn local_addr(&self, adapter: &str) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|(n, _)| n == adapter)
+            .map(|(_, a)| *a)
+    }
+
+    /// Stops accepting, answers the requests already received, flushes the responses (within
+    /// the configured grace period) and joins every thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.net_threads.is_empty() {
+            return;
+        }
+        for n in &self.nets {
+            n.send(Command::StopAccepting);
+        }
+        for t in self.business_threads.drain(..) {
+            let _ = t.join();
+        }
+        let deadline = Instant::now() + self.grace;
+        for n in &self.nets {
+            n.send(Command::Exit(deadline));
+        }
+        for t in self.net_threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,349 @@
+//! The mio server over real TCP (127.0.0.1, port 0), driven by a raw framed client so every
+//! assertion is about bytes on the wire.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tars::bytes::BytesMut;
+use tars::packet::{
+    packet_type, PacketCodec, ParamReader, ParamWriter, RequestPacket, ResponsePacket, TupRequest,
+    TupResponse,
+};
+use tars::server::{
+    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, Responder, Servants, Server,
+    ServerConfig,
+};
+use tokio_util::codec::{Decoder, Encoder};
+
+const OBJ: &str = "Test.NetServer.EchoObj";
+
+#[derive(Default)]
+struct Echo {
+    calls: AtomicUsize,
+    parked: Mutex<Vec<Responder>>,
+}
+
+impl Dispatch for Echo {
+    fn functions(&self) -> &'static [&'static str] {
+        &["echo", "sleep", "later", "notify"]
+    }
+
+    fn dispatch(
+        &self,
+        current: &mut Current,
+        params: &mut ParamReader<'_>,
+        out: &mut ParamWriter,
+    ) -> Result<(), DispatchError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match current.func_name() {
+            "echo" => {
+                let s: String = params.read(1, "s")?;
+                out.write_return(&s);
+            }
+            "sleep" => {
+                let ms: i32 = params.read(1, "ms")?;
+                std::thread::sleep(Duration::from_millis(ms as u64));
+                out.write_return(&ms);
+            }
+            "later" => {
+                let r = current.defer().expect("deferrable");
+                self.parked.lock().unwrap().push(r);
+            }
+            "notify" => {}
+            other => return Err(DispatchError::NoFunc(other.into())),
+        }
+        Ok(())
+    }
+}
+
+fn start(
+    adapter: impl FnOnce(&mut AdapterConfig),
+    config: ServerConfig,
+) -> (Server, SocketAddr, Arc<Echo>) {
+    let echo = Arc::new(Echo::default());
+    let mut servants = Servants::new();
+    servants.add(OBJ, echo.clone());
+    let mut a = AdapterConfig::new(
+        "EchoAdapter",
+        "tcp -h 127.0.0.1 -p 0 -t 60000"
+            .parse::<Endpoint>()
+            .unwrap(),
+        Arc::new(servants),
+    );
+    adapter(&mut a);
+    let server = Server::start(config, vec![a]).expect("server starts");
+    let addr = server.local_addr("EchoAdapter").unwrap();
+    (server, addr, echo)
+}
+
+struct Client {
+    stream: TcpStream,
+    codec: PacketCodec<ResponsePacket, RequestPacket>,
+    buf: BytesMut,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Client {
+            stream,
+            codec: PacketCodec::new(),
+            buf: BytesMut::new(),
+        }
+    }
+
+    fn send(&mut self, req: &RequestPacket) {
+        let mut out = BytesMut::new();
+        self.codec.encode(req, &mut out).unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
+    fn recv(&mut self) -> Option<ResponsePacket> {
+        loop {
+            if let Some(p) = self
+                .codec
+                .decode(&mut self.buf)
+                .expect("valid response frame")
+            {
+                return Some(p);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no response within 5 s")
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn closed_by_server(&mut self) -> bool {
+        let mut b = [0u8; 64];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+fn call(id: i32, func: &str, body: ParamWriter) -> RequestPacket {
+    RequestPacket::new(id, OBJ, func, body.into_body(), 3000)
+}
+
+fn echo_body(s: &str) -> ParamWriter {
+    let mut w = ParamWriter::tars();
+    w.write_str(1, "s", s);
+    w
+}
+
+fn returned_string(p: &ResponsePacket) -> String {
+    ParamReader::tars(&p.buffer, Default::default())
+        .read_return()
+        .unwrap()
+}
+
+#[test]
+fn answers_pipelined_calls_and_framework_codes() {
+    let (server, addr, _) = start(
+        |_| {},
+        ServerConfig {
+            net_threads: 2,
+            ..Default::default()
+        },
+    );
+    let mut c = Client::connect(addr);
+    for i in 1..=50 {
+        c.send(&call(i, "echo", echo_body(&format!("m{i}"))));
+    }
+    for i in 1..=50 {
+        let r = c.recv().unwrap();
+        assert_eq!((r.request_id, r.ret), (i, 0));
+        assert_eq!(returned_string(&r), format!("m{i}"));
+    }
+    c.send(&call(60, "nope", ParamWriter::tars()));
+    assert_eq!(c.recv().unwrap().ret, -3);
+    let mut other = call(61, "echo", echo_body("x"));
+    other.servant_name = "No.Such.Obj".into();
+    c.send(&other);
+    assert_eq!(c.recv().unwrap().ret, -4);
+    c.send(&call(62, "tars_ping", ParamWriter::tars()));
+    assert_eq!(c.recv().unwrap().ret, 0);
+    c.send(&call(63, "echo", ParamWriter::tars()));
+    assert_eq!(
+        c.recv().unwrap().ret,
+        -1,
+        "missing parameter is a decode error"
+    );
+    // A second connection lands on the other net thread and works too.
+    let mut c2 = Client::connect(addr);
+    c2.send(&call(1, "echo", echo_body("second")));
+    assert_eq!(returned_string(&c2.recv().unwrap()), "second");
+    server.shutdown();
+}
+
+#[test]
+fn oneway_gets_no_reply_and_tup_is_answered_in_request_layout() {
+    let (server, addr, echo) = start(|_| {}, ServerConfig::default());
+    let mut c = Client::connect(addr);
+    let mut ow = call(1, "notify", ParamWriter::tars());
+    ow.packet_type = packet_type::ONEWAY;
+    c.send(&ow);
+    // The next reply is for request 2: nothing was sent for the one-way call.
+    let mut tup = TupRequest::new(2, OBJ, "echo");
+    tup.attrs.put("s", &"tup!".to_string());
+    c.send(&tup.to_packet());
+    // TUP answers use the RequestPacket layout: read the raw frame.
+    let mut raw = PacketCodec::<RequestPacket, RequestPacket>::new();
+    let resp = loop {
+        if let Some(p) = raw.decode(&mut c.buf).unwrap() {
+            break p;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = c.stream.read(&mut chunk).unwrap();
+        assert!(n > 0);
+        c.buf.extend_from_slice(&chunk[..n]);
+    };
+    let t = TupResponse::from_packet(&resp).unwrap();
+    assert_eq!((t.request_id, t.ret), (2, 0));
+    assert_eq!(t.attrs.get::<String>("").unwrap(), "tup!");
+    assert_eq!(echo.calls.load(Ordering::SeqCst), 2);
+    server.shutdown();
+}
+
+#[test]
+fn malformed_and_oversized_frames_close_the_connection() {
+    let (server, addr, _) = start(
+        |_| {},
+        ServerConfig {
+            max_packet: 1024,
+            ..Default::default()
+        },
+    );
+    let mut c = Client::connect(addr);
+    c.stream.write_all(&[0, 0, 0, 4]).unwrap();
+    assert!(c.closed_by_server(), "length below 5");
+    let mut c = Client::connect(addr);
+    c.stream.write_all(&[0, 0, 0x10, 0, 1, 2, 3]).unwrap();
+    assert!(c.closed_by_server(), "frame over max_packet");
+    let mut c = Client::connect(addr);
+    c.stream
+        .write_all(&[0, 0, 0, 9, 0x10, 0x01, 0x2f, 0xff, 0xff])
+        .unwrap();
+    assert!(c.closed_by_server(), "garbage inside a frame");
+    // The server is still fine for well-behaved clients.
+    let mut ok = Client::connect(addr);
+    ok.send(&call(1, "echo", echo_body("still up")));
+    assert_eq!(returned_string(&ok.recv().unwrap()), "still up");
+    server.shutdown();
+}
+
+#[test]
+fn overload_and_queue_timeout_are_reported() {
+    let (server, addr, _) = start(
+        |a| {
+            a.queue_capacity = 5;
+            a.queue_timeout = Duration::from_millis(150);
+        },
+        ServerConfig::default(),
+    );
+    let mut c = Client::connect(addr);
+    let mut sleep = ParamWriter::tars();
+    sleep.write(1, "ms", &300i32);
+    c.send(&call(1, "sleep", sleep));
+    std::thread::sleep(Duration::from_millis(50));
+    for i in 2..=12 {
+        c.send(&call(i, "echo", echo_body("queued")));
+    }
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 1..=12 {
+        let r = c.recv().unwrap();
+        codes.insert(r.request_id, r.ret);
+    }
+    assert_eq!(codes[&1], 0);
+    assert!(
+        codes.values().filter(|&&c| c == -9).count() >= 5,
+        "past 4/5 of the queue: overload {codes:?}"
+    );
+    assert!(
+        codes.values().any(|&c| c == -6),
+        "queued behind a 300 ms call with a 150 ms queue timeout: {codes:?}"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn connection_limit_idle_timeout_and_deferred_replies() {
+    let (server, addr, echo) = start(
+        |a| {
+            a.max_connections = 2;
+            a.endpoint.timeout_ms = 600;
+        },
+        ServerConfig::default(),
+    );
+    let mut a = Client::connect(addr);
+    let mut b = Client::connect(addr);
+    a.send(&call(1, "later", ParamWriter::tars()));
+    b.send(&call(1, "echo", echo_body("b")));
+    assert_eq!(returned_string(&b.recv().unwrap()), "b");
+    let mut third = Client::connect(addr);
+    assert!(third.closed_by_server(), "third connection over the limit");
+    // Reply to the deferred call from this thread.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while echo.parked.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = echo.parked.lock().unwrap().pop().unwrap();
+    let mut w = r.result_writer();
+    w.write_return(&"deferred".to_string());
+    r.send_ok(w);
+    assert_eq!(returned_string(&a.recv().unwrap()), "deferred");
+    // Idle connections are closed after the endpoint's -t.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(a.closed_by_server() && b.closed_by_server());
+    let mut fresh = Client::connect(addr);
+    fresh.send(&call(1, "echo", echo_body("room again")));
+    assert_eq!(returned_string(&fresh.recv().unwrap()), "room again");
+    server.shutdown();
+}
+
+#[test]
+fn shutdown_finishes_in_flight_requests() {
+    let (server, addr, _) = start(|a| a.threads = 2, ServerConfig::default());
+    let mut c = Client::connect(addr);
+    let mut sleep = ParamWriter::tars();
+    sleep.write(1, "ms", &300i32);
+    c.send(&call(7, "sleep", sleep));
+    std::thread::sleep(Duration::from_millis(50));
+    let t = std::thread::spawn(move || server.shutdown());
+    let r = c
+        .recv()
+        .expect("the in-flight call is answered before the server exits");
+    assert_eq!((r.request_id, r.ret), (7, 0));
+    t.join().unwrap();
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err()
+            || c.closed_by_server()
+    );
+}
+
+#[test]
+fn bad_endpoints_are_rejected() {
+    let servants = Arc::new(Servants::new());
+    let a = AdapterConfig::new(
+        "A",
+        Endpoint {
+            protocol: "udp".into(),
+            ..Endpoint::tcp("127.0.0.1", 0)
+        },
+        servants,
+    );
+    assert!(Server::start(ServerConfig::default(), vec![a]).is_err());
+}
