@@ -2,18 +2,22 @@
 //! [`CallOptions`], [`CallError`], and the [`Invoker`] transport abstraction with the
 //! in-process [`LocalInvoker`].
 
+mod communicator;
 mod error;
 mod invoker;
 mod local;
 mod proxy;
+mod tcp;
 pub(crate) mod timer;
 
+pub use communicator::{Communicator, ProxyError};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::LocalInvoker;
 pub use proxy::{
     CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
+pub use tcp::TcpInvoker;
 
 /// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
 /// thread. Proxy futures need no particular executor, so this is all a synchronous caller needs.
