@@ -2,12 +2,14 @@
 //! servant dispatchers implement, [`Servants`] which routes a request to its servant and
 //! builds the response, and [`Responder`] for replies sent later from another thread.
 
+mod admin;
 mod current;
 mod dispatch;
 pub mod net;
 mod servants;
 
+pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
 pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
-pub use net::{AdapterConfig, Endpoint, Server, ServerConfig, ServerError};
+pub use net::{AdapterConfig, ConnectionStats, Endpoint, Server, ServerConfig, ServerError};
 pub use servants::Servants;

@@ -17,4 +17,4 @@ mod server;
 
 pub use config::{AdapterConfig, ServerConfig};
 pub use endpoint::{Endpoint, EndpointError};
-pub use server::{Server, ServerError};
+pub use server::{ConnectionStats, Server, ServerError};

@@ -35,12 +35,38 @@ pub enum ServerError {
     Config(String),
 }
 
+/// Open connections per adapter, readable from any thread.
+#[derive(Debug, Clone)]
+pub struct ConnectionStats {
+    adapters: Vec<(String, Arc<AtomicUsize>)>,
+}
+
+impl ConnectionStats {
+    /// `(adapter, open connections)` pairs.
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        self.adapters
+            .iter()
+            .map(|(n, c)| (n.clone(), c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// The `tars.connection` report: one `adapter: count` line per adapter.
+    pub fn report(&self) -> String {
+        self.snapshot()
+            .iter()
+            .map(|(n, c)| format!("{n}: {c} connection(s)"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// A running server. Dropping it shuts it down gracefully.
 pub struct Server {
     nets: Vec<NetHandle>,
     net_threads: Vec<JoinHandle<()>>,
     business_threads: Vec<JoinHandle<()>>,
     addrs: Vec<(String, SocketAddr)>,
+    connections: Vec<(String, Arc<AtomicUsize>)>,
     grace: std::time::Duration,
 }
 
@@ -74,6 +100,7 @@ impl Server {
         }
 
         let mut addrs = Vec::new();
+        let mut conn_counts = Vec::new();
         let mut business_threads = Vec::new();
         let mut slots_per_thread: Vec<Vec<AdapterSlot>> = (0..n_net).map(|_| Vec::new()).collect();
         for (ai, a) in adapters.iter().enumerate() {
@@ -116,6 +143,7 @@ impl Server {
                 );
             }
             let connections = Arc::new(AtomicUsize::new(0));
+            conn_counts.push((a.name.clone(), connections.clone()));
             // Only net thread 0 accepts; it hands connections to the others round-robin.
             let mut listener = Some(listener);
             for slots in slots_per_thread.iter_mut() {
@@ -161,6 +189,7 @@ impl Server {
             net_threads,
             business_threads,
             addrs,
+            connections: conn_counts,
             grace: config.shutdown_grace,
         })
     }
@@ -171,6 +200,13 @@ impl Server {
             .iter()
             .find(|(n, _)| n == adapter)
             .map(|(_, a)| *a)
+    }
+
+    /// A snapshot-able view of open connections per adapter (for `tars.connection`).
+    pub fn connection_stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            adapters: self.connections.clone(),
+        }
     }
 
     /// Stops accepting, answers the requests already received, flushes the responses (within
