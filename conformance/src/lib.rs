@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod hello;
 pub mod json;
 pub mod model;
 pub mod peer;

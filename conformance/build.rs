@@ -1,0 +1,8 @@
+//! Generates the interop interface `idl/Hello.tars` with the tars-idlc Builder.
+
+fn main() {
+    if let Err(e) = tars_idlc::Builder::new().compile(&["idl/Hello.tars"]) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,62 @@
+//! Serves `Test.HelloServer.HelloObj` (idl/Hello.tars, reference implementation) on our
+//! runtime, for load tests and manual interop. Prints `READY <port>` once listening and runs
+//! until stdin closes or `--seconds` elapse.
+//!
+//! `cargo run --release -p tars-conformance --bin hello-server -- --port 18601`
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig};
+use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+
+#[derive(Parser)]
+struct Args {
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Network threads.
+    #[arg(long, default_value_t = 1)]
+    net_threads: usize,
+    /// Business threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Stop after this many seconds (0: run until stdin closes).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut servants = Servants::new();
+    servants.add(
+        HELLO_OBJ,
+        Arc::new(Test::HelloServant::new(HelloImpl::default())),
+    );
+    let mut adapter = AdapterConfig::new(
+        "HelloAdapter",
+        Endpoint::tcp("127.0.0.1", args.port),
+        Arc::new(servants),
+    );
+    adapter.threads = args.threads;
+    let config = ServerConfig {
+        net_threads: args.net_threads,
+        ..Default::default()
+    };
+    let server = Server::start(config, vec![adapter])?;
+    let port = server
+        .local_addr("HelloAdapter")
+        .map(|a| a.port())
+        .unwrap_or_default();
+    println!("READY {port}");
+    if args.seconds > 0 {
+        std::thread::sleep(Duration::from_secs(args.seconds));
+    } else {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+    }
+    server.shutdown();
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! The interop interface `Test::Hello` (generated from `idl/Hello.tars` by build.rs) and the
+//! reference implementation both peers agree on.
+
+use std::collections::BTreeMap;
+
+use parking_lot::Mutex;
+use tars::bytes::Bytes;
+use tars::server::{Current, ServantError};
+
+#[allow(missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/tars_generated.rs"));
+}
+
+pub use generated::Test;
+
+/// The object name both peers host the servant under.
+pub const HELLO_OBJ: &str = "Test.HelloServer.HelloObj";
+
+/// `Test::Hello` with the semantics of `node/rpc-server.js`.
+#[derive(Debug, Default)]
+pub struct HelloImpl {
+    last: Mutex<String>,
+}
+
+impl Test::Hello for HelloImpl {
+    fn echo(&self, _c: &mut Current, s: String) -> Result<(i32, String), ServantError> {
+        Ok((s.encode_utf16().count() as i32, s))
+    }
+
+    fn echo_item(&self, _c: &mut Current, item: Test::Item) -> Result<Test::Item, ServantError> {
+        Ok(Test::Item {
+            id: item.id + 1,
+            name: format!("{}!", item.name),
+            ..item
+        })
+    }
+
+    fn echo_map(
+        &self,
+        _c: &mut Current,
+        m: BTreeMap<String, i32>,
+    ) -> Result<BTreeMap<String, i32>, ServantError> {
+        Ok(m.into_iter().map(|(k, v)| (k, v.wrapping_mul(2))).collect())
+    }
+
+    fn echo_bytes(&self, _c: &mut Current, b: Bytes) -> Result<Bytes, ServantError> {
+        Ok(b.iter().rev().copied().collect())
+    }
+
+    fn add(&self, _c: &mut Current, a: i32, b: i32) -> Result<(i32, i32), ServantError> {
+        Ok((0, a.wrapping_add(b)))
+    }
+
+    fn ping(&self, _c: &mut Current) -> Result<(), ServantError> {
+        Ok(())
+    }
+
+    fn notify(&self, _c: &mut Current, msg: String) -> Result<(), ServantError> {
+        *self.last.lock() = msg;
+        Ok(())
+    }
+
+    fn last_notify(&self, _c: &mut Current) -> Result<String, ServantError> {
+        Ok(self.last.lock().clone())
+    }
+}
