@@ -13,9 +13,10 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<ResponsePacket, Cal
 ///
 /// Implementations enforce the request's `iTimeout` (resolving with [`CallError::Timeout`]).
 pub trait Invoker: Send + Sync + 'static {
-    /// Sends a request that expects a response.
-    fn invoke(&self, request: RequestPacket) -> ResponseFuture;
+    /// Sends a request that expects a response. `hash` selects the endpoint for hash-based
+    /// policies (mod-hash, consistent hash); transports with one destination ignore it.
+    fn invoke(&self, request: RequestPacket, hash: Option<u64>) -> ResponseFuture;
 
     /// Sends a one-way request; returns once it has been handed to the transport.
-    fn invoke_oneway(&self, request: RequestPacket) -> Result<(), CallError>;
+    fn invoke_oneway(&self, request: RequestPacket, hash: Option<u64>) -> Result<(), CallError>;
 }

@@ -63,7 +63,7 @@ fn decode_response(response: Response) -> Result<ResponsePacket, CallError> {
 }
 
 impl Invoker for LocalInvoker {
-    fn invoke(&self, request: RequestPacket) -> ResponseFuture {
+    fn invoke(&self, request: RequestPacket, _hash: Option<u64>) -> ResponseFuture {
         let req = match Self::through_wire(&request) {
             Ok(r) => r,
             Err(e) => return Box::pin(async move { Err(e) }),
@@ -93,7 +93,7 @@ impl Invoker for LocalInvoker {
         })
     }
 
-    fn invoke_oneway(&self, request: RequestPacket) -> Result<(), CallError> {
+    fn invoke_oneway(&self, request: RequestPacket, _hash: Option<u64>) -> Result<(), CallError> {
         let req = Self::through_wire(&request)?;
         let _ = self.servants.handle(req, None);
         Ok(())

@@ -2,6 +2,7 @@
 //! [`CallOptions`], [`CallError`], and the [`Invoker`] transport abstraction with the
 //! in-process [`LocalInvoker`].
 
+mod balance;
 mod communicator;
 mod error;
 mod invoker;
@@ -10,6 +11,7 @@ mod proxy;
 mod tcp;
 pub(crate) mod timer;
 
+pub use balance::{stable_hash, Selection, ShieldConfig};
 pub use communicator::{Communicator, ProxyError};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};

@@ -205,6 +205,15 @@ impl ServantProxy {
         req
     }
 
+    /// The endpoint-selection hash of a call: `CallOptions::hash`, else the routekey's grid key.
+    fn selection_hash(opts: &CallOptions) -> Option<u64> {
+        opts.hash.or_else(|| {
+            opts.status
+                .get(crate::packet::status_key::GRID_KEY)
+                .map(|k| super::balance::stable_hash(k.as_bytes()))
+        })
+    }
+
     fn check(packet: ResponsePacket, limits: DecodeLimits) -> Result<ReplyBody, CallError> {
         if packet.ret != 0 {
             return Err(CallError::Server {
@@ -229,7 +238,9 @@ impl ServantProxy {
             self.inner.sync_timeout,
             packet_type::NORMAL,
         );
-        let packet = futures::executor::block_on(self.inner.invoker.invoke(req))?;
+        let packet = futures::executor::block_on(
+            self.inner.invoker.invoke(req, Self::selection_hash(opts)),
+        )?;
         Self::check(packet, self.inner.limits)
     }
 
@@ -248,7 +259,7 @@ impl ServantProxy {
             self.inner.async_timeout,
             packet_type::NORMAL,
         );
-        let fut = self.inner.invoker.invoke(req);
+        let fut = self.inner.invoker.invoke(req, Self::selection_hash(opts));
         let limits = self.inner.limits;
         async move { Self::check(fut.await?, limits) }
     }
@@ -267,6 +278,8 @@ impl ServantProxy {
             self.inner.async_timeout,
             packet_type::ONEWAY,
         );
-        self.inner.invoker.invoke_oneway(req)
+        self.inner
+            .invoker
+            .invoke_oneway(req, Self::selection_hash(opts))
     }
 }

@@ -229,7 +229,7 @@ impl Inner {
 }
 
 impl Invoker for TcpInvoker {
-    fn invoke(&self, request: RequestPacket) -> ResponseFuture {
+    fn invoke(&self, request: RequestPacket, _hash: Option<u64>) -> ResponseFuture {
         let (tx, rx) = oneshot::channel();
         let timeout_ms = request.timeout.max(0) as u64;
         let original_id = request.request_id;
@@ -266,7 +266,7 @@ impl Invoker for TcpInvoker {
         })
     }
 
-    fn invoke_oneway(&self, request: RequestPacket) -> Result<(), CallError> {
+    fn invoke_oneway(&self, request: RequestPacket, _hash: Option<u64>) -> Result<(), CallError> {
         self.send(request, None).map(|_| ())
     }
 }

@@ -1,0 +1,233 @@
+//! Endpoint selection and shielding against real servers on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tars::client::{CallOptions, Communicator, Selection, ServantProxy, ShieldConfig};
+use tars::packet::{ParamReader, ParamWriter};
+use tars::server::{
+    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, Servants, Server, ServerConfig,
+};
+
+const OBJ: &str = "Test.Balance.WhoObj";
+
+struct Who(String);
+
+impl Dispatch for Who {
+    fn functions(&self) -> &'static [&'static str] {
+        &["who"]
+    }
+    fn dispatch(
+        &self,
+        _c: &mut Current,
+        _p: &mut ParamReader<'_>,
+        out: &mut ParamWriter,
+    ) -> Result<(), DispatchError> {
+        out.write_return(&self.0);
+        Ok(())
+    }
+}
+
+fn servers(n: usize) -> Vec<(Server, u16)> {
+    (0..n)
+        .map(|i| {
+            let mut s = Servants::new();
+            s.add(OBJ, Arc::new(Who(format!("s{i}"))));
+            let a = AdapterConfig::new("A", Endpoint::tcp("127.0.0.1", 0), Arc::new(s));
+            let server = Server::start(ServerConfig::default(), vec![a]).unwrap();
+            let port = server.local_addr("A").unwrap().port();
+            (server, port)
+        })
+        .collect()
+}
+
+fn proxy(c: Communicator, eps: &[String]) -> ServantProxy {
+    c.string_to_proxy(&format!("{OBJ}@{}", eps.join(":")))
+        .unwrap()
+}
+
+fn ep(port: u16, extra: &str) -> String {
+    format!("tcp -h 127.0.0.1 -p {port} -t 1000{extra}")
+}
+
+fn who(p: &ServantProxy, opts: &CallOptions) -> Result<String, tars::client::CallError> {
+    Ok(p.invoke_sync("who", ParamWriter::tars(), opts)?
+        .reader()
+        .read_return::<String>()
+        .unwrap())
+}
+
+fn tally(
+    p: &ServantProxy,
+    calls: usize,
+    opts: impl Fn(usize) -> CallOptions,
+) -> BTreeMap<String, usize> {
+    let mut t = BTreeMap::new();
+    for i in 0..calls {
+        *t.entry(who(p, &opts(i)).unwrap()).or_insert(0) += 1;
+    }
+    t
+}
+
+#[test]
+fn round_robin_weighted_and_mod_hash() {
+    let s = servers(3);
+    let eps: Vec<String> = s.iter().map(|(_, p)| ep(*p, "")).collect();
+    let rr = proxy(Communicator::new(), &eps);
+    assert_eq!(
+        tally(&rr, 9, |_| CallOptions::new())
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        [3, 3, 3]
+    );
+
+    let weighted: Vec<String> = s
+        .iter()
+        .zip([1, 2, 3])
+        .map(|((_, p), w)| ep(*p, &format!(" -w {w} -v 1")))
+        .collect();
+    let wp = proxy(
+        Communicator::new().with_selection(Selection::Weighted),
+        &weighted,
+    );
+    let t = tally(&wp, 60, |_| CallOptions::new());
+    assert_eq!(
+        (t["s0"], t["s1"], t["s2"]),
+        (10, 20, 30),
+        "smooth weighted round-robin is exact"
+    );
+
+    let mh = proxy(Communicator::new().with_selection(Selection::ModHash), &eps);
+    for h in 0..12u64 {
+        assert_eq!(
+            who(&mh, &CallOptions::new().hash(h)).unwrap(),
+            format!("s{}", h % 3)
+        );
+    }
+    // The routekey's grid key also selects, consistently.
+    let a = who(
+        &mh,
+        &CallOptions::new().status(tars::packet::status_key::GRID_KEY, "user-42"),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            who(
+                &mh,
+                &CallOptions::new().status(tars::packet::status_key::GRID_KEY, "user-42")
+            )
+            .unwrap(),
+            a
+        );
+    }
+    for (server, _) in s {
+        server.shutdown();
+    }
+}
+
+#[test]
+fn consistent_hash_is_stable_and_moves_few_keys() {
+    let s = servers(3);
+    let eps: Vec<String> = s.iter().map(|(_, p)| ep(*p, "")).collect();
+    let ch = proxy(
+        Communicator::new().with_selection(Selection::ConsistentHash),
+        &eps,
+    );
+    let before: Vec<String> = (0..300u64)
+        .map(|h| who(&ch, &CallOptions::new().hash(h)).unwrap())
+        .collect();
+    let t = before.iter().fold(BTreeMap::new(), |mut m, w| {
+        *m.entry(w.clone()).or_insert(0) += 1;
+        m
+    });
+    assert_eq!(t.len(), 3, "every endpoint gets keys: {t:?}");
+    assert!(
+        t.values().all(|&n| n > 40),
+        "keys spread over the ring: {t:?}"
+    );
+    // Same key, same endpoint.
+    for h in 0..50u64 {
+        assert_eq!(
+            who(&ch, &CallOptions::new().hash(h)).unwrap(),
+            before[h as usize]
+        );
+    }
+    // Without s2, only s2's keys move.
+    let two = proxy(
+        Communicator::new().with_selection(Selection::ConsistentHash),
+        &eps[..2],
+    );
+    for h in 0..300u64 {
+        let now = who(&two, &CallOptions::new().hash(h)).unwrap();
+        if before[h as usize] != "s2" {
+            assert_eq!(
+                now, before[h as usize],
+                "key {h} moved although its endpoint stayed"
+            );
+        }
+    }
+    for (server, _) in s {
+        server.shutdown();
+    }
+}
+
+#[test]
+fn failing_endpoints_are_shielded_and_retried_later() {
+    // An endpoint that accepts and drops every connection: calls sent to it fail.
+    let bad = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bad_port = bad.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in bad.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let s = servers(1);
+    let eps = vec![ep(bad_port, ""), ep(s[0].1, "")];
+    let shield = ShieldConfig {
+        failures_to_shield: 2,
+        retry_after: Duration::from_millis(400),
+    };
+    let p = proxy(Communicator::new().with_shielding(shield), &eps);
+    let mut errors = 0;
+    for _ in 0..20 {
+        match who(&p, &CallOptions::new().timeout(Duration::from_millis(500))) {
+            Ok(w) => assert_eq!(w, "s0"),
+            Err(_) => errors += 1,
+        }
+    }
+    assert_eq!(
+        errors, 2,
+        "two failures shield the bad endpoint; the rest go to the good one"
+    );
+    let seen = accepted.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert_eq!(who(&p, &CallOptions::new()).unwrap(), "s0");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        seen,
+        "no traffic to a shielded endpoint"
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    let mut trial_errors = 0;
+    for _ in 0..4 {
+        if who(&p, &CallOptions::new().timeout(Duration::from_millis(500))).is_err() {
+            trial_errors += 1;
+        }
+    }
+    assert_eq!(
+        trial_errors, 1,
+        "after the interval one trial call goes to the bad endpoint, then it is shielded again"
+    );
+    assert!(accepted.load(Ordering::SeqCst) > seen);
+    for (server, _) in s {
+        server.shutdown();
+    }
+}
