@@ -50,6 +50,9 @@ struct Args {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Do not decode replies: match echoed frames in order (for the `mio-echo` baseline).
+    #[arg(long)]
+    raw: bool,
 }
 
 struct Worker {
@@ -92,8 +95,10 @@ fn run_connection(
     if args.inflight > 255 {
         bail!("at most 255 calls in flight per connection");
     }
+    let mut fifo = std::collections::VecDeque::with_capacity(args.inflight);
     for slot in 0..args.inflight {
         send(&mut out, &mut codec, slot, &mut sent_at)?;
+        fifo.push_back(slot);
     }
     stream.write_all(&out)?;
     out.clear();
@@ -105,20 +110,39 @@ fn run_connection(
             bail!("server closed the connection");
         }
         inbuf.extend_from_slice(&chunk[..n]);
-        while let Some(resp) = codec.decode(&mut inbuf)? {
-            let slot = (resp.request_id & 0xff) as usize;
+        loop {
+            let (slot, ret) = if args.raw {
+                // Echoed frames come back in order; the request id is at a fixed place only
+                // after decoding, so take the oldest outstanding slot.
+                if inbuf.len() < 4 {
+                    break;
+                }
+                let len = u32::from_be_bytes([inbuf[0], inbuf[1], inbuf[2], inbuf[3]]) as usize;
+                if inbuf.len() < len {
+                    break;
+                }
+                let _ = inbuf.split_to(len);
+                let slot = fifo.pop_front().ok_or_else(|| anyhow::anyhow!("unexpected frame"))?;
+                (slot, 0)
+            } else {
+                match codec.decode(&mut inbuf)? {
+                    Some(resp) => ((resp.request_id & 0xff) as usize, resp.ret),
+                    None => break,
+                }
+            };
             if slot >= args.inflight {
-                bail!("unexpected request id {}", resp.request_id);
+                bail!("unexpected reply for in-flight slot {slot}");
             }
             if measuring.load(Ordering::Relaxed) {
                 let us = sent_at[slot].elapsed().as_micros().max(1) as u64;
                 let _ = hist.record(us.min(60_000_000));
                 calls += 1;
-                if resp.ret != 0 {
+                if ret != 0 {
                     errors += 1;
                 }
             }
             send(&mut out, &mut codec, slot, &mut sent_at)?;
+            fifo.push_back(slot);
         }
         if !out.is_empty() {
             stream.write_all(&out)?;
