@@ -347,3 +347,20 @@ fn bad_endpoints_are_rejected() {
     );
     assert!(Server::start(ServerConfig::default(), vec![a]).is_err());
 }
+
+#[test]
+fn inline_adapters_serve_on_the_net_thread() {
+    let (server, addr, _) = start(|a| a.threads = 0, ServerConfig::default());
+    let mut c = Client::connect(addr);
+    for i in 1..=20 {
+        c.send(&call(i, "echo", echo_body(&format!("inline {i}"))));
+    }
+    for i in 1..=20 {
+        let r = c.recv().unwrap();
+        assert_eq!(
+            (r.request_id, returned_string(&r)),
+            (i, format!("inline {i}"))
+        );
+    }
+    server.shutdown();
+}

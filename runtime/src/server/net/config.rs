@@ -17,7 +17,9 @@ pub struct AdapterConfig {
     pub endpoint: Endpoint,
     /// The servants requests on this adapter are dispatched to.
     pub servants: Arc<Servants>,
-    /// Business threads (ServantHandle) serving this adapter's queue.
+    /// Business threads (ServantHandle) serving this adapter's queue. 0 runs servant calls
+    /// inline on the net threads (no queue, no hand-off): fastest, for servants that never
+    /// block — a blocking servant then stalls every connection of that net thread.
     pub threads: usize,
     /// Capacity of the request queue; past 4/5 of it requests are refused with -9 (overload).
     pub queue_capacity: usize,

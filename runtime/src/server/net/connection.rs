@@ -33,7 +33,8 @@ pub(crate) struct Connection {
     pub want_write: bool,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+/// Initial read buffer of a connection.
+const READ_CHUNK: usize = 16 * 1024;
 
 impl Connection {
     pub fn new(
@@ -56,39 +57,28 @@ impl Connection {
         }
     }
 
-    /// Reads until the socket would block, then splits every complete frame.
-    pub fn read(&mut self) -> ReadOutcome {
+    /// Reads until the socket would block, then splits every complete frame. `scratch` is
+    /// the net thread's reusable read buffer: only the bytes received are copied, so no buffer
+    /// is zero-filled per read.
+    pub fn read(&mut self, scratch: &mut [u8]) -> ReadOutcome {
         let mut out = ReadOutcome {
             frames: Vec::new(),
             closed: false,
             error: None,
         };
         loop {
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let start = self.rbuf.len();
-            let cap = self.rbuf.capacity();
-            self.rbuf.resize(cap, 0);
-            match self.stream.read(&mut self.rbuf[start..]) {
+            match self.stream.read(scratch) {
                 Ok(0) => {
-                    self.rbuf.truncate(start);
                     out.closed = true;
                     break;
                 }
                 Ok(n) => {
-                    self.rbuf.truncate(start + n);
+                    self.rbuf.extend_from_slice(&scratch[..n]);
                     self.last_active = Instant::now();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.rbuf.truncate(start);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    self.rbuf.truncate(start);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.rbuf.truncate(start);
                     out.closed = true;
                     break;
                 }

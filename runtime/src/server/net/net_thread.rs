@@ -90,6 +90,8 @@ impl ResponseSink for ConnSink {
 pub(crate) struct AdapterSlot {
     pub listener: Option<TcpListener>,
     pub jobs: Option<Sender<Job>>,
+    /// Servants called on the net thread itself (adapters configured with 0 threads).
+    pub inline: Option<Arc<crate::server::Servants>>,
     pub capacity: usize,
     pub idle_timeout: Duration,
     pub max_connections: usize,
@@ -108,6 +110,7 @@ pub(crate) struct NetThread {
     pub limits: DecodeLimits,
     conns: Vec<Option<Connection>>,
     free: Vec<usize>,
+    scratch: Vec<u8>,
     next_generation: u32,
     next_peer: usize,
     stopping: bool,
@@ -137,6 +140,7 @@ impl NetThread {
             limits,
             conns: Vec::new(),
             free: Vec::new(),
+            scratch: vec![0; 64 * 1024],
             next_generation: 1,
             next_peer: 0,
             stopping: false,
@@ -218,6 +222,7 @@ impl NetThread {
             }
             // Dropping our senders lets the business threads finish the queue and exit.
             a.jobs = None;
+            a.inline = None;
         }
     }
 
@@ -288,10 +293,6 @@ impl NetThread {
         self.on_readable(slot, generation);
     }
 
-    fn conn_mut(&mut self, slot: usize, generation: u32) -> Option<&mut Connection> {
-        live(&mut self.conns, slot, generation)
-    }
-
     fn close(&mut self, slot: usize) {
         if let Some(Some(mut c)) = self.conns.get_mut(slot).map(Option::take) {
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -304,10 +305,10 @@ impl NetThread {
 
     fn on_readable(&mut self, slot: usize, generation: u32) {
         let stopping = self.stopping;
-        let Some(conn) = self.conn_mut(slot, generation) else {
+        let Some(conn) = live(&mut self.conns, slot, generation) else {
             return;
         };
-        let outcome = conn.read();
+        let outcome = conn.read(&mut self.scratch);
         let adapter = conn.adapter;
         let conn_id = ConnId {
             thread: self.index,
@@ -338,6 +339,16 @@ impl NetThread {
 
     fn dispatch(&mut self, adapter: usize, conn: ConnId, request: RequestPacket) {
         let slot = &self.adapters[adapter];
+        if let Some(servants) = slot.inline.clone() {
+            let sink: Arc<dyn ResponseSink> = Arc::new(ConnSink {
+                conn,
+                net: self.me.clone(),
+            });
+            if let Some(response) = servants.handle(request, Some(sink)) {
+                self.send(conn, &frame(&response.encode_body()));
+            }
+            return;
+        }
         let Some(jobs) = slot.jobs.as_ref() else {
             return;
         };

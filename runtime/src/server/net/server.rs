@@ -132,7 +132,8 @@ impl Server {
                 .register(&mut listener, Token(1 + ai), Interest::READABLE)?;
 
             let (tx, rx) = crossbeam_channel::bounded(a.queue_capacity.max(1));
-            for t in 0..a.threads.max(1) {
+            let inline = (a.threads == 0).then(|| a.servants.clone());
+            for t in 0..a.threads {
                 let rx = rx.clone();
                 let servants = a.servants.clone();
                 let timeout = a.queue_timeout;
@@ -149,7 +150,8 @@ impl Server {
             for slots in slots_per_thread.iter_mut() {
                 slots.push(AdapterSlot {
                     listener: listener.take(),
-                    jobs: Some(tx.clone()),
+                    jobs: inline.is_none().then(|| tx.clone()),
+                    inline: inline.clone(),
                     capacity: a.queue_capacity.max(1),
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
                     max_connections: a.max_connections,
