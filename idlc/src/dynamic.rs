@@ -271,83 +271,24 @@ impl<'a> Schema<'a> {
             RType::String => json!(String::read_value(r, tag, wt).map_err(e)?),
             RType::Bytes => json!(hex::encode(Bytes::read_value(r, tag, wt).map_err(e)?)),
             RType::Vec(inner) => {
-                if wt != WireType::List {
-                    return Err(dec_err(
-                        at,
-                        DecodeError::TypeMismatch {
-                            tag,
-                            expected: "vector",
-                            found: wt,
-                        },
-                    ));
-                }
-                let n = r
-                    .read_size(tag, "list", r.limits().max_collection_len, 1)
-                    .map_err(e)?;
-                r.enter().map_err(e)?;
+                let n = open_container(r, tag, wt, WireType::List, at)?;
                 let mut items = Vec::with_capacity(n);
                 for i in 0..n {
                     let p = format!("{at}[{i}]");
-                    let ewt = r
-                        .find_field(0)
-                        .map_err(|x| dec_err(&p, x))?
-                        .ok_or_else(|| {
-                            dec_err(
-                                &p,
-                                DecodeError::Malformed {
-                                    tag,
-                                    what: "list element is missing",
-                                },
-                            )
-                        })?;
+                    let ewt = element(r, 0, tag, "list element is missing", &p)?;
                     items.push(self.read_value(r, inner, 0, ewt, &p)?);
                 }
                 r.leave();
                 Value::Array(items)
             }
             RType::Map(k, v) => {
-                if wt != WireType::Map {
-                    return Err(dec_err(
-                        at,
-                        DecodeError::TypeMismatch {
-                            tag,
-                            expected: "map",
-                            found: wt,
-                        },
-                    ));
-                }
-                let n = r
-                    .read_size(tag, "map", r.limits().max_collection_len, 2)
-                    .map_err(e)?;
-                r.enter().map_err(e)?;
+                let n = open_container(r, tag, wt, WireType::Map, at)?;
                 let mut pairs = Vec::with_capacity(n);
                 for i in 0..n {
                     let p = format!("{at}{{entry {i}}}");
-                    let kwt = r
-                        .find_field(0)
-                        .map_err(|x| dec_err(&p, x))?
-                        .ok_or_else(|| {
-                            dec_err(
-                                &p,
-                                DecodeError::Malformed {
-                                    tag,
-                                    what: "map key is missing",
-                                },
-                            )
-                        })?;
+                    let kwt = element(r, 0, tag, "map key is missing", &p)?;
                     let key = self.read_value(r, k, 0, kwt, &p)?;
-                    let vwt = r
-                        .find_field(1)
-                        .map_err(|x| dec_err(&p, x))?
-                        .ok_or_else(|| {
-                            dec_err(
-                                &p,
-                                DecodeError::Malformed {
-                                    tag,
-                                    what: "map value is missing",
-                                },
-                            )
-                        })?;
+                    let vwt = element(r, 1, tag, "map value is missing", &p)?;
                     pairs.push((key, self.read_value(r, v, 1, vwt, &p)?));
                 }
                 r.leave();
@@ -390,6 +331,49 @@ impl<'a> Schema<'a> {
             }
         })
     }
+}
+
+/// Checks that a list or map starts here, reads its size and enters one nesting level.
+fn open_container(
+    r: &mut Reader<'_>,
+    tag: u8,
+    wt: WireType,
+    expected: WireType,
+    at: &str,
+) -> Result<usize, ConvertError> {
+    let (what, per) = if expected == WireType::Map {
+        ("map", 2)
+    } else {
+        ("list", 1)
+    };
+    if wt != expected {
+        return Err(dec_err(
+            at,
+            DecodeError::TypeMismatch {
+                tag,
+                expected: what,
+                found: wt,
+            },
+        ));
+    }
+    let n = r
+        .read_size(tag, what, r.limits().max_collection_len, per)
+        .map_err(|e| dec_err(at, e))?;
+    r.enter().map_err(|e| dec_err(at, e))?;
+    Ok(n)
+}
+
+/// Finds the element of a container at `field` (0 for elements and keys, 1 for values).
+fn element(
+    r: &mut Reader<'_>,
+    field: u8,
+    tag: u8,
+    missing: &'static str,
+    at: &str,
+) -> Result<WireType, ConvertError> {
+    r.find_field(field)
+        .map_err(|e| dec_err(at, e))?
+        .ok_or_else(|| dec_err(at, DecodeError::Malformed { tag, what: missing }))
 }
 
 fn json_err(at: &str, message: &str) -> ConvertError {

@@ -122,7 +122,9 @@ fn run_connection(
                     break;
                 }
                 let _ = inbuf.split_to(len);
-                let slot = fifo.pop_front().ok_or_else(|| anyhow::anyhow!("unexpected frame"))?;
+                let slot = fifo
+                    .pop_front()
+                    .ok_or_else(|| anyhow::anyhow!("unexpected frame"))?;
                 (slot, 0)
             } else {
                 match codec.decode(&mut inbuf)? {

@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::bind(format!("127.0.0.1:{}", args.port).parse()?)?;
-    poll.registry().register(&mut listener, Token(0), Interest::READABLE)?;
+    poll.registry()
+        .register(&mut listener, Token(0), Interest::READABLE)?;
     println!("READY {}", listener.local_addr()?.port());
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next = 1usize;
@@ -43,14 +44,27 @@ fn main() -> anyhow::Result<()> {
             if ev.token() == Token(0) {
                 while let Ok((mut stream, _)) = listener.accept() {
                     stream.set_nodelay(true)?;
-                    poll.registry().register(&mut stream, Token(next), Interest::READABLE | Interest::WRITABLE)?;
-                    conns.insert(next, Conn { stream, rbuf: Vec::new(), wbuf: Vec::new() });
+                    poll.registry().register(
+                        &mut stream,
+                        Token(next),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    conns.insert(
+                        next,
+                        Conn {
+                            stream,
+                            rbuf: Vec::new(),
+                            wbuf: Vec::new(),
+                        },
+                    );
                     next += 1;
                 }
                 continue;
             }
             let id = ev.token().0;
-            let Some(c) = conns.get_mut(&id) else { continue };
+            let Some(c) = conns.get_mut(&id) else {
+                continue;
+            };
             let mut dead = false;
             loop {
                 match c.stream.read(&mut chunk) {
@@ -69,7 +83,12 @@ fn main() -> anyhow::Result<()> {
             // Move every complete frame to the write buffer, untouched.
             let mut used = 0;
             while c.rbuf.len() - used >= 4 {
-                let len = u32::from_be_bytes([c.rbuf[used], c.rbuf[used + 1], c.rbuf[used + 2], c.rbuf[used + 3]]) as usize;
+                let len = u32::from_be_bytes([
+                    c.rbuf[used],
+                    c.rbuf[used + 1],
+                    c.rbuf[used + 2],
+                    c.rbuf[used + 3],
+                ]) as usize;
                 if len < 4 || c.rbuf.len() - used < len {
                     break;
                 }
