@@ -47,7 +47,7 @@ measure() { # label, port, extra loadgen args
 
 port=$(start mio-echo "$BIN/mio-echo" --seconds "$RUN_FOR")
 measure mio-echo "$port" --raw
-port=$(start tars-rs "$BIN/hello-server" --seconds "$RUN_FOR")
+port=$(start tars-rs "$BIN/interop-server" --seconds "$RUN_FOR")
 measure tars-rs "$port"
 if [[ -f "$ROOT/conformance/node/rpc-server.js" ]]; then
     (cd "$ROOT/conformance/node" && [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error)

@@ -23,3 +23,14 @@ cargo test --workspace --locked
 
 echo "== examples"
 cargo run -q --locked -p tars --example codec_tour
+# The hello example: a server on a free port, and the client making sync/async/one-way calls.
+cargo build -q --locked -p tars-example-hello
+log="$(mktemp)"
+target/debug/hello-server --port 0 --seconds 60 >"$log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q '^READY' "$log" && break; sleep 0.1; done
+port="$(awk '/^READY/{print $2; exit}' "$log")"
+[ -n "$port" ] || { cat "$log"; echo "hello-server did not start"; exit 1; }
+target/debug/hello-client --port "$port"
+kill "$server_pid"

@@ -127,7 +127,7 @@ fn errors_routekey_and_renamed_params() {
         proxy.clear().unwrap_err(),
         CallError::Server {
             code: -50,
-            desc: "servant error -50: nothing to clear".into()
+            desc: "nothing to clear".into()
         }
     );
     let (found, points, count) = proxy.find("north").unwrap();

@@ -128,7 +128,7 @@ fn framework_errors_have_their_codes() {
         err,
         CallError::Server {
             code: -42,
-            desc: "servant error -42: business failure".into()
+            desc: "business failure".into()
         }
     );
     // Missing parameter -> decode error naming it.

@@ -35,6 +35,14 @@ pub enum DispatchError {
 }
 
 impl DispatchError {
+    /// The `sResultDesc` sent to the caller: a servant's own description, else the error.
+    pub fn description(&self) -> String {
+        match self {
+            DispatchError::Servant(e) => e.desc().to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// The `iRet` sent to the caller.
     pub fn ret_code(&self) -> i32 {
         match self {

@@ -107,7 +107,9 @@ impl Servants {
         let mut out = current.result_writer();
         match servant.dispatch(current, &mut params, &mut out) {
             Ok(()) => current.build_response(0, out, String::new()),
-            Err(e) => current.build_response(e.ret_code(), current.result_writer(), e.to_string()),
+            Err(e) => {
+                current.build_response(e.ret_code(), current.result_writer(), e.description())
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! runtime, for load tests and manual interop. Prints `READY <port>` once listening and runs
 //! until stdin closes or `--seconds` elapse.
 //!
-//! `cargo run --release -p tars-conformance --bin hello-server -- --port 18601`
+//! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601`
 
 use std::io::Read;
 use std::sync::Arc;
