@@ -1,7 +1,12 @@
 //! Running the Node peer scripts of `node/`.
 
-use std::path::Path;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::crate_dir;
 
@@ -39,22 +44,118 @@ pub fn ensure_peers() -> Result<(), String> {
     }
 }
 
-/// Runs `node node/<script> <args...>`.
-pub fn run(script: &str, args: &[&Path]) -> Result<PeerRun, String> {
+/// How long one peer script may run before it is killed and reported as failed.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `node node/<script> <args...>`, killing it after [`SCRIPT_TIMEOUT`].
+pub fn run<A: AsRef<OsStr>>(script: &str, args: &[A]) -> Result<PeerRun, String> {
     ensure_peers()?;
-    let dir = crate_dir().join("node");
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .arg(script)
+    let mut child = node_command(script)
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run node {script}: {e}"))?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut output = format!("{}{}", collect(stdout), collect(stderr));
+    if status.is_none() {
+        output.push_str(&format!(
+            "\n[node {script} killed after {} s]",
+            SCRIPT_TIMEOUT.as_secs()
+        ));
+    }
     Ok(PeerRun {
-        success: out.status.success(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        success: status.is_some_and(|s| s.success()),
+        output,
     })
+}
+
+fn node_command(script: &str) -> Command {
+    let mut cmd = Command::new("node");
+    // @tars/monitor (pulled in by @tars/rpc) trips Node's circular-require warning.
+    cmd.current_dir(crate_dir().join("node"))
+        .env("NODE_NO_WARNINGS", "1")
+        .arg(script);
+    cmd
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Option<JoinHandle<String>> {
+    pipe.map(|mut p| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = p.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    })
+}
+
+fn collect(handle: Option<JoinHandle<String>>) -> String {
+    handle.and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
+/// A Node peer server (`node node/<script> <port>`) that printed `READY <port>`; killed when
+/// dropped.
+#[derive(Debug)]
+pub struct NodeServer {
+    child: Child,
+    port: u16,
+}
+
+impl NodeServer {
+    /// Starts `script` on a free 127.0.0.1 port and waits (at most 20 s) for its READY line.
+    pub fn start(script: &str) -> Result<NodeServer, String> {
+        ensure_peers()?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot pick a free port: {e}"))?
+            .port();
+        let mut child = node_command(script)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node {script}: {e}"))?;
+        let stdout = child.stdout.take();
+        let server = NodeServer { child, port };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            if let Some(out) = stdout {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if line.starts_with("READY") {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .map_err(|_| format!("node {script} did not print READY within 20 s"))?;
+        Ok(server)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tars::bytes::Bytes;
-use tars::client::{block_on, Communicator};
+use tars::client::{block_on, CallError, CallOptions, Communicator};
 use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig};
 use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+use tars_conformance::peer::{self, NodeServer};
 
 fn our_server() -> (Server, u16) {
     let mut servants = Servants::new();
@@ -83,4 +84,66 @@ fn our_client_calls_our_server() {
     let (server, port) = our_server();
     exercise(&proxy(port));
     server.shutdown();
+}
+
+/// Runs `node rpc-client.js <port> [flags]` and requires every check to pass.
+fn node_client(port: u16, flags: &[&str]) {
+    let mut args = vec![port.to_string()];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let run = peer::run("rpc-client.js", &args).unwrap_or_else(|e| panic!("{e}"));
+    println!("rpc-client.js {args:?}:\n{}", run.output);
+    assert!(
+        run.success && run.output.contains(" passed, 0 failed"),
+        "@tars/rpc client ({args:?}) failed:\n{}",
+        run.output
+    );
+}
+
+/// The peer scripts are right about the peer itself: the @tars/rpc client passes against the
+/// @tars/rpc server (which dispatches by adapter, so it cannot report an unknown servant).
+#[test]
+fn node_client_calls_node_server() {
+    let node = NodeServer::start("rpc-server.js").unwrap_or_else(|e| panic!("{e}"));
+    node_client(node.port(), &["--no-servant-check"]);
+}
+
+#[test]
+fn node_client_calls_our_server() {
+    let (server, port) = our_server();
+    node_client(port, &[]);
+    node_client(port, &["--tup"]);
+    server.shutdown();
+}
+
+#[test]
+fn our_client_calls_node_server() {
+    let node = NodeServer::start("rpc-server.js").unwrap_or_else(|e| panic!("{e}"));
+    let hello = proxy(node.port());
+    exercise(&hello);
+
+    // Many calls in flight at once on one connection, answered by request id.
+    let pending: Vec<_> = (0..200).map(|i| (i, hello.add_async(i, 1_000_000))).collect();
+    for (i, call) in pending {
+        assert_eq!(block_on(call).unwrap(), (0, i + 1_000_000));
+    }
+
+    // The peer's framework answers an unknown function with -3.
+    let raw = hello.servant_proxy();
+    let err = raw
+        .invoke_sync("noSuchFunction", raw.param_writer(), &CallOptions::new())
+        .expect_err("unknown function must fail");
+    assert!(
+        matches!(err, CallError::Server { code: -3, .. }),
+        "unexpected {err:?}"
+    );
+
+    // A timeout shorter than the peer needs is reported as a timeout, and the connection
+    // still serves calls afterwards.
+    let long = "x".repeat(4 << 20);
+    let quick = hello.with_timeout(Duration::from_millis(1));
+    match quick.echo(&long) {
+        Err(CallError::Timeout(_)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(hello.echo("after").unwrap(), (5, "after".to_string()));
 }
