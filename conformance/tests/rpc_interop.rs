@@ -122,7 +122,9 @@ fn our_client_calls_node_server() {
     exercise(&hello);
 
     // Many calls in flight at once on one connection, answered by request id.
-    let pending: Vec<_> = (0..200).map(|i| (i, hello.add_async(i, 1_000_000))).collect();
+    let pending: Vec<_> = (0..200)
+        .map(|i| (i, hello.add_async(i, 1_000_000)))
+        .collect();
     for (i, call) in pending {
         assert_eq!(block_on(call).unwrap(), (0, i + 1_000_000));
     }

@@ -364,3 +364,36 @@ fn inline_adapters_serve_on_the_net_thread() {
     }
     server.shutdown();
 }
+
+/// 200 requests arriving in one write are answered in a handful of socket writes (one per
+/// read pass), in inline mode and through the business threads alike, and every answer is
+/// right.
+#[test]
+fn pipelined_requests_share_socket_writes() {
+    for threads in [0, 2] {
+        let (server, addr, _) = start(|a| a.threads = threads, ServerConfig::default());
+        let mut c = Client::connect(addr);
+        let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::new();
+        let mut out = BytesMut::new();
+        for i in 1..=200 {
+            codec
+                .encode(&call(i, "echo", echo_body(&format!("p{i}"))), &mut out)
+                .unwrap();
+        }
+        c.stream.write_all(&out).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 1..=200 {
+            let r = c.recv().unwrap();
+            assert_eq!(returned_string(&r), format!("p{}", r.request_id));
+            seen.insert(r.request_id);
+        }
+        assert_eq!(seen.len(), 200, "threads = {threads}");
+        let stats = server.io_stats();
+        assert_eq!((stats.requests, stats.responses), (200, 200), "{stats:?}");
+        assert!(
+            stats.socket_writes * 10 <= stats.responses,
+            "threads = {threads}: responses were not batched: {stats:?}"
+        );
+        server.shutdown();
+    }
+}

@@ -40,6 +40,34 @@ impl Response {
             Response::Tup(p) => p.to_packet().encode_to_bytes(),
         }
     }
+
+    /// An error answer to `req` in the request's own protocol (Tars, or TUP with the code in
+    /// `STATUS_RESULT_CODE`).
+    pub fn error(
+        req: &crate::packet::RequestPacket,
+        code: crate::packet::RetCode,
+        desc: impl Into<String>,
+    ) -> Response {
+        let current = Current::new(req, None);
+        current.build_response(code.code(), current.result_writer(), desc.into())
+    }
+
+    /// Appends the response as a complete frame (4-byte length, then the packet) to `out`,
+    /// without an intermediate buffer.
+    pub fn write_frame(&self, out: &mut bytes::BytesMut) {
+        use crate::codec::{TarsStruct, Writer};
+        use bytes::BufMut;
+        let start = out.len();
+        out.put_u32(0);
+        let mut w = Writer::from_buf(std::mem::take(out));
+        match self {
+            Response::Tars(p) => p.write_fields(&mut w),
+            Response::Tup(p) => p.to_packet().write_fields(&mut w),
+        }
+        *out = w.into_inner();
+        let len = (out.len() - start) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
 }
 
 /// Where deferred responses go: the connection the request came from.
@@ -93,6 +121,29 @@ impl Current {
             sink,
             deferred: false,
         }
+    }
+
+    /// Like [`Current::new`], taking the request apart instead of copying it; returns the
+    /// parameter buffer alongside.
+    pub(crate) fn from_packet(
+        req: crate::packet::RequestPacket,
+        sink: Option<Arc<dyn ResponseSink>>,
+    ) -> (Current, bytes::Bytes) {
+        let current = Current {
+            version: req.version,
+            packet_type: req.packet_type,
+            message_type: req.message_type,
+            request_id: req.request_id,
+            servant_name: req.servant_name,
+            func_name: req.func_name,
+            timeout_ms: req.timeout,
+            context: req.context,
+            status: req.status,
+            response_context: BTreeMap::new(),
+            sink,
+            deferred: false,
+        };
+        (current, req.buffer)
     }
 
     /// The servant (object) name called.

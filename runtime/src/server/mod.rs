@@ -11,5 +11,7 @@ mod servants;
 pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
 pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
-pub use net::{AdapterConfig, ConnectionStats, Endpoint, Server, ServerConfig, ServerError};
+pub use net::{
+    AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
+};
 pub use servants::Servants;

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::current::{Current, Response, ResponseSink};
 use super::dispatch::Dispatch;
 use crate::codec::DecodeLimits;
@@ -61,28 +63,28 @@ impl Servants {
         req: RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
     ) -> Option<Response> {
-        let mut current = Current::new(&req, sink);
-        let response = self.serve(&mut current, &req);
+        let (mut current, buffer) = Current::from_packet(req, sink);
+        let response = self.serve(&mut current, &buffer);
         if current.is_oneway() || current.is_deferred() {
             return None;
         }
         Some(response)
     }
 
-    fn serve(&self, current: &mut Current, req: &RequestPacket) -> Response {
-        let Some(servant) = self.by_name.get(&req.servant_name) else {
+    fn serve(&self, current: &mut Current, buffer: &Bytes) -> Response {
+        let Some(servant) = self.by_name.get(current.servant_name()) else {
             return current.build_response(
                 RetCode::NoServant.code(),
                 current.result_writer(),
-                format!("no servant named {}", req.servant_name),
+                format!("no servant named {}", current.servant_name()),
             );
         };
-        if req.func_name == "tars_ping" {
+        if current.func_name() == "tars_ping" {
             return current.build_response(0, current.result_writer(), String::new());
         }
         let attrs;
-        let mut params = match req.version {
-            version::TUP => match UniAttribute::decode_with_limits(&req.buffer, self.limits) {
+        let mut params = match current.version() {
+            version::TUP => match UniAttribute::decode_with_limits(buffer, self.limits) {
                 Ok(a) => {
                     attrs = a;
                     ParamReader::Tup(&attrs)
@@ -95,7 +97,7 @@ impl Servants {
                     )
                 }
             },
-            version::TARS => ParamReader::tars(&req.buffer, self.limits),
+            version::TARS => ParamReader::tars(buffer, self.limits),
             other => {
                 return current.build_response(
                     RetCode::DecodeErr.code(),

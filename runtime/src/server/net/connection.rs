@@ -9,7 +9,9 @@ use bytes::{Buf, BytesMut};
 use mio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
+use super::stats::IoCounters;
 use crate::packet::{FrameCodec, FrameError};
+use std::sync::Arc;
 
 /// What a read pass produced.
 pub(crate) struct ReadOutcome {
@@ -31,6 +33,9 @@ pub(crate) struct Connection {
     wbuf: BytesMut,
     frames: FrameCodec,
     pub want_write: bool,
+    /// Queued bytes not yet attempted this loop (the connection is in the dirty list).
+    pub dirty: bool,
+    counters: Arc<IoCounters>,
 }
 
 /// Initial read buffer of a connection.
@@ -43,6 +48,7 @@ impl Connection {
         generation: u32,
         adapter: usize,
         max_packet: usize,
+        counters: Arc<IoCounters>,
     ) -> Connection {
         Connection {
             stream,
@@ -54,13 +60,21 @@ impl Connection {
             wbuf: BytesMut::new(),
             frames: FrameCodec::with_max_frame(max_packet),
             want_write: false,
+            dirty: false,
+            counters,
         }
     }
 
-    /// Reads until the socket would block, then splits every complete frame. `scratch` is
+    /// Reads until the socket is drained, then splits every complete frame. `scratch` is
     /// the net thread's reusable read buffer: only the bytes received are copied, so no buffer
     /// is zero-filled per read.
-    pub fn read(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+    ///
+    /// Drained means WouldBlock, or (unless `until_eof`) a read shorter than `scratch`: a short
+    /// TCP read empties the receive queue at that instant, and anything arriving later raises
+    /// a new edge. That saves the extra read that would only return WouldBlock (tokio makes
+    /// the same inference). After a FIN the caller passes `until_eof` so the end of stream is
+    /// seen.
+    pub fn read(&mut self, scratch: &mut [u8], until_eof: bool) -> ReadOutcome {
         let mut out = ReadOutcome {
             frames: Vec::new(),
             closed: false,
@@ -75,6 +89,10 @@ impl Connection {
                 Ok(n) => {
                     self.rbuf.extend_from_slice(&scratch[..n]);
                     self.last_active = Instant::now();
+                    IoCounters::add(&self.counters.reads, 1);
+                    if n < scratch.len() && !until_eof {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -99,6 +117,7 @@ impl Connection {
     fn split_frames(&mut self, frames: &mut Vec<bytes::Bytes>) -> Result<(), FrameError> {
         while let Some(frame) = self.frames.decode(&mut self.rbuf)? {
             frames.push(frame);
+            IoCounters::add(&self.counters.requests, 1);
         }
         Ok(())
     }
@@ -108,9 +127,16 @@ impl Connection {
         self.wbuf.len()
     }
 
-    /// Queues an encoded frame.
-    pub fn queue(&mut self, frame: &[u8]) {
-        self.wbuf.extend_from_slice(frame);
+    /// Queues `frames` encoded frames.
+    pub fn queue(&mut self, bytes: &[u8], frames: usize) {
+        self.wbuf.extend_from_slice(bytes);
+        IoCounters::add(&self.counters.responses, frames as u64);
+    }
+
+    /// Encodes a response straight into the write buffer.
+    pub fn queue_response(&mut self, response: &crate::server::Response) {
+        response.write_frame(&mut self.wbuf);
+        IoCounters::add(&self.counters.responses, 1);
     }
 
     /// Writes queued bytes until done or the socket would block. Returns whether everything
@@ -126,6 +152,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     self.wbuf.advance(n);
+                    IoCounters::add(&self.counters.writes, 1);
                     self.last_active = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),

@@ -1,42 +1,55 @@
-//! Business threads (ServantHandle): take requests from an adapter's bounded queue, enforce
-//! the queue timeout, call the servant and send the response to the connection's net thread.
+//! Business threads (ServantHandle): take request batches from an adapter's queue, enforce
+//! the queue timeout, call the servant and send the batch's responses to the connection's net
+//! thread in one hand-off.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use bytes::BytesMut;
 
-use super::net_thread::{frame, Command, ConnSink, Job};
-use crate::codec::TarsStruct;
-use crate::packet::{ResponsePacket, RetCode};
-use crate::server::{ResponseSink, Servants};
+use super::net_thread::{Command, ConnSink};
+use super::queue::JobSource;
+use crate::packet::{RequestPacket, RetCode};
+use crate::server::{Response, ResponseSink, Servants};
 
-pub(crate) fn run(jobs: Receiver<Job>, servants: Arc<Servants>, queue_timeout: Duration) {
+pub(crate) fn run(jobs: JobSource, servants: Arc<Servants>, queue_timeout: Duration) {
     // Ends when every sender is gone (shutdown) and the queue is drained.
-    while let Ok(job) = jobs.recv() {
-        let waited = job.received.elapsed();
-        let caller_gave_up =
-            job.request.timeout > 0 && waited > Duration::from_millis(job.request.timeout as u64);
-        if waited > queue_timeout || caller_gave_up {
-            if !job.request.is_oneway() {
-                let resp = ResponsePacket::error(
-                    &job.request,
-                    RetCode::QueueTimeout,
-                    "request waited too long in the queue",
-                );
-                job.net
-                    .send(Command::Send(job.conn, frame(&resp.encode_to_bytes())));
-            }
-            continue;
-        }
+    while let Some(batch) = jobs.next() {
         let sink = Arc::new(ConnSink {
-            conn: job.conn,
-            net: job.net.clone(),
+            conn: batch.conn,
+            net: batch.net.clone(),
         });
-        if let Some(response) =
-            servants.handle(job.request, Some(sink.clone() as Arc<dyn ResponseSink>))
-        {
-            sink.send(response);
+        let mut out = BytesMut::new();
+        let mut frames = 0;
+        for request in batch.requests {
+            let response = if expired(&request, batch.received, queue_timeout) {
+                (!request.is_oneway()).then(|| {
+                    Response::error(
+                        &request,
+                        RetCode::QueueTimeout,
+                        "request waited too long in the queue",
+                    )
+                })
+            } else {
+                servants.handle(request, Some(sink.clone() as Arc<dyn ResponseSink>))
+            };
+            if let Some(response) = response {
+                response.write_frame(&mut out);
+                frames += 1;
+            }
+        }
+        if !out.is_empty() {
+            batch
+                .net
+                .send(Command::Send(batch.conn, out.freeze(), frames));
         }
     }
+}
+
+/// Whether the request waited longer than the queue timeout or than its caller waits.
+fn expired(request: &RequestPacket, received: Instant, queue_timeout: Duration) -> bool {
+    let waited = received.elapsed();
+    let caller_gave_up =
+        request.timeout > 0 && waited > Duration::from_millis(request.timeout as u64);
+    waited > queue_timeout || caller_gave_up
 }

@@ -1,6 +1,7 @@
 //! The network server: mio net threads (edge-triggered, drain until `WouldBlock`, every
-//! complete frame decoded per pass, one wake per batch of responses, generation-checked
-//! connection tokens) feeding bounded per-adapter queues served by business threads.
+//! complete frame decoded per pass, one write per connection and pass, one wake per batch of
+//! responses, generation-checked connection tokens) feeding bounded per-adapter queues served
+//! by business threads, one batch per connection and read pass.
 //!
 //! Protection: requests past 4/5 of a queue are refused with -9 (overload); requests that
 //! waited longer than the queue timeout or their own `iTimeout` get -6; oversized or malformed
@@ -13,8 +14,11 @@ mod connection;
 mod endpoint;
 mod handle;
 mod net_thread;
+mod queue;
 mod server;
+mod stats;
 
 pub use config::{AdapterConfig, ServerConfig};
 pub use endpoint::{Endpoint, EndpointError};
 pub use server::{ConnectionStats, Server, ServerError};
+pub use stats::IoStats;

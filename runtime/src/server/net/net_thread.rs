@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::connection::Connection;
+use super::queue::{JobBatch, JobQueue};
+use super::stats::IoCounters;
 use crate::codec::{DecodeLimits, Reader, TarsStruct};
-use crate::packet::{RequestPacket, ResponsePacket, RetCode};
+use crate::packet::{RequestPacket, RetCode};
 use crate::server::{Response, ResponseSink};
 
 const WAKER: Token = Token(0);
@@ -28,20 +30,12 @@ pub(crate) struct ConnId {
     pub generation: u32,
 }
 
-/// A request waiting for a business thread.
-pub(crate) struct Job {
-    pub conn: ConnId,
-    pub request: RequestPacket,
-    pub received: Instant,
-    pub net: NetHandle,
-}
-
 /// Commands sent to a net thread.
 pub(crate) enum Command {
     /// A connection accepted by another net thread.
     Adopt(TcpStream, std::net::SocketAddr, usize),
-    /// An encoded response frame for a connection.
-    Send(ConnId, Bytes),
+    /// Encoded response frames for a connection, and how many frames the bytes hold.
+    Send(ConnId, Bytes, usize),
     /// Stop accepting and stop taking new requests.
     StopAccepting,
     /// Flush what is queued (within the deadline) and exit.
@@ -50,17 +44,20 @@ pub(crate) enum Command {
 
 /// A way to reach a net thread from any thread; wakes it at most once per loop.
 #[derive(Clone)]
-pub(crate) struct NetHandle {
+pub(crate) struct NetHandle(Arc<NetHandleInner>);
+
+struct NetHandleInner {
     tx: Sender<Command>,
-    waker: Arc<Waker>,
-    wake_pending: Arc<AtomicBool>,
+    waker: Waker,
+    wake_pending: AtomicBool,
 }
 
 impl NetHandle {
     pub fn send(&self, cmd: Command) {
-        if self.tx.send(cmd).is_ok() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+        let h = &self.0;
+        if h.tx.send(cmd).is_ok() && !h.wake_pending.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone: the thread is exiting.
-            let _ = self.waker.wake();
+            let _ = h.waker.wake();
         }
     }
 }
@@ -82,17 +79,16 @@ pub(crate) struct ConnSink {
 impl ResponseSink for ConnSink {
     fn send(&self, response: Response) {
         self.net
-            .send(Command::Send(self.conn, frame(&response.encode_body())));
+            .send(Command::Send(self.conn, frame(&response.encode_body()), 1));
     }
 }
 
 /// Per-adapter state a net thread needs.
 pub(crate) struct AdapterSlot {
     pub listener: Option<TcpListener>,
-    pub jobs: Option<Sender<Job>>,
+    pub jobs: Option<JobQueue>,
     /// Servants called on the net thread itself (adapters configured with 0 threads).
     pub inline: Option<Arc<crate::server::Servants>>,
-    pub capacity: usize,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
@@ -114,6 +110,10 @@ pub(crate) struct NetThread {
     next_generation: u32,
     next_peer: usize,
     stopping: bool,
+    /// Connections with bytes queued this loop; flushed once each at the end of the loop.
+    dirty: Vec<(usize, u32)>,
+    /// The server's I/O counters.
+    pub counters: Arc<IoCounters>,
 }
 
 impl NetThread {
@@ -144,18 +144,20 @@ impl NetThread {
             next_generation: 1,
             next_peer: 0,
             stopping: false,
+            dirty: Vec::new(),
+            counters: Arc::default(),
         }
     }
 
     pub fn handle(poll: &Poll) -> std::io::Result<(NetHandle, Receiver<Command>)> {
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let waker = Waker::new(poll.registry(), WAKER)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         Ok((
-            NetHandle {
+            NetHandle(Arc::new(NetHandleInner {
                 tx,
                 waker,
-                wake_pending: Arc::new(AtomicBool::new(false)),
-            },
+                wake_pending: AtomicBool::new(false),
+            })),
             rx,
         ))
     }
@@ -183,7 +185,9 @@ impl NetThread {
                     Token(t) => {
                         let (slot, generation) = decode_token(t);
                         if event.is_readable() || event.is_read_closed() {
-                            self.on_readable(slot, generation);
+                            // After a FIN every byte must be read to see the end of stream.
+                            let until_eof = event.is_read_closed();
+                            self.on_readable(slot, generation, until_eof);
                         }
                         if event.is_writable() {
                             self.on_writable(slot, generation);
@@ -192,15 +196,17 @@ impl NetThread {
                 }
             }
             // Clear the flag before draining, so a command sent meanwhile wakes us again.
-            self.me.wake_pending.store(false, Ordering::Release);
+            self.me.0.wake_pending.store(false, Ordering::Release);
             while let Ok(cmd) = self.rx.try_recv() {
                 match cmd {
                     Command::Adopt(stream, peer, adapter) => self.adopt(stream, peer, adapter),
-                    Command::Send(conn, bytes) => self.send(conn, &bytes),
+                    Command::Send(conn, bytes, frames) => self.send(conn, &bytes, frames),
                     Command::StopAccepting => self.stop_accepting(),
                     Command::Exit(deadline) => exit_deadline = Some(deadline),
                 }
             }
+            // One write per connection for everything answered in this pass.
+            self.flush_dirty();
             if let Some(deadline) = exit_deadline {
                 let unsent = self.conns.iter().flatten().any(|c| c.pending_write() > 0);
                 if !unsent || Instant::now() >= deadline {
@@ -288,9 +294,10 @@ impl NetThread {
             generation,
             adapter,
             self.max_packet,
+            self.counters.clone(),
         ));
         // Data may already be waiting (edge-triggered): read now.
-        self.on_readable(slot, generation);
+        self.on_readable(slot, generation, true);
     }
 
     fn close(&mut self, slot: usize) {
@@ -303,12 +310,14 @@ impl NetThread {
         }
     }
 
-    fn on_readable(&mut self, slot: usize, generation: u32) {
+    /// Reads what `slot` has received and dispatches every complete request. `until_eof`
+    /// asks for reading until WouldBlock (or end of stream) even after a short read.
+    fn on_readable(&mut self, slot: usize, generation: u32, until_eof: bool) {
         let stopping = self.stopping;
         let Some(conn) = live(&mut self.conns, slot, generation) else {
             return;
         };
-        let outcome = conn.read(&mut self.scratch);
+        let outcome = conn.read(&mut self.scratch, until_eof);
         let adapter = conn.adapter;
         let conn_id = ConnId {
             thread: self.index,
@@ -316,17 +325,24 @@ impl NetThread {
             generation,
         };
         if !stopping {
+            let mut batch = Vec::new();
+            // Deferred responses of this pass's inline requests all go to this connection.
+            let mut sink: Option<Arc<dyn ResponseSink>> = None;
             for frame in outcome.frames {
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
-                    Ok(request) => self.dispatch(adapter, conn_id, request),
+                    Ok(request) => self.dispatch(adapter, conn_id, request, &mut batch, &mut sink),
                     Err(e) => {
                         tracing::warn!("closing connection: undecodable request: {e}");
+                        if let Some(jobs) = &self.adapters[adapter].jobs {
+                            jobs.release(batch.len());
+                        }
                         self.close(slot);
                         return;
                     }
                 }
             }
+            self.enqueue(adapter, conn_id, batch);
         }
         if let Some(e) = outcome.error {
             tracing::warn!("closing connection: {e}");
@@ -337,54 +353,111 @@ impl NetThread {
         }
     }
 
-    fn dispatch(&mut self, adapter: usize, conn: ConnId, request: RequestPacket) {
+    /// Runs `request` on this thread (inline adapters), adds it to `batch` for the business
+    /// threads, or refuses it with -9 when the queue is past 4/5 of its capacity.
+    fn dispatch(
+        &mut self,
+        adapter: usize,
+        conn: ConnId,
+        request: RequestPacket,
+        batch: &mut Vec<RequestPacket>,
+        sink: &mut Option<Arc<dyn ResponseSink>>,
+    ) {
         let slot = &self.adapters[adapter];
-        if let Some(servants) = slot.inline.clone() {
-            let sink: Arc<dyn ResponseSink> = Arc::new(ConnSink {
-                conn,
-                net: self.me.clone(),
+        if let Some(servants) = slot.inline.as_ref() {
+            let sink = sink.get_or_insert_with(|| {
+                Arc::new(ConnSink {
+                    conn,
+                    net: self.me.clone(),
+                })
             });
-            if let Some(response) = servants.handle(request, Some(sink)) {
-                self.send(conn, &frame(&response.encode_body()));
+            if let Some(response) = servants.clone().handle(request, Some(sink.clone())) {
+                self.answer(conn, response);
             }
             return;
         }
         let Some(jobs) = slot.jobs.as_ref() else {
             return;
         };
-        let overloaded = jobs.len() >= slot.capacity.saturating_mul(4) / 5;
-        let refused = if overloaded {
-            Some(request)
-        } else {
-            let job = Job {
+        if jobs.admit() {
+            batch.push(request);
+        } else if !request.is_oneway() {
+            self.answer(
                 conn,
-                request,
-                received: Instant::now(),
-                net: self.me.clone(),
-            };
-            match jobs.try_send(job) {
-                Ok(()) => None,
-                Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
-                    Some(job.request)
-                }
-            }
+                Response::error(&request, RetCode::Overload, "server overloaded"),
+            );
+        }
+    }
+
+    /// Hands the requests of one read pass to the adapter's business threads.
+    fn enqueue(&mut self, adapter: usize, conn: ConnId, requests: Vec<RequestPacket>) {
+        if requests.is_empty() {
+            return;
+        }
+        let Some(jobs) = self.adapters[adapter].jobs.as_ref() else {
+            return;
         };
-        if let Some(request) = refused {
-            if !request.is_oneway() {
-                let resp = ResponsePacket::error(&request, RetCode::Overload, "server overloaded");
-                self.send(conn, &frame(&resp.encode_to_bytes()));
+        let batch = JobBatch {
+            conn,
+            net: self.me.clone(),
+            received: Instant::now(),
+            requests,
+        };
+        if let Err(batch) = jobs.push(batch) {
+            // No business thread is left (shutting down): refuse what was read.
+            for request in batch.requests.iter().filter(|r| !r.is_oneway()) {
+                self.answer(
+                    conn,
+                    Response::error(request, RetCode::Overload, "server stopping"),
+                );
             }
         }
     }
 
-    fn send(&mut self, conn: ConnId, bytes: &[u8]) {
+    /// The live connection `conn`, registered for the end-of-loop flush.
+    fn queue_for(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        let c = live(&mut self.conns, conn.slot, conn.generation)?;
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push((conn.slot, conn.generation));
+        }
+        Some(c)
+    }
+
+    /// Queues `response` for `conn`; it is written when the loop pass ends.
+    fn answer(&mut self, conn: ConnId, response: Response) {
+        if let Some(c) = self.queue_for(conn) {
+            c.queue_response(&response);
+        }
+    }
+
+    /// Queues an encoded frame for `conn`; it is written when the loop pass ends.
+    fn send(&mut self, conn: ConnId, bytes: &[u8], frames: usize) {
+        if let Some(c) = self.queue_for(conn) {
+            c.queue(bytes, frames);
+        }
+    }
+
+    /// Writes what each dirty connection has queued: one write per connection and pass.
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &(slot, generation) in &dirty {
+            self.flush(slot, generation);
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    fn flush(&mut self, slot: usize, generation: u32) {
         let max = self.max_write_buffer;
         // Borrow only the connection table, so the poll registry stays usable.
-        let Some(c) = live(&mut self.conns, conn.slot, conn.generation) else {
+        let Some(c) = live(&mut self.conns, slot, generation) else {
             return;
         };
-        c.queue(bytes);
-        match c.flush() {
+        c.dirty = false;
+        // While waiting for writability, the writable event does the writing.
+        let written = if c.want_write { Ok(false) } else { c.flush() };
+        match written {
             Ok(true) => {}
             Ok(false) if c.pending_write() > max => {
                 tracing::warn!(
@@ -392,12 +465,12 @@ impl NetThread {
                     c.peer,
                     c.pending_write()
                 );
-                self.close(conn.slot);
+                self.close(slot);
             }
             Ok(false) => {
                 if !c.want_write {
                     c.want_write = true;
-                    let token = Token(encode_token(conn.slot, conn.generation));
+                    let token = Token(encode_token(slot, generation));
                     let _ = self.poll.registry().reregister(
                         &mut c.stream,
                         token,
@@ -405,7 +478,7 @@ impl NetThread {
                     );
                 }
             }
-            Err(_) => self.close(conn.slot),
+            Err(_) => self.close(slot),
         }
     }
 

@@ -13,6 +13,7 @@ use mio::{Interest, Poll, Token};
 use super::config::{AdapterConfig, ServerConfig};
 use super::handle;
 use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread};
+use super::stats::{IoCounters, IoStats};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,7 @@ pub struct Server {
     business_threads: Vec<JoinHandle<()>>,
     addrs: Vec<(String, SocketAddr)>,
     connections: Vec<(String, Arc<AtomicUsize>)>,
+    counters: Arc<IoCounters>,
     grace: std::time::Duration,
 }
 
@@ -131,7 +133,7 @@ impl Server {
                 .registry()
                 .register(&mut listener, Token(1 + ai), Interest::READABLE)?;
 
-            let (tx, rx) = crossbeam_channel::bounded(a.queue_capacity.max(1));
+            let (tx, rx) = super::queue::job_queue(a.queue_capacity);
             let inline = (a.threads == 0).then(|| a.servants.clone());
             for t in 0..a.threads {
                 let rx = rx.clone();
@@ -152,7 +154,6 @@ impl Server {
                     listener: listener.take(),
                     jobs: inline.is_none().then(|| tx.clone()),
                     inline: inline.clone(),
-                    capacity: a.queue_capacity.max(1),
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
                     max_connections: a.max_connections,
                     connections: connections.clone(),
@@ -160,6 +161,7 @@ impl Server {
             }
         }
 
+        let counters = Arc::new(IoCounters::default());
         let mut net_threads = Vec::with_capacity(n_net);
         for (i, ((poll, rx), slots)) in polls
             .into_iter()
@@ -177,6 +179,7 @@ impl Server {
                 config.max_write_buffer,
                 config.limits,
             );
+            t.counters = counters.clone();
             if i == 0 {
                 t.peers = handles[1..].to_vec();
             }
@@ -192,6 +195,7 @@ impl Server {
             business_threads,
             addrs,
             connections: conn_counts,
+            counters,
             grace: config.shutdown_grace,
         })
     }
@@ -202,6 +206,11 @@ impl Server {
             .iter()
             .find(|(n, _)| n == adapter)
             .map(|(_, a)| *a)
+    }
+
+    /// Socket reads and writes, requests and responses so far (all adapters).
+    pub fn io_stats(&self) -> IoStats {
+        self.counters.snapshot()
     }
 
     /// A snapshot-able view of open connections per adapter (for `tars.connection`).

@@ -1,0 +1,42 @@
+//! Socket and packet counters of a server, updated by its net threads (relaxed atomics: one
+//! increment per system call or frame).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The live counters, shared by the net threads and connections of one server.
+#[derive(Debug, Default)]
+pub(crate) struct IoCounters {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub requests: AtomicU64,
+    pub responses: AtomicU64,
+}
+
+impl IoCounters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> IoStats {
+        IoStats {
+            socket_reads: self.reads.load(Ordering::Relaxed),
+            socket_writes: self.writes.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            responses: self.responses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Totals since the server started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Socket reads that returned data.
+    pub socket_reads: u64,
+    /// Socket writes that sent data. Responses of one read pass share a write, so under
+    /// pipelining this stays well below `responses`.
+    pub socket_writes: u64,
+    /// Request frames received.
+    pub requests: u64,
+    /// Response frames queued for sending.
+    pub responses: u64,
+}
