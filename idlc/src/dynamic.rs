@@ -203,8 +203,8 @@ impl<'a> Schema<'a> {
                     Value::String(s) => e
                         .members
                         .iter()
-                        .find(|(m, _)| m == s)
-                        .map(|(_, n)| *n)
+                        .find(|(m, _, _)| m == s)
+                        .map(|(_, n, _)| *n)
                         .ok_or_else(|| {
                             json_err(at, &format!("{s:?} is not an enumerator of {}", e.name))
                         })?,
@@ -324,8 +324,8 @@ impl<'a> Schema<'a> {
             RType::Enum(path, name) => {
                 let en = self.get_enum(path, name)?;
                 let n = i32::read_value(r, tag, wt).map_err(e)?;
-                match en.members.iter().find(|(_, v)| *v == n) {
-                    Some((m, _)) => json!(m),
+                match en.members.iter().find(|(_, v, _)| *v == n) {
+                    Some((m, _, _)) => json!(m),
                     None => json!(n),
                 }
             }

@@ -120,8 +120,8 @@ pub struct RStruct {
 pub struct REnum {
     /// IDL name.
     pub name: String,
-    /// Enumerators with computed values, in declaration order.
-    pub members: Vec<(String, i32)>,
+    /// Enumerators (name, computed value, doc comment), in declaration order.
+    pub members: Vec<(String, i32, Option<String>)>,
     /// Doc comment.
     pub doc: Option<String>,
 }

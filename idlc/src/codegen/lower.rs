@@ -18,7 +18,7 @@ pub fn lower(program: &Program) -> Vec<RModule> {
                     members: e
                         .members
                         .iter()
-                        .map(|x| (x.name.clone(), x.value))
+                        .map(|x| (x.name.clone(), x.value, x.doc.clone()))
                         .collect(),
                     doc: e.doc.clone(),
                 })

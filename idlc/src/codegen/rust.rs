@@ -160,7 +160,7 @@ impl<'a> Generator<'a> {
         let mut seen: Vec<(i32, &str)> = Vec::new();
         let mut variants = Vec::new();
         let mut aliases = Vec::new();
-        for (n, v) in &e.members {
+        for (n, v, member_doc) in &e.members {
             let id = ident(n);
             if let Some((_, first)) = seen.iter().find(|(x, _)| x == v) {
                 let first = ident(first);
@@ -169,12 +169,13 @@ impl<'a> Generator<'a> {
             } else {
                 seen.push((*v, n));
                 let lit = Literal::i32_unsuffixed(*v);
-                variants.push(quote!(#id = #lit,));
+                let doc = doc_attr(member_doc.as_deref(), &format!("`{n}` = {v}."));
+                variants.push(quote!(#doc #id = #lit,));
             }
         }
         let aliases = (!aliases.is_empty()).then(|| quote!(impl #name { #(#aliases)* }));
         let doc = doc_attr(e.doc.as_deref(), &format!("IDL enum `{}`.", e.name));
-        let first = e.members.first().map(|(n, _)| ident(n));
+        let first = e.members.first().map(|(n, _, _)| ident(n));
         let default = first.map(|f| {
             quote! {
                 impl ::core::default::Default for #name {

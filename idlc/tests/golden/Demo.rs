@@ -13,8 +13,11 @@ pub mod Types {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
     #[repr(i32)]
     pub enum Level {
+        /// `LOW` = 0.
         LOW = 0,
+        /// `MID` = 5.
         MID = 5,
+        /// `HIGH` = 6.
         HIGH = 6,
     }
     impl ::core::default::Default for Level {
@@ -52,7 +55,9 @@ pub mod Demo {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
     #[repr(i32)]
     pub enum Color {
+        /// `Red` = 1.
         Red = 1,
+        /// `Green` = 2.
         Green = 2,
     }
     impl Color {
