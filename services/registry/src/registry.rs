@@ -1,0 +1,216 @@
+//! The registry's state: registrations (durable, in [`RegistrationStore`]) plus the soft state
+//! heartbeats bring (dynamic metadata, last-seen time). An instance is active while its last
+//! heartbeat (or its registration) is younger than the heartbeat timeout; one that misses
+//! heartbeats is listed as inactive and becomes active again with its next heartbeat.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tars_protocols::tars::EndpointF;
+use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, InstanceFilter};
+
+use crate::store::{RegistrationStore, StoreError};
+
+/// `(object, host, port)`: one instance.
+type Key = (String, String, i32);
+
+struct Entry {
+    instance: Instance,
+    /// Registration or last heartbeat.
+    last_seen: Instant,
+    /// Wall-clock time of the last heartbeat (ms since the epoch), 0 before the first one.
+    last_heartbeat_ms: i64,
+}
+
+/// The result of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatOutcome {
+    /// Recorded.
+    Recorded,
+    /// The instance is not registered: it should register again.
+    Unknown,
+}
+
+/// Registrations and their liveness.
+pub struct Registry {
+    store: RegistrationStore,
+    entries: RwLock<BTreeMap<Key, Entry>>,
+    heartbeat_timeout: Duration,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("instances", &self.entries.read().len())
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn key_of(instance: &Instance) -> Key {
+    (
+        instance.obj_name.clone(),
+        instance.endpoint.host.clone(),
+        instance.endpoint.port,
+    )
+}
+
+impl Registry {
+    /// Opens the registry stored at `path`. Stored registrations come back inactive: they
+    /// turn active with their first heartbeat.
+    pub fn open(path: &Path, heartbeat_timeout: Duration) -> Result<Registry, StoreError> {
+        let store = RegistrationStore::open(path)?;
+        let stale = Instant::now()
+            .checked_sub(heartbeat_timeout + Duration::from_millis(1))
+            .unwrap_or_else(Instant::now);
+        let entries = store
+            .load_all()?
+            .into_iter()
+            .map(|instance| {
+                let entry = Entry {
+                    instance,
+                    last_seen: stale,
+                    last_heartbeat_ms: 0,
+                };
+                (key_of(&entry.instance), entry)
+            })
+            .collect();
+        Ok(Registry {
+            store,
+            entries: RwLock::new(entries),
+            heartbeat_timeout,
+        })
+    }
+
+    /// How long an instance stays active without a heartbeat.
+    pub fn heartbeat_timeout(&self) -> Duration {
+        self.heartbeat_timeout
+    }
+
+    /// Registers (or re-registers) an instance; it is active from now on. Durable when this
+    /// returns `Ok`.
+    pub fn register(&self, mut instance: Instance) -> Result<(), StoreError> {
+        instance.active = false;
+        instance.last_heartbeat_ms = 0;
+        let mut entries = self.entries.write();
+        self.store.put(&instance)?;
+        let key = key_of(&instance);
+        let load = entries.remove(&key).map(|e| e.instance.load);
+        if let Some(load) = load {
+            // Keep the last reported load across a re-registration.
+            instance.load = load;
+        }
+        entries.insert(
+            key,
+            Entry {
+                instance,
+                last_seen: Instant::now(),
+                last_heartbeat_ms: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Records a heartbeat with the instance's current load.
+    pub fn heartbeat(
+        &self,
+        obj: &str,
+        host: &str,
+        port: i32,
+        load: DynamicMeta,
+    ) -> HeartbeatOutcome {
+        let mut entries = self.entries.write();
+        match entries.get_mut(&(obj.to_owned(), host.to_owned(), port)) {
+            Some(e) => {
+                e.instance.load = load;
+                e.last_seen = Instant::now();
+                e.last_heartbeat_ms = now_ms();
+                HeartbeatOutcome::Recorded
+            }
+            None => HeartbeatOutcome::Unknown,
+        }
+    }
+
+    /// Removes an instance durably; whether it was registered.
+    pub fn deregister(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
+        let mut entries = self.entries.write();
+        let existed = self.store.remove(obj, host, port)?;
+        let removed = entries
+            .remove(&(obj.to_owned(), host.to_owned(), port))
+            .is_some();
+        Ok(existed || removed)
+    }
+
+    fn snapshot(&self, e: &Entry, now: Instant) -> Instance {
+        let mut i = e.instance.clone();
+        i.active = now.duration_since(e.last_seen) <= self.heartbeat_timeout;
+        i.last_heartbeat_ms = e.last_heartbeat_ms;
+        i
+    }
+
+    /// Instances matching `filter`, ordered by object, host and port.
+    pub fn list(&self, filter: &InstanceFilter) -> Vec<Instance> {
+        let now = Instant::now();
+        self.entries
+            .read()
+            .values()
+            .map(|e| self.snapshot(e, now))
+            .filter(|i| matches(filter, i))
+            .collect()
+    }
+
+    /// The active and inactive endpoints of `obj` that satisfy `keep`.
+    pub fn endpoints(
+        &self,
+        obj: &str,
+        keep: impl Fn(&Instance) -> bool,
+    ) -> (Vec<EndpointF>, Vec<EndpointF>) {
+        let now = Instant::now();
+        let entries = self.entries.read();
+        let (mut active, mut inactive) = (Vec::new(), Vec::new());
+        let from = (obj.to_owned(), String::new(), i32::MIN);
+        for ((o, _, _), e) in entries.range(from..) {
+            if o != obj {
+                break;
+            }
+            let i = self.snapshot(e, now);
+            if !keep(&i) {
+                continue;
+            }
+            if i.active {
+                active.push(i.endpoint);
+            } else {
+                inactive.push(i.endpoint);
+            }
+        }
+        (active, inactive)
+    }
+}
+
+fn health_rank(h: HealthStatus) -> i32 {
+    h as i32
+}
+
+/// Whether `i` passes `filter` (empty filter fields do not filter).
+pub fn matches(filter: &InstanceFilter, i: &Instance) -> bool {
+    let eq = |want: &str, have: &str| want.is_empty() || want == have;
+    (filter.include_inactive || i.active)
+        && eq(&filter.obj_name, &i.obj_name)
+        && eq(&filter.region, &i.meta.region)
+        && eq(&filter.environment, &i.meta.environment)
+        && eq(&filter.business_type, &i.meta.business_type)
+        && filter
+            .required_features
+            .iter()
+            .all(|f| i.meta.features.get(f).copied().unwrap_or(false))
+        && health_rank(i.load.health) <= health_rank(filter.worst_health)
+}
