@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -62,14 +62,6 @@ impl NetHandle {
     }
 }
 
-/// Frames an encoded packet body with its length prefix.
-pub(crate) fn frame(body: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(body.len() + 4);
-    b.put_u32((body.len() + 4) as u32);
-    b.put_slice(body);
-    b.freeze()
-}
-
 /// Sends deferred responses back to the connection they belong to.
 pub(crate) struct ConnSink {
     pub conn: ConnId,
@@ -78,8 +70,9 @@ pub(crate) struct ConnSink {
 
 impl ResponseSink for ConnSink {
     fn send(&self, response: Response) {
-        self.net
-            .send(Command::Send(self.conn, frame(&response.encode_body()), 1));
+        let mut out = BytesMut::new();
+        response.write_frame(&mut out);
+        self.net.send(Command::Send(self.conn, out.freeze(), 1));
     }
 }
 
