@@ -105,19 +105,21 @@ impl Connection {
             // past one frame.
             if let Err(e) = self.split_frames(&mut out.frames) {
                 out.error = Some(e);
-                return out;
+                break;
             }
         }
-        if let Err(e) = self.split_frames(&mut out.frames) {
-            out.error = Some(e);
+        if out.error.is_none() {
+            if let Err(e) = self.split_frames(&mut out.frames) {
+                out.error = Some(e);
+            }
         }
+        IoCounters::add(&self.counters.requests, out.frames.len() as u64);
         out
     }
 
     fn split_frames(&mut self, frames: &mut Vec<bytes::Bytes>) -> Result<(), FrameError> {
         while let Some(frame) = self.frames.decode(&mut self.rbuf)? {
             frames.push(frame);
-            IoCounters::add(&self.counters.requests, 1);
         }
         Ok(())
     }
