@@ -1,5 +1,4 @@
-//! The Tars framework protocols implemented by tars-rs, generated from `idl/` at build time by
-//! the tars-idlc [`Builder`](https://docs.rs/tars-idlc):
+//! The Tars framework protocols implemented by tars-rs. Their IDL lives in `idl/`.
 //!
 //! - `tars::EndpointF`, `tars::ObjectItem`: endpoint descriptions.
 //! - `tars::QueryF`: the registry's naming interface (`tars.tarsregistry.QueryObj`), with
@@ -7,6 +6,10 @@
 //! - `tars::AdminF`: the administration interface every server hosts as `AdminObj`.
 //! - `tarsrs::Registry`: the tars-rs registry interface (register with static metadata,
 //!   heartbeat dynamic metadata, deregister, list with filters) and its structs.
+//!
+//! The runtime speaks these itself (its locator, self-registration and admin servant), so
+//! they are generated once into [`tars::protocol`](::tars::protocol) and re-exported here;
+//! `tests/runtime_protocols.rs` keeps that generated file in step with `idl/`.
 #![deny(missing_docs)]
 
-include!(concat!(env!("OUT_DIR"), "/tars_generated.rs"));
+pub use ::tars::protocol::{tars, tarsrs};

@@ -7,6 +7,7 @@
 //! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
 //! - [`server`]: the call context, servant dispatch and response building.
 //! - [`client`]: servant proxies and the transport abstraction they call through.
+//! - [`protocol`]: the framework protocols (EndpointF, QueryF, AdminF, the tars-rs Registry).
 #![deny(missing_docs)]
 
 // Lets the derive output (which names `::tars`) work inside this crate too.
@@ -15,6 +16,7 @@ extern crate self as tars;
 pub mod client;
 pub mod codec;
 pub mod packet;
+pub mod protocol;
 pub mod server;
 
 pub use bytes;
