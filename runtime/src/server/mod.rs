@@ -6,6 +6,7 @@ mod admin;
 mod current;
 mod dispatch;
 pub mod net;
+pub mod registration;
 mod servants;
 
 pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
@@ -14,4 +15,5 @@ pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
     AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
 };
+pub use registration::{LoadReporter, RegistrationConfig, RegistrationError};
 pub use servants::Servants;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::endpoint::Endpoint;
 use crate::codec::DecodeLimits;
 use crate::packet::DEFAULT_MAX_FRAME;
+use crate::server::registration::RegistrationConfig;
 use crate::server::Servants;
 
 /// One listening endpoint and the servants it serves.
@@ -62,6 +63,8 @@ pub struct ServerConfig {
     pub limits: DecodeLimits,
     /// How long a graceful shutdown waits for in-flight requests and unsent responses.
     pub shutdown_grace: Duration,
+    /// Register the servants with a registry and heartbeat while running (none by default).
+    pub registration: Option<RegistrationConfig>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +75,7 @@ impl Default for ServerConfig {
             max_write_buffer: 16 * 1024 * 1024,
             limits: DecodeLimits::DEFAULT,
             shutdown_grace: Duration::from_secs(5),
+            registration: None,
         }
     }
 }

@@ -14,6 +14,10 @@ use super::config::{AdapterConfig, ServerConfig};
 use super::handle;
 use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread};
 use super::stats::{IoCounters, IoStats};
+use crate::server::registration::{Announced, Registrar, RegistrationError};
+
+/// The administration servant's object name, which is never registered.
+const ADMIN_OBJ: &str = "AdminObj";
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,9 @@ pub enum ServerError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Self-registration with the registry could not be set up.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
 }
 
 /// Open connections per adapter, readable from any thread.
@@ -70,6 +77,7 @@ pub struct Server {
     connections: Vec<(String, Arc<AtomicUsize>)>,
     counters: Arc<IoCounters>,
     grace: std::time::Duration,
+    registrar: Option<Registrar>,
 }
 
 impl std::fmt::Debug for Server {
@@ -189,7 +197,7 @@ impl Server {
                     .spawn(move || t.run())?,
             );
         }
-        Ok(Server {
+        let mut server = Server {
             nets: handles,
             net_threads,
             business_threads,
@@ -197,7 +205,33 @@ impl Server {
             connections: conn_counts,
             counters,
             grace: config.shutdown_grace,
-        })
+            registrar: None,
+        };
+        if let Some(registration) = config.registration {
+            // On error the server is dropped, which stops its threads.
+            let announced = Self::announced(&adapters, &server.addrs);
+            server.registrar = Some(Registrar::start(registration, &announced)?);
+        }
+        Ok(server)
+    }
+
+    /// Every servant but `AdminObj` on every adapter, at its bound address.
+    fn announced(adapters: &[AdapterConfig], addrs: &[(String, SocketAddr)]) -> Vec<Announced> {
+        adapters
+            .iter()
+            .zip(addrs)
+            .flat_map(|(a, (_, addr))| {
+                a.servants
+                    .names()
+                    .filter(|n| *n != ADMIN_OBJ)
+                    .map(move |object| Announced {
+                        adapter: a.name.clone(),
+                        object: object.to_owned(),
+                        addr: *addr,
+                        timeout_ms: a.endpoint.timeout_ms,
+                    })
+            })
+            .collect()
     }
 
     /// The bound address of adapter `name` (useful with port 0).
@@ -227,6 +261,10 @@ impl Server {
     }
 
     fn stop(&mut self) {
+        // Leave the registry first, so clients stop choosing this server while it drains.
+        if let Some(mut registrar) = self.registrar.take() {
+            registrar.stop();
+        }
         if self.net_threads.is_empty() {
             return;
         }
