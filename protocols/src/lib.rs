@@ -6,6 +6,9 @@
 //! - `tars::AdminF`: the administration interface every server hosts as `AdminObj`.
 //! - `tarsrs::Registry`: the tars-rs registry interface (register with static metadata,
 //!   heartbeat dynamic metadata, deregister, list with filters) and its structs.
+//! - `tarstx::Coordinator`, `tarstx::Participant`: the transaction coordinator (a Seata-style
+//!   TC: begin/commit/rollback, branch register/report, lock query) and the phase-two
+//!   interface resource managers host, with Seata's status values and error codes.
 //!
 //! The runtime speaks these itself (its locator, self-registration and admin servant), so
 //! they are generated once into [`tars::protocol`](::tars::protocol) and re-exported here;
@@ -13,3 +16,5 @@
 #![deny(missing_docs)]
 
 pub use ::tars::protocol::{tars, tarsrs};
+
+include!(concat!(env!("OUT_DIR"), "/tars_generated.rs"));

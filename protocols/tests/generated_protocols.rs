@@ -1,4 +1,4 @@
-//! The build.rs-generated QueryF and AdminF, served and called in-process through the wire
+//! The generated QueryF and AdminF, served and called in-process through the wire
 //! encoding.
 
 use std::sync::Arc;
