@@ -1,6 +1,7 @@
 //! Serves `Test.HelloServer.HelloObj` (idl/Hello.tars, reference implementation) on our
 //! runtime, for load tests and manual interop. Prints `READY <port>` once listening and runs
-//! until stdin closes or `--seconds` elapse.
+//! until stdin closes or `--seconds` elapse. With `--registry` it registers itself there and
+//! heartbeats (deregistering when it stops).
 //!
 //! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601`
 
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig};
+use tars::protocol::tarsrs::StaticMeta;
+use tars::server::{AdapterConfig, Endpoint, RegistrationConfig, Servants, Server, ServerConfig};
 use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
 
 #[derive(Parser)]
@@ -26,6 +28,19 @@ struct Args {
     /// Stop after this many seconds (0: run until stdin closes).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Register with this registry object (`tars.tarsregistry.RegistryObj@tcp -h .. -p ..`)
+    /// and heartbeat while running.
+    #[arg(long)]
+    registry: Option<String>,
+    /// Region published with the registration.
+    #[arg(long, default_value = "")]
+    region: String,
+    /// SET id (`name.area.group`) published with the registration.
+    #[arg(long, default_value = "")]
+    set: String,
+    /// Heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    heartbeat_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,8 +56,18 @@ fn main() -> anyhow::Result<()> {
         Arc::new(servants),
     );
     adapter.threads = args.threads;
+    let registration = args.registry.map(|registry| {
+        RegistrationConfig::new(registry)
+            .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))
+            .with_set_id(args.set)
+            .with_meta(StaticMeta {
+                region: args.region,
+                ..StaticMeta::default()
+            })
+    });
     let config = ServerConfig {
         net_threads: args.net_threads,
+        registration,
         ..Default::default()
     };
     let server = Server::start(config, vec![adapter])?;

@@ -1,0 +1,127 @@
+//! Name resolution through our registry by an unmodified npm @tars/rpc client: its
+//! Communicator's `locator` names our `tars.tarsregistry.QueryObj`, it resolves
+//! `Test.HelloServer.HelloObj` with findObjectByIdInSameGroup / findObjectByIdInSameSet and calls
+//! the endpoints it got — two of our Hello servers that registered themselves (self-registration
+//! with heartbeats). Then our own client resolves the same name through the same locator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tars::client::Communicator;
+use tars::protocol::tarsrs::StaticMeta;
+use tars::server::{AdapterConfig, Endpoint, RegistrationConfig, Servants, Server, ServerConfig};
+use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+use tars_conformance::peer;
+
+/// Our registry on 127.0.0.1, storing into a temporary directory.
+struct OurRegistry {
+    _server: Server,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OurRegistry {
+    fn start() -> OurRegistry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (server, port) = start_registry_service(dir.path());
+        OurRegistry {
+            _server: server,
+            _dir: dir,
+            port,
+        }
+    }
+
+    fn registry_obj(&self) -> String {
+        format!("tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {}", self.port)
+    }
+
+    fn query_obj(&self) -> String {
+        format!("tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {}", self.port)
+    }
+}
+
+/// A Hello server registered with `registry` in SET `set`.
+fn hello_server(registry: &OurRegistry, set: &str) -> (Server, u16) {
+    let mut servants = Servants::new();
+    servants.add(
+        HELLO_OBJ,
+        Arc::new(Test::HelloServant::new(HelloImpl::default())),
+    );
+    let adapter = AdapterConfig::new(
+        "HelloAdapter",
+        Endpoint::tcp("127.0.0.1", 0),
+        Arc::new(servants),
+    );
+    let registration = RegistrationConfig::new(registry.registry_obj())
+        .with_set_id(set)
+        .with_heartbeat_interval(Duration::from_millis(200))
+        .with_meta(StaticMeta {
+            region: "sz".into(),
+            ..StaticMeta::default()
+        });
+    let config = ServerConfig {
+        registration: Some(registration),
+        ..ServerConfig::default()
+    };
+    let server = Server::start(config, vec![adapter]).expect("hello server starts");
+    let port = server.local_addr("HelloAdapter").expect("bound").port();
+    (server, port)
+}
+
+/// `lastNotify()` of the server on `port`, called directly.
+fn last_notify(port: u16) -> String {
+    let hello = Test::HelloProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!("{HELLO_OBJ}@tcp -h 127.0.0.1 -p {port} -t 3000"))
+            .expect("proxy"),
+    );
+    hello.last_notify().expect("lastNotify")
+}
+
+/// Waits (at most 10 s) until the server on `port` has seen notify(`tag`).
+fn wait_for_notify(port: u16, tag: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = last_notify(port);
+        if last == tag {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server on {port} never got notify({tag}); last = {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_node(args: &[String]) {
+    let run = peer::run("rpc-locator-client.js", args).unwrap_or_else(|e| panic!("{e}"));
+    assert!(run.success, "node locator client failed:\n{}", run.output);
+    assert!(run.output.contains("3 passed, 0 failed"), "{}", run.output);
+}
+
+#[test]
+fn node_client_resolves_through_our_registry() {
+    if let Err(e) = peer::ensure_peers() {
+        panic!("{e}");
+    }
+    let registry = OurRegistry::start();
+    let (_a, port_a) = hello_server(&registry, "app.sz.1");
+    let (_b, port_b) = hello_server(&registry, "app.sz.2");
+
+    // No SET: findObjectByIdInSameGroup gives both servers; @tars/rpc round-robins over them.
+    run_node(&[registry.port.to_string(), "via-group".into()]);
+    wait_for_notify(port_a, "via-group");
+    wait_for_notify(port_b, "via-group");
+
+    // SET app.sz.1: findObjectByIdInSameSet gives only server A.
+    run_node(&[
+        registry.port.to_string(),
+        "via-set".into(),
+        "--set".into(),
+        "app.sz.1".into(),
+    ]);
+    wait_for_notify(port_a, "via-set");
+    assert_eq!(last_notify(port_b), "via-group", "server B is not in SET app.sz.1");
+    let _ = registry.query_obj();
+}
