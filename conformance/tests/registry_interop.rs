@@ -12,6 +12,8 @@ use tars::protocol::tarsrs::StaticMeta;
 use tars::server::{AdapterConfig, Endpoint, RegistrationConfig, Servants, Server, ServerConfig};
 use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
 use tars_conformance::peer;
+use tars_registry::service::ADAPTER;
+use tars_registry::{RegistryConfig, RegistryService};
 
 /// Our registry on 127.0.0.1, storing into a temporary directory.
 struct OurRegistry {
@@ -23,7 +25,14 @@ struct OurRegistry {
 impl OurRegistry {
     fn start() -> OurRegistry {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (server, port) = start_registry_service(dir.path());
+        let service = RegistryService::open(RegistryConfig {
+            data_dir: dir.path().to_path_buf(),
+            port: 0,
+            ..RegistryConfig::default()
+        })
+        .expect("registry opens");
+        let server = service.start().expect("registry starts");
+        let port = server.local_addr(ADAPTER).expect("bound").port();
         OurRegistry {
             _server: server,
             _dir: dir,
@@ -32,11 +41,17 @@ impl OurRegistry {
     }
 
     fn registry_obj(&self) -> String {
-        format!("tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {}", self.port)
+        format!(
+            "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {}",
+            self.port
+        )
     }
 
     fn query_obj(&self) -> String {
-        format!("tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {}", self.port)
+        format!(
+            "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {}",
+            self.port
+        )
     }
 }
 
@@ -122,6 +137,10 @@ fn node_client_resolves_through_our_registry() {
         "app.sz.1".into(),
     ]);
     wait_for_notify(port_a, "via-set");
-    assert_eq!(last_notify(port_b), "via-group", "server B is not in SET app.sz.1");
+    assert_eq!(
+        last_notify(port_b),
+        "via-group",
+        "server B is not in SET app.sz.1"
+    );
     let _ = registry.query_obj();
 }

@@ -90,6 +90,7 @@ pub struct Current {
     response_context: BTreeMap<String, String>,
     sink: Option<Arc<dyn ResponseSink>>,
     deferred: bool,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for Current {
@@ -120,6 +121,7 @@ impl Current {
             response_context: BTreeMap::new(),
             sink,
             deferred: false,
+            peer: None,
         }
     }
 
@@ -128,6 +130,7 @@ impl Current {
     pub(crate) fn from_packet(
         req: crate::packet::RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
+        peer: Option<std::net::SocketAddr>,
     ) -> (Current, bytes::Bytes) {
         let current = Current {
             version: req.version,
@@ -142,8 +145,14 @@ impl Current {
             response_context: BTreeMap::new(),
             sink,
             deferred: false,
+            peer,
         };
         (current, req.buffer)
+    }
+
+    /// The caller's address (`None` for requests that did not come over the network).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
 
     /// The servant (object) name called.

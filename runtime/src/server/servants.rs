@@ -63,7 +63,17 @@ impl Servants {
         req: RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
     ) -> Option<Response> {
-        let (mut current, buffer) = Current::from_packet(req, sink);
+        self.handle_from(req, sink, None)
+    }
+
+    /// [`Servants::handle`] for a request from `peer` (what [`Current::peer_addr`] returns).
+    pub fn handle_from(
+        &self,
+        req: RequestPacket,
+        sink: Option<Arc<dyn ResponseSink>>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<Response> {
+        let (mut current, buffer) = Current::from_packet(req, sink, peer);
         let response = self.serve(&mut current, &buffer);
         if current.is_oneway() || current.is_deferred() {
             return None;

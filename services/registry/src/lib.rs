@@ -3,10 +3,21 @@
 //! - [`Registry`]: registrations with static metadata (durable in an embedded redb database,
 //!   see [`store`]), heartbeats with dynamic metadata, active/inactive by heartbeat age, and
 //!   filtered listing.
+//! - [`query`]: `tars.tarsregistry.QueryObj`, the framework's QueryF naming interface with IDC
+//!   group and SET semantics, for any Tars client.
+//! - [`servant`]: `tars.tarsregistry.RegistryObj`, the tars-rs interface (register with static
+//!   metadata, heartbeat with dynamic metadata, deregister, list with filters).
+//! - [`service`]: configuration and hosting (alone, or inside `tarsd`).
 #![deny(missing_docs)]
 
+pub mod query;
 pub mod registry;
+pub mod servant;
+pub mod service;
 pub mod store;
 
+pub use query::{GroupRule, QueryService};
 pub use registry::{matches, HeartbeatOutcome, Registry};
+pub use servant::RegistryServantImpl;
+pub use service::{RegistryConfig, RegistryService, DEFAULT_PORT, QUERY_OBJ, REGISTRY_OBJ};
 pub use store::{RegistrationStore, StoreError};

@@ -160,12 +160,41 @@ impl Registry {
     /// Instances matching `filter`, ordered by object, host and port.
     pub fn list(&self, filter: &InstanceFilter) -> Vec<Instance> {
         let now = Instant::now();
+        let entries = self.entries.read();
+        if filter.obj_name.is_empty() {
+            return entries
+                .values()
+                .map(|e| self.snapshot(e, now))
+                .filter(|i| matches(filter, i))
+                .collect();
+        }
+        // One object: only its key range.
+        let from = (filter.obj_name.clone(), String::new(), i32::MIN);
+        entries
+            .range(from..)
+            .take_while(|((o, _, _), _)| *o == filter.obj_name)
+            .map(|(_, e)| self.snapshot(e, now))
+            .filter(|i| matches(filter, i))
+            .collect()
+    }
+
+    /// The region of some instance registered on `host` (any object), if it has one.
+    pub fn region_of_host(&self, host: &str) -> Option<String> {
         self.entries
             .read()
             .values()
-            .map(|e| self.snapshot(e, now))
-            .filter(|i| matches(filter, i))
-            .collect()
+            .find(|e| e.instance.endpoint.host == host && !e.instance.meta.region.is_empty())
+            .map(|e| e.instance.meta.region.clone())
+    }
+
+    /// Number of registered instances.
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.read().is_empty()
     }
 
     /// The active and inactive endpoints of `obj` that satisfy `keep`.

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The database could not be opened, read or written.
     #[error("registry store: {0}")]
     Db(String),
+    /// The data directory could not be created.
+    #[error("registry store directory: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored record did not decode (the file was damaged or written by something else).
     #[error("registry store: record {key:?} is corrupt: {source}")]
     Corrupt {

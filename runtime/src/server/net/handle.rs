@@ -31,7 +31,11 @@ pub(crate) fn run(jobs: JobSource, servants: Arc<Servants>, queue_timeout: Durat
                     )
                 })
             } else {
-                servants.handle(request, Some(sink.clone() as Arc<dyn ResponseSink>))
+                servants.handle_from(
+                    request,
+                    Some(sink.clone() as Arc<dyn ResponseSink>),
+                    Some(batch.peer),
+                )
             };
             if let Some(response) = response {
                 response.write_frame(&mut out);

@@ -312,6 +312,7 @@ impl NetThread {
         };
         let outcome = conn.read(&mut self.scratch, until_eof);
         let adapter = conn.adapter;
+        let peer = conn.peer;
         let conn_id = ConnId {
             thread: self.index,
             slot,
@@ -324,7 +325,9 @@ impl NetThread {
             for frame in outcome.frames {
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
-                    Ok(request) => self.dispatch(adapter, conn_id, request, &mut batch, &mut sink),
+                    Ok(request) => {
+                        self.dispatch(adapter, conn_id, peer, request, &mut batch, &mut sink)
+                    }
                     Err(e) => {
                         tracing::warn!("closing connection: undecodable request: {e}");
                         if let Some(jobs) = &self.adapters[adapter].jobs {
@@ -335,7 +338,7 @@ impl NetThread {
                     }
                 }
             }
-            self.enqueue(adapter, conn_id, batch);
+            self.enqueue(adapter, conn_id, peer, batch);
         }
         if let Some(e) = outcome.error {
             tracing::warn!("closing connection: {e}");
@@ -352,6 +355,7 @@ impl NetThread {
         &mut self,
         adapter: usize,
         conn: ConnId,
+        peer: std::net::SocketAddr,
         request: RequestPacket,
         batch: &mut Vec<RequestPacket>,
         sink: &mut Option<Arc<dyn ResponseSink>>,
@@ -364,7 +368,11 @@ impl NetThread {
                     net: self.me.clone(),
                 })
             });
-            if let Some(response) = servants.clone().handle(request, Some(sink.clone())) {
+            if let Some(response) =
+                servants
+                    .clone()
+                    .handle_from(request, Some(sink.clone()), Some(peer))
+            {
                 self.answer(conn, response);
             }
             return;
@@ -383,7 +391,13 @@ impl NetThread {
     }
 
     /// Hands the requests of one read pass to the adapter's business threads.
-    fn enqueue(&mut self, adapter: usize, conn: ConnId, requests: Vec<RequestPacket>) {
+    fn enqueue(
+        &mut self,
+        adapter: usize,
+        conn: ConnId,
+        peer: std::net::SocketAddr,
+        requests: Vec<RequestPacket>,
+    ) {
         if requests.is_empty() {
             return;
         }
@@ -395,6 +409,7 @@ impl NetThread {
             net: self.me.clone(),
             received: Instant::now(),
             requests,
+            peer,
         };
         if let Err(batch) = jobs.push(batch) {
             // No business thread is left (shutting down): refuse what was read.

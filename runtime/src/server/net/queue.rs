@@ -21,6 +21,7 @@ pub(crate) struct JobBatch {
     pub net: NetHandle,
     pub received: Instant,
     pub requests: Vec<RequestPacket>,
+    pub peer: std::net::SocketAddr,
 }
 
 /// The sending side (one clone per net thread).

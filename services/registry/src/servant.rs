@@ -1,0 +1,103 @@
+//! `tars.tarsregistry.RegistryObj`: the tars-rs registry interface ([`tarsrs::Registry`])
+//! over the [`Registry`].
+//!
+//! Return codes:
+//! - `registerInstance`: 0 registered (durable before the answer); [`INVALID_INSTANCE`] when
+//!   `objName` or `endpoint.host` is empty or the port is not 1..=65535; [`STORAGE_FAILED`]
+//!   when it could not be stored (not registered; retry).
+//! - `heartbeat`: 0 recorded; 1 unknown instance (register again).
+//! - `deregister`: 0 removed; 1 was not registered; [`STORAGE_FAILED`].
+//! - `list`: 0 and the matching instances.
+//!
+//! [`tarsrs::Registry`]: tars_protocols::tarsrs::Registry
+
+use std::sync::Arc;
+
+use tars::server::{Current, ServantError};
+use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter};
+
+use crate::registry::{HeartbeatOutcome, Registry};
+
+/// `registerInstance` refused an instance without object name, host or valid port.
+pub const INVALID_INSTANCE: i32 = -1;
+/// The registration store failed; nothing changed.
+pub const STORAGE_FAILED: i32 = -2;
+
+/// The Registry servant.
+#[derive(Debug)]
+pub struct RegistryServantImpl {
+    registry: Arc<Registry>,
+}
+
+impl RegistryServantImpl {
+    /// Serves `registry`.
+    pub fn new(registry: Arc<Registry>) -> RegistryServantImpl {
+        RegistryServantImpl { registry }
+    }
+}
+
+fn valid(instance: &Instance) -> bool {
+    !instance.obj_name.is_empty()
+        && !instance.endpoint.host.is_empty()
+        && (1..=65535).contains(&instance.endpoint.port)
+}
+
+impl tarsrs::Registry for RegistryServantImpl {
+    fn register_instance(
+        &self,
+        _current: &mut Current,
+        instance: Instance,
+    ) -> Result<i32, ServantError> {
+        if !valid(&instance) {
+            return Ok(INVALID_INSTANCE);
+        }
+        match self.registry.register(instance) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a registration");
+                Ok(STORAGE_FAILED)
+            }
+        }
+    }
+
+    fn heartbeat(
+        &self,
+        _current: &mut Current,
+        obj_name: String,
+        host: String,
+        port: i32,
+        load: DynamicMeta,
+    ) -> Result<i32, ServantError> {
+        Ok(
+            match self.registry.heartbeat(&obj_name, &host, port, load) {
+                HeartbeatOutcome::Recorded => 0,
+                HeartbeatOutcome::Unknown => 1,
+            },
+        )
+    }
+
+    fn deregister(
+        &self,
+        _current: &mut Current,
+        obj_name: String,
+        host: String,
+        port: i32,
+    ) -> Result<i32, ServantError> {
+        match self.registry.deregister(&obj_name, &host, port) {
+            Ok(true) => Ok(0),
+            Ok(false) => Ok(1),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a deregistration");
+                Ok(STORAGE_FAILED)
+            }
+        }
+    }
+
+    fn list(
+        &self,
+        _current: &mut Current,
+        filter: InstanceFilter,
+    ) -> Result<(i32, Vec<Instance>), ServantError> {
+        Ok((0, self.registry.list(&filter)))
+    }
+}

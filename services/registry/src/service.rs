@@ -1,0 +1,122 @@
+//! Hosting the registry: [`RegistryConfig`] (TOML) and [`RegistryService`], which opens the
+//! store and gives the adapter serving `tars.tarsregistry.QueryObj` and
+//! `tars.tarsregistry.RegistryObj` — to start alone ([`RegistryService::start`]) or next to
+//! other services in one server (`tarsd`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig, ServerError};
+use tars_protocols::tars::QueryFServant;
+use tars_protocols::tarsrs::RegistryServant;
+
+use crate::query::{GroupRule, QueryService};
+use crate::registry::Registry;
+use crate::servant::RegistryServantImpl;
+use crate::store::StoreError;
+
+/// Object name of the naming interface (QueryF).
+pub const QUERY_OBJ: &str = "tars.tarsregistry.QueryObj";
+/// Object name of the tars-rs registry interface.
+pub const REGISTRY_OBJ: &str = "tars.tarsregistry.RegistryObj";
+/// The Tars registry's usual port.
+pub const DEFAULT_PORT: u16 = 17890;
+/// Adapter name of the registry's objects.
+pub const ADAPTER: &str = "tars.tarsregistry.RegistryAdapter";
+
+/// Registry settings (TOML; every field optional).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Directory of the registration database (`registry.redb`).
+    pub data_dir: PathBuf,
+    /// Listening host.
+    pub host: String,
+    /// Listening port (0 picks a free one).
+    pub port: u16,
+    /// An instance without a heartbeat for this long is listed as inactive.
+    pub heartbeat_timeout_ms: u64,
+    /// Business threads (registrations wait for the disk, so they do not run on the network
+    /// thread).
+    pub threads: usize,
+    /// IDC groups of callers by IP prefix, for `findObjectByIdInSameGroup`.
+    pub groups: Vec<GroupRule>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            data_dir: PathBuf::from("tars-data/registry"),
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            heartbeat_timeout_ms: 30_000,
+            threads: 2,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// An opened registry, ready to be served.
+#[derive(Debug, Clone)]
+pub struct RegistryService {
+    registry: Arc<Registry>,
+    config: RegistryConfig,
+}
+
+impl RegistryService {
+    /// Opens (or creates) the registration database under `config.data_dir`.
+    pub fn open(config: RegistryConfig) -> Result<RegistryService, StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        let registry = Registry::open(
+            &config.data_dir.join("registry.redb"),
+            Duration::from_millis(config.heartbeat_timeout_ms),
+        )?;
+        Ok(RegistryService {
+            registry: Arc::new(registry),
+            config,
+        })
+    }
+
+    /// The registry state.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The two servants, under their object names.
+    pub fn add_servants(&self, servants: &mut Servants) {
+        servants.add(
+            QUERY_OBJ,
+            Arc::new(QueryFServant::new(QueryService::new(
+                self.registry.clone(),
+                self.config.groups.clone(),
+            ))),
+        );
+        servants.add(
+            REGISTRY_OBJ,
+            Arc::new(RegistryServant::new(RegistryServantImpl::new(
+                self.registry.clone(),
+            ))),
+        );
+    }
+
+    /// The adapter serving both objects on the configured host and port.
+    pub fn adapter(&self) -> AdapterConfig {
+        let mut servants = Servants::new();
+        self.add_servants(&mut servants);
+        let mut adapter = AdapterConfig::new(
+            ADAPTER,
+            Endpoint::tcp(&self.config.host, self.config.port),
+            Arc::new(servants),
+        );
+        adapter.threads = self.config.threads;
+        adapter
+    }
+
+    /// Starts a server with just the registry; [`Server::local_addr`] of [`ADAPTER`] gives
+    /// its address.
+    pub fn start(&self) -> Result<Server, ServerError> {
+        Server::start(ServerConfig::default(), vec![self.adapter()])
+    }
+}
