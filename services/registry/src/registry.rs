@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tars_protocols::tars::EndpointF;
 use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, InstanceFilter};
 
@@ -37,6 +37,8 @@ pub enum HeartbeatOutcome {
 pub struct Registry {
     store: RegistrationStore,
     entries: RwLock<BTreeMap<Key, Entry>>,
+    /// Held while a write goes to disk and then to `entries`.
+    write_order: Mutex<()>,
     heartbeat_timeout: Duration,
 }
 
@@ -87,6 +89,7 @@ impl Registry {
         Ok(Registry {
             store,
             entries: RwLock::new(entries),
+            write_order: Mutex::new(()),
             heartbeat_timeout,
         })
     }
@@ -98,25 +101,37 @@ impl Registry {
 
     /// Registers (or re-registers) an instance; it is active from now on. Durable when this
     /// returns `Ok`.
-    pub fn register(&self, mut instance: Instance) -> Result<(), StoreError> {
-        instance.active = false;
-        instance.last_heartbeat_ms = 0;
-        let mut entries = self.entries.write();
-        self.store.put(&instance)?;
-        let key = key_of(&instance);
-        let load = entries.remove(&key).map(|e| e.instance.load);
-        if let Some(load) = load {
-            // Keep the last reported load across a re-registration.
-            instance.load = load;
+    pub fn register(&self, instance: Instance) -> Result<(), StoreError> {
+        self.register_all(vec![instance])
+    }
+
+    /// Registers several instances with one durable commit.
+    pub fn register_all(&self, mut instances: Vec<Instance>) -> Result<(), StoreError> {
+        for i in &mut instances {
+            i.active = false;
+            i.last_heartbeat_ms = 0;
         }
-        entries.insert(
-            key,
-            Entry {
-                instance,
-                last_seen: Instant::now(),
-                last_heartbeat_ms: 0,
-            },
-        );
+        // Writers go to disk in turn, so disk and memory see them in the same order; readers
+        // and heartbeats are not held up by the disk.
+        let _order = self.write_order.lock();
+        self.store.put_all(&instances)?;
+        let now = Instant::now();
+        let mut entries = self.entries.write();
+        for mut instance in instances {
+            let key = key_of(&instance);
+            if let Some(previous) = entries.remove(&key) {
+                // Keep the last reported load across a re-registration.
+                instance.load = previous.instance.load;
+            }
+            entries.insert(
+                key,
+                Entry {
+                    instance,
+                    last_seen: now,
+                    last_heartbeat_ms: 0,
+                },
+            );
+        }
         Ok(())
     }
 
@@ -142,9 +157,11 @@ impl Registry {
 
     /// Removes an instance durably; whether it was registered.
     pub fn deregister(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
-        let mut entries = self.entries.write();
+        let _order = self.write_order.lock();
         let existed = self.store.remove(obj, host, port)?;
-        let removed = entries
+        let removed = self
+            .entries
+            .write()
             .remove(&(obj.to_owned(), host.to_owned(), port))
             .is_some();
         Ok(existed || removed)

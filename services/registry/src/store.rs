@@ -66,16 +66,23 @@ impl RegistrationStore {
 
     /// Stores (or replaces) an instance's registration durably.
     pub fn put(&self, instance: &Instance) -> Result<(), StoreError> {
-        let key = record_key(
-            &instance.obj_name,
-            &instance.endpoint.host,
-            instance.endpoint.port,
-        );
-        let value = instance.encode_to_bytes();
+        self.put_all(std::slice::from_ref(instance))
+    }
+
+    /// Stores (or replaces) several registrations in one durable commit.
+    pub fn put_all(&self, instances: &[Instance]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
-            table.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            for instance in instances {
+                let key = record_key(
+                    &instance.obj_name,
+                    &instance.endpoint.host,
+                    instance.endpoint.port,
+                );
+                let value = instance.encode_to_bytes();
+                table.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            }
         }
         tx.commit().map_err(db_err)
     }
