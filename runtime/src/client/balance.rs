@@ -1,24 +1,30 @@
-//! Endpoint selection and shielding for a proxy with several endpoints.
+//! The endpoints of one proxy and how calls are spread over them.
 //!
-//! Policies: round-robin, mod-hash and consistent hash (both on [`CallOptions::hash`], falling
-//! back to round-robin for calls without a hash), and smooth weighted round-robin on the
-//! endpoints' `-w` weights. An endpoint that fails `failures_to_shield` calls in a row
-//! (transport errors or timeouts) is shielded: skipped until `retry_after` has passed, then
-//! given one trial call; success clears it.
+//! Each endpoint is a slot: its TCP connection, its registry [`Instance`] (metadata), what the
+//! client measured ([`EndpointStats`]) and its shielding state. The [`Policy`] picks the slot
+//! of each call. An endpoint that fails `failures_to_shield` calls in a row (transport errors
+//! or timeouts) is shielded: skipped until `retry_after` has passed, then given one trial
+//! call; success clears it. Shielded endpoints are used only when every endpoint is shielded.
 //!
-//! [`CallOptions::hash`]: super::CallOptions::hash
+//! The slot list can be replaced while calls run ([`Balancer::update`], used by the locator):
+//! endpoints that stay keep their connection, statistics, shielding and id.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
+use super::policy::{CallInfo, Candidate, EndpointStats, Policy};
 use super::tcp::TcpInvoker;
 use crate::packet::RequestPacket;
+use crate::protocol::tars::EndpointF;
+use crate::protocol::tarsrs::{Instance, StaticMeta};
+use crate::server::Endpoint;
 
-/// How a call picks its endpoint.
+/// How a call picks its endpoint (the classic policies; see [`Policy`] for the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Selection {
     /// Each call to the next endpoint.
@@ -50,19 +56,80 @@ impl Default for ShieldConfig {
     }
 }
 
-struct Slot {
+/// FNV-1a with a final avalanche: stable across runs and platforms (hash rings must be the
+/// same in every client).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// The registry-style description of an endpoint given in a proxy string: default metadata
+/// with the endpoint's `-w` weight (100 when absent).
+pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
+    let weight = if endpoint.weight < 0 {
+        100
+    } else {
+        endpoint.weight
+    };
+    Instance {
+        obj_name: object.to_owned(),
+        endpoint: EndpointF {
+            host: endpoint.host.clone(),
+            port: i32::from(endpoint.port),
+            timeout: i32::try_from(endpoint.timeout_ms).unwrap_or(i32::MAX),
+            istcp: i32::from(endpoint.protocol == "tcp"),
+            grid: endpoint.grid,
+            weight,
+            weight_type: endpoint.weight_type,
+            ..EndpointF::default()
+        },
+        meta: StaticMeta {
+            weight,
+            ..StaticMeta::default()
+        },
+        active: true,
+        ..Instance::default()
+    }
+}
+
+/// The client endpoint to connect to for a registry endpoint.
+fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
+    let port = u16::try_from(e.port).ok().filter(|p| *p > 0)?;
+    let mut ep = Endpoint::tcp(e.host.clone(), port);
+    ep.timeout_ms = u64::try_from(e.timeout)
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or(3000);
+    ep.grid = e.grid;
+    ep.weight = e.weight;
+    ep.weight_type = e.weight_type;
+    Some(ep)
+}
+
+/// What outlives metadata refreshes of one endpoint.
+struct Link {
     invoker: TcpInvoker,
-    weight: i64,
+    stats: EndpointStats,
     failures: AtomicU32,
     shielded_until: Mutex<Option<Instant>>,
 }
 
-impl Slot {
+impl Drop for Link {
+    fn drop(&mut self) {
+        // The endpoint left the proxy (or the proxy is gone): close its connection.
+        self.invoker.close();
+    }
+}
+
+impl Link {
     fn available(&self, now: Instant) -> bool {
-        match *self.shielded_until.lock() {
-            None => true,
-            Some(until) => now >= until,
-        }
+        self.shielded_until.lock().is_none_or(|until| now >= until)
     }
 
     fn record(&self, ok: bool, config: &ShieldConfig) {
@@ -73,124 +140,130 @@ impl Slot {
         }
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= config.failures_to_shield {
-            // Shield (again): the trial after the interval failed too, or the threshold was hit.
             *self.shielded_until.lock() = Some(Instant::now() + config.retry_after);
         }
     }
 }
 
-/// Picks endpoints for calls and keeps their health.
-pub(crate) struct Balancer {
-    slots: Vec<Slot>,
-    selection: Selection,
-    shield: ShieldConfig,
-    next: AtomicUsize,
-    ring: Vec<(u64, usize)>,
-    current_weights: Mutex<Vec<i64>>,
+struct Slot {
+    id: u64,
+    instance: Instance,
+    link: Arc<Link>,
 }
 
-/// Virtual nodes per endpoint on the consistent-hash ring.
-const VNODES: usize = 160;
+/// Ends a call's in-flight count however the call ends (answered, failed or dropped).
+struct InFlight(Arc<Link>);
 
-/// FNV-1a, stable across runs and platforms (the ring must be the same for every client).
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.stats.end_call();
     }
-    // Final avalanche so nearby keys spread over the ring.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
+}
+
+/// Picks endpoints for calls and keeps their health.
+pub(crate) struct Balancer {
+    object: String,
+    slots: RwLock<Arc<Vec<Slot>>>,
+    policy: Policy,
+    shield: ShieldConfig,
+    next_id: AtomicU64,
 }
 
 impl Balancer {
-    pub fn new(invokers: Vec<TcpInvoker>, selection: Selection, shield: ShieldConfig) -> Balancer {
-        let slots: Vec<Slot> = invokers
-            .into_iter()
-            .map(|invoker| {
-                let w = invoker.endpoint().weight;
-                Slot {
-                    invoker,
-                    weight: if w < 0 { 100 } else { w as i64 },
-                    failures: AtomicU32::new(0),
-                    shielded_until: Mutex::new(None),
-                }
-            })
-            .collect();
-        let mut ring: Vec<(u64, usize)> = slots
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| {
-                let ep = s.invoker.endpoint();
-                (0..VNODES).map(move |v| {
-                    (
-                        stable_hash(format!("{}:{}#{v}", ep.host, ep.port).as_bytes()),
-                        i,
-                    )
-                })
-            })
-            .collect();
-        ring.sort_unstable();
-        let n = slots.len();
-        Balancer {
-            slots,
-            selection,
+    /// A balancer over `instances`.
+    pub fn new(
+        object: &str,
+        instances: Vec<Instance>,
+        policy: Policy,
+        shield: ShieldConfig,
+    ) -> Balancer {
+        let balancer = Balancer {
+            object: object.to_owned(),
+            slots: RwLock::new(Arc::new(Vec::new())),
+            policy,
             shield,
-            next: AtomicUsize::new(0),
-            ring,
-            current_weights: Mutex::new(vec![0; n]),
-        }
-    }
-
-    /// The order in which endpoints are tried for a call: the selected one first, then the
-    /// others. Shielded endpoints come last (tried only if nothing else is available).
-    pub fn order(&self, hash: Option<u64>) -> Vec<usize> {
-        let n = self.slots.len();
-        let now = Instant::now();
-        let first = match (self.selection, hash) {
-            (Selection::ModHash, Some(h)) => (h % n as u64) as usize,
-            (Selection::ConsistentHash, Some(h)) => {
-                let key = stable_hash(&h.to_be_bytes());
-                let i = self.ring.partition_point(|(p, _)| *p < key);
-                self.ring
-                    .get(i)
-                    .or_else(|| self.ring.first())
-                    .map(|(_, s)| *s)
-                    .unwrap_or(0)
-            }
-            (Selection::Weighted, _) => self.weighted_pick(now),
-            _ => self.next.fetch_add(1, Ordering::Relaxed) % n,
+            next_id: AtomicU64::new(1),
         };
-        let (mut ok, mut shielded): (Vec<usize>, Vec<usize>) = (0..n)
-            .map(|i| (first + i) % n)
-            .partition(|&i| self.slots[i].available(now));
-        ok.append(&mut shielded);
-        ok
+        balancer.update(instances);
+        balancer
     }
 
-    fn weighted_pick(&self, now: Instant) -> usize {
-        let mut cw = self.current_weights.lock();
-        let mut total = 0;
-        let mut best: Option<usize> = None;
-        for (i, s) in self.slots.iter().enumerate() {
-            if !s.available(now) || s.weight == 0 {
-                continue;
+    /// The object called.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// Replaces the endpoint list. Endpoints (`host:port`) that stay keep their connection,
+    /// statistics, shielding and id, and take the new metadata.
+    pub fn update(&self, instances: Vec<Instance>) {
+        let mut slots = self.slots.write();
+        let mut next: Vec<Slot> = Vec::with_capacity(instances.len());
+        for instance in instances {
+            let key = (&instance.endpoint.host, instance.endpoint.port);
+            if next
+                .iter()
+                .any(|s| (&s.instance.endpoint.host, s.instance.endpoint.port) == key)
+            {
+                continue; // listed twice
             }
-            cw[i] += s.weight;
-            total += s.weight;
-            if best.is_none_or(|b| cw[i] > cw[b]) {
-                best = Some(i);
-            }
+            let kept = slots
+                .iter()
+                .find(|s| (&s.instance.endpoint.host, s.instance.endpoint.port) == key);
+            let slot = match kept {
+                Some(s) => Slot {
+                    id: s.id,
+                    instance,
+                    link: s.link.clone(),
+                },
+                None => {
+                    let Some(endpoint) = endpoint_of(&instance.endpoint) else {
+                        tracing::warn!(object = %self.object, host = %instance.endpoint.host,
+                            port = instance.endpoint.port, "ignoring an endpoint with an invalid port");
+                        continue;
+                    };
+                    Slot {
+                        id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                        instance,
+                        link: Arc::new(Link {
+                            invoker: TcpInvoker::new(endpoint),
+                            stats: EndpointStats::new(),
+                            failures: AtomicU32::new(0),
+                            shielded_until: Mutex::new(None),
+                        }),
+                    }
+                }
+            };
+            next.push(slot);
         }
-        match best {
-            Some(b) => {
-                cw[b] -= total;
-                b
-            }
-            None => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
+        *slots = Arc::new(next);
+    }
+
+    /// The links to try for a call, best first.
+    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<Link>> {
+        let slots = self.slots.read().clone();
+        let now = Instant::now();
+        let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.link.available(now)).collect();
+        if usable.is_empty() {
+            usable = slots.iter().collect();
         }
+        let candidates: Vec<Candidate<'_>> = usable
+            .iter()
+            .map(|s| Candidate {
+                id: s.id,
+                instance: &s.instance,
+                stats: &s.link.stats,
+            })
+            .collect();
+        let call = CallInfo {
+            func: &request.func_name,
+            hash,
+            context: &request.context,
+        };
+        self.policy
+            .order(&candidates, &call)
+            .into_iter()
+            .map(|i| usable[i].link.clone())
+            .collect()
     }
 
     fn is_failure(r: &Result<crate::packet::ResponsePacket, CallError>) -> bool {
@@ -198,21 +271,28 @@ impl Balancer {
     }
 }
 
-impl Invoker for std::sync::Arc<Balancer> {
+impl Invoker for Arc<Balancer> {
     fn invoke(&self, request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
         let mut last = CallError::NoEndpoint(request.servant_name.clone());
-        for i in self.order(hash) {
-            let slot = &self.slots[i];
-            if let Err(e) = slot.invoker.ensure_connected() {
-                slot.record(false, &self.shield);
+        for link in self.order(&request, hash) {
+            if let Err(e) = link.invoker.ensure_connected() {
+                link.record(false, &self.shield);
                 last = e;
                 continue;
             }
-            let fut = slot.invoker.invoke(request.clone(), hash);
-            let me = self.clone();
+            link.stats.start_call();
+            let guard = InFlight(link.clone());
+            let started = Instant::now();
+            let fut = link.invoker.invoke(request, hash);
+            let shield = self.shield;
             return Box::pin(async move {
                 let r = fut.await;
-                me.slots[i].record(!Balancer::is_failure(&r), &me.shield);
+                let ok = !Balancer::is_failure(&r);
+                if r.is_ok() {
+                    guard.0.stats.record_latency(started.elapsed());
+                }
+                guard.0.record(ok, &shield);
+                drop(guard);
                 r
             });
         }
@@ -221,12 +301,11 @@ impl Invoker for std::sync::Arc<Balancer> {
 
     fn invoke_oneway(&self, request: RequestPacket, hash: Option<u64>) -> Result<(), CallError> {
         let mut last = CallError::NoEndpoint(request.servant_name.clone());
-        for i in self.order(hash) {
-            let slot = &self.slots[i];
-            match slot.invoker.invoke_oneway(request.clone(), hash) {
+        for link in self.order(&request, hash) {
+            match link.invoker.invoke_oneway(request.clone(), hash) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    slot.record(false, &self.shield);
+                    link.record(false, &self.shield);
                     last = e;
                 }
             }

@@ -1,16 +1,20 @@
-//! [`Communicator`]: turns `Obj@endpoints` strings into proxies over TCP.
+//! [`Communicator`]: turns `Obj@endpoints` strings, or bare object names resolved through a
+//! locator, into proxies over TCP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::balance::{Balancer, Selection, ShieldConfig};
+use super::balance::{instance_of_endpoint, Balancer, Selection, ShieldConfig};
+use super::error::CallError;
+use super::locator::{self, Locator, QueryFLocator, Refresher, RegistryLocator};
+use super::policy::Policy;
 use super::proxy::ServantProxy;
-use super::tcp::TcpInvoker;
 use crate::server::Endpoint;
 
 /// Why a proxy string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
-    /// No `@endpoints` part (resolution through a locator is not configured).
+    /// No `@endpoints` part and no locator configured.
     #[error("{0:?} has no endpoints and no locator is configured")]
     NoEndpoints(String),
     /// An endpoint did not parse.
@@ -18,22 +22,39 @@ pub enum ProxyError {
     Endpoint(#[from] crate::server::net::EndpointError),
 }
 
-/// Creates proxies; one per process is typical.
-#[derive(Debug, Default, Clone)]
+/// How often locator-resolved proxies refresh their endpoints by default (as TarsCpp).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Creates proxies; one per process is typical. Clones share the locator refresh thread.
+#[derive(Debug, Clone, Default)]
 pub struct Communicator {
-    selection: Selection,
+    policy: Policy,
     shield: ShieldConfig,
+    refresh_interval: Option<Duration>,
+    refresher: Option<Arc<Refresher>>,
+}
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").finish_non_exhaustive()
+    }
 }
 
 impl Communicator {
-    /// A communicator with default settings (round-robin, shield after 3 failures for 30 s).
+    /// A communicator with default settings (round-robin, shield after 3 failures for 30 s,
+    /// no locator).
     pub fn new() -> Communicator {
         Communicator::default()
     }
 
-    /// The endpoint selection policy of proxies created from now on.
-    pub fn with_selection(mut self, selection: Selection) -> Communicator {
-        self.selection = selection;
+    /// One of the classic selection policies for proxies created from now on.
+    pub fn with_selection(self, selection: Selection) -> Communicator {
+        self.with_policy(selection.into())
+    }
+
+    /// The load-balancing policy of proxies created from now on.
+    pub fn with_policy(mut self, policy: Policy) -> Communicator {
+        self.policy = policy;
         self
     }
 
@@ -43,21 +64,94 @@ impl Communicator {
         self
     }
 
-    /// A proxy for `Obj@tcp -h host -p port -t timeout[:tcp ...]`; calls are spread over the
-    /// endpoints by the selection policy, skipping shielded or unreachable ones.
+    /// How often locator-resolved proxies refresh (default 60 s). Set before the locator.
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Communicator {
+        self.refresh_interval = Some(interval);
+        self
+    }
+
+    /// Resolves bare object names through a Tars registry's QueryF object (TarsCpp's
+    /// `locator` property), e.g. `tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890`.
+    pub fn with_locator(self, query_obj: &str) -> Result<Communicator, ProxyError> {
+        let query = self.direct_proxy(query_obj)?;
+        Ok(self.with_locator_impl(Arc::new(QueryFLocator::new(query))))
+    }
+
+    /// Resolves bare object names through the tars-rs registry
+    /// (`tars.tarsregistry.RegistryObj@...`), which also gives each instance's metadata for
+    /// metadata-aware policies.
+    pub fn with_registry_locator(self, registry_obj: &str) -> Result<Communicator, ProxyError> {
+        let registry = self.direct_proxy(registry_obj)?;
+        Ok(self.with_locator_impl(Arc::new(RegistryLocator::new(registry))))
+    }
+
+    /// Resolves bare object names with `locator`.
+    pub fn with_locator_impl(mut self, locator: Arc<dyn Locator>) -> Communicator {
+        let interval = self.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
+        self.refresher = Some(Arc::new(Refresher::new(locator, interval)));
+        self
+    }
+
+    /// Refreshes every locator-resolved proxy of this communicator now (normally done every
+    /// refresh interval); the first lookup error, if any. Without a locator, nothing to do.
+    pub fn refresh_endpoints(&self) -> Result<(), CallError> {
+        match &self.refresher {
+            Some(r) => r.refresh_all(),
+            None => Ok(()),
+        }
+    }
+
+    /// A proxy for `Obj@tcp -h host -p port -t timeout[:tcp ...]`, or for a bare `Obj`
+    /// resolved through the locator. Calls are spread over the endpoints by the policy,
+    /// skipping shielded or unreachable ones.
+    ///
+    /// A bare name is looked up once here (blocking for at most the locator's call timeout);
+    /// if that fails, the proxy starts without endpoints and the next refresh retries.
     pub fn string_to_proxy(&self, text: &str) -> Result<ServantProxy, ProxyError> {
-        let (obj, endpoints) = text
-            .split_once('@')
-            .ok_or_else(|| ProxyError::NoEndpoints(text.to_owned()))?;
-        let invokers = endpoints
+        let Some((obj, endpoints)) = text.split_once('@') else {
+            return self.located_proxy(text.trim());
+        };
+        let obj = obj.trim();
+        let instances = endpoints
             .split(':')
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.parse::<Endpoint>().map(TcpInvoker::new))
+            .map(|s| s.parse::<Endpoint>().map(|e| instance_of_endpoint(obj, &e)))
             .collect::<Result<Vec<_>, _>>()?;
-        if invokers.is_empty() {
+        if instances.is_empty() {
             return Err(ProxyError::NoEndpoints(text.to_owned()));
         }
-        let balancer = Arc::new(Balancer::new(invokers, self.selection, self.shield));
-        Ok(ServantProxy::new(obj.trim(), Arc::new(balancer)))
+        let balancer = Arc::new(Balancer::new(
+            obj,
+            instances,
+            self.policy.clone(),
+            self.shield,
+        ));
+        Ok(ServantProxy::new(obj, Arc::new(balancer)))
+    }
+
+    /// A proxy with the default policy, for registry objects themselves.
+    fn direct_proxy(&self, text: &str) -> Result<ServantProxy, ProxyError> {
+        if !text.contains('@') {
+            return Err(ProxyError::NoEndpoints(text.to_owned()));
+        }
+        Communicator::new()
+            .with_shielding(self.shield)
+            .string_to_proxy(text)
+    }
+
+    fn located_proxy(&self, obj: &str) -> Result<ServantProxy, ProxyError> {
+        let refresher = self
+            .refresher
+            .as_ref()
+            .ok_or_else(|| ProxyError::NoEndpoints(obj.to_owned()))?;
+        let balancer = Arc::new(Balancer::new(
+            obj,
+            Vec::new(),
+            self.policy.clone(),
+            self.shield,
+        ));
+        let _ = locator::refresh(refresher.locator().as_ref(), &balancer);
+        refresher.watch(&balancer);
+        Ok(ServantProxy::new(obj, Arc::new(balancer)))
     }
 }

@@ -7,15 +7,19 @@ mod communicator;
 mod error;
 mod invoker;
 mod local;
+pub mod locator;
+pub mod policy;
 mod proxy;
 mod tcp;
 pub(crate) mod timer;
 
-pub use balance::{stable_hash, Selection, ShieldConfig};
-pub use communicator::{Communicator, ProxyError};
+pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
+pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::LocalInvoker;
+pub use locator::{Locator, QueryFLocator, RegistryLocator};
+pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
     CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };

@@ -92,6 +92,14 @@ impl TcpInvoker {
         Ok(())
     }
 
+    /// Closes the connection, if open; its reader thread ends and calls still waiting on it
+    /// fail. The next call connects again.
+    pub fn close(&self) {
+        if let Some(c) = self.inner.conn.lock().take() {
+            let _ = c.stream.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Whether a connection is currently open.
     pub fn is_connected(&self) -> bool {
         self.inner.conn.lock().is_some()

@@ -1,0 +1,110 @@
+//! Built-in filters on instance metadata.
+
+use super::{CallInfo, Candidate, Filter};
+use crate::protocol::tarsrs::HealthStatus;
+
+/// Instances whose feature flags include all of these, set to true.
+#[derive(Debug, Clone)]
+pub struct RequireFeatures(pub Vec<String>);
+
+impl RequireFeatures {
+    /// Requires every flag in `flags`.
+    pub fn new<S: Into<String>>(flags: impl IntoIterator<Item = S>) -> RequireFeatures {
+        RequireFeatures(flags.into_iter().map(Into::into).collect())
+    }
+}
+
+impl Filter for RequireFeatures {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        let features = &c.instance.meta.features;
+        self.0
+            .iter()
+            .all(|f| features.get(f).copied().unwrap_or(false))
+    }
+}
+
+/// Instances of this environment (`prod`, `staging`, ...).
+#[derive(Debug, Clone)]
+pub struct Environment(pub String);
+
+impl Environment {
+    /// Instances whose environment is `env`.
+    pub fn new(env: impl Into<String>) -> Environment {
+        Environment(env.into())
+    }
+}
+
+impl Filter for Environment {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        c.instance.meta.environment == self.0
+    }
+}
+
+/// Instances of this business type.
+#[derive(Debug, Clone)]
+pub struct BusinessType(pub String);
+
+impl BusinessType {
+    /// Instances whose business type is `business_type`.
+    pub fn new(business_type: impl Into<String>) -> BusinessType {
+        BusinessType(business_type.into())
+    }
+}
+
+impl Filter for BusinessType {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        c.instance.meta.business_type == self.0
+    }
+}
+
+/// Instances at least this healthy (`HEALTHY` is best, `UNHEALTHY` worst).
+#[derive(Debug, Clone, Copy)]
+pub struct HealthAtLeast(pub HealthStatus);
+
+impl Filter for HealthAtLeast {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        (c.instance.load.health as i32) <= (self.0 as i32)
+    }
+}
+
+/// Instances in a SET: `name.area.group` exactly, or every group of `name.area` with
+/// `name.area.*`.
+#[derive(Debug, Clone)]
+pub struct InSet(pub String);
+
+impl InSet {
+    /// Instances in SET `set_id`.
+    pub fn new(set_id: impl Into<String>) -> InSet {
+        InSet(set_id.into())
+    }
+}
+
+impl Filter for InSet {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        let have = c.instance.endpoint.set_id.as_str();
+        match self.0.strip_suffix(".*") {
+            Some(prefix) => have
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.')),
+            None => have == self.0,
+        }
+    }
+}
+
+/// Instances in this region / IDC group. As a preference it gives region-first routing with
+/// fallback to the other regions.
+#[derive(Debug, Clone)]
+pub struct Region(pub String);
+
+impl Region {
+    /// Instances whose region is `region`.
+    pub fn new(region: impl Into<String>) -> Region {
+        Region(region.into())
+    }
+}
+
+impl Filter for Region {
+    fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
+        c.instance.meta.region == self.0
+    }
+}

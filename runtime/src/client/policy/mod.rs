@@ -1,0 +1,180 @@
+//! Load-balancing policies: which endpoint of an object a call goes to.
+//!
+//! A [`Policy`] is composed of hard [`Filter`]s (a candidate failing one is never chosen),
+//! soft preferences (also filters: the candidates passing them are preferred, the others are
+//! the fallback when none pass), and a [`Selector`] that picks one of what is left. Users plug
+//! their own filters and selectors by implementing the traits.
+//!
+//! What a policy sees of each endpoint is a [`Candidate`]: the registry's [`Instance`] (static
+//! metadata such as weight, region, capacity, feature flags; dynamic metadata from heartbeats
+//! such as load, health, active transactions, average transaction time) and the client's own
+//! [`EndpointStats`] (calls in flight, measured latency).
+//!
+//! Built in: selectors [`RoundRobin`], [`Random`], [`ModHash`], [`ConsistentHash`],
+//! [`SmoothWeighted`], [`LeastActive`], [`CapacityRelative`], [`LowestLatency`],
+//! [`LowestAvgTransactionTime`], [`XidAffinity`]; filters [`RequireFeatures`],
+//! [`Environment`], [`BusinessType`], [`HealthAtLeast`], [`InSet`], [`Region`]
+//! (region/IDC first = `Policy::new(..).prefer(Region::new("sz"))`).
+
+mod filters;
+mod selectors;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use filters::{BusinessType, Environment, HealthAtLeast, InSet, Region, RequireFeatures};
+pub use selectors::{
+    CapacityRelative, ConsistentHash, LeastActive, LowestAvgTransactionTime, LowestLatency,
+    ModHash, Random, RoundRobin, SmoothWeighted, XidAffinity,
+};
+pub use stats::EndpointStats;
+
+use crate::protocol::tarsrs::Instance;
+
+/// Context key carrying the global transaction id (XID) of a call, read by [`XidAffinity`].
+pub const XID_CONTEXT_KEY: &str = "TX_XID";
+
+/// One endpoint as a policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// Stable id of the endpoint within its proxy (kept across endpoint-list refreshes), for
+    /// selectors that keep per-endpoint state.
+    pub id: u64,
+    /// The endpoint and its registry metadata.
+    pub instance: &'a Instance,
+    /// What this client measured.
+    pub stats: &'a EndpointStats,
+}
+
+/// The call being placed.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo<'a> {
+    /// Function name.
+    pub func: &'a str,
+    /// Selection hash ([`CallOptions::hash`](super::CallOptions::hash) or the routekey).
+    pub hash: Option<u64>,
+    /// The call's context.
+    pub context: &'a BTreeMap<String, String>,
+}
+
+impl CallInfo<'_> {
+    /// The call's XID, if it is part of a global transaction.
+    pub fn xid(&self) -> Option<&str> {
+        self.context.get(XID_CONTEXT_KEY).map(String::as_str)
+    }
+}
+
+/// Decides whether a candidate may (hard filter) or should (preference) serve a call.
+pub trait Filter: Send + Sync + 'static {
+    /// Whether `candidate` passes.
+    fn accepts(&self, candidate: &Candidate<'_>, call: &CallInfo<'_>) -> bool;
+}
+
+/// Picks one candidate for a call.
+pub trait Selector: Send + Sync + 'static {
+    /// The index in `candidates` (never empty) of the chosen one; `None` chooses none.
+    fn select(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Option<usize>;
+}
+
+/// Filters, preferences and a selector. Cheap to clone (shared parts).
+#[derive(Clone)]
+pub struct Policy {
+    filters: Vec<Arc<dyn Filter>>,
+    preferences: Vec<Arc<dyn Filter>>,
+    selector: Arc<dyn Selector>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("filters", &self.filters.len())
+            .field("preferences", &self.preferences.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::new(RoundRobin::new())
+    }
+}
+
+impl Policy {
+    /// A policy choosing with `selector` among all candidates.
+    pub fn new(selector: impl Selector) -> Policy {
+        Policy {
+            filters: Vec::new(),
+            preferences: Vec::new(),
+            selector: Arc::new(selector),
+        }
+    }
+
+    /// Adds a hard filter: candidates failing it are never chosen.
+    pub fn filter(mut self, filter: impl Filter) -> Policy {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// Adds a preference: when some candidates pass it, only they are considered; when none
+    /// does, all are (fallback). Preferences apply in the order they were added.
+    pub fn prefer(mut self, preference: impl Filter) -> Policy {
+        self.preferences.push(Arc::new(preference));
+        self
+    }
+
+    /// The index in `candidates` of the endpoint for `call`; `None` when the filters leave
+    /// nothing.
+    pub fn choose(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Option<usize> {
+        self.order(candidates, call).first().copied()
+    }
+
+    /// Every candidate the filters allow, in the order to try them: the selector's choice,
+    /// then the other preferred ones, then the rest.
+    pub fn order(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Vec<usize> {
+        let allowed: Vec<usize> = (0..candidates.len())
+            .filter(|&i| self.filters.iter().all(|f| f.accepts(&candidates[i], call)))
+            .collect();
+        let mut preferred = allowed.clone();
+        for p in &self.preferences {
+            let narrowed: Vec<usize> = preferred
+                .iter()
+                .copied()
+                .filter(|&i| p.accepts(&candidates[i], call))
+                .collect();
+            if !narrowed.is_empty() {
+                preferred = narrowed;
+            }
+        }
+        if preferred.is_empty() {
+            return Vec::new();
+        }
+        let view: Vec<Candidate<'_>> = preferred.iter().map(|&i| candidates[i]).collect();
+        let mut order = Vec::with_capacity(allowed.len());
+        if let Some(pick) = self
+            .selector
+            .select(&view, call)
+            .and_then(|k| preferred.get(k))
+        {
+            order.push(*pick);
+        }
+        for i in preferred.iter().chain(&allowed) {
+            if !order.contains(i) {
+                order.push(*i);
+            }
+        }
+        order
+    }
+}
+
+impl From<super::Selection> for Policy {
+    fn from(selection: super::Selection) -> Policy {
+        use super::Selection;
+        match selection {
+            Selection::RoundRobin => Policy::new(RoundRobin::new()),
+            Selection::ModHash => Policy::new(ModHash::new()),
+            Selection::ConsistentHash => Policy::new(ConsistentHash::new()),
+            Selection::Weighted => Policy::new(SmoothWeighted::new()),
+        }
+    }
+}
