@@ -151,7 +151,9 @@ fn query_f_locator_resolves_refreshes_and_survives_registry_loss() {
     assert_eq!(answered(&p, 9), names(&["s0", "s2", "s3"]));
 
     // The registry goes away: the lookup fails, the known endpoints stay.
-    registry.server.take().map(Server::shutdown);
+    if let Some(server) = registry.server.take() {
+        server.shutdown();
+    }
     assert!(comm.refresh_endpoints().is_err());
     assert_eq!(answered(&p, 9), names(&["s0", "s2", "s3"]));
 
@@ -162,7 +164,9 @@ fn query_f_locator_resolves_refreshes_and_survives_registry_loss() {
         .expect("locator");
     let nobody = comm.string_to_proxy("Nobody.Server.Obj").expect("proxy");
     assert!(matches!(who(&nobody), Err(CallError::NoEndpoint(_))));
-    registry.server.take().map(Server::shutdown);
+    if let Some(server) = registry.server.take() {
+        server.shutdown();
+    }
 }
 
 #[test]
