@@ -18,14 +18,18 @@ struct Who(String);
 
 impl Dispatch for Who {
     fn functions(&self) -> &'static [&'static str] {
-        &["who"]
+        &["who", "slow"]
     }
     fn dispatch(
         &self,
-        _c: &mut Current,
-        _p: &mut ParamReader<'_>,
+        current: &mut Current,
+        params: &mut ParamReader<'_>,
         out: &mut ParamWriter,
     ) -> Result<(), DispatchError> {
+        if current.func_name() == "slow" {
+            let ms: i32 = params.read(1, "ms")?;
+            std::thread::sleep(Duration::from_millis(ms.max(0) as u64));
+        }
         out.write_return(&self.0);
         Ok(())
     }
@@ -230,4 +234,45 @@ fn failing_endpoints_are_shielded_and_retried_later() {
     for (server, _) in s {
         server.shutdown();
     }
+}
+
+/// Least-active counts this client's calls in flight per endpoint: a call that has not been
+/// answered keeps traffic away from its endpoint, and the count drops when the call ends —
+/// also when its future is dropped unanswered.
+#[test]
+fn least_active_follows_calls_in_flight() {
+    let s = servers(2);
+    let eps: Vec<String> = s.iter().map(|(_, p)| ep(*p, "")).collect();
+    let comm = Communicator::new().with_policy(tars::client::Policy::new(
+        tars::client::policy::LeastActive::new(),
+    ));
+    let p = proxy(comm, &eps);
+    let slow = |ms: i32| {
+        let mut w = p.param_writer();
+        w.write(1, "ms", &ms);
+        p.invoke_async(
+            "slow",
+            w,
+            &CallOptions::new().timeout(Duration::from_secs(10)),
+        )
+    };
+    let opts = CallOptions::new();
+
+    // One slow call in flight: every quick call goes to the other endpoint.
+    let pending = slow(1500);
+    let quick: Vec<String> = (0..6).map(|_| who(&p, &opts).unwrap()).collect();
+    assert!(quick.iter().all(|n| *n == quick[0]), "{quick:?}");
+    let busy = if quick[0] == "s0" { "s1" } else { "s0" };
+    let answered = tars::client::block_on(pending).unwrap();
+    assert_eq!(answered.reader().read_return::<String>().unwrap(), busy);
+    // Answered: both are idle again, ties rotate.
+    let after: std::collections::BTreeSet<String> =
+        (0..4).map(|_| who(&p, &opts).unwrap()).collect();
+    assert_eq!(after.len(), 2, "{after:?}");
+
+    // A call whose future is dropped unanswered stops counting at once.
+    drop(slow(1500));
+    let after: std::collections::BTreeSet<String> =
+        (0..4).map(|_| who(&p, &opts).unwrap()).collect();
+    assert_eq!(after.len(), 2, "dropped call still counted: {after:?}");
 }
