@@ -72,23 +72,32 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 /// The registry-style description of an endpoint given in a proxy string: default metadata
 /// with the endpoint's `-w` weight (100 when absent).
 pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
+    // `-w 0` is an explicit zero weight; no `-w` at all (-1) is the default.
     let weight = if endpoint.weight < 0 {
         100
     } else {
         endpoint.weight
     };
-    Instance {
-        obj_name: object.to_owned(),
-        endpoint: EndpointF {
+    instance_of(
+        object,
+        weight,
+        EndpointF {
             host: endpoint.host.clone(),
             port: i32::from(endpoint.port),
             timeout: i32::try_from(endpoint.timeout_ms).unwrap_or(i32::MAX),
             istcp: i32::from(endpoint.protocol == "tcp"),
             grid: endpoint.grid,
-            weight,
             weight_type: endpoint.weight_type,
             ..EndpointF::default()
         },
+    )
+}
+
+/// An active instance of `object` at `endpoint` with default metadata and `weight`.
+pub(crate) fn instance_of(object: &str, weight: i32, endpoint: EndpointF) -> Instance {
+    Instance {
+        obj_name: object.to_owned(),
+        endpoint: EndpointF { weight, ..endpoint },
         meta: StaticMeta {
             weight,
             ..StaticMeta::default()

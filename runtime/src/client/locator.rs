@@ -18,11 +18,11 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::balance::Balancer;
+use super::balance::{instance_of, Balancer};
 use super::error::CallError;
 use super::proxy::ServantProxy;
-use crate::protocol::tars::{EndpointF, QueryFProxy};
-use crate::protocol::tarsrs::{Instance, InstanceFilter, RegistryProxy, StaticMeta};
+use crate::protocol::tars::QueryFProxy;
+use crate::protocol::tarsrs::{Instance, InstanceFilter, RegistryProxy};
 
 /// Resolves object names to their active instances.
 pub trait Locator: Send + Sync + 'static {
@@ -47,24 +47,6 @@ impl QueryFLocator {
     }
 }
 
-fn instance_of(object: &str, endpoint: EndpointF) -> Instance {
-    let weight = if endpoint.weight > 0 {
-        endpoint.weight
-    } else {
-        100
-    };
-    Instance {
-        obj_name: object.to_owned(),
-        endpoint,
-        meta: StaticMeta {
-            weight,
-            ..StaticMeta::default()
-        },
-        active: true,
-        ..Instance::default()
-    }
-}
-
 impl Locator for QueryFLocator {
     fn locate(&self, object: &str) -> Result<Vec<Instance>, CallError> {
         let (ret, active, _inactive) = self.query.find_object_by_id4_any(object)?;
@@ -77,7 +59,11 @@ impl Locator for QueryFLocator {
         Ok(active
             .into_iter()
             .filter(|e| e.istcp != 0)
-            .map(|e| instance_of(object, e))
+            .map(|e| {
+                // A registry that publishes no weight (0) means the default.
+                let weight = if e.weight > 0 { e.weight } else { 100 };
+                instance_of(object, weight, e)
+            })
             .collect())
     }
 }

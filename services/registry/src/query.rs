@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tars::client::policy::set_matches;
 use tars::server::{Current, ServantError};
 use tars_protocols::tars::{EndpointF, GetMasterSlaveLock, QueryF};
 use tars_protocols::tarsrs::Instance;
@@ -68,16 +69,6 @@ impl QueryService {
     fn only(&self, id: &str, keep: impl Fn(&Instance) -> bool) -> Lists {
         let (active, inactive) = self.registry.endpoints(id, keep);
         (0, active, inactive)
-    }
-}
-
-/// Whether SET id `have` is in `want` (`name.area.group`, group may be `*`).
-pub fn set_matches(want: &str, have: &str) -> bool {
-    match want.strip_suffix(".*") {
-        Some(prefix) => have
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1),
-        None => want == have,
     }
 }
 
@@ -192,21 +183,5 @@ impl QueryF for QueryService {
         _req: GetMasterSlaveLock,
     ) -> Result<i32, ServantError> {
         Ok(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::set_matches;
-
-    #[test]
-    fn set_ids() {
-        assert!(set_matches("app.sz.1", "app.sz.1"));
-        assert!(!set_matches("app.sz.1", "app.sz.2"));
-        assert!(set_matches("app.sz.*", "app.sz.2"));
-        assert!(!set_matches("app.sz.*", "app.sh.2"));
-        assert!(!set_matches("app.sz.*", "app.szx.2"));
-        assert!(!set_matches("app.sz.*", "app.sz."));
-        assert!(!set_matches("app.sz.*", ""));
     }
 }

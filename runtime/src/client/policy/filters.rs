@@ -79,15 +79,21 @@ impl InSet {
     }
 }
 
+/// Whether SET id `have` is in `want`: `name.area.group` exactly, or any group of
+/// `name.area` when `want` is `name.area.*`. (The registry's findObjectByIdInSameSet uses the
+/// same rule.)
+pub fn set_matches(want: &str, have: &str) -> bool {
+    match want.strip_suffix(".*") {
+        Some(prefix) => have
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.')),
+        None => have == want,
+    }
+}
+
 impl Filter for InSet {
     fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
-        let have = c.instance.endpoint.set_id.as_str();
-        match self.0.strip_suffix(".*") {
-            Some(prefix) => have
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.')),
-            None => have == self.0,
-        }
+        set_matches(&self.0, &c.instance.endpoint.set_id)
     }
 }
 
@@ -106,5 +112,21 @@ impl Region {
 impl Filter for Region {
     fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
         c.instance.meta.region == self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_matches;
+
+    #[test]
+    fn set_ids() {
+        assert!(set_matches("app.sz.1", "app.sz.1"));
+        assert!(!set_matches("app.sz.1", "app.sz.2"));
+        assert!(set_matches("app.sz.*", "app.sz.2"));
+        assert!(!set_matches("app.sz.*", "app.sh.2"));
+        assert!(!set_matches("app.sz.*", "app.szx.2"));
+        assert!(!set_matches("app.sz.*", "app.sz."));
+        assert!(!set_matches("app.sz.*", ""));
     }
 }

@@ -23,7 +23,9 @@ mod stats;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use filters::{BusinessType, Environment, HealthAtLeast, InSet, Region, RequireFeatures};
+pub use filters::{
+    set_matches, BusinessType, Environment, HealthAtLeast, InSet, Region, RequireFeatures,
+};
 pub use selectors::{
     CapacityRelative, ConsistentHash, LeastActive, LowestAvgTransactionTime, LowestLatency,
     ModHash, Random, RoundRobin, SmoothWeighted, XidAffinity,
