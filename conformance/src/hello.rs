@@ -17,6 +17,26 @@ pub use generated::Test;
 /// The object name both peers host the servant under.
 pub const HELLO_OBJ: &str = "Test.HelloServer.HelloObj";
 
+/// Name of the adapter [`hello_adapter`] returns.
+pub const HELLO_ADAPTER: &str = "HelloAdapter";
+
+/// An adapter on 127.0.0.1:`port` (0 = any free port) serving a fresh [`HelloImpl`] as
+/// [`HELLO_OBJ`] with `threads` business threads.
+pub fn hello_adapter(port: u16, threads: usize) -> tars::server::AdapterConfig {
+    let mut servants = tars::server::Servants::new();
+    servants.add(
+        HELLO_OBJ,
+        std::sync::Arc::new(Test::HelloServant::new(HelloImpl::default())),
+    );
+    let mut adapter = tars::server::AdapterConfig::new(
+        HELLO_ADAPTER,
+        tars::server::Endpoint::tcp("127.0.0.1", port),
+        std::sync::Arc::new(servants),
+    );
+    adapter.threads = threads;
+    adapter
+}
+
 /// `Test::Hello` with the semantics of `node/rpc-server.js`.
 #[derive(Debug, Default)]
 pub struct HelloImpl {

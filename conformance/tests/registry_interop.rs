@@ -4,13 +4,12 @@
 //! the endpoints it got — two of our Hello servers that registered themselves (self-registration
 //! with heartbeats). Then our own client resolves the same name through the same locator.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tars::client::Communicator;
 use tars::protocol::tarsrs::StaticMeta;
-use tars::server::{AdapterConfig, Endpoint, RegistrationConfig, Servants, Server, ServerConfig};
-use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+use tars::server::{RegistrationConfig, Server, ServerConfig};
+use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
 use tars_conformance::peer;
 use tars_registry::service::ADAPTER;
 use tars_registry::{RegistryConfig, RegistryService};
@@ -57,16 +56,7 @@ impl OurRegistry {
 
 /// A Hello server registered with `registry` in SET `set`.
 fn hello_server(registry: &OurRegistry, set: &str) -> (Server, u16) {
-    let mut servants = Servants::new();
-    servants.add(
-        HELLO_OBJ,
-        Arc::new(Test::HelloServant::new(HelloImpl::default())),
-    );
-    let adapter = AdapterConfig::new(
-        "HelloAdapter",
-        Endpoint::tcp("127.0.0.1", 0),
-        Arc::new(servants),
-    );
+    let adapter = hello_adapter(0, 1);
     let registration = RegistrationConfig::new(registry.registry_obj())
         .with_set_id(set)
         .with_heartbeat_interval(Duration::from_millis(200))
@@ -79,7 +69,7 @@ fn hello_server(registry: &OurRegistry, set: &str) -> (Server, u16) {
         ..ServerConfig::default()
     };
     let server = Server::start(config, vec![adapter]).expect("hello server starts");
-    let port = server.local_addr("HelloAdapter").expect("bound").port();
+    let port = server.local_addr(HELLO_ADAPTER).expect("bound").port();
     (server, port)
 }
 

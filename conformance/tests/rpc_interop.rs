@@ -2,29 +2,18 @@
 //! every call of the interface against the reference semantics also used by the Node peer.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tars::bytes::Bytes;
 use tars::client::{block_on, CallError, CallOptions, Communicator};
-use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig};
-use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+use tars::server::{Server, ServerConfig};
+use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
 use tars_conformance::peer::{self, NodeServer};
 
 fn our_server() -> (Server, u16) {
-    let mut servants = Servants::new();
-    servants.add(
-        HELLO_OBJ,
-        Arc::new(Test::HelloServant::new(HelloImpl::default())),
-    );
-    let mut adapter = AdapterConfig::new(
-        "HelloAdapter",
-        Endpoint::tcp("127.0.0.1", 0),
-        Arc::new(servants),
-    );
-    adapter.threads = 2;
+    let adapter = hello_adapter(0, 2);
     let server = Server::start(ServerConfig::default(), vec![adapter]).expect("server starts");
-    let port = server.local_addr("HelloAdapter").expect("bound").port();
+    let port = server.local_addr(HELLO_ADAPTER).expect("bound").port();
     (server, port)
 }
 

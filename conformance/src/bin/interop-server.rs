@@ -6,13 +6,12 @@
 //! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601`
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use tars::protocol::tarsrs::StaticMeta;
-use tars::server::{AdapterConfig, Endpoint, RegistrationConfig, Servants, Server, ServerConfig};
-use tars_conformance::hello::{HelloImpl, Test, HELLO_OBJ};
+use tars::server::{RegistrationConfig, Server, ServerConfig};
+use tars_conformance::hello::{hello_adapter, HELLO_ADAPTER};
 
 #[derive(Parser)]
 struct Args {
@@ -45,17 +44,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut servants = Servants::new();
-    servants.add(
-        HELLO_OBJ,
-        Arc::new(Test::HelloServant::new(HelloImpl::default())),
-    );
-    let mut adapter = AdapterConfig::new(
-        "HelloAdapter",
-        Endpoint::tcp("127.0.0.1", args.port),
-        Arc::new(servants),
-    );
-    adapter.threads = args.threads;
+    let adapter = hello_adapter(args.port, args.threads);
     let registration = args.registry.map(|registry| {
         RegistrationConfig::new(registry)
             .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))
@@ -72,7 +61,7 @@ fn main() -> anyhow::Result<()> {
     };
     let server = Server::start(config, vec![adapter])?;
     let port = server
-        .local_addr("HelloAdapter")
+        .local_addr(HELLO_ADAPTER)
         .map(|a| a.port())
         .unwrap_or_default();
     println!("READY {port}");
