@@ -4,7 +4,11 @@
 //!   across restarts.
 //! - [`lock`]: AT row locks (`resourceId^^^table^^^pk`), all-or-nothing and re-entrant per
 //!   transaction, with conflict detection.
+//! - [`session`]: global and branch sessions.
+//! - [`core`]: the Seata rules (state machines, error codes, phase-two steps) without I/O.
 #![deny(missing_docs)]
 
+pub mod core;
 pub mod lock;
+pub mod session;
 pub mod xid;

@@ -1,0 +1,274 @@
+//! Every state transition and error code of the coordinator core, driven deterministically
+//! (time is passed in).
+
+use std::time::{Duration, Instant};
+
+use tars_coordinator::core::{Direction, Step, TransactionCore};
+use tars_coordinator::xid::{Xid, XidGenerator};
+use tars_protocols::tarstx::{
+    BranchStatus as B, BranchType, GlobalStatus as G, TransactionExceptionCode as Code,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn core() -> TransactionCore {
+    TransactionCore::new(XidGenerator::new(4, 9), 0)
+}
+
+fn tcc(core: &TransactionCore, xid: &str, resource: &str) -> i64 {
+    core.branch_register(xid, BranchType::TCC, resource, "client", "", "data")
+        .expect("register")
+}
+
+/// Drives phase two with one answer per branch; the resources called, in order.
+fn drive(core: &TransactionCore, xid: &str, answer: impl Fn(&Step) -> B) -> (Vec<String>, G) {
+    let mut called = Vec::new();
+    let mut status = core.status(xid);
+    while let Some(step) = core.next_step(xid) {
+        called.push(step.branch.resource_id.clone());
+        let before = core.status(xid);
+        status = core.complete_step(&step, answer(&step));
+        if status != before && status != G::Committing && status != G::Rollbacking {
+            break; // a retry state or an end state
+        }
+    }
+    (called, status)
+}
+
+#[test]
+fn begin_gives_fragment_xids_and_unknown_xids_read_finished() {
+    let c = core();
+    let now = Instant::now();
+    let xid = c.begin("bank", "transfer", MINUTE, now);
+    let parsed: Xid = xid.parse().expect("xid");
+    assert_eq!((parsed.fragment, parsed.epoch), (4, 9));
+    assert_eq!(c.status(&xid), G::Begin);
+    assert_eq!(c.status("4:9:999"), G::Finished);
+    assert_eq!(c.commit("4:9:999", now), G::Finished);
+    assert_eq!(c.rollback("4:9:999", now), G::Finished);
+    let other = c.begin("bank", "transfer", MINUTE, now);
+    assert_ne!(xid, other);
+}
+
+#[test]
+fn branch_register_and_report_errors() {
+    let c = core();
+    let now = Instant::now();
+    let err = c
+        .branch_register("4:9:77", BranchType::TCC, "r", "c", "", "")
+        .unwrap_err();
+    assert_eq!(err.code, Code::GlobalTransactionNotExist);
+
+    let xid = c.begin("a", "t", MINUTE, now);
+    let b = tcc(&c, &xid, "Bank.A.ParticipantObj");
+    assert_eq!(
+        c.branch_report("4:9:77", b, B::PhaseOne_Done, "")
+            .unwrap_err()
+            .code,
+        Code::GlobalTransactionNotExist
+    );
+    assert_eq!(
+        c.branch_report(&xid, b + 100, B::PhaseOne_Done, "")
+            .unwrap_err()
+            .code,
+        Code::BranchTransactionNotExist
+    );
+    c.branch_report(&xid, b, B::PhaseOne_Done, "new data")
+        .expect("report");
+    let s = c.session(&xid).expect("session");
+    assert_eq!(s.branches[0].status, B::PhaseOne_Done);
+    assert_eq!(s.branches[0].application_data, "new data");
+
+    // Once the TM decided, no more branches.
+    assert_eq!(c.commit(&xid, now), G::Committing);
+    assert_eq!(
+        c.branch_register(&xid, BranchType::TCC, "r", "c", "", "")
+            .unwrap_err()
+            .code,
+        Code::GlobalTransactionNotActive
+    );
+}
+
+#[test]
+fn at_locks_conflict_and_are_released_by_async_commit() {
+    let c = core();
+    let now = Instant::now();
+    let x1 = c.begin("a", "t", MINUTE, now);
+    let x2 = c.begin("a", "t", MINUTE, now);
+    c.branch_register(&x1, BranchType::AT, "db", "c", "account:1,2", "")
+        .expect("register");
+    let err = c
+        .branch_register(&x2, BranchType::AT, "db", "c", "account:2,3", "")
+        .unwrap_err();
+    assert_eq!(err.code, Code::LockKeyConflict);
+    assert_eq!(
+        c.branch_register(&x2, BranchType::AT, "db", "c", "account", "")
+            .unwrap_err()
+            .code,
+        Code::BranchRegisterFailed
+    );
+    assert!(!c.lock_query(&x2, "db", "account:2").expect("query"));
+    assert!(c.lock_query(&x1, "db", "account:2").expect("query"));
+    assert_eq!(
+        c.lock_query(&x2, "db", "account:").unwrap_err().code,
+        Code::LockableCheckFailed
+    );
+
+    // All branches AT: the TM sees Committed at once and the rows are free.
+    assert_eq!(c.commit(&x1, now), G::Committed);
+    assert_eq!(c.status(&x1), G::AsyncCommitting);
+    assert!(c.lock_query(&x2, "db", "account:1,2").expect("query"));
+    // The undo logs are deleted in the background: one commit step per branch.
+    let (called, status) = drive(&c, &x1, |_| B::PhaseTwo_Committed);
+    assert_eq!((called, status), (vec!["db".to_string()], G::Committed));
+    assert_eq!(c.status(&x1), G::Finished);
+}
+
+#[test]
+fn tcc_commit_goes_in_registration_order() {
+    let c = core();
+    let now = Instant::now();
+    let xid = c.begin("a", "t", MINUTE, now);
+    for r in ["first", "second", "third"] {
+        tcc(&c, &xid, r);
+    }
+    assert_eq!(c.commit(&xid, now), G::Committing);
+    // Committing twice answers the current status and changes nothing.
+    assert_eq!(c.commit(&xid, now), G::Committing);
+    assert_eq!(c.rollback(&xid, now), G::Committing);
+    let (called, status) = drive(&c, &xid, |s| {
+        assert_eq!(s.direction, Direction::Commit);
+        B::PhaseTwo_Committed
+    });
+    assert_eq!(called, ["first", "second", "third"]);
+    assert_eq!(status, G::Committed);
+    assert_eq!(c.status(&xid), G::Finished);
+}
+
+#[test]
+fn commit_failures_retry_or_fail() {
+    let c = core();
+    let now = Instant::now();
+    let xid = c.begin("a", "t", MINUTE, now);
+    tcc(&c, &xid, "a");
+    tcc(&c, &xid, "b");
+    c.commit(&xid, now);
+    // b fails retryably: CommitRetrying, and the retry resumes at b (a is done).
+    let (called, status) = drive(&c, &xid, |s| {
+        if s.branch.resource_id == "b" {
+            B::PhaseTwo_CommitFailed_Retryable
+        } else {
+            B::PhaseTwo_Committed
+        }
+    });
+    assert_eq!(
+        (called, status),
+        (vec!["a".into(), "b".into()], G::CommitRetrying)
+    );
+    assert_eq!(c.in_phase_two(), vec![xid.clone()]);
+    assert_eq!(c.next_step(&xid).expect("step").branch.resource_id, "b");
+    // Then it fails for good.
+    let (_, status) = drive(&c, &xid, |_| B::PhaseTwo_CommitFailed_Unretryable);
+    assert_eq!(status, G::CommitFailed);
+    assert_eq!(c.status(&xid), G::Finished);
+    assert!(c.in_phase_two().is_empty());
+}
+
+#[test]
+fn rollback_goes_in_reverse_and_keeps_locks_of_failed_branches() {
+    let c = core();
+    let now = Instant::now();
+    let xid = c.begin("a", "t", MINUTE, now);
+    tcc(&c, &xid, "first");
+    c.branch_register(&xid, BranchType::AT, "db", "c", "t:1", "")
+        .expect("register");
+    tcc(&c, &xid, "third");
+    assert_eq!(c.rollback(&xid, now), G::Rollbacking);
+    let (called, status) = drive(&c, &xid, |_| B::PhaseTwo_Rollbacked);
+    assert_eq!(called, ["third", "db", "first"]);
+    assert_eq!(status, G::Rollbacked);
+    assert!(c.locks().held_by(&xid).is_empty());
+
+    // Retryable, then unretryable: the AT rows stay locked.
+    let xid = c.begin("a", "t", MINUTE, now);
+    c.branch_register(&xid, BranchType::AT, "db", "c", "t:5", "")
+        .expect("register");
+    c.rollback(&xid, now);
+    let (_, status) = drive(&c, &xid, |_| B::PhaseTwo_RollbackFailed_Retryable);
+    assert_eq!(status, G::RollbackRetrying);
+    let (_, status) = drive(&c, &xid, |_| B::PhaseTwo_RollbackFailed_Unretryable);
+    assert_eq!(status, G::RollbackFailed);
+    assert_eq!(c.locks().held_by(&xid), ["db^^^t^^^5"]);
+}
+
+#[test]
+fn timeouts_roll_back() {
+    let c = core();
+    let t0 = Instant::now();
+    let later = t0 + Duration::from_secs(2);
+    // Commit after the timeout: rolled back instead.
+    let xid = c.begin("a", "t", Duration::from_secs(1), t0);
+    tcc(&c, &xid, "p");
+    assert_eq!(c.commit(&xid, later), G::TimeoutRollbacking);
+    let (called, status) = drive(&c, &xid, |s| {
+        assert_eq!(s.direction, Direction::Rollback);
+        B::PhaseTwo_Rollbacked
+    });
+    assert_eq!(
+        (called, status),
+        (vec!["p".to_string()], G::TimeoutRollbacked)
+    );
+
+    // The background check finds undecided transactions past their timeout, only those.
+    let slow = c.begin("a", "t", Duration::from_secs(1), t0);
+    let fresh = c.begin("a", "t", MINUTE, t0);
+    tcc(&c, &slow, "p");
+    assert_eq!(c.expire(later), vec![slow.clone()]);
+    assert_eq!(c.status(&fresh), G::Begin);
+    assert_eq!(
+        c.branch_register(&slow, BranchType::TCC, "r", "c", "", "")
+            .unwrap_err()
+            .code,
+        Code::GlobalTransactionNotActive
+    );
+    let (_, status) = drive(&c, &slow, |_| B::PhaseTwo_RollbackFailed_Retryable);
+    assert_eq!(status, G::TimeoutRollbackRetrying);
+    let (_, status) = drive(&c, &slow, |_| B::PhaseTwo_RollbackFailed_Unretryable);
+    assert_eq!(status, G::TimeoutRollbackFailed);
+
+    // Rollback without branches ends at once.
+    let empty = c.begin("a", "t", Duration::from_secs(1), t0);
+    assert_eq!(c.rollback(&empty, later), G::TimeoutRollbacked);
+    let empty = c.begin("a", "t", MINUTE, t0);
+    assert_eq!(c.rollback(&empty, t0), G::Rollbacked);
+    let empty = c.begin("a", "t", MINUTE, t0);
+    assert_eq!(c.commit(&empty, t0), G::Committed);
+}
+
+#[test]
+fn branches_that_failed_phase_one_are_skipped() {
+    let c = core();
+    let now = Instant::now();
+    let xid = c.begin("a", "t", MINUTE, now);
+    let a = tcc(&c, &xid, "a");
+    tcc(&c, &xid, "b");
+    c.branch_report(&xid, a, B::PhaseOne_Failed, "")
+        .expect("report");
+    c.rollback(&xid, now);
+    let (called, status) = drive(&c, &xid, |_| B::PhaseTwo_Rollbacked);
+    assert_eq!((called, status), (vec!["b".to_string()], G::Rollbacked));
+
+    // Only failed branches: nothing to drive, the decision ends the transaction.
+    let xid = c.begin("a", "t", MINUTE, now);
+    let a = tcc(&c, &xid, "a");
+    c.branch_report(&xid, a, B::PhaseOne_Failed, "")
+        .expect("report");
+    assert_eq!(c.commit(&xid, now), G::Committed);
+    assert_eq!(c.status(&xid), G::Finished);
+    let xid = c.begin("a", "t", Duration::from_secs(1), now);
+    let a = tcc(&c, &xid, "a");
+    c.branch_report(&xid, a, B::PhaseOne_Failed, "")
+        .expect("report");
+    assert!(c.expire(now + MINUTE).is_empty());
+    assert_eq!(c.status(&xid), G::Finished);
+}
