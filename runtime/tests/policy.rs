@@ -453,3 +453,49 @@ fn user_defined_selector_and_filter_plug_in() {
     assert_eq!(picks(&p, &nodes, 1, read), ["replica"]);
     assert_eq!(picks(&p, &nodes, 1, write), ["primary"]);
 }
+
+/// Proxies of one communicator share its policy; with endpoint ids unique per process each
+/// keeps its own smooth-weighted sequence.
+#[test]
+fn a_shared_policy_keeps_state_per_endpoint() {
+    let w = |weight| StaticMeta {
+        weight,
+        ..StaticMeta::default()
+    };
+    let first = vec![
+        node("a", w(5), DynamicMeta::default()),
+        node("b", w(1), DynamicMeta::default()),
+        node("c", w(1), DynamicMeta::default()),
+    ];
+    let second = vec![
+        node("x", w(1), DynamicMeta::default()),
+        node("y", w(2), DynamicMeta::default()),
+    ];
+    let (mut c1, mut c2) = (candidates(&first), candidates(&second));
+    for (i, cand) in c1.iter_mut().enumerate() {
+        cand.id = 100 + i as u64;
+    }
+    for (i, cand) in c2.iter_mut().enumerate() {
+        cand.id = 200 + i as u64;
+    }
+    let p = Policy::new(SmoothWeighted::new());
+    let (mut s1, mut s2) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        s1.push(
+            c1[p.choose(&c1, &call(None)).unwrap()]
+                .instance
+                .endpoint
+                .host
+                .clone(),
+        );
+        s2.push(
+            c2[p.choose(&c2, &call(None)).unwrap()]
+                .instance
+                .endpoint
+                .host
+                .clone(),
+        );
+    }
+    assert_eq!(joined(&s1), "a a b a c a a");
+    assert_eq!(joined(&s2), "y x y y x y y");
+}

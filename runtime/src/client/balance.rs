@@ -169,13 +169,16 @@ impl Drop for InFlight {
     }
 }
 
+/// Endpoint ids are unique in the process, not just per proxy: proxies of one communicator
+/// share its policy, and selectors key their per-endpoint state by id.
+static NEXT_ENDPOINT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Picks endpoints for calls and keeps their health.
 pub(crate) struct Balancer {
     object: String,
     slots: RwLock<Arc<Vec<Slot>>>,
     policy: Policy,
     shield: ShieldConfig,
-    next_id: AtomicU64,
 }
 
 impl Balancer {
@@ -191,7 +194,6 @@ impl Balancer {
             slots: RwLock::new(Arc::new(Vec::new())),
             policy,
             shield,
-            next_id: AtomicU64::new(1),
         };
         balancer.update(instances);
         balancer
@@ -231,7 +233,7 @@ impl Balancer {
                         continue;
                     };
                     Slot {
-                        id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                        id: NEXT_ENDPOINT_ID.fetch_add(1, Ordering::Relaxed),
                         instance,
                         link: Arc::new(Link {
                             invoker: TcpInvoker::new(endpoint),

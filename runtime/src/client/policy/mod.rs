@@ -40,8 +40,8 @@ pub const XID_CONTEXT_KEY: &str = "TX_XID";
 /// One endpoint as a policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
-    /// Stable id of the endpoint within its proxy (kept across endpoint-list refreshes), for
-    /// selectors that keep per-endpoint state.
+    /// Id of the endpoint, unique in the process and kept across endpoint-list refreshes, for
+    /// selectors that keep per-endpoint state (proxies of one communicator share a policy).
     pub id: u64,
     /// The endpoint and its registry metadata.
     pub instance: &'a Instance,

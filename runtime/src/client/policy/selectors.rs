@@ -162,12 +162,24 @@ impl Selector for ConsistentHash {
     }
 }
 
+/// Selections between sweeps of [`SmoothWeighted`]'s state for endpoints no longer seen.
+const SWEEP_EVERY: u64 = 4096;
+
 /// Smooth weighted round-robin (nginx) on the instances' `weight`: weights 5, 1, 1 give
-/// a a b a c a a. Weight 0 is never chosen unless all are 0 (then round-robin).
+/// a a b a c a a. Weight 0 is never chosen unless all are 0 (then round-robin). State is kept
+/// per endpoint id, so proxies sharing the policy do not disturb each other; state of
+/// endpoints not chosen from for [`SWEEP_EVERY`] selections is dropped.
 #[derive(Debug, Default)]
 pub struct SmoothWeighted {
-    current: Mutex<HashMap<u64, i64>>,
+    state: Mutex<WeightState>,
     fallback: RoundRobin,
+}
+
+#[derive(Debug, Default)]
+struct WeightState {
+    /// Endpoint id → (current weight, selection number when last a candidate).
+    current: HashMap<u64, (i64, u64)>,
+    selections: u64,
 }
 
 impl SmoothWeighted {
@@ -179,8 +191,14 @@ impl SmoothWeighted {
 
 impl Selector for SmoothWeighted {
     fn select(&self, candidates: &[Candidate<'_>], _call: &CallInfo<'_>) -> Option<usize> {
-        let mut current = self.current.lock();
-        current.retain(|id, _| candidates.iter().any(|c| c.id == *id));
+        let mut state = self.state.lock();
+        state.selections += 1;
+        let now = state.selections;
+        if now % SWEEP_EVERY == 0 {
+            state
+                .current
+                .retain(|_, (_, seen)| now - *seen < SWEEP_EVERY);
+        }
         let mut total = 0i64;
         let mut best: Option<(usize, i64)> = None;
         for (i, c) in candidates.iter().enumerate() {
@@ -188,17 +206,18 @@ impl Selector for SmoothWeighted {
             if w == 0 {
                 continue;
             }
-            let cw = current.entry(c.id).or_insert(0);
-            *cw += w;
+            let entry = state.current.entry(c.id).or_insert((0, now));
+            entry.0 += w;
+            entry.1 = now;
             total += w;
-            if best.is_none_or(|(_, b)| *cw > b) {
-                best = Some((i, *cw));
+            if best.is_none_or(|(_, b)| entry.0 > b) {
+                best = Some((i, entry.0));
             }
         }
         match best {
             Some((i, _)) => {
-                if let Some(cw) = current.get_mut(&candidates[i].id) {
-                    *cw -= total;
+                if let Some(entry) = state.current.get_mut(&candidates[i].id) {
+                    entry.0 -= total;
                 }
                 Some(i)
             }
