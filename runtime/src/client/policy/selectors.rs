@@ -168,7 +168,7 @@ const SWEEP_EVERY: u64 = 4096;
 /// Smooth weighted round-robin (nginx) on the instances' `weight`: weights 5, 1, 1 give
 /// a a b a c a a. Weight 0 is never chosen unless all are 0 (then round-robin). State is kept
 /// per endpoint id, so proxies sharing the policy do not disturb each other; state of
-/// endpoints not chosen from for [`SWEEP_EVERY`] selections is dropped.
+/// endpoints that were not among the candidates for 4096 selections is dropped.
 #[derive(Debug, Default)]
 pub struct SmoothWeighted {
     state: Mutex<WeightState>,
