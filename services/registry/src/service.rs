@@ -41,6 +41,9 @@ pub struct RegistryConfig {
     /// Business threads (registrations wait for the disk, so they do not run on the network
     /// thread).
     pub threads: usize,
+    /// Network threads of the server [`RegistryService::start`] starts (a node hosting the
+    /// registry next to other services uses its own server configuration instead).
+    pub net_threads: usize,
     /// IDC groups of callers by IP prefix, for `findObjectByIdInSameGroup`.
     pub groups: Vec<GroupRule>,
 }
@@ -53,6 +56,7 @@ impl Default for RegistryConfig {
             port: DEFAULT_PORT,
             heartbeat_timeout_ms: 30_000,
             threads: 2,
+            net_threads: 1,
             groups: Vec::new(),
         }
     }
@@ -114,9 +118,18 @@ impl RegistryService {
         adapter
     }
 
+    /// The server configuration [`RegistryService::start`] uses: the defaults with
+    /// `net_threads` from the configuration.
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            net_threads: self.config.net_threads.max(1),
+            ..ServerConfig::default()
+        }
+    }
+
     /// Starts a server with just the registry; [`Server::local_addr`] of [`ADAPTER`] gives
     /// its address.
     pub fn start(&self) -> Result<Server, ServerError> {
-        Server::start(ServerConfig::default(), vec![self.adapter()])
+        Server::start(self.server_config(), vec![self.adapter()])
     }
 }
