@@ -8,6 +8,7 @@
 //! - [`core`]: the Seata rules (state machines, error codes, phase-two steps) without I/O.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod core;
 pub mod lock;
 pub mod session;

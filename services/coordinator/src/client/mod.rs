@@ -1,0 +1,1 @@
+//! The TM/RM client library (being written).
