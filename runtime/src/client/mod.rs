@@ -1,7 +1,9 @@
 //! Client side of calls: [`ServantProxy`] (what generated proxies wrap), per-call
 //! [`CallOptions`], [`CallError`], and the [`Invoker`] transport abstraction with the
-//! in-process [`LocalInvoker`].
+//! in-process [`LocalInvoker`]. [`ambient`] holds the per-thread context entries (such as the
+//! transaction XID) every call adds to its request.
 
+pub mod ambient;
 mod balance;
 mod communicator;
 mod error;

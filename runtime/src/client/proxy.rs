@@ -191,6 +191,8 @@ impl ServantProxy {
         }
         let mut context = self.inner.context.clone();
         context.extend(opts.context.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Lowest priority: the thread's ambient entries (e.g. the transaction XID).
+        super::ambient::fill(&mut context);
         let timeout = opts.timeout.unwrap_or(timeout);
         let mut req = RequestPacket::new(
             id,
