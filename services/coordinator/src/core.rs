@@ -4,6 +4,10 @@
 //! rollback — that a driver executes against the participants and reports back with
 //! [`TransactionCore::complete_step`]. Time is passed in (`now`), so every rule is testable
 //! deterministically.
+//!
+//! Every change to a session is handed to the [`Journal`] while the session table is still
+//! locked, so the journal sees changes in the order they happened. The core never waits for
+//! the journal; whoever answers a caller waits for durability (see `store`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,6 +21,14 @@ use tars_protocols::tarstx::{
 use crate::lock::{LockError, LockManager};
 use crate::session::{BranchSession, GlobalSession};
 use crate::xid::XidGenerator;
+
+/// Where the core writes every session change, in order (the durable store, or nothing).
+pub trait Journal: Send + Sync + std::fmt::Debug {
+    /// `session` is new or changed: store this state of it.
+    fn put(&self, session: &GlobalSession);
+    /// `xid` has ended: forget it.
+    fn remove(&self, xid: &str);
+}
 
 /// A refused coordinator request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,9 +76,12 @@ pub struct TransactionCore {
     sessions: Mutex<HashMap<String, GlobalSession>>,
     locks: LockManager,
     next_branch: AtomicI64,
+    failed: Mutex<std::collections::HashSet<String>>,
+    journal: Option<std::sync::Arc<dyn Journal>>,
 }
 
-fn direction_of(status: GlobalStatus) -> Option<Direction> {
+/// Which way phase two goes in `status`; `None` outside phase two.
+pub fn phase_two_direction(status: GlobalStatus) -> Option<Direction> {
     use GlobalStatus::*;
     match status {
         Committing | CommitRetrying | AsyncCommitting => Some(Direction::Commit),
@@ -92,7 +107,93 @@ impl TransactionCore {
             sessions: Mutex::new(HashMap::new()),
             locks: LockManager::new(),
             next_branch: AtomicI64::new(first_branch_id + 1),
+            failed: Mutex::new(Default::default()),
+            journal: None,
         }
+    }
+
+    /// The same core, writing every session change to `journal`.
+    pub fn with_journal(mut self, journal: std::sync::Arc<dyn Journal>) -> TransactionCore {
+        self.journal = Some(journal);
+        self
+    }
+
+    fn journal_put(&self, session: &GlobalSession) {
+        if let Some(j) = &self.journal {
+            j.put(session);
+        }
+    }
+
+    fn journal_remove(&self, xid: &str) {
+        if let Some(j) = &self.journal {
+            j.remove(xid);
+        }
+    }
+
+    /// Takes over sessions read back from the store after a restart or failover:
+    /// undecided (`Begin`) ones are rolled back, decided ones resume phase two, and the AT
+    /// rows of every session still holding locks are locked again. Returns the XIDs whose
+    /// phase two must be driven, in XID order.
+    pub fn restore(&self, restored: Vec<GlobalSession>) -> Vec<String> {
+        let mut sessions = self.sessions.lock();
+        let mut drive = Vec::new();
+        for mut session in restored {
+            let keeps_locks = session.status != GlobalStatus::AsyncCommitting;
+            if keeps_locks {
+                for b in session.branches.iter() {
+                    if b.branch_type == BranchType::AT {
+                        // Rows were locked by this xid before the crash; nobody else can hold
+                        // them now, so a failure here only means damaged lock keys.
+                        if let Err(e) = self.locks.acquire(
+                            &session.xid,
+                            b.branch_id,
+                            &b.resource_id,
+                            &b.lock_keys,
+                        ) {
+                            tracing::warn!(xid = %session.xid, error = %e, "restoring row locks");
+                        }
+                    }
+                }
+            }
+            if matches!(
+                session.status,
+                GlobalStatus::RollbackFailed | GlobalStatus::TimeoutRollbackFailed
+            ) {
+                // Ended, but its rows stay locked until an operator steps in.
+                self.failed.lock().insert(session.xid.clone());
+                continue;
+            }
+            if session.status == GlobalStatus::Begin {
+                session.active = false;
+                session.status = GlobalStatus::Rollbacking;
+                self.journal_put(&session);
+            }
+            if session.status == GlobalStatus::Begin
+                || phase_two_direction(session.status).is_some()
+            {
+                drive.push(session.xid.clone());
+            }
+            sessions.insert(session.xid.clone(), session);
+        }
+        drive.sort();
+        drive
+    }
+
+    /// How many transactions are open (not yet ended).
+    pub fn len(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Whether no transaction is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Transactions whose rollback failed for good: ended, rows still locked.
+    pub fn failed_rollbacks(&self) -> Vec<String> {
+        let mut xids: Vec<String> = self.failed.lock().iter().cloned().collect();
+        xids.sort();
+        xids
     }
 
     /// The row locks.
@@ -109,19 +210,20 @@ impl TransactionCore {
         now: Instant,
     ) -> String {
         let xid = self.xids.next_xid().to_string();
-        self.sessions.lock().insert(
-            xid.clone(),
-            GlobalSession {
-                xid: xid.clone(),
-                application_id: application_id.to_owned(),
-                transaction_name: transaction_name.to_owned(),
-                status: GlobalStatus::Begin,
-                active: true,
-                began: now,
-                timeout,
-                branches: Vec::new(),
-            },
-        );
+        let session = GlobalSession {
+            xid: xid.clone(),
+            application_id: application_id.to_owned(),
+            transaction_name: transaction_name.to_owned(),
+            status: GlobalStatus::Begin,
+            active: true,
+            began: now,
+            begin_time_ms: crate::session::wall_clock_ms(),
+            timeout,
+            branches: Vec::new(),
+        };
+        let mut sessions = self.sessions.lock();
+        self.journal_put(&session);
+        sessions.insert(xid.clone(), session);
         xid
     }
 
@@ -183,6 +285,7 @@ impl TransactionCore {
             application_data: application_data.to_owned(),
             status: BranchStatus::Registered,
         });
+        self.journal_put(session);
         Ok(branch_id)
     }
 
@@ -212,6 +315,7 @@ impl TransactionCore {
         if !application_data.is_empty() {
             branch.application_data = application_data.to_owned();
         }
+        self.journal_put(session);
         Ok(())
     }
 
@@ -244,22 +348,25 @@ impl TransactionCore {
             session.status = GlobalStatus::TimeoutRollbacking;
             self.prune(session);
             if session.branches.is_empty() {
-                sessions.remove(xid);
+                self.end(&mut sessions, xid);
                 return GlobalStatus::TimeoutRollbacked;
             }
+            self.journal_put(session);
             return GlobalStatus::TimeoutRollbacking;
         }
         self.prune(session);
         if session.branches.is_empty() {
-            sessions.remove(xid);
+            self.end(&mut sessions, xid);
             return GlobalStatus::Committed;
         }
         if session.all_at() {
             session.status = GlobalStatus::AsyncCommitting;
+            self.journal_put(session);
             self.locks.release_global(xid);
             return GlobalStatus::Committed;
         }
         session.status = GlobalStatus::Committing;
+        self.journal_put(session);
         session.status
     }
 
@@ -282,10 +389,47 @@ impl TransactionCore {
         self.prune(session);
         if session.branches.is_empty() {
             let done = self.finish_rollback(session.status);
-            sessions.remove(xid);
+            self.end(&mut sessions, xid);
             return done;
         }
+        self.journal_put(session);
         session.status
+    }
+
+    /// A TM that decided on its own (SAGA) reports the end state: `Committed`, `CommitFailed`,
+    /// `Rollbacked`, `RollbackFailed`, `TimeoutRollbacked` or `TimeoutRollbackFailed`. The
+    /// transaction ends (its rows are released) and the reported status is returned; an unknown
+    /// XID reads `Finished`. Any other status is refused with `GlobalTransactionStatusInvalid`.
+    pub fn global_report(&self, xid: &str, status: GlobalStatus) -> Result<GlobalStatus, TxError> {
+        use GlobalStatus::*;
+        if !matches!(
+            status,
+            Committed
+                | CommitFailed
+                | Rollbacked
+                | RollbackFailed
+                | TimeoutRollbacked
+                | TimeoutRollbackFailed
+        ) {
+            return Err(TxError::new(
+                Code::GlobalTransactionStatusInvalid,
+                format!("{status:?} is not an end state a TM can report"),
+            ));
+        }
+        let mut sessions = self.sessions.lock();
+        if !sessions.contains_key(xid) {
+            return Ok(Finished);
+        }
+        self.locks.release_global(xid);
+        self.end(&mut sessions, xid);
+        Ok(status)
+    }
+
+    /// Removes an ended transaction (the journal forgets it too).
+    fn end(&self, sessions: &mut HashMap<String, GlobalSession>, xid: &str) {
+        if sessions.remove(xid).is_some() {
+            self.journal_remove(xid);
+        }
     }
 
     fn finish_rollback(&self, status: GlobalStatus) -> GlobalStatus {
@@ -310,12 +454,13 @@ impl TransactionCore {
                 if s.branches.is_empty() {
                     ended.push(s.xid.clone());
                 } else {
+                    self.journal_put(s);
                     expired.push(s.xid.clone());
                 }
             }
         }
         for xid in ended {
-            sessions.remove(&xid);
+            self.end(&mut sessions, &xid);
         }
         expired.sort();
         expired
@@ -323,11 +468,16 @@ impl TransactionCore {
 
     /// XIDs whose phase two is under way or waiting for a retry.
     pub fn in_phase_two(&self) -> Vec<String> {
+        self.phase_two_where(|_| true)
+    }
+
+    /// XIDs in phase two whose status satisfies `pred`, sorted.
+    pub fn phase_two_where(&self, pred: impl Fn(GlobalStatus) -> bool) -> Vec<String> {
         let mut xids: Vec<String> = self
             .sessions
             .lock()
             .values()
-            .filter(|s| direction_of(s.status).is_some())
+            .filter(|s| phase_two_direction(s.status).is_some() && pred(s.status))
             .map(|s| s.xid.clone())
             .collect();
         xids.sort();
@@ -339,7 +489,7 @@ impl TransactionCore {
     pub fn next_step(&self, xid: &str) -> Option<Step> {
         let mut sessions = self.sessions.lock();
         let session = sessions.get_mut(xid)?;
-        let direction = direction_of(session.status)?;
+        let direction = phase_two_direction(session.status)?;
         let branch = match direction {
             Direction::Commit => session.branches.first(),
             Direction::Rollback => session.branches.last(),
@@ -372,6 +522,10 @@ impl TransactionCore {
             return GlobalStatus::Finished;
         };
         let id = step.branch.branch_id;
+        if session.branch(id).is_none() {
+            // Already completed by an earlier answer: nothing changes.
+            return session.status;
+        }
         let status = session.status;
         let next = match (step.direction, outcome) {
             (Direction::Commit, PhaseTwo_Committed)
@@ -380,6 +534,7 @@ impl TransactionCore {
                 session.branches.retain(|b| b.branch_id != id);
                 self.prune(session);
                 if !session.branches.is_empty() {
+                    self.journal_put(session);
                     return status;
                 }
                 match step.direction {
@@ -389,12 +544,19 @@ impl TransactionCore {
             }
             (Direction::Commit, PhaseTwo_CommitFailed_Unretryable) => GlobalStatus::CommitFailed,
             (Direction::Rollback, PhaseTwo_RollbackFailed_Unretryable) => {
-                // The rows stay locked: their data could not be restored.
-                if timed_out_rollback(status) {
+                // The rows stay locked: their data could not be restored. The session is kept
+                // in the journal with its end state, so the locks survive a restart.
+                let failed = if timed_out_rollback(status) {
                     GlobalStatus::TimeoutRollbackFailed
                 } else {
                     GlobalStatus::RollbackFailed
-                }
+                };
+                set_branch(session, id, outcome);
+                session.status = failed;
+                self.journal_put(session);
+                sessions.remove(&step.xid);
+                self.failed.lock().insert(step.xid.clone());
+                return failed;
             }
             // Retryable failures, and anything unexpected, are retried later.
             (Direction::Commit, _) => {
@@ -405,6 +567,7 @@ impl TransactionCore {
                 };
                 set_branch(session, id, outcome);
                 session.status = retry;
+                self.journal_put(session);
                 return retry;
             }
             (Direction::Rollback, _) => {
@@ -415,14 +578,27 @@ impl TransactionCore {
                 };
                 set_branch(session, id, outcome);
                 session.status = retry;
+                self.journal_put(session);
                 return retry;
             }
         };
         if next == GlobalStatus::Committed || next == GlobalStatus::CommitFailed {
             self.locks.release_global(&step.xid);
         }
-        sessions.remove(&step.xid);
+        self.end(&mut sessions, &step.xid);
         next
+    }
+
+    /// Releases the rows of a transaction whose rollback failed for good, once an operator
+    /// has repaired its data; false when `xid` is not such a transaction.
+    pub fn release_failed(&self, xid: &str) -> bool {
+        let _sessions = self.sessions.lock();
+        if !self.failed.lock().remove(xid) {
+            return false;
+        }
+        self.locks.release_global(xid);
+        self.journal_remove(xid);
+        true
     }
 }
 

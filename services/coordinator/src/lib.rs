@@ -6,10 +6,16 @@
 //!   transaction, with conflict detection.
 //! - [`session`]: global and branch sessions.
 //! - [`core`]: the Seata rules (state machines, error codes, phase-two steps) without I/O.
+//! - [`store`]: durable sessions in an embedded database with group commit, and recovery.
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod core;
+pub mod driver;
 pub mod lock;
+pub mod participants;
+pub mod servant;
+pub mod service;
 pub mod session;
+pub mod store;
 pub mod xid;

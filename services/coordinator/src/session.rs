@@ -38,6 +38,8 @@ pub struct GlobalSession {
     pub active: bool,
     /// When it began (monotonic).
     pub began: Instant,
+    /// When it began, in milliseconds since the Unix epoch (kept across restarts).
+    pub begin_time_ms: i64,
     /// How long it may stay undecided.
     pub timeout: Duration,
     /// Branches in registration order.
@@ -61,4 +63,11 @@ impl GlobalSession {
             .iter()
             .all(|b| b.branch_type == BranchType::AT)
     }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -1,0 +1,263 @@
+//! Phase two and the background work of the coordinator, on a small tokio runtime of its own:
+//!
+//! - [`PhaseTwoDriver::drive`] runs a transaction's phase two step by step — each step an
+//!   asynchronous call to the branch's participant, so no thread waits for a participant — and
+//!   hands the final status to a callback (the deferred reply to the TM).
+//! - Retries: a transaction left in `CommitRetrying` / `RollbackRetrying` /
+//!   `TimeoutRollbackRetrying` (or in any phase-two state nobody drives, as after a restart) is
+//!   driven again by the retry task, with exponential backoff per transaction.
+//! - Timeouts: undecided transactions past their timeout are rolled back (`TimeoutRollbacking`).
+//! - Async commit: all-AT transactions the TM already saw committed get their branches
+//!   committed (undo logs deleted) in the background.
+//!
+//! A transaction is driven by at most one task at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tars_protocols::tarstx::{BranchStatus, GlobalStatus};
+
+use crate::core::{phase_two_direction, Direction, TransactionCore};
+use crate::participants::Participants;
+use crate::store::SessionStore;
+
+/// Periods and limits of the background work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// How often transactions waiting for a retry are looked at; also the first backoff.
+    pub retry_period: Duration,
+    /// The longest wait between two retries of one transaction.
+    pub max_backoff: Duration,
+    /// How often undecided transactions are checked for their timeout.
+    pub timeout_check_period: Duration,
+    /// How often all-AT transactions are committed in the background.
+    pub async_commit_period: Duration,
+    /// Participant calls in flight at most.
+    pub max_in_flight: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            retry_period: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            timeout_check_period: Duration::from_secs(1),
+            async_commit_period: Duration::from_secs(1),
+            max_in_flight: 1024,
+        }
+    }
+}
+
+/// Receives the status a transaction's phase two ended in (an end state, or a retry state).
+pub type Done = Box<dyn FnOnce(GlobalStatus) + Send>;
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    attempts: u32,
+    next: Instant,
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: Arc<TransactionCore>,
+    store: Arc<SessionStore>,
+    participants: Participants,
+    config: DriverConfig,
+    driving: Mutex<HashSet<String>>,
+    backoff: Mutex<HashMap<String, Backoff>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    handle: tokio::runtime::Handle,
+}
+
+/// Drives phase two and runs the background tasks (see the module docs).
+#[derive(Debug)]
+pub struct PhaseTwoDriver {
+    inner: Arc<Inner>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl PhaseTwoDriver {
+    /// Starts the driver's runtime and background tasks.
+    pub fn start(
+        core: Arc<TransactionCore>,
+        store: Arc<SessionStore>,
+        participants: Participants,
+        config: DriverConfig,
+    ) -> std::io::Result<PhaseTwoDriver> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tx-phase-two")
+            .enable_time()
+            .build()?;
+        let inner = Arc::new(Inner {
+            core,
+            store,
+            participants,
+            permits: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
+            config,
+            driving: Mutex::new(HashSet::new()),
+            backoff: Mutex::new(HashMap::new()),
+            handle: runtime.handle().clone(),
+        });
+        runtime.spawn(every(
+            inner.config.timeout_check_period,
+            inner.clone(),
+            |i| i.expire(),
+        ));
+        runtime.spawn(every(inner.config.retry_period, inner.clone(), |i| {
+            i.retry_due(|s| s != GlobalStatus::AsyncCommitting)
+        }));
+        runtime.spawn(every(
+            inner.config.async_commit_period,
+            inner.clone(),
+            |i| i.retry_due(|s| s == GlobalStatus::AsyncCommitting),
+        ));
+        Ok(PhaseTwoDriver {
+            inner,
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    /// Drives the phase two of `xid` now; `done` gets the status it ends in. When the
+    /// transaction is already being driven, `done` gets its current status at once.
+    pub fn drive(&self, xid: String, done: Option<Done>) {
+        self.inner.drive(xid, done);
+    }
+
+    /// How many transactions are being driven right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.driving.lock().len()
+    }
+
+    /// Stops the background tasks and abandons phase-two calls in flight (they are resumed
+    /// from the store at the next start).
+    pub fn shutdown(&self) {
+        if let Some(rt) = self.runtime.lock().take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for PhaseTwoDriver {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Runs `work` every `period` until the runtime stops.
+async fn every(period: Duration, inner: Arc<Inner>, work: impl Fn(&Arc<Inner>)) {
+    let mut tick = tokio::time::interval(period.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        work(&inner);
+    }
+}
+
+impl Inner {
+    fn drive(self: &Arc<Self>, xid: String, done: Option<Done>) {
+        if !self.driving.lock().insert(xid.clone()) {
+            if let Some(done) = done {
+                done(self.core.status(&xid));
+            }
+            return;
+        }
+        let inner = self.clone();
+        self.handle.spawn(async move {
+            let status = inner.run(&xid).await;
+            inner.after_run(&xid, status);
+            inner.driving.lock().remove(&xid);
+            if let Some(done) = done {
+                done(status);
+            }
+        });
+    }
+
+    /// One pass of phase two: steps until the transaction ends or a branch fails.
+    async fn run(&self, xid: &str) -> GlobalStatus {
+        loop {
+            let Some(step) = self.core.next_step(xid) else {
+                return self.core.status(xid);
+            };
+            let outcome = {
+                let _permit = self.permits.acquire().await;
+                match self.participants.call(&step).await {
+                    Ok(status) => status,
+                    Err(e) => {
+                        tracing::warn!(xid, branch = step.branch.branch_id, error = %e, "phase two call failed; will retry");
+                        match step.direction {
+                            Direction::Commit => BranchStatus::PhaseTwo_CommitFailed_Retryable,
+                            Direction::Rollback => BranchStatus::PhaseTwo_RollbackFailed_Retryable,
+                        }
+                    }
+                }
+            };
+            let status = self.core.complete_step(&step, outcome);
+            let succeeded = matches!(
+                (step.direction, outcome),
+                (Direction::Commit, BranchStatus::PhaseTwo_Committed)
+                    | (Direction::Rollback, BranchStatus::PhaseTwo_Rollbacked)
+            );
+            // A failure leaves a retry or failed state; the last branch leaves an end state.
+            if !succeeded || phase_two_direction(status).is_none() {
+                return status;
+            }
+        }
+    }
+
+    fn after_run(&self, xid: &str, status: GlobalStatus) {
+        use GlobalStatus::*;
+        let mut backoff = self.backoff.lock();
+        if matches!(
+            status,
+            CommitRetrying | RollbackRetrying | TimeoutRollbackRetrying | AsyncCommitting
+        ) {
+            let b = backoff.entry(xid.to_owned()).or_insert(Backoff {
+                attempts: 0,
+                next: Instant::now(),
+            });
+            b.attempts = b.attempts.saturating_add(1);
+            let wait = self
+                .config
+                .retry_period
+                .saturating_mul(1u32 << (b.attempts - 1).min(16))
+                .min(self.config.max_backoff);
+            b.next = Instant::now() + wait;
+        } else {
+            backoff.remove(xid);
+        }
+    }
+
+    fn retry_due(self: &Arc<Self>, which: impl Fn(GlobalStatus) -> bool) {
+        let now = Instant::now();
+        for xid in self.core.phase_two_where(which) {
+            let due = self.backoff.lock().get(&xid).is_none_or(|b| b.next <= now);
+            if due && !self.driving.lock().contains(&xid) {
+                self.drive(xid, None);
+            }
+        }
+    }
+
+    fn expire(self: &Arc<Self>) {
+        let expired = self.core.expire(Instant::now());
+        if expired.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = expired.len(),
+            "transactions timed out; rolling back"
+        );
+        // Roll back once the decision is durable.
+        let inner = self.clone();
+        self.store.after_durable(Box::new(move |r| match r {
+            Ok(()) => {
+                for xid in expired {
+                    inner.drive(xid, None);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "timeout rollbacks not stored"),
+        }));
+    }
+}

@@ -1,0 +1,267 @@
+//! `tars.tarscoordinator.CoordinatorObj`: the Coordinator interface over the core, the store
+//! and the phase-two driver. Nothing here blocks: every call that changes state is answered
+//! through a deferred reply once its change is durable, and commit/rollback are answered
+//! when phase two has run (or is left to the retry task).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tars::server::{Current, Responder, ServantError};
+use tars_protocols::tarstx::{
+    BranchStatus, BranchType, Coordinator, CoordinatorResponder, GlobalStatus, ResultCode,
+    TransactionExceptionCode as Code, TxResult,
+};
+
+use crate::core::{TransactionCore, TxError};
+use crate::driver::PhaseTwoDriver;
+use crate::store::{SessionStore, StoreError};
+
+/// Timeout of a transaction begun with `timeoutMs <= 0` (Seata's default).
+pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest timeout a transaction may ask for.
+pub const MAX_TX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The Coordinator servant.
+#[derive(Debug, Clone)]
+pub struct CoordinatorServantImpl {
+    core: Arc<TransactionCore>,
+    store: Arc<SessionStore>,
+    driver: Arc<PhaseTwoDriver>,
+}
+
+/// A successful result.
+pub fn ok() -> TxResult {
+    TxResult {
+        code: ResultCode::Success,
+        error: Code::Unknown,
+        message: String::new(),
+    }
+}
+
+/// A failed result.
+pub fn failed(code: Code, message: impl Into<String>) -> TxResult {
+    TxResult {
+        code: ResultCode::Failed,
+        error: code,
+        message: message.into(),
+    }
+}
+
+impl From<&TxError> for TxResult {
+    fn from(e: &TxError) -> TxResult {
+        failed(e.code, e.message.clone())
+    }
+}
+
+fn store_failed(e: &StoreError) -> TxResult {
+    failed(Code::FailedStore, e.to_string())
+}
+
+type Result<T> = std::result::Result<T, ServantError>;
+
+impl CoordinatorServantImpl {
+    /// A servant over these parts.
+    pub fn new(
+        core: Arc<TransactionCore>,
+        store: Arc<SessionStore>,
+        driver: Arc<PhaseTwoDriver>,
+    ) -> CoordinatorServantImpl {
+        CoordinatorServantImpl {
+            core,
+            store,
+            driver,
+        }
+    }
+
+    /// Answers through `reply` once everything queued so far is durable (a one-way call gets
+    /// no answer; its change is stored all the same).
+    fn when_durable(
+        &self,
+        current: &mut Current,
+        reply: impl FnOnce(Responder, std::result::Result<(), StoreError>) + Send + 'static,
+    ) {
+        if let Some(responder) = current.defer() {
+            self.store
+                .after_durable(Box::new(move |r| reply(responder, r)));
+        }
+    }
+
+    /// Commit or rollback: wait for the decision to be durable, then drive phase two when
+    /// `drive` and answer with the status it ends in; otherwise answer `status`.
+    fn decide(
+        &self,
+        current: &mut Current,
+        xid: String,
+        status: GlobalStatus,
+        drive: bool,
+        send: fn(Responder, &TxResult, &GlobalStatus),
+    ) {
+        let driver = self.driver.clone();
+        let responder = current.defer();
+        self.store
+            .after_durable(Box::new(move |r| match (r, responder) {
+                (Err(e), Some(responder)) => send(responder, &store_failed(&e), &status),
+                (Err(e), None) => tracing::error!(xid, error = %e, "decision not stored"),
+                (Ok(()), responder) if drive => driver.drive(
+                    xid,
+                    responder.map(|responder| {
+                        Box::new(move |end: GlobalStatus| send(responder, &ok(), &end))
+                            as crate::driver::Done
+                    }),
+                ),
+                (Ok(()), Some(responder)) => send(responder, &ok(), &status),
+                (Ok(()), None) => {}
+            }));
+    }
+}
+
+fn timeout_of(ms: i32) -> Duration {
+    if ms <= 0 {
+        DEFAULT_TX_TIMEOUT
+    } else {
+        Duration::from_millis(ms as u64).min(MAX_TX_TIMEOUT)
+    }
+}
+
+impl Coordinator for CoordinatorServantImpl {
+    fn begin(
+        &self,
+        current: &mut Current,
+        application_id: String,
+        transaction_name: String,
+        timeout_ms: i32,
+    ) -> Result<(TxResult, String)> {
+        let xid = self.core.begin(
+            &application_id,
+            &transaction_name,
+            timeout_of(timeout_ms),
+            Instant::now(),
+        );
+        let answer = xid.clone();
+        self.when_durable(current, move |responder, r| match r {
+            Ok(()) => CoordinatorResponder::begin(responder, &ok(), &answer),
+            Err(e) => CoordinatorResponder::begin(responder, &store_failed(&e), &String::new()),
+        });
+        Ok((ok(), xid))
+    }
+
+    fn commit(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+        let status = self.core.commit(&xid, Instant::now());
+        let drive = status == GlobalStatus::Committing;
+        if status == GlobalStatus::TimeoutRollbacking {
+            // Answer the TM now; the rollback runs in the background once stored.
+            let driver = self.driver.clone();
+            let x = xid.clone();
+            self.store.after_durable(Box::new(move |r| {
+                if r.is_ok() {
+                    driver.drive(x, None);
+                }
+            }));
+        }
+        self.decide(current, xid, status, drive, CoordinatorResponder::commit);
+        Ok((ok(), status))
+    }
+
+    fn rollback(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+        let status = self.core.rollback(&xid, Instant::now());
+        let drive = matches!(
+            status,
+            GlobalStatus::Rollbacking | GlobalStatus::TimeoutRollbacking
+        );
+        self.decide(current, xid, status, drive, CoordinatorResponder::rollback);
+        Ok((ok(), status))
+    }
+
+    fn get_status(&self, _current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+        Ok((ok(), self.core.status(&xid)))
+    }
+
+    fn global_report(
+        &self,
+        current: &mut Current,
+        xid: String,
+        status: GlobalStatus,
+    ) -> Result<(TxResult, GlobalStatus)> {
+        match self.core.global_report(&xid, status) {
+            Ok(now) => {
+                self.decide(
+                    current,
+                    xid,
+                    now,
+                    false,
+                    CoordinatorResponder::global_report,
+                );
+                Ok((ok(), now))
+            }
+            Err(e) => Ok(((&e).into(), self.core.status(&xid))),
+        }
+    }
+
+    fn branch_register(
+        &self,
+        current: &mut Current,
+        xid: String,
+        branch_type: BranchType,
+        resource_id: String,
+        client_id: String,
+        lock_keys: String,
+        application_data: String,
+    ) -> Result<(TxResult, i64)> {
+        match self.core.branch_register(
+            &xid,
+            branch_type,
+            &resource_id,
+            &client_id,
+            &lock_keys,
+            &application_data,
+        ) {
+            Ok(branch_id) => {
+                self.when_durable(current, move |responder, r| match r {
+                    Ok(()) => CoordinatorResponder::branch_register(responder, &ok(), &branch_id),
+                    Err(e) => {
+                        CoordinatorResponder::branch_register(responder, &store_failed(&e), &0)
+                    }
+                });
+                Ok((ok(), branch_id))
+            }
+            Err(e) => Ok(((&e).into(), 0)),
+        }
+    }
+
+    fn branch_report(
+        &self,
+        current: &mut Current,
+        xid: String,
+        branch_id: i64,
+        status: BranchStatus,
+        application_data: String,
+    ) -> Result<TxResult> {
+        match self
+            .core
+            .branch_report(&xid, branch_id, status, &application_data)
+        {
+            Ok(()) => {
+                self.when_durable(current, |responder, r| match r {
+                    Ok(()) => CoordinatorResponder::branch_report(responder, &ok()),
+                    Err(e) => CoordinatorResponder::branch_report(responder, &store_failed(&e)),
+                });
+                Ok(ok())
+            }
+            Err(e) => Ok((&e).into()),
+        }
+    }
+
+    fn lock_query(
+        &self,
+        _current: &mut Current,
+        xid: String,
+        _branch_type: BranchType,
+        resource_id: String,
+        lock_keys: String,
+    ) -> Result<(TxResult, bool)> {
+        match self.core.lock_query(&xid, &resource_id, &lock_keys) {
+            Ok(lockable) => Ok((ok(), lockable)),
+            Err(e) => Ok(((&e).into(), false)),
+        }
+    }
+}

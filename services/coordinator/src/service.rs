@@ -1,0 +1,247 @@
+//! Hosting the coordinator: [`CoordinatorConfig`] (TOML) and [`CoordinatorService`], which opens
+//! the store, recovers the open transactions (undecided ones are rolled back, decided ones
+//! resume phase two), starts the phase-two driver and gives the adapter serving
+//! `tars.tarscoordinator.CoordinatorObj` — alone ([`CoordinatorService::start`]) or next to the
+//! registry in `tarsd`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tars::client::Communicator;
+use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig, ServerError};
+use tars_protocols::tarstx::CoordinatorServant;
+
+use crate::core::TransactionCore;
+use crate::driver::{DriverConfig, PhaseTwoDriver};
+use crate::participants::Participants;
+use crate::servant::CoordinatorServantImpl;
+use crate::store::{SessionStore, StoreError};
+use crate::xid::XidGenerator;
+
+/// Object name of the coordinator.
+pub const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
+/// Adapter name of the coordinator.
+pub const ADAPTER: &str = "tars.tarscoordinator.CoordinatorAdapter";
+/// The coordinator's default port.
+pub const DEFAULT_PORT: u16 = 17891;
+
+/// Coordinator settings (TOML; every field optional).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// Directory of the session database (`coordinator.redb`).
+    pub data_dir: PathBuf,
+    /// Keep sessions in memory only (nothing survives a restart). For tests.
+    pub in_memory: bool,
+    /// Listening host.
+    pub host: String,
+    /// Listening port (0 picks a free one).
+    pub port: u16,
+    /// The fragment this coordinator leads (carried in every XID it issues).
+    pub fragment: u32,
+    /// Business threads; 0 serves on the network thread (nothing in the servant blocks).
+    pub threads: usize,
+    /// Network threads of the server [`CoordinatorService::start`] starts.
+    pub net_threads: usize,
+    /// The locator participants are resolved through: a registry's
+    /// `tars.tarsregistry.RegistryObj@tcp -h .. -p ..` (with metadata) or any Tars registry's
+    /// `...QueryObj@...`. Without one, branch resource ids must be full proxy strings.
+    pub locator: Option<String>,
+    /// Timeout of one phase-two call to a participant, in milliseconds.
+    pub phase_two_timeout_ms: u64,
+    /// Retry period (and first backoff) in milliseconds.
+    pub retry_period_ms: u64,
+    /// Longest backoff between retries of one transaction, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Timeout check period in milliseconds.
+    pub timeout_check_ms: u64,
+    /// Async commit period in milliseconds.
+    pub async_commit_ms: u64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        let d = DriverConfig::default();
+        CoordinatorConfig {
+            data_dir: PathBuf::from("tars-data/coordinator"),
+            in_memory: false,
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            fragment: 0,
+            threads: 0,
+            net_threads: 1,
+            locator: None,
+            phase_two_timeout_ms: 3000,
+            retry_period_ms: d.retry_period.as_millis() as u64,
+            max_backoff_ms: d.max_backoff.as_millis() as u64,
+            timeout_check_ms: d.timeout_check_period.as_millis() as u64,
+            async_commit_ms: d.async_commit_period.as_millis() as u64,
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    fn driver(&self) -> DriverConfig {
+        DriverConfig {
+            retry_period: Duration::from_millis(self.retry_period_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+            timeout_check_period: Duration::from_millis(self.timeout_check_ms),
+            async_commit_period: Duration::from_millis(self.async_commit_ms),
+            ..DriverConfig::default()
+        }
+    }
+}
+
+/// Why the coordinator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The locator string is not a proxy.
+    #[error("locator {0:?}: {1}")]
+    Locator(String, String),
+    /// The driver's threads did not start.
+    #[error("starting the phase-two driver: {0}")]
+    Driver(std::io::Error),
+}
+
+/// An opened coordinator, recovered and driving phase two, ready to be served.
+#[derive(Debug, Clone)]
+pub struct CoordinatorService {
+    core: Arc<TransactionCore>,
+    store: Arc<SessionStore>,
+    driver: Arc<PhaseTwoDriver>,
+    config: CoordinatorConfig,
+    epoch: u64,
+}
+
+impl CoordinatorService {
+    /// Opens the store, takes over its open transactions and starts the driver.
+    pub fn open(config: CoordinatorConfig) -> Result<CoordinatorService, CoordinatorError> {
+        let (store, recovered) = if config.in_memory {
+            SessionStore::in_memory()?
+        } else {
+            SessionStore::open(&config.data_dir.join("coordinator.redb"))?
+        };
+        let store = Arc::new(store);
+        let epoch = recovered.epoch;
+        // Branch ids of this epoch live above epoch << 32: unique across restarts.
+        let first_branch = i64::try_from(epoch).unwrap_or(i64::MAX >> 32) << 32;
+        let core = Arc::new(
+            TransactionCore::new(XidGenerator::new(config.fragment, epoch), first_branch)
+                .with_journal(store.clone()),
+        );
+        let resume = core.restore(recovered.sessions);
+        let communicator = match &config.locator {
+            None => Ok(Communicator::new()),
+            Some(l) if l.contains("QueryObj") => Communicator::new().with_locator(l),
+            Some(l) => Communicator::new().with_registry_locator(l),
+        }
+        .map_err(|e| {
+            CoordinatorError::Locator(config.locator.clone().unwrap_or_default(), e.to_string())
+        })?;
+        let participants = Participants::new(
+            communicator,
+            Duration::from_millis(config.phase_two_timeout_ms.max(1)),
+        );
+        let driver = Arc::new(
+            PhaseTwoDriver::start(core.clone(), store.clone(), participants, config.driver())
+                .map_err(CoordinatorError::Driver)?,
+        );
+        if !resume.is_empty() {
+            tracing::info!(
+                transactions = resume.len(),
+                epoch,
+                "resuming phase two of recovered transactions"
+            );
+        }
+        // Undecided ones were turned into rollbacks by restore(): store that, then drive.
+        let d = driver.clone();
+        store.after_durable(Box::new(move |r| match r {
+            Ok(()) => {
+                for xid in resume {
+                    d.drive(xid, None);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "recovered rollbacks not stored"),
+        }));
+        Ok(CoordinatorService {
+            core,
+            store,
+            driver,
+            config,
+            epoch,
+        })
+    }
+
+    /// The transaction state.
+    pub fn core(&self) -> &Arc<TransactionCore> {
+        &self.core
+    }
+
+    /// The session store.
+    pub fn store(&self) -> &Arc<SessionStore> {
+        &self.store
+    }
+
+    /// The phase-two driver.
+    pub fn driver(&self) -> &Arc<PhaseTwoDriver> {
+        &self.driver
+    }
+
+    /// The leader epoch of this start.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Adds the Coordinator servant under [`COORDINATOR_OBJ`].
+    pub fn add_servants(&self, servants: &mut Servants) {
+        servants.add(
+            COORDINATOR_OBJ,
+            Arc::new(CoordinatorServant::new(CoordinatorServantImpl::new(
+                self.core.clone(),
+                self.store.clone(),
+                self.driver.clone(),
+            ))),
+        );
+    }
+
+    /// The adapter serving the coordinator on the configured host and port.
+    pub fn adapter(&self) -> AdapterConfig {
+        let mut servants = Servants::new();
+        self.add_servants(&mut servants);
+        let mut adapter = AdapterConfig::new(
+            ADAPTER,
+            Endpoint::tcp(&self.config.host, self.config.port),
+            Arc::new(servants),
+        );
+        adapter.threads = self.config.threads;
+        adapter
+    }
+
+    /// The server configuration [`CoordinatorService::start`] uses.
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            net_threads: self.config.net_threads.max(1),
+            ..ServerConfig::default()
+        }
+    }
+
+    /// Starts a server with just the coordinator; [`Server::local_addr`] of [`ADAPTER`] gives
+    /// its address.
+    pub fn start(&self) -> Result<Server, ServerError> {
+        Server::start(self.server_config(), vec![self.adapter()])
+    }
+
+    /// Stops phase two and writes out the store (call after the server stopped).
+    pub fn shutdown(&self) {
+        self.driver.shutdown();
+        if let Err(e) = self.store.sync() {
+            tracing::warn!(error = %e, "final store sync");
+        }
+        self.store.close();
+    }
+}

@@ -1,0 +1,330 @@
+//! The group-commit writer of [`SessionStore`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{record, StoreError};
+use crate::core::Journal;
+use crate::session::GlobalSession;
+
+/// Key: the XID; value: the Tars-encoded session (`record::StoredSession`).
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Key: a setting's name; value: its number (`epoch`).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const EPOCH_KEY: &str = "epoch";
+
+/// Called once the changes queued before it are durable (or could not be written).
+pub type Ack = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// What [`SessionStore::open`] read back.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The new leader epoch (already stored): one more than at the last start.
+    pub epoch: u64,
+    /// The transactions that were open, in XID order.
+    pub sessions: Vec<GlobalSession>,
+}
+
+/// Counters of the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Database commits (each one fsync).
+    pub commits: u64,
+    /// Session changes queued.
+    pub changes: u64,
+    /// Record writes and deletes done (changes of one transaction in one batch coalesce).
+    pub writes: u64,
+}
+
+enum Change {
+    Put(String, Vec<u8>),
+    Remove(String),
+}
+
+impl Change {
+    fn key(&self) -> &str {
+        match self {
+            Change::Put(k, _) | Change::Remove(k) => k,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    changes: Vec<Change>,
+    /// Sequence number of the last change queued.
+    queued: u64,
+    /// Sequence number of the last change on disk.
+    durable: u64,
+    waiters: Vec<(u64, Ack)>,
+    failed: Option<StoreError>,
+    stop: bool,
+    stats: StoreStats,
+}
+
+struct Shared {
+    db: Database,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+/// The durable session store (see the module docs).
+pub struct SessionStore {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl SessionStore {
+    /// Opens (or creates) the database file at `path`, bumps the epoch and reads back the open
+    /// transactions.
+    pub fn open(path: &Path) -> Result<(SessionStore, Recovered), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        }
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
+        Self::start(db)
+    }
+
+    /// A store kept in memory only (tests, and nodes that choose no durability).
+    pub fn in_memory() -> Result<(SessionStore, Recovered), StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db_err)?;
+        Self::start(db)
+    }
+
+    fn start(db: Database) -> Result<(SessionStore, Recovered), StoreError> {
+        let epoch = {
+            let tx = db.begin_write().map_err(db_err)?;
+            let epoch = {
+                let mut meta = tx.open_table(META).map_err(db_err)?;
+                let epoch = meta
+                    .get(EPOCH_KEY)
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value())
+                    + 1;
+                meta.insert(EPOCH_KEY, epoch).map_err(db_err)?;
+                epoch
+            };
+            tx.open_table(SESSIONS).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            epoch
+        };
+        let sessions = read_sessions(&db)?;
+        let shared = Arc::new(Shared {
+            db,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        });
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("tx-store-writer".into())
+                .spawn(move || write_loop(&shared))
+                .map_err(|e| StoreError::Io(format!("starting the writer thread: {e}")))?
+        };
+        Ok((
+            SessionStore {
+                shared,
+                writer: Mutex::new(Some(writer)),
+            },
+            Recovered { epoch, sessions },
+        ))
+    }
+
+    fn push(&self, change: Change) {
+        let mut q = self.shared.queue.lock();
+        q.changes.push(change);
+        q.queued += 1;
+        q.stats.changes += 1;
+        if q.changes.len() == 1 {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Runs `ack` once every change queued so far is durable — on the writer thread, so it
+    /// must be quick (send a response, hand work to another thread). Runs it at once when
+    /// there is nothing to wait for.
+    pub fn after_durable(&self, ack: Ack) {
+        let mut q = self.shared.queue.lock();
+        if let Some(e) = &q.failed {
+            let e = e.clone();
+            drop(q);
+            ack(Err(e));
+            return;
+        }
+        if q.durable >= q.queued {
+            drop(q);
+            ack(Ok(()));
+            return;
+        }
+        if q.stop {
+            drop(q);
+            ack(Err(StoreError::Closed));
+            return;
+        }
+        let seq = q.queued;
+        q.waiters.push((seq, ack));
+    }
+
+    /// Blocks until every change queued so far is durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.after_durable(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> StoreStats {
+        self.shared.queue.lock().stats
+    }
+
+    /// Writes what is queued and stops the writer (also done on drop).
+    pub fn close(&self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(writer) = self.writer.lock().take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for SessionStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Journal for SessionStore {
+    fn put(&self, session: &GlobalSession) {
+        self.push(Change::Put(session.xid.clone(), record::encode(session)));
+    }
+
+    fn remove(&self, xid: &str) {
+        self.push(Change::Remove(xid.to_owned()));
+    }
+}
+
+fn read_sessions(db: &Database) -> Result<Vec<GlobalSession>, StoreError> {
+    let now = Instant::now();
+    let tx = db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(SESSIONS).map_err(db_err)?;
+    let mut sessions = Vec::new();
+    for entry in table.iter().map_err(db_err)? {
+        let (key, value) = entry.map_err(db_err)?;
+        let session = record::decode(value.value(), now).map_err(|e| StoreError::Corrupt {
+            key: key.value().to_owned(),
+            reason: e.to_string(),
+        })?;
+        if session.xid != key.value() {
+            return Err(StoreError::Corrupt {
+                key: key.value().to_owned(),
+                reason: format!("holds transaction {}", session.xid),
+            });
+        }
+        sessions.push(session);
+    }
+    Ok(sessions)
+}
+
+/// Writes one batch in one transaction; the last change of each XID wins.
+fn write_batch(db: &Database, changes: Vec<Change>) -> Result<u64, StoreError> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        last.insert(c.key(), i);
+    }
+    let tx = db.begin_write().map_err(db_err)?;
+    let mut writes = 0;
+    {
+        let mut table = tx.open_table(SESSIONS).map_err(db_err)?;
+        for (i, c) in changes.iter().enumerate() {
+            if last.get(c.key()) != Some(&i) {
+                continue;
+            }
+            writes += 1;
+            match c {
+                Change::Put(k, v) => {
+                    table.insert(k.as_str(), v.as_slice()).map_err(db_err)?;
+                }
+                Change::Remove(k) => {
+                    table.remove(k.as_str()).map_err(db_err)?;
+                }
+            }
+        }
+    }
+    tx.commit().map_err(db_err)?;
+    Ok(writes)
+}
+
+fn write_loop(shared: &Shared) {
+    loop {
+        let (changes, upto) = {
+            let mut q = shared.queue.lock();
+            while q.changes.is_empty() && !q.stop {
+                shared.wake.wait(&mut q);
+            }
+            if q.changes.is_empty() {
+                // Stopping with nothing left: whoever still waits will not be served.
+                let waiters = std::mem::take(&mut q.waiters);
+                drop(q);
+                for (_, ack) in waiters {
+                    ack(Err(StoreError::Closed));
+                }
+                return;
+            }
+            (std::mem::take(&mut q.changes), q.queued)
+        };
+        let result = if shared.queue.lock().failed.is_some() {
+            Err(StoreError::Failed("an earlier commit failed".into()))
+        } else {
+            write_batch(&shared.db, changes)
+        };
+        let ready = {
+            let mut q = shared.queue.lock();
+            match &result {
+                Ok(writes) => {
+                    q.durable = upto;
+                    q.stats.commits += 1;
+                    q.stats.writes += writes;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "coordinator store write failed; refusing writes");
+                    if q.failed.is_none() {
+                        q.failed = Some(StoreError::Failed(e.to_string()));
+                    }
+                }
+            }
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut q.waiters)
+                .into_iter()
+                .partition(|(seq, _)| *seq <= upto || q.failed.is_some());
+            q.waiters = waiting;
+            ready
+        };
+        let outcome = result.map(|_| ());
+        for (_, ack) in ready {
+            ack(outcome.clone());
+        }
+    }
+}

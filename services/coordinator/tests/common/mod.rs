@@ -1,0 +1,230 @@
+//! Test fixtures: a coordinator on 127.0.0.1 and participants that record their phase-two
+//! calls and answer as scripted.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tars::client::Communicator;
+use tars::server::{
+    AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
+};
+use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
+use tars_protocols::tarstx::{
+    BranchStatus, BranchType, CoordinatorProxy, Participant, ParticipantServant,
+};
+
+/// One phase-two call a participant received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub object: String,
+    pub func: &'static str,
+    pub xid: String,
+    pub branch_id: i64,
+    pub application_data: String,
+}
+
+/// Participants' shared log and scripted answers (per object: answers to use first, then
+/// the success status).
+#[derive(Debug, Default, Clone)]
+pub struct Script {
+    pub calls: Arc<Mutex<Vec<Call>>>,
+    pub answers: Arc<Mutex<HashMap<String, VecDeque<BranchStatus>>>>,
+}
+
+impl Script {
+    pub fn answer(&self, object: &str, answers: &[BranchStatus]) {
+        self.answers
+            .lock()
+            .entry(object.to_owned())
+            .or_default()
+            .extend(answers.iter().copied());
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().clone()
+    }
+
+    pub fn calls_of(&self, xid: &str) -> Vec<(String, &'static str)> {
+        self.calls
+            .lock()
+            .iter()
+            .filter(|c| c.xid == xid)
+            .map(|c| (c.object.clone(), c.func))
+            .collect()
+    }
+
+    fn record(
+        &self,
+        current: &Current,
+        func: &'static str,
+        xid: String,
+        branch_id: i64,
+        data: String,
+        ok: BranchStatus,
+    ) -> BranchStatus {
+        let object = current.servant_name().to_owned();
+        let answer = self
+            .answers
+            .lock()
+            .get_mut(&object)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(ok);
+        self.calls.lock().push(Call {
+            object,
+            func,
+            xid,
+            branch_id,
+            application_data: data,
+        });
+        answer
+    }
+}
+
+struct Recorder(Script);
+
+impl Participant for Recorder {
+    fn branch_commit(
+        &self,
+        current: &mut Current,
+        xid: String,
+        branch_id: i64,
+        _branch_type: BranchType,
+        _resource_id: String,
+        application_data: String,
+    ) -> Result<BranchStatus, ServantError> {
+        Ok(self.0.record(
+            current,
+            "commit",
+            xid,
+            branch_id,
+            application_data,
+            BranchStatus::PhaseTwo_Committed,
+        ))
+    }
+
+    fn branch_rollback(
+        &self,
+        current: &mut Current,
+        xid: String,
+        branch_id: i64,
+        _branch_type: BranchType,
+        _resource_id: String,
+        application_data: String,
+    ) -> Result<BranchStatus, ServantError> {
+        Ok(self.0.record(
+            current,
+            "rollback",
+            xid,
+            branch_id,
+            application_data,
+            BranchStatus::PhaseTwo_Rollbacked,
+        ))
+    }
+}
+
+/// A server hosting participant objects `objects` on `port` (0: any).
+pub struct Participants {
+    pub server: Server,
+    pub port: u16,
+    pub script: Script,
+}
+
+impl Participants {
+    pub fn start(objects: &[&str], port: u16, script: Script) -> Participants {
+        let mut servants = Servants::new();
+        for o in objects {
+            servants.add(
+                *o,
+                Arc::new(ParticipantServant::new(Recorder(script.clone()))),
+            );
+        }
+        let adapter = AdapterConfig::new(
+            "ParticipantAdapter",
+            Endpoint::tcp("127.0.0.1", port),
+            Arc::new(servants),
+        );
+        let server = Server::start(ServerConfig::default(), vec![adapter]).expect("participants");
+        let port = server
+            .local_addr("ParticipantAdapter")
+            .expect("bound")
+            .port();
+        Participants {
+            server,
+            port,
+            script,
+        }
+    }
+
+    /// The resource id of `object` (a direct proxy string).
+    pub fn resource(&self, object: &str) -> String {
+        resource(object, self.port)
+    }
+}
+
+pub fn resource(object: &str, port: u16) -> String {
+    format!("{object}@tcp -h 127.0.0.1 -p {port} -t 1000")
+}
+
+/// A coordinator with fast background periods.
+pub struct Coordinator {
+    pub service: CoordinatorService,
+    pub server: Option<Server>,
+    pub proxy: CoordinatorProxy,
+}
+
+pub fn fast_config(data_dir: Option<&Path>) -> CoordinatorConfig {
+    CoordinatorConfig {
+        data_dir: data_dir.map(Path::to_path_buf).unwrap_or_default(),
+        in_memory: data_dir.is_none(),
+        port: 0,
+        fragment: 7,
+        phase_two_timeout_ms: 500,
+        retry_period_ms: 50,
+        max_backoff_ms: 200,
+        timeout_check_ms: 50,
+        async_commit_ms: 50,
+        ..CoordinatorConfig::default()
+    }
+}
+
+impl Coordinator {
+    pub fn start(config: CoordinatorConfig) -> Coordinator {
+        let service = CoordinatorService::open(config).expect("open coordinator");
+        let server = service.start().expect("start coordinator");
+        let port = server.local_addr(ADAPTER).expect("bound").port();
+        let proxy = CoordinatorProxy::new(
+            Communicator::new()
+                .string_to_proxy(&format!(
+                    "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {port} -t 5000"
+                ))
+                .expect("proxy"),
+        );
+        Coordinator {
+            service,
+            server: Some(server),
+            proxy,
+        }
+    }
+
+    /// Stops the server and the service (as a clean shutdown).
+    pub fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+        }
+        self.service.shutdown();
+    }
+}
+
+/// Waits until `cond` holds (at most 10 s).
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
