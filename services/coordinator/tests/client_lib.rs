@@ -1,0 +1,1072 @@
+//! The TM/RM client library against a fake coordinator over real TCP (127.0.0.1): `run`
+//! commits or rolls back, the XID reaches nested calls through the ambient context,
+//! coordinator failures become typed errors, and the Participant servant maps TCC outcomes
+//! to branch statuses over the wire.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tars::client::{ambient, block_on, CallError, CallOptions, Communicator, ServantProxy};
+use tars::packet::{ParamReader, ParamWriter};
+use tars::server::{
+    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, ServantError, Servants, Server,
+    ServerConfig,
+};
+use tars_coordinator::client::{
+    propagate, xid_of, BranchInfo, BranchStatus, BranchType, GlobalStatus, ParticipantProxy,
+    ParticipantService, PhaseTwo, ResourceManager, RunError, TccParticipant,
+    TransactionExceptionCode, TransactionManager, TryError, TxError, TxRef, XID_CONTEXT_KEY,
+};
+use tars_protocols::tarstx::{
+    Coordinator, CoordinatorProxy, CoordinatorServant, ResultCode, TxResult,
+};
+
+const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
+const ORDER_OBJ: &str = "Test.Shop.OrderObj";
+const STOCK_OBJ: &str = "Test.Stock.StockObj";
+const ACCOUNT_RESOURCE: &str = "Test.Bank.AccountObj";
+const CLIENT_ID: &str = "Test.Shop";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/// Starts `servants` on 127.0.0.1, port 0, with `threads` business threads; returns the server
+/// and its port.
+fn serve(servants: Servants, threads: usize) -> (Server, u16) {
+    let mut adapter = AdapterConfig::new(
+        "Test.Adapter",
+        Endpoint::tcp("127.0.0.1", 0),
+        Arc::new(servants),
+    );
+    adapter.threads = threads;
+    let server = Server::start(ServerConfig::default(), vec![adapter]).expect("server starts");
+    let port = server.local_addr("Test.Adapter").expect("bound").port();
+    (server, port)
+}
+
+fn proxy_at(comm: &Communicator, obj: &str, port: u16) -> ServantProxy {
+    comm.string_to_proxy(&format!("{obj}@tcp -h 127.0.0.1 -p {port} -t 3000"))
+        .expect("proxy")
+        .with_sync_timeout(TIMEOUT)
+        .with_async_timeout(TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake coordinator
+
+/// A call the fake coordinator received; `ctx` is the `TX_XID` of the request context.
+#[derive(Debug, Clone, PartialEq)]
+enum Call {
+    Begin {
+        application_id: String,
+        name: String,
+        timeout_ms: i32,
+        ctx: Option<String>,
+    },
+    Commit {
+        xid: String,
+        ctx: Option<String>,
+    },
+    Rollback {
+        xid: String,
+        ctx: Option<String>,
+    },
+    GetStatus {
+        xid: String,
+    },
+    GlobalReport {
+        xid: String,
+        status: GlobalStatus,
+    },
+    BranchRegister {
+        xid: String,
+        branch_type: BranchType,
+        resource_id: String,
+        client_id: String,
+        lock_keys: String,
+        application_data: String,
+        ctx: Option<String>,
+    },
+    BranchReport {
+        xid: String,
+        branch_id: i64,
+        status: BranchStatus,
+        application_data: String,
+    },
+    LockQuery {
+        xid: String,
+        lock_keys: String,
+    },
+}
+
+/// What the fake answers: failures by operation, and the statuses commit/rollback return.
+struct Script {
+    fail: HashMap<&'static str, (TransactionExceptionCode, &'static str)>,
+    commit_status: GlobalStatus,
+    rollback_status: GlobalStatus,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            fail: HashMap::new(),
+            commit_status: GlobalStatus::Committed,
+            rollback_status: GlobalStatus::Rollbacked,
+        }
+    }
+}
+
+#[derive(Default)]
+struct FakeCoordinator {
+    calls: Mutex<Vec<Call>>,
+    known: Mutex<Vec<String>>,
+    next_id: AtomicI64,
+    script: Mutex<Script>,
+}
+
+fn ok() -> TxResult {
+    TxResult {
+        code: ResultCode::Success,
+        ..TxResult::default()
+    }
+}
+
+fn ctx_xid(current: &Current) -> Option<String> {
+    current.context().get(XID_CONTEXT_KEY).cloned()
+}
+
+impl FakeCoordinator {
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn script(&self, f: impl FnOnce(&mut Script)) {
+        f(&mut self.script.lock().unwrap());
+    }
+
+    /// The scripted failure of `op`, else the failure for an unknown `xid` (if given).
+    fn failure(&self, op: &str, xid: Option<&str>) -> Option<TxResult> {
+        if let Some((code, message)) = self.script.lock().unwrap().fail.get(op) {
+            return Some(TxResult {
+                code: ResultCode::Failed,
+                error: *code,
+                message: (*message).to_owned(),
+            });
+        }
+        match xid {
+            Some(x) if !self.known.lock().unwrap().iter().any(|k| k == x) => Some(TxResult {
+                code: ResultCode::Failed,
+                error: TransactionExceptionCode::GlobalTransactionNotExist,
+                message: format!("no global transaction {x}"),
+            }),
+            _ => None,
+        }
+    }
+
+    fn is_known(&self, xid: &str) -> bool {
+        self.known.lock().unwrap().iter().any(|k| k == xid)
+    }
+}
+
+impl Coordinator for FakeCoordinator {
+    fn begin(
+        &self,
+        current: &mut Current,
+        application_id: String,
+        name: String,
+        timeout_ms: i32,
+    ) -> Result<(TxResult, String), ServantError> {
+        self.record(Call::Begin {
+            application_id,
+            name,
+            timeout_ms,
+            ctx: ctx_xid(current),
+        });
+        if let Some(failed) = self.failure("begin", None) {
+            return Ok((failed, String::new()));
+        }
+        let xid = format!(
+            "127.0.0.1:8091:{}",
+            self.next_id.fetch_add(1, Ordering::SeqCst) + 1000
+        );
+        self.known.lock().unwrap().push(xid.clone());
+        Ok((ok(), xid))
+    }
+
+    fn commit(
+        &self,
+        current: &mut Current,
+        xid: String,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        self.record(Call::Commit {
+            xid: xid.clone(),
+            ctx: ctx_xid(current),
+        });
+        if let Some(failed) = self.failure("commit", None) {
+            return Ok((failed, GlobalStatus::UnKnown));
+        }
+        if !self.is_known(&xid) {
+            return Ok((ok(), GlobalStatus::Finished));
+        }
+        Ok((ok(), self.script.lock().unwrap().commit_status))
+    }
+
+    fn rollback(
+        &self,
+        current: &mut Current,
+        xid: String,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        self.record(Call::Rollback {
+            xid: xid.clone(),
+            ctx: ctx_xid(current),
+        });
+        if let Some(failed) = self.failure("rollback", None) {
+            return Ok((failed, GlobalStatus::UnKnown));
+        }
+        if !self.is_known(&xid) {
+            return Ok((ok(), GlobalStatus::Finished));
+        }
+        Ok((ok(), self.script.lock().unwrap().rollback_status))
+    }
+
+    fn get_status(
+        &self,
+        _current: &mut Current,
+        xid: String,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        self.record(Call::GetStatus { xid: xid.clone() });
+        let status = if self.is_known(&xid) {
+            GlobalStatus::Begin
+        } else {
+            GlobalStatus::Finished
+        };
+        Ok((ok(), status))
+    }
+
+    fn global_report(
+        &self,
+        _current: &mut Current,
+        xid: String,
+        status: GlobalStatus,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        self.record(Call::GlobalReport {
+            xid: xid.clone(),
+            status,
+        });
+        if let Some(failed) = self.failure("globalReport", Some(&xid)) {
+            return Ok((failed, GlobalStatus::UnKnown));
+        }
+        Ok((ok(), status))
+    }
+
+    fn branch_register(
+        &self,
+        current: &mut Current,
+        xid: String,
+        branch_type: BranchType,
+        resource_id: String,
+        client_id: String,
+        lock_keys: String,
+        application_data: String,
+    ) -> Result<(TxResult, i64), ServantError> {
+        self.record(Call::BranchRegister {
+            xid: xid.clone(),
+            branch_type,
+            resource_id,
+            client_id,
+            lock_keys,
+            application_data,
+            ctx: ctx_xid(current),
+        });
+        if let Some(failed) = self.failure("branchRegister", Some(&xid)) {
+            return Ok((failed, 0));
+        }
+        Ok((ok(), self.next_id.fetch_add(1, Ordering::SeqCst) + 1))
+    }
+
+    fn branch_report(
+        &self,
+        _current: &mut Current,
+        xid: String,
+        branch_id: i64,
+        status: BranchStatus,
+        application_data: String,
+    ) -> Result<TxResult, ServantError> {
+        self.record(Call::BranchReport {
+            xid: xid.clone(),
+            branch_id,
+            status,
+            application_data,
+        });
+        Ok(self.failure("branchReport", Some(&xid)).unwrap_or_else(ok))
+    }
+
+    fn lock_query(
+        &self,
+        _current: &mut Current,
+        xid: String,
+        _branch_type: BranchType,
+        _resource_id: String,
+        lock_keys: String,
+    ) -> Result<(TxResult, bool), ServantError> {
+        self.record(Call::LockQuery {
+            xid: xid.clone(),
+            lock_keys: lock_keys.clone(),
+        });
+        if let Some(failed) = self.failure("lockQuery", None) {
+            return Ok((failed, false));
+        }
+        Ok((ok(), lock_keys != "stock:locked"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An application: an order service whose `pay` runs a TCC try and calls a stock service
+
+/// Records the `TX_XID` of every call it receives.
+#[derive(Default)]
+struct Stock {
+    seen: Mutex<Vec<Option<String>>>,
+}
+
+impl Dispatch for Stock {
+    fn functions(&self) -> &'static [&'static str] {
+        &["reserve"]
+    }
+
+    fn dispatch(
+        &self,
+        current: &mut Current,
+        _params: &mut ParamReader<'_>,
+        out: &mut ParamWriter,
+    ) -> Result<(), DispatchError> {
+        self.seen.lock().unwrap().push(ctx_xid(current));
+        out.write_return(&0i32);
+        Ok(())
+    }
+}
+
+/// `long pay(int amount)`: a TCC try on the account resource that reserves stock; fails for a
+/// negative amount, with code -7 outside a transaction. `int relay()`: calls the stock service
+/// after joining the caller's transaction with `propagate`.
+struct Order {
+    rm: ResourceManager,
+    stock: ServantProxy,
+}
+
+impl Dispatch for Order {
+    fn functions(&self) -> &'static [&'static str] {
+        &["pay", "relay"]
+    }
+
+    fn dispatch(
+        &self,
+        current: &mut Current,
+        params: &mut ParamReader<'_>,
+        out: &mut ParamWriter,
+    ) -> Result<(), DispatchError> {
+        match current.func_name() {
+            "pay" => {
+                let amount: i32 = params.read(1, "amount")?;
+                let data = format!("amount={amount}");
+                let tried = self
+                    .rm
+                    .tcc_try(&*current, ACCOUNT_RESOURCE, &data, |branch| {
+                        self.stock
+                            .invoke_sync("reserve", self.stock.param_writer(), &CallOptions::new())
+                            .map_err(|e| e.to_string())?;
+                        if amount < 0 {
+                            return Err("negative amount".to_owned());
+                        }
+                        Ok(branch.branch_id)
+                    });
+                match tried {
+                    Ok(branch_id) => {
+                        out.write_return(&branch_id);
+                        Ok(())
+                    }
+                    Err(TryError::NoTransaction) => {
+                        Err(ServantError::new(-7, "not in a transaction").into())
+                    }
+                    Err(e) => Err(ServantError::new(-8, e.to_string()).into()),
+                }
+            }
+            "relay" => {
+                let joined_tx = propagate(current);
+                let joined = joined_tx.is_some();
+                self.stock
+                    .invoke_sync("reserve", self.stock.param_writer(), &CallOptions::new())
+                    .map_err(|e| ServantError::unknown(e.to_string()))?;
+                out.write_return(&i32::from(joined));
+                Ok(())
+            }
+            other => Err(DispatchError::NoFunc(other.to_owned())),
+        }
+    }
+}
+
+/// Confirm/cancel outcomes chosen by the branch's application data.
+#[derive(Default)]
+struct Account {
+    seen: Mutex<Vec<(&'static str, BranchInfo)>>,
+}
+
+impl Account {
+    fn outcome(data: &str) -> PhaseTwo {
+        match data {
+            "retry" => PhaseTwo::RetryLater,
+            "giveup" => PhaseTwo::GiveUp,
+            "panic" => panic!("participant bug"),
+            _ => PhaseTwo::Done,
+        }
+    }
+}
+
+impl TccParticipant for Account {
+    fn confirm(&self, branch: &BranchInfo) -> PhaseTwo {
+        self.seen.lock().unwrap().push(("confirm", branch.clone()));
+        Account::outcome(&branch.application_data)
+    }
+
+    fn cancel(&self, branch: &BranchInfo) -> PhaseTwo {
+        self.seen.lock().unwrap().push(("cancel", branch.clone()));
+        Account::outcome(&branch.application_data)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+struct World {
+    fake: Arc<FakeCoordinator>,
+    stock: Arc<Stock>,
+    account: Arc<Account>,
+    tm: TransactionManager,
+    rm: ResourceManager,
+    order: ServantProxy,
+    participant: ParticipantProxy,
+    // Dropped last: the servers.
+    _servers: Vec<Server>,
+}
+
+fn world() -> World {
+    let comm = Communicator::new();
+
+    let fake = Arc::new(FakeCoordinator::default());
+    let mut servants = Servants::new();
+    servants.add(COORDINATOR_OBJ, Arc::new(CoordinatorServant(fake.clone())));
+    let (coordinator_server, coordinator_port) = serve(servants, 2);
+    let coordinator = CoordinatorProxy::new(proxy_at(&comm, COORDINATOR_OBJ, coordinator_port));
+
+    let stock = Arc::new(Stock::default());
+    let mut servants = Servants::new();
+    servants.add(STOCK_OBJ, stock.clone());
+    let (stock_server, stock_port) = serve(servants, 1);
+
+    let rm = ResourceManager::new(coordinator.clone(), CLIENT_ID);
+    let account = Arc::new(Account::default());
+    let mut servants = Servants::new();
+    servants.add(
+        ORDER_OBJ,
+        Arc::new(Order {
+            rm: rm.clone(),
+            stock: proxy_at(&comm, STOCK_OBJ, stock_port),
+        }),
+    );
+    servants.add(
+        ACCOUNT_RESOURCE,
+        ParticipantService::new(account.clone()).into_servant(),
+    );
+    let (app_server, app_port) = serve(servants, 2);
+
+    World {
+        fake,
+        stock,
+        account,
+        tm: TransactionManager::new(coordinator).with_application_id("Test.Shop"),
+        rm,
+        order: proxy_at(&comm, ORDER_OBJ, app_port),
+        participant: ParticipantProxy::new(proxy_at(&comm, ACCOUNT_RESOURCE, app_port)),
+        _servers: vec![app_server, stock_server, coordinator_server],
+    }
+}
+
+impl World {
+    /// Calls `pay(amount)` on the order service.
+    fn pay(&self, amount: i32) -> Result<i64, CallError> {
+        let mut params = self.order.param_writer();
+        params.write(1, "amount", &amount);
+        let reply = self.order.invoke_sync("pay", params, &CallOptions::new())?;
+        Ok(reply.reader().read_return()?)
+    }
+
+    fn relay(&self) -> Result<bool, CallError> {
+        let reply =
+            self.order
+                .invoke_sync("relay", self.order.param_writer(), &CallOptions::new())?;
+        Ok(reply.reader().read_return::<i32>()? == 1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TM
+
+#[test]
+fn run_commits_when_the_body_succeeds() {
+    let w = world();
+    let mut inside = None;
+    let value =
+        w.tm.run("place-order", Duration::from_millis(7000), |tx| {
+            inside = Some((tx.xid().to_owned(), ambient::get(XID_CONTEXT_KEY)));
+            Ok::<_, String>(42)
+        })
+        .expect("committed");
+    assert_eq!(value, 42);
+    let (xid, ambient_xid) = inside.expect("body ran");
+    assert_eq!(
+        ambient_xid.as_deref(),
+        Some(xid.as_str()),
+        "XID is ambient in the body"
+    );
+    assert_eq!(ambient::get(XID_CONTEXT_KEY), None, "and only there");
+    assert_eq!(
+        w.fake.calls(),
+        vec![
+            Call::Begin {
+                application_id: "Test.Shop".into(),
+                name: "place-order".into(),
+                timeout_ms: 7000,
+                ctx: None,
+            },
+            Call::Commit {
+                xid: xid.clone(),
+                ctx: Some(xid),
+            },
+        ]
+    );
+}
+
+#[test]
+fn run_rolls_back_when_the_body_fails() {
+    let w = world();
+    let err =
+        w.tm.run("place-order", TIMEOUT, |_| Err::<(), _>("out of stock"))
+            .expect_err("rolled back");
+    let xid = err.xid().expect("began").to_owned();
+    assert_eq!(err.status(), Some(GlobalStatus::Rollbacked));
+    match err {
+        RunError::RolledBack { error, status, .. } => {
+            assert_eq!(error, "out of stock");
+            assert_eq!(status, GlobalStatus::Rollbacked);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let calls = w.fake.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[1],
+        Call::Rollback {
+            xid: xid.clone(),
+            ctx: Some(xid),
+        }
+    );
+}
+
+#[test]
+fn run_rolls_back_when_the_body_panics() {
+    let w = world();
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = w.tm.run("place-order", TIMEOUT, |_| -> Result<(), String> {
+            panic!("boom")
+        });
+    }));
+    assert!(panicked.is_err(), "the panic continues");
+    assert_eq!(
+        ambient::get(XID_CONTEXT_KEY),
+        None,
+        "the guard was restored"
+    );
+    let calls = w.fake.calls();
+    assert!(
+        matches!(calls.last(), Some(Call::Rollback { .. })),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|c| matches!(c, Call::Commit { .. })));
+}
+
+#[test]
+fn commit_and_rollback_outcomes_become_typed_errors() {
+    let w = world();
+
+    w.fake
+        .script(|s| s.commit_status = GlobalStatus::TimeoutRollbacked);
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Ok::<_, String>(()))
+            .expect_err("timed out");
+    assert!(
+        matches!(
+            err,
+            RunError::TimeoutRollbacked {
+                status: GlobalStatus::TimeoutRollbacked,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    w.fake
+        .script(|s| s.commit_status = GlobalStatus::CommitFailed);
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Ok::<_, String>(()))
+            .expect_err("failed");
+    assert!(
+        matches!(
+            err,
+            RunError::CommitFailed {
+                status: GlobalStatus::CommitFailed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Decided commits whose phase two is still running are successes.
+    for status in [GlobalStatus::AsyncCommitting, GlobalStatus::CommitRetrying] {
+        w.fake.script(|s| s.commit_status = status);
+        assert_eq!(
+            w.tm.run("t", TIMEOUT, |_| Ok::<_, String>(7))
+                .expect("decided"),
+            7
+        );
+    }
+
+    w.fake
+        .script(|s| s.rollback_status = GlobalStatus::RollbackFailed);
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Err::<(), _>("no"))
+            .expect_err("failed");
+    assert!(
+        matches!(
+            err,
+            RunError::RollbackFailed {
+                status: GlobalStatus::RollbackFailed,
+                error: "no",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    w.fake
+        .script(|s| s.rollback_status = GlobalStatus::RollbackRetrying);
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Err::<(), _>("no"))
+            .expect_err("rolling back");
+    assert!(
+        matches!(
+            err,
+            RunError::RolledBack {
+                status: GlobalStatus::RollbackRetrying,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn coordinator_failures_become_typed_errors() {
+    let w = world();
+
+    w.fake.script(|s| {
+        s.fail.insert(
+            "begin",
+            (TransactionExceptionCode::BeginFailed, "no capacity"),
+        );
+    });
+    let err = w.tm.begin("t", TIMEOUT).expect_err("refused");
+    assert_eq!(
+        err,
+        TxError::Coordinator {
+            op: "begin",
+            code: TransactionExceptionCode::BeginFailed,
+            message: "no capacity".into(),
+        }
+    );
+    let mut ran = false;
+    let err =
+        w.tm.run("t", TIMEOUT, |_| {
+            ran = true;
+            Ok::<_, String>(())
+        })
+        .expect_err("refused");
+    assert!(!ran, "the body does not run");
+    assert_eq!(
+        err.tx_error().and_then(TxError::code),
+        Some(TransactionExceptionCode::BeginFailed)
+    );
+    assert!(matches!(err, RunError::Begin(_)));
+    w.fake.script(|s| s.fail.clear());
+
+    // Commit refused: the outcome is unknown, the error carries the code.
+    w.fake.script(|s| {
+        s.fail.insert(
+            "commit",
+            (TransactionExceptionCode::FailedStore, "disk full"),
+        );
+    });
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Ok::<_, String>(()))
+            .expect_err("refused");
+    match &err {
+        RunError::Commit { source, .. } => {
+            assert_eq!(source.op(), "commit");
+            assert_eq!(source.code(), Some(TransactionExceptionCode::FailedStore));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    w.fake.script(|s| s.fail.clear());
+
+    // Rollback refused after a failing body: both are reported.
+    w.fake.script(|s| {
+        s.fail.insert(
+            "rollback",
+            (TransactionExceptionCode::NotRaftLeader, "moved"),
+        );
+    });
+    let err =
+        w.tm.run("t", TIMEOUT, |_| Err::<(), _>("bad"))
+            .expect_err("refused");
+    assert_eq!(err.body_error(), Some(&"bad"));
+    assert_eq!(
+        err.tx_error().and_then(TxError::code),
+        Some(TransactionExceptionCode::NotRaftLeader)
+    );
+    w.fake.script(|s| s.fail.clear());
+
+    // RM calls on an unknown transaction.
+    let err =
+        w.rm.register_branch("nope", BranchType::AT, "res", "t:1", "")
+            .expect_err("unknown xid");
+    assert_eq!(err.op(), "branchRegister");
+    assert_eq!(
+        err.code(),
+        Some(TransactionExceptionCode::GlobalTransactionNotExist)
+    );
+    let err =
+        w.rm.report("nope", 1, BranchStatus::PhaseOne_Done)
+            .expect_err("unknown xid");
+    assert_eq!(
+        err.code(),
+        Some(TransactionExceptionCode::GlobalTransactionNotExist)
+    );
+    let mut ran = false;
+    let err =
+        w.rm.tcc_try("nope", ACCOUNT_RESOURCE, "", |_| {
+            ran = true;
+            Ok::<_, String>(())
+        })
+        .expect_err("unknown xid");
+    assert!(!ran, "the try body does not run");
+    match err {
+        TryError::Register(e) => {
+            assert_eq!(
+                e.code(),
+                Some(TransactionExceptionCode::GlobalTransactionNotExist)
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    w.fake.script(|s| {
+        s.fail.insert(
+            "lockQuery",
+            (TransactionExceptionCode::LockableCheckFailed, "?"),
+        );
+    });
+    let err =
+        w.rm.lock_query("x", BranchType::AT, "res", "stock:1")
+            .expect_err("refused");
+    assert_eq!(
+        err.code(),
+        Some(TransactionExceptionCode::LockableCheckFailed)
+    );
+}
+
+#[test]
+fn an_unreachable_coordinator_is_a_call_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let comm = Communicator::new();
+    let proxy =
+        proxy_at(&comm, COORDINATOR_OBJ, port).with_sync_timeout(Duration::from_millis(500));
+    let tm = TransactionManager::new(CoordinatorProxy::new(proxy));
+    let err = tm.begin("t", TIMEOUT).expect_err("unreachable");
+    assert!(matches!(err, TxError::Call { op: "begin", .. }), "{err:?}");
+    assert_eq!(err.code(), None);
+    let err = tm.transaction("x").commit().expect_err("unreachable");
+    assert!(matches!(err, TxError::Call { op: "commit", .. }), "{err:?}");
+}
+
+#[test]
+fn async_variants_and_handles() {
+    let w = world();
+    let tx = block_on(w.tm.begin_async("async", TIMEOUT)).expect("begun");
+    assert_eq!(
+        block_on(tx.status_async()).expect("status"),
+        GlobalStatus::Begin
+    );
+    assert_eq!(
+        block_on(tx.report_async(GlobalStatus::Committed)).expect("reported"),
+        GlobalStatus::Committed
+    );
+    assert_eq!(
+        block_on(tx.commit_async()).expect("committed"),
+        GlobalStatus::Committed
+    );
+    assert_eq!(
+        block_on(tx.rollback_async()).expect("rolled"),
+        GlobalStatus::Rollbacked
+    );
+
+    // A handle on an unknown XID, and the ambient transaction.
+    assert_eq!(
+        w.tm.transaction("gone").status().expect("status"),
+        GlobalStatus::Finished
+    );
+    assert!(w.tm.current().is_none());
+    {
+        let _in_tx = tx.enter();
+        assert_eq!(w.tm.current().expect("ambient").xid(), tx.xid());
+        // begin never carries an ambient XID.
+        let inner = w.tm.begin("inner", TIMEOUT).expect("begun");
+        assert_ne!(inner.xid(), tx.xid());
+    }
+    let begins: Vec<_> = w
+        .fake
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Begin { ctx, .. } => Some(ctx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(begins, vec![None, None]);
+
+    let branch =
+        block_on(w.rm.register_branch_async(tx.xid(), BranchType::AT, "res", "stock:1", "d"))
+            .expect("registered");
+    block_on(w.rm.report_async(tx.xid(), branch, BranchStatus::PhaseOne_Done, "d2"))
+        .expect("reported");
+    assert!(
+        block_on(w.rm.lock_query_async(tx.xid(), BranchType::AT, "res", "stock:1")).expect("q")
+    );
+    assert!(!w
+        .rm
+        .lock_query(tx.xid(), BranchType::AT, "res", "stock:locked")
+        .expect("q"));
+    let calls = w.fake.calls();
+    assert!(calls.contains(&Call::BranchReport {
+        xid: tx.xid().into(),
+        branch_id: branch,
+        status: BranchStatus::PhaseOne_Done,
+        application_data: "d2".into(),
+    }));
+    assert!(calls.contains(&Call::LockQuery {
+        xid: tx.xid().into(),
+        lock_keys: "stock:locked".into(),
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RM: XID propagation and the TCC try
+
+#[test]
+fn the_xid_reaches_a_nested_tcc_try_through_the_ambient_context() {
+    let w = world();
+    let (xid, branch_id) =
+        w.tm.run("place-order", TIMEOUT, |tx| {
+            // A plain proxy call: nothing passes the XID by hand.
+            w.pay(10).map(|branch_id| (tx.xid().to_owned(), branch_id))
+        })
+        .expect("committed");
+
+    let calls = w.fake.calls();
+    let registered: Vec<_> = calls
+        .iter()
+        .filter(|c| matches!(c, Call::BranchRegister { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        registered,
+        vec![Call::BranchRegister {
+            xid: xid.clone(),
+            branch_type: BranchType::TCC,
+            resource_id: ACCOUNT_RESOURCE.into(),
+            client_id: CLIENT_ID.into(),
+            lock_keys: String::new(),
+            application_data: "amount=10".into(),
+            ctx: Some(xid.clone()),
+        }]
+    );
+    assert!(branch_id > 0);
+    // The try body's own call (order → stock) carried the XID one hop further.
+    assert_eq!(*w.stock.seen.lock().unwrap(), vec![Some(xid.clone())]);
+    // Success is not reported; the transaction committed.
+    assert!(!calls.iter().any(|c| matches!(c, Call::BranchReport { .. })));
+    assert!(matches!(calls.last(), Some(Call::Commit { xid: x, .. }) if *x == xid));
+}
+
+#[test]
+fn a_failed_try_reports_phase_one_failed_and_the_transaction_rolls_back() {
+    let w = world();
+    let err =
+        w.tm.run("place-order", TIMEOUT, |_| w.pay(-1))
+            .expect_err("rolled back");
+    let xid = err.xid().expect("began").to_owned();
+    match &err {
+        RunError::RolledBack {
+            error: CallError::Server { code, desc },
+            ..
+        } => {
+            assert_eq!(*code, -8);
+            assert!(desc.contains("negative amount"), "{desc}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let calls = w.fake.calls();
+    assert!(calls
+        .iter()
+        .any(|c| matches!(c, Call::BranchRegister { xid: x, .. } if *x == xid)));
+    assert!(
+        calls.iter().any(|c| matches!(
+            c,
+            Call::BranchReport { xid: x, status: BranchStatus::PhaseOne_Failed, application_data, .. }
+                if *x == xid && application_data == "amount=-1"
+        )),
+        "{calls:?}"
+    );
+    assert!(matches!(calls.last(), Some(Call::Rollback { .. })));
+}
+
+#[test]
+fn a_try_outside_a_transaction_is_refused_and_propagate_joins_only_when_there_is_one() {
+    let w = world();
+    match w.pay(5) {
+        Err(CallError::Server { code: -7, .. }) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(w.fake.calls().is_empty(), "nothing registered");
+
+    assert!(!w.relay().expect("relay"));
+    let joined =
+        w.tm.run("relay", TIMEOUT, |tx| {
+            w.relay().map(|j| (j, tx.xid().to_owned()))
+        })
+        .expect("committed");
+    assert!(joined.0);
+    assert_eq!(*w.stock.seen.lock().unwrap(), vec![None, Some(joined.1)]);
+
+    // TxRef resolution.
+    assert_eq!(TxRef::from("x").xid().as_deref(), Some("x"));
+    assert_eq!(TxRef::from("").xid(), None);
+    assert_eq!(TxRef::Ambient.xid(), None);
+    let _g = ambient::scope(XID_CONTEXT_KEY, "amb");
+    assert_eq!(TxRef::Ambient.xid().as_deref(), Some("amb"));
+}
+
+#[test]
+fn xid_of_reads_the_request_context() {
+    let mut req = tars::packet::RequestPacket::new(1, ORDER_OBJ, "pay", Default::default(), 1000);
+    assert_eq!(xid_of(&Current::new(&req, None)), None);
+    req.context.insert(XID_CONTEXT_KEY.into(), String::new());
+    assert_eq!(xid_of(&Current::new(&req, None)), None, "empty is none");
+    req.context.insert(XID_CONTEXT_KEY.into(), "xid-9".into());
+    let current = Current::new(&req, None);
+    assert_eq!(xid_of(&current), Some("xid-9"));
+    let guard = propagate(&current).expect("in a transaction");
+    assert_eq!(ambient::get(XID_CONTEXT_KEY).as_deref(), Some("xid-9"));
+    drop(guard);
+    assert_eq!(ambient::get(XID_CONTEXT_KEY), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase two: the Participant servant
+
+#[test]
+fn participant_service_maps_outcomes_to_branch_statuses_over_the_wire() {
+    let w = world();
+    let cases = [
+        (
+            "done",
+            BranchStatus::PhaseTwo_Committed,
+            BranchStatus::PhaseTwo_Rollbacked,
+        ),
+        (
+            "retry",
+            BranchStatus::PhaseTwo_CommitFailed_Retryable,
+            BranchStatus::PhaseTwo_RollbackFailed_Retryable,
+        ),
+        (
+            "giveup",
+            BranchStatus::PhaseTwo_CommitFailed_Unretryable,
+            BranchStatus::PhaseTwo_RollbackFailed_Unretryable,
+        ),
+        // A panicking participant is a retryable failure, not a dead servant.
+        (
+            "panic",
+            BranchStatus::PhaseTwo_CommitFailed_Retryable,
+            BranchStatus::PhaseTwo_RollbackFailed_Retryable,
+        ),
+    ];
+    for (i, (data, committed, rolled_back)) in cases.into_iter().enumerate() {
+        let branch_id = i as i64 + 1;
+        let got = w
+            .participant
+            .branch_commit("xid-p", branch_id, BranchType::TCC, ACCOUNT_RESOURCE, data)
+            .expect("commit call");
+        assert_eq!(got, committed, "confirm {data}");
+        let got = w
+            .participant
+            .branch_rollback("xid-p", branch_id, BranchType::TCC, ACCOUNT_RESOURCE, data)
+            .expect("rollback call");
+        assert_eq!(got, rolled_back, "cancel {data}");
+    }
+    let seen = w.account.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 8);
+    assert_eq!(
+        seen[0],
+        (
+            "confirm",
+            BranchInfo {
+                xid: "xid-p".into(),
+                branch_id: 1,
+                branch_type: BranchType::TCC,
+                resource_id: ACCOUNT_RESOURCE.into(),
+                application_data: "done".into(),
+            }
+        )
+    );
+    assert_eq!(seen[1].0, "cancel");
+    assert_eq!(seen[7].1.application_data, "panic");
+
+    // The outcome mapping itself.
+    assert_eq!(
+        PhaseTwo::Done.commit_status(),
+        BranchStatus::PhaseTwo_Committed
+    );
+    assert_eq!(
+        PhaseTwo::GiveUp.rollback_status(),
+        BranchStatus::PhaseTwo_RollbackFailed_Unretryable
+    );
+}
