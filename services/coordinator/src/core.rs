@@ -493,7 +493,15 @@ impl TransactionCore {
         let branch = match direction {
             Direction::Commit => session.branches.first(),
             Direction::Rollback => session.branches.last(),
-        }?;
+        };
+        let Some(branch) = branch else {
+            // Nothing left to drive (a restored transaction that never got a branch): it ends.
+            if direction == Direction::Commit {
+                self.locks.release_global(xid);
+            }
+            self.end(&mut sessions, xid);
+            return None;
+        };
         Some(Step {
             xid: xid.to_owned(),
             direction,

@@ -10,9 +10,11 @@
 //! - Async commit: all-AT transactions the TM already saw committed get their branches
 //!   committed (undo logs deleted) in the background.
 //!
-//! A transaction is driven by at most one task at a time.
+//! A transaction is driven by at most one task at a time. Whoever decides a transaction
+//! [reserves](PhaseTwoDriver::reserve) it *before* the decision is made, so the background
+//! tasks never drive a decision that is not durable yet.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,16 +61,25 @@ struct Backoff {
     next: Instant,
 }
 
-#[derive(Debug)]
 struct Inner {
     core: Arc<TransactionCore>,
     store: Arc<SessionStore>,
     participants: Participants,
     config: DriverConfig,
-    driving: Mutex<HashSet<String>>,
+    /// Transactions being driven (or reserved), each with whoever waits for its outcome.
+    driving: Mutex<HashMap<String, Vec<Done>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
     permits: Arc<tokio::sync::Semaphore>,
     handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("config", &self.config)
+            .field("driving", &self.driving.lock().len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Drives phase two and runs the background tasks (see the module docs).
@@ -97,7 +108,7 @@ impl PhaseTwoDriver {
             participants,
             permits: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
             config,
-            driving: Mutex::new(HashSet::new()),
+            driving: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
             handle: runtime.handle().clone(),
         });
@@ -121,9 +132,25 @@ impl PhaseTwoDriver {
     }
 
     /// Drives the phase two of `xid` now; `done` gets the status it ends in. When the
-    /// transaction is already being driven, `done` gets its current status at once.
+    /// transaction is already being driven, `done` gets the status that run ends in.
     pub fn drive(&self, xid: String, done: Option<Done>) {
         self.inner.drive(xid, done);
+    }
+
+    /// Keeps the background tasks off `xid` until [`PhaseTwoDriver::drive_reserved`] or
+    /// [`PhaseTwoDriver::release`]; false when it is being driven already.
+    pub fn reserve(&self, xid: &str) -> bool {
+        self.inner.reserve(xid)
+    }
+
+    /// Drives `xid`, which the caller reserved.
+    pub fn drive_reserved(&self, xid: String, done: Option<Done>) {
+        self.inner.drive_reserved(xid, done);
+    }
+
+    /// Gives up a reservation that needs no driving; whoever waits on it gets `status`.
+    pub fn release(&self, xid: &str, status: GlobalStatus) {
+        self.inner.finish(xid, status);
     }
 
     /// How many transactions are being driven right now.
@@ -157,22 +184,49 @@ async fn every(period: Duration, inner: Arc<Inner>, work: impl Fn(&Arc<Inner>)) 
 }
 
 impl Inner {
+    fn reserve(&self, xid: &str) -> bool {
+        let mut driving = self.driving.lock();
+        if driving.contains_key(xid) {
+            return false;
+        }
+        driving.insert(xid.to_owned(), Vec::new());
+        true
+    }
+
     fn drive(self: &Arc<Self>, xid: String, done: Option<Done>) {
-        if !self.driving.lock().insert(xid.clone()) {
-            if let Some(done) = done {
-                done(self.core.status(&xid));
+        {
+            let mut driving = self.driving.lock();
+            if let Some(waiting) = driving.get_mut(&xid) {
+                waiting.extend(done);
+                return;
             }
-            return;
+            driving.insert(xid.clone(), Vec::new());
+        }
+        self.drive_reserved(xid, done);
+    }
+
+    fn drive_reserved(self: &Arc<Self>, xid: String, done: Option<Done>) {
+        if let Some(done) = done {
+            self.driving
+                .lock()
+                .entry(xid.clone())
+                .or_default()
+                .push(done);
         }
         let inner = self.clone();
         self.handle.spawn(async move {
             let status = inner.run(&xid).await;
             inner.after_run(&xid, status);
-            inner.driving.lock().remove(&xid);
-            if let Some(done) = done {
-                done(status);
-            }
+            inner.finish(&xid, status);
         });
+    }
+
+    /// Ends a run (or reservation) of `xid` and answers whoever waits for it.
+    fn finish(&self, xid: &str, status: GlobalStatus) {
+        let waiting = self.driving.lock().remove(xid).unwrap_or_default();
+        for done in waiting {
+            done(status);
+        }
     }
 
     /// One pass of phase two: steps until the transaction ends or a branch fails.
@@ -234,8 +288,8 @@ impl Inner {
         let now = Instant::now();
         for xid in self.core.phase_two_where(which) {
             let due = self.backoff.lock().get(&xid).is_none_or(|b| b.next <= now);
-            if due && !self.driving.lock().contains(&xid) {
-                self.drive(xid, None);
+            if due && self.reserve(&xid) {
+                self.drive_reserved(xid, None);
             }
         }
     }

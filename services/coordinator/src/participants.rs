@@ -109,6 +109,11 @@ impl Participants {
                     .await
             }
         };
+        if matches!(answer, Err(CallError::NoEndpoint(_))) {
+            // Resolved before the participant was (re)registered or heartbeating (as right
+            // after a restart): resolve it again next time instead of waiting for a refresh.
+            self.proxies.lock().remove(&b.resource_id);
+        }
         answer.map_err(|source| ParticipantError::Call {
             resource: b.resource_id.clone(),
             source,

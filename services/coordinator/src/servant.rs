@@ -86,32 +86,54 @@ impl CoordinatorServantImpl {
         }
     }
 
-    /// Commit or rollback: wait for the decision to be durable, then drive phase two when
-    /// `drive` and answer with the status it ends in; otherwise answer `status`.
+    /// Commit or rollback: `decide` makes the decision while the transaction is reserved
+    /// from the background tasks; once it is durable, phase two is driven when the decision
+    /// needs it (`drive_now`, else in the background) and the TM is answered with the status
+    /// it ends in, or at once with the decision's status.
     fn decide(
         &self,
         current: &mut Current,
         xid: String,
-        status: GlobalStatus,
-        drive: bool,
+        decide: impl FnOnce() -> GlobalStatus,
+        drive_now: fn(GlobalStatus) -> bool,
         send: fn(Responder, &TxResult, &GlobalStatus),
-    ) {
+    ) -> GlobalStatus {
+        let reserved = self.driver.reserve(&xid);
+        let status = decide();
+        let phase_two = reserved && crate::core::phase_two_direction(status).is_some();
+        if reserved && !phase_two {
+            self.driver.release(&xid, status);
+        }
+        let wait = phase_two && drive_now(status);
         let driver = self.driver.clone();
         let responder = current.defer();
-        self.store
-            .after_durable(Box::new(move |r| match (r, responder) {
-                (Err(e), Some(responder)) => send(responder, &store_failed(&e), &status),
-                (Err(e), None) => tracing::error!(xid, error = %e, "decision not stored"),
-                (Ok(()), responder) if drive => driver.drive(
-                    xid,
-                    responder.map(|responder| {
-                        Box::new(move |end: GlobalStatus| send(responder, &ok(), &end))
-                            as crate::driver::Done
-                    }),
-                ),
-                (Ok(()), Some(responder)) => send(responder, &ok(), &status),
-                (Ok(()), None) => {}
-            }));
+        self.store.after_durable(Box::new(move |r| {
+            if let Err(e) = r {
+                if phase_two {
+                    driver.release(&xid, status);
+                }
+                match responder {
+                    Some(responder) => send(responder, &store_failed(&e), &status),
+                    None => tracing::error!(xid, error = %e, "decision not stored"),
+                }
+                return;
+            }
+            let reply = responder.map(|responder| {
+                Box::new(move |end: GlobalStatus| send(responder, &ok(), &end))
+                    as crate::driver::Done
+            });
+            if wait {
+                driver.drive_reserved(xid, reply);
+                return;
+            }
+            if phase_two {
+                driver.drive_reserved(xid, None);
+            }
+            if let Some(reply) = reply {
+                reply(status);
+            }
+        }));
+        status
     }
 }
 
@@ -146,29 +168,35 @@ impl Coordinator for CoordinatorServantImpl {
     }
 
     fn commit(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
-        let status = self.core.commit(&xid, Instant::now());
-        let drive = status == GlobalStatus::Committing;
-        if status == GlobalStatus::TimeoutRollbacking {
-            // Answer the TM now; the rollback runs in the background once stored.
-            let driver = self.driver.clone();
-            let x = xid.clone();
-            self.store.after_durable(Box::new(move |r| {
-                if r.is_ok() {
-                    driver.drive(x, None);
-                }
-            }));
-        }
-        self.decide(current, xid, status, drive, CoordinatorResponder::commit);
+        // The TM waits for a TCC commit; a timed-out transaction's rollback and an all-AT
+        // async commit run in the background (the TM is told TimeoutRollbacking / Committed).
+        let core = self.core.clone();
+        let x = xid.clone();
+        let status = self.decide(
+            current,
+            xid,
+            move || core.commit(&x, Instant::now()),
+            |s| s == GlobalStatus::Committing,
+            CoordinatorResponder::commit,
+        );
         Ok((ok(), status))
     }
 
     fn rollback(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
-        let status = self.core.rollback(&xid, Instant::now());
-        let drive = matches!(
-            status,
-            GlobalStatus::Rollbacking | GlobalStatus::TimeoutRollbacking
+        let core = self.core.clone();
+        let x = xid.clone();
+        let status = self.decide(
+            current,
+            xid,
+            move || core.rollback(&x, Instant::now()),
+            |s| {
+                matches!(
+                    s,
+                    GlobalStatus::Rollbacking | GlobalStatus::TimeoutRollbacking
+                )
+            },
+            CoordinatorResponder::rollback,
         );
-        self.decide(current, xid, status, drive, CoordinatorResponder::rollback);
         Ok((ok(), status))
     }
 
@@ -187,8 +215,8 @@ impl Coordinator for CoordinatorServantImpl {
                 self.decide(
                     current,
                     xid,
-                    now,
-                    false,
+                    || now,
+                    |_| false,
                     CoordinatorResponder::global_report,
                 );
                 Ok((ok(), now))

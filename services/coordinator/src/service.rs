@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tars::client::Communicator;
+use tars::client::{Communicator, Locator};
 use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig, ServerError};
 use tars_protocols::tarstx::CoordinatorServant;
 
@@ -119,8 +119,18 @@ pub struct CoordinatorService {
 }
 
 impl CoordinatorService {
-    /// Opens the store, takes over its open transactions and starts the driver.
+    /// Opens the store, takes over its open transactions and starts the driver. Participants
+    /// are resolved through `config.locator` (if any).
     pub fn open(config: CoordinatorConfig) -> Result<CoordinatorService, CoordinatorError> {
+        Self::open_with_locator(config, None)
+    }
+
+    /// Like [`CoordinatorService::open`], resolving participants through `locator` when
+    /// given (it takes precedence over `config.locator`): `tarsd` passes the registry it hosts.
+    pub fn open_with_locator(
+        config: CoordinatorConfig,
+        locator: Option<Arc<dyn Locator>>,
+    ) -> Result<CoordinatorService, CoordinatorError> {
         let (store, recovered) = if config.in_memory {
             SessionStore::in_memory()?
         } else {
@@ -135,10 +145,11 @@ impl CoordinatorService {
                 .with_journal(store.clone()),
         );
         let resume = core.restore(recovered.sessions);
-        let communicator = match &config.locator {
-            None => Ok(Communicator::new()),
-            Some(l) if l.contains("QueryObj") => Communicator::new().with_locator(l),
-            Some(l) => Communicator::new().with_registry_locator(l),
+        let communicator = match (&config.locator, locator) {
+            (_, Some(locator)) => Ok(Communicator::new().with_locator_impl(locator)),
+            (None, None) => Ok(Communicator::new()),
+            (Some(l), None) if l.contains("QueryObj") => Communicator::new().with_locator(l),
+            (Some(l), None) => Communicator::new().with_registry_locator(l),
         }
         .map_err(|e| {
             CoordinatorError::Locator(config.locator.clone().unwrap_or_default(), e.to_string())

@@ -142,6 +142,7 @@ fn retryable_failures_are_retried_in_the_background() {
     let script = Script::default();
     script.answer(
         C,
+        "commit",
         &[
             B::PhaseTwo_CommitFailed_Retryable,
             B::PhaseTwo_CommitFailed_Retryable,
@@ -168,7 +169,8 @@ fn retryable_failures_are_retried_in_the_background() {
     );
 
     // Unretryable: the transaction ends as CommitFailed.
-    p.script.answer(A, &[B::PhaseTwo_CommitFailed_Unretryable]);
+    p.script
+        .answer(A, "commit", &[B::PhaseTwo_CommitFailed_Unretryable]);
     let xid = begin(&c);
     register(&c, &xid, BranchType::TCC, &p.resource(A), "");
     assert_eq!(c.proxy.commit(&xid).expect("commit").1, G::CommitFailed);
@@ -209,6 +211,8 @@ fn restart_resumes_decided_and_rolls_back_undecided_transactions() {
     let epoch1 = c.service.epoch();
     let decided = begin(&c);
     let undecided = begin(&c);
+    // Begun, but no branch registered before the stop: simply ends after the restart.
+    let empty = begin(&c);
     let (_, port) = {
         // Pick a free port for the participants that start later.
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -251,6 +255,7 @@ fn restart_resumes_decided_and_rolls_back_undecided_transactions() {
     // The AT branch's rollback fails twice after the restart, so its rows stay locked a while.
     script.answer(
         C,
+        "rollback",
         &[
             B::PhaseTwo_RollbackFailed_Retryable,
             B::PhaseTwo_RollbackFailed_Retryable,
@@ -275,6 +280,7 @@ fn restart_resumes_decided_and_rolls_back_undecided_transactions() {
     eventually("recovery", || {
         c.proxy.get_status(&decided).expect("status").1 == G::Finished
             && c.proxy.get_status(&undecided).expect("status").1 == G::Finished
+            && c.proxy.get_status(&empty).expect("status").1 == G::Finished
     });
     assert_eq!(
         p.script.calls_of(&decided),

@@ -7,15 +7,18 @@
 //!   group and SET semantics, for any Tars client.
 //! - [`servant`]: `tars.tarsregistry.RegistryObj`, the tars-rs interface (register with static
 //!   metadata, heartbeat with dynamic metadata, deregister, list with filters).
+//! - [`locator`]: resolution from the registry of the same process (no network).
 //! - [`service`]: configuration and hosting (alone, or inside `tarsd`).
 #![deny(missing_docs)]
 
+pub mod locator;
 pub mod query;
 pub mod registry;
 pub mod servant;
 pub mod service;
 pub mod store;
 
+pub use locator::InProcessLocator;
 pub use query::{GroupRule, QueryService};
 pub use registry::{matches, HeartbeatOutcome, Registry};
 pub use servant::RegistryServantImpl;

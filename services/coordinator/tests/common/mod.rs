@@ -28,19 +28,19 @@ pub struct Call {
     pub application_data: String,
 }
 
-/// Participants' shared log and scripted answers (per object: answers to use first, then
-/// the success status).
+/// Participants' shared log and scripted answers (per object and call, `"commit"` or
+/// `"rollback"`: answers to use first, then the success status).
 #[derive(Debug, Default, Clone)]
 pub struct Script {
     pub calls: Arc<Mutex<Vec<Call>>>,
-    pub answers: Arc<Mutex<HashMap<String, VecDeque<BranchStatus>>>>,
+    pub answers: Arc<Mutex<HashMap<(String, &'static str), VecDeque<BranchStatus>>>>,
 }
 
 impl Script {
-    pub fn answer(&self, object: &str, answers: &[BranchStatus]) {
+    pub fn answer(&self, object: &str, func: &'static str, answers: &[BranchStatus]) {
         self.answers
             .lock()
-            .entry(object.to_owned())
+            .entry((object.to_owned(), func))
             .or_default()
             .extend(answers.iter().copied());
     }
@@ -71,7 +71,7 @@ impl Script {
         let answer = self
             .answers
             .lock()
-            .get_mut(&object)
+            .get_mut(&(object.clone(), func))
             .and_then(VecDeque::pop_front)
             .unwrap_or(ok);
         self.calls.lock().push(Call {
