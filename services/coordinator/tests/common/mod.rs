@@ -30,10 +30,13 @@ pub struct Call {
 
 /// Participants' shared log and scripted answers (per object and call, `"commit"` or
 /// `"rollback"`: answers to use first, then the success status).
+/// Answers still to give, per (object, call).
+type Answers = HashMap<(String, &'static str), VecDeque<BranchStatus>>;
+
 #[derive(Debug, Default, Clone)]
 pub struct Script {
     pub calls: Arc<Mutex<Vec<Call>>>,
-    pub answers: Arc<Mutex<HashMap<(String, &'static str), VecDeque<BranchStatus>>>>,
+    pub answers: Arc<Mutex<Answers>>,
 }
 
 impl Script {
