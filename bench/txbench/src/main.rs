@@ -1,0 +1,583 @@
+//! `tx-bench`: global transactions per second through the transaction coordinator, with
+//! durable storage, and their latency.
+//!
+//! Each transaction is what a TM and two RMs do: `begin` → `branchRegister` → `branchRegister`
+//! → `commit`, every result checked (a failed transaction is counted and reported, never
+//! ignored). `--concurrency` transactions are in flight at once (closed loop: a task starts the
+//! next transaction when its last one ended), spread over `--connections` connections and driven
+//! through the generated `*_async` proxy methods by a small tokio runtime.
+//!
+//! - `--mode tcc`: two TCC branches; `commit` returns once the coordinator has called
+//!   `branchCommit` on both participants (phase two inside the measured latency).
+//! - `--mode at`: two AT branches with lock keys of their own per transaction; `commit` returns
+//!   `Committed` at once and the branches are committed in the background (async commit).
+//!
+//! By default the coordinator runs in this process ([`CoordinatorService`] over a store in a
+//! temporary directory: real files, real fsync) together with a participant server, and the
+//! store's counters (commits = fsyncs, changes, record writes) are reported so the group-commit
+//! batch size is visible. `--target host:port` measures a running coordinator (e.g. `tarsd`)
+//! instead; participants are still served from here (`--participant-host` must then be an
+//! address the coordinator can reach).
+//!
+//! ```sh
+//! cargo build --release -p tars-txbench
+//! target/release/tx-bench --mode tcc --concurrency 256 --seconds 5
+//! ```
+//!
+//! The last line printed is one JSON object with the results.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use tars::client::{CallError, Communicator};
+use tars::server::{
+    AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
+};
+use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
+use tars_coordinator::store::StoreStats;
+use tars_protocols::tarstx::{
+    BranchStatus, BranchType, CoordinatorProxy, GlobalStatus, Participant, ParticipantServant,
+    ResultCode, TxResult,
+};
+
+/// Transaction mode of the two branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Two TCC branches: commit drives both participants before it returns.
+    Tcc,
+    /// Two AT branches with their own row locks: commit returns at once (async commit).
+    At,
+}
+
+impl Mode {
+    fn branch_type(self) -> BranchType {
+        match self {
+            Mode::Tcc => BranchType::TCC,
+            Mode::At => BranchType::AT,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Tcc => "tcc",
+            Mode::At => "at",
+        }
+    }
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "tx-bench",
+    about = "Global transactions/s (begin, 2 branch registers, commit) through the coordinator"
+)]
+struct Args {
+    /// `host:port` of a running coordinator; without it one is started in this process with
+    /// durable storage in a temporary directory.
+    #[arg(long)]
+    target: Option<String>,
+    /// Transactions in flight.
+    #[arg(short = 'c', long, default_value_t = 256)]
+    concurrency: usize,
+    /// Seconds to measure (after the warm-up).
+    #[arg(short = 't', long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Branch type of the two branches.
+    #[arg(long, value_enum, default_value_t = Mode::Tcc)]
+    mode: Mode,
+    /// Connections to the coordinator (transactions are spread over them).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Threads of the load generator's runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timeout of each coordinator call, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    call_timeout_ms: u64,
+    /// Directory of the in-process coordinator's store (default: a fresh temporary one,
+    /// removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Network threads of the in-process coordinator.
+    #[arg(long, default_value_t = 1)]
+    server_net_threads: usize,
+    /// Host the participant server listens on (and the coordinator calls back).
+    #[arg(long, default_value = "127.0.0.1")]
+    participant_host: String,
+    /// Label printed with the results.
+    #[arg(long, default_value = "tx-bench")]
+    label: String,
+}
+
+/// Participants that commit and roll back every branch at once, counting the calls.
+#[derive(Default)]
+struct CountingParticipant {
+    commits: AtomicU64,
+    rollbacks: AtomicU64,
+}
+
+struct ParticipantImpl(Arc<CountingParticipant>);
+
+impl Participant for ParticipantImpl {
+    fn branch_commit(
+        &self,
+        _current: &mut Current,
+        _xid: String,
+        _branch_id: i64,
+        _branch_type: BranchType,
+        _resource_id: String,
+        _application_data: String,
+    ) -> Result<BranchStatus, ServantError> {
+        self.0.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(BranchStatus::PhaseTwo_Committed)
+    }
+
+    fn branch_rollback(
+        &self,
+        _current: &mut Current,
+        _xid: String,
+        _branch_id: i64,
+        _branch_type: BranchType,
+        _resource_id: String,
+        _application_data: String,
+    ) -> Result<BranchStatus, ServantError> {
+        self.0.rollbacks.fetch_add(1, Ordering::Relaxed);
+        Ok(BranchStatus::PhaseTwo_Rollbacked)
+    }
+}
+
+/// The objects of the two branches' resource managers.
+const PARTICIPANT_OBJS: [&str; 2] = ["TxBench.Rm1.ParticipantObj", "TxBench.Rm2.ParticipantObj"];
+
+/// Starts the participant server; returns it and the two branches' resource ids.
+fn start_participants(
+    host: &str,
+    counts: &Arc<CountingParticipant>,
+) -> anyhow::Result<(Server, [String; 2])> {
+    let mut servants = Servants::new();
+    for obj in PARTICIPANT_OBJS {
+        servants.add(
+            obj,
+            Arc::new(ParticipantServant::new(ParticipantImpl(counts.clone()))),
+        );
+    }
+    let mut adapter = AdapterConfig::new(
+        "TxBench.ParticipantAdapter",
+        Endpoint::tcp(host, 0),
+        Arc::new(servants),
+    );
+    // The servant never blocks: serve on the net thread.
+    adapter.threads = 0;
+    let server = Server::start(ServerConfig::default(), vec![adapter])
+        .context("starting the participant server")?;
+    let port = server
+        .local_addr("TxBench.ParticipantAdapter")
+        .context("participant server not bound")?
+        .port();
+    let resources = PARTICIPANT_OBJS.map(|o| format!("{o}@tcp -h {host} -p {port} -t 3000"));
+    Ok((server, resources))
+}
+
+/// Why a transaction failed (each kind counted separately).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Failure {
+    /// A call did not complete (timeout, connection, server error).
+    Call(&'static str),
+    /// The coordinator answered with `ResultCode::Failed`.
+    Refused(&'static str, i32),
+    /// `commit` answered a status other than `Committed`.
+    CommitStatus(i32),
+    /// `begin` answered an empty XID.
+    EmptyXid,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Call(op) => write!(f, "{op}: call failed"),
+            Failure::Refused(op, code) => write!(f, "{op}: refused with error code {code}"),
+            Failure::CommitStatus(s) => write!(f, "commit: status {s} instead of Committed"),
+            Failure::EmptyXid => write!(f, "begin: empty xid"),
+        }
+    }
+}
+
+fn call<T>(
+    op: &'static str,
+    r: Result<(TxResult, T), CallError>,
+    first_error: &std::sync::Mutex<Option<String>>,
+) -> Result<T, Failure> {
+    match r {
+        Ok((res, value)) if res.code == ResultCode::Success => Ok(value),
+        Ok((res, _)) => {
+            note(first_error, || {
+                format!("{op}: {:?}: {}", res.error, res.message)
+            });
+            Err(Failure::Refused(op, res.error as i32))
+        }
+        Err(e) => {
+            note(first_error, || format!("{op}: {e}"));
+            Err(Failure::Call(op))
+        }
+    }
+}
+
+fn note(first_error: &std::sync::Mutex<Option<String>>, what: impl FnOnce() -> String) {
+    let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+    if first.is_none() {
+        *first = Some(what());
+    }
+}
+
+/// What every transaction needs.
+struct Plan {
+    mode: Mode,
+    resources: [String; 2],
+    /// Numbers the AT row keys, so every transaction locks rows of its own.
+    next_row: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+/// One global transaction: begin, two branch registrations, commit.
+async fn transaction(proxy: &CoordinatorProxy, plan: &Plan) -> Result<(), Failure> {
+    let e = &plan.first_error;
+    let xid = call(
+        "begin",
+        proxy.begin_async("tx-bench", "bench", 60_000).await,
+        e,
+    )?;
+    if xid.is_empty() {
+        return Err(Failure::EmptyXid);
+    }
+    let row = plan.next_row.fetch_add(1, Ordering::Relaxed);
+    for (i, resource) in plan.resources.iter().enumerate() {
+        let keys = match plan.mode {
+            Mode::At => format!("t{i}:{row}"),
+            Mode::Tcc => String::new(),
+        };
+        call(
+            "branchRegister",
+            proxy
+                .branch_register_async(
+                    &xid,
+                    plan.mode.branch_type(),
+                    resource,
+                    "tx-bench",
+                    &keys,
+                    "",
+                )
+                .await,
+            e,
+        )?;
+    }
+    let status = call("commit", proxy.commit_async(&xid).await, e)?;
+    if status != GlobalStatus::Committed {
+        note(e, || format!("commit of {xid}: {status:?}"));
+        return Err(Failure::CommitStatus(status as i32));
+    }
+    Ok(())
+}
+
+/// The results of one task.
+struct TaskResult {
+    hist: Histogram<u64>,
+    ok: u64,
+    failures: std::collections::BTreeMap<Failure, u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
+}
+
+/// Runs transactions back to back until `stop`; counts the successes that ended while
+/// `measuring`, and every failure.
+async fn task(
+    proxy: CoordinatorProxy,
+    plan: Arc<Plan>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> TaskResult {
+    let mut r = TaskResult {
+        hist: histogram(),
+        ok: 0,
+        failures: Default::default(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        match transaction(&proxy, &plan).await {
+            Ok(()) if measuring.load(Ordering::Relaxed) => {
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let _ = r.hist.record(us.clamp(1, 120_000_000));
+                r.ok += 1;
+            }
+            Ok(()) => {}
+            // Failures count whenever they happen (warm-up and wind-down too).
+            Err(f) => *r.failures.entry(f).or_default() += 1,
+        }
+    }
+    r
+}
+
+/// CPU time (user + system) of this process so far.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 100 per second on Linux.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// The in-process coordinator and what it runs on.
+struct InProcess {
+    service: CoordinatorService,
+    server: Server,
+    _dir: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+}
+
+fn start_coordinator(args: &Args) -> anyhow::Result<(InProcess, String)> {
+    let (dir, data_dir) = match &args.data_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("tx-bench-")
+                .tempdir_in(std::env::temp_dir())
+                .context("temporary store directory")?;
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        }
+    };
+    let config = CoordinatorConfig {
+        data_dir: data_dir.clone(),
+        in_memory: false,
+        port: 0,
+        net_threads: args.server_net_threads,
+        ..CoordinatorConfig::default()
+    };
+    let service = CoordinatorService::open(config).context("opening the coordinator")?;
+    let server = service.start().context("starting the coordinator")?;
+    let port = server
+        .local_addr(ADAPTER)
+        .context("coordinator not bound")?
+        .port();
+    Ok((
+        InProcess {
+            service,
+            server,
+            _dir: dir,
+            data_dir,
+        },
+        format!("127.0.0.1:{port}"),
+    ))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.connections == 0 || args.threads == 0 {
+        bail!("--concurrency, --connections and --threads must be at least 1");
+    }
+    let counts = Arc::new(CountingParticipant::default());
+    let (participants, resources) = start_participants(&args.participant_host, &counts)?;
+    let (local, target) = match &args.target {
+        Some(t) => (None, t.clone()),
+        None => {
+            let (local, target) = start_coordinator(&args)?;
+            (Some(local), target)
+        }
+    };
+    let (host, port) = target
+        .rsplit_once(':')
+        .with_context(|| format!("--target {target:?} is not host:port"))?;
+    let communicator = Communicator::new();
+    // One string_to_proxy per connection: each proxy has its own connection.
+    let proxies = (0..args.connections)
+        .map(|_| {
+            communicator
+                .string_to_proxy(&format!(
+                    "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
+                    args.call_timeout_ms
+                ))
+                .map(|p| {
+                    CoordinatorProxy::new(p)
+                        .with_timeout(Duration::from_millis(args.call_timeout_ms))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("coordinator proxy")?;
+    // Fail early (and clearly) when the coordinator is not there.
+    let (r, _) = proxies[0]
+        .get_status("0:0:0")
+        .with_context(|| format!("coordinator at {target}"))?;
+    if r.code != ResultCode::Success {
+        bail!("getStatus answered {r:?}");
+    }
+
+    let plan = Arc::new(Plan {
+        mode: args.mode,
+        resources,
+        next_row: AtomicU64::new(0),
+        first_error: std::sync::Mutex::new(None),
+    });
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .thread_name("tx-bench")
+        .build()
+        .context("load generator runtime")?;
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|i| {
+            runtime.spawn(task(
+                proxies[i % proxies.len()].clone(),
+                plan.clone(),
+                measuring.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_secs_f64(args.warmup));
+    let stats_before = local.as_ref().map(|l| l.service.store().stats());
+    let commits_before = counts.commits.load(Ordering::Relaxed);
+    let cpu_before = process_cpu();
+    measuring.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu_after = process_cpu();
+    let stats_after = local.as_ref().map(|l| l.service.store().stats());
+    let branch_commits = counts.commits.load(Ordering::Relaxed) - commits_before;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut hist = histogram();
+    let mut ok = 0u64;
+    let mut failures = std::collections::BTreeMap::<Failure, u64>::new();
+    for t in tasks {
+        let r = runtime
+            .block_on(t)
+            .map_err(|e| anyhow::anyhow!("load task: {e}"))?;
+        hist.add(&r.hist)?;
+        ok += r.ok;
+        for (f, n) in r.failures {
+            *failures.entry(f).or_default() += n;
+        }
+    }
+    drop(runtime);
+    let failed: u64 = failures.values().sum();
+
+    let rate = ok as f64 / elapsed;
+    let (p50, p99, max) = (
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99),
+        hist.max(),
+    );
+    println!(
+        "{} ({} mode, {} in flight, {} connection(s), {} coordinator): {rate:.0} tx/s over {elapsed:.1} s; \
+         latency p50 {p50} us, p99 {p99} us, max {max} us; {ok} committed, {failed} failed",
+        args.label,
+        args.mode.name(),
+        args.concurrency,
+        args.connections,
+        if local.is_some() { "in-process" } else { "remote" },
+    );
+    for (f, n) in &failures {
+        println!("  failed: {n} x {f}");
+    }
+    if let Some(first) = plan
+        .first_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        println!("  first error: {first}");
+    }
+    let cpu_per_tx_us = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if ok > 0 => {
+            let cpu = a.saturating_sub(b).as_secs_f64();
+            println!(
+                "  process CPU: {:.2} cores ({:.1} us per transaction, server and load generator together)",
+                cpu / elapsed,
+                cpu * 1e6 / ok as f64
+            );
+            cpu * 1e6 / ok as f64
+        }
+        _ => 0.0,
+    };
+    println!("  participant branchCommit calls while measuring: {branch_commits}");
+    let delta = match (stats_before, stats_after) {
+        (Some(b), Some(a)) => StoreStats {
+            commits: a.commits - b.commits,
+            changes: a.changes - b.changes,
+            writes: a.writes - b.writes,
+        },
+        _ => StoreStats::default(),
+    };
+    if let Some(l) = &local {
+        let per = |n: u64| n as f64 / delta.commits.max(1) as f64;
+        println!(
+            "  store ({}): {} commits ({:.0}/s, each one fsync), {} changes, {} record writes; \
+             per commit: {:.1} changes, {:.1} writes, {:.1} transactions",
+            l.data_dir.display(),
+            delta.commits,
+            delta.commits as f64 / elapsed,
+            delta.changes,
+            delta.writes,
+            per(delta.changes),
+            per(delta.writes),
+            per(ok),
+        );
+    }
+
+    // Let the background work (async commit of AT branches) finish before stopping.
+    let mut open_left = 0;
+    if let Some(l) = &local {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !l.service.core().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        open_left = l.service.core().len();
+        if open_left > 0 {
+            println!("  {open_left} transaction(s) still open after 15 s");
+        }
+    }
+    let rollbacks = counts.rollbacks.load(Ordering::Relaxed);
+    if rollbacks > 0 {
+        println!("  participants saw {rollbacks} rollback(s)");
+    }
+
+    println!(
+        "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
+         \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
+         \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\
+         \"branch_commits\":{branch_commits},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left}}}",
+        args.label,
+        args.mode.name(),
+        local.is_some(),
+        args.concurrency,
+        args.connections,
+        delta.commits,
+        delta.changes,
+        delta.writes,
+    );
+
+    if let Some(l) = local {
+        l.server.shutdown();
+        l.service.shutdown();
+    }
+    participants.shutdown();
+    if failed > 0 {
+        bail!("{failed} transaction(s) failed");
+    }
+    Ok(())
+}
