@@ -5,14 +5,20 @@
 //! - the **transaction coordinator** (`tars.tarscoordinator.CoordinatorObj`, default port
 //!   17891), which resolves participants through the registry it sits next to, in process.
 //!
+//! The node registers its own objects in its registry ([`self_registration`]), so a client with
+//! just a locator finds `tars.tarscoordinator.CoordinatorObj` by name.
+//!
 //! [`NodeConfig`] is the TOML configuration (`[registry]` and `[coordinator]` sections with the
 //! fields of each service's configuration); [`Node::start`] opens both stores, recovers, and
 //! serves both adapters from one server.
 #![deny(missing_docs)]
 
+pub mod self_registration;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tars::server::{Server, ServerConfig};
@@ -90,6 +96,7 @@ pub enum NodeError {
 /// A running node.
 pub struct Node {
     server: Option<Server>,
+    registration: Option<self_registration::SelfRegistration>,
     registry: RegistryService,
     coordinator: CoordinatorService,
 }
@@ -117,8 +124,31 @@ impl Node {
             },
             vec![registry.adapter(), coordinator.adapter()],
         )?;
+        let bound = |adapter: &str| {
+            server
+                .local_addr(adapter)
+                .ok_or_else(|| NodeError::Config(format!("adapter {adapter} is not bound")))
+        };
+        let (registry_addr, coordinator_addr) = (
+            bound(tars_registry::service::ADAPTER)?,
+            bound(tars_coordinator::service::ADAPTER)?,
+        );
+        let heartbeat = Duration::from_millis(
+            (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
+        );
+        let registration = self_registration::SelfRegistration::start(
+            registry.registry().clone(),
+            coordinator.core().clone(),
+            &[
+                (tars_registry::QUERY_OBJ, registry_addr),
+                (tars_registry::REGISTRY_OBJ, registry_addr),
+                (tars_coordinator::service::COORDINATOR_OBJ, coordinator_addr),
+            ],
+            heartbeat,
+        )?;
         Ok(Node {
             server: Some(server),
+            registration: Some(registration),
             registry,
             coordinator,
         })
@@ -151,6 +181,9 @@ impl Node {
     /// Stops serving (connections close after their replies), then stops phase two and
     /// writes out the coordinator's store.
     pub fn shutdown(mut self) {
+        if let Some(mut registration) = self.registration.take() {
+            registration.stop();
+        }
         if let Some(server) = self.server.take() {
             server.shutdown();
         }

@@ -1,0 +1,78 @@
+//! A node in-process: clients that know only the registry find the coordinator by name, and
+//! the coordinator's registration carries its open transactions; shutdown deregisters.
+
+use std::time::{Duration, Instant};
+
+use tars::client::Communicator;
+use tars_protocols::tarsrs::{InstanceFilter, RegistryProxy};
+use tars_protocols::tarstx::{CoordinatorProxy, ResultCode};
+use tarsd::{Node, NodeConfig};
+
+const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
+
+fn node(dir: &std::path::Path) -> Node {
+    let mut config = NodeConfig {
+        data_dir: Some(dir.to_path_buf()),
+        ..NodeConfig::default()
+    };
+    config.registry.port = 0;
+    config.registry.heartbeat_timeout_ms = 300;
+    config.coordinator.port = 0;
+    Node::start(&config).expect("node")
+}
+
+#[test]
+fn the_coordinator_is_found_through_the_node_registry() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = node(dir.path());
+    let registry_port = node.registry_addr().expect("registry").port();
+    let comm = Communicator::new()
+        .with_locator(&format!(
+            "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {registry_port} -t 3000"
+        ))
+        .expect("locator");
+    let coordinator = CoordinatorProxy::new(comm.string_to_proxy(COORDINATOR_OBJ).expect("proxy"));
+    let (r, xid) = coordinator
+        .begin("app", "found-by-name", 60_000)
+        .expect("begin");
+    assert_eq!(r.code, ResultCode::Success);
+    assert!(xid.starts_with("0:"), "{xid}");
+
+    // The heartbeats keep it active past the heartbeat timeout and report open transactions.
+    let registry = RegistryProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {registry_port} -t 3000"
+            ))
+            .expect("proxy"),
+    );
+    let filter = InstanceFilter {
+        obj_name: COORDINATOR_OBJ.into(),
+        ..InstanceFilter::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, listed) = registry.list(&filter).expect("list");
+        if listed.len() == 1 && listed[0].active && listed[0].load.active_transactions == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "coordinator listing: {listed:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600)); // two heartbeat timeouts
+    let (_, listed) = registry.list(&filter).expect("list");
+    assert!(
+        listed[0].active,
+        "heartbeats keep the node's objects active"
+    );
+
+    let registry_service = node.registry().clone();
+    node.shutdown();
+    assert!(
+        registry_service
+            .registry()
+            .list(&InstanceFilter::default())
+            .is_empty(),
+        "shutdown deregisters the node's objects"
+    );
+}
