@@ -1,7 +1,9 @@
 //! The TM/RM client library against a fake coordinator over real TCP (127.0.0.1): `run`
 //! commits or rolls back, the XID reaches nested calls through the ambient context,
 //! coordinator failures become typed errors, and the Participant servant maps TCC outcomes
-//! to branch statuses over the wire.
+//! to branch statuses over the wire. Against the real coordinator: a TCC try that fails or
+//! panics keeps its branch, which the rollback (or the timeout) cancels; the opt-in
+//! `PhaseOne_Failed` report drops it.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,9 +18,12 @@ use tars::server::{
     ServerConfig,
 };
 use tars_coordinator::client::{
-    propagate, xid_of, BranchInfo, BranchStatus, BranchType, GlobalStatus, ParticipantProxy,
-    ParticipantService, PhaseTwo, ResourceManager, RunError, TccParticipant,
+    propagate, xid_of, BranchInfo, BranchStatus, BranchType, GlobalStatus, GlobalTransaction,
+    ParticipantProxy, ParticipantService, PhaseTwo, ResourceManager, RunError, TccParticipant,
     TransactionExceptionCode, TransactionManager, TryError, TxError, TxRef, XID_CONTEXT_KEY,
+};
+use tars_coordinator::service::{
+    CoordinatorConfig, CoordinatorService, ADAPTER as COORDINATOR_ADAPTER,
 };
 use tars_protocols::tarstx::{
     Coordinator, CoordinatorProxy, CoordinatorServant, ResultCode, TxResult,
@@ -928,7 +933,7 @@ fn the_xid_reaches_a_nested_tcc_try_through_the_ambient_context() {
 }
 
 #[test]
-fn a_failed_try_reports_phase_one_failed_and_the_transaction_rolls_back() {
+fn a_failed_try_is_not_reported_and_the_transaction_rolls_back() {
     let w = world();
     let err =
         w.tm.run("place-order", TIMEOUT, |_| w.pay(-1))
@@ -945,18 +950,16 @@ fn a_failed_try_reports_phase_one_failed_and_the_transaction_rolls_back() {
         other => panic!("unexpected {other:?}"),
     }
     let calls = w.fake.calls();
-    assert!(calls
-        .iter()
-        .any(|c| matches!(c, Call::BranchRegister { xid: x, .. } if *x == xid)));
+    assert!(calls.iter().any(
+        |c| matches!(c, Call::BranchRegister { xid: x, application_data, .. }
+            if *x == xid && application_data == "amount=-1")
+    ));
+    // The branch stays registered: the rollback cancels it (it may have reserved stock).
     assert!(
-        calls.iter().any(|c| matches!(
-            c,
-            Call::BranchReport { xid: x, status: BranchStatus::PhaseOne_Failed, application_data, .. }
-                if *x == xid && application_data == "amount=-1"
-        )),
+        !calls.iter().any(|c| matches!(c, Call::BranchReport { .. })),
         "{calls:?}"
     );
-    assert!(matches!(calls.last(), Some(Call::Rollback { .. })));
+    assert!(matches!(calls.last(), Some(Call::Rollback { xid: x, .. }) if *x == xid));
 }
 
 #[test]
@@ -1069,4 +1072,248 @@ fn participant_service_maps_outcomes_to_branch_statuses_over_the_wire() {
         PhaseTwo::GiveUp.rollback_status(),
         BranchStatus::PhaseTwo_RollbackFailed_Unretryable
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real coordinator: a failed try keeps its branch, and the rollback cancels it
+
+/// A TCC resource: the try reserves an amount, confirm applies it, cancel releases it; every
+/// phase-two call is recorded.
+#[derive(Default)]
+struct Reserving {
+    reserved: Mutex<HashMap<(String, i64), i64>>,
+    calls: Mutex<Vec<(&'static str, String, i64)>>,
+}
+
+impl Reserving {
+    fn settle(&self, step: &'static str, branch: &BranchInfo) -> PhaseTwo {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((step, branch.xid.clone(), branch.branch_id));
+        self.reserved
+            .lock()
+            .unwrap()
+            .remove(&(branch.xid.clone(), branch.branch_id));
+        PhaseTwo::Done
+    }
+
+    /// The phase-two calls `xid` got: (step, branch id), in order.
+    fn calls_of(&self, xid: &str) -> Vec<(&'static str, i64)> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, x, _)| x == xid)
+            .map(|(step, _, id)| (*step, *id))
+            .collect()
+    }
+
+    fn reserved(&self) -> usize {
+        self.reserved.lock().unwrap().len()
+    }
+}
+
+impl TccParticipant for Reserving {
+    fn confirm(&self, branch: &BranchInfo) -> PhaseTwo {
+        self.settle("confirm", branch)
+    }
+
+    fn cancel(&self, branch: &BranchInfo) -> PhaseTwo {
+        self.settle("cancel", branch)
+    }
+}
+
+/// How a try body ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Body {
+    Ok,
+    /// Fails after reserving (a partial effect).
+    FailAfterEffect,
+    /// Panics after reserving.
+    PanicAfterEffect,
+    /// Fails before any effect and opts in to reporting `PhaseOne_Failed`.
+    FailCleanlyAndReport,
+}
+
+/// What `TransactionManager::run` returned.
+type RunOutcome = Result<(), RunError<String>>;
+
+struct Real {
+    service: CoordinatorService,
+    tm: TransactionManager,
+    rm: ResourceManager,
+    participant: Arc<Reserving>,
+    /// The participant's full proxy string: the coordinator needs no locator.
+    resource: String,
+    servers: Vec<Server>,
+}
+
+fn real_world() -> Real {
+    let service = CoordinatorService::open(CoordinatorConfig {
+        in_memory: true,
+        port: 0,
+        phase_two_timeout_ms: 1000,
+        retry_period_ms: 50,
+        max_backoff_ms: 200,
+        timeout_check_ms: 50,
+        async_commit_ms: 50,
+        ..CoordinatorConfig::default()
+    })
+    .expect("open coordinator");
+    let coordinator_server = service.start().expect("start coordinator");
+    let port = coordinator_server
+        .local_addr(COORDINATOR_ADAPTER)
+        .expect("bound")
+        .port();
+    let comm = Communicator::new();
+    let coordinator = CoordinatorProxy::new(proxy_at(&comm, COORDINATOR_OBJ, port));
+
+    let participant = Arc::new(Reserving::default());
+    let mut servants = Servants::new();
+    servants.add(
+        ACCOUNT_RESOURCE,
+        ParticipantService::new(participant.clone()).into_servant(),
+    );
+    let (participant_server, participant_port) = serve(servants, 2);
+    Real {
+        service,
+        tm: TransactionManager::new(coordinator.clone()).with_application_id("Test.Shop"),
+        rm: ResourceManager::new(coordinator, CLIENT_ID),
+        participant,
+        resource: format!("{ACCOUNT_RESOURCE}@tcp -h 127.0.0.1 -p {participant_port} -t 3000"),
+        servers: vec![participant_server, coordinator_server],
+    }
+}
+
+impl Real {
+    /// A TCC try in `tx` that ends as `body` says; returns its branch id.
+    fn try_branch(&self, tx: &GlobalTransaction, body: Body) -> Result<i64, TryError<String>> {
+        self.rm.tcc_try(tx, &self.resource, "amount=5", |branch| {
+            if body == Body::FailCleanlyAndReport {
+                self.rm.report_phase_one_failed(branch).expect("reported");
+                return Err("refused before reserving".to_owned());
+            }
+            self.participant
+                .reserved
+                .lock()
+                .unwrap()
+                .insert((branch.xid.clone(), branch.branch_id), 5);
+            match body {
+                Body::FailAfterEffect => Err("failed after reserving".to_owned()),
+                Body::PanicAfterEffect => panic!("try bug after reserving"),
+                _ => Ok(branch.branch_id),
+            }
+        })
+    }
+
+    /// Runs a transaction with an ordinary branch followed by one ending as `second`; returns
+    /// the XID, the branch ids and the outcome (`None` when `run` panicked).
+    fn transfer(&self, second: Body) -> (String, Vec<i64>, Option<RunOutcome>) {
+        let mut seen = (String::new(), Vec::new());
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.tm.run("transfer", TIMEOUT, |tx| {
+                seen.0 = tx.xid().to_owned();
+                let first = self.try_branch(tx, Body::Ok).map_err(|e| e.to_string())?;
+                seen.1.push(first);
+                match self.try_branch(tx, second) {
+                    Ok(id) => {
+                        seen.1.push(id);
+                        Ok(())
+                    }
+                    Err(TryError::Body { branch_id, error }) => {
+                        seen.1.push(branch_id);
+                        Err(error)
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+        }));
+        (seen.0, seen.1, outcome.ok())
+    }
+
+    fn stop(self) {
+        for server in self.servers {
+            server.shutdown();
+        }
+        self.service.shutdown();
+    }
+}
+
+#[test]
+fn with_the_real_coordinator_a_failed_or_panicking_try_is_cancelled_by_the_rollback() {
+    let w = real_world();
+
+    // Both tries succeed: both confirmed, in order.
+    let (xid, ids, outcome) = w.transfer(Body::Ok);
+    outcome.expect("no panic").expect("committed");
+    assert_eq!(
+        w.participant.calls_of(&xid),
+        [("confirm", ids[0]), ("confirm", ids[1])]
+    );
+
+    // The second try fails after reserving: its branch was kept, and the rollback cancels
+    // both (in reverse order), releasing the partial effect.
+    let (xid, ids, outcome) = w.transfer(Body::FailAfterEffect);
+    match outcome.expect("no panic") {
+        Err(RunError::RolledBack { error, status, .. }) => {
+            assert_eq!(error, "failed after reserving");
+            assert_eq!(status, GlobalStatus::Rollbacked);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        w.participant.calls_of(&xid),
+        [("cancel", ids[1]), ("cancel", ids[0])]
+    );
+
+    // A panicking try: the panic reaches run, which rolls back; both branches are cancelled.
+    let (xid, ids, outcome) = w.transfer(Body::PanicAfterEffect);
+    assert!(outcome.is_none(), "the panic continues through run");
+    assert_eq!(ids.len(), 1, "the panicking try never returned its id");
+    let calls = w.participant.calls_of(&xid);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls.iter().all(|(step, _)| *step == "cancel"), "{calls:?}");
+    assert_eq!(calls[1], ("cancel", ids[0]), "reverse registration order");
+
+    assert_eq!(w.participant.reserved(), 0, "no reservation leaked");
+    w.stop();
+}
+
+#[test]
+fn with_the_real_coordinator_the_opt_in_report_drops_the_branch() {
+    let w = real_world();
+    let (xid, ids, outcome) = w.transfer(Body::FailCleanlyAndReport);
+    assert!(
+        matches!(outcome, Some(Err(RunError::RolledBack { .. }))),
+        "{outcome:?}"
+    );
+    // Only the ordinary branch is cancelled: the reported one is never called.
+    assert_eq!(w.participant.calls_of(&xid), [("cancel", ids[0])]);
+    assert_eq!(w.participant.reserved(), 0);
+    w.stop();
+}
+
+#[test]
+fn with_the_real_coordinator_a_failed_try_whose_tm_never_decides_is_cancelled_on_timeout() {
+    let w = real_world();
+    let tx =
+        w.tm.begin("forgotten", Duration::from_millis(300))
+            .expect("begun");
+    let branch = match w.try_branch(&tx, Body::FailAfterEffect) {
+        Err(TryError::Body { branch_id, .. }) => branch_id,
+        other => panic!("unexpected {other:?}"),
+    };
+    // The TM never rolls back: the coordinator's timeout does, and cancels the branch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.participant.calls_of(tx.xid()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the branch was not cancelled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(w.participant.calls_of(tx.xid()), [("cancel", branch)]);
+    assert_eq!(w.participant.reserved(), 0);
+    w.stop();
 }

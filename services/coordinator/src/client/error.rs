@@ -202,16 +202,16 @@ pub enum TryError<E> {
     /// The branch could not be registered; the body did not run.
     #[error("cannot register the branch: {0}")]
     Register(#[source] TxError),
-    /// The body failed; the branch was reported `PhaseOne_Failed` (`report` says why that
-    /// report failed, if it did).
+    /// The body failed. The branch stays registered (it was not reported, unless the body
+    /// opted in with
+    /// [`report_phase_one_failed`](super::ResourceManager::report_phase_one_failed)): the
+    /// global transaction's rollback cancels it.
     #[error("try of branch {branch_id} failed: {error}")]
     Body {
         /// The registered branch.
         branch_id: i64,
         /// The body's error.
         error: E,
-        /// The failure of the `PhaseOne_Failed` report, if any.
-        report: Option<TxError>,
     },
 }
 

@@ -5,9 +5,12 @@
 //!   the XID in the ambient call context ([`tars::client::ambient`]) so every proxy call the
 //!   closure makes carries it (`TX_XID`).
 //! - RM side ([`ResourceManager`]): register branches and report them, query AT locks, and
-//!   [`ResourceManager::tcc_try`] for the try phase of a TCC branch inside a servant.
+//!   [`ResourceManager::tcc_try`] for the try phase of a TCC branch inside a servant. A try
+//!   that fails keeps its branch: the rollback cancels it.
 //! - Phase two ([`TccParticipant`], [`ParticipantService`]): the `Participant` servant an RM
 //!   hosts under the branch's resource id; the coordinator calls it to confirm or cancel.
+//!   Participants must be idempotent and tolerate an empty rollback and a late try (the
+//!   contract is on [`TccParticipant`]).
 //!
 //! ```no_run
 //! use std::time::Duration;

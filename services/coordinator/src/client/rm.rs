@@ -82,13 +82,38 @@ impl PhaseTwo {
 
 /// Phase two of a TCC resource: what the coordinator asks for after the global decision.
 ///
-/// Both may be called more than once for one branch (retries, coordinator failover) and
-/// `cancel` may come for a branch whose try never ran or failed: make them idempotent.
+/// # Contract
+///
+/// The coordinator keeps every branch [`ResourceManager::tcc_try`] registered, whatever its
+/// try did, and calls exactly one of `confirm` (the transaction committed) or `cancel` (it
+/// rolled back) on it — possibly several times. An implementation must be:
+///
+/// - **Idempotent**: both may be called more than once for one branch (a reply lost, a retry
+///   after [`PhaseTwo::RetryLater`], a coordinator restart). The second call must answer
+///   [`PhaseTwo::Done`] without applying anything again.
+/// - **Tolerant of a failed try**: a try body that fails (or panics) after part of its effect
+///   took place is not reported to the coordinator; its branch is cancelled by the global
+///   rollback, and `cancel` must undo whatever part of the try took effect.
+/// - **Tolerant of an empty rollback**: `cancel` may come for a branch whose try never ran or
+///   failed before doing anything (the try call was lost, timed out, or failed right after
+///   registering the branch). There is nothing to undo: answer [`PhaseTwo::Done`] — and
+///   remember that the branch was cancelled (next point).
+/// - **Safe against suspension**: a try may arrive *after* its branch was cancelled (the try
+///   request was delayed, the transaction timed out and rolled back meanwhile). Such a late
+///   try must not take effect — nothing would ever cancel it again. Keep a fence per
+///   `(xid, branch_id)`: the try records that it ran, `cancel` records that the branch was
+///   cancelled (even when there was no try: the empty rollback), and a try that finds its
+///   branch cancelled refuses. Check and record under one lock (or in one database
+///   transaction) with the try's effect, as a cancel may run concurrently with the try.
+///
+/// `confirm` only comes after every try of the transaction returned successfully to the TM,
+/// so it finds its try's record (unless the participant lost its state).
 pub trait TccParticipant: Send + Sync + 'static {
-    /// Confirms the branch's try.
+    /// Confirms the branch's try: applies what the try reserved.
     fn confirm(&self, branch: &BranchInfo) -> PhaseTwo;
 
-    /// Cancels the branch's try.
+    /// Cancels the branch's try: releases what the try reserved, if it ran at all (see the
+    /// trait's contract: empty rollback, suspension).
     fn cancel(&self, branch: &BranchInfo) -> PhaseTwo;
 }
 
@@ -385,9 +410,18 @@ impl ResourceManager {
     /// confirm/cancel), then runs `body` with the XID in the ambient context so the calls it
     /// makes join the transaction.
     ///
-    /// If `body` fails (or panics), the branch is reported `PhaseOne_Failed`; the global
-    /// transaction's rollback then cancels it. Success is not reported: a registered TCC
-    /// branch is confirmed on commit.
+    /// Success is not reported: a registered TCC branch is confirmed on commit.
+    ///
+    /// If `body` fails ([`TryError::Body`]) or panics (the panic continues), the branch is
+    /// **not** reported either: it stays registered, and the global transaction's rollback
+    /// calls [`TccParticipant::cancel`] on it — which undoes whatever part of the try took
+    /// effect before it failed (Seata's TCC behaviour). The try's error normally reaches the
+    /// TM, which then rolls back; if it does not, the coordinator rolls the transaction back
+    /// when it times out.
+    ///
+    /// Opt-in: a body that knows it failed *without any effect* may call
+    /// [`report_phase_one_failed`](Self::report_phase_one_failed) before returning its error;
+    /// the coordinator then drops the branch and never calls confirm or cancel for it.
     pub fn tcc_try<'a, T, E, F>(
         &self,
         tx: impl Into<TxRef<'a>>,
@@ -415,27 +449,27 @@ impl ResourceManager {
         }));
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => {
-                let report = self.report_failed(&branch).err();
-                Err(TryError::Body {
-                    branch_id,
-                    error,
-                    report,
-                })
-            }
+            Ok(Err(error)) => Err(TryError::Body { branch_id, error }),
             Err(panic) => {
-                if let Err(e) = self.report_failed(&branch) {
-                    tracing::error!(
-                        xid = %branch.xid, branch_id, error = %e,
-                        "TCC try panicked; reporting PhaseOne_Failed failed"
-                    );
-                }
+                tracing::warn!(
+                    xid = %branch.xid, branch_id,
+                    "TCC try panicked; the branch stays registered for the rollback to cancel"
+                );
                 resume_unwind(panic)
             }
         }
     }
 
-    fn report_failed(&self, branch: &BranchInfo) -> Result<(), TxError> {
+    /// Opt-in for a TCC try that failed **without any effect**: reports `branch`
+    /// `PhaseOne_Failed`, so the coordinator drops it — neither confirm nor cancel will ever
+    /// be called for it. Call it from the body of [`tcc_try`](Self::tcc_try), before returning
+    /// the body's error, and only when nothing the try did can take effect (no write made,
+    /// no call still in flight that could make one); otherwise let the rollback cancel the
+    /// branch, the default.
+    ///
+    /// If the report fails, the branch stays registered and the rollback cancels it as usual
+    /// (an empty rollback, which participants tolerate).
+    pub fn report_phase_one_failed(&self, branch: &BranchInfo) -> Result<(), TxError> {
         self.report_with_data(
             &branch.xid,
             branch.branch_id,
