@@ -23,6 +23,9 @@ cargo test --workspace --locked
 
 echo "== examples"
 cargo run -q --locked -p tars --example codec_tour
+# The bank-transfer example: tarsd + two TCC account services + a TM in one process, with
+# injected failures; exits non-zero if money is not conserved.
+cargo run -q --locked -p tars-example-bank-transfer --bin bank-demo -- --transfers 200
 # The hello example: a server on a free port, and the client making sync/async/one-way calls.
 cargo build -q --locked -p tars-example-hello
 log="$(mktemp)"
