@@ -39,7 +39,7 @@ use tars::server::{
     AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
 };
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
-use tars_coordinator::store::StoreStats;
+use tars_coordinator::store::{GroupCommit, StoreStats};
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, CoordinatorProxy, GlobalStatus, Participant, ParticipantServant,
     ResultCode, TxResult,
@@ -101,6 +101,12 @@ struct Args {
     /// Timeout of each coordinator call, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     call_timeout_ms: u64,
+    /// Time coordinator calls out through the proxy (the client's timer thread, one entry per
+    /// call) instead of a timer of the load generator's own runtime. The proxy's way is what
+    /// a real TM does; the default keeps the load generator's cost off the cores the
+    /// coordinator needs when both run on one machine.
+    #[arg(long)]
+    proxy_timeouts: bool,
     /// Directory of the in-process coordinator's store (default: a fresh temporary one,
     /// removed afterwards).
     #[arg(long)]
@@ -114,6 +120,21 @@ struct Args {
     /// Label printed with the results.
     #[arg(long, default_value = "tx-bench")]
     label: String,
+    /// In-process coordinator: commit as soon as the previous commit is done, never lingering
+    /// to group more changes (`GroupCommit::NO_LINGER`; for comparison).
+    #[arg(long)]
+    no_linger: bool,
+    /// In-process coordinator: linger before a commit once this many changes queued up during
+    /// the previous one (`GroupCommit::linger_after`; default: the store's).
+    #[arg(long)]
+    linger_after: Option<usize>,
+    /// In-process coordinator: the longest linger in microseconds (`GroupCommit::max_linger`).
+    #[arg(long)]
+    max_linger_us: Option<u64>,
+    /// Also print CPU time and context switches per transaction of each thread group
+    /// (threads of the same name summed), from /proc.
+    #[arg(long)]
+    thread_stats: bool,
 }
 
 /// Participants that commit and roll back every branch at once, counting the calls.
@@ -243,14 +264,32 @@ struct Plan {
     /// Numbers the AT row keys, so every transaction locks rows of its own.
     next_row: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
+    /// Times each call out on the load generator's runtime (when the proxies do not).
+    call_timeout: Option<Duration>,
+}
+
+/// `call`, timed out after `timeout` on the load generator's runtime (when given).
+async fn timed<T>(
+    timeout: Option<Duration>,
+    call: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    match timeout {
+        None => call.await,
+        Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+            Err(CallError::Timeout(
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+            ))
+        }),
+    }
 }
 
 /// One global transaction: begin, two branch registrations, commit.
 async fn transaction(proxy: &CoordinatorProxy, plan: &Plan) -> Result<(), Failure> {
     let e = &plan.first_error;
+    let t = plan.call_timeout;
     let xid = call(
         "begin",
-        proxy.begin_async("tx-bench", "bench", 60_000).await,
+        timed(t, proxy.begin_async("tx-bench", "bench", 60_000)).await,
         e,
     )?;
     if xid.is_empty() {
@@ -264,20 +303,22 @@ async fn transaction(proxy: &CoordinatorProxy, plan: &Plan) -> Result<(), Failur
         };
         call(
             "branchRegister",
-            proxy
-                .branch_register_async(
+            timed(
+                t,
+                proxy.branch_register_async(
                     &xid,
                     plan.mode.branch_type(),
                     resource,
                     "tx-bench",
                     &keys,
                     "",
-                )
-                .await,
+                ),
+            )
+            .await,
             e,
         )?;
     }
-    let status = call("commit", proxy.commit_async(&xid).await, e)?;
+    let status = call("commit", timed(t, proxy.commit_async(&xid)).await, e)?;
     if status != GlobalStatus::Committed {
         note(e, || format!("commit of {xid}: {status:?}"));
         return Err(Failure::CommitStatus(status as i32));
@@ -337,6 +378,81 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// CPU time and context switches of one thread.
+#[derive(Debug, Clone, Copy, Default)]
+struct ThreadUse {
+    cpu: Duration,
+    switches: u64,
+}
+
+/// [`ThreadUse`] of every thread of this process, by thread id, with its name.
+fn thread_use() -> std::collections::BTreeMap<u64, (String, ThreadUse)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let path = entry.path();
+        let name = std::fs::read_to_string(path.join("comm"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let cpu = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = stat.rsplit_once(')')?.1.to_owned();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+                Some(Duration::from_millis(ticks * 10))
+            })
+            .unwrap_or_default();
+        let switches = std::fs::read_to_string(path.join("status"))
+            .map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        out.insert(tid, (name, ThreadUse { cpu, switches }));
+    }
+    out
+}
+
+/// Prints per thread group (same name) the CPU and switches per transaction between two
+/// [`thread_use`] snapshots.
+fn print_thread_use(
+    before: &std::collections::BTreeMap<u64, (String, ThreadUse)>,
+    after: &std::collections::BTreeMap<u64, (String, ThreadUse)>,
+    transactions: u64,
+) {
+    let mut groups = std::collections::BTreeMap::<String, (usize, ThreadUse)>::new();
+    for (tid, (name, now)) in after {
+        let was = before.get(tid).map(|(_, u)| *u).unwrap_or_default();
+        let g = groups.entry(name.clone()).or_default();
+        g.0 += 1;
+        g.1.cpu += now.cpu.saturating_sub(was.cpu);
+        g.1.switches += now.switches.saturating_sub(was.switches);
+    }
+    let n = transactions.max(1) as f64;
+    let mut rows: Vec<_> = groups.into_iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1 .1.cpu));
+    println!("  per thread group: CPU us / transaction, context switches / transaction");
+    for (name, (threads, u)) in rows {
+        if u.cpu.is_zero() && u.switches == 0 {
+            continue;
+        }
+        println!(
+            "    {name:<18} x{threads:<3} {:>7.1} us {:>6.2} switches",
+            u.cpu.as_secs_f64() * 1e6 / n,
+            u.switches as f64 / n
+        );
+    }
+}
+
 /// The in-process coordinator and what it runs on.
 struct InProcess {
     service: CoordinatorService,
@@ -365,6 +481,17 @@ fn start_coordinator(args: &Args) -> anyhow::Result<(InProcess, String)> {
         ..CoordinatorConfig::default()
     };
     let service = CoordinatorService::open(config).context("opening the coordinator")?;
+    let mut group = service.store().group_commit();
+    if let Some(n) = args.linger_after {
+        group.linger_after = n;
+    }
+    if let Some(us) = args.max_linger_us {
+        group.max_linger = Duration::from_micros(us);
+    }
+    if args.no_linger {
+        group = GroupCommit::NO_LINGER;
+    }
+    service.store().set_group_commit(group);
     let server = service.start().context("starting the coordinator")?;
     let port = server
         .local_addr(ADAPTER)
@@ -399,25 +526,35 @@ fn main() -> anyhow::Result<()> {
         .rsplit_once(':')
         .with_context(|| format!("--target {target:?} is not host:port"))?;
     let communicator = Communicator::new();
+    let call_timeout = Duration::from_millis(args.call_timeout_ms);
+    // A proxy timeout of zero schedules no timer per call; the runtime times calls out then.
+    let proxy_timeout = if args.proxy_timeouts {
+        call_timeout
+    } else {
+        Duration::ZERO
+    };
+    let proxy_string = format!(
+        "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
+        args.call_timeout_ms
+    );
     // One string_to_proxy per connection: each proxy has its own connection.
     let proxies = (0..args.connections)
         .map(|_| {
             communicator
-                .string_to_proxy(&format!(
-                    "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
-                    args.call_timeout_ms
-                ))
-                .map(|p| {
-                    CoordinatorProxy::new(p)
-                        .with_timeout(Duration::from_millis(args.call_timeout_ms))
-                })
+                .string_to_proxy(&proxy_string)
+                .map(|p| CoordinatorProxy::new(p).with_timeout(proxy_timeout))
         })
         .collect::<Result<Vec<_>, _>>()
         .context("coordinator proxy")?;
     // Fail early (and clearly) when the coordinator is not there.
-    let (r, _) = proxies[0]
-        .get_status("0:0:0")
-        .with_context(|| format!("coordinator at {target}"))?;
+    let (r, _) = CoordinatorProxy::new(
+        communicator
+            .string_to_proxy(&proxy_string)
+            .context("coordinator proxy")?,
+    )
+    .with_timeout(call_timeout)
+    .get_status("0:0:0")
+    .with_context(|| format!("coordinator at {target}"))?;
     if r.code != ResultCode::Success {
         bail!("getStatus answered {r:?}");
     }
@@ -427,12 +564,14 @@ fn main() -> anyhow::Result<()> {
         resources,
         next_row: AtomicU64::new(0),
         first_error: std::sync::Mutex::new(None),
+        call_timeout: (!args.proxy_timeouts).then_some(call_timeout),
     });
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .thread_name("tx-bench")
+        .enable_time()
         .build()
         .context("load generator runtime")?;
     let tasks: Vec<_> = (0..args.concurrency)
@@ -450,12 +589,14 @@ fn main() -> anyhow::Result<()> {
     let stats_before = local.as_ref().map(|l| l.service.store().stats());
     let commits_before = counts.commits.load(Ordering::Relaxed);
     let cpu_before = process_cpu();
+    let threads_before = args.thread_stats.then(thread_use);
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = process_cpu();
+    let threads_after = args.thread_stats.then(thread_use);
     let stats_after = local.as_ref().map(|l| l.service.store().stats());
     let branch_commits = counts.commits.load(Ordering::Relaxed) - commits_before;
     stop.store(true, Ordering::Relaxed);
@@ -514,12 +655,16 @@ fn main() -> anyhow::Result<()> {
         }
         _ => 0.0,
     };
+    if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
+        print_thread_use(b, a, ok);
+    }
     println!("  participant branchCommit calls while measuring: {branch_commits}");
     let delta = match (stats_before, stats_after) {
         (Some(b), Some(a)) => StoreStats {
             commits: a.commits - b.commits,
             changes: a.changes - b.changes,
             writes: a.writes - b.writes,
+            lingered: a.lingered - b.lingered,
         },
         _ => StoreStats::default(),
     };
@@ -527,7 +672,7 @@ fn main() -> anyhow::Result<()> {
         let per = |n: u64| n as f64 / delta.commits.max(1) as f64;
         println!(
             "  store ({}): {} commits ({:.0}/s, each one fsync), {} changes, {} record writes; \
-             per commit: {:.1} changes, {:.1} writes, {:.1} transactions",
+             per commit: {:.1} changes, {:.1} writes, {:.1} transactions; {} commit(s) lingered ({:?})",
             l.data_dir.display(),
             delta.commits,
             delta.commits as f64 / elapsed,
@@ -536,6 +681,8 @@ fn main() -> anyhow::Result<()> {
             per(delta.changes),
             per(delta.writes),
             per(ok),
+            delta.lingered,
+            l.service.store().group_commit(),
         );
     }
 
@@ -559,7 +706,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
          \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
-         \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\
+         \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\"store_lingered\":{},\
          \"branch_commits\":{branch_commits},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left}}}",
         args.label,
         args.mode.name(),
@@ -569,6 +716,7 @@ fn main() -> anyhow::Result<()> {
         delta.commits,
         delta.changes,
         delta.writes,
+        delta.lingered,
     );
 
     if let Some(l) = local {

@@ -17,7 +17,7 @@
 mod record;
 mod writer;
 
-pub use writer::{Ack, Recovered, SessionStore, StoreStats};
+pub use writer::{Ack, GroupCommit, Recovered, SessionStore, StoreStats};
 
 /// A failure of the session store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

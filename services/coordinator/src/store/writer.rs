@@ -1,10 +1,10 @@
 //! The group-commit writer of [`SessionStore`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -40,6 +40,45 @@ pub struct StoreStats {
     pub changes: u64,
     /// Record writes and deletes done (changes of one transaction in one batch coalesce).
     pub writes: u64,
+    /// Commits the writer held back to let more changes join ([`GroupCommit`]).
+    pub lingered: u64,
+}
+
+/// How the writer groups changes into commits.
+///
+/// The writer commits whatever is queued as soon as the previous commit is done, so every
+/// change that arrives during a commit (and its fsync) shares the next one. Under heavy load
+/// that is still many commits per second, each with a fixed cost (the pages of the tree it
+/// rewrites, the fsync) that dominates the store's CPU. So when at least
+/// [`linger_after`](GroupCommit::linger_after) changes queued up during the previous commit —
+/// the store is busy — the writer waits a little before the next one (as long as the previous
+/// commit took, at most [`max_linger`](GroupCommit::max_linger)), and more changes share it.
+/// Lightly loaded, it never waits. Nothing is acknowledged before it is durable either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommit {
+    /// Changes that must have queued up during one commit for the writer to linger before the
+    /// next; `usize::MAX` never lingers.
+    pub linger_after: usize,
+    /// The longest the writer lingers.
+    pub max_linger: Duration,
+}
+
+impl GroupCommit {
+    /// Commit at once, always.
+    pub const NO_LINGER: GroupCommit = GroupCommit {
+        linger_after: usize::MAX,
+        max_linger: Duration::ZERO,
+    };
+}
+
+impl Default for GroupCommit {
+    /// Linger once 32 changes queued up during a commit, for at most 1 ms.
+    fn default() -> Self {
+        GroupCommit {
+            linger_after: 32,
+            max_linger: Duration::from_millis(1),
+        }
+    }
 }
 
 enum Change {
@@ -57,15 +96,19 @@ impl Change {
 
 #[derive(Default)]
 struct Queue {
+    /// Changes waiting for the next commit.
     changes: Vec<Change>,
     /// Sequence number of the last change queued.
     queued: u64,
     /// Sequence number of the last change on disk.
     durable: u64,
-    waiters: Vec<(u64, Ack)>,
+    /// Acknowledgements in the order they were asked for; their sequence numbers never
+    /// decrease, so the ones a commit makes ready are a prefix.
+    waiters: VecDeque<(u64, Ack)>,
     failed: Option<StoreError>,
     stop: bool,
     stats: StoreStats,
+    group: GroupCommit,
 }
 
 struct Shared {
@@ -184,7 +227,7 @@ impl SessionStore {
             return;
         }
         let seq = q.queued;
-        q.waiters.push((seq, ack));
+        q.waiters.push_back((seq, ack));
     }
 
     /// Blocks until every change queued so far is durable.
@@ -194,6 +237,17 @@ impl SessionStore {
             let _ = tx.send(r);
         }));
         rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// How the writer groups changes into commits from now on (default:
+    /// [`GroupCommit::default`]).
+    pub fn set_group_commit(&self, group: GroupCommit) {
+        self.shared.queue.lock().group = group;
+    }
+
+    /// How the writer groups changes into commits.
+    pub fn group_commit(&self) -> GroupCommit {
+        self.shared.queue.lock().group
     }
 
     /// The writer's counters.
@@ -250,7 +304,7 @@ fn read_sessions(db: &Database) -> Result<Vec<GlobalSession>, StoreError> {
 }
 
 /// Writes one batch in one transaction; the last change of each XID wins.
-fn write_batch(db: &Database, changes: Vec<Change>) -> Result<u64, StoreError> {
+fn write_batch(db: &Database, changes: &[Change]) -> Result<u64, StoreError> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         last.insert(c.key(), i);
@@ -279,9 +333,26 @@ fn write_batch(db: &Database, changes: Vec<Change>) -> Result<u64, StoreError> {
 }
 
 fn write_loop(shared: &Shared) {
+    // Reused from batch to batch (swapped with the queue's), so queueing a change does not
+    // grow a fresh vector every time.
+    let mut batch: Vec<Change> = Vec::new();
+    let mut ready: Vec<(u64, Ack)> = Vec::new();
+    // How long the last commit took.
+    let mut last_commit = Duration::ZERO;
     loop {
-        let (changes, upto) = {
+        let (upto, failed) = {
             let mut q = shared.queue.lock();
+            // What queued up while the last commit ran: enough means the store is busy.
+            let group = q.group;
+            if q.changes.len() >= group.linger_after && !q.stop {
+                let linger = last_commit.min(group.max_linger);
+                if !linger.is_zero() {
+                    drop(q);
+                    std::thread::sleep(linger);
+                    q = shared.queue.lock();
+                    q.stats.lingered += 1;
+                }
+            }
             while q.changes.is_empty() && !q.stop {
                 shared.wake.wait(&mut q);
             }
@@ -294,14 +365,18 @@ fn write_loop(shared: &Shared) {
                 }
                 return;
             }
-            (std::mem::take(&mut q.changes), q.queued)
+            std::mem::swap(&mut q.changes, &mut batch);
+            (q.queued, q.failed.is_some())
         };
-        let result = if shared.queue.lock().failed.is_some() {
+        let started = Instant::now();
+        let result = if failed {
             Err(StoreError::Failed("an earlier commit failed".into()))
         } else {
-            write_batch(&shared.db, changes)
+            write_batch(&shared.db, &batch)
         };
-        let ready = {
+        last_commit = started.elapsed();
+        batch.clear();
+        {
             let mut q = shared.queue.lock();
             match &result {
                 Ok(writes) => {
@@ -316,14 +391,17 @@ fn write_loop(shared: &Shared) {
                     }
                 }
             }
-            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut q.waiters)
-                .into_iter()
-                .partition(|(seq, _)| *seq <= upto || q.failed.is_some());
-            q.waiters = waiting;
-            ready
-        };
+            let all = q.failed.is_some();
+            while q
+                .waiters
+                .front()
+                .is_some_and(|(seq, _)| all || *seq <= upto)
+            {
+                ready.extend(q.waiters.pop_front());
+            }
+        }
         let outcome = result.map(|_| ());
-        for (_, ack) in ready {
+        for (_, ack) in ready.drain(..) {
             ack(outcome.clone());
         }
     }
