@@ -592,7 +592,20 @@ fn main() -> anyhow::Result<()> {
     let threads_before = args.thread_stats.then(thread_use);
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    // Sample how many transactions the coordinator holds open (in-process only).
+    let mut open_max = 0usize;
+    let mut open_sum = 0usize;
+    let mut open_samples = 0usize;
+    let end = start + Duration::from_secs_f64(args.seconds);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+        if let Some(l) = &local {
+            let n = l.service.core().len();
+            open_max = open_max.max(n);
+            open_sum += n;
+            open_samples += 1;
+        }
+    }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = process_cpu();
@@ -659,6 +672,12 @@ fn main() -> anyhow::Result<()> {
         print_thread_use(b, a, ok);
     }
     println!("  participant branchCommit calls while measuring: {branch_commits}");
+    if local.is_some() {
+        println!(
+            "  open transactions in the coordinator: {:.0} on average, {open_max} at most",
+            open_sum as f64 / open_samples.max(1) as f64
+        );
+    }
     let delta = match (stats_before, stats_after) {
         (Some(b), Some(a)) => StoreStats {
             commits: a.commits - b.commits,

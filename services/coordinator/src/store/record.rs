@@ -59,50 +59,41 @@ fn write_optional<T: TarsValue>(w: &mut Writer, tag: u8, value: &T) {
     }
 }
 
-/// The record of `session`: the encoding of its [`StoredSession`], written straight from the
-/// session (no copy of its strings; this runs for every session change, on the thread that
-/// made it).
-pub fn encode(session: &GlobalSession) -> Vec<u8> {
-    let size = 64
-        + session.xid.len()
-        + session.application_id.len()
-        + session.transaction_name.len()
-        + session
-            .branches
-            .iter()
-            .map(|b| {
-                32 + b.resource_id.len()
-                    + b.client_id.len()
-                    + b.lock_keys.len()
-                    + b.application_data.len()
-            })
-            .sum::<usize>();
-    let mut w = Writer::with_capacity(size);
-    session.xid.write_field(&mut w, 0);
-    write_optional(&mut w, 1, &session.application_id);
-    write_optional(&mut w, 2, &session.transaction_name);
-    session.status.write_field(&mut w, 3);
-    session.active.write_field(&mut w, 4);
-    session.begin_time_ms.write_field(&mut w, 5);
+/// The record of `session` on its own (what [`write`] appends).
+#[cfg(test)]
+fn encode(session: &GlobalSession) -> Vec<u8> {
+    let mut w = Writer::new();
+    write(session, &mut w);
+    Vec::from(w.into_inner())
+}
+
+/// Appends the record of `session` to `w`: the encoding of its [`StoredSession`], written
+/// straight from the session (no copy of its strings; this runs for every session change).
+pub fn write(session: &GlobalSession, w: &mut Writer) {
+    session.xid.write_field(w, 0);
+    write_optional(w, 1, &session.application_id);
+    write_optional(w, 2, &session.transaction_name);
+    session.status.write_field(w, 3);
+    session.active.write_field(w, 4);
+    session.begin_time_ms.write_field(w, 5);
     i64::try_from(session.timeout.as_millis())
         .unwrap_or(i64::MAX)
-        .write_field(&mut w, 6);
+        .write_field(w, 6);
     // Tag 7 is optional: an empty list is left out, like `Vec::skip_optional`.
     if !session.branches.is_empty() {
         w.write_list_header(7, session.branches.len());
         for b in &session.branches {
             w.write_struct_begin(0);
-            b.branch_id.write_field(&mut w, 0);
-            b.branch_type.write_field(&mut w, 1);
-            b.resource_id.write_field(&mut w, 2);
-            write_optional(&mut w, 3, &b.client_id);
-            write_optional(&mut w, 4, &b.lock_keys);
-            write_optional(&mut w, 5, &b.application_data);
-            b.status.write_field(&mut w, 6);
+            b.branch_id.write_field(w, 0);
+            b.branch_type.write_field(w, 1);
+            b.resource_id.write_field(w, 2);
+            write_optional(w, 3, &b.client_id);
+            write_optional(w, 4, &b.lock_keys);
+            write_optional(w, 5, &b.application_data);
+            b.status.write_field(w, 6);
             w.write_struct_end();
         }
     }
-    Vec::from(w.into_inner())
 }
 
 /// The record of `session` through the derived encoder of [`StoredSession`] (copies every

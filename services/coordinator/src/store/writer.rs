@@ -1,6 +1,7 @@
 //! The group-commit writer of [`SessionStore`].
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tars::codec::Writer;
 
 use super::{record, StoreError};
 use crate::core::Journal;
@@ -81,23 +83,72 @@ impl Default for GroupCommit {
     }
 }
 
-enum Change {
-    Put(String, Vec<u8>),
-    Remove(String),
+/// Where one queued change sits in its [`Batch`]'s buffer.
+struct Packed {
+    /// The XID.
+    key: Range<usize>,
+    /// The record; `None` removes the XID.
+    value: Option<Range<usize>>,
 }
 
-impl Change {
-    fn key(&self) -> &str {
-        match self {
-            Change::Put(k, _) | Change::Remove(k) => k,
-        }
+/// Queued session changes, packed back to back in one buffer: queueing a change allocates
+/// nothing (once the buffers have grown) and the writer frees nothing per change. The
+/// producers encode straight into it; the writer swaps it with its own emptied one.
+#[derive(Default)]
+struct Batch {
+    buf: Writer,
+    changes: Vec<Packed>,
+}
+
+impl Batch {
+    fn put(&mut self, session: &GlobalSession) {
+        let start = self.buf.len();
+        self.buf.write_raw(session.xid.as_bytes());
+        let key_end = self.buf.len();
+        record::write(session, &mut self.buf);
+        self.changes.push(Packed {
+            key: start..key_end,
+            value: Some(key_end..self.buf.len()),
+        });
+    }
+
+    fn remove(&mut self, xid: &str) {
+        let start = self.buf.len();
+        self.buf.write_raw(xid.as_bytes());
+        self.changes.push(Packed {
+            key: start..self.buf.len(),
+            value: None,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.changes.clear();
+    }
+
+    /// The changes in order: XID and record (`None`: removed).
+    fn iter(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        let bytes = self.buf.as_slice();
+        self.changes.iter().map(move |c| {
+            // Keys are copied from `&str`s, so they are UTF-8.
+            let key = std::str::from_utf8(&bytes[c.key.clone()]).unwrap_or_default();
+            (key, c.value.clone().map(|v| &bytes[v]))
+        })
     }
 }
 
 #[derive(Default)]
 struct Queue {
     /// Changes waiting for the next commit.
-    changes: Vec<Change>,
+    changes: Batch,
     /// Sequence number of the last change queued.
     queued: u64,
     /// Sequence number of the last change on disk.
@@ -195,9 +246,9 @@ impl SessionStore {
         ))
     }
 
-    fn push(&self, change: Change) {
+    fn push(&self, change: impl FnOnce(&mut Batch)) {
         let mut q = self.shared.queue.lock();
-        q.changes.push(change);
+        change(&mut q.changes);
         q.queued += 1;
         q.stats.changes += 1;
         if q.changes.len() == 1 {
@@ -273,11 +324,11 @@ impl Drop for SessionStore {
 
 impl Journal for SessionStore {
     fn put(&self, session: &GlobalSession) {
-        self.push(Change::Put(session.xid.clone(), record::encode(session)));
+        self.push(|b| b.put(session));
     }
 
     fn remove(&self, xid: &str) {
-        self.push(Change::Remove(xid.to_owned()));
+        self.push(|b| b.remove(xid));
     }
 }
 
@@ -304,26 +355,26 @@ fn read_sessions(db: &Database) -> Result<Vec<GlobalSession>, StoreError> {
 }
 
 /// Writes one batch in one transaction; the last change of each XID wins.
-fn write_batch(db: &Database, changes: &[Change]) -> Result<u64, StoreError> {
+fn write_batch(db: &Database, changes: &Batch) -> Result<u64, StoreError> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
-    for (i, c) in changes.iter().enumerate() {
-        last.insert(c.key(), i);
+    for (i, (key, _)) in changes.iter().enumerate() {
+        last.insert(key, i);
     }
     let tx = db.begin_write().map_err(db_err)?;
     let mut writes = 0;
     {
         let mut table = tx.open_table(SESSIONS).map_err(db_err)?;
-        for (i, c) in changes.iter().enumerate() {
-            if last.get(c.key()) != Some(&i) {
+        for (i, (key, value)) in changes.iter().enumerate() {
+            if last.get(key) != Some(&i) {
                 continue;
             }
             writes += 1;
-            match c {
-                Change::Put(k, v) => {
-                    table.insert(k.as_str(), v.as_slice()).map_err(db_err)?;
+            match value {
+                Some(v) => {
+                    table.insert(key, v).map_err(db_err)?;
                 }
-                Change::Remove(k) => {
-                    table.remove(k.as_str()).map_err(db_err)?;
+                None => {
+                    table.remove(key).map_err(db_err)?;
                 }
             }
         }
@@ -333,9 +384,8 @@ fn write_batch(db: &Database, changes: &[Change]) -> Result<u64, StoreError> {
 }
 
 fn write_loop(shared: &Shared) {
-    // Reused from batch to batch (swapped with the queue's), so queueing a change does not
-    // grow a fresh vector every time.
-    let mut batch: Vec<Change> = Vec::new();
+    // Swapped with the queue's and emptied after each commit: its buffers are reused.
+    let mut batch = Batch::default();
     let mut ready: Vec<(u64, Ack)> = Vec::new();
     // How long the last commit took.
     let mut last_commit = Duration::ZERO;
