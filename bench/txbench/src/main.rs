@@ -596,6 +596,7 @@ fn main() -> anyhow::Result<()> {
     let mut open_max = 0usize;
     let mut open_sum = 0usize;
     let mut open_samples = 0usize;
+    let open_start = local.as_ref().map_or(0, |l| l.service.core().len());
     let end = start + Duration::from_secs_f64(args.seconds);
     while let Some(left) = end.checked_duration_since(Instant::now()) {
         std::thread::sleep(left.min(Duration::from_millis(50)));
@@ -612,6 +613,7 @@ fn main() -> anyhow::Result<()> {
     let threads_after = args.thread_stats.then(thread_use);
     let stats_after = local.as_ref().map(|l| l.service.store().stats());
     let branch_commits = counts.commits.load(Ordering::Relaxed) - commits_before;
+    let open_end = local.as_ref().map_or(0, |l| l.service.core().len());
     stop.store(true, Ordering::Relaxed);
 
     let mut hist = histogram();
@@ -671,11 +673,18 @@ fn main() -> anyhow::Result<()> {
     if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
         print_thread_use(b, a, ok);
     }
-    println!("  participant branchCommit calls while measuring: {branch_commits}");
+    // Every transaction commits two branches: half the calls is the rate phase two completes
+    // transactions at (for AT it can trail the rate the TM sees).
+    let phase_two_rate = branch_commits as f64 / 2.0 / elapsed;
+    println!(
+        "  phase two: {branch_commits} branchCommit calls, {phase_two_rate:.0} transactions/s completed"
+    );
     if local.is_some() {
         println!(
-            "  open transactions in the coordinator: {:.0} on average, {open_max} at most",
-            open_sum as f64 / open_samples.max(1) as f64
+            "  open transactions in the coordinator: {:.0} on average, {open_max} at most, \
+             {open_start} -> {open_end} over the run ({:+.0}/s)",
+            open_sum as f64 / open_samples.max(1) as f64,
+            (open_end as f64 - open_start as f64) / elapsed
         );
     }
     let delta = match (stats_before, stats_after) {
@@ -726,7 +735,7 @@ fn main() -> anyhow::Result<()> {
         "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
          \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
          \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\"store_lingered\":{},\
-         \"branch_commits\":{branch_commits},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left}}}",
+         \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left}}}",
         args.label,
         args.mode.name(),
         local.is_some(),
