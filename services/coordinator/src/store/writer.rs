@@ -51,15 +51,16 @@ pub struct StoreStats {
 /// The writer commits whatever is queued as soon as the previous commit is done, so every
 /// change that arrives during a commit (and its fsync) shares the next one. Under heavy load
 /// that is still many commits per second, each with a fixed cost (the pages of the tree it
-/// rewrites, the fsync) that dominates the store's CPU. So when at least
-/// [`linger_after`](GroupCommit::linger_after) changes queued up during the previous commit —
-/// the store is busy — the writer waits a little before the next one (as long as the previous
-/// commit took, at most [`max_linger`](GroupCommit::max_linger)), and more changes share it.
-/// Lightly loaded, it never waits. Nothing is acknowledged before it is durable either way.
+/// rewrites, the fsync) that dominates the store's CPU. So when on average (over the last few
+/// commits) at least [`linger_after`](GroupCommit::linger_after) changes queued up during a
+/// commit — the store is busy — the writer waits a little before the next one (as long as the
+/// previous commit took, at most [`max_linger`](GroupCommit::max_linger)), and more changes
+/// share it. Lightly loaded, it never waits. Nothing is acknowledged before it is durable
+/// either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCommit {
-    /// Changes that must have queued up during one commit for the writer to linger before the
-    /// next; `usize::MAX` never lingers.
+    /// Changes that must queue up during a commit, on average, for the writer to linger before
+    /// the next; `usize::MAX` never lingers.
     pub linger_after: usize,
     /// The longest the writer lingers.
     pub max_linger: Duration,
@@ -74,7 +75,7 @@ impl GroupCommit {
 }
 
 impl Default for GroupCommit {
-    /// Linger once 32 changes queued up during a commit, for at most 1 ms.
+    /// Linger once 32 changes queue up during a commit on average, for at most 1 ms.
     fn default() -> Self {
         GroupCommit {
             linger_after: 32,
@@ -389,12 +390,17 @@ fn write_loop(shared: &Shared) {
     let mut ready: Vec<(u64, Ack)> = Vec::new();
     // How long the last commit took.
     let mut last_commit = Duration::ZERO;
+    // Average of how many changes queued up during a commit (1/4 weight to the newest), in
+    // sixteenths: one busy moment alone does not make the writer linger.
+    let mut busy_x16: usize = 0;
     loop {
         let (upto, failed) = {
             let mut q = shared.queue.lock();
-            // What queued up while the last commit ran: enough means the store is busy.
+            // What queued up while the last commit ran: enough, on average, means the store
+            // is busy.
             let group = q.group;
-            if q.changes.len() >= group.linger_after && !q.stop {
+            busy_x16 = busy_x16 - busy_x16 / 4 + q.changes.len().saturating_mul(4);
+            if busy_x16 / 16 >= group.linger_after && !q.stop && !q.changes.is_empty() {
                 let linger = last_commit.min(group.max_linger);
                 if !linger.is_zero() {
                     drop(q);
