@@ -462,3 +462,71 @@ fn write_loop(shared: &Shared) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tars_protocols::tarstx::GlobalStatus;
+
+    fn session(n: usize) -> GlobalSession {
+        GlobalSession {
+            xid: format!("1:1:{n}"),
+            application_id: "app".into(),
+            transaction_name: "tx".into(),
+            status: GlobalStatus::Begin,
+            active: true,
+            began: Instant::now(),
+            begin_time_ms: 0,
+            timeout: Duration::from_secs(60),
+            branches: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_busy_writer_lingers_and_still_acknowledges_only_durable_changes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, _) = SessionStore::open(&dir.path().join("s.redb")).expect("open");
+        assert_eq!(store.group_commit(), GroupCommit::default());
+        store.set_group_commit(GroupCommit {
+            linger_after: 1,
+            max_linger: Duration::from_millis(1),
+        });
+        let store = Arc::new(store);
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        store.put(&session(t * 1000 + i));
+                        if i % 10 == 9 {
+                            store.sync().expect("durable");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().expect("writer");
+        }
+        store.sync().expect("durable");
+        let stats = store.stats();
+        assert_eq!(stats.changes, 400);
+        assert!(stats.lingered > 0, "{stats:?}");
+        assert!(stats.commits < 400, "{stats:?}");
+        // The writer threads are gone: this is the last reference, and the file is released.
+        drop(store);
+        let (_, recovered) = SessionStore::open(&dir.path().join("s.redb")).expect("reopen");
+        assert_eq!(recovered.sessions.len(), 400);
+    }
+
+    #[test]
+    fn no_linger_never_waits() {
+        let (store, _) = SessionStore::in_memory().expect("store");
+        store.set_group_commit(GroupCommit::NO_LINGER);
+        for i in 0..50 {
+            store.put(&session(i));
+        }
+        store.sync().expect("durable");
+        assert_eq!(store.stats().lingered, 0);
+    }
+}
