@@ -100,7 +100,12 @@ impl CoordinatorServantImpl {
     ) -> GlobalStatus {
         let reserved = self.driver.reserve(&xid);
         let status = decide();
-        let phase_two = reserved && crate::core::phase_two_direction(status).is_some();
+        // The TM may be told Committed while the branches still wait for their commit (all
+        // AT, AsyncCommitting): that is phase two too, run in the background right away.
+        let phase_two = reserved
+            && (crate::core::phase_two_direction(status).is_some()
+                || (status == GlobalStatus::Committed
+                    && self.core.status(&xid) == GlobalStatus::AsyncCommitting));
         if reserved && !phase_two {
             self.driver.release(&xid, status);
         }
