@@ -55,9 +55,11 @@ fn store(c: &mut Criterion) {
     batch(&store, &mut next, 256);
     for n in [1u64, 8, 32] {
         g.throughput(Throughput::Elements(n));
-        g.bench_with_input(BenchmarkId::new("durable commit, puts+removes", n), &n, |b, &n| {
-            b.iter(|| batch(&store, &mut next, n))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("durable commit, puts+removes", n),
+            &n,
+            |b, &n| b.iter(|| batch(&store, &mut next, n)),
+        );
     }
     let (mem, _) = SessionStore::in_memory().expect("in memory");
     let mut next = 0;
