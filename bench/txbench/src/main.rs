@@ -19,6 +19,10 @@
 //! instead; participants are still served from here (`--participant-host` must then be an
 //! address the coordinator can reach).
 //!
+//! Calls are timed out on the load generator's own runtime (`--proxy-timeouts` uses the
+//! proxies' per-call timers instead, as a TM would); `--thread-stats` adds CPU time and context
+//! switches per transaction of each thread group. Results and method: `services/coordinator/BENCH.md`.
+//!
 //! ```sh
 //! cargo build --release -p tars-txbench
 //! target/release/tx-bench --mode tcc --concurrency 256 --seconds 5
@@ -330,6 +334,8 @@ async fn transaction(proxy: &CoordinatorProxy, plan: &Plan) -> Result<(), Failur
 struct TaskResult {
     hist: Histogram<u64>,
     ok: u64,
+    /// Committed ones, measured or not (each leaves two branch commits to the participants).
+    all_ok: u64,
     failures: std::collections::BTreeMap<Failure, u64>,
 }
 
@@ -348,17 +354,19 @@ async fn task(
     let mut r = TaskResult {
         hist: histogram(),
         ok: 0,
+        all_ok: 0,
         failures: Default::default(),
     };
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         match transaction(&proxy, &plan).await {
             Ok(()) if measuring.load(Ordering::Relaxed) => {
+                r.all_ok += 1;
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let _ = r.hist.record(us.clamp(1, 120_000_000));
                 r.ok += 1;
             }
-            Ok(()) => {}
+            Ok(()) => r.all_ok += 1,
             // Failures count whenever they happen (warm-up and wind-down too).
             Err(f) => *r.failures.entry(f).or_default() += 1,
         }
@@ -618,6 +626,7 @@ fn main() -> anyhow::Result<()> {
 
     let mut hist = histogram();
     let mut ok = 0u64;
+    let mut all_ok = 0u64;
     let mut failures = std::collections::BTreeMap::<Failure, u64>::new();
     for t in tasks {
         let r = runtime
@@ -625,6 +634,7 @@ fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("load task: {e}"))?;
         hist.add(&r.hist)?;
         ok += r.ok;
+        all_ok += r.all_ok;
         for (f, n) in r.failures {
             *failures.entry(f).or_default() += n;
         }
@@ -662,9 +672,14 @@ fn main() -> anyhow::Result<()> {
         (Some(b), Some(a)) if ok > 0 => {
             let cpu = a.saturating_sub(b).as_secs_f64();
             println!(
-                "  process CPU: {:.2} cores ({:.1} us per transaction, server and load generator together)",
+                "  process CPU: {:.2} cores ({:.1} us per transaction, {})",
                 cpu / elapsed,
-                cpu * 1e6 / ok as f64
+                cpu * 1e6 / ok as f64,
+                if local.is_some() {
+                    "coordinator, participants and load generator together"
+                } else {
+                    "participants and load generator"
+                }
             );
             cpu * 1e6 / ok as f64
         }
@@ -714,7 +729,16 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // Let the background work (async commit of AT branches) finish before stopping.
+    // Let the background work (async commit of AT branches) finish before stopping: every
+    // committed transaction's two branches reach the participants.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while counts.commits.load(Ordering::Relaxed) < 2 * all_ok && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let missing = (2 * all_ok).saturating_sub(counts.commits.load(Ordering::Relaxed));
+    if missing > 0 {
+        println!("  {missing} branch commit(s) of committed transactions not seen after 15 s");
+    }
     let mut open_left = 0;
     if let Some(l) = &local {
         let deadline = Instant::now() + Duration::from_secs(15);
