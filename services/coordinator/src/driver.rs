@@ -194,15 +194,16 @@ impl Inner {
     }
 
     fn drive(self: &Arc<Self>, xid: String, done: Option<Done>) {
-        {
+        // Join a run in progress, or reserve and start one, in one look at the table.
+        let start = {
             let mut driving = self.driving.lock();
-            if let Some(waiting) = driving.get_mut(&xid) {
-                waiting.extend(done);
-                return;
-            }
-            driving.insert(xid.clone(), Vec::new());
+            let start = !driving.contains_key(&xid);
+            driving.entry(xid.clone()).or_default().extend(done);
+            start
+        };
+        if start {
+            self.spawn_run(xid);
         }
-        self.drive_reserved(xid, done);
     }
 
     fn drive_reserved(self: &Arc<Self>, xid: String, done: Option<Done>) {
@@ -213,6 +214,11 @@ impl Inner {
                 .or_default()
                 .push(done);
         }
+        self.spawn_run(xid);
+    }
+
+    /// Runs phase two of reserved `xid` on the runtime, then answers its waiters.
+    fn spawn_run(self: &Arc<Self>, xid: String) {
         let inner = self.clone();
         self.handle.spawn(async move {
             let status = inner.run(&xid).await;

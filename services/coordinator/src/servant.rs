@@ -57,6 +57,14 @@ fn store_failed(e: &StoreError) -> TxResult {
     failed(Code::FailedStore, e.to_string())
 }
 
+/// The result of a change once the store answered: success, or `FailedStore`.
+fn stored(r: std::result::Result<(), StoreError>) -> TxResult {
+    match r {
+        Ok(()) => ok(),
+        Err(e) => store_failed(&e),
+    }
+}
+
 type Result<T> = std::result::Result<T, ServantError>;
 
 impl CoordinatorServantImpl {
@@ -100,12 +108,10 @@ impl CoordinatorServantImpl {
     ) -> GlobalStatus {
         let reserved = self.driver.reserve(&xid);
         let status = decide();
-        // The TM may be told Committed while the branches still wait for their commit (all
-        // AT, AsyncCommitting): that is phase two too, run in the background right away.
-        let phase_two = reserved
-            && (crate::core::phase_two_direction(status).is_some()
-                || (status == GlobalStatus::Committed
-                    && self.core.status(&xid) == GlobalStatus::AsyncCommitting));
+        // Whether phase two is due follows from where the session is, not from what the TM is
+        // told: an all-AT commit tells the TM Committed while its session is AsyncCommitting.
+        let phase_two =
+            reserved && crate::core::phase_two_direction(self.core.status(&xid)).is_some();
         if reserved && !phase_two {
             self.driver.release(&xid, status);
         }
@@ -165,9 +171,10 @@ impl Coordinator for CoordinatorServantImpl {
             Instant::now(),
         );
         let answer = xid.clone();
-        self.when_durable(current, move |responder, r| match r {
-            Ok(()) => CoordinatorResponder::begin(responder, &ok(), &answer),
-            Err(e) => CoordinatorResponder::begin(responder, &store_failed(&e), &String::new()),
+        self.when_durable(current, move |responder, r| {
+            // A begin that was not stored hands out no XID.
+            let xid = if r.is_ok() { answer } else { String::new() };
+            CoordinatorResponder::begin(responder, &stored(r), &xid)
         });
         Ok((ok(), xid))
     }
@@ -217,13 +224,10 @@ impl Coordinator for CoordinatorServantImpl {
     ) -> Result<(TxResult, GlobalStatus)> {
         match self.core.global_report(&xid, status) {
             Ok(now) => {
-                self.decide(
-                    current,
-                    xid,
-                    || now,
-                    |_| false,
-                    CoordinatorResponder::global_report,
-                );
+                // An end state: nothing to drive, only to answer once stored.
+                self.when_durable(current, move |responder, r| {
+                    CoordinatorResponder::global_report(responder, &stored(r), &now)
+                });
                 Ok((ok(), now))
             }
             Err(e) => Ok(((&e).into(), self.core.status(&xid))),
@@ -249,11 +253,9 @@ impl Coordinator for CoordinatorServantImpl {
             &application_data,
         ) {
             Ok(branch_id) => {
-                self.when_durable(current, move |responder, r| match r {
-                    Ok(()) => CoordinatorResponder::branch_register(responder, &ok(), &branch_id),
-                    Err(e) => {
-                        CoordinatorResponder::branch_register(responder, &store_failed(&e), &0)
-                    }
+                self.when_durable(current, move |responder, r| {
+                    let id = if r.is_ok() { branch_id } else { 0 };
+                    CoordinatorResponder::branch_register(responder, &stored(r), &id)
                 });
                 Ok((ok(), branch_id))
             }
@@ -274,9 +276,8 @@ impl Coordinator for CoordinatorServantImpl {
             .branch_report(&xid, branch_id, status, &application_data)
         {
             Ok(()) => {
-                self.when_durable(current, |responder, r| match r {
-                    Ok(()) => CoordinatorResponder::branch_report(responder, &ok()),
-                    Err(e) => CoordinatorResponder::branch_report(responder, &store_failed(&e)),
+                self.when_durable(current, |responder, r| {
+                    CoordinatorResponder::branch_report(responder, &stored(r))
                 });
                 Ok(ok())
             }
