@@ -22,7 +22,7 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 echo "== examples"
-cargo run -q --locked -p tars --example codec_tour
+cargo run -q --locked -p tars-codec --example codec_tour
 # The bank-transfer example: tarsd + two TCC account services + a TM in one process, with
 # injected failures; exits non-zero if money is not conserved.
 cargo run -q --locked -p tars-example-bank-transfer --bin bank-demo -- --transfers 200

@@ -9,25 +9,71 @@ pub struct FieldAttr {
     pub default: Option<Expr>,
 }
 
-/// Parses a container attribute of the form `#[tars(<key> = "string")]`.
-pub fn container_name(attrs: &[Attribute], key: &str) -> syn::Result<Option<LitStr>> {
-    let mut out = None;
+/// What a container's `#[tars(...)]` attributes say.
+pub struct ContainerAttr {
+    /// The Tars name (`class = "..."` on structs, `name = "..."` on enums).
+    pub name: Option<LitStr>,
+    /// `crate = "path"`: where the codec lives, for code that renames or re-exports it.
+    pub krate: Option<syn::Path>,
+}
+
+/// Parses the container attributes `#[tars(<name_key> = "...", crate = "path")]`.
+pub fn container_attr(attrs: &[Attribute], name_key: &str) -> syn::Result<ContainerAttr> {
+    let mut out = ContainerAttr {
+        name: None,
+        krate: None,
+    };
     for attr in attrs.iter().filter(|a| a.path().is_ident("tars")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident(key) {
-                if out.is_some() {
-                    return Err(meta.error(format!("duplicate `{key}`")));
+            if meta.path.is_ident(name_key) {
+                if out.name.is_some() {
+                    return Err(meta.error(format!("duplicate `{name_key}`")));
                 }
-                out = Some(meta.value()?.parse::<LitStr>()?);
+                out.name = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else if meta.path.is_ident("crate") {
+                if out.krate.is_some() {
+                    return Err(meta.error("duplicate `crate`"));
+                }
+                let lit = meta.value()?.parse::<LitStr>()?;
+                out.krate = Some(lit.parse::<syn::Path>().map_err(|_| {
+                    syn::Error::new(lit.span(), "`crate` must be a path, like \"tars_codec\"")
+                })?);
                 Ok(())
             } else {
                 Err(meta.error(format!(
-                    "unknown tars attribute; expected `{key} = \"...\"`"
+                    "unknown tars attribute; expected `{name_key} = \"...\"` or `crate = \"...\"`"
                 )))
             }
         })?;
     }
     Ok(out)
+}
+
+/// The path through which the generated code names the codec: the `crate = "..."` attribute,
+/// else `tars-codec` or `tars` as the calling crate's manifest names them (renames included),
+/// else `::tars_codec`. Both crates expose the whole codec at their root.
+pub fn codec_path(explicit: Option<syn::Path>) -> proc_macro2::TokenStream {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    if let Some(path) = explicit {
+        return quote::quote!(#path);
+    }
+    for (package, lib) in [("tars-codec", "tars_codec"), ("tars", "tars")] {
+        match crate_name(package) {
+            // Inside the crate itself (its tests, examples and doctests included), the crate
+            // is reachable by its own name: both declare `extern crate self as <name>`.
+            Ok(FoundCrate::Itself) => {
+                let ident = proc_macro2::Ident::new(lib, proc_macro2::Span::call_site());
+                return quote::quote!(::#ident);
+            }
+            Ok(FoundCrate::Name(name)) => {
+                let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
+                return quote::quote!(::#ident);
+            }
+            Err(_) => continue,
+        }
+    }
+    quote::quote!(::tars_codec)
 }
 
 /// Parses the `#[tars(tag = N, require|optional, default = EXPR)]` attribute of a field.

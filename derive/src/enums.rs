@@ -1,10 +1,47 @@
 //! Expansion of `#[derive(TarsEnum)]`.
+//!
+//! A closed enum has unit variants only; a value that names none of them fails the decode.
+//! An open enum also has one `#[tars(unknown)] Name(i32)` variant, which keeps any value this
+//! side does not know (as TarsCpp and TarsGo read every enum as a plain int32), so it is
+//! written back unchanged.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Data, DeriveInput, Expr, ExprLit, ExprUnary, Fields, Lit, UnOp};
+use syn::{Data, DeriveInput, Expr, ExprLit, ExprUnary, Fields, Lit, UnOp, Variant};
 
-use crate::attrs::container_name;
+use crate::attrs::{codec_path, container_attr};
+
+/// What a variant's `#[tars(...)]` attribute says.
+#[derive(Default)]
+struct VariantAttr {
+    value: Option<Expr>,
+    unknown: bool,
+}
+
+fn variant_attr(v: &Variant) -> syn::Result<VariantAttr> {
+    let mut out = VariantAttr::default();
+    for attr in v.attrs.iter().filter(|a| a.path().is_ident("tars")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("value") {
+                if out.value.is_some() {
+                    return Err(meta.error("duplicate `value`"));
+                }
+                out.value = Some(meta.value()?.parse()?);
+                Ok(())
+            } else if meta.path.is_ident("unknown") {
+                if out.unknown {
+                    return Err(meta.error("duplicate `unknown`"));
+                }
+                out.unknown = true;
+                Ok(())
+            } else {
+                Err(meta
+                    .error("unknown tars enumerator attribute; expected `value = N` or `unknown`"))
+            }
+        })?;
+    }
+    Ok(out)
+}
 
 pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let name = &input.ident;
@@ -20,62 +57,173 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             "TarsEnum cannot be derived for generic enums",
         ));
     }
-    let Some(first) = data.variants.first() else {
+    let container = container_attr(&input.attrs, "name")?;
+    let krate = codec_path(container.krate);
+
+    // Sort the variants into the known enumerators (with their value expressions) and the
+    // optional catch-all.
+    let mut known: Vec<(&syn::Ident, TokenStream, Option<i64>)> = Vec::new();
+    let mut unknown: Option<&Variant> = None;
+    for v in &data.variants {
+        let attr = variant_attr(v)?;
+        if attr.unknown {
+            if let Some(prev) = unknown {
+                return Err(syn::Error::new_spanned(
+                    &v.ident,
+                    format!(
+                        "only one variant can be `#[tars(unknown)]`; `{}` already is",
+                        prev.ident
+                    ),
+                ));
+            }
+            let ok = matches!(&v.fields, Fields::Unnamed(f) if f.unnamed.len() == 1
+                && matches!(&f.unnamed[0].ty, syn::Type::Path(p) if p.path.is_ident("i32")));
+            if !ok {
+                return Err(syn::Error::new_spanned(
+                    v,
+                    "the `#[tars(unknown)]` variant holds the value as received: declare it as `Name(i32)`",
+                ));
+            }
+            if let Some(value) = &attr.value {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    "the `#[tars(unknown)]` variant has no value of its own",
+                ));
+            }
+            unknown = Some(v);
+            continue;
+        }
+        if !matches!(v.fields, Fields::Unit) {
+            return Err(syn::Error::new_spanned(
+                &v.fields,
+                "Tars enumerators cannot carry data (only an `#[tars(unknown)] Name(i32)` variant can)",
+            ));
+        }
+        let ident = &v.ident;
+        let (expr, literal) =
+            match (&attr.value, &v.discriminant) {
+                (Some(_), Some((_, d))) => return Err(syn::Error::new_spanned(
+                    d,
+                    "give the value either as a discriminant or as `#[tars(value = N)]`, not both",
+                )),
+                (Some(value), None) => {
+                    let literal = check_i32(value)?;
+                    (quote!({ const V: i32 = #value; V }), literal)
+                }
+                (None, Some((_, d))) => {
+                    let literal = check_i32(d)?;
+                    (quote!(#name::#ident as i32), literal)
+                }
+                (None, None) => (quote!(#name::#ident as i32), None),
+            };
+        known.push((ident, expr, literal));
+    }
+    let Some((first, _, _)) = known.first() else {
         return Err(syn::Error::new_spanned(
             name,
             "a Tars enum needs at least one enumerator",
         ));
     };
-    for v in &data.variants {
-        if !matches!(v.fields, Fields::Unit) {
-            return Err(syn::Error::new_spanned(
-                &v.fields,
-                "Tars enumerators cannot carry data",
-            ));
+    if unknown.is_some() {
+        // Enums with a data variant cannot use `as i32`, so every value must be spelled out.
+        for v in &data.variants {
+            if v.discriminant.is_some() {
+                return Err(syn::Error::new_spanned(
+                    &v.ident,
+                    "an open enum (one with a `#[tars(unknown)]` variant) gives values as `#[tars(value = N)]`, not as discriminants",
+                ));
+            }
         }
-        if let Some((_, expr)) = &v.discriminant {
-            check_i32(expr)?;
+        for v in data
+            .variants
+            .iter()
+            .filter(|v| matches!(v.fields, Fields::Unit))
+        {
+            if variant_attr(v)?.value.is_none() {
+                return Err(syn::Error::new_spanned(
+                    &v.ident,
+                    "an open enum (one with a `#[tars(unknown)]` variant) needs `#[tars(value = N)]` on every enumerator",
+                ));
+            }
         }
     }
-    let enum_name = container_name(&input.attrs, "name")?
+    // Two enumerators with one value would decode ambiguously.
+    for (i, (ident, _, value)) in known.iter().enumerate() {
+        let Some(value) = value else { continue };
+        if let Some((prev, _, _)) = known[..i].iter().find(|(_, _, v)| v == &Some(*value)) {
+            return Err(syn::Error::new_spanned(
+                ident,
+                format!("enumerator value {value} is already used by `{prev}`; declare an alias as an associated const instead"),
+            ));
+        }
+    }
+
+    let enum_name = container
+        .name
         .map(|l| l.value())
         .unwrap_or_else(|| name.to_string());
-    let first = &first.ident;
-    let variants: Vec<_> = data.variants.iter().map(|v| &v.ident).collect();
+    let variants: Vec<_> = known.iter().map(|(ident, _, _)| *ident).collect();
+    let values: Vec<_> = known.iter().map(|(_, expr, _)| expr).collect();
+
+    let (to_unknown, from_fallback, from_i32_impl) = match unknown {
+        Some(u) => {
+            let u = &u.ident;
+            (
+                quote!(#name::#u(v) => *v,),
+                quote!(::core::option::Option::Some(#name::#u(v))),
+                quote! {
+                    /// Every value converts: those no enumerator names become the
+                    /// `#[tars(unknown)]` variant.
+                    impl ::core::convert::From<i32> for #name {
+                        fn from(v: i32) -> #name {
+                            match <#name as #krate::TarsEnum>::from_i32(v) {
+                                ::core::option::Option::Some(e) => e,
+                                ::core::option::Option::None => #name::#u(v),
+                            }
+                        }
+                    }
+                },
+            )
+        }
+        None => (quote!(), quote!(::core::option::Option::None), quote!()),
+    };
+    let span = Span::call_site();
+    let v_ident = syn::Ident::new("v", span);
 
     Ok(quote! {
-        impl ::tars::codec::TarsEnum for #name {
+        impl #krate::TarsEnum for #name {
             const ENUM_NAME: &'static str = #enum_name;
 
             fn to_i32(&self) -> i32 {
                 match self {
-                    #(#name::#variants => #name::#variants as i32,)*
+                    #(#name::#variants => #values,)*
+                    #to_unknown
                 }
             }
 
-            fn from_i32(v: i32) -> ::core::option::Option<Self> {
-                #(if v == #name::#variants as i32 {
+            fn from_i32(#v_ident: i32) -> ::core::option::Option<Self> {
+                #(if #v_ident == #values {
                     return ::core::option::Option::Some(#name::#variants);
                 })*
-                ::core::option::Option::None
+                #from_fallback
             }
         }
 
-        impl ::tars::codec::TarsValue for #name {
+        impl #krate::TarsValue for #name {
             const TYPE_NAME: &'static str = #enum_name;
 
             #[inline]
-            fn write_field(&self, w: &mut ::tars::codec::Writer, tag: u8) {
-                w.write_i32(tag, ::tars::codec::TarsEnum::to_i32(self));
+            fn write_field(&self, w: &mut #krate::Writer, tag: u8) {
+                w.write_i32(tag, #krate::TarsEnum::to_i32(self));
             }
 
             #[inline]
             fn read_value(
-                r: &mut ::tars::codec::Reader<'_>,
+                r: &mut #krate::Reader<'_>,
                 tag: u8,
-                ty: ::tars::codec::WireType,
-            ) -> ::core::result::Result<Self, ::tars::codec::DecodeError> {
-                ::tars::codec::read_enum(r, tag, ty)
+                ty: #krate::WireType,
+            ) -> ::core::result::Result<Self, #krate::DecodeError> {
+                #krate::read_enum(r, tag, ty)
             }
 
             fn tars_default() -> Self {
@@ -85,14 +233,17 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
         impl ::core::convert::From<#name> for i32 {
             fn from(v: #name) -> i32 {
-                ::tars::codec::TarsEnum::to_i32(&v)
+                #krate::TarsEnum::to_i32(&v)
             }
         }
+
+        #from_i32_impl
     })
 }
 
-/// Rejects literal discriminants that do not fit the wire's Int32.
-fn check_i32(expr: &Expr) -> syn::Result<()> {
+/// Rejects literal values that do not fit the wire's Int32, and returns literal values
+/// (`None` for other constant expressions, which the compiler checks).
+fn check_i32(expr: &Expr) -> syn::Result<Option<i64>> {
     let (lit, negative) = match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Int(l), ..
@@ -105,17 +256,17 @@ fn check_i32(expr: &Expr) -> syn::Result<()> {
             Expr::Lit(ExprLit {
                 lit: Lit::Int(l), ..
             }) => (l, true),
-            _ => return Ok(()),
+            _ => return Ok(None),
         },
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     let v: i128 = lit.base10_parse()?;
     let v = if negative { -v } else { v };
-    if i32::try_from(v).is_err() {
-        return Err(syn::Error::new_spanned(
+    match i32::try_from(v) {
+        Ok(v) => Ok(Some(v as i64)),
+        Err(_) => Err(syn::Error::new_spanned(
             expr,
             format!("enum value {v} does not fit in a Tars int (i32)"),
-        ));
+        )),
     }
-    Ok(())
 }

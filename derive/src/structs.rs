@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Data, DeriveInput, Fields};
 
-use crate::attrs::{container_name, default_expr, field_attr};
+use crate::attrs::{codec_path, container_attr, default_expr, field_attr};
 
 struct FieldPlan<'a> {
     ident: &'a syn::Ident,
@@ -77,80 +77,90 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     }
     plans.sort_by_key(|p| p.tag);
 
-    let class = container_name(&input.attrs, "class")?
+    let container = container_attr(&input.attrs, "class")?;
+    let krate = codec_path(container.krate);
+    let class = container
+        .name
         .map(|l| l.value())
         .unwrap_or_else(|| name.to_string());
 
     let writes = plans.iter().map(|p| {
         let (ident, tag, ty) = (p.ident, p.tag, p.ty);
         if p.require {
-            quote!(<#ty as ::tars::codec::TarsValue>::write_field(&self.#ident, w, #tag);)
+            quote!(<#ty as #krate::TarsValue>::write_field(&self.#ident, w, #tag);)
         } else {
             let default = match &p.default {
                 Some(d) => quote!(::core::option::Option::Some(&{ let d: #ty = #d; d })),
                 None => quote!(::core::option::Option::None),
             };
             quote! {
-                if !<#ty as ::tars::codec::TarsValue>::skip_optional(&self.#ident, #default) {
-                    <#ty as ::tars::codec::TarsValue>::write_field(&self.#ident, w, #tag);
+                if !<#ty as #krate::TarsValue>::skip_optional(&self.#ident, #default) {
+                    <#ty as #krate::TarsValue>::write_field(&self.#ident, w, #tag);
                 }
             }
         }
     });
 
+    // Every use of a field's type is a qualified `<T as TarsValue>::...` path, so a type that
+    // is not a Tars value gets one diagnostic, not one per use.
     let reads = plans.iter().map(|p| {
         let (ident, tag, ty) = (p.ident, p.tag, p.ty);
-        let field_name = ident.to_string();
-        if p.require {
-            quote!(let #ident: #ty = r.read_required::<#ty>(#tag, #field_name)?;)
-        } else {
-            let fallback = field_default(p);
+        let absent = if p.require {
+            let field_name = ident.to_string();
             quote! {
-                let #ident: #ty = match r.read_optional::<#ty>(#tag)? {
-                    ::core::option::Option::Some(v) => v,
-                    ::core::option::Option::None => #fallback,
-                };
+                return ::core::result::Result::Err(#krate::DecodeError::MissingRequired {
+                    tag: #tag,
+                    field: #field_name,
+                })
             }
+        } else {
+            field_default(p, &krate)
+        };
+        quote! {
+            let #ident: #ty = match r.find_field(#tag)? {
+                ::core::option::Option::Some(ty) => <#ty as #krate::TarsValue>::read_value(r, #tag, ty)?,
+                ::core::option::Option::None => #absent,
+            };
         }
     });
     let idents: Vec<_> = plans.iter().map(|p| p.ident).collect();
     let defaults = plans.iter().map(|p| {
         let ident = p.ident;
-        let value = field_default(p);
+        let value = field_default(p, &krate);
         quote!(#ident: #value)
     });
 
     Ok(quote! {
-        impl ::tars::codec::TarsStruct for #name {
+        impl #krate::TarsStruct for #name {
             const CLASS_NAME: &'static str = #class;
 
-            fn write_fields(&self, w: &mut ::tars::codec::Writer) {
+            fn write_fields(&self, w: &mut #krate::Writer) {
                 #(#writes)*
             }
 
             fn read_fields(
-                r: &mut ::tars::codec::Reader<'_>,
-            ) -> ::core::result::Result<Self, ::tars::codec::DecodeError> {
+                r: &mut #krate::Reader<'_>,
+            ) -> ::core::result::Result<Self, #krate::DecodeError> {
                 #(#reads)*
                 ::core::result::Result::Ok(#name { #(#idents),* })
             }
         }
 
-        impl ::tars::codec::TarsValue for #name {
+        impl #krate::TarsValue for #name {
             const TYPE_NAME: &'static str = #class;
 
             #[inline]
-            fn write_field(&self, w: &mut ::tars::codec::Writer, tag: u8) {
-                ::tars::codec::write_struct(self, w, tag);
+            fn write_field(&self, w: &mut #krate::Writer, tag: u8) {
+                #krate::write_struct(self, w, tag);
             }
 
             #[inline]
             fn read_value(
-                r: &mut ::tars::codec::Reader<'_>,
+                r: &mut #krate::Reader<'_>,
                 tag: u8,
-                ty: ::tars::codec::WireType,
-            ) -> ::core::result::Result<Self, ::tars::codec::DecodeError> {
-                ::tars::codec::read_struct(r, tag, ty)
+                ty: #krate::WireType,
+            ) -> ::core::result::Result<Self, #krate::DecodeError> {
+                #krate::read_struct(r, tag, ty)
             }
 
             fn tars_default() -> Self {
@@ -161,10 +171,10 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 }
 
 /// The value a field takes when absent: its declared default, else its type's Tars default.
-fn field_default(p: &FieldPlan<'_>) -> TokenStream {
+fn field_default(p: &FieldPlan<'_>, krate: &TokenStream) -> TokenStream {
     let ty = p.ty;
     match &p.default {
         Some(d) => quote!({ let d: #ty = #d; d }),
-        None => quote!(<#ty as ::tars::codec::TarsValue>::tars_default()),
+        None => quote!(<#ty as #krate::TarsValue>::tars_default()),
     }
 }

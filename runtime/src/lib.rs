@@ -3,7 +3,9 @@
 //! The Tars RPC framework for Rust.
 //!
 //! - [`codec`]: the Tars binary encoding — [`Writer`], [`Reader`], the [`TarsValue`] /
-//!   [`TarsStruct`](trait@TarsStruct) traits, and `#[derive(TarsStruct, TarsEnum)]`.
+//!   [`TarsStruct`](trait@TarsStruct) traits, and `#[derive(TarsStruct, TarsEnum)]`. This is
+//!   the `tars-codec` crate, re-exported whole (also at this crate's root); programs that only
+//!   encode and decode can depend on `tars-codec` alone.
 //! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
 //! - [`server`]: the call context, servant dispatch and response building.
 //! - [`client`]: servant proxies and the transport abstraction they call through.
@@ -14,11 +16,11 @@
 extern crate self as tars;
 
 pub mod client;
-pub mod codec;
-pub mod packet;
 pub mod protocol;
 pub mod server;
 
-pub use bytes;
-pub use codec::{DecodeError, Reader, TarsEnum, TarsStruct, TarsValue, Writer};
-pub use tars_derive::{TarsEnum, TarsStruct};
+pub use tars_codec as codec;
+#[doc(no_inline)]
+pub use tars_codec::packet;
+#[doc(no_inline)]
+pub use tars_codec::*;

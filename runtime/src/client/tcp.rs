@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use parking_lot::Mutex;
-use tokio_util::codec::{Decoder, Encoder};
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
@@ -125,7 +124,7 @@ impl TcpInvoker {
         let mut buf = BytesMut::new();
         let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::new();
         codec
-            .encode(&request, &mut buf)
+            .encode_packet(&request, &mut buf)
             .map_err(|e| CallError::Transport(e.to_string()))?;
         if let Err(e) = conn.stream.write_all(&buf) {
             let generation = conn.generation;
@@ -178,7 +177,7 @@ impl Inner {
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let mut chunk = vec![0u8; 64 * 1024];
         let reason = loop {
-            match codec.decode(&mut buf) {
+            match codec.decode_packet(&mut buf) {
                 Ok(Some(resp)) => {
                     self.complete(resp);
                     continue;

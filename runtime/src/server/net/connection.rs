@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use mio::net::TcpStream;
-use tokio_util::codec::Decoder;
 
 use super::stats::IoCounters;
 use crate::packet::{FrameCodec, FrameError};
@@ -118,7 +117,7 @@ impl Connection {
     }
 
     fn split_frames(&mut self, frames: &mut Vec<bytes::Bytes>) -> Result<(), FrameError> {
-        while let Some(frame) = self.frames.decode(&mut self.rbuf)? {
+        while let Some(frame) = self.frames.decode_frame(&mut self.rbuf)? {
             frames.push(frame);
         }
         Ok(())

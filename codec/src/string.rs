@@ -1,0 +1,398 @@
+//! [`TarsString`]: a Tars `string` kept as the bytes the peer sent.
+//!
+//! TarsCpp, TarsGo and the Node peers treat a Tars `string` as bytes, and services in the field
+//! send GBK and other non-UTF-8 encodings. A `TarsString` decodes any of them without loss and
+//! writes them back byte for byte, while a UTF-8 string (the common case) reads like a `&str`.
+//! Decoded from a shared frame ([`Reader::from_bytes`](crate::Reader::from_bytes)), it is a
+//! slice of that frame: no copy, no allocation.
+
+use std::borrow::{Borrow, Cow};
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::DecodeError;
+use crate::reader::Reader;
+use crate::value::TarsValue;
+use crate::wire::WireType;
+use crate::writer::Writer;
+
+/// A Tars `string`: the exact bytes on the wire, readable as text.
+///
+/// - A valid UTF-8 string dereferences to that `&str` ([`as_str`](Self::as_str)), compares
+///   equal to `&str` and `String`, and works as a map key looked up by `&str`.
+/// - A string that is not UTF-8 (GBK from an older service, say) keeps its bytes
+///   ([`as_bytes`](Self::as_bytes)) and is encoded again unchanged. As text it reads as its
+///   lossy UTF-8 conversion (invalid sequences become U+FFFD); [`to_str`](Self::to_str) returns
+///   `None` and [`is_utf8`](Self::is_utf8) `false` for it.
+///
+/// Equality is byte equality: two different GBK strings never compare equal, even though both
+/// read as replacement characters. [`len`](Self::len) is the length in bytes on the wire.
+///
+/// ```
+/// use tars_codec::TarsString;
+///
+/// let name = TarsString::from("tars");
+/// assert_eq!(name, "tars");
+/// assert!(name.starts_with("ta")); // any &str method, through Deref
+///
+/// let gbk = TarsString::from_bytes(&b"\xc4\xe3\xba\xc3"[..]); // "你好" in GBK
+/// assert!(!gbk.is_utf8());
+/// assert_eq!(gbk.as_bytes(), b"\xc4\xe3\xba\xc3");
+/// assert_eq!(gbk.to_str(), None);
+/// ```
+#[derive(Clone)]
+pub struct TarsString(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Valid UTF-8 (checked once, when the string was made).
+    Utf8(Bytes),
+    /// Not UTF-8: the bytes as received, and their lossy text for reading.
+    Raw(Arc<RawString>),
+}
+
+struct RawString {
+    bytes: Bytes,
+    text: Box<str>,
+}
+
+impl TarsString {
+    /// The empty string.
+    pub const fn new() -> TarsString {
+        TarsString(Repr::Utf8(Bytes::new()))
+    }
+
+    /// A string borrowing a static `&str`, without allocating.
+    pub const fn from_static(s: &'static str) -> TarsString {
+        TarsString(Repr::Utf8(Bytes::from_static(s.as_bytes())))
+    }
+
+    /// A string of arbitrary bytes, kept exactly: valid UTF-8 reads as that text, anything
+    /// else reads lossily but is encoded unchanged.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> TarsString {
+        let bytes = bytes.into();
+        // ASCII is checked word by word and is the common case; the general validator is
+        // slower on the short strings typical of Tars messages.
+        if bytes.is_ascii() || std::str::from_utf8(&bytes).is_ok() {
+            return TarsString(Repr::Utf8(bytes));
+        }
+        let text = String::from_utf8_lossy(&bytes)
+            .into_owned()
+            .into_boxed_str();
+        TarsString(Repr::Raw(Arc::new(RawString { bytes, text })))
+    }
+
+    /// The text: the string itself when it is UTF-8, else its lossy conversion.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // SAFETY: `Utf8` is only built from bytes that passed UTF-8 validation (or from
+            // a `&str` / `String`), and `Bytes` are immutable.
+            Repr::Utf8(b) => unsafe { std::str::from_utf8_unchecked(b) },
+            Repr::Raw(r) => &r.text,
+        }
+    }
+
+    /// The string as `&str` if it is valid UTF-8, `None` otherwise.
+    #[inline]
+    pub fn to_str(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Utf8(_) => Some(self.as_str()),
+            Repr::Raw(_) => None,
+        }
+    }
+
+    /// Whether the bytes are valid UTF-8.
+    #[inline]
+    pub fn is_utf8(&self) -> bool {
+        matches!(self.0, Repr::Utf8(_))
+    }
+
+    /// The bytes exactly as they travel on the wire.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.as_shared_bytes()
+    }
+
+    /// The bytes as a shared buffer (cloning it does not copy).
+    #[inline]
+    pub fn as_shared_bytes(&self) -> &Bytes {
+        match &self.0 {
+            Repr::Utf8(b) => b,
+            Repr::Raw(r) => &r.bytes,
+        }
+    }
+
+    /// The bytes as a shared buffer.
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            Repr::Utf8(b) => b,
+            Repr::Raw(r) => r.bytes.clone(),
+        }
+    }
+
+    /// The length in bytes on the wire (for a UTF-8 string, its `str::len`).
+    #[inline]
+    #[allow(clippy::len_without_is_empty)] // is_empty below; clippy sees str's through Deref
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the string has no bytes.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_empty()
+    }
+
+    /// The text as an owned `String` (lossy for a string that is not UTF-8).
+    pub fn into_string_lossy(self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Default for TarsString {
+    fn default() -> Self {
+        TarsString::new()
+    }
+}
+
+impl Deref for TarsString {
+    type Target = str;
+
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for TarsString {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for TarsString {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// Lookups by `&str` in maps keyed by `TarsString` find the UTF-8 keys; hashing and ordering
+/// follow the text first, so they agree with `str`'s for every UTF-8 string.
+impl Borrow<str> for TarsString {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for TarsString {
+    fn from(s: &str) -> Self {
+        TarsString(Repr::Utf8(Bytes::copy_from_slice(s.as_bytes())))
+    }
+}
+
+impl From<&String> for TarsString {
+    fn from(s: &String) -> Self {
+        TarsString::from(s.as_str())
+    }
+}
+
+impl From<String> for TarsString {
+    fn from(s: String) -> Self {
+        TarsString(Repr::Utf8(Bytes::from(s.into_bytes())))
+    }
+}
+
+impl From<Box<str>> for TarsString {
+    fn from(s: Box<str>) -> Self {
+        TarsString::from(String::from(s))
+    }
+}
+
+impl From<Cow<'_, str>> for TarsString {
+    fn from(s: Cow<'_, str>) -> Self {
+        TarsString::from(s.into_owned())
+    }
+}
+
+impl From<&TarsString> for TarsString {
+    fn from(s: &TarsString) -> Self {
+        s.clone()
+    }
+}
+
+impl std::str::FromStr for TarsString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(TarsString::from(s))
+    }
+}
+
+impl FromIterator<char> for TarsString {
+    fn from_iter<I: IntoIterator<Item = char>>(iter: I) -> Self {
+        TarsString::from(iter.into_iter().collect::<String>())
+    }
+}
+
+impl PartialEq for TarsString {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for TarsString {}
+
+impl PartialEq<str> for TarsString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for TarsString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for TarsString {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<TarsString> for str {
+    fn eq(&self, other: &TarsString) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<TarsString> for &str {
+    fn eq(&self, other: &TarsString) -> bool {
+        other == *self
+    }
+}
+
+impl PartialEq<TarsString> for String {
+    fn eq(&self, other: &TarsString) -> bool {
+        other == self
+    }
+}
+
+/// Orders by the text, then by the bytes: UTF-8 strings order exactly as `str` does (byte
+/// order), and strings that read alike but differ in bytes still order deterministically.
+impl Ord for TarsString {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str()
+            .cmp(other.as_str())
+            .then_with(|| self.as_bytes().cmp(other.as_bytes()))
+    }
+}
+
+impl PartialOrd for TarsString {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Hashes the text, as `str` does, so `HashMap<TarsString, _>` can be queried by `&str`.
+/// Equal strings have equal bytes, hence equal text and equal hashes.
+impl Hash for TarsString {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Display for TarsString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+/// UTF-8 strings print like `&str` (`"text"`); others as escaped bytes (`b"\xc4\xe3"`).
+impl fmt::Debug for TarsString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Utf8(_) => fmt::Debug::fmt(self.as_str(), f),
+            Repr::Raw(r) => write!(f, "b\"{}\"", r.bytes.escape_ascii()),
+        }
+    }
+}
+
+/// `string`: `STRING1` / `STRING4`, bytes kept as sent.
+impl TarsValue for TarsString {
+    const TYPE_NAME: &'static str = "string";
+
+    #[inline]
+    fn write_field(&self, w: &mut Writer, tag: u8) {
+        w.write_string_bytes(tag, self.as_bytes());
+    }
+
+    #[inline]
+    fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
+        let bytes = r.read_string_shared(tag, ty)?;
+        Ok(TarsString::from_bytes(bytes))
+    }
+
+    fn tars_default() -> Self {
+        TarsString::new()
+    }
+
+    fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
+        explicit_default.is_some_and(|d| d == self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_as_small_as_bytes() {
+        assert_eq!(
+            std::mem::size_of::<TarsString>(),
+            std::mem::size_of::<Bytes>()
+        );
+    }
+
+    #[test]
+    fn non_utf8_keeps_its_bytes_and_reads_lossily() {
+        let s = TarsString::from_bytes(&b"a\xc4\xe3"[..]);
+        assert!(!s.is_utf8());
+        assert_eq!(s.as_bytes(), b"a\xc4\xe3");
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.as_str(), "a\u{fffd}\u{fffd}");
+        assert_ne!(s, *"a\u{fffd}\u{fffd}");
+        assert_eq!(format!("{s:?}"), r#"b"a\xc4\xe3""#);
+        // Different bytes that read alike are different strings, in a stable order.
+        let t = TarsString::from_bytes(&b"a\xba\xc3"[..]);
+        assert_eq!(s.as_str(), t.as_str());
+        assert_ne!(s, t);
+        assert_eq!(s.cmp(&t), Ordering::Greater);
+    }
+
+    #[test]
+    fn utf8_behaves_like_str() {
+        let s = TarsString::from("héllo");
+        assert!(s.is_utf8());
+        assert_eq!(s, "héllo");
+        assert_eq!("héllo", s);
+        assert_eq!(s.to_str(), Some("héllo"));
+        assert_eq!(format!("{s}|{s:?}"), "héllo|\"héllo\"");
+        let mut m = std::collections::HashMap::new();
+        m.insert(s.clone(), 1);
+        assert_eq!(m.get("héllo"), Some(&1));
+        let mut b = std::collections::BTreeMap::new();
+        for k in ["b", "a", "é", "c"] {
+            b.insert(TarsString::from(k), k);
+        }
+        assert_eq!(b.get("é"), Some(&"é"));
+        let order: Vec<&str> = b.keys().map(|k| k.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c", "é"]);
+    }
+}

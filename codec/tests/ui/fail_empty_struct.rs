@@ -1,0 +1,3 @@
+#[derive(tars_codec::TarsStruct)]
+struct S {}
+fn main() {}

@@ -1,0 +1,6 @@
+#[derive(tars_codec::TarsEnum)]
+enum E {
+    A,
+    B(i32),
+}
+fn main() {}

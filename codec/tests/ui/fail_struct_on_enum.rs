@@ -1,0 +1,5 @@
+#[derive(tars_codec::TarsStruct)]
+enum E {
+    A,
+}
+fn main() {}

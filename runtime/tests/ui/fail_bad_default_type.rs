@@ -1,6 +1,0 @@
-#[derive(tars::TarsStruct)]
-struct S {
-    #[tars(tag = 0, default = "text")]
-    a: i32,
-}
-fn main() {}

@@ -1,3 +1,0 @@
-#[derive(tars::TarsStruct)]
-struct S {}
-fn main() {}

@@ -1,6 +1,0 @@
-#[derive(tars::TarsEnum)]
-enum E {
-    A = 1,
-    B = 4294967296,
-}
-fn main() {}

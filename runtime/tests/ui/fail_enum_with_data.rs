@@ -1,6 +1,0 @@
-#[derive(tars::TarsEnum)]
-enum E {
-    A,
-    B(i32),
-}
-fn main() {}

@@ -1,8 +1,0 @@
-struct NotTars;
-
-#[derive(tars::TarsStruct)]
-struct S {
-    #[tars(tag = 0)]
-    a: NotTars,
-}
-fn main() {}

@@ -1,6 +1,0 @@
-#[derive(tars::TarsStruct)]
-struct S {
-    #[tars(require)]
-    a: i32,
-}
-fn main() {}

@@ -1,7 +1,0 @@
-#[derive(tars::TarsStruct)]
-struct S {
-    #[tars(tag = 0)]
-    a: i32,
-    b: i32,
-}
-fn main() {}

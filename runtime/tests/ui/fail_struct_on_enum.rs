@@ -1,5 +1,0 @@
-#[derive(tars::TarsStruct)]
-enum E {
-    A,
-}
-fn main() {}

@@ -1,6 +1,0 @@
-#[derive(tars::TarsStruct)]
-struct S {
-    #[tars(tag = 256)]
-    a: i32,
-}
-fn main() {}
