@@ -149,6 +149,11 @@ impl TarsString {
         self.as_bytes().is_empty()
     }
 
+    /// Makes the string empty.
+    pub fn clear(&mut self) {
+        *self = TarsString::new();
+    }
+
     /// The text as an owned `String` (lossy for a string that is not UTF-8).
     pub fn into_string_lossy(self) -> String {
         self.as_str().to_owned()

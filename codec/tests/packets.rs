@@ -197,7 +197,7 @@ fn tup_request_and_response_round_trip() {
     resp.set_return(&3i32);
     let p = resp.to_packet();
     assert_eq!(
-        p.status.get(status_key::RESULT_CODE).map(String::as_str),
+        p.status.get(status_key::RESULT_CODE).map(|s| s.as_str()),
         Some("0")
     );
     let back = TupResponse::from_packet(&RequestPacket::decode_from(&p.encode_to_bytes()).unwrap())
@@ -212,7 +212,7 @@ fn tup_request_and_response_round_trip() {
         Err(tars_codec::packet::TupError::Version(1))
     ));
     let mut bad = p.clone();
-    bad.status = BTreeMap::from([(status_key::RESULT_CODE.to_string(), "x".to_string())]);
+    bad.status = BTreeMap::from([(status_key::RESULT_CODE.into(), "x".into())]);
     assert!(TupResponse::from_packet(&bad).is_err());
 }
 

@@ -2,6 +2,7 @@
 //! reference implementation both peers agree on.
 
 use std::collections::BTreeMap;
+use tars::TarsString;
 
 use parking_lot::Mutex;
 use tars::bytes::Bytes;
@@ -44,14 +45,14 @@ pub struct HelloImpl {
 }
 
 impl Test::Hello for HelloImpl {
-    fn echo(&self, _c: &mut Current, s: String) -> Result<(i32, String), ServantError> {
+    fn echo(&self, _c: &mut Current, s: TarsString) -> Result<(i32, TarsString), ServantError> {
         Ok((s.encode_utf16().count() as i32, s))
     }
 
     fn echo_item(&self, _c: &mut Current, item: Test::Item) -> Result<Test::Item, ServantError> {
         Ok(Test::Item {
             id: item.id + 1,
-            name: format!("{}!", item.name),
+            name: format!("{}!", item.name).into(),
             ..item
         })
     }
@@ -59,8 +60,8 @@ impl Test::Hello for HelloImpl {
     fn echo_map(
         &self,
         _c: &mut Current,
-        m: BTreeMap<String, i32>,
-    ) -> Result<BTreeMap<String, i32>, ServantError> {
+        m: BTreeMap<TarsString, i32>,
+    ) -> Result<BTreeMap<TarsString, i32>, ServantError> {
         Ok(m.into_iter().map(|(k, v)| (k, v.wrapping_mul(2))).collect())
     }
 
@@ -76,12 +77,12 @@ impl Test::Hello for HelloImpl {
         Ok(())
     }
 
-    fn notify(&self, _c: &mut Current, msg: String) -> Result<(), ServantError> {
-        *self.last.lock() = msg;
+    fn notify(&self, _c: &mut Current, msg: TarsString) -> Result<(), ServantError> {
+        *self.last.lock() = msg.to_string();
         Ok(())
     }
 
-    fn last_notify(&self, _c: &mut Current) -> Result<String, ServantError> {
-        Ok(self.last.lock().clone())
+    fn last_notify(&self, _c: &mut Current) -> Result<TarsString, ServantError> {
+        Ok(self.last.lock().clone().into())
     }
 }

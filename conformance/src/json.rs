@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tars::bytes::Bytes;
+use tars::TarsString;
 
 /// Conversion between a Rust value and its JSON form.
 pub trait Json: Sized {
@@ -107,6 +108,27 @@ impl Json for String {
     }
     fn to_json(&self) -> Value {
         json!(self)
+    }
+}
+
+/// UTF-8 strings are JSON strings; other byte strings (GBK, say) are `{"hex": "..."}`.
+impl Json for TarsString {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        if let Some(s) = v.as_str() {
+            return Ok(TarsString::from(s));
+        }
+        let hex_text = v
+            .get("hex")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("expected a string or {{\"hex\": ...}}, got {v}"))?;
+        let raw = hex::decode(hex_text).map_err(|e| format!("bad hex string {hex_text:?}: {e}"))?;
+        Ok(TarsString::from_bytes(raw))
+    }
+    fn to_json(&self) -> Value {
+        match self.to_str() {
+            Some(s) => json!(s),
+            None => json!({ "hex": hex::encode(self.as_bytes()) }),
+        }
     }
 }
 

@@ -57,8 +57,8 @@ fn endpoints() -> Vec<EndpointF> {
 }
 
 fn as_json(e: &EndpointF) -> Value {
-    json!({"host": e.host, "port": e.port, "timeout": e.timeout, "istcp": e.istcp, "grid": e.grid,
-           "groupworkid": e.groupworkid, "grouprealid": e.grouprealid, "setId": e.set_id, "qos": e.qos,
+    json!({"host": *e.host, "port": e.port, "timeout": e.timeout, "istcp": e.istcp, "grid": e.grid,
+           "groupworkid": e.groupworkid, "grouprealid": e.grouprealid, "setId": *e.set_id, "qos": e.qos,
            "bakFlag": e.bak_flag, "weight": e.weight, "weightType": e.weight_type})
 }
 
@@ -85,7 +85,7 @@ fn we_read_endpoint_lists_written_by_node_clients() {
     for e in &mut expected {
         // The peer's schema has no authType / nodeName: they take their defaults.
         e.auth_type = 0;
-        e.node_name = String::new();
+        e.node_name = Default::default();
     }
     assert_eq!(got, expected);
 }

@@ -80,7 +80,7 @@ fn last_notify(port: u16) -> String {
             .string_to_proxy(&format!("{HELLO_OBJ}@tcp -h 127.0.0.1 -p {port} -t 3000"))
             .expect("proxy"),
     );
-    hello.last_notify().expect("lastNotify")
+    hello.last_notify().expect("lastNotify").to_string()
 }
 
 /// Waits (at most 10 s) until the server on `port` has seen notify(`tag`).

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use tars::bytes::Bytes;
 use tars::client::{block_on, CallError, CallOptions, Communicator};
@@ -26,12 +27,12 @@ fn proxy(port: u16) -> Test::HelloProxy {
 
 /// Every call of the interface, checked against the agreed semantics.
 fn exercise(hello: &Test::HelloProxy) {
-    assert_eq!(hello.echo("hello").unwrap(), (5, "hello".to_string()));
+    assert_eq!(hello.echo("hello").unwrap(), (5, TarsString::from("hello")));
     let item = Test::Item {
         id: 41,
         name: "item".into(),
         data: Bytes::from_static(&[1, 2, 3]),
-        attrs: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        attrs: BTreeMap::from([(TarsString::from("k"), TarsString::from("v"))]),
     };
     let back = hello.echo_item(&item).unwrap();
     assert_eq!((back.id, back.name.as_str()), (42, "item!"));
@@ -39,10 +40,10 @@ fn exercise(hello: &Test::HelloProxy) {
         (back.data, back.attrs),
         (item.data.clone(), item.attrs.clone())
     );
-    let m = BTreeMap::from([("a".to_string(), 1), ("b".to_string(), -7)]);
+    let m = BTreeMap::from([(TarsString::from("a"), 1), (TarsString::from("b"), -7)]);
     assert_eq!(
         hello.echo_map(&m).unwrap(),
-        BTreeMap::from([("a".to_string(), 2), ("b".to_string(), -14)])
+        BTreeMap::from([(TarsString::from("a"), 2), (TarsString::from("b"), -14)])
     );
     let bytes: Bytes = (0..300u32).map(|i| i as u8).collect();
     let reversed: Bytes = bytes.iter().rev().copied().collect();
@@ -64,7 +65,7 @@ fn exercise(hello: &Test::HelloProxy) {
     }
     assert_eq!(
         block_on(hello.echo_async("async")).unwrap(),
-        (5, "async".to_string())
+        (5, TarsString::from("async"))
     );
 }
 
@@ -136,5 +137,5 @@ fn our_client_calls_node_server() {
         Err(CallError::Timeout(_)) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert_eq!(hello.echo("after").unwrap(), (5, "after".to_string()));
+    assert_eq!(hello.echo("after").unwrap(), (5, TarsString::from("after")));
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tars::bytes::{Bytes, BytesMut};
-use tars::codec::{TarsValue, Writer};
+use tars::codec::{TarsString, TarsValue, Writer};
 use tars::packet::{PacketCodec, RequestPacket, ResponsePacket, TupRequest};
 use tars_conformance::json::Json;
 use tars_conformance::model::{HighTags, Mid, Nested, Small, WithOptional};
@@ -344,8 +344,8 @@ fn str_field(f: &Value, k: &str) -> String {
         .to_owned()
 }
 
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    BTreeMap::<String, String>::from_json(v).expect("map of strings")
+fn string_map(v: &Value) -> BTreeMap<TarsString, TarsString> {
+    BTreeMap::<TarsString, TarsString>::from_json(v).expect("map of strings")
 }
 
 fn request_from(f: &Value) -> RequestPacket {
@@ -354,8 +354,8 @@ fn request_from(f: &Value) -> RequestPacket {
         packet_type: int_field(f, "packet_type") as i8,
         message_type: int_field(f, "message_type") as i32,
         request_id: int_field(f, "request_id") as i32,
-        servant_name: str_field(f, "servant_name"),
-        func_name: str_field(f, "func_name"),
+        servant_name: str_field(f, "servant_name").into(),
+        func_name: str_field(f, "func_name").into(),
         buffer: Bytes::from(hex_of(&f["buffer"])),
         timeout: int_field(f, "timeout") as i32,
         context: string_map(&f["context"]),
@@ -372,7 +372,7 @@ fn response_from(f: &Value) -> ResponsePacket {
         ret: int_field(f, "ret") as i32,
         buffer: Bytes::from(hex_of(&f["buffer"])),
         status: string_map(&f["status"]),
-        result_desc: str_field(f, "result_desc"),
+        result_desc: str_field(f, "result_desc").into(),
         context: string_map(&f["context"]),
     }
 }
@@ -637,7 +637,7 @@ fn our_packets() -> Vec<Value> {
     req.status.insert("STATUS_GRID_KEY".into(), "g".into());
     out.push(json!({"name": "rs_request", "kind": "request", "hex": hex::encode(frame(&req)), "fields": {
         "version": req.version, "packet_type": req.packet_type, "message_type": req.message_type, "request_id": req.request_id,
-        "servant_name": req.servant_name, "func_name": req.func_name, "buffer": hex::encode(&req.buffer), "timeout": req.timeout,
+        "servant_name": *req.servant_name, "func_name": *req.func_name, "buffer": hex::encode(&req.buffer), "timeout": req.timeout,
         "context": req.context.to_json(), "status": req.status.to_json()}}));
     let mut resp = ResponsePacket::error(&req, tars::packet::RetCode::Overload, "busy");
     resp.context.insert("k".into(), "v".into());

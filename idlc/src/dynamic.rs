@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Number, Value};
-use tars::bytes::Bytes;
-use tars::codec::{DecodeError, Reader, WireType, Writer};
+use tars_codec::bytes::Bytes;
+use tars_codec::{DecodeError, Reader, WireType, Writer};
 
 use crate::codegen::ir::{REnum, RModule, RStruct, RType};
 
@@ -255,7 +255,7 @@ impl<'a> Schema<'a> {
         wt: WireType,
         at: &str,
     ) -> Result<Value, ConvertError> {
-        use tars::codec::TarsValue;
+        use tars_codec::TarsValue;
         let e = |err| dec_err(at, err);
         Ok(match ty {
             RType::Bool => json!(bool::read_value(r, tag, wt).map_err(e)?),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tars::TarsString;
 
 use tars::client::{CallError, LocalInvoker, ServantProxy};
 use tars::codec::{MapVec, TarsStruct};
@@ -24,19 +25,23 @@ struct Painter {
 }
 
 impl Demo::Painter for Painter {
-    fn draw(&self, current: &mut Current, s: Demo::Shape) -> Result<(i32, String), ServantError> {
+    fn draw(
+        &self,
+        current: &mut Current,
+        s: Demo::Shape,
+    ) -> Result<(i32, TarsString), ServantError> {
         if s.name == "later" {
             let responder = current
                 .defer()
                 .ok_or_else(|| ServantError::unknown("cannot defer"))?;
             std::thread::spawn(move || {
-                Demo::PainterResponder::draw(responder, &7, &"drawn later".to_string())
+                Demo::PainterResponder::draw(responder, &7, &TarsString::from("drawn later"))
             });
-            return Ok((0, String::new()));
+            return Ok((0, Default::default()));
         }
         Ok((
             s.points.len() as i32,
-            format!("{} in {:?}", s.name, s.color),
+            format!("{} in {:?}", s.name, s.color).into(),
         ))
     }
 
@@ -47,7 +52,7 @@ impl Demo::Painter for Painter {
     fn find(
         &self,
         current: &mut Current,
-        name: String,
+        name: TarsString,
     ) -> Result<(bool, Vec<Demo::Point>, i32), ServantError> {
         let routed = current
             .status()
@@ -64,13 +69,13 @@ impl Demo::Painter for Painter {
         ret_: Demo::Color,
     ) -> Result<Types::Tag, ServantError> {
         Ok(Types::Tag {
-            label: format!("{params_}/{ret_:?}"),
+            label: format!("{params_}/{ret_:?}").into(),
             level: Types::Level::HIGH,
         })
     }
 
-    fn notify(&self, _current: &mut Current, message: String) -> Result<(), ServantError> {
-        self.notes.lock().unwrap().push(message);
+    fn notify(&self, _current: &mut Current, message: TarsString) -> Result<(), ServantError> {
+        self.notes.lock().unwrap().push(message.to_string());
         Ok(())
     }
 }
@@ -100,12 +105,12 @@ fn sync_async_and_oneway_calls() {
     let (painter, _, proxy) = setup();
     assert_eq!(
         proxy.draw(&shape("square")).unwrap(),
-        (3, "square in Green".to_string())
+        (3, TarsString::from("square in Green"))
     );
     let fut = proxy.draw_async(&shape("tri"));
     assert_eq!(
         futures_lite_block_on(fut).unwrap(),
-        (3, "tri in Green".to_string())
+        (3, TarsString::from("tri in Green"))
     );
     proxy.notify_oneway("hi").unwrap();
     proxy.notify("again").unwrap();
@@ -143,7 +148,7 @@ fn deferred_reply_through_the_generated_responder() {
     let (_, _, proxy) = setup();
     assert_eq!(
         proxy.draw(&shape("later")).unwrap(),
-        (7, "drawn later".to_string())
+        (7, TarsString::from("drawn later"))
     );
 }
 

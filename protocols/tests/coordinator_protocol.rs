@@ -2,6 +2,7 @@
 //! servant and proxy.
 
 use std::sync::Arc;
+use tars::TarsString;
 
 use tars::client::{LocalInvoker, ServantProxy};
 use tars::server::{Current, ServantError, Servants};
@@ -13,13 +14,16 @@ use tars_protocols::tarstx::{
 
 #[test]
 fn status_and_error_numbers_are_seatas() {
-    assert_eq!(GlobalStatus::AsyncCommitting as i32, 8);
-    assert_eq!(GlobalStatus::RollbackRetryTimeout as i32, 17);
-    assert_eq!(BranchStatus::PhaseTwo_RollbackFailed_Unretryable as i32, 10);
-    assert_eq!(BranchType::XA as i32, 3);
-    assert_eq!(Code::LockKeyConflict as i32, 2);
-    assert_eq!(Code::GlobalTransactionNotExist as i32, 10);
-    assert_eq!(Code::GlobalTransactionStatusInvalid as i32, 12);
+    assert_eq!(i32::from(GlobalStatus::AsyncCommitting), 8);
+    assert_eq!(i32::from(GlobalStatus::RollbackRetryTimeout), 17);
+    assert_eq!(
+        i32::from(BranchStatus::PhaseTwo_RollbackFailed_Unretryable),
+        10
+    );
+    assert_eq!(i32::from(BranchType::XA), 3);
+    assert_eq!(i32::from(Code::LockKeyConflict), 2);
+    assert_eq!(i32::from(Code::GlobalTransactionNotExist), 10);
+    assert_eq!(i32::from(Code::GlobalTransactionStatusInvalid), 12);
 }
 
 #[test]
@@ -57,40 +61,40 @@ impl Coordinator for Tc {
     fn begin(
         &self,
         _c: &mut Current,
-        application_id: String,
-        transaction_name: String,
+        application_id: TarsString,
+        transaction_name: TarsString,
         timeout_ms: i32,
-    ) -> Result<(TxResult, String), ServantError> {
+    ) -> Result<(TxResult, TarsString), ServantError> {
         Ok((
             ok(),
-            format!("{application_id}:{transaction_name}:{timeout_ms}"),
+            format!("{application_id}:{transaction_name}:{timeout_ms}").into(),
         ))
     }
     fn commit(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Ok((ok(), GlobalStatus::Committed))
     }
     fn rollback(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Ok((ok(), GlobalStatus::Rollbacked))
     }
     fn get_status(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Ok((ok(), GlobalStatus::Finished))
     }
     fn global_report(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         status: GlobalStatus,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Ok((ok(), status))
@@ -98,12 +102,12 @@ impl Coordinator for Tc {
     fn branch_register(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         _branch_type: BranchType,
-        _resource_id: String,
-        _client_id: String,
-        lock_keys: String,
-        _application_data: String,
+        _resource_id: TarsString,
+        _client_id: TarsString,
+        lock_keys: TarsString,
+        _application_data: TarsString,
     ) -> Result<(TxResult, i64), ServantError> {
         if lock_keys.is_empty() {
             Ok((ok(), 1 << 40))
@@ -119,20 +123,20 @@ impl Coordinator for Tc {
     fn branch_report(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         _branch_id: i64,
         _status: BranchStatus,
-        _application_data: String,
+        _application_data: TarsString,
     ) -> Result<TxResult, ServantError> {
         Ok(ok())
     }
     fn lock_query(
         &self,
         _c: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         _branch_type: BranchType,
-        _resource_id: String,
-        lock_keys: String,
+        _resource_id: TarsString,
+        lock_keys: TarsString,
     ) -> Result<(TxResult, bool), ServantError> {
         Ok((ok(), lock_keys.is_empty()))
     }

@@ -2,6 +2,7 @@
 //! encoding.
 
 use std::sync::Arc;
+use tars::TarsString;
 
 use tars::client::{LocalInvoker, ServantProxy};
 use tars::server::{Current, ServantError, Servants};
@@ -25,7 +26,7 @@ fn ep(host: &str, port: i32) -> EndpointF {
 type Eps = Vec<EndpointF>;
 
 impl QueryF for Registry {
-    fn find_object_by_id(&self, _c: &mut Current, id: String) -> Result<Eps, ServantError> {
+    fn find_object_by_id(&self, _c: &mut Current, id: TarsString) -> Result<Eps, ServantError> {
         Ok(if id == "App.Server.Obj" {
             vec![ep("127.0.0.1", 1)]
         } else {
@@ -35,37 +36,37 @@ impl QueryF for Registry {
     fn find_object_by_id4_any(
         &self,
         c: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<(i32, Eps, Eps), ServantError> {
         Ok((0, self.find_object_by_id(c, id)?, vec![]))
     }
     fn find_object_by_id4_all(
         &self,
         c: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<(i32, Eps, Eps), ServantError> {
         Ok((0, self.find_object_by_id(c, id)?, vec![ep("127.0.0.2", 2)]))
     }
     fn find_object_by_id_in_same_group(
         &self,
         c: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<(i32, Eps, Eps), ServantError> {
         self.find_object_by_id4_all(c, id)
     }
     fn find_object_by_id_in_same_station(
         &self,
         _c: &mut Current,
-        _id: String,
-        station: String,
+        _id: TarsString,
+        station: TarsString,
     ) -> Result<(i32, Eps, Eps), ServantError> {
         Ok((0, vec![ep(&station, 3)], vec![]))
     }
     fn find_object_by_id_in_same_set(
         &self,
         _c: &mut Current,
-        _id: String,
-        set_id: String,
+        _id: TarsString,
+        set_id: TarsString,
     ) -> Result<(i32, Eps, Eps), ServantError> {
         let mut e = ep("127.0.0.9", 9);
         e.set_id = set_id;
@@ -74,23 +75,23 @@ impl QueryF for Registry {
     fn find_object_node_name(
         &self,
         _c: &mut Current,
-        _id: String,
-    ) -> Result<(i32, Vec<String>), ServantError> {
+        _id: TarsString,
+    ) -> Result<(i32, Vec<TarsString>), ServantError> {
         Ok((0, vec!["node-1".into()]))
     }
     fn register_change(
         &self,
         _c: &mut Current,
-        timestamp: std::collections::BTreeMap<String, String>,
-        _name: String,
+        timestamp: std::collections::BTreeMap<TarsString, TarsString>,
+        _name: TarsString,
     ) -> Result<i32, ServantError> {
         Ok(timestamp.len() as i32)
     }
     fn register_query(
         &self,
         _c: &mut Current,
-        _id: String,
-        _name: String,
+        _id: TarsString,
+        _name: TarsString,
     ) -> Result<i32, ServantError> {
         Ok(0)
     }
@@ -105,8 +106,8 @@ impl AdminF for Admin {
     fn shutdown(&self, _c: &mut Current) -> Result<(), ServantError> {
         Ok(())
     }
-    fn notify(&self, _c: &mut Current, command: String) -> Result<String, ServantError> {
-        Ok(format!("done: {command}"))
+    fn notify(&self, _c: &mut Current, command: TarsString) -> Result<TarsString, ServantError> {
+        Ok(format!("done: {command}").into())
     }
     fn get_pid(&self, _c: &mut Current) -> Result<i64, ServantError> {
         Ok(std::process::id() as i64)
@@ -142,14 +143,16 @@ fn query_f_answers_through_the_generated_proxy() {
     assert_eq!(active[0].host, "st");
     assert_eq!(
         q.find_object_node_name("x").unwrap(),
-        (0, vec!["node-1".to_string()])
+        (0, vec![TarsString::from("node-1")])
     );
     let lock = GetMasterSlaveLock {
         timeout: 1500,
         ..Default::default()
     };
     assert_eq!(q.get_locker(&lock).unwrap(), 1500);
-    let map = [("a".to_string(), "1".to_string())].into_iter().collect();
+    let map = [(TarsString::from("a"), TarsString::from("1"))]
+        .into_iter()
+        .collect();
     assert_eq!(q.register_change(&map, "n").unwrap(), 1);
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tars::TarsString;
 
 use tars::client::{ambient, block_on, CallOptions, LocalInvoker, ServantProxy, XID_CONTEXT_KEY};
 use tars::packet::{ParamReader, ParamWriter};
@@ -24,7 +25,7 @@ impl Dispatch for ContextEcho {
         _params: &mut ParamReader<'_>,
         out: &mut ParamWriter,
     ) -> Result<(), DispatchError> {
-        let seen: Vec<(String, String)> = current
+        let seen: Vec<(TarsString, TarsString)> = current
             .context()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -44,7 +45,7 @@ fn proxy() -> ServantProxy {
 }
 
 /// The context the servant saw on a synchronous call.
-fn seen(proxy: &ServantProxy, opts: &CallOptions) -> BTreeMap<String, String> {
+fn seen(proxy: &ServantProxy, opts: &CallOptions) -> BTreeMap<TarsString, TarsString> {
     proxy
         .invoke_sync("context", proxy.param_writer(), opts)
         .expect("call")
@@ -52,10 +53,10 @@ fn seen(proxy: &ServantProxy, opts: &CallOptions) -> BTreeMap<String, String> {
         .clone()
 }
 
-fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn map(entries: &[(&str, &str)]) -> BTreeMap<TarsString, TarsString> {
     entries
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (TarsString::from(*k), TarsString::from(*v)))
         .collect()
 }
 

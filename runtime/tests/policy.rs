@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tars::TarsString;
 
 use tars::client::policy::{
     BusinessType, CallInfo, Candidate, CapacityRelative, ConsistentHash, EndpointStats,
@@ -57,7 +58,7 @@ fn candidates(nodes: &[Node]) -> Vec<Candidate<'_>> {
         .collect()
 }
 
-const NO_CONTEXT: &BTreeMap<String, String> = &BTreeMap::new();
+const NO_CONTEXT: &BTreeMap<TarsString, TarsString> = &BTreeMap::new();
 
 fn call(hash: Option<u64>) -> CallInfo<'static> {
     CallInfo {
@@ -73,13 +74,13 @@ fn picks(policy: &Policy, nodes: &[Node], n: usize, info: CallInfo<'_>) -> Vec<S
     (0..n)
         .map(|_| {
             let i = policy.choose(&c, &info).expect("a choice");
-            c[i].instance.endpoint.host.clone()
+            c[i].instance.endpoint.host.to_string()
         })
         .collect()
 }
 
-fn joined(v: &[String]) -> String {
-    v.join(" ")
+fn joined(v: &[impl AsRef<str>]) -> String {
+    v.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(" ")
 }
 
 #[test]
@@ -259,7 +260,7 @@ fn xid_affinity_keeps_a_transaction_on_one_endpoint() {
     let nodes = plain(&["a", "b", "c", "d"]);
     let p = Policy::new(XidAffinity::new(RoundRobin::new()));
     let with_xid = |xid: &str| {
-        let ctx: BTreeMap<String, String> = [(XID_CONTEXT_KEY.to_string(), xid.to_string())].into();
+        let ctx: BTreeMap<TarsString, TarsString> = [(XID_CONTEXT_KEY.into(), xid.into())].into();
         let info = CallInfo {
             func: "f",
             hash: None,
@@ -282,7 +283,10 @@ fn filters_keep_only_matching_instances() {
     let meta = |env: &str, business: &str, features: &[(&str, bool)]| StaticMeta {
         environment: env.into(),
         business_type: business.into(),
-        features: features.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        features: features
+            .iter()
+            .map(|(k, v)| (TarsString::from(*k), *v))
+            .collect(),
         ..StaticMeta::default()
     };
     let health = |health| DynamicMeta {

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use tars::packet::{ParamReader, ParamWriter};
 use tars::protocol::tarsrs::{
@@ -65,15 +66,15 @@ impl Registry for Recorder {
     fn heartbeat(
         &self,
         _current: &mut Current,
-        obj_name: String,
-        _host: String,
+        obj_name: TarsString,
+        _host: TarsString,
         port: i32,
         load: DynamicMeta,
     ) -> Result<i32, ServantError> {
         self.events
             .lock()
             .unwrap()
-            .push(Event::Heartbeat(obj_name, port, load));
+            .push(Event::Heartbeat(obj_name.to_string(), port, load));
         Ok(if self.forget_next.swap(false, Ordering::SeqCst) {
             1
         } else {
@@ -84,14 +85,14 @@ impl Registry for Recorder {
     fn deregister(
         &self,
         _current: &mut Current,
-        obj_name: String,
-        _host: String,
+        obj_name: TarsString,
+        _host: TarsString,
         port: i32,
     ) -> Result<i32, ServantError> {
         self.events
             .lock()
             .unwrap()
-            .push(Event::Deregister(obj_name, port));
+            .push(Event::Deregister(obj_name.to_string(), port));
         Ok(0)
     }
 

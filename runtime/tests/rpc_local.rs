@@ -99,7 +99,7 @@ fn sync_call_returns_value_out_params_and_context() {
     let mut r = reply.reader();
     assert_eq!(r.read_return::<i32>().unwrap(), 2);
     assert_eq!(r.read::<String>(2, "r").unwrap(), ">hi");
-    assert_eq!(reply.context().get("seen").map(String::as_str), Some("2"));
+    assert_eq!(reply.context().get("seen").map(|s| s.as_str()), Some("2"));
 }
 
 #[test]

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
@@ -154,11 +155,11 @@ impl Participant for ParticipantImpl {
     fn branch_commit(
         &self,
         _current: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         _branch_id: i64,
         _branch_type: BranchType,
-        _resource_id: String,
-        _application_data: String,
+        _resource_id: TarsString,
+        _application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         self.0.commits.fetch_add(1, Ordering::Relaxed);
         Ok(BranchStatus::PhaseTwo_Committed)
@@ -167,11 +168,11 @@ impl Participant for ParticipantImpl {
     fn branch_rollback(
         &self,
         _current: &mut Current,
-        _xid: String,
+        _xid: TarsString,
         _branch_id: i64,
         _branch_type: BranchType,
-        _resource_id: String,
-        _application_data: String,
+        _resource_id: TarsString,
+        _application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         self.0.rollbacks.fetch_add(1, Ordering::Relaxed);
         Ok(BranchStatus::PhaseTwo_Rollbacked)
@@ -245,7 +246,7 @@ fn call<T>(
             note(first_error, || {
                 format!("{op}: {:?}: {}", res.error, res.message)
             });
-            Err(Failure::Refused(op, res.error as i32))
+            Err(Failure::Refused(op, i32::from(res.error)))
         }
         Err(e) => {
             note(first_error, || format!("{op}: {e}"));
@@ -325,7 +326,7 @@ async fn transaction(proxy: &CoordinatorProxy, plan: &Plan) -> Result<(), Failur
     let status = call("commit", timed(t, proxy.commit_async(&xid)).await, e)?;
     if status != GlobalStatus::Committed {
         note(e, || format!("commit of {xid}: {status:?}"));
-        return Err(Failure::CommitStatus(status as i32));
+        return Err(Failure::CommitStatus(i32::from(status)));
     }
     Ok(())
 }

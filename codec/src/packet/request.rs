@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::TarsString;
+
 use super::consts::{packet_type, version};
 
 /// A request as sent by clients. Every field is `require`: TarsCpp and TarsJava peers close the
@@ -25,10 +27,10 @@ pub struct RequestPacket {
     pub request_id: i32,
     /// Target servant (object) name.
     #[tars(tag = 5, require)]
-    pub servant_name: String,
+    pub servant_name: TarsString,
     /// Function name.
     #[tars(tag = 6, require)]
-    pub func_name: String,
+    pub func_name: TarsString,
     /// Encoded parameters.
     #[tars(tag = 7, require)]
     pub buffer: Bytes,
@@ -37,18 +39,18 @@ pub struct RequestPacket {
     pub timeout: i32,
     /// Call context, propagated along call chains.
     #[tars(tag = 9, require)]
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<TarsString, TarsString>,
     /// Framework status.
     #[tars(tag = 10, require)]
-    pub status: BTreeMap<String, String>,
+    pub status: BTreeMap<TarsString, TarsString>,
 }
 
 impl RequestPacket {
     /// A normal Tars (v1) call.
     pub fn new(
         request_id: i32,
-        servant_name: impl Into<String>,
-        func_name: impl Into<String>,
+        servant_name: impl Into<TarsString>,
+        func_name: impl Into<TarsString>,
         buffer: Bytes,
         timeout_ms: i32,
     ) -> RequestPacket {

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::TarsString;
+
 use super::consts::{packet_type, RetCode};
 use super::request::RequestPacket;
 
@@ -32,13 +34,13 @@ pub struct ResponsePacket {
     pub buffer: Bytes,
     /// Framework status.
     #[tars(tag = 7, require)]
-    pub status: BTreeMap<String, String>,
+    pub status: BTreeMap<TarsString, TarsString>,
     /// Human-readable description of a failure.
     #[tars(tag = 8, optional)]
-    pub result_desc: String,
+    pub result_desc: TarsString,
     /// Response context.
     #[tars(tag = 9, optional)]
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<TarsString, TarsString>,
 }
 
 impl ResponsePacket {
@@ -56,7 +58,7 @@ impl ResponsePacket {
     }
 
     /// A framework error response to `req`.
-    pub fn error(req: &RequestPacket, ret: RetCode, desc: impl Into<String>) -> ResponsePacket {
+    pub fn error(req: &RequestPacket, ret: RetCode, desc: impl Into<TarsString>) -> ResponsePacket {
         ResponsePacket {
             version: req.version,
             packet_type: packet_type::NORMAL,

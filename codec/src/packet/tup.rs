@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::consts::{packet_type, status_key, version};
 use super::request::RequestPacket;
-use crate::{DecodeError, DecodeLimits, Reader, TarsValue, Writer};
+use crate::{DecodeError, DecodeLimits, Reader, TarsString, TarsValue, Writer};
 
 /// Why a TUP packet or attribute could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -133,15 +133,15 @@ pub struct TupRequest {
     /// Request id.
     pub request_id: i32,
     /// Target servant.
-    pub servant_name: String,
+    pub servant_name: TarsString,
     /// Function name.
-    pub func_name: String,
+    pub func_name: TarsString,
     /// Named parameters.
     pub attrs: UniAttribute,
     /// Timeout in milliseconds.
     pub timeout: i32,
     /// Call context.
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<TarsString, TarsString>,
     /// Whether no response is expected.
     pub oneway: bool,
 }
@@ -150,8 +150,8 @@ impl TupRequest {
     /// A request with no parameters yet.
     pub fn new(
         request_id: i32,
-        servant_name: impl Into<String>,
-        func_name: impl Into<String>,
+        servant_name: impl Into<TarsString>,
+        func_name: impl Into<TarsString>,
     ) -> Self {
         TupRequest {
             request_id,
@@ -207,22 +207,22 @@ pub struct TupResponse {
     /// Id of the request answered.
     pub request_id: i32,
     /// Servant that answered.
-    pub servant_name: String,
+    pub servant_name: TarsString,
     /// Function called.
-    pub func_name: String,
+    pub func_name: TarsString,
     /// Framework return code (0 on success).
     pub ret: i32,
     /// Description of a failure.
-    pub desc: String,
+    pub desc: TarsString,
     /// Named results: the return value under `""` and `"tars_ret"`, out parameters by name.
     pub attrs: UniAttribute,
     /// Response context.
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<TarsString, TarsString>,
 }
 
 impl TupResponse {
     /// An empty response to `req` with return code `ret`.
-    pub fn reply_to(req: &TupRequest, ret: i32, desc: impl Into<String>) -> TupResponse {
+    pub fn reply_to(req: &TupRequest, ret: i32, desc: impl Into<TarsString>) -> TupResponse {
         TupResponse {
             request_id: req.request_id,
             servant_name: req.servant_name.clone(),
@@ -243,8 +243,14 @@ impl TupResponse {
     /// The wire packet.
     pub fn to_packet(&self) -> RequestPacket {
         let mut status = BTreeMap::new();
-        status.insert(status_key::RESULT_CODE.to_owned(), self.ret.to_string());
-        status.insert(status_key::RESULT_DESC.to_owned(), self.desc.clone());
+        status.insert(
+            TarsString::from_static(status_key::RESULT_CODE),
+            self.ret.to_string().into(),
+        );
+        status.insert(
+            TarsString::from_static(status_key::RESULT_DESC),
+            self.desc.clone(),
+        );
         RequestPacket {
             version: version::TUP,
             packet_type: packet_type::NORMAL,
@@ -268,7 +274,7 @@ impl TupResponse {
             Some(s) => s
                 .trim()
                 .parse::<i32>()
-                .map_err(|_| TupError::BadResultCode(s.clone()))?,
+                .map_err(|_| TupError::BadResultCode(s.to_string()))?,
             None => 0,
         };
         Ok(TupResponse {

@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
             .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))
             .with_set_id(args.set)
             .with_meta(StaticMeta {
-                region: args.region,
+                region: args.region.into(),
                 ..StaticMeta::default()
             })
     });

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tars::TarsString;
 
 use anyhow::Context;
 use tars::server::{
@@ -170,7 +171,7 @@ impl Bank::Account for AccountImpl {
     fn try_debit(
         &self,
         current: &mut Current,
-        transfer_id: String,
+        transfer_id: TarsString,
         amount: i64,
     ) -> Result<i64, ServantError> {
         self.tcc_try(current, &transfer_id, EntryKind::DEBIT, amount)
@@ -179,7 +180,7 @@ impl Bank::Account for AccountImpl {
     fn try_credit(
         &self,
         current: &mut Current,
-        transfer_id: String,
+        transfer_id: TarsString,
         amount: i64,
     ) -> Result<i64, ServantError> {
         self.tcc_try(current, &transfer_id, EntryKind::CREDIT, amount)

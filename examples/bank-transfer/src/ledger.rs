@@ -72,6 +72,7 @@ pub fn application_data(transfer_id: &str, kind: EntryKind, amount: i64) -> Stri
     let kind = match kind {
         EntryKind::DEBIT => "debit",
         EntryKind::CREDIT => "credit",
+        EntryKind::Unrecognized(_) => "unknown",
     };
     format!("transfer={transfer_id};kind={kind};amount={amount}")
 }
@@ -121,6 +122,8 @@ impl Inner {
         match kind {
             EntryKind::DEBIT => self.frozen -= amount,
             EntryKind::CREDIT => self.incoming -= amount,
+            // Never reserved: entries are only made with the kinds above.
+            EntryKind::Unrecognized(_) => {}
         }
     }
 }
@@ -194,9 +197,9 @@ impl Ledger {
         inner.push(
             key,
             Entry {
-                xid: branch.xid.clone(),
+                xid: branch.xid.clone().into(),
                 branch_id: branch.branch_id,
-                transfer_id: transfer_id.to_owned(),
+                transfer_id: transfer_id.into(),
                 kind,
                 amount,
                 state: EntryState::TRIED,
@@ -256,9 +259,12 @@ impl TccParticipant for Ledger {
                 match kind {
                     EntryKind::DEBIT => inner.balance -= amount,
                     EntryKind::CREDIT => inner.balance += amount,
+                    EntryKind::Unrecognized(_) => {}
                 }
                 PhaseTwo::Done
             }
+            // Entries are only made in the states above.
+            EntryState::Unrecognized(_) => PhaseTwo::GiveUp,
         }
     }
 
@@ -273,9 +279,9 @@ impl TccParticipant for Ledger {
             inner.push(
                 key,
                 Entry {
-                    xid: branch.xid.clone(),
+                    xid: branch.xid.clone().into(),
                     branch_id: branch.branch_id,
-                    transfer_id,
+                    transfer_id: transfer_id.into(),
                     kind,
                     amount,
                     state: EntryState::CANCELLED,
@@ -298,6 +304,7 @@ impl TccParticipant for Ledger {
                 inner.release(kind, amount);
                 PhaseTwo::Done
             }
+            EntryState::Unrecognized(_) => PhaseTwo::GiveUp,
         }
     }
 }

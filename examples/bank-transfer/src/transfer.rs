@@ -415,10 +415,9 @@ fn settle(client: &BankClient, ids: &HashMap<String, usize>, limit: Duration) ->
                     && a.incoming == 0
                     && b.frozen == 0
                     && b.incoming == 0
-                    && !ea
-                        .iter()
-                        .chain(&eb)
-                        .any(|e| e.state == EntryState::TRIED && ids.contains_key(&e.transfer_id))
+                    && !ea.iter().chain(&eb).any(|e| {
+                        e.state == EntryState::TRIED && ids.contains_key(e.transfer_id.as_str())
+                    })
             }
             _ => false,
         };
@@ -526,12 +525,12 @@ pub fn run(client: &BankClient, plan: &Plan) -> anyhow::Result<Summary> {
 
     // Per transfer: its entries at each account.
     for e in &entries_a {
-        if let Some(&pos) = ids.get(&e.transfer_id) {
+        if let Some(&pos) = ids.get(e.transfer_id.as_str()) {
             transfers[pos].at_a.push(e.clone());
         }
     }
     for e in &entries_b {
-        if let Some(&pos) = ids.get(&e.transfer_id) {
+        if let Some(&pos) = ids.get(e.transfer_id.as_str()) {
             transfers[pos].at_b.push(e.clone());
         }
     }

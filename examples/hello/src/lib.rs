@@ -1,6 +1,7 @@
 //! The hello example: `Demo::Hello` generated from `idl/Hello.tars`, and its implementation.
 
 use std::sync::atomic::{AtomicI32, Ordering};
+use tars::TarsString;
 
 use tars::server::{Current, ServantError};
 
@@ -16,14 +17,17 @@ pub struct HelloImpl {
 }
 
 impl Demo::Hello for HelloImpl {
-    fn hello(&self, current: &mut Current, name: String) -> Result<Demo::Greeting, ServantError> {
+    fn hello(
+        &self,
+        current: &mut Current,
+        name: TarsString,
+    ) -> Result<Demo::Greeting, ServantError> {
         let from = current
             .context()
             .get("from")
-            .cloned()
-            .unwrap_or_else(|| "someone".into());
+            .map_or("someone", |from| from.as_str());
         Ok(Demo::Greeting {
-            text: format!("hello {name}, greetings to {from}"),
+            text: format!("hello {name}, greetings to {from}").into(),
             count: name.len() as i32,
         })
     }
@@ -40,7 +44,7 @@ impl Demo::Hello for HelloImpl {
         Ok((0, a / b, a % b))
     }
 
-    fn log(&self, _current: &mut Current, line: String) -> Result<(), ServantError> {
+    fn log(&self, _current: &mut Current, line: TarsString) -> Result<(), ServantError> {
         println!("log: {line}");
         self.logged.fetch_add(1, Ordering::SeqCst);
         Ok(())

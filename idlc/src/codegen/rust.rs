@@ -92,7 +92,7 @@ impl<'a> Generator<'a> {
             RType::U32 => quote!(u32),
             RType::F32 => quote!(f32),
             RType::F64 => quote!(f64),
-            RType::String => quote!(::std::string::String),
+            RType::String => quote!(::tars::TarsString),
             RType::Bytes => quote!(::tars::bytes::Bytes),
             RType::Vec(inner) => {
                 let inner = self.ty(current, inner);
@@ -155,8 +155,8 @@ impl<'a> Generator<'a> {
 
     fn enum_(&self, e: &REnum) -> TokenStream {
         let name = ident(&e.name);
-        // Rust enums cannot repeat a discriminant; later enumerators with an earlier value
-        // become associated constants aliasing the first one.
+        // Two enumerators cannot share a value (decoding would be ambiguous); later
+        // enumerators with an earlier value become associated constants aliasing the first.
         let mut seen: Vec<(i32, &str)> = Vec::new();
         let mut variants = Vec::new();
         let mut aliases = Vec::new();
@@ -170,9 +170,20 @@ impl<'a> Generator<'a> {
                 seen.push((*v, n));
                 let lit = Literal::i32_unsuffixed(*v);
                 let doc = doc_attr(member_doc.as_deref(), &format!("`{n}` = {v}."));
-                variants.push(quote!(#doc #id = #lit,));
+                variants.push(quote!(#doc #[tars(value = #lit)] #id,));
             }
         }
+        // Peers read enums as plain ints, so a newer peer may send a value this side does not
+        // know: it is kept in a catch-all variant and written back unchanged.
+        let mut unrecognized = String::from("Unrecognized");
+        while e
+            .members
+            .iter()
+            .any(|(n, _, _)| ident(n) == unrecognized.as_str())
+        {
+            unrecognized.push('_');
+        }
+        let unrecognized = ident(&unrecognized);
         let aliases = (!aliases.is_empty()).then(|| quote!(impl #name { #(#aliases)* }));
         let doc = doc_attr(e.doc.as_deref(), &format!("IDL enum `{}`.", e.name));
         let first = e.members.first().map(|(n, _, _)| ident(n));
@@ -188,9 +199,12 @@ impl<'a> Generator<'a> {
         quote! {
             #doc
             #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
-            #[repr(i32)]
             pub enum #name {
                 #(#variants)*
+                /// A value no enumerator names (sent by a peer with a newer IDL), kept as
+                /// received so it is written back unchanged.
+                #[tars(unknown)]
+                #unrecognized(i32),
             }
             #aliases
             #default
@@ -486,7 +500,7 @@ impl<'a> Generator<'a> {
                 }
 
                 /// A copy whose calls carry `key = value` in their context.
-                pub fn with_context(&self, key: impl ::core::convert::Into<::std::string::String>, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+                pub fn with_context(&self, key: impl ::core::convert::Into<::tars::TarsString>, value: impl ::core::convert::Into<::tars::TarsString>) -> Self {
                     self.with_options(self.options.clone().context(key, value))
                 }
 
@@ -596,8 +610,8 @@ impl<'a> Generator<'a> {
             let n = param_ident(&p.name);
             quote! {
                 options.status.insert(
-                    ::std::string::ToString::to_string(::tars::packet::status_key::GRID_KEY),
-                    ::std::string::ToString::to_string(&#n),
+                    ::tars::TarsString::from_static(::tars::packet::status_key::GRID_KEY),
+                    ::tars::TarsString::from(::std::string::ToString::to_string(&#n)),
                 );
             }
         });

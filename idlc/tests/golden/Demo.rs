@@ -11,14 +11,20 @@
 pub mod Types {
     /// IDL enum `Level`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
-    #[repr(i32)]
     pub enum Level {
         /// `LOW` = 0.
-        LOW = 0,
+        #[tars(value = 0)]
+        LOW,
         /// `MID` = 5.
-        MID = 5,
+        #[tars(value = 5)]
+        MID,
         /// `HIGH` = 6.
-        HIGH = 6,
+        #[tars(value = 6)]
+        HIGH,
+        /// A value no enumerator names (sent by a peer with a newer IDL), kept as
+        /// received so it is written back unchanged.
+        #[tars(unknown)]
+        Unrecognized(i32),
     }
     impl ::core::default::Default for Level {
         fn default() -> Self {
@@ -31,7 +37,7 @@ pub mod Types {
     pub struct Tag {
         /// `label` (tag 0).
         #[tars(tag = 0, require)]
-        pub label: ::std::string::String,
+        pub label: ::tars::TarsString,
         /// `level` (tag 1).
         #[tars(tag = 1, optional, default = Level::MID)]
         pub level: Level,
@@ -53,12 +59,17 @@ pub mod Types {
 pub mod Demo {
     /// IDL enum `Color`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
-    #[repr(i32)]
     pub enum Color {
         /// `Red` = 1.
-        Red = 1,
+        #[tars(value = 1)]
+        Red,
         /// `Green` = 2.
-        Green = 2,
+        #[tars(value = 2)]
+        Green,
+        /// A value no enumerator names (sent by a peer with a newer IDL), kept as
+        /// received so it is written back unchanged.
+        #[tars(unknown)]
+        Unrecognized(i32),
     }
     impl Color {
         /// Alias of [`Color::Red`] (same value, 1).
@@ -101,7 +112,7 @@ pub mod Demo {
     pub struct Shape {
         /// `name` (tag 0).
         #[tars(tag = 0, require)]
-        pub name: ::std::string::String,
+        pub name: ::tars::TarsString,
         /// `color` (tag 1).
         #[tars(tag = 1, optional, default = Color::Green)]
         pub color: Color,
@@ -110,7 +121,7 @@ pub mod Demo {
         pub points: ::std::vec::Vec<Point>,
         /// `tags` (tag 3).
         #[tars(tag = 3, optional)]
-        pub tags: ::std::collections::BTreeMap<::std::string::String, super::Types::Tag>,
+        pub tags: ::std::collections::BTreeMap<::tars::TarsString, super::Types::Tag>,
         /// `blob` (tag 4).
         #[tars(tag = 4, optional)]
         pub blob: ::tars::bytes::Bytes,
@@ -122,10 +133,10 @@ pub mod Demo {
         pub big: u32,
         /// `type` (tag 7).
         #[tars(tag = 7, optional, default = "polygon")]
-        pub r#type: ::std::string::String,
+        pub r#type: ::tars::TarsString,
         /// `byWeight` (tag 8).
         #[tars(tag = 8, optional)]
-        pub by_weight: ::tars::codec::MapVec<f32, ::std::string::String>,
+        pub by_weight: ::tars::codec::MapVec<f32, ::tars::TarsString>,
         /// `origin` (tag 9).
         #[tars(tag = 9, optional)]
         pub origin: Point,
@@ -147,7 +158,7 @@ pub mod Demo {
     pub struct Key {
         /// `ns` (tag 0).
         #[tars(tag = 0, require)]
-        pub ns: ::std::string::String,
+        pub ns: ::tars::TarsString,
         /// `id` (tag 1).
         #[tars(tag = 1, require)]
         pub id: i32,
@@ -191,7 +202,7 @@ pub mod Demo {
             current: &mut ::tars::server::Current,
             s: Shape,
         ) -> ::core::result::Result<
-            (i32, ::std::string::String),
+            (i32, ::tars::TarsString),
             ::tars::server::ServantError,
         >;
         /// `clear()`.
@@ -203,7 +214,7 @@ pub mod Demo {
         fn find(
             &self,
             current: &mut ::tars::server::Current,
-            name: ::std::string::String,
+            name: ::tars::TarsString,
         ) -> ::core::result::Result<
             (bool, ::std::vec::Vec<Point>, i32),
             ::tars::server::ServantError,
@@ -219,7 +230,7 @@ pub mod Demo {
         fn notify(
             &self,
             current: &mut ::tars::server::Current,
-            message: ::std::string::String,
+            message: ::tars::TarsString,
         ) -> ::core::result::Result<(), ::tars::server::ServantError>;
     }
     /// Dispatches requests to a [`Painter`] implementation.
@@ -253,7 +264,7 @@ pub mod Demo {
                     ::core::result::Result::Ok(())
                 }
                 "find" => {
-                    let name: ::std::string::String = params.read(1, "name")?;
+                    let name: ::tars::TarsString = params.read(1, "name")?;
                     let (ret, points, count) = self.0.find(current, name)?;
                     out.write_return(&ret);
                     out.write(2, "points", &points);
@@ -268,7 +279,7 @@ pub mod Demo {
                     ::core::result::Result::Ok(())
                 }
                 "notify" => {
-                    let message: ::std::string::String = params.read(1, "message")?;
+                    let message: ::tars::TarsString = params.read(1, "message")?;
                     let () = self.0.notify(current, message)?;
                     ::core::result::Result::Ok(())
                 }
@@ -289,7 +300,7 @@ pub mod Demo {
         pub fn draw(
             responder: ::tars::server::Responder,
             ret: &i32,
-            desc: &::std::string::String,
+            desc: &::tars::TarsString,
         ) {
             let mut out = responder.result_writer();
             out.write_return(ret);
@@ -358,8 +369,8 @@ pub mod Demo {
         /// A copy whose calls carry `key = value` in their context.
         pub fn with_context(
             &self,
-            key: impl ::core::convert::Into<::std::string::String>,
-            value: impl ::core::convert::Into<::std::string::String>,
+            key: impl ::core::convert::Into<::tars::TarsString>,
+            value: impl ::core::convert::Into<::tars::TarsString>,
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
@@ -375,12 +386,12 @@ pub mod Demo {
         fn draw_results(
             reply: &::tars::client::ReplyBody,
         ) -> ::core::result::Result<
-            (i32, ::std::string::String),
+            (i32, ::tars::TarsString),
             ::tars::client::CallError,
         > {
             let mut reader = reply.reader();
             let ret: i32 = reader.read_return()?;
-            let desc: ::std::string::String = reader.read(2, "desc")?;
+            let desc: ::tars::TarsString = reader.read(2, "desc")?;
             ::core::result::Result::Ok((ret, desc))
         }
         /// Calls `draw(s, out desc)` and waits for the reply.
@@ -388,7 +399,7 @@ pub mod Demo {
             &self,
             s: &Shape,
         ) -> ::core::result::Result<
-            (i32, ::std::string::String),
+            (i32, ::tars::TarsString),
             ::tars::client::CallError,
         > {
             let (params, options) = self.draw_request(s);
@@ -401,7 +412,7 @@ pub mod Demo {
             s: &Shape,
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<
-                (i32, ::std::string::String),
+                (i32, ::tars::TarsString),
                 ::tars::client::CallError,
             >,
         > + ::core::marker::Send + 'static {
@@ -463,10 +474,10 @@ pub mod Demo {
             options
                 .status
                 .insert(
-                    ::std::string::ToString::to_string(
+                    ::tars::TarsString::from_static(
                         ::tars::packet::status_key::GRID_KEY,
                     ),
-                    ::std::string::ToString::to_string(&name),
+                    ::tars::TarsString::from(::std::string::ToString::to_string(&name)),
                 );
             (params, options)
         }

@@ -24,12 +24,13 @@
 //! and install it there with [`scope_all`]. When no entry is set, a call pays one
 //! thread-local emptiness check.
 
+use crate::TarsString;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 thread_local! {
-    static AMBIENT: RefCell<BTreeMap<String, String>> = const { RefCell::new(BTreeMap::new()) };
+    static AMBIENT: RefCell<BTreeMap<TarsString, TarsString>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// Restores the entries a [`scope`] (or [`scope_all`]) replaced when dropped.
@@ -40,7 +41,7 @@ thread_local! {
 #[derive(Debug)]
 pub struct ScopeGuard {
     /// Each replaced key with its previous value, in the order they were set.
-    previous: Vec<(String, Option<String>)>,
+    previous: Vec<(TarsString, Option<TarsString>)>,
     /// The guard touches a thread-local: keep it on its thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -63,7 +64,7 @@ impl Drop for ScopeGuard {
 
 /// Sets `key = value` in this thread's ambient context until the returned guard is dropped,
 /// which restores the previous value (or removes the key if it had none).
-pub fn scope(key: impl Into<String>, value: impl Into<String>) -> ScopeGuard {
+pub fn scope(key: impl Into<TarsString>, value: impl Into<TarsString>) -> ScopeGuard {
     scope_all([(key.into(), value.into())])
 }
 
@@ -72,8 +73,8 @@ pub fn scope(key: impl Into<String>, value: impl Into<String>) -> ScopeGuard {
 pub fn scope_all<I, K, V>(entries: I) -> ScopeGuard
 where
     I: IntoIterator<Item = (K, V)>,
-    K: Into<String>,
-    V: Into<String>,
+    K: Into<TarsString>,
+    V: Into<TarsString>,
 {
     let previous = AMBIENT.with(|map| {
         let mut map = map.borrow_mut();
@@ -97,7 +98,7 @@ where
 pub fn without(key: &str) -> ScopeGuard {
     let previous = AMBIENT.with(|map| {
         let old = map.borrow_mut().remove(key);
-        vec![(key.to_owned(), old)]
+        vec![(TarsString::from(key), old)]
     });
     ScopeGuard {
         previous,
@@ -106,12 +107,12 @@ pub fn without(key: &str) -> ScopeGuard {
 }
 
 /// The ambient value of `key` on this thread.
-pub fn get(key: &str) -> Option<String> {
+pub fn get(key: &str) -> Option<TarsString> {
     AMBIENT.with(|map| map.borrow().get(key).cloned())
 }
 
 /// A copy of this thread's ambient context.
-pub fn snapshot() -> BTreeMap<String, String> {
+pub fn snapshot() -> BTreeMap<TarsString, TarsString> {
     AMBIENT.with(|map| map.borrow().clone())
 }
 
@@ -122,7 +123,7 @@ pub fn is_empty() -> bool {
 
 /// Adds the ambient entries whose keys `context` lacks (the proxy path; ambient entries have
 /// the lowest priority). Costs one thread-local check when there are none.
-pub(crate) fn fill(context: &mut BTreeMap<String, String>) {
+pub(crate) fn fill(context: &mut BTreeMap<TarsString, TarsString>) {
     // `try_with`: a call made from a thread-local destructor simply gets no ambient entries.
     let _ = AMBIENT.try_with(|map| {
         let map = map.borrow();

@@ -82,7 +82,7 @@ pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
         object,
         weight,
         EndpointF {
-            host: endpoint.host.clone(),
+            host: endpoint.host.as_str().into(),
             port: i32::from(endpoint.port),
             timeout: i32::try_from(endpoint.timeout_ms).unwrap_or(i32::MAX),
             istcp: i32::from(endpoint.protocol == "tcp"),
@@ -96,7 +96,7 @@ pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
 /// An active instance of `object` at `endpoint` with default metadata and `weight`.
 pub(crate) fn instance_of(object: &str, weight: i32, endpoint: EndpointF) -> Instance {
     Instance {
-        obj_name: object.to_owned(),
+        obj_name: object.into(),
         endpoint: EndpointF { weight, ..endpoint },
         meta: StaticMeta {
             weight,
@@ -110,7 +110,7 @@ pub(crate) fn instance_of(object: &str, weight: i32, endpoint: EndpointF) -> Ins
 /// The client endpoint to connect to for a registry endpoint.
 fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
     let port = u16::try_from(e.port).ok().filter(|p| *p > 0)?;
-    let mut ep = Endpoint::tcp(e.host.clone(), port);
+    let mut ep = Endpoint::tcp(e.host.to_string(), port);
     ep.timeout_ms = u64::try_from(e.timeout)
         .ok()
         .filter(|t| *t > 0)
@@ -284,7 +284,7 @@ impl Balancer {
 
 impl Invoker for Arc<Balancer> {
     fn invoke(&self, request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
-        let mut last = CallError::NoEndpoint(request.servant_name.clone());
+        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
         for link in self.order(&request, hash) {
             if let Err(e) = link.invoker.ensure_connected() {
                 link.record(false, &self.shield);
@@ -311,7 +311,7 @@ impl Invoker for Arc<Balancer> {
     }
 
     fn invoke_oneway(&self, request: RequestPacket, hash: Option<u64>) -> Result<(), CallError> {
-        let mut last = CallError::NoEndpoint(request.servant_name.clone());
+        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
         for link in self.order(&request, hash) {
             match link.invoker.invoke_oneway(request.clone(), hash) {
                 Ok(()) => return Ok(()),

@@ -86,7 +86,7 @@ impl RegistryLocator {
 impl Locator for RegistryLocator {
     fn locate(&self, object: &str) -> Result<Vec<Instance>, CallError> {
         let filter = InstanceFilter {
-            obj_name: object.to_owned(),
+            obj_name: object.into(),
             ..InstanceFilter::default()
         };
         let (ret, instances) = self.registry.list(&filter)?;

@@ -1,5 +1,6 @@
 //! [`ServantProxy`]: calls on one remote object, shared by the generated typed proxies.
 
+use crate::TarsString;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -24,9 +25,9 @@ pub struct CallOptions {
     /// Overrides the proxy's timeout.
     pub timeout: Option<Duration>,
     /// Context entries added to the proxy's context.
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<TarsString, TarsString>,
     /// Status entries (e.g. the grid key filled from `routekey` parameters).
-    pub status: BTreeMap<String, String>,
+    pub status: BTreeMap<TarsString, TarsString>,
     /// Hash for mod-hash / consistent-hash endpoint selection.
     pub hash: Option<u64>,
 }
@@ -44,13 +45,21 @@ impl CallOptions {
     }
 
     /// Adds a context entry.
-    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> CallOptions {
+    pub fn context(
+        mut self,
+        key: impl Into<TarsString>,
+        value: impl Into<TarsString>,
+    ) -> CallOptions {
         self.context.insert(key.into(), value.into());
         self
     }
 
     /// Adds a status entry.
-    pub fn status(mut self, key: impl Into<String>, value: impl Into<String>) -> CallOptions {
+    pub fn status(
+        mut self,
+        key: impl Into<TarsString>,
+        value: impl Into<TarsString>,
+    ) -> CallOptions {
         self.status.insert(key.into(), value.into());
         self
     }
@@ -76,7 +85,7 @@ impl ReplyBody {
     }
 
     /// The context returned by the server.
-    pub fn context(&self) -> &BTreeMap<String, String> {
+    pub fn context(&self) -> &BTreeMap<TarsString, TarsString> {
         &self.packet.context
     }
 
@@ -91,7 +100,7 @@ struct Inner {
     invoker: Arc<dyn Invoker>,
     sync_timeout: Duration,
     async_timeout: Duration,
-    context: BTreeMap<String, String>,
+    context: BTreeMap<TarsString, TarsString>,
     limits: DecodeLimits,
     next_id: AtomicI32,
 }
@@ -155,7 +164,11 @@ impl ServantProxy {
     }
 
     /// A copy that sends `key = value` in the context of every call.
-    pub fn with_context(&self, key: impl Into<String>, value: impl Into<String>) -> ServantProxy {
+    pub fn with_context(
+        &self,
+        key: impl Into<TarsString>,
+        value: impl Into<TarsString>,
+    ) -> ServantProxy {
         let (k, v) = (key.into(), value.into());
         self.modify(|i| {
             i.context.insert(k, v);
@@ -220,7 +233,7 @@ impl ServantProxy {
         if packet.ret != 0 {
             return Err(CallError::Server {
                 code: packet.ret,
-                desc: packet.result_desc,
+                desc: packet.result_desc.to_string(),
             });
         }
         Ok(ReplyBody { packet, limits })

@@ -15,7 +15,7 @@ pub mod tars {
     pub struct EndpointF {
         /// `host` (tag 0).
         #[tars(tag = 0, require)]
-        pub host: ::std::string::String,
+        pub host: ::tars::TarsString,
         /// `port` (tag 1).
         #[tars(tag = 1, require)]
         pub port: i32,
@@ -36,7 +36,7 @@ pub mod tars {
         pub grouprealid: i32,
         /// `setId` (tag 7).
         #[tars(tag = 7, optional)]
-        pub set_id: ::std::string::String,
+        pub set_id: ::tars::TarsString,
         /// `qos` (tag 8).
         #[tars(tag = 8, optional)]
         pub qos: i32,
@@ -54,7 +54,7 @@ pub mod tars {
         pub auth_type: i32,
         /// `nodeName` (tag 14).
         #[tars(tag = 14, optional)]
-        pub node_name: ::std::string::String,
+        pub node_name: ::tars::TarsString,
     }
     impl ::core::default::Default for EndpointF {
         fn default() -> Self {
@@ -140,13 +140,13 @@ pub mod tars {
     pub struct GetMasterSlaveLock {
         /// `application` (tag 0).
         #[tars(tag = 0, optional)]
-        pub application: ::std::string::String,
+        pub application: ::tars::TarsString,
         /// `server_name` (tag 1).
         #[tars(tag = 1, optional)]
-        pub server_name: ::std::string::String,
+        pub server_name: ::tars::TarsString,
         /// `node_name` (tag 2).
         #[tars(tag = 2, optional)]
-        pub node_name: ::std::string::String,
+        pub node_name: ::tars::TarsString,
         /// `isMaster` (tag 3).
         #[tars(tag = 3, optional)]
         pub is_master: bool,
@@ -174,7 +174,7 @@ pub mod tars {
         fn find_object_by_id(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
+            id: ::tars::TarsString,
         ) -> ::core::result::Result<
             ::std::vec::Vec<EndpointF>,
             ::tars::server::ServantError,
@@ -183,7 +183,7 @@ pub mod tars {
         fn find_object_by_id4_any(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
+            id: ::tars::TarsString,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::server::ServantError,
@@ -192,7 +192,7 @@ pub mod tars {
         fn find_object_by_id4_all(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
+            id: ::tars::TarsString,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::server::ServantError,
@@ -201,7 +201,7 @@ pub mod tars {
         fn find_object_by_id_in_same_group(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
+            id: ::tars::TarsString,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::server::ServantError,
@@ -210,8 +210,8 @@ pub mod tars {
         fn find_object_by_id_in_same_station(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
-            s_station: ::std::string::String,
+            id: ::tars::TarsString,
+            s_station: ::tars::TarsString,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::server::ServantError,
@@ -220,8 +220,8 @@ pub mod tars {
         fn find_object_by_id_in_same_set(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
-            set_id: ::std::string::String,
+            id: ::tars::TarsString,
+            set_id: ::tars::TarsString,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::server::ServantError,
@@ -230,9 +230,9 @@ pub mod tars {
         fn find_object_node_name(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
+            id: ::tars::TarsString,
         ) -> ::core::result::Result<
-            (i32, ::std::vec::Vec<::std::string::String>),
+            (i32, ::std::vec::Vec<::tars::TarsString>),
             ::tars::server::ServantError,
         >;
         /// `registerChange(timestamp, name)`.
@@ -240,17 +240,17 @@ pub mod tars {
             &self,
             current: &mut ::tars::server::Current,
             timestamp: ::std::collections::BTreeMap<
-                ::std::string::String,
-                ::std::string::String,
+                ::tars::TarsString,
+                ::tars::TarsString,
             >,
-            name: ::std::string::String,
+            name: ::tars::TarsString,
         ) -> ::core::result::Result<i32, ::tars::server::ServantError>;
         /// `registerQuery(id, name)`.
         fn register_query(
             &self,
             current: &mut ::tars::server::Current,
-            id: ::std::string::String,
-            name: ::std::string::String,
+            id: ::tars::TarsString,
+            name: ::tars::TarsString,
         ) -> ::core::result::Result<i32, ::tars::server::ServantError>;
         /// `getLocker(req)`.
         fn get_locker(
@@ -290,13 +290,13 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::server::DispatchError> {
             match current.func_name() {
                 "findObjectById" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
                     let ret = self.0.find_object_by_id(current, id)?;
                     out.write_return(&ret);
                     ::core::result::Result::Ok(())
                 }
                 "findObjectById4Any" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
                     let (ret, active_ep, inactive_ep) = self
                         .0
                         .find_object_by_id4_any(current, id)?;
@@ -306,7 +306,7 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "findObjectById4All" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
                     let (ret, active_ep, inactive_ep) = self
                         .0
                         .find_object_by_id4_all(current, id)?;
@@ -316,7 +316,7 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "findObjectByIdInSameGroup" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
                     let (ret, active_ep, inactive_ep) = self
                         .0
                         .find_object_by_id_in_same_group(current, id)?;
@@ -326,8 +326,8 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "findObjectByIdInSameStation" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
-                    let s_station: ::std::string::String = params.read(2, "sStation")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
+                    let s_station: ::tars::TarsString = params.read(2, "sStation")?;
                     let (ret, active_ep, inactive_ep) = self
                         .0
                         .find_object_by_id_in_same_station(current, id, s_station)?;
@@ -337,8 +337,8 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "findObjectByIdInSameSet" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
-                    let set_id: ::std::string::String = params.read(2, "setId")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
+                    let set_id: ::tars::TarsString = params.read(2, "setId")?;
                     let (ret, active_ep, inactive_ep) = self
                         .0
                         .find_object_by_id_in_same_set(current, id, set_id)?;
@@ -348,7 +348,7 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "findObjectNodeName" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
                     let (ret, node_name) = self.0.find_object_node_name(current, id)?;
                     out.write_return(&ret);
                     out.write(2, "nodeName", &node_name);
@@ -356,17 +356,17 @@ pub mod tars {
                 }
                 "registerChange" => {
                     let timestamp: ::std::collections::BTreeMap<
-                        ::std::string::String,
-                        ::std::string::String,
+                        ::tars::TarsString,
+                        ::tars::TarsString,
                     > = params.read(1, "timestamp")?;
-                    let name: ::std::string::String = params.read(2, "name")?;
+                    let name: ::tars::TarsString = params.read(2, "name")?;
                     let ret = self.0.register_change(current, timestamp, name)?;
                     out.write_return(&ret);
                     ::core::result::Result::Ok(())
                 }
                 "registerQuery" => {
-                    let id: ::std::string::String = params.read(1, "id")?;
-                    let name: ::std::string::String = params.read(2, "name")?;
+                    let id: ::tars::TarsString = params.read(1, "id")?;
+                    let name: ::tars::TarsString = params.read(2, "name")?;
                     let ret = self.0.register_query(current, id, name)?;
                     out.write_return(&ret);
                     ::core::result::Result::Ok(())
@@ -468,7 +468,7 @@ pub mod tars {
         pub fn find_object_node_name(
             responder: ::tars::server::Responder,
             ret: &i32,
-            node_name: &::std::vec::Vec<::std::string::String>,
+            node_name: &::std::vec::Vec<::tars::TarsString>,
         ) {
             let mut out = responder.result_writer();
             out.write_return(ret);
@@ -526,8 +526,8 @@ pub mod tars {
         /// A copy whose calls carry `key = value` in their context.
         pub fn with_context(
             &self,
-            key: impl ::core::convert::Into<::std::string::String>,
-            value: impl ::core::convert::Into<::std::string::String>,
+            key: impl ::core::convert::Into<::tars::TarsString>,
+            value: impl ::core::convert::Into<::tars::TarsString>,
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
@@ -905,12 +905,12 @@ pub mod tars {
         fn find_object_node_name_results(
             reply: &::tars::client::ReplyBody,
         ) -> ::core::result::Result<
-            (i32, ::std::vec::Vec<::std::string::String>),
+            (i32, ::std::vec::Vec<::tars::TarsString>),
             ::tars::client::CallError,
         > {
             let mut reader = reply.reader();
             let ret: i32 = reader.read_return()?;
-            let node_name: ::std::vec::Vec<::std::string::String> = reader
+            let node_name: ::std::vec::Vec<::tars::TarsString> = reader
                 .read(2, "nodeName")?;
             ::core::result::Result::Ok((ret, node_name))
         }
@@ -919,7 +919,7 @@ pub mod tars {
             &self,
             id: &str,
         ) -> ::core::result::Result<
-            (i32, ::std::vec::Vec<::std::string::String>),
+            (i32, ::std::vec::Vec<::tars::TarsString>),
             ::tars::client::CallError,
         > {
             let (params, options) = self.find_object_node_name_request(id);
@@ -932,7 +932,7 @@ pub mod tars {
             id: &str,
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<::std::string::String>),
+                (i32, ::std::vec::Vec<::tars::TarsString>),
                 ::tars::client::CallError,
             >,
         > + ::core::marker::Send + 'static {
@@ -953,8 +953,8 @@ pub mod tars {
         fn register_change_request(
             &self,
             timestamp: &::std::collections::BTreeMap<
-                ::std::string::String,
-                ::std::string::String,
+                ::tars::TarsString,
+                ::tars::TarsString,
             >,
             name: &str,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
@@ -975,8 +975,8 @@ pub mod tars {
         pub fn register_change(
             &self,
             timestamp: &::std::collections::BTreeMap<
-                ::std::string::String,
-                ::std::string::String,
+                ::tars::TarsString,
+                ::tars::TarsString,
             >,
             name: &str,
         ) -> ::core::result::Result<i32, ::tars::client::CallError> {
@@ -988,8 +988,8 @@ pub mod tars {
         pub fn register_change_async(
             &self,
             timestamp: &::std::collections::BTreeMap<
-                ::std::string::String,
-                ::std::string::String,
+                ::tars::TarsString,
+                ::tars::TarsString,
             >,
             name: &str,
         ) -> impl ::core::future::Future<
@@ -1003,8 +1003,8 @@ pub mod tars {
         pub fn register_change_oneway(
             &self,
             timestamp: &::std::collections::BTreeMap<
-                ::std::string::String,
-                ::std::string::String,
+                ::tars::TarsString,
+                ::tars::TarsString,
             >,
             name: &str,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
@@ -1119,8 +1119,8 @@ pub mod tars {
         fn notify(
             &self,
             current: &mut ::tars::server::Current,
-            command: ::std::string::String,
-        ) -> ::core::result::Result<::std::string::String, ::tars::server::ServantError>;
+            command: ::tars::TarsString,
+        ) -> ::core::result::Result<::tars::TarsString, ::tars::server::ServantError>;
         /// `getPid()`.
         fn get_pid(
             &self,
@@ -1151,7 +1151,7 @@ pub mod tars {
                     ::core::result::Result::Ok(())
                 }
                 "notify" => {
-                    let command: ::std::string::String = params.read(1, "command")?;
+                    let command: ::tars::TarsString = params.read(1, "command")?;
                     let ret = self.0.notify(current, command)?;
                     out.write_return(&ret);
                     ::core::result::Result::Ok(())
@@ -1180,10 +1180,7 @@ pub mod tars {
             responder.send_ok(out);
         }
         /// Sends the deferred reply of `notify`.
-        pub fn notify(
-            responder: ::tars::server::Responder,
-            ret: &::std::string::String,
-        ) {
+        pub fn notify(responder: ::tars::server::Responder, ret: &::tars::TarsString) {
             let mut out = responder.result_writer();
             out.write_return(ret);
             responder.send_ok(out);
@@ -1227,8 +1224,8 @@ pub mod tars {
         /// A copy whose calls carry `key = value` in their context.
         pub fn with_context(
             &self,
-            key: impl ::core::convert::Into<::std::string::String>,
-            value: impl ::core::convert::Into<::std::string::String>,
+            key: impl ::core::convert::Into<::tars::TarsString>,
+            value: impl ::core::convert::Into<::tars::TarsString>,
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
@@ -1279,16 +1276,16 @@ pub mod tars {
         }
         fn notify_results(
             reply: &::tars::client::ReplyBody,
-        ) -> ::core::result::Result<::std::string::String, ::tars::client::CallError> {
+        ) -> ::core::result::Result<::tars::TarsString, ::tars::client::CallError> {
             let mut reader = reply.reader();
-            let ret: ::std::string::String = reader.read_return()?;
+            let ret: ::tars::TarsString = reader.read_return()?;
             ::core::result::Result::Ok(ret)
         }
         /// Calls `notify(command)` and waits for the reply.
         pub fn notify(
             &self,
             command: &str,
-        ) -> ::core::result::Result<::std::string::String, ::tars::client::CallError> {
+        ) -> ::core::result::Result<::tars::TarsString, ::tars::client::CallError> {
             let (params, options) = self.notify_request(command);
             let reply = self.proxy.invoke_sync("notify", params, &options)?;
             Self::notify_results(&reply)
@@ -1299,7 +1296,7 @@ pub mod tars {
             command: &str,
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<
-                ::std::string::String,
+                ::tars::TarsString,
                 ::tars::client::CallError,
             >,
         > + ::core::marker::Send + 'static {
@@ -1365,14 +1362,20 @@ pub mod tars {
 pub mod tarsrs {
     /// Health an instance reports about itself, best first.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::tars::TarsEnum)]
-    #[repr(i32)]
     pub enum HealthStatus {
         /// Serving normally.
-        HEALTHY = 0,
+        #[tars(value = 0)]
+        HEALTHY,
         /// Serving, with reduced capacity or quality.
-        DEGRADED = 1,
+        #[tars(value = 1)]
+        DEGRADED,
         /// Should not receive traffic.
-        UNHEALTHY = 2,
+        #[tars(value = 2)]
+        UNHEALTHY,
+        /// A value no enumerator names (sent by a peer with a newer IDL), kept as
+        /// received so it is written back unchanged.
+        #[tars(unknown)]
+        Unrecognized(i32),
     }
     impl ::core::default::Default for HealthStatus {
         fn default() -> Self {
@@ -1388,22 +1391,22 @@ pub mod tarsrs {
         pub weight: i32,
         /// region / IDC group, e.g. "sz"
         #[tars(tag = 1, optional)]
-        pub region: ::std::string::String,
+        pub region: ::tars::TarsString,
         /// `version` (tag 2).
         #[tars(tag = 2, optional)]
-        pub version: ::std::string::String,
+        pub version: ::tars::TarsString,
         /// feature flags
         #[tars(tag = 3, optional)]
-        pub features: ::std::collections::BTreeMap<::std::string::String, bool>,
+        pub features: ::std::collections::BTreeMap<::tars::TarsString, bool>,
         /// concurrent work slots; 0 = unknown
         #[tars(tag = 4, optional)]
         pub capacity: i32,
         /// e.g. "prod", "staging"
         #[tars(tag = 5, optional)]
-        pub environment: ::std::string::String,
+        pub environment: ::tars::TarsString,
         /// `businessType` (tag 6).
         #[tars(tag = 6, optional)]
-        pub business_type: ::std::string::String,
+        pub business_type: ::tars::TarsString,
         /// ms since the Unix epoch
         #[tars(tag = 7, optional)]
         pub start_time: i64,
@@ -1444,7 +1447,7 @@ pub mod tarsrs {
     pub struct Instance {
         /// App.Server.Obj
         #[tars(tag = 0, require)]
-        pub obj_name: ::std::string::String,
+        pub obj_name: ::tars::TarsString,
         /// `endpoint` (tag 1).
         #[tars(tag = 1, require)]
         pub endpoint: super::tars::EndpointF,
@@ -1472,22 +1475,22 @@ pub mod tarsrs {
     pub struct InstanceFilter {
         /// `objName` (tag 0).
         #[tars(tag = 0, optional)]
-        pub obj_name: ::std::string::String,
+        pub obj_name: ::tars::TarsString,
         /// `includeInactive` (tag 1).
         #[tars(tag = 1, optional)]
         pub include_inactive: bool,
         /// `region` (tag 2).
         #[tars(tag = 2, optional)]
-        pub region: ::std::string::String,
+        pub region: ::tars::TarsString,
         /// `environment` (tag 3).
         #[tars(tag = 3, optional)]
-        pub environment: ::std::string::String,
+        pub environment: ::tars::TarsString,
         /// `businessType` (tag 4).
         #[tars(tag = 4, optional)]
-        pub business_type: ::std::string::String,
+        pub business_type: ::tars::TarsString,
         /// flags that must be present and true
         #[tars(tag = 5, optional)]
-        pub required_features: ::std::vec::Vec<::std::string::String>,
+        pub required_features: ::std::vec::Vec<::tars::TarsString>,
         /// exclude instances less healthy than this
         #[tars(tag = 6, optional, default = HealthStatus::UNHEALTHY)]
         pub worst_health: HealthStatus,
@@ -1512,8 +1515,8 @@ pub mod tarsrs {
         fn heartbeat(
             &self,
             current: &mut ::tars::server::Current,
-            obj_name: ::std::string::String,
-            host: ::std::string::String,
+            obj_name: ::tars::TarsString,
+            host: ::tars::TarsString,
             port: i32,
             load: DynamicMeta,
         ) -> ::core::result::Result<i32, ::tars::server::ServantError>;
@@ -1521,8 +1524,8 @@ pub mod tarsrs {
         fn deregister(
             &self,
             current: &mut ::tars::server::Current,
-            obj_name: ::std::string::String,
-            host: ::std::string::String,
+            obj_name: ::tars::TarsString,
+            host: ::tars::TarsString,
             port: i32,
         ) -> ::core::result::Result<i32, ::tars::server::ServantError>;
         /// `list(filter, out instances)`.
@@ -1561,8 +1564,8 @@ pub mod tarsrs {
                     ::core::result::Result::Ok(())
                 }
                 "heartbeat" => {
-                    let obj_name: ::std::string::String = params.read(1, "objName")?;
-                    let host: ::std::string::String = params.read(2, "host")?;
+                    let obj_name: ::tars::TarsString = params.read(1, "objName")?;
+                    let host: ::tars::TarsString = params.read(2, "host")?;
                     let port: i32 = params.read(3, "port")?;
                     let load: DynamicMeta = params.read(4, "load")?;
                     let ret = self.0.heartbeat(current, obj_name, host, port, load)?;
@@ -1570,8 +1573,8 @@ pub mod tarsrs {
                     ::core::result::Result::Ok(())
                 }
                 "deregister" => {
-                    let obj_name: ::std::string::String = params.read(1, "objName")?;
-                    let host: ::std::string::String = params.read(2, "host")?;
+                    let obj_name: ::tars::TarsString = params.read(1, "objName")?;
+                    let host: ::tars::TarsString = params.read(2, "host")?;
                     let port: i32 = params.read(3, "port")?;
                     let ret = self.0.deregister(current, obj_name, host, port)?;
                     out.write_return(&ret);
@@ -1659,8 +1662,8 @@ pub mod tarsrs {
         /// A copy whose calls carry `key = value` in their context.
         pub fn with_context(
             &self,
-            key: impl ::core::convert::Into<::std::string::String>,
-            value: impl ::core::convert::Into<::std::string::String>,
+            key: impl ::core::convert::Into<::tars::TarsString>,
+            value: impl ::core::convert::Into<::tars::TarsString>,
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }

@@ -1,5 +1,6 @@
 //! The context of one call on the server.
 
+use crate::TarsString;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -82,12 +83,12 @@ pub struct Current {
     packet_type: i8,
     message_type: i32,
     request_id: i32,
-    servant_name: String,
-    func_name: String,
+    servant_name: TarsString,
+    func_name: TarsString,
     timeout_ms: i32,
-    context: BTreeMap<String, String>,
-    status: BTreeMap<String, String>,
-    response_context: BTreeMap<String, String>,
+    context: BTreeMap<TarsString, TarsString>,
+    status: BTreeMap<TarsString, TarsString>,
+    response_context: BTreeMap<TarsString, TarsString>,
     sink: Option<Arc<dyn ResponseSink>>,
     deferred: bool,
     peer: Option<std::net::SocketAddr>,
@@ -186,22 +187,26 @@ impl Current {
     }
 
     /// The call context sent by the caller.
-    pub fn context(&self) -> &BTreeMap<String, String> {
+    pub fn context(&self) -> &BTreeMap<TarsString, TarsString> {
         &self.context
     }
 
     /// The framework status sent by the caller.
-    pub fn status(&self) -> &BTreeMap<String, String> {
+    pub fn status(&self) -> &BTreeMap<TarsString, TarsString> {
         &self.status
     }
 
     /// Adds an entry to the context returned with the response.
-    pub fn set_response_context(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn set_response_context(
+        &mut self,
+        key: impl Into<TarsString>,
+        value: impl Into<TarsString>,
+    ) {
         self.response_context.insert(key.into(), value.into());
     }
 
     /// The context returned with the response.
-    pub fn response_context(&self) -> &BTreeMap<String, String> {
+    pub fn response_context(&self) -> &BTreeMap<TarsString, TarsString> {
         &self.response_context
     }
 
@@ -262,7 +267,7 @@ fn build_response(
     request_id: i32,
     servant_name: &str,
     func_name: &str,
-    context: BTreeMap<String, String>,
+    context: BTreeMap<TarsString, TarsString>,
     ret: i32,
     body: ParamWriter,
     desc: String,
@@ -270,10 +275,10 @@ fn build_response(
     match body {
         ParamWriter::Tup(attrs) => Response::Tup(TupResponse {
             request_id,
-            servant_name: servant_name.to_owned(),
-            func_name: func_name.to_owned(),
+            servant_name: servant_name.into(),
+            func_name: func_name.into(),
             ret,
-            desc,
+            desc: desc.into(),
             attrs,
             context,
         }),
@@ -285,7 +290,7 @@ fn build_response(
             ret,
             buffer: w.into_bytes(),
             status: BTreeMap::new(),
-            result_desc: desc,
+            result_desc: desc.into(),
             context,
         }),
     }
@@ -296,9 +301,9 @@ pub struct Responder {
     version: i16,
     message_type: i32,
     request_id: i32,
-    servant_name: String,
-    func_name: String,
-    context: BTreeMap<String, String>,
+    servant_name: TarsString,
+    func_name: TarsString,
+    context: BTreeMap<TarsString, TarsString>,
     sink: Arc<dyn ResponseSink>,
 }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use tars::server::{Current, Responder, ServantError};
 use tars_protocols::tarstx::{
@@ -34,12 +35,12 @@ pub fn ok() -> TxResult {
     TxResult {
         code: ResultCode::Success,
         error: Code::Unknown,
-        message: String::new(),
+        message: Default::default(),
     }
 }
 
 /// A failed result.
-pub fn failed(code: Code, message: impl Into<String>) -> TxResult {
+pub fn failed(code: Code, message: impl Into<TarsString>) -> TxResult {
     TxResult {
         code: ResultCode::Failed,
         error: code,
@@ -160,33 +161,33 @@ impl Coordinator for CoordinatorServantImpl {
     fn begin(
         &self,
         current: &mut Current,
-        application_id: String,
-        transaction_name: String,
+        application_id: TarsString,
+        transaction_name: TarsString,
         timeout_ms: i32,
-    ) -> Result<(TxResult, String)> {
+    ) -> Result<(TxResult, TarsString)> {
         let xid = self.core.begin(
             &application_id,
             &transaction_name,
             timeout_of(timeout_ms),
             Instant::now(),
         );
-        let answer = xid.clone();
+        let answer = TarsString::from(&xid);
         self.when_durable(current, move |responder, r| {
             // A begin that was not stored hands out no XID.
-            let xid = if r.is_ok() { answer } else { String::new() };
+            let xid = if r.is_ok() { answer } else { TarsString::new() };
             CoordinatorResponder::begin(responder, &stored(r), &xid)
         });
-        Ok((ok(), xid))
+        Ok((ok(), xid.into()))
     }
 
-    fn commit(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+    fn commit(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
         // The TM waits for a TCC commit; a timed-out transaction's rollback and an all-AT
         // async commit run in the background (the TM is told TimeoutRollbacking / Committed).
         let core = self.core.clone();
         let x = xid.clone();
         let status = self.decide(
             current,
-            xid,
+            xid.to_string(),
             move || core.commit(&x, Instant::now()),
             |s| s == GlobalStatus::Committing,
             CoordinatorResponder::commit,
@@ -194,12 +195,12 @@ impl Coordinator for CoordinatorServantImpl {
         Ok((ok(), status))
     }
 
-    fn rollback(&self, current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+    fn rollback(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
         let core = self.core.clone();
         let x = xid.clone();
         let status = self.decide(
             current,
-            xid,
+            xid.to_string(),
             move || core.rollback(&x, Instant::now()),
             |s| {
                 matches!(
@@ -212,14 +213,18 @@ impl Coordinator for CoordinatorServantImpl {
         Ok((ok(), status))
     }
 
-    fn get_status(&self, _current: &mut Current, xid: String) -> Result<(TxResult, GlobalStatus)> {
+    fn get_status(
+        &self,
+        _current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus)> {
         Ok((ok(), self.core.status(&xid)))
     }
 
     fn global_report(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         status: GlobalStatus,
     ) -> Result<(TxResult, GlobalStatus)> {
         match self.core.global_report(&xid, status) {
@@ -237,12 +242,12 @@ impl Coordinator for CoordinatorServantImpl {
     fn branch_register(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_type: BranchType,
-        resource_id: String,
-        client_id: String,
-        lock_keys: String,
-        application_data: String,
+        resource_id: TarsString,
+        client_id: TarsString,
+        lock_keys: TarsString,
+        application_data: TarsString,
     ) -> Result<(TxResult, i64)> {
         match self.core.branch_register(
             &xid,
@@ -266,10 +271,10 @@ impl Coordinator for CoordinatorServantImpl {
     fn branch_report(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         status: BranchStatus,
-        application_data: String,
+        application_data: TarsString,
     ) -> Result<TxResult> {
         match self
             .core
@@ -288,10 +293,10 @@ impl Coordinator for CoordinatorServantImpl {
     fn lock_query(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         _branch_type: BranchType,
-        resource_id: String,
-        lock_keys: String,
+        resource_id: TarsString,
+        lock_keys: TarsString,
     ) -> Result<(TxResult, bool)> {
         match self.core.lock_query(&xid, &resource_id, &lock_keys) {
             Ok(lockable) => Ok((ok(), lockable)),

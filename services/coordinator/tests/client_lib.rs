@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tars::TarsString;
 
 use tars::client::{ambient, block_on, CallError, CallOptions, Communicator, ServantProxy};
 use tars::packet::{ParamReader, ParamWriter};
@@ -141,7 +142,10 @@ fn ok() -> TxResult {
 }
 
 fn ctx_xid(current: &Current) -> Option<String> {
-    current.context().get(XID_CONTEXT_KEY).cloned()
+    current
+        .context()
+        .get(XID_CONTEXT_KEY)
+        .map(|x| x.to_string())
 }
 
 impl FakeCoordinator {
@@ -163,14 +167,14 @@ impl FakeCoordinator {
             return Some(TxResult {
                 code: ResultCode::Failed,
                 error: *code,
-                message: (*message).to_owned(),
+                message: (*message).into(),
             });
         }
         match xid {
             Some(x) if !self.known.lock().unwrap().iter().any(|k| k == x) => Some(TxResult {
                 code: ResultCode::Failed,
                 error: TransactionExceptionCode::GlobalTransactionNotExist,
-                message: format!("no global transaction {x}"),
+                message: format!("no global transaction {x}").into(),
             }),
             _ => None,
         }
@@ -185,34 +189,34 @@ impl Coordinator for FakeCoordinator {
     fn begin(
         &self,
         current: &mut Current,
-        application_id: String,
-        name: String,
+        application_id: TarsString,
+        name: TarsString,
         timeout_ms: i32,
-    ) -> Result<(TxResult, String), ServantError> {
+    ) -> Result<(TxResult, TarsString), ServantError> {
         self.record(Call::Begin {
-            application_id,
-            name,
+            application_id: application_id.to_string(),
+            name: name.to_string(),
             timeout_ms,
             ctx: ctx_xid(current),
         });
         if let Some(failed) = self.failure("begin", None) {
-            return Ok((failed, String::new()));
+            return Ok((failed, Default::default()));
         }
         let xid = format!(
             "127.0.0.1:8091:{}",
             self.next_id.fetch_add(1, Ordering::SeqCst) + 1000
         );
         self.known.lock().unwrap().push(xid.clone());
-        Ok((ok(), xid))
+        Ok((ok(), xid.into()))
     }
 
     fn commit(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         self.record(Call::Commit {
-            xid: xid.clone(),
+            xid: xid.to_string(),
             ctx: ctx_xid(current),
         });
         if let Some(failed) = self.failure("commit", None) {
@@ -227,10 +231,10 @@ impl Coordinator for FakeCoordinator {
     fn rollback(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         self.record(Call::Rollback {
-            xid: xid.clone(),
+            xid: xid.to_string(),
             ctx: ctx_xid(current),
         });
         if let Some(failed) = self.failure("rollback", None) {
@@ -245,9 +249,11 @@ impl Coordinator for FakeCoordinator {
     fn get_status(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
-        self.record(Call::GetStatus { xid: xid.clone() });
+        self.record(Call::GetStatus {
+            xid: xid.to_string(),
+        });
         let status = if self.is_known(&xid) {
             GlobalStatus::Begin
         } else {
@@ -259,11 +265,11 @@ impl Coordinator for FakeCoordinator {
     fn global_report(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         status: GlobalStatus,
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         self.record(Call::GlobalReport {
-            xid: xid.clone(),
+            xid: xid.to_string(),
             status,
         });
         if let Some(failed) = self.failure("globalReport", Some(&xid)) {
@@ -275,20 +281,20 @@ impl Coordinator for FakeCoordinator {
     fn branch_register(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_type: BranchType,
-        resource_id: String,
-        client_id: String,
-        lock_keys: String,
-        application_data: String,
+        resource_id: TarsString,
+        client_id: TarsString,
+        lock_keys: TarsString,
+        application_data: TarsString,
     ) -> Result<(TxResult, i64), ServantError> {
         self.record(Call::BranchRegister {
-            xid: xid.clone(),
+            xid: xid.to_string(),
             branch_type,
-            resource_id,
-            client_id,
-            lock_keys,
-            application_data,
+            resource_id: resource_id.to_string(),
+            client_id: client_id.to_string(),
+            lock_keys: lock_keys.to_string(),
+            application_data: application_data.to_string(),
             ctx: ctx_xid(current),
         });
         if let Some(failed) = self.failure("branchRegister", Some(&xid)) {
@@ -300,16 +306,16 @@ impl Coordinator for FakeCoordinator {
     fn branch_report(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         status: BranchStatus,
-        application_data: String,
+        application_data: TarsString,
     ) -> Result<TxResult, ServantError> {
         self.record(Call::BranchReport {
-            xid: xid.clone(),
+            xid: xid.to_string(),
             branch_id,
             status,
-            application_data,
+            application_data: application_data.to_string(),
         });
         Ok(self.failure("branchReport", Some(&xid)).unwrap_or_else(ok))
     }
@@ -317,14 +323,14 @@ impl Coordinator for FakeCoordinator {
     fn lock_query(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         _branch_type: BranchType,
-        _resource_id: String,
-        lock_keys: String,
+        _resource_id: TarsString,
+        lock_keys: TarsString,
     ) -> Result<(TxResult, bool), ServantError> {
         self.record(Call::LockQuery {
-            xid: xid.clone(),
-            lock_keys: lock_keys.clone(),
+            xid: xid.to_string(),
+            lock_keys: lock_keys.to_string(),
         });
         if let Some(failed) = self.failure("lockQuery", None) {
             return Ok((failed, false));
@@ -992,7 +998,8 @@ fn a_try_outside_a_transaction_is_refused_and_propagate_joins_only_when_there_is
 fn xid_of_reads_the_request_context() {
     let mut req = tars::packet::RequestPacket::new(1, ORDER_OBJ, "pay", Default::default(), 1000);
     assert_eq!(xid_of(&Current::new(&req, None)), None);
-    req.context.insert(XID_CONTEXT_KEY.into(), String::new());
+    req.context
+        .insert(XID_CONTEXT_KEY.into(), Default::default());
     assert_eq!(xid_of(&Current::new(&req, None)), None, "empty is none");
     req.context.insert(XID_CONTEXT_KEY.into(), "xid-9".into());
     let current = Current::new(&req, None);

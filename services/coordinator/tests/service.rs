@@ -16,7 +16,7 @@ const C: &str = "Bank.C.ParticipantObj";
 fn begin(c: &Coordinator) -> String {
     let (r, xid) = c.proxy.begin("bank", "transfer", 30_000).expect("begin");
     assert_eq!(r.code, ResultCode::Success, "{r:?}");
-    xid
+    xid.to_string()
 }
 
 fn register(c: &Coordinator, xid: &str, t: BranchType, resource: &str, keys: &str) -> i64 {

@@ -16,9 +16,9 @@ const OBJECTS: i32 = 100;
 
 fn instance(n: i32) -> Instance {
     Instance {
-        obj_name: format!("App.Server{}.Obj", n % OBJECTS),
+        obj_name: format!("App.Server{}.Obj", n % OBJECTS).into(),
         endpoint: EndpointF {
-            host: format!("10.{}.{}.{}", n / 65536, (n / 256) % 256, n % 256),
+            host: format!("10.{}.{}.{}", n / 65536, (n / 256) % 256, n % 256).into(),
             port: 10_000,
             timeout: 3000,
             istcp: 1,

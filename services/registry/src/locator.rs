@@ -25,7 +25,7 @@ impl InProcessLocator {
 impl Locator for InProcessLocator {
     fn locate(&self, object: &str) -> Result<Vec<Instance>, CallError> {
         Ok(self.registry.list(&InstanceFilter {
-            obj_name: object.to_owned(),
+            obj_name: object.into(),
             include_inactive: false,
             ..InstanceFilter::default()
         }))

@@ -19,6 +19,7 @@
 //! - `getLocker`: 0 (granted): a single registry is always the master.
 
 use std::sync::Arc;
+use tars::TarsString;
 
 use serde::{Deserialize, Serialize};
 use tars::client::policy::set_matches;
@@ -58,7 +59,7 @@ impl QueryService {
             .iter()
             .find(|r| r.ip_prefixes.iter().any(|p| ip.starts_with(p.as_str())))
             .map(|r| r.group.clone())
-            .or_else(|| self.registry.region_of_host(ip))
+            .or_else(|| self.registry.region_of_host(ip).map(|r| r.to_string()))
     }
 
     fn all(&self, id: &str) -> Lists {
@@ -76,7 +77,7 @@ impl QueryF for QueryService {
     fn find_object_by_id(
         &self,
         _current: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<Vec<EndpointF>, ServantError> {
         Ok(self.registry.endpoints(&id, |_| true).0)
     }
@@ -84,7 +85,7 @@ impl QueryF for QueryService {
     fn find_object_by_id4_any(
         &self,
         _current: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<Lists, ServantError> {
         Ok(self.all(&id))
     }
@@ -92,7 +93,7 @@ impl QueryF for QueryService {
     fn find_object_by_id4_all(
         &self,
         _current: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<Lists, ServantError> {
         Ok(self.all(&id))
     }
@@ -100,7 +101,7 @@ impl QueryF for QueryService {
     fn find_object_by_id_in_same_group(
         &self,
         current: &mut Current,
-        id: String,
+        id: TarsString,
     ) -> Result<Lists, ServantError> {
         let group = current
             .peer_addr()
@@ -117,8 +118,8 @@ impl QueryF for QueryService {
     fn find_object_by_id_in_same_station(
         &self,
         _current: &mut Current,
-        id: String,
-        s_station: String,
+        id: TarsString,
+        s_station: TarsString,
     ) -> Result<Lists, ServantError> {
         Ok(self.only(&id, |i| i.meta.region == s_station))
     }
@@ -126,8 +127,8 @@ impl QueryF for QueryService {
     fn find_object_by_id_in_same_set(
         &self,
         _current: &mut Current,
-        id: String,
-        set_id: String,
+        id: TarsString,
+        set_id: TarsString,
     ) -> Result<Lists, ServantError> {
         let lists = self.only(&id, |i| set_matches(&set_id, &i.endpoint.set_id));
         if lists.1.is_empty() && lists.2.is_empty() {
@@ -139,9 +140,9 @@ impl QueryF for QueryService {
     fn find_object_node_name(
         &self,
         _current: &mut Current,
-        id: String,
-    ) -> Result<(i32, Vec<String>), ServantError> {
-        let mut names: Vec<String> = self
+        id: TarsString,
+    ) -> Result<(i32, Vec<TarsString>), ServantError> {
+        let mut names: Vec<TarsString> = self
             .registry
             .endpoints(&id, |_| true)
             .0
@@ -162,8 +163,8 @@ impl QueryF for QueryService {
     fn register_change(
         &self,
         _current: &mut Current,
-        _timestamp: std::collections::BTreeMap<String, String>,
-        _name: String,
+        _timestamp: std::collections::BTreeMap<TarsString, TarsString>,
+        _name: TarsString,
     ) -> Result<i32, ServantError> {
         Ok(0)
     }
@@ -171,8 +172,8 @@ impl QueryF for QueryService {
     fn register_query(
         &self,
         _current: &mut Current,
-        _id: String,
-        _name: String,
+        _id: TarsString,
+        _name: TarsString,
     ) -> Result<i32, ServantError> {
         Ok(0)
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tars::TarsString;
 
 use parking_lot::{Mutex, RwLock};
 use tars_protocols::tars::EndpointF;
@@ -14,7 +15,7 @@ use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, InstanceFilter
 use crate::store::{RegistrationStore, StoreError};
 
 /// `(object, host, port)`: one instance.
-type Key = (String, String, i32);
+type Key = (TarsString, TarsString, i32);
 
 struct Entry {
     instance: Instance,
@@ -144,7 +145,7 @@ impl Registry {
         load: DynamicMeta,
     ) -> HeartbeatOutcome {
         let mut entries = self.entries.write();
-        match entries.get_mut(&(obj.to_owned(), host.to_owned(), port)) {
+        match entries.get_mut(&(TarsString::from(obj), TarsString::from(host), port)) {
             Some(e) => {
                 e.instance.load = load;
                 e.last_seen = Instant::now();
@@ -162,7 +163,7 @@ impl Registry {
         let removed = self
             .entries
             .write()
-            .remove(&(obj.to_owned(), host.to_owned(), port))
+            .remove(&(TarsString::from(obj), TarsString::from(host), port))
             .is_some();
         Ok(existed || removed)
     }
@@ -186,7 +187,7 @@ impl Registry {
                 .collect();
         }
         // One object: only its key range.
-        let from = (filter.obj_name.clone(), String::new(), i32::MIN);
+        let from = (filter.obj_name.clone(), TarsString::new(), i32::MIN);
         entries
             .range(from..)
             .take_while(|((o, _, _), _)| *o == filter.obj_name)
@@ -196,7 +197,7 @@ impl Registry {
     }
 
     /// The region of some instance registered on `host` (any object), if it has one.
-    pub fn region_of_host(&self, host: &str) -> Option<String> {
+    pub fn region_of_host(&self, host: &str) -> Option<TarsString> {
         self.entries
             .read()
             .values()
@@ -223,7 +224,7 @@ impl Registry {
         let now = Instant::now();
         let entries = self.entries.read();
         let (mut active, mut inactive) = (Vec::new(), Vec::new());
-        let from = (obj.to_owned(), String::new(), i32::MIN);
+        let from = (TarsString::from(obj), TarsString::new(), i32::MIN);
         for ((o, _, _), e) in entries.range(from..) {
             if o != obj {
                 break;
@@ -243,7 +244,7 @@ impl Registry {
 }
 
 fn health_rank(h: HealthStatus) -> i32 {
-    h as i32
+    i32::from(h)
 }
 
 /// Whether `i` passes `filter` (empty filter fields do not filter).

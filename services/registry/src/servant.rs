@@ -12,6 +12,7 @@
 //! [`tarsrs::Registry`]: tars_protocols::tarsrs::Registry
 
 use std::sync::Arc;
+use tars::TarsString;
 
 use tars::server::{Current, ServantError};
 use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter};
@@ -63,8 +64,8 @@ impl tarsrs::Registry for RegistryServantImpl {
     fn heartbeat(
         &self,
         _current: &mut Current,
-        obj_name: String,
-        host: String,
+        obj_name: TarsString,
+        host: TarsString,
         port: i32,
         load: DynamicMeta,
     ) -> Result<i32, ServantError> {
@@ -79,8 +80,8 @@ impl tarsrs::Registry for RegistryServantImpl {
     fn deregister(
         &self,
         _current: &mut Current,
-        obj_name: String,
-        host: String,
+        obj_name: TarsString,
+        host: TarsString,
         port: i32,
     ) -> Result<i32, ServantError> {
         match self.registry.deregister(&obj_name, &host, port) {

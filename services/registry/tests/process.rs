@@ -210,7 +210,7 @@ fn kill_9_during_registrations_keeps_every_acknowledged_one() {
             ..InstanceFilter::default()
         })
         .expect("list");
-    let stored: std::collections::BTreeSet<(String, i32)> = listed
+    let stored: std::collections::BTreeSet<(tars::TarsString, i32)> = listed
         .iter()
         .map(|i| (i.obj_name.clone(), i.endpoint.port))
         .collect();

@@ -26,7 +26,7 @@ fn instance(obj: &str, port: i32, region: &str, env: &str, features: &[&str]) ->
             capacity: 10,
             features: features
                 .iter()
-                .map(|f| (f.to_string(), true))
+                .map(|f| (tars::TarsString::from(*f), true))
                 .collect::<BTreeMap<_, _>>(),
             ..Default::default()
         },

@@ -124,7 +124,7 @@ fn query_f_finds_with_group_station_and_set_semantics() {
     let (ret, nodes) = q.find_object_node_name(OBJ).expect("nodes");
     assert_eq!(
         (ret, nodes),
-        (0, all.iter().map(|s| s.to_string()).collect())
+        (0, all.iter().map(|s| tars::TarsString::from(*s)).collect())
     );
     assert!(q
         .find_object_by_id("Unknown.Obj")

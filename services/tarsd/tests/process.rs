@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use parking_lot::Mutex;
 use tars::client::Communicator;
@@ -163,26 +164,26 @@ impl Participant for Account {
     fn branch_commit(
         &self,
         _c: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         _t: BranchType,
-        _r: String,
-        _d: String,
+        _r: TarsString,
+        _d: TarsString,
     ) -> Result<BranchStatus, ServantError> {
-        self.apply(xid, branch_id, "commit");
+        self.apply(xid.to_string(), branch_id, "commit");
         Ok(BranchStatus::PhaseTwo_Committed)
     }
 
     fn branch_rollback(
         &self,
         _c: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         _t: BranchType,
-        _r: String,
-        _d: String,
+        _r: TarsString,
+        _d: TarsString,
     ) -> Result<BranchStatus, ServantError> {
-        self.apply(xid, branch_id, "rollback");
+        self.apply(xid.to_string(), branch_id, "rollback");
         Ok(BranchStatus::PhaseTwo_Rollbacked)
     }
 }
@@ -288,7 +289,7 @@ fn tm_loop(
         let index = {
             let mut records = records.lock();
             records.push(TmRecord {
-                xid: xid.clone(),
+                xid: xid.to_string(),
                 ..TmRecord::default()
             });
             records.len() - 1

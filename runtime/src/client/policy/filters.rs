@@ -19,7 +19,7 @@ impl Filter for RequireFeatures {
         let features = &c.instance.meta.features;
         self.0
             .iter()
-            .all(|f| features.get(f).copied().unwrap_or(false))
+            .all(|f| features.get(f.as_str()).copied().unwrap_or(false))
     }
 }
 
@@ -63,7 +63,7 @@ pub struct HealthAtLeast(pub HealthStatus);
 
 impl Filter for HealthAtLeast {
     fn accepts(&self, c: &Candidate<'_>, _call: &CallInfo<'_>) -> bool {
-        (c.instance.load.health as i32) <= (self.0 as i32)
+        i32::from(c.instance.load.health) <= i32::from(self.0)
     }
 }
 

@@ -20,6 +20,7 @@ mod filters;
 mod selectors;
 mod stats;
 
+use crate::TarsString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -57,13 +58,13 @@ pub struct CallInfo<'a> {
     /// Selection hash ([`CallOptions::hash`](super::CallOptions::hash) or the routekey).
     pub hash: Option<u64>,
     /// The call's context.
-    pub context: &'a BTreeMap<String, String>,
+    pub context: &'a BTreeMap<TarsString, TarsString>,
 }
 
 impl CallInfo<'_> {
     /// The call's XID, if it is part of a global transaction.
     pub fn xid(&self) -> Option<&str> {
-        self.context.get(XID_CONTEXT_KEY).map(String::as_str)
+        self.context.get(XID_CONTEXT_KEY).map(|s| s.as_str())
     }
 }
 

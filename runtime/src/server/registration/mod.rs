@@ -179,18 +179,18 @@ fn instances(
                 None => a.addr.ip().to_string(),
             };
             let endpoint = EndpointF {
-                host,
+                host: host.into(),
                 port: i32::from(a.addr.port()),
                 timeout: i32::try_from(a.timeout_ms).unwrap_or(i32::MAX),
                 istcp: 1,
-                set_id: config.set_id.clone(),
+                set_id: config.set_id.as_str().into(),
                 weight: meta.weight,
                 // 1 = static weights, as TarsCpp publishes for weighted endpoints.
                 weight_type: 1,
                 ..EndpointF::default()
             };
             Ok(Instance {
-                obj_name: a.object.clone(),
+                obj_name: a.object.as_str().into(),
                 endpoint,
                 meta: meta.clone(),
                 ..Instance::default()

@@ -53,10 +53,10 @@ impl TxError {
 pub(crate) fn check(op: &'static str, result: TxResult) -> Result<(), TxError> {
     match result.code {
         ResultCode::Success => Ok(()),
-        ResultCode::Failed => Err(TxError::Coordinator {
+        ResultCode::Failed | ResultCode::Unrecognized(_) => Err(TxError::Coordinator {
             op,
             code: result.error,
-            message: result.message,
+            message: result.message.to_string(),
         }),
     }
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use tars::TarsString;
 
 use tars::client::{ambient, XID_CONTEXT_KEY};
 use tars::server::{Current, Dispatch, ServantError};
@@ -20,7 +21,7 @@ pub fn xid_of(current: &Current) -> Option<&str> {
     current
         .context()
         .get(XID_CONTEXT_KEY)
-        .map(String::as_str)
+        .map(|x| x.as_str())
         .filter(|x| !x.is_empty())
 }
 
@@ -176,18 +177,18 @@ impl<P: TccParticipant> Participant for ParticipantService<P> {
     fn branch_commit(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         branch_type: BranchType,
-        resource_id: String,
-        application_data: String,
+        resource_id: TarsString,
+        application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         let branch = BranchInfo {
-            xid,
+            xid: xid.to_string(),
             branch_id,
             branch_type,
-            resource_id,
-            application_data,
+            resource_id: resource_id.to_string(),
+            application_data: application_data.to_string(),
         };
         Ok(self
             .phase_two("confirm", &branch, |p, b| p.confirm(b))
@@ -197,18 +198,18 @@ impl<P: TccParticipant> Participant for ParticipantService<P> {
     fn branch_rollback(
         &self,
         _current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         branch_type: BranchType,
-        resource_id: String,
-        application_data: String,
+        resource_id: TarsString,
+        application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         let branch = BranchInfo {
-            xid,
+            xid: xid.to_string(),
             branch_id,
             branch_type,
-            resource_id,
-            application_data,
+            resource_id: resource_id.to_string(),
+            application_data: application_data.to_string(),
         };
         Ok(self
             .phase_two("cancel", &branch, |p, b| p.cancel(b))
@@ -233,7 +234,9 @@ impl TxRef<'_> {
         match self {
             TxRef::Current(c) => xid_of(c).map(str::to_owned),
             TxRef::Xid(x) => Some((*x).to_owned()).filter(|x| !x.is_empty()),
-            TxRef::Ambient => ambient::get(XID_CONTEXT_KEY).filter(|x| !x.is_empty()),
+            TxRef::Ambient => ambient::get(XID_CONTEXT_KEY)
+                .filter(|x| !x.is_empty())
+                .map(|x| x.to_string()),
         }
     }
 }

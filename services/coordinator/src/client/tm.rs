@@ -79,7 +79,7 @@ impl TransactionManager {
 
     fn begun(
         &self,
-        reply: Result<(tars_protocols::tarstx::TxResult, String), TxError>,
+        reply: Result<(tars_protocols::tarstx::TxResult, tars::TarsString), TxError>,
     ) -> Result<GlobalTransaction, TxError> {
         let (result, xid) = reply?;
         check("begin", result)?;
@@ -90,7 +90,7 @@ impl TransactionManager {
                 message: "the coordinator returned an empty xid".into(),
             });
         }
-        Ok(self.transaction(xid))
+        Ok(self.transaction(xid.to_string()))
     }
 
     /// A handle on the existing global transaction `xid` (e.g. to query its status or to
@@ -107,7 +107,7 @@ impl TransactionManager {
     pub fn current(&self) -> Option<GlobalTransaction> {
         ambient::get(XID_CONTEXT_KEY)
             .filter(|x| !x.is_empty())
-            .map(|xid| self.transaction(xid))
+            .map(|xid| self.transaction(xid.to_string()))
     }
 
     /// Runs `body` in a new global transaction: begins it, runs `body` with the XID in the

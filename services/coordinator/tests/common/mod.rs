@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tars::TarsString;
 
 use parking_lot::Mutex;
 use tars::client::Communicator;
@@ -94,18 +95,18 @@ impl Participant for Recorder {
     fn branch_commit(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         _branch_type: BranchType,
-        _resource_id: String,
-        application_data: String,
+        _resource_id: TarsString,
+        application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         Ok(self.0.record(
             current,
             "commit",
-            xid,
+            xid.to_string(),
             branch_id,
-            application_data,
+            application_data.to_string(),
             BranchStatus::PhaseTwo_Committed,
         ))
     }
@@ -113,18 +114,18 @@ impl Participant for Recorder {
     fn branch_rollback(
         &self,
         current: &mut Current,
-        xid: String,
+        xid: TarsString,
         branch_id: i64,
         _branch_type: BranchType,
-        _resource_id: String,
-        application_data: String,
+        _resource_id: TarsString,
+        application_data: TarsString,
     ) -> Result<BranchStatus, ServantError> {
         Ok(self.0.record(
             current,
             "rollback",
-            xid,
+            xid.to_string(),
             branch_id,
-            application_data,
+            application_data.to_string(),
             BranchStatus::PhaseTwo_Rollbacked,
         ))
     }
