@@ -63,8 +63,8 @@ stamp="$OUT/.started"
 touch "$stamp"
 rm -rf "$OUT/encoded"
 
-echo "== cargo bench -p tars --bench codec ${features[*]:-} -- ${crit_args[*]}" >&2
-(cd "$ROOT" && TARS_BENCH_DUMP="$OUT/encoded" cargo bench -p tars --bench codec ${features[@]+"${features[@]}"} -- "${crit_args[@]}") \
+echo "== cargo bench -p tars-codec --bench codec ${features[*]:-} -- ${crit_args[*]}" >&2
+(cd "$ROOT" && TARS_BENCH_DUMP="$OUT/encoded" cargo bench -p tars-codec --bench codec ${features[@]+"${features[@]}"} -- "${crit_args[@]}") \
     >"$OUT/criterion.log" 2>&1 || {
     tail -40 "$OUT/criterion.log" >&2
     echo "cargo bench failed (full log: $OUT/criterion.log)" >&2

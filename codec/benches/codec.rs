@@ -29,10 +29,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message;
-use tars_codec::{DecodeLimits, Reader, TarsStruct, Writer};
+use tars_codec::{DecodeLimits, Reader, TarsString, TarsStruct, Writer};
 
 // ---------------------------------------------------------------------------------------------
-// The Tars side: `Conf.Small`, `Conf.Mid` (conformance/idl/Conformance.tars) and `MidBatch`.
+// The Tars side: `Conf.Small`, `Conf.Mid` (conformance/idl/Conformance.tars) and `MidBatch`,
+// with the types tars-idlc generates (IDL `string` is `TarsString`).
 
 #[derive(Debug, Clone, PartialEq, tars_codec::TarsStruct)]
 #[tars(class = "Conf.Small")]
@@ -40,7 +41,7 @@ struct Small {
     #[tars(tag = 0, require)]
     a: i32,
     #[tars(tag = 1, require)]
-    b: String,
+    b: TarsString,
 }
 
 #[derive(Debug, Clone, PartialEq, tars_codec::TarsStruct)]
@@ -59,13 +60,13 @@ struct Mid {
     #[tars(tag = 5, require)]
     ratio: f32,
     #[tars(tag = 6, require)]
-    name: String,
+    name: TarsString,
     #[tars(tag = 7, require)]
-    description: String,
+    description: TarsString,
     #[tars(tag = 8, require)]
     payload: Bytes,
     #[tars(tag = 9, require)]
-    attrs: BTreeMap<String, String>,
+    attrs: BTreeMap<TarsString, TarsString>,
     #[tars(tag = 10, require)]
     ids: Vec<i32>,
     #[tars(tag = 11, require)]
@@ -80,7 +81,9 @@ struct MidBatch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The prost side: the same fields as proto3 (short → int32, vector<int> → packed repeated int32).
+// The prost side: the same fields as proto3, typed as a proto author would for these values
+// (prost at its best): fields holding negative numbers are `sint32` (zig-zag, so -300 takes two
+// bytes, not ten), `vector<int>` is a packed repeated `sint32`, blobs are `bytes::Bytes`.
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct SmallPb {
@@ -96,7 +99,7 @@ struct MidPb {
     id: i64,
     #[prost(int32, tag = "2")]
     count: i32,
-    #[prost(int32, tag = "3")]
+    #[prost(sint32, tag = "3")]
     level: i32,
     #[prost(bool, tag = "4")]
     flag: bool,
@@ -112,7 +115,7 @@ struct MidPb {
     payload: Bytes,
     #[prost(btree_map = "string, string", tag = "10")]
     attrs: BTreeMap<String, String>,
-    #[prost(int32, repeated, packed = "true", tag = "11")]
+    #[prost(sint32, repeated, packed = "true", tag = "11")]
     ids: Vec<i32>,
     #[prost(message, optional, tag = "12")]
     inner: Option<SmallPb>,
@@ -137,9 +140,8 @@ fn mid() -> Mid {
         flag: true,
         score: 98.625,
         ratio: 0.25,
-        name: "order-service.shard7".to_owned(),
-        description: "Settles card payments for the EU region and reports to the ledger."
-            .to_owned(),
+        name: "order-service.shard7".into(),
+        description: "Settles card payments for the EU region and reports to the ledger.".into(),
         payload: (0..128u32).map(|i| (i * 7 + 3) as u8).collect(),
         attrs: [
             ("env", "production"),
@@ -148,12 +150,12 @@ fn mid() -> Mid {
             ("zone", "b"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.into(), v.into()))
         .collect(),
         ids: (0..16).map(|i| i * 5003 - 20_000).collect(),
         inner: Small {
             a: 42,
-            b: "nested-small".to_owned(),
+            b: "nested-small".into(),
         },
     }
 }
@@ -166,14 +168,18 @@ fn mid_pb(m: &Mid) -> MidPb {
         flag: m.flag,
         score: m.score,
         ratio: m.ratio,
-        name: m.name.clone(),
-        description: m.description.clone(),
+        name: m.name.to_string(),
+        description: m.description.to_string(),
         payload: m.payload.clone(),
-        attrs: m.attrs.clone(),
+        attrs: m
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ids: m.ids.clone(),
         inner: Some(SmallPb {
             a: m.inner.a,
-            b: m.inner.b.clone(),
+            b: m.inner.b.to_string(),
         }),
     }
 }

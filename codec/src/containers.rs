@@ -50,6 +50,7 @@ impl TarsValue for Bytes {
             WireType::SimpleList => r.read_simple_list(tag),
             WireType::List => {
                 let v: Vec<i8> = super::value::read_list_elements(r, tag, ty)?;
+                r.charge(tag, "byte vector", v.len())?;
                 Ok(v.into_iter().map(|b| b as u8).collect())
             }
             _ => Err(DecodeError::TypeMismatch {
@@ -84,12 +85,41 @@ where
 }
 
 /// Reads the entries of a `MAP` whose head has been consumed, handing each to `insert`.
+/// Returns the number of entries. The caller charges what it allocates for them
+/// ([`Reader::charge`]).
 pub fn read_map<K, V>(
     r: &mut Reader<'_>,
     tag: u8,
     ty: WireType,
     mut insert: impl FnMut(K, V),
 ) -> Result<usize, DecodeError>
+where
+    K: TarsValue,
+    V: TarsValue,
+{
+    let mut n = 0;
+    read_map_into(
+        r,
+        tag,
+        ty,
+        |_, len| {
+            n = len;
+            Ok(())
+        },
+        |_, k, v| insert(k, v),
+    )?;
+    Ok(n)
+}
+
+/// Reads a `MAP` whose head has been consumed: `make` gets the entry count (to charge and
+/// allocate the container), then `insert` gets each entry.
+fn read_map_into<K, V, C>(
+    r: &mut Reader<'_>,
+    tag: u8,
+    ty: WireType,
+    make: impl FnOnce(&mut Reader<'_>, usize) -> Result<C, DecodeError>,
+    mut insert: impl FnMut(&mut C, K, V),
+) -> Result<C, DecodeError>
 where
     K: TarsValue,
     V: TarsValue,
@@ -102,6 +132,7 @@ where
         });
     }
     let n = r.read_size(tag, "map", r.limits().max_collection_len, 2)?;
+    let mut container = make(r, n)?;
     r.enter()?;
     for _ in 0..n {
         let kty = r.find_field(0)?.ok_or(DecodeError::Malformed {
@@ -114,10 +145,36 @@ where
             what: "map value is missing",
         })?;
         let v = V::read_value(r, tag, vty)?;
-        insert(k, v);
+        insert(&mut container, k, v);
     }
     r.leave();
-    Ok(n)
+    Ok(container)
+}
+
+/// An upper bound of the heap a `BTreeMap<K, V>` of `n` entries takes: nodes hold up to 11
+/// entries and at least 5 (more when filled in order), internal nodes add 12 child pointers.
+fn btree_map_bytes<K, V>(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let node = 11 * (std::mem::size_of::<K>() + std::mem::size_of::<V>()) + 16 + 12 * 8;
+    (n / 5 + 2).saturating_mul(node)
+}
+
+/// The heap a `HashMap<K, V>` with capacity for `n` entries takes (hashbrown: a power of two
+/// of buckets at most 7/8 full, one control byte per bucket plus a group).
+fn hash_map_bytes<K, V>(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let buckets = if n < 4 {
+        4
+    } else if n < 8 {
+        8
+    } else {
+        (n.saturating_mul(8) / 7).next_power_of_two()
+    };
+    buckets.saturating_mul(std::mem::size_of::<(K, V)>() + 1) + 16
 }
 
 /// `map<K, V>` with ordered keys; entries are written in key order.
@@ -129,11 +186,18 @@ impl<K: TarsValue + Ord, V: TarsValue> TarsValue for BTreeMap<K, V> {
     }
 
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
-        let mut m = BTreeMap::new();
-        read_map(r, tag, ty, |k, v| {
-            m.insert(k, v);
-        })?;
-        Ok(m)
+        read_map_into(
+            r,
+            tag,
+            ty,
+            |r, n| {
+                r.charge(tag, "map", btree_map_bytes::<K, V>(n))?;
+                Ok(BTreeMap::new())
+            },
+            |m, k, v| {
+                m.insert(k, v);
+            },
+        )
     }
 
     fn tars_default() -> Self {
@@ -160,11 +224,18 @@ where
     }
 
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
-        let mut m = HashMap::with_hasher(S::default());
-        read_map(r, tag, ty, |k, v| {
-            m.insert(k, v);
-        })?;
-        Ok(m)
+        read_map_into(
+            r,
+            tag,
+            ty,
+            |r, n| {
+                r.charge(tag, "map", hash_map_bytes::<K, V>(n))?;
+                Ok(HashMap::with_capacity_and_hasher(n, S::default()))
+            },
+            |m, k, v| {
+                m.insert(k, v);
+            },
+        )
     }
 
     fn tars_default() -> Self {
@@ -206,9 +277,17 @@ impl<K: TarsValue, V: TarsValue> TarsValue for MapVec<K, V> {
     }
 
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
-        let mut entries = Vec::new();
-        read_map(r, tag, ty, |k, v| entries.push((k, v)))?;
-        Ok(MapVec(entries))
+        read_map_into(
+            r,
+            tag,
+            ty,
+            |r, n| {
+                r.charge(tag, "map", n.saturating_mul(std::mem::size_of::<(K, V)>()))?;
+                Ok(Vec::with_capacity(n))
+            },
+            |entries, k, v| entries.push((k, v)),
+        )
+        .map(MapVec)
     }
 
     fn tars_default() -> Self {

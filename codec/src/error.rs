@@ -103,6 +103,18 @@ pub enum DecodeError {
         /// The value found.
         value: i32,
     },
+    /// Decoding would allocate more memory than the limits allow for an input of this size.
+    #[error("tag {tag}: decoding {what} needs {needed} more bytes of memory, but only {left} of the budget for this input are left")]
+    MemoryBudget {
+        /// Tag of the field.
+        tag: u8,
+        /// What was being allocated.
+        what: &'static str,
+        /// Bytes it needed.
+        needed: u64,
+        /// Bytes left in the budget.
+        left: u64,
+    },
     /// A map or list element is missing.
     #[error("tag {tag}: {what}")]
     Malformed {

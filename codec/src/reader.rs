@@ -21,6 +21,8 @@ pub struct Reader<'a> {
     source: Option<&'a Bytes>,
     limits: DecodeLimits,
     depth: usize,
+    /// Heap bytes this decode may still allocate (see [`DecodeLimits::budget_for`]).
+    budget: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -37,6 +39,7 @@ impl<'a> Reader<'a> {
             source: None,
             limits,
             depth: 0,
+            budget: limits.budget_for(buf.len()),
         }
     }
 
@@ -49,12 +52,44 @@ impl<'a> Reader<'a> {
             source: Some(buf),
             limits,
             depth: 0,
+            budget: limits.budget_for(buf.len()),
         }
     }
 
     /// The limits in force.
     pub fn limits(&self) -> &DecodeLimits {
         &self.limits
+    }
+
+    /// Heap bytes this decode may still allocate.
+    pub fn memory_left(&self) -> usize {
+        self.budget
+    }
+
+    /// Charges `bytes` of heap memory about to be allocated for field `tag` against this
+    /// decode's budget, failing with [`DecodeError::MemoryBudget`] when it would go over.
+    /// Implementations of [`TarsValue`] that allocate call this before allocating.
+    #[inline]
+    pub fn charge(&mut self, tag: u8, what: &'static str, bytes: usize) -> Result<(), DecodeError> {
+        match self.budget.checked_sub(bytes) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(DecodeError::MemoryBudget {
+                tag,
+                what,
+                needed: bytes as u64,
+                left: self.budget as u64,
+            }),
+        }
+    }
+
+    /// Whether byte vectors and strings are sliced from a shared buffer (no copy, nothing to
+    /// charge) rather than copied.
+    #[inline]
+    pub fn is_shared(&self) -> bool {
+        self.source.is_some()
     }
 
     /// Current offset in the buffer.
@@ -89,10 +124,29 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes `n` bytes as a [`Bytes`], without copying when the reader was built by
-    /// [`Reader::from_bytes`].
+    /// [`Reader::from_bytes`]. A copy is charged against the memory budget.
     #[inline]
     pub fn take_bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        self.take_bytes_for(0, "byte vector", n)
+    }
+
+    #[inline]
+    fn take_bytes_for(
+        &mut self,
+        tag: u8,
+        what: &'static str,
+        n: usize,
+    ) -> Result<Bytes, DecodeError> {
         let start = self.pos;
+        if self.source.is_none() {
+            if n > self.remaining() {
+                return Err(DecodeError::UnexpectedEof {
+                    offset: self.pos,
+                    needed: n - self.remaining(),
+                });
+            }
+            self.charge(tag, what, n)?;
+        }
         let slice = self.take(n)?;
         Ok(match self.source {
             Some(src) => src.slice(start..start + n),
@@ -131,6 +185,36 @@ impl<'a> Reader<'a> {
             Ok(Some((Head { tag, ty }, 2)))
         } else {
             Ok(Some((Head { tag, ty }, 1)))
+        }
+    }
+
+    /// Consumes the head of the next list element, which must be at tag 0 (a one-byte head),
+    /// and returns its wire type.
+    #[inline]
+    pub fn read_element_head(&mut self, tag: u8) -> Result<WireType, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b >> 4 == 0 => match WireType::from_nibble(b) {
+                Some(ty) if ty != WireType::StructEnd => {
+                    self.pos += 1;
+                    Ok(ty)
+                }
+                Some(_) => Err(DecodeError::Malformed {
+                    tag,
+                    what: "list element is missing",
+                }),
+                None => Err(DecodeError::InvalidWireType {
+                    code: b & 0x0F,
+                    offset: self.pos,
+                }),
+            },
+            Some(_) => Err(DecodeError::Malformed {
+                tag,
+                what: "list element is missing",
+            }),
+            None => Err(DecodeError::UnexpectedEof {
+                offset: self.pos,
+                needed: 1,
+            }),
         }
     }
 
@@ -218,25 +302,32 @@ impl<'a> Reader<'a> {
         max: WireType,
         expected: &'static str,
     ) -> Result<i64, DecodeError> {
-        let allowed = match ty {
-            WireType::ZeroTag => return Ok(0),
-            WireType::Int1 | WireType::Int2 | WireType::Int4 | WireType::Int8 => {
-                (ty as u8) <= (max as u8)
-            }
-            _ => false,
-        };
-        if !allowed {
-            return Err(DecodeError::TypeMismatch {
-                tag,
-                expected,
-                found: ty,
+        // INT1, INT2, INT4 and INT8 are codes 0..=3, each twice as wide as the one before.
+        let code = ty as u8;
+        if code <= max as u8 && code <= WireType::Int8 as u8 {
+            let width = 1usize << code;
+            let Some(b) = self.buf.get(self.pos..self.pos + width) else {
+                return Err(DecodeError::UnexpectedEof {
+                    offset: self.pos,
+                    needed: width - self.remaining(),
+                });
+            };
+            self.pos += width;
+            return Ok(match *b {
+                [a] => i64::from(a as i8),
+                [a, b] => i64::from(i16::from_be_bytes([a, b])),
+                [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+                [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+                _ => unreachable!("widths are 1, 2, 4 and 8"),
             });
         }
-        Ok(match ty {
-            WireType::Int1 => i8::from_be_bytes(self.take_array()?) as i64,
-            WireType::Int2 => i16::from_be_bytes(self.take_array()?) as i64,
-            WireType::Int4 => i32::from_be_bytes(self.take_array()?) as i64,
-            _ => i64::from_be_bytes(self.take_array()?),
+        if ty == WireType::ZeroTag {
+            return Ok(0);
+        }
+        Err(DecodeError::TypeMismatch {
+            tag,
+            expected,
+            found: ty,
         })
     }
 
@@ -265,6 +356,14 @@ impl<'a> Reader<'a> {
     /// Reads the raw bytes of a string whose head has been consumed.
     #[inline]
     pub fn read_string_bytes(&mut self, tag: u8, ty: WireType) -> Result<&'a [u8], DecodeError> {
+        let len = self.read_string_len(tag, ty)?;
+        self.take(len)
+    }
+
+    /// Reads the length of a string whose head has been consumed, checked against the limits
+    /// and the bytes left.
+    #[inline]
+    fn read_string_len(&mut self, tag: u8, ty: WireType) -> Result<usize, DecodeError> {
         let len = match ty {
             WireType::String1 => self.take_array::<1>()?[0] as usize,
             WireType::String4 => u32::from_be_bytes(self.take_array()?) as usize,
@@ -276,20 +375,78 @@ impl<'a> Reader<'a> {
                 })
             }
         };
-        self.check_len(tag, "string", len as i64, self.limits.max_string_len, 1)?;
-        self.take(len)
+        self.check_len(tag, "string", len as i64, self.limits.max_string_len, 1)
     }
 
     /// Reads the bytes of a string whose head has been consumed, as a [`Bytes`] that borrows
-    /// from the source when the reader was built by [`Reader::from_bytes`].
+    /// from the source when the reader was built by [`Reader::from_bytes`] (else a copy,
+    /// charged against the memory budget).
     #[inline]
     pub fn read_string_shared(&mut self, tag: u8, ty: WireType) -> Result<Bytes, DecodeError> {
-        let len = self.read_string_bytes(tag, ty)?.len();
-        let end = self.pos;
-        Ok(match self.source {
-            Some(src) => src.slice(end - len..end),
-            None => Bytes::copy_from_slice(&self.buf[end - len..end]),
-        })
+        let len = self.read_string_len(tag, ty)?;
+        self.take_bytes_for(tag, "string", len)
+    }
+
+    /// Reads the bytes of a string whose head has been consumed, borrowed from the buffer,
+    /// with their offset (for [`shared_slice`](Self::shared_slice)).
+    #[inline]
+    pub fn read_string_at(
+        &mut self,
+        tag: u8,
+        ty: WireType,
+    ) -> Result<(usize, &'a [u8]), DecodeError> {
+        let len = self.read_string_len(tag, ty)?;
+        let start = self.pos;
+        Ok((start, self.take(len)?))
+    }
+
+    /// Copies the `len` bytes at `start` (already consumed; `len <= N`) into `out`, returning
+    /// `false` (nothing copied) when they are not within the consumed input. Copies a whole
+    /// `N`-byte block when the buffer has one there, which compiles to a few moves instead of
+    /// a call; bytes of `out` past `len` are then unspecified.
+    #[inline]
+    pub fn copy_consumed<const N: usize>(
+        &self,
+        start: usize,
+        len: usize,
+        out: &mut [u8; N],
+    ) -> bool {
+        if len > N || start.checked_add(len).is_none_or(|end| end > self.pos) {
+            return false;
+        }
+        match self.buf.get(start..start + N) {
+            Some(block) => out.copy_from_slice(block),
+            None => out[..len].copy_from_slice(&self.buf[start..start + len]),
+        }
+        true
+    }
+
+    /// The `len` bytes at `start` (already consumed) as a [`Bytes`]: a slice of the source
+    /// when the reader was built by [`Reader::from_bytes`], else a copy charged against the
+    /// memory budget as `what` of field `tag`.
+    #[inline]
+    pub fn shared_slice(
+        &mut self,
+        tag: u8,
+        what: &'static str,
+        start: usize,
+        len: usize,
+    ) -> Result<Bytes, DecodeError> {
+        let end =
+            start
+                .checked_add(len)
+                .filter(|&e| e <= self.pos)
+                .ok_or(DecodeError::Malformed {
+                    tag,
+                    what: "slice outside the consumed input",
+                })?;
+        match self.source {
+            Some(src) => Ok(src.slice(start..end)),
+            None => {
+                self.charge(tag, what, len)?;
+                Ok(Bytes::copy_from_slice(&self.buf[start..end]))
+            }
+        }
     }
 
     /// Reads the size that opens a list, map or simple list (an Int32 at tag 0) and checks it
@@ -344,15 +501,29 @@ impl<'a> Reader<'a> {
         Ok(len as usize)
     }
 
-    /// Reads the payload of a `SIMPLE_LIST` whose head has been consumed.
+    /// Reads the payload of a `SIMPLE_LIST` whose head has been consumed, as a [`Bytes`]
+    /// (sliced from a shared source, else a copy charged against the memory budget).
     #[inline]
     pub fn read_simple_list(&mut self, tag: u8) -> Result<Bytes, DecodeError> {
+        let n = self.read_simple_list_len(tag)?;
+        self.take_bytes_for(tag, "byte vector", n)
+    }
+
+    /// Reads the payload of a `SIMPLE_LIST` whose head has been consumed, borrowed from the
+    /// buffer (nothing is allocated or charged).
+    #[inline]
+    pub fn read_simple_list_slice(&mut self, tag: u8) -> Result<&'a [u8], DecodeError> {
+        let n = self.read_simple_list_len(tag)?;
+        self.take(n)
+    }
+
+    #[inline]
+    fn read_simple_list_len(&mut self, tag: u8) -> Result<usize, DecodeError> {
         let head = self.read_head()?;
         if head.tag != 0 || head.ty != WireType::Int1 {
             return Err(DecodeError::MalformedSimpleList { tag });
         }
-        let n = self.read_size(tag, "bytes", self.limits.max_bytes_len, 1)?;
-        self.take_bytes(n)
+        self.read_size(tag, "bytes", self.limits.max_bytes_len, 1)
     }
 
     /// Enters one level of nesting, failing past the depth limit.

@@ -3,8 +3,10 @@
 //! TarsCpp, TarsGo and the Node peers treat a Tars `string` as bytes, and services in the field
 //! send GBK and other non-UTF-8 encodings. A `TarsString` decodes any of them without loss and
 //! writes them back byte for byte, while a UTF-8 string (the common case) reads like a `&str`.
-//! Decoded from a shared frame ([`Reader::from_bytes`](crate::Reader::from_bytes)), it is a
-//! slice of that frame: no copy, no allocation.
+//!
+//! Nothing is allocated to decode one: a short string (up to 38 bytes, most names and keys)
+//! is kept inline, and a longer one decoded from a shared frame
+//! ([`Reader::from_bytes`](crate::Reader::from_bytes)) is a slice of that frame.
 
 use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
@@ -50,11 +52,18 @@ pub struct TarsString(Repr);
 
 #[derive(Clone)]
 enum Repr {
+    /// Valid UTF-8 of at most [`INLINE_CAP`] bytes, kept inline: no allocation, no reference
+    /// count to touch when it is decoded, cloned or dropped.
+    Inline { len: u8, buf: [u8; INLINE_CAP] },
     /// Valid UTF-8 (checked once, when the string was made).
     Utf8(Bytes),
     /// Not UTF-8: the bytes as received, and their lossy text for reading.
     Raw(Arc<RawString>),
 }
+
+/// The longest string kept inline; with the length and the variant tag it fills the 40 bytes
+/// a `TarsString` takes anyway.
+const INLINE_CAP: usize = 38;
 
 struct RawString {
     bytes: Bytes,
@@ -64,7 +73,25 @@ struct RawString {
 impl TarsString {
     /// The empty string.
     pub const fn new() -> TarsString {
-        TarsString(Repr::Utf8(Bytes::new()))
+        TarsString(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE_CAP],
+        })
+    }
+
+    /// Valid UTF-8 bytes: inline when short, else shared.
+    #[inline]
+    fn utf8(bytes: &[u8], shared: impl FnOnce() -> Bytes) -> TarsString {
+        if bytes.len() <= INLINE_CAP {
+            let mut buf = [0; INLINE_CAP];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            TarsString(Repr::Inline {
+                len: bytes.len() as u8,
+                buf,
+            })
+        } else {
+            TarsString(Repr::Utf8(shared()))
+        }
     }
 
     /// A string borrowing a static `&str`, without allocating.
@@ -76,11 +103,17 @@ impl TarsString {
     /// else reads lossily but is encoded unchanged.
     pub fn from_bytes(bytes: impl Into<Bytes>) -> TarsString {
         let bytes = bytes.into();
-        // ASCII is checked word by word and is the common case; the general validator is
-        // slower on the short strings typical of Tars messages.
-        if bytes.is_ascii() || std::str::from_utf8(&bytes).is_ok() {
-            return TarsString(Repr::Utf8(bytes));
+        if !is_utf8(&bytes) {
+            return TarsString::raw(bytes);
         }
+        if bytes.len() <= INLINE_CAP {
+            return TarsString::utf8(&bytes, Bytes::new);
+        }
+        TarsString(Repr::Utf8(bytes))
+    }
+
+    /// A string of bytes known not to be UTF-8.
+    fn raw(bytes: Bytes) -> TarsString {
         let text = String::from_utf8_lossy(&bytes)
             .into_owned()
             .into_boxed_str();
@@ -91,8 +124,11 @@ impl TarsString {
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // SAFETY: `Utf8` is only built from bytes that passed UTF-8 validation (or from
-            // a `&str` / `String`), and `Bytes` are immutable.
+            // SAFETY: `Inline` and `Utf8` are only built from bytes that passed UTF-8
+            // validation (or from a `&str` / `String`), and neither is mutated afterwards.
+            Repr::Inline { len, buf } => unsafe {
+                std::str::from_utf8_unchecked(&buf[..usize::from(*len)])
+            },
             Repr::Utf8(b) => unsafe { std::str::from_utf8_unchecked(b) },
             Repr::Raw(r) => &r.text,
         }
@@ -102,7 +138,7 @@ impl TarsString {
     #[inline]
     pub fn to_str(&self) -> Option<&str> {
         match &self.0 {
-            Repr::Utf8(_) => Some(self.as_str()),
+            Repr::Inline { .. } | Repr::Utf8(_) => Some(self.as_str()),
             Repr::Raw(_) => None,
         }
     }
@@ -110,28 +146,24 @@ impl TarsString {
     /// Whether the bytes are valid UTF-8.
     #[inline]
     pub fn is_utf8(&self) -> bool {
-        matches!(self.0, Repr::Utf8(_))
+        !matches!(self.0, Repr::Raw(_))
     }
 
     /// The bytes exactly as they travel on the wire.
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        self.as_shared_bytes()
-    }
-
-    /// The bytes as a shared buffer (cloning it does not copy).
-    #[inline]
-    pub fn as_shared_bytes(&self) -> &Bytes {
         match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
             Repr::Utf8(b) => b,
             Repr::Raw(r) => &r.bytes,
         }
     }
 
-    /// The bytes as a shared buffer.
-    pub fn into_bytes(self) -> Bytes {
-        match self.0 {
-            Repr::Utf8(b) => b,
+    /// The bytes as a [`Bytes`] (a copy of an inline string, else the shared buffer).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Utf8(b) => b.clone(),
             Repr::Raw(r) => r.bytes.clone(),
         }
     }
@@ -158,6 +190,19 @@ impl TarsString {
     pub fn into_string_lossy(self) -> String {
         self.as_str().to_owned()
     }
+}
+
+/// ASCII is checked word by word and is the common case; the general validator is slower on
+/// the short strings typical of Tars messages.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+/// What the lossy text of `len` bytes that are not UTF-8 may take on the heap: the shared
+/// header and up to three bytes of text (U+FFFD) per byte.
+const fn raw_heap_bytes(len: usize) -> usize {
+    std::mem::size_of::<RawString>() + 16 + len.saturating_mul(3)
 }
 
 impl Default for TarsString {
@@ -197,7 +242,7 @@ impl Borrow<str> for TarsString {
 
 impl From<&str> for TarsString {
     fn from(s: &str) -> Self {
-        TarsString(Repr::Utf8(Bytes::copy_from_slice(s.as_bytes())))
+        TarsString::utf8(s.as_bytes(), || Bytes::copy_from_slice(s.as_bytes()))
     }
 }
 
@@ -209,6 +254,9 @@ impl From<&String> for TarsString {
 
 impl From<String> for TarsString {
     fn from(s: String) -> Self {
+        if s.len() <= INLINE_CAP {
+            return TarsString::from(s.as_str());
+        }
         TarsString(Repr::Utf8(Bytes::from(s.into_bytes())))
     }
 }
@@ -323,7 +371,7 @@ impl fmt::Display for TarsString {
 impl fmt::Debug for TarsString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Utf8(_) => fmt::Debug::fmt(self.as_str(), f),
+            Repr::Inline { .. } | Repr::Utf8(_) => fmt::Debug::fmt(self.as_str(), f),
             Repr::Raw(r) => write!(f, "b\"{}\"", r.bytes.escape_ascii()),
         }
     }
@@ -340,8 +388,26 @@ impl TarsValue for TarsString {
 
     #[inline]
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
-        let bytes = r.read_string_shared(tag, ty)?;
-        Ok(TarsString::from_bytes(bytes))
+        let (start, raw) = r.read_string_at(tag, ty)?;
+        if raw.len() <= INLINE_CAP && is_utf8(raw) {
+            let mut buf = [0; INLINE_CAP];
+            if r.copy_consumed(start, raw.len(), &mut buf) {
+                return Ok(TarsString(Repr::Inline {
+                    len: raw.len() as u8,
+                    buf,
+                }));
+            }
+        }
+        let utf8 = is_utf8(raw);
+        if !utf8 {
+            r.charge(tag, "string", raw_heap_bytes(raw.len()))?;
+        }
+        let bytes = r.shared_slice(tag, "string", start, raw.len())?;
+        Ok(if utf8 {
+            TarsString(Repr::Utf8(bytes))
+        } else {
+            TarsString::raw(bytes)
+        })
     }
 
     fn tars_default() -> Self {
@@ -358,11 +424,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stays_as_small_as_bytes() {
-        assert_eq!(
-            std::mem::size_of::<TarsString>(),
-            std::mem::size_of::<Bytes>()
-        );
+    fn is_five_words() {
+        assert_eq!(std::mem::size_of::<TarsString>(), 40);
+    }
+
+    #[test]
+    fn short_strings_are_inline_and_long_ones_shared() {
+        let short = TarsString::from("a".repeat(INLINE_CAP).as_str());
+        assert!(matches!(short.0, Repr::Inline { .. }));
+        assert_eq!(short.len(), INLINE_CAP);
+        let long = TarsString::from("a".repeat(INLINE_CAP + 1));
+        assert!(matches!(long.0, Repr::Utf8(_)));
+        assert_eq!(long, "a".repeat(INLINE_CAP + 1));
+        assert_eq!(TarsString::new(), "");
+        assert_eq!(TarsString::from_static("static"), "static");
     }
 
     #[test]

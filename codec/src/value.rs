@@ -74,18 +74,13 @@ pub fn read_list_elements<T: TarsValue>(
         });
     }
     let n = r.read_size(tag, "list", r.limits().max_collection_len, 1)?;
+    r.charge(tag, "list", n.saturating_mul(std::mem::size_of::<T>()))?;
     r.enter()?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         // Elements are always at tag 0, so there is nothing to skip: read the head directly.
-        let head = r.read_head()?;
-        if head.tag != 0 || head.ty == WireType::StructEnd {
-            return Err(DecodeError::Malformed {
-                tag,
-                what: "list element is missing",
-            });
-        }
-        out.push(T::read_value(r, tag, head.ty)?);
+        let ty = r.read_element_head(tag)?;
+        out.push(T::read_value(r, tag, ty)?);
     }
     r.leave();
     Ok(out)
@@ -159,8 +154,9 @@ impl TarsValue for i8 {
 
     fn read_vec(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Vec<Self>, DecodeError> {
         if ty == WireType::SimpleList {
-            let bytes = r.read_simple_list(tag)?;
-            Ok(bytes.iter().map(|&b| b as i8).collect())
+            let raw = r.read_simple_list_slice(tag)?;
+            r.charge(tag, "byte vector", raw.len())?;
+            Ok(raw.iter().map(|&b| b as i8).collect())
         } else {
             read_list_elements(r, tag, ty)
         }
@@ -240,6 +236,7 @@ impl TarsValue for String {
     #[inline]
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
         let raw = r.read_string_bytes(tag, ty)?;
+        r.charge(tag, "string", raw.len())?;
         if raw.is_ascii() {
             // SAFETY: ASCII bytes are valid UTF-8. This skips the general validator, which is
             // slow for the short strings typical of Tars messages.

@@ -279,6 +279,7 @@ fn configured_limits_apply() {
         max_collection_len: 2,
         max_bytes_len: 3,
         max_depth: 2,
+        ..DecodeLimits::DEFAULT
     };
     let read = |buf: &[u8]| -> Result<(), DecodeError> {
         let mut r = Reader::with_limits(buf, limits);
