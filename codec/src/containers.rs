@@ -7,13 +7,17 @@ use bytes::Bytes;
 
 use super::error::DecodeError;
 use super::reader::Reader;
-use super::value::TarsValue;
+use super::value::{TarsValue, TupTypeStyle};
 use super::wire::WireType;
 use super::writer::Writer;
 
 /// `vector<T>`: a `LIST`, or a `SIMPLE_LIST` when `T` is `i8` (IDL `byte`).
 impl<T: TarsValue> TarsValue for Vec<T> {
     const TYPE_NAME: &'static str = "vector";
+
+    fn tup_type_name(out: &mut String, style: TupTypeStyle) {
+        T::tup_list_type_name(out, style);
+    }
 
     #[inline]
     fn write_field(&self, w: &mut Writer, tag: u8) {
@@ -38,6 +42,10 @@ impl<T: TarsValue> TarsValue for Vec<T> {
 /// of bytes is accepted when reading. Decoding from [`Reader::from_bytes`] does not copy.
 impl TarsValue for Bytes {
     const TYPE_NAME: &'static str = "vector<byte>";
+
+    fn tup_type_name(out: &mut String, _style: TupTypeStyle) {
+        out.push_str("list<char>");
+    }
 
     #[inline]
     fn write_field(&self, w: &mut Writer, tag: u8) {
@@ -68,6 +76,15 @@ impl TarsValue for Bytes {
     fn skip_optional(&self, _explicit_default: Option<&Self>) -> bool {
         self.is_empty()
     }
+}
+
+/// `map<K,V>`, as every TUP v2 peer spells it.
+fn map_type_name<K: TarsValue, V: TarsValue>(out: &mut String, style: TupTypeStyle) {
+    out.push_str("map<");
+    K::tup_type_name(out, style);
+    out.push(',');
+    V::tup_type_name(out, style);
+    out.push('>');
 }
 
 /// Writes a map from an iterator of entries.
@@ -181,6 +198,10 @@ fn hash_map_bytes<K, V>(n: usize) -> usize {
 impl<K: TarsValue + Ord, V: TarsValue> TarsValue for BTreeMap<K, V> {
     const TYPE_NAME: &'static str = "map";
 
+    fn tup_type_name(out: &mut String, style: TupTypeStyle) {
+        map_type_name::<K, V>(out, style);
+    }
+
     fn write_field(&self, w: &mut Writer, tag: u8) {
         write_map(w, tag, self.len(), self);
     }
@@ -218,6 +239,10 @@ where
     S: BuildHasher + Default,
 {
     const TYPE_NAME: &'static str = "map";
+
+    fn tup_type_name(out: &mut String, style: TupTypeStyle) {
+        map_type_name::<K, V>(out, style);
+    }
 
     fn write_field(&self, w: &mut Writer, tag: u8) {
         write_map(w, tag, self.len(), self);
@@ -271,6 +296,10 @@ impl<K, V> MapVec<K, V> {
 
 impl<K: TarsValue, V: TarsValue> TarsValue for MapVec<K, V> {
     const TYPE_NAME: &'static str = "map";
+
+    fn tup_type_name(out: &mut String, style: TupTypeStyle) {
+        map_type_name::<K, V>(out, style);
+    }
 
     fn write_field(&self, w: &mut Writer, tag: u8) {
         write_map(w, tag, self.0.len(), self.0.iter().map(|(k, v)| (k, v)));

@@ -49,7 +49,7 @@ pub use limits::DecodeLimits;
 pub use reader::Reader;
 pub use string::TarsString;
 pub use structs::{read_enum, read_struct, write_struct, TarsEnum, TarsStruct};
-pub use value::{read_list_elements, TarsValue};
+pub use value::{read_list_elements, tup_type_name, TarsValue, TupTypeStyle};
 pub use wire::{Head, WireType};
 pub use writer::Writer;
 

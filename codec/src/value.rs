@@ -45,6 +45,23 @@ pub trait TarsValue: Sized {
         false
     }
 
+    /// Appends the type's name as TUP v2 (`UniAttribute` with type names) spells it: `int32`,
+    /// `string`, `list<...>`, `map<K,V>`, the struct's class name, and so on.
+    fn tup_type_name(out: &mut String, style: TupTypeStyle) {
+        let _ = style;
+        out.push_str(Self::TYPE_NAME);
+    }
+
+    /// Appends the TUP v2 name of a list of this type (`list<char>` for bytes).
+    fn tup_list_type_name(out: &mut String, style: TupTypeStyle) {
+        out.push_str(match style {
+            TupTypeStyle::Cpp => "list<",
+            TupTypeStyle::Node => "List<",
+        });
+        Self::tup_type_name(out, style);
+        out.push('>');
+    }
+
     /// Writes a slice of this type as a list. Byte-like types override this to use `SIMPLE_LIST`.
     fn write_vec(items: &[Self], w: &mut Writer, tag: u8) {
         w.write_list_header(tag, items.len());
@@ -57,6 +74,24 @@ pub trait TarsValue: Sized {
     fn read_vec(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Vec<Self>, DecodeError> {
         read_list_elements(r, tag, ty)
     }
+}
+
+/// How a TUP v2 peer spells type names. TarsCpp, TarsJava and TarsGo write `list<T>`; npm
+/// `@tars/stream` writes `List<T>` (but `list<char>` for byte vectors). Every other name is
+/// the same for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TupTypeStyle {
+    /// `list<T>`: TarsCpp, TarsJava, TarsGo.
+    Cpp,
+    /// `List<T>`: npm `@tars/stream`.
+    Node,
+}
+
+/// The TUP v2 type name of `T` in `style`.
+pub fn tup_type_name<T: TarsValue>(style: TupTypeStyle) -> String {
+    let mut out = String::new();
+    T::tup_type_name(&mut out, style);
+    out
 }
 
 /// Reads the elements of a `LIST` whose head has been consumed.
@@ -87,9 +122,13 @@ pub fn read_list_elements<T: TarsValue>(
 }
 
 macro_rules! int_value {
-    ($t:ty, $name:literal, $write:ident, $max:expr) => {
+    ($t:ty, $name:literal, $tup:literal, $write:ident, $max:expr) => {
         impl TarsValue for $t {
             const TYPE_NAME: &'static str = $name;
+
+            fn tup_type_name(out: &mut String, _style: TupTypeStyle) {
+                out.push_str($tup);
+            }
 
             #[inline]
             fn write_field(&self, w: &mut Writer, tag: u8) {
@@ -117,16 +156,25 @@ macro_rules! int_value {
     };
 }
 
-int_value!(i16, "short", write_i16, WireType::Int2);
-int_value!(i32, "int", write_i32, WireType::Int4);
-int_value!(i64, "long", write_i64, WireType::Int8);
-// Unsigned types widen on the wire, exactly like Java and the other peers expect.
-int_value!(u8, "unsigned byte", write_i16, WireType::Int2);
-int_value!(u16, "unsigned short", write_i32, WireType::Int4);
-int_value!(u32, "unsigned int", write_i64, WireType::Int8);
+int_value!(i16, "short", "short", write_i16, WireType::Int2);
+int_value!(i32, "int", "int32", write_i32, WireType::Int4);
+int_value!(i64, "long", "int64", write_i64, WireType::Int8);
+// Unsigned types widen on the wire (and in TUP v2 type names), exactly like Java and the
+// other peers expect.
+int_value!(u8, "unsigned byte", "short", write_i16, WireType::Int2);
+int_value!(u16, "unsigned short", "int32", write_i32, WireType::Int4);
+int_value!(u32, "unsigned int", "int64", write_i64, WireType::Int8);
 
 impl TarsValue for i8 {
     const TYPE_NAME: &'static str = "byte";
+
+    fn tup_type_name(out: &mut String, _style: TupTypeStyle) {
+        out.push_str("char");
+    }
+
+    fn tup_list_type_name(out: &mut String, _style: TupTypeStyle) {
+        out.push_str("list<char>");
+    }
 
     #[inline]
     fn write_field(&self, w: &mut Writer, tag: u8) {

@@ -186,3 +186,48 @@ fn enum_conversions() {
     );
     assert_eq!(<Color as tars_codec::TarsEnum>::from_i32(0), None);
 }
+
+/// An open enum: values no enumerator names are kept, as TarsCpp and TarsGo (which read enums
+/// as plain ints) keep them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, tars_codec::TarsEnum)]
+#[tars(name = "Demo.Level")]
+enum Level {
+    #[tars(value = 1)]
+    Low,
+    #[tars(value = 7)]
+    High,
+    #[tars(unknown)]
+    Other(i32),
+}
+
+#[derive(Debug, Clone, PartialEq, tars_codec::TarsStruct)]
+struct WithLevel {
+    #[tars(tag = 0, require)]
+    level: Level,
+    #[tars(tag = 1, default = Level::High)]
+    fallback: Level,
+}
+
+#[test]
+fn open_enums_keep_unknown_values_and_write_them_back() {
+    // level = 99 (unknown here), fallback = 1.
+    let wire = [0x00, 0x63, 0x10, 0x01];
+    let v = WithLevel::decode_from(&wire).unwrap();
+    assert_eq!(v.level, Level::Other(99));
+    assert_eq!(v.fallback, Level::Low);
+    assert_eq!(&v.encode_to_bytes()[..], &wire);
+    // Known values never end up in the catch-all, so equality stays meaningful.
+    assert_eq!(Level::from(7), Level::High);
+    assert_eq!(Level::from(-3), Level::Other(-3));
+    assert_eq!(i32::from(Level::Other(-3)), -3);
+    assert_eq!(
+        <Level as tars_codec::TarsEnum>::from_i32(1),
+        Some(Level::Low)
+    );
+    assert_eq!(
+        tars_codec::tup_type_name::<Level>(tars_codec::TupTypeStyle::Cpp),
+        "int32"
+    );
+    // The default is the first enumerator, not the catch-all.
+    assert_eq!(<Level as tars_codec::TarsValue>::tars_default(), Level::Low);
+}

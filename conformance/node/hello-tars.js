@@ -63,6 +63,10 @@ const T = {
   bytes: { kind: 'Bytes', type: TarsStream.BinBuffer },
   item: { kind: 'Struct', type: Test.Item },
   mapStringInt: { kind: 'Map', type: TarsStream.Map(TarsStream.String, TarsStream.Int32) },
+  // An enum is an int32 on the wire; tars2node passes it as a plain number.
+  mood: { kind: 'Int32', def: 0 },
+  // A string handled as raw bytes (a Buffer), the way @tars/stream serves GBK data.
+  raw: { kind: 'String', def: Buffer.alloc(0), raw: true },
 };
 
 // interface Hello, in declaration order. `ret` is undefined for void.
@@ -75,6 +79,8 @@ const METHODS = {
   ping: { ret: undefined, params: [] },
   notify: { ret: undefined, params: [['msg', T.string]] },
   lastNotify: { ret: T.string, params: [] },
+  echoMood: { ret: T.mood, params: [['m', T.mood]] },
+  echoRaw: { ret: T.raw, params: [['s', T.raw]] },
 };
 Test.METHODS = METHODS;
 
@@ -83,18 +89,22 @@ function isTup(version) {
 }
 
 function streamWrite(os, tag, t, value) {
+  if (t.raw) return os.writeString(tag, value, true);
   os['write' + t.kind](tag, value);
 }
 
 function streamRead(is, tag, t) {
+  if (t.raw) return is.readString(tag, true, t.def, true);
   return t.type !== undefined ? is['read' + t.kind](tag, true, t.type) : is['read' + t.kind](tag, true, t.def);
 }
 
 function tupWrite(tup, name, t, value) {
+  if (t.raw) return tup.writeString(name, value, true);
   tup['write' + t.kind](name, value);
 }
 
 function tupRead(tup, name, t) {
+  if (t.raw) return tup.readString(name, undefined, true);
   if (t.kind === 'Struct' || t.kind === 'Map') return tup['read' + t.kind](name, t.type);
   return tup['read' + t.kind](name);
 }

@@ -1,8 +1,9 @@
 // An npm @tars/rpc client exercising Test.HelloServer.HelloObj (conformance/idl/Hello.tars) on a
 // server at 127.0.0.1:<port>, checking the reference semantics of conformance/src/hello.rs.
 // Usage:
-//   node rpc-client.js <port> [--tup] [--no-servant-check]
-// --tup switches the proxy to TUP v3 (UniAttribute). --no-servant-check skips the unknown-servant
+//   node rpc-client.js <port> [--tup | --tup2] [--no-servant-check]
+// --tup switches the proxy to TUP v3 (UniAttribute), --tup2 to TUP v2 (UniAttribute with type
+// names, TUP_COMPLEX). --no-servant-check skips the unknown-servant
 // check, for servers that dispatch by port and ignore sServantName (the @tars/rpc server does). Prints one line per check and
 // "<n> passed, <m> failed"; exits non-zero on any failure.
 'use strict';
@@ -12,7 +13,10 @@ const TarsStream = require('@tars/stream');
 const { Test } = require('./hello-tars.js');
 
 const port = parseInt(process.argv[2] || '0', 10);
-const tup = process.argv.includes('--tup');
+const tupVersion = process.argv.includes('--tup2') ? TarsStream.Tup.TUP_COMPLEX
+  : process.argv.includes('--tup') ? TarsStream.Tup.TUP_SIMPLE : 0;
+const tup = tupVersion !== 0;
+const protocol = tupVersion === TarsStream.Tup.TUP_COMPLEX ? 'TUP v2' : tup ? 'TUP v3' : 'Tars';
 const servantCheck = !process.argv.includes('--no-servant-check');
 if (!(port > 0)) {
   console.error('usage: node rpc-client.js <port> [--tup]');
@@ -23,7 +27,7 @@ const OBJ = 'Test.HelloServer.HelloObj';
 const client = TarsRpc.client;
 function proxyFor(obj) {
   const prx = client.stringToProxy(Test.HelloProxy, `${obj}@tcp -h 127.0.0.1 -p ${port} -t 3000`);
-  if (tup) prx._worker.version = TarsStream.Tup.TUP_SIMPLE;
+  if (tup) prx._worker.version = tupVersion;
   return prx;
 }
 const hello = proxyFor(OBJ);
@@ -48,7 +52,7 @@ async function expectCode(promise, code) {
 function rawCall(name) {
   if (tup) {
     const attr = new TarsStream.UniAttribute();
-    attr.tupVersion = TarsStream.Tup.TUP_SIMPLE;
+    attr.tupVersion = tupVersion;
     return hello._worker.tup_invoke(name, attr);
   }
   return hello._worker.tars_invoke(name, new TarsStream.TarsOutputStream().getBinBuffer());
@@ -138,6 +142,20 @@ const checks = [
       await new Promise((r) => setTimeout(r, 20));
     }
   }],
+  ['echoMood returns enum values it does not know unchanged', async () => {
+    // CALM = 1 is known to both sides; 99 and -5 are moods of a newer IDL.
+    for (const m of [1, 99, -5]) {
+      assert.strictEqual((await hello.echoMood(m)).response.return, m);
+    }
+  }],
+  ['echoRaw returns strings that are not UTF-8 byte for byte', async () => {
+    const gbk = Buffer.from('c4e3bac3cac0bde7', 'hex'); // "你好世界" in GBK
+    const mixed = Buffer.concat([Buffer.from('id='), gbk, Buffer.from([0xff, 0x00, 0x80])]);
+    for (const raw of [gbk, mixed, Buffer.alloc(300, 0xb0)]) {
+      const back = (await hello.echoRaw(raw)).response.return;
+      assert.ok(Buffer.isBuffer(back) && back.equals(raw), `sent ${raw.toString('hex')}, got ${Buffer.from(back).toString('hex')}`);
+    }
+  }],
   ['tars_ping succeeds', async () => {
     await rawCall('tars_ping');
   }],
@@ -170,6 +188,6 @@ const checks = [
       console.log(`FAIL ${name}: ${err && err.stack ? err.stack : JSON.stringify(err)}`);
     }
   }
-  console.log(`${passed} passed, ${failed} failed${tup ? ' (TUP)' : ''}`);
+  console.log(`${passed} passed, ${failed} failed (${protocol})`);
   process.exit(failed === 0 ? 0 : 1);
 })();

@@ -49,6 +49,8 @@ class HelloImpl extends Test.HelloImp {
     current.sendResponse();
   }
   lastNotify(current) { current.sendResponse(this.last); }
+  echoMood(current, m) { current.sendResponse(m); }
+  echoRaw(current, s) { current.sendResponse(s); }
 }
 
 const option = new TarsRpc.server.BindAdapterOption();

@@ -41,7 +41,7 @@ pub fn hello_adapter(port: u16, threads: usize) -> tars::server::AdapterConfig {
 /// `Test::Hello` with the semantics of `node/rpc-server.js`.
 #[derive(Debug, Default)]
 pub struct HelloImpl {
-    last: Mutex<String>,
+    last: Mutex<TarsString>,
 }
 
 impl Test::Hello for HelloImpl {
@@ -78,11 +78,19 @@ impl Test::Hello for HelloImpl {
     }
 
     fn notify(&self, _c: &mut Current, msg: TarsString) -> Result<(), ServantError> {
-        *self.last.lock() = msg.to_string();
+        *self.last.lock() = msg;
         Ok(())
     }
 
     fn last_notify(&self, _c: &mut Current) -> Result<TarsString, ServantError> {
-        Ok(self.last.lock().clone().into())
+        Ok(self.last.lock().clone())
+    }
+
+    fn echo_mood(&self, _c: &mut Current, m: Test::Mood) -> Result<Test::Mood, ServantError> {
+        Ok(m)
+    }
+
+    fn echo_raw(&self, _c: &mut Current, s: TarsString) -> Result<TarsString, ServantError> {
+        Ok(s)
     }
 }

@@ -229,6 +229,10 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             fn tars_default() -> Self {
                 #name::#first
             }
+
+            fn tup_type_name(out: &mut ::std::string::String, _style: #krate::TupTypeStyle) {
+                out.push_str("int32");
+            }
         }
 
         impl ::core::convert::From<#name> for i32 {

@@ -14,4 +14,4 @@ pub use framing::{FrameCodec, FrameError, PacketCodec, DEFAULT_MAX_FRAME, MIN_FR
 pub use params::{ParamReader, ParamWriter};
 pub use request::RequestPacket;
 pub use response::ResponsePacket;
-pub use tup::{TupError, TupRequest, TupResponse, UniAttribute};
+pub use tup::{TupError, TupRequest, TupResponse, TupVersion, UniAttribute};

@@ -25,10 +25,7 @@ impl<'a> ParamReader<'a> {
     pub fn read<T: TarsValue>(&mut self, tag: u8, name: &'static str) -> Result<T, DecodeError> {
         match self {
             ParamReader::Tars(r) => r.read_required(tag, name),
-            ParamReader::Tup(attrs) => attrs.get(name).map_err(|e| match e {
-                TupError::Decode { source, .. } => source,
-                _ => DecodeError::MissingRequired { tag, field: name },
-            }),
+            ParamReader::Tup(attrs) => attrs.get(name).map_err(|e| tup_read_error(e, tag, name)),
         }
     }
 
@@ -38,15 +35,23 @@ impl<'a> ParamReader<'a> {
             ParamReader::Tars(r) => r.read_required(0, "return value"),
             ParamReader::Tup(attrs) => {
                 let name = if attrs.contains("") { "" } else { "tars_ret" };
-                attrs.get(name).map_err(|e| match e {
-                    TupError::Decode { source, .. } => source,
-                    _ => DecodeError::MissingRequired {
-                        tag: 0,
-                        field: "return value",
-                    },
-                })
+                attrs
+                    .get(name)
+                    .map_err(|e| tup_read_error(e, 0, "return value"))
             }
         }
+    }
+}
+
+/// The decode error of reading parameter `name` (at `tag` in Tars) from TUP attributes.
+fn tup_read_error(e: TupError, tag: u8, name: &'static str) -> DecodeError {
+    match e {
+        TupError::Decode { source, .. } => source,
+        TupError::TypeMismatch { .. } => DecodeError::Malformed {
+            tag,
+            what: "TUP v2 value is stored under another type name",
+        },
+        _ => DecodeError::MissingRequired { tag, field: name },
     }
 }
 
@@ -70,6 +75,15 @@ impl ParamWriter {
         ParamWriter::Tup(UniAttribute::new())
     }
 
+    /// A writer for a body of protocol `version` (`iVersion`): TUP v2 or v3 by name, anything
+    /// else as Tars tagged fields.
+    pub fn for_version(version: i16) -> ParamWriter {
+        match super::tup::TupVersion::from_code(version) {
+            Some(v) => ParamWriter::Tup(UniAttribute::with_version(v)),
+            None => ParamWriter::tars(),
+        }
+    }
+
     /// Writes a parameter at `tag` (Tars) or under `name` (TUP).
     pub fn write<T: TarsValue>(&mut self, tag: u8, name: &str, value: &T) {
         match self {
@@ -80,9 +94,18 @@ impl ParamWriter {
 
     /// Writes a string parameter without requiring an owned `String`.
     pub fn write_str(&mut self, tag: u8, name: &str, value: &str) {
+        self.write_string_bytes(tag, name, value.as_bytes());
+    }
+
+    /// Writes a string parameter given as its bytes, which need not be UTF-8 (a Tars string
+    /// is bytes: GBK text passes unchanged).
+    pub fn write_string_bytes(&mut self, tag: u8, name: &str, value: &[u8]) {
         match self {
-            ParamWriter::Tars(w) => w.write_string(tag, value),
-            ParamWriter::Tup(attrs) => attrs.put(name, &value.to_owned()),
+            ParamWriter::Tars(w) => w.write_string_bytes(tag, value),
+            ParamWriter::Tup(attrs) => attrs.put(
+                name,
+                &crate::TarsString::from_bytes(Bytes::copy_from_slice(value)),
+            ),
         }
     }
 

@@ -504,6 +504,16 @@ impl<'a> Generator<'a> {
                     self.with_options(self.options.clone().context(key, value))
                 }
 
+                /// A copy that calls in TUP `version` (parameters by name) instead of Tars.
+                pub fn with_tup(&self, version: ::tars::packet::TupVersion) -> Self {
+                    #proxy { proxy: self.proxy.with_tup(version), options: self.options.clone() }
+                }
+
+                /// Calls the framework's `tars_ping`, which every Tars server answers.
+                pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
+                    self.proxy.tars_ping()
+                }
+
                 #(#proxy_methods)*
             }
         }
@@ -583,7 +593,9 @@ impl<'a> Generator<'a> {
             .map(|(_, p)| {
                 let n = param_ident(&p.name);
                 match &p.ty {
-                    RType::String => quote!(#n: &str),
+                    // A Tars string is bytes: `&str`, `String`, `TarsString` (kept byte for
+                    // byte, GBK included) and byte slices all pass.
+                    RType::String => quote!(#n: impl ::core::convert::AsRef<[u8]>),
                     t if t.is_copy() => {
                         let t = self.ty(current, t);
                         quote!(#n: #t)
@@ -601,17 +613,23 @@ impl<'a> Generator<'a> {
             let tag = Literal::u8_unsuffixed((idx + 1) as u8);
             let pname = &p.name;
             match &p.ty {
-                RType::String => quote!(params.write_str(#tag, #pname, #n);),
+                RType::String => quote!(params.write_string_bytes(#tag, #pname, #n.as_ref());),
                 t if t.is_copy() => quote!(params.write(#tag, #pname, &#n);),
                 _ => quote!(params.write(#tag, #pname, #n);),
             }
         });
         let routekeys = ins.iter().filter(|(_, p)| p.routekey).map(|(_, p)| {
             let n = param_ident(&p.name);
+            let key = match &p.ty {
+                RType::String => quote!(::tars::TarsString::from_bytes(
+                    ::tars::bytes::Bytes::copy_from_slice(#n.as_ref())
+                )),
+                _ => quote!(::tars::TarsString::from(::std::string::ToString::to_string(&#n))),
+            };
             quote! {
                 options.status.insert(
                     ::tars::TarsString::from_static(::tars::packet::status_key::GRID_KEY),
-                    ::tars::TarsString::from(::std::string::ToString::to_string(&#n)),
+                    #key,
                 );
             }
         });
@@ -679,12 +697,9 @@ impl<'a> Generator<'a> {
             }
 
             #[doc = #doc_async]
-            pub fn #m_async(&self #(, #in_params)*)
-                -> impl ::core::future::Future<Output = ::core::result::Result<#results, ::tars::client::CallError>> + ::core::marker::Send + 'static
-            {
+            pub fn #m_async(&self #(, #in_params)*) -> ::tars::client::CallFuture<#results> {
                 let (params, options) = self.#m_request(#(#in_args),*);
-                let pending = self.proxy.invoke_async(#fname, params, &options);
-                async move { Self::#m_results(&pending.await?) }
+                self.proxy.call_async(#fname, params, &options, Self::#m_results)
             }
 
             #[doc = #doc_oneway]

@@ -374,6 +374,19 @@ pub mod Demo {
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
+        /// A copy that calls in TUP `version` (parameters by name) instead of Tars.
+        pub fn with_tup(&self, version: ::tars::packet::TupVersion) -> Self {
+            PainterProxy {
+                proxy: self.proxy.with_tup(version),
+                options: self.options.clone(),
+            }
+        }
+        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        pub fn tars_ping(
+            &self,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            self.proxy.tars_ping()
+        }
         fn draw_request(
             &self,
             s: &Shape,
@@ -410,15 +423,9 @@ pub mod Demo {
         pub fn draw_async(
             &self,
             s: &Shape,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::tars::TarsString),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<(i32, ::tars::TarsString)> {
             let (params, options) = self.draw_request(s);
-            let pending = self.proxy.invoke_async("draw", params, &options);
-            async move { Self::draw_results(&pending.await?) }
+            self.proxy.call_async("draw", params, &options, Self::draw_results)
         }
         /// Calls `draw(s, out desc)` one-way: no reply is awaited.
         pub fn draw_oneway(
@@ -448,14 +455,9 @@ pub mod Demo {
             Self::clear_results(&reply)
         }
         /// Calls `clear()`; the future resolves with the reply.
-        pub fn clear_async(
-            &self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<(), ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        pub fn clear_async(&self) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.clear_request();
-            let pending = self.proxy.invoke_async("clear", params, &options);
-            async move { Self::clear_results(&pending.await?) }
+            self.proxy.call_async("clear", params, &options, Self::clear_results)
         }
         /// Calls `clear()` one-way: no reply is awaited.
         pub fn clear_oneway(
@@ -466,10 +468,10 @@ pub mod Demo {
         }
         fn find_request(
             &self,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "name", name);
+            params.write_string_bytes(1, "name", name.as_ref());
             let mut options = self.options.clone();
             options
                 .status
@@ -477,7 +479,9 @@ pub mod Demo {
                     ::tars::TarsString::from_static(
                         ::tars::packet::status_key::GRID_KEY,
                     ),
-                    ::tars::TarsString::from(::std::string::ToString::to_string(&name)),
+                    ::tars::TarsString::from_bytes(
+                        ::tars::bytes::Bytes::copy_from_slice(name.as_ref()),
+                    ),
                 );
             (params, options)
         }
@@ -496,7 +500,7 @@ pub mod Demo {
         /// Calls `find(routekey name, out points, out count)` and waits for the reply.
         pub fn find(
             &self,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (bool, ::std::vec::Vec<Point>, i32),
             ::tars::client::CallError,
@@ -508,21 +512,15 @@ pub mod Demo {
         /// Calls `find(routekey name, out points, out count)`; the future resolves with the reply.
         pub fn find_async(
             &self,
-            name: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (bool, ::std::vec::Vec<Point>, i32),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<(bool, ::std::vec::Vec<Point>, i32)> {
             let (params, options) = self.find_request(name);
-            let pending = self.proxy.invoke_async("find", params, &options);
-            async move { Self::find_results(&pending.await?) }
+            self.proxy.call_async("find", params, &options, Self::find_results)
         }
         /// Calls `find(routekey name, out points, out count)` one-way: no reply is awaited.
         pub fn find_oneway(
             &self,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_request(name);
             self.proxy.invoke_oneway("find", params, &options)
@@ -560,12 +558,9 @@ pub mod Demo {
             &self,
             params_: i32,
             ret_: Color,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<super::Types::Tag, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<super::Types::Tag> {
             let (params, options) = self.tag_request(params_, ret_);
-            let pending = self.proxy.invoke_async("tag", params, &options);
-            async move { Self::tag_results(&pending.await?) }
+            self.proxy.call_async("tag", params, &options, Self::tag_results)
         }
         /// Calls `tag(params, ret)` one-way: no reply is awaited.
         pub fn tag_oneway(
@@ -578,10 +573,10 @@ pub mod Demo {
         }
         fn notify_request(
             &self,
-            message: &str,
+            message: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "message", message);
+            params.write_string_bytes(1, "message", message.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -594,7 +589,7 @@ pub mod Demo {
         /// Calls `notify(message)` and waits for the reply.
         pub fn notify(
             &self,
-            message: &str,
+            message: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.notify_request(message);
             let reply = self.proxy.invoke_sync("notify", params, &options)?;
@@ -603,18 +598,15 @@ pub mod Demo {
         /// Calls `notify(message)`; the future resolves with the reply.
         pub fn notify_async(
             &self,
-            message: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<(), ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+            message: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.notify_request(message);
-            let pending = self.proxy.invoke_async("notify", params, &options);
-            async move { Self::notify_results(&pending.await?) }
+            self.proxy.call_async("notify", params, &options, Self::notify_results)
         }
         /// Calls `notify(message)` one-way: no reply is awaited.
         pub fn notify_oneway(
             &self,
-            message: &str,
+            message: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.notify_request(message);
             self.proxy.invoke_oneway("notify", params, &options)

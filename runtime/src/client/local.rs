@@ -59,7 +59,10 @@ impl ResponseSink for OneshotSink {
 }
 
 fn decode_response(response: Response) -> Result<ResponsePacket, CallError> {
-    Ok(ResponsePacket::decode_from(&response.encode_body())?)
+    Ok(ResponsePacket::decode_any(
+        &response.encode_body(),
+        crate::codec::DecodeLimits::DEFAULT,
+    )?)
 }
 
 impl Invoker for LocalInvoker {

@@ -23,7 +23,7 @@ pub use local::LocalInvoker;
 pub use locator::{Locator, QueryFLocator, RegistryLocator};
 pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
-    CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
+    CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
 pub use tcp::TcpInvoker;
 

@@ -3,16 +3,21 @@
 use crate::TarsString;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::error::CallError;
-use super::invoker::Invoker;
+use super::invoker::{Invoker, ResponseFuture};
 use crate::codec::DecodeLimits;
-use crate::packet::{packet_type, ParamReader, ParamWriter, RequestPacket, ResponsePacket};
+use crate::packet::{
+    packet_type, version, ParamReader, ParamWriter, RequestPacket, ResponsePacket, TupVersion,
+    UniAttribute,
+};
 
 /// Default timeout of synchronous calls (as TarsCpp).
 pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_millis(3000);
@@ -71,17 +76,64 @@ impl CallOptions {
     }
 }
 
+/// The results of an asynchronous call: a plain `Future` (`Send + 'static`) that resolves once
+/// the reply has arrived and been decoded, or with the call's error (at the latest after the
+/// async timeout). Poll it from any executor, or wait for it with
+/// [`block_on`](super::block_on).
+#[must_use = "futures do nothing unless polled"]
+pub struct CallFuture<T> {
+    response: Option<ResponseFuture>,
+    limits: DecodeLimits,
+    decode: fn(&ReplyBody) -> Result<T, CallError>,
+}
+
+impl<T> std::fmt::Debug for CallFuture<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallFuture")
+            .field("done", &self.response.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for CallFuture<T> {
+    type Output = Result<T, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(response) = this.response.as_mut() else {
+            return Poll::Ready(Err(CallError::Transport(
+                "call future polled after it completed".into(),
+            )));
+        };
+        let packet = match response.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(packet) => packet,
+        };
+        this.response = None;
+        Poll::Ready(
+            packet
+                .and_then(|p| ServantProxy::check(p, this.limits))
+                .and_then(|reply| (this.decode)(&reply)),
+        )
+    }
+}
+
 /// The successful response of a call: its body and context.
 #[derive(Debug, Clone)]
 pub struct ReplyBody {
     packet: ResponsePacket,
+    /// The named results of a TUP response.
+    attrs: Option<UniAttribute>,
     limits: DecodeLimits,
 }
 
 impl ReplyBody {
-    /// A reader over the return value and out parameters.
+    /// A reader over the return value and out parameters, by tag (Tars) or by name (TUP).
     pub fn reader(&self) -> ParamReader<'_> {
-        ParamReader::tars(&self.packet.buffer, self.limits)
+        match &self.attrs {
+            Some(attrs) => ParamReader::Tup(attrs),
+            None => ParamReader::tars(&self.packet.buffer, self.limits),
+        }
     }
 
     /// The context returned by the server.
@@ -102,6 +154,8 @@ struct Inner {
     async_timeout: Duration,
     context: BTreeMap<TarsString, TarsString>,
     limits: DecodeLimits,
+    /// `iVersion` of requests: Tars, TUP v2 or TUP v3.
+    version: i16,
     next_id: AtomicI32,
 }
 
@@ -132,6 +186,7 @@ impl ServantProxy {
                 async_timeout: DEFAULT_ASYNC_TIMEOUT,
                 context: BTreeMap::new(),
                 limits: DecodeLimits::DEFAULT,
+                version: version::TARS,
                 next_id: AtomicI32::new(1),
             }),
         }
@@ -145,6 +200,7 @@ impl ServantProxy {
             async_timeout: self.inner.async_timeout,
             context: self.inner.context.clone(),
             limits: self.inner.limits,
+            version: self.inner.version,
             next_id: AtomicI32::new(self.inner.next_id.load(Ordering::Relaxed)),
         };
         f(&mut inner);
@@ -180,14 +236,44 @@ impl ServantProxy {
         self.modify(|i| i.limits = limits)
     }
 
+    /// A copy that calls in TUP `version` (parameters by name, as TUP clients of TarsCpp,
+    /// TarsJava and @tars/rpc send them) instead of plain Tars.
+    pub fn with_tup(&self, version: TupVersion) -> ServantProxy {
+        self.modify(|i| i.version = version.code())
+    }
+
+    /// A copy that calls in plain Tars (the default).
+    pub fn with_tars(&self) -> ServantProxy {
+        self.modify(|i| i.version = version::TARS)
+    }
+
+    /// The `iVersion` of this proxy's requests.
+    pub fn protocol_version(&self) -> i16 {
+        self.inner.version
+    }
+
+    /// Calls the framework's `tars_ping`, which every Tars server answers, and waits for the
+    /// answer: a liveness check of the object.
+    pub fn tars_ping(&self) -> Result<(), CallError> {
+        self.invoke_sync("tars_ping", self.param_writer(), &CallOptions::default())
+            .map(drop)
+    }
+
+    /// [`tars_ping`](Self::tars_ping) without blocking.
+    pub fn tars_ping_async(&self) -> impl Future<Output = Result<(), CallError>> + Send + 'static {
+        let fut = self.invoke_async("tars_ping", self.param_writer(), &CallOptions::default());
+        async move { fut.await.map(drop) }
+    }
+
     /// The object name.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// A writer for call parameters (proxies always speak Tars v1).
+    /// A writer for call parameters in this proxy's protocol (tagged for Tars, by name for
+    /// TUP).
     pub fn param_writer(&self) -> ParamWriter {
-        ParamWriter::tars()
+        ParamWriter::for_version(self.inner.version)
     }
 
     fn request(
@@ -214,6 +300,7 @@ impl ServantProxy {
             body,
             i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
         );
+        req.version = self.inner.version;
         req.packet_type = kind;
         req.context = context;
         req.status = opts.status.clone();
@@ -236,7 +323,23 @@ impl ServantProxy {
                 desc: packet.result_desc.to_string(),
             });
         }
-        Ok(ReplyBody { packet, limits })
+        let attrs = match TupVersion::from_code(packet.version) {
+            Some(v) => Some(
+                UniAttribute::decode_version(&packet.buffer, v, limits).map_err(|e| match e {
+                    crate::packet::TupError::Decode { source, .. } => CallError::Decode(source),
+                    _ => CallError::Decode(crate::codec::DecodeError::Malformed {
+                        tag: 6,
+                        what: "TUP response attributes",
+                    }),
+                })?,
+            ),
+            None => None,
+        };
+        Ok(ReplyBody {
+            packet,
+            attrs,
+            limits,
+        })
     }
 
     /// Calls `func` and blocks the current thread until the reply (or the sync timeout).
@@ -257,6 +360,29 @@ impl ServantProxy {
             self.inner.invoker.invoke(req, Self::selection_hash(opts)),
         )?;
         Self::check(packet, self.inner.limits)
+    }
+
+    /// Calls `func` and returns a [`CallFuture`] of its results, decoded by `decode` (the
+    /// typed proxies pass their generated result readers).
+    pub fn call_async<T>(
+        &self,
+        func: &str,
+        params: ParamWriter,
+        opts: &CallOptions,
+        decode: fn(&ReplyBody) -> Result<T, CallError>,
+    ) -> CallFuture<T> {
+        let req = self.request(
+            func,
+            params.into_body(),
+            opts,
+            self.inner.async_timeout,
+            packet_type::NORMAL,
+        );
+        CallFuture {
+            response: Some(self.inner.invoker.invoke(req, Self::selection_hash(opts))),
+            limits: self.inner.limits,
+            decode,
+        }
     }
 
     /// Calls `func` and returns a future of the reply (resolved at the latest after the async

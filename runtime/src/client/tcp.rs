@@ -20,7 +20,9 @@ use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use super::timer::{Timer, TimerId};
 use crate::codec::DecodeLimits;
-use crate::packet::{PacketCodec, RequestPacket, ResponsePacket, DEFAULT_MAX_FRAME};
+use crate::packet::{
+    FrameCodec, FrameError, PacketCodec, RequestPacket, ResponsePacket, DEFAULT_MAX_FRAME,
+};
 use crate::server::Endpoint;
 
 type Outcome = Result<ResponsePacket, CallError>;
@@ -170,20 +172,22 @@ impl Inner {
     }
 
     fn read_loop(self: Arc<Self>, mut stream: TcpStream, generation: u64) {
-        let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::with_limits(
-            DEFAULT_MAX_FRAME,
-            self.limits,
-        );
+        let mut frames = FrameCodec::with_max_frame(DEFAULT_MAX_FRAME);
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let mut chunk = vec![0u8; 64 * 1024];
         let reason = loop {
-            match codec.decode_packet(&mut buf) {
-                Ok(Some(resp)) => {
+            // TUP responses come in the RequestPacket layout: decode_any reads either.
+            match frames.decode_frame(&mut buf).map(|frame| {
+                frame.map(|f| ResponsePacket::decode_any(&f, self.limits).map_err(FrameError::from))
+            }) {
+                Ok(Some(Ok(resp))) => {
                     self.complete(resp);
                     continue;
                 }
                 Ok(None) => {}
-                Err(e) => break format!("bad response from {}: {e}", self.endpoint.address()),
+                Ok(Some(Err(e))) | Err(e) => {
+                    break format!("bad response from {}: {e}", self.endpoint.address())
+                }
             }
             match stream.read(&mut chunk) {
                 Ok(0) => break format!("{} closed the connection", self.endpoint.address()),

@@ -531,12 +531,25 @@ pub mod tars {
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
+        /// A copy that calls in TUP `version` (parameters by name) instead of Tars.
+        pub fn with_tup(&self, version: ::tars::packet::TupVersion) -> Self {
+            QueryFProxy {
+                proxy: self.proxy.with_tup(version),
+                options: self.options.clone(),
+            }
+        }
+        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        pub fn tars_ping(
+            &self,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            self.proxy.tars_ping()
+        }
         fn find_object_by_id_request(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
+            params.write_string_bytes(1, "id", id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -553,7 +566,7 @@ pub mod tars {
         /// Calls `findObjectById(id)` and waits for the reply.
         pub fn find_object_by_id(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             ::std::vec::Vec<EndpointF>,
             ::tars::client::CallError,
@@ -565,31 +578,31 @@ pub mod tars {
         /// Calls `findObjectById(id)`; the future resolves with the reply.
         pub fn find_object_by_id_async(
             &self,
-            id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                ::std::vec::Vec<EndpointF>,
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::std::vec::Vec<EndpointF>> {
             let (params, options) = self.find_object_by_id_request(id);
-            let pending = self.proxy.invoke_async("findObjectById", params, &options);
-            async move { Self::find_object_by_id_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectById",
+                    params,
+                    &options,
+                    Self::find_object_by_id_results,
+                )
         }
         /// Calls `findObjectById(id)` one-way: no reply is awaited.
         pub fn find_object_by_id_oneway(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_by_id_request(id);
             self.proxy.invoke_oneway("findObjectById", params, &options)
         }
         fn find_object_by_id4_any_request(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
+            params.write_string_bytes(1, "id", id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -608,7 +621,7 @@ pub mod tars {
         /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)` and waits for the reply.
         pub fn find_object_by_id4_any(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::client::CallError,
@@ -620,33 +633,33 @@ pub mod tars {
         /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)`; the future resolves with the reply.
         pub fn find_object_by_id4_any_async(
             &self,
-            id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
+        > {
             let (params, options) = self.find_object_by_id4_any_request(id);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectById4Any", params, &options);
-            async move { Self::find_object_by_id4_any_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectById4Any",
+                    params,
+                    &options,
+                    Self::find_object_by_id4_any_results,
+                )
         }
         /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_any_oneway(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_by_id4_any_request(id);
             self.proxy.invoke_oneway("findObjectById4Any", params, &options)
         }
         fn find_object_by_id4_all_request(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
+            params.write_string_bytes(1, "id", id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -665,7 +678,7 @@ pub mod tars {
         /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)` and waits for the reply.
         pub fn find_object_by_id4_all(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::client::CallError,
@@ -677,33 +690,33 @@ pub mod tars {
         /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)`; the future resolves with the reply.
         pub fn find_object_by_id4_all_async(
             &self,
-            id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
+        > {
             let (params, options) = self.find_object_by_id4_all_request(id);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectById4All", params, &options);
-            async move { Self::find_object_by_id4_all_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectById4All",
+                    params,
+                    &options,
+                    Self::find_object_by_id4_all_results,
+                )
         }
         /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_all_oneway(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_by_id4_all_request(id);
             self.proxy.invoke_oneway("findObjectById4All", params, &options)
         }
         fn find_object_by_id_in_same_group_request(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
+            params.write_string_bytes(1, "id", id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -722,7 +735,7 @@ pub mod tars {
         /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)` and waits for the reply.
         pub fn find_object_by_id_in_same_group(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::client::CallError,
@@ -736,35 +749,35 @@ pub mod tars {
         /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)`; the future resolves with the reply.
         pub fn find_object_by_id_in_same_group_async(
             &self,
-            id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
+        > {
             let (params, options) = self.find_object_by_id_in_same_group_request(id);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectByIdInSameGroup", params, &options);
-            async move { Self::find_object_by_id_in_same_group_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectByIdInSameGroup",
+                    params,
+                    &options,
+                    Self::find_object_by_id_in_same_group_results,
+                )
         }
         /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_group_oneway(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_by_id_in_same_group_request(id);
             self.proxy.invoke_oneway("findObjectByIdInSameGroup", params, &options)
         }
         fn find_object_by_id_in_same_station_request(
             &self,
-            id: &str,
-            s_station: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
-            params.write_str(2, "sStation", s_station);
+            params.write_string_bytes(1, "id", id.as_ref());
+            params.write_string_bytes(2, "sStation", s_station.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -783,8 +796,8 @@ pub mod tars {
         /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)` and waits for the reply.
         pub fn find_object_by_id_in_same_station(
             &self,
-            id: &str,
-            s_station: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::client::CallError,
@@ -799,28 +812,26 @@ pub mod tars {
         /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)`; the future resolves with the reply.
         pub fn find_object_by_id_in_same_station_async(
             &self,
-            id: &str,
-            s_station: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
+        > {
             let (params, options) = self
                 .find_object_by_id_in_same_station_request(id, s_station);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectByIdInSameStation", params, &options);
-            async move {
-                Self::find_object_by_id_in_same_station_results(&pending.await?)
-            }
+            self.proxy
+                .call_async(
+                    "findObjectByIdInSameStation",
+                    params,
+                    &options,
+                    Self::find_object_by_id_in_same_station_results,
+                )
         }
         /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_station_oneway(
             &self,
-            id: &str,
-            s_station: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self
                 .find_object_by_id_in_same_station_request(id, s_station);
@@ -828,12 +839,12 @@ pub mod tars {
         }
         fn find_object_by_id_in_same_set_request(
             &self,
-            id: &str,
-            set_id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
-            params.write_str(2, "setId", set_id);
+            params.write_string_bytes(1, "id", id.as_ref());
+            params.write_string_bytes(2, "setId", set_id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -852,8 +863,8 @@ pub mod tars {
         /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)` and waits for the reply.
         pub fn find_object_by_id_in_same_set(
             &self,
-            id: &str,
-            set_id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
             ::tars::client::CallError,
@@ -868,26 +879,26 @@ pub mod tars {
         /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)`; the future resolves with the reply.
         pub fn find_object_by_id_in_same_set_async(
             &self,
-            id: &str,
-            set_id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            (i32, ::std::vec::Vec<EndpointF>, ::std::vec::Vec<EndpointF>),
+        > {
             let (params, options) = self
                 .find_object_by_id_in_same_set_request(id, set_id);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectByIdInSameSet", params, &options);
-            async move { Self::find_object_by_id_in_same_set_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectByIdInSameSet",
+                    params,
+                    &options,
+                    Self::find_object_by_id_in_same_set_results,
+                )
         }
         /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_set_oneway(
             &self,
-            id: &str,
-            set_id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self
                 .find_object_by_id_in_same_set_request(id, set_id);
@@ -895,10 +906,10 @@ pub mod tars {
         }
         fn find_object_node_name_request(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
+            params.write_string_bytes(1, "id", id.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -917,7 +928,7 @@ pub mod tars {
         /// Calls `findObjectNodeName(id, out nodeName)` and waits for the reply.
         pub fn find_object_node_name(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<
             (i32, ::std::vec::Vec<::tars::TarsString>),
             ::tars::client::CallError,
@@ -929,23 +940,21 @@ pub mod tars {
         /// Calls `findObjectNodeName(id, out nodeName)`; the future resolves with the reply.
         pub fn find_object_node_name_async(
             &self,
-            id: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<::tars::TarsString>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<(i32, ::std::vec::Vec<::tars::TarsString>)> {
             let (params, options) = self.find_object_node_name_request(id);
-            let pending = self
-                .proxy
-                .invoke_async("findObjectNodeName", params, &options);
-            async move { Self::find_object_node_name_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "findObjectNodeName",
+                    params,
+                    &options,
+                    Self::find_object_node_name_results,
+                )
         }
         /// Calls `findObjectNodeName(id, out nodeName)` one-way: no reply is awaited.
         pub fn find_object_node_name_oneway(
             &self,
-            id: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_node_name_request(id);
             self.proxy.invoke_oneway("findObjectNodeName", params, &options)
@@ -956,11 +965,11 @@ pub mod tars {
                 ::tars::TarsString,
                 ::tars::TarsString,
             >,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
             params.write(1, "timestamp", timestamp);
-            params.write_str(2, "name", name);
+            params.write_string_bytes(2, "name", name.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -978,7 +987,7 @@ pub mod tars {
                 ::tars::TarsString,
                 ::tars::TarsString,
             >,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<i32, ::tars::client::CallError> {
             let (params, options) = self.register_change_request(timestamp, name);
             let reply = self.proxy.invoke_sync("registerChange", params, &options)?;
@@ -991,13 +1000,16 @@ pub mod tars {
                 ::tars::TarsString,
                 ::tars::TarsString,
             >,
-            name: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_change_request(timestamp, name);
-            let pending = self.proxy.invoke_async("registerChange", params, &options);
-            async move { Self::register_change_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "registerChange",
+                    params,
+                    &options,
+                    Self::register_change_results,
+                )
         }
         /// Calls `registerChange(timestamp, name)` one-way: no reply is awaited.
         pub fn register_change_oneway(
@@ -1006,19 +1018,19 @@ pub mod tars {
                 ::tars::TarsString,
                 ::tars::TarsString,
             >,
-            name: &str,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.register_change_request(timestamp, name);
             self.proxy.invoke_oneway("registerChange", params, &options)
         }
         fn register_query_request(
             &self,
-            id: &str,
-            name: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "id", id);
-            params.write_str(2, "name", name);
+            params.write_string_bytes(1, "id", id.as_ref());
+            params.write_string_bytes(2, "name", name.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -1032,8 +1044,8 @@ pub mod tars {
         /// Calls `registerQuery(id, name)` and waits for the reply.
         pub fn register_query(
             &self,
-            id: &str,
-            name: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<i32, ::tars::client::CallError> {
             let (params, options) = self.register_query_request(id, name);
             let reply = self.proxy.invoke_sync("registerQuery", params, &options)?;
@@ -1042,20 +1054,23 @@ pub mod tars {
         /// Calls `registerQuery(id, name)`; the future resolves with the reply.
         pub fn register_query_async(
             &self,
-            id: &str,
-            name: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_query_request(id, name);
-            let pending = self.proxy.invoke_async("registerQuery", params, &options);
-            async move { Self::register_query_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "registerQuery",
+                    params,
+                    &options,
+                    Self::register_query_results,
+                )
         }
         /// Calls `registerQuery(id, name)` one-way: no reply is awaited.
         pub fn register_query_oneway(
             &self,
-            id: &str,
-            name: &str,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.register_query_request(id, name);
             self.proxy.invoke_oneway("registerQuery", params, &options)
@@ -1089,12 +1104,10 @@ pub mod tars {
         pub fn get_locker_async(
             &self,
             req: &GetMasterSlaveLock,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.get_locker_request(req);
-            let pending = self.proxy.invoke_async("getLocker", params, &options);
-            async move { Self::get_locker_results(&pending.await?) }
+            self.proxy
+                .call_async("getLocker", params, &options, Self::get_locker_results)
         }
         /// Calls `getLocker(req)` one-way: no reply is awaited.
         pub fn get_locker_oneway(
@@ -1229,6 +1242,19 @@ pub mod tars {
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
+        /// A copy that calls in TUP `version` (parameters by name) instead of Tars.
+        pub fn with_tup(&self, version: ::tars::packet::TupVersion) -> Self {
+            AdminFProxy {
+                proxy: self.proxy.with_tup(version),
+                options: self.options.clone(),
+            }
+        }
+        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        pub fn tars_ping(
+            &self,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            self.proxy.tars_ping()
+        }
         fn shutdown_request(
             &self,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
@@ -1249,14 +1275,9 @@ pub mod tars {
             Self::shutdown_results(&reply)
         }
         /// Calls `shutdown()`; the future resolves with the reply.
-        pub fn shutdown_async(
-            &self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<(), ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        pub fn shutdown_async(&self) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.shutdown_request();
-            let pending = self.proxy.invoke_async("shutdown", params, &options);
-            async move { Self::shutdown_results(&pending.await?) }
+            self.proxy.call_async("shutdown", params, &options, Self::shutdown_results)
         }
         /// Calls `shutdown()` one-way: no reply is awaited.
         pub fn shutdown_oneway(
@@ -1267,10 +1288,10 @@ pub mod tars {
         }
         fn notify_request(
             &self,
-            command: &str,
+            command: impl ::core::convert::AsRef<[u8]>,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "command", command);
+            params.write_string_bytes(1, "command", command.as_ref());
             let options = self.options.clone();
             (params, options)
         }
@@ -1284,7 +1305,7 @@ pub mod tars {
         /// Calls `notify(command)` and waits for the reply.
         pub fn notify(
             &self,
-            command: &str,
+            command: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<::tars::TarsString, ::tars::client::CallError> {
             let (params, options) = self.notify_request(command);
             let reply = self.proxy.invoke_sync("notify", params, &options)?;
@@ -1293,21 +1314,15 @@ pub mod tars {
         /// Calls `notify(command)`; the future resolves with the reply.
         pub fn notify_async(
             &self,
-            command: &str,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                ::tars::TarsString,
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+            command: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::TarsString> {
             let (params, options) = self.notify_request(command);
-            let pending = self.proxy.invoke_async("notify", params, &options);
-            async move { Self::notify_results(&pending.await?) }
+            self.proxy.call_async("notify", params, &options, Self::notify_results)
         }
         /// Calls `notify(command)` one-way: no reply is awaited.
         pub fn notify_oneway(
             &self,
-            command: &str,
+            command: impl ::core::convert::AsRef<[u8]>,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.notify_request(command);
             self.proxy.invoke_oneway("notify", params, &options)
@@ -1333,14 +1348,9 @@ pub mod tars {
             Self::get_pid_results(&reply)
         }
         /// Calls `getPid()`; the future resolves with the reply.
-        pub fn get_pid_async(
-            &self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i64, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        pub fn get_pid_async(&self) -> ::tars::client::CallFuture<i64> {
             let (params, options) = self.get_pid_request();
-            let pending = self.proxy.invoke_async("getPid", params, &options);
-            async move { Self::get_pid_results(&pending.await?) }
+            self.proxy.call_async("getPid", params, &options, Self::get_pid_results)
         }
         /// Calls `getPid()` one-way: no reply is awaited.
         pub fn get_pid_oneway(
@@ -1667,6 +1677,19 @@ pub mod tarsrs {
         ) -> Self {
             self.with_options(self.options.clone().context(key, value))
         }
+        /// A copy that calls in TUP `version` (parameters by name) instead of Tars.
+        pub fn with_tup(&self, version: ::tars::packet::TupVersion) -> Self {
+            RegistryProxy {
+                proxy: self.proxy.with_tup(version),
+                options: self.options.clone(),
+            }
+        }
+        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        pub fn tars_ping(
+            &self,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            self.proxy.tars_ping()
+        }
         fn register_instance_request(
             &self,
             instance: &Instance,
@@ -1696,12 +1719,15 @@ pub mod tarsrs {
         pub fn register_instance_async(
             &self,
             instance: &Instance,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_instance_request(instance);
-            let pending = self.proxy.invoke_async("registerInstance", params, &options);
-            async move { Self::register_instance_results(&pending.await?) }
+            self.proxy
+                .call_async(
+                    "registerInstance",
+                    params,
+                    &options,
+                    Self::register_instance_results,
+                )
         }
         /// Calls `registerInstance(instance)` one-way: no reply is awaited.
         pub fn register_instance_oneway(
@@ -1713,14 +1739,14 @@ pub mod tarsrs {
         }
         fn heartbeat_request(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
             load: &DynamicMeta,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "objName", obj_name);
-            params.write_str(2, "host", host);
+            params.write_string_bytes(1, "objName", obj_name.as_ref());
+            params.write_string_bytes(2, "host", host.as_ref());
             params.write(3, "port", &port);
             params.write(4, "load", load);
             let options = self.options.clone();
@@ -1736,8 +1762,8 @@ pub mod tarsrs {
         /// Calls `heartbeat(objName, host, port, load)` and waits for the reply.
         pub fn heartbeat(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
             load: &DynamicMeta,
         ) -> ::core::result::Result<i32, ::tars::client::CallError> {
@@ -1748,22 +1774,19 @@ pub mod tarsrs {
         /// Calls `heartbeat(objName, host, port, load)`; the future resolves with the reply.
         pub fn heartbeat_async(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
             load: &DynamicMeta,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.heartbeat_request(obj_name, host, port, load);
-            let pending = self.proxy.invoke_async("heartbeat", params, &options);
-            async move { Self::heartbeat_results(&pending.await?) }
+            self.proxy.call_async("heartbeat", params, &options, Self::heartbeat_results)
         }
         /// Calls `heartbeat(objName, host, port, load)` one-way: no reply is awaited.
         pub fn heartbeat_oneway(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
             load: &DynamicMeta,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
@@ -1772,13 +1795,13 @@ pub mod tarsrs {
         }
         fn deregister_request(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
         ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let mut params = self.proxy.param_writer();
-            params.write_str(1, "objName", obj_name);
-            params.write_str(2, "host", host);
+            params.write_string_bytes(1, "objName", obj_name.as_ref());
+            params.write_string_bytes(2, "host", host.as_ref());
             params.write(3, "port", &port);
             let options = self.options.clone();
             (params, options)
@@ -1793,8 +1816,8 @@ pub mod tarsrs {
         /// Calls `deregister(objName, host, port)` and waits for the reply.
         pub fn deregister(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
         ) -> ::core::result::Result<i32, ::tars::client::CallError> {
             let (params, options) = self.deregister_request(obj_name, host, port);
@@ -1804,21 +1827,19 @@ pub mod tarsrs {
         /// Calls `deregister(objName, host, port)`; the future resolves with the reply.
         pub fn deregister_async(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<i32, ::tars::client::CallError>,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.deregister_request(obj_name, host, port);
-            let pending = self.proxy.invoke_async("deregister", params, &options);
-            async move { Self::deregister_results(&pending.await?) }
+            self.proxy
+                .call_async("deregister", params, &options, Self::deregister_results)
         }
         /// Calls `deregister(objName, host, port)` one-way: no reply is awaited.
         pub fn deregister_oneway(
             &self,
-            obj_name: &str,
-            host: &str,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
             port: i32,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.deregister_request(obj_name, host, port);
@@ -1860,15 +1881,9 @@ pub mod tarsrs {
         pub fn list_async(
             &self,
             filter: &InstanceFilter,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                (i32, ::std::vec::Vec<Instance>),
-                ::tars::client::CallError,
-            >,
-        > + ::core::marker::Send + 'static {
+        ) -> ::tars::client::CallFuture<(i32, ::std::vec::Vec<Instance>)> {
             let (params, options) = self.list_request(filter);
-            let pending = self.proxy.invoke_async("list", params, &options);
-            async move { Self::list_results(&pending.await?) }
+            self.proxy.call_async("list", params, &options, Self::list_results)
         }
         /// Calls `list(filter, out instances)` one-way: no reply is awaited.
         pub fn list_oneway(

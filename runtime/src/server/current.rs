@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::packet::{packet_type, version, ParamWriter, ResponsePacket, TupResponse, UniAttribute};
+use crate::packet::{packet_type, ParamWriter, ResponsePacket, TupResponse};
 
 /// A response ready to be framed and sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Response {
     /// A Tars (v1) response.
     Tars(ResponsePacket),
-    /// A TUP (v3) response, in the RequestPacket layout.
+    /// A TUP (v2 or v3) response, in the RequestPacket layout.
     Tup(TupResponse),
 }
 
@@ -212,11 +212,7 @@ impl Current {
 
     /// A writer for results in this request's protocol version.
     pub fn result_writer(&self) -> ParamWriter {
-        if self.version == version::TUP {
-            ParamWriter::tup()
-        } else {
-            ParamWriter::tars()
-        }
+        ParamWriter::for_version(self.version)
     }
 
     /// Takes over responsibility for the response: the dispatcher will not reply, and the
@@ -320,11 +316,7 @@ impl fmt::Debug for Responder {
 impl Responder {
     /// A writer for results in the request's protocol version.
     pub fn result_writer(&self) -> ParamWriter {
-        if self.version == version::TUP {
-            ParamWriter::Tup(UniAttribute::new())
-        } else {
-            ParamWriter::tars()
-        }
+        ParamWriter::for_version(self.version)
     }
 
     /// Sends a successful response with the given results.

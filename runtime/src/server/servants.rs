@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::current::{Current, Response, ResponseSink};
 use super::dispatch::Dispatch;
 use crate::codec::DecodeLimits;
-use crate::packet::{version, ParamReader, RequestPacket, RetCode, UniAttribute};
+use crate::packet::{version, ParamReader, RequestPacket, RetCode, TupVersion, UniAttribute};
 
 /// The servants hosted by a server, by object name.
 #[derive(Clone, Default)]
@@ -94,7 +94,11 @@ impl Servants {
         }
         let attrs;
         let mut params = match current.version() {
-            version::TUP => match UniAttribute::decode_with_limits(buffer, self.limits) {
+            v @ (version::TUP | version::TUP_COMPLEX) => match UniAttribute::decode_version(
+                buffer,
+                TupVersion::from_code(v).unwrap_or_default(),
+                self.limits,
+            ) {
                 Ok(a) => {
                     attrs = a;
                     ParamReader::Tup(&attrs)

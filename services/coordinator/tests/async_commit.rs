@@ -23,7 +23,7 @@ fn all_at_commit_is_answered_at_once_and_driven_right_after() {
     for (object, keys) in [(A, "stock:1"), (C, "account:9")] {
         let (r, _) = c
             .proxy
-            .branch_register(&xid, BranchType::AT, &p.resource(object), "rm", keys, "")
+            .branch_register(&xid, BranchType::AT, p.resource(object), "rm", keys, "")
             .expect("register");
         assert_eq!(r.code, ResultCode::Success, "{r:?}");
     }
@@ -39,7 +39,7 @@ fn all_at_commit_is_answered_at_once_and_driven_right_after() {
     // The rows were free from the commit on.
     let (_, lockable) = c
         .proxy
-        .lock_query("other", BranchType::AT, &p.resource(A), "stock:1")
+        .lock_query("other", BranchType::AT, p.resource(A), "stock:1")
         .expect("query");
     assert!(lockable);
     c.stop();

@@ -103,7 +103,7 @@ fn over_tcp(c: &mut Criterion) {
         b.iter(|| {
             let calls: Vec<_> = (0..256)
                 .map(|n| {
-                    query.find_object_by_id4_any_async(&format!("App.Server{}.Obj", n % OBJECTS))
+                    query.find_object_by_id4_any_async(format!("App.Server{}.Obj", n % OBJECTS))
                 })
                 .collect();
             for call in calls {

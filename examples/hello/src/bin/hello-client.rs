@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
 
     // 3. One-way: no reply is awaited.
     for i in 0..3 {
-        hello.log_oneway(&format!("line {i}"))?;
+        hello.log_oneway(format!("line {i}"))?;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     let mut logged = hello.logged()?;
