@@ -17,6 +17,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE="${NODE:-node}"
+# Commands run through `run` (scripts/procs.sh): a signal or failure stops them by their pid.
+source "$ROOT/scripts/procs.sh"
 
 quick=0
 check=0
@@ -55,7 +57,7 @@ command -v "$NODE" >/dev/null || { echo "node not found (set NODE=)" >&2; exit 1
 command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
 if [[ ! -d "$ROOT/bench/node/node_modules/@tars/stream" ]]; then
     echo "== installing @tars/stream (npm ci in bench/node)" >&2
-    (cd "$ROOT/bench/node" && npm ci --no-audit --no-fund >&2)
+    run bash -c 'cd "$1" && exec npm ci --no-audit --no-fund' npm-ci "$ROOT/bench/node" >&2
 fi
 
 mkdir -p "$OUT"
@@ -64,7 +66,8 @@ touch "$stamp"
 rm -rf "$OUT/encoded"
 
 echo "== cargo bench -p tars-codec --bench codec ${features[*]:-} -- ${crit_args[*]}" >&2
-(cd "$ROOT" && TARS_BENCH_DUMP="$OUT/encoded" cargo bench -p tars-codec --bench codec ${features[@]+"${features[@]}"} -- "${crit_args[@]}") \
+cd "$ROOT"
+TARS_BENCH_DUMP="$OUT/encoded" run cargo bench -p tars-codec --bench codec ${features[@]+"${features[@]}"} -- "${crit_args[@]}" \
     >"$OUT/criterion.log" 2>&1 || {
     tail -40 "$OUT/criterion.log" >&2
     echo "cargo bench failed (full log: $OUT/criterion.log)" >&2
@@ -73,7 +76,7 @@ echo "== cargo bench -p tars-codec --bench codec ${features[*]:-} -- ${crit_args
 grep -E '^encoded sizes' "$OUT/criterion.log" >&2 || true
 
 echo "== node bench/node/codec-bench.js ${node_args[*]:-}" >&2
-"$NODE" "$ROOT/bench/node/codec-bench.js" ${node_args[@]+"${node_args[@]}"} --expect "$OUT/encoded" \
+run "$NODE" "$ROOT/bench/node/codec-bench.js" ${node_args[@]+"${node_args[@]}"} --expect "$OUT/encoded" \
     >"$OUT/node.jsonl"
 
 {

@@ -1,73 +1,121 @@
 #!/usr/bin/env bash
 # RPC throughput and latency of tars-rs vs the npm @tars/rpc server vs a minimal mio echo
 # server (no decoding, the network baseline), all driven by the same load generator
-# (bench/loadgen) calling Test.Hello.echo (conformance/idl/Hello.tars).
+# (bench/loadgen) calling Test.Hello.echo (conformance/idl/Hello.tars). The load generator
+# checks every reply (request id, return value, echoed string) and fails on any mismatch.
 #
-# Each server is measured R times (default 3) and the run with the median calls/s is reported.
+# All servers run at once; the runs are interleaved: R rounds, and in each round every server
+# is measured once (the order rotates from round to round). Every run is reported, and every
+# ratio between two servers is taken within one round, then summarised as the median and the
+# min-max spread over the rounds (bench/rpc_table.py).
 # tars-rs is measured twice: servants inline on its single net thread (one thread, like the
 # single-threaded Node server) and with 2 business threads behind the net thread.
 #
-# Usage: bench/compare-rpc.sh [-c CONNECTIONS] [-m IN_FLIGHT] [-t SECONDS] [-r RUNS]
+# Every process the script starts is stopped by its pid when the script exits, also on
+# failure or Ctrl-C / SIGTERM.
+#
+# Usage: bench/compare-rpc.sh [-c CONNECTIONS] [-m IN_FLIGHT] [-t SECONDS] [-r ROUNDS] [-o FILE]
+#   -o FILE  also write the raw JSON lines (one per run) to FILE
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-C=4 M=16 T=5 R=3
-while getopts "c:m:t:r:" o; do
+C=4 M=16 T=5 R=3 OUT=""
+while getopts "c:m:t:r:o:" o; do
     case "$o" in
         c) C=$OPTARG ;;
         m) M=$OPTARG ;;
         t) T=$OPTARG ;;
         r) R=$OPTARG ;;
+        o) OUT=$OPTARG ;;
         *) exit 2 ;;
     esac
 done
-cd "$ROOT"
-cargo build -q --release -p tars-loadgen -p tars-conformance --bins
-BIN="$ROOT/target/release"
-RUN_FOR=$(((T + 2) * R + 15))
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
-start() { # name, command... -> prints the port from its READY line
-    local log
-    log="$(mktemp)"
-    "${@:2}" >"$log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 100); do
+# bg/run record every process started, and stop each one by its pid at exit (scripts/procs.sh).
+source "$ROOT/scripts/procs.sh"
+tmpdir="$(mktemp -d)"
+on_exit 'rm -rf "$tmpdir"'
+
+# start VAR NAME COMMAND...: starts a server in the background (its pid recorded by this
+# shell, not by a $(...) subshell) and sets VAR to the port of its READY line.
+start() {
+    local var=$1 name=$2 log="$tmpdir/$2.log"
+    bg "${@:3}" >"$log" 2>&1
+    local p=$BG_PID
+    for _ in $(seq 1 200); do
         if grep -q '^READY' "$log"; then
-            grep -m1 '^READY' "$log" | awk '{print $2}'
-            return
+            printf -v "$var" '%s' "$(grep -m1 '^READY' "$log" | awk '{print $2}')"
+            return 0
+        fi
+        if ! kill -0 "$p" 2>/dev/null; then
+            break
         fi
         sleep 0.1
     done
-    echo "$1 did not start:" >&2
+    echo "$name did not start:" >&2
     cat "$log" >&2
     exit 1
 }
 
-results=()
-measure() { # label, port, extra loadgen args -> the median of R runs
-    local runs=()
-    for _ in $(seq 1 "$R"); do
-        runs+=("$("$BIN/tars-loadgen" --port "$2" -c "$C" -m "$M" -t "$T" --label "$1" --json "${@:3}")")
-    done
-    results+=("$(printf '%s\n' "${runs[@]}" | python3 -c '
-import json, sys
-rows = sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda r: r["calls_per_sec"])
-print(json.dumps(rows[len(rows) // 2]))')")
-}
+cd "$ROOT"
+run cargo build -q --release -p tars-loadgen -p tars-conformance --bins
+BIN="$ROOT/target/release"
+have_node=0
+if [[ -f "$ROOT/conformance/node/rpc-server.js" ]] && command -v node >/dev/null; then
+    have_node=1
+    if [[ ! -d "$ROOT/conformance/node/node_modules" ]]; then
+        run bash -c 'cd "$1" && exec npm ci --no-audit --no-fund --loglevel=error' npm-ci "$ROOT/conformance/node"
+    fi
+fi
+# The servers stop by themselves after the whole measurement (a bound in case the script is
+# killed with SIGKILL and cannot stop them).
+RUN_FOR=$(((T + 3) * R * 4 + 30))
 
-port=$(start mio-echo "$BIN/mio-echo" --seconds "$RUN_FOR")
-measure mio-echo "$port" --raw
-port=$(start tars-rs "$BIN/interop-server" --threads 0 --seconds "$RUN_FOR")
-measure "tars-rs inline" "$port"
-port=$(start tars-rs "$BIN/interop-server" --threads 2 --seconds "$RUN_FOR")
-measure "tars-rs 2 business threads" "$port"
-if [[ -f "$ROOT/conformance/node/rpc-server.js" ]]; then
-    (cd "$ROOT/conformance/node" && [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error)
+labels=() ports=() extra=()
+start port mio-echo "$BIN/mio-echo" --seconds "$RUN_FOR"
+labels+=("mio-echo") ports+=("$port") extra+=("--raw")
+start port tars-rs-inline "$BIN/interop-server" --threads 0 --seconds "$RUN_FOR"
+labels+=("tars-rs inline") ports+=("$port") extra+=("")
+start port tars-rs-threads "$BIN/interop-server" --threads 2 --seconds "$RUN_FOR"
+labels+=("tars-rs 2 business threads") ports+=("$port") extra+=("")
+if [[ $have_node == 1 ]]; then
     node_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    port=$(start node node "$ROOT/conformance/node/rpc-server.js" "$node_port")
-    measure "@tars/rpc" "$port"
+    start port node node "$ROOT/conformance/node/rpc-server.js" "$node_port"
+    labels+=("@tars/rpc") ports+=("$port") extra+=("")
+else
+    echo "node not found: @tars/rpc is left out" >&2
 fi
 
-printf '%s\n' "${results[@]}" | python3 "$ROOT/bench/rpc_table.py"
+n=${#labels[@]}
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+results="$tmpdir/results.jsonl"
+: >"$results"
+for round in $(seq 1 "$R"); do
+    for k in $(seq 0 $((n - 1))); do
+        i=$(((k + round - 1) % n))
+        args=(--port "${ports[$i]}" -c "$C" -m "$M" -t "$T" --label "${labels[$i]}" --json)
+        [[ -n ${extra[$i]} ]] && args+=("${extra[$i]}")
+        if ! run "$BIN/tars-loadgen" "${args[@]}" >"$tmpdir/run.json"; then
+            cat "$tmpdir/run.json" >&2
+            echo "tars-loadgen failed against ${labels[$i]} (round $round)" >&2
+            exit 1
+        fi
+        # One JSON object per run, with its round and its place in the round.
+        line="$(cat "$tmpdir/run.json")"
+        printf '{"round":%d,"order":%d,%s\n' "$round" "$k" "${line#\{}" >>"$results"
+        echo "round $round: ${labels[$i]} done" >&2
+    done
+done
+
+if [[ -n $OUT ]]; then
+    cp "$results" "$OUT"
+fi
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+echo "load average (1/5/15 min): before the runs $load_before; after them $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "settings: $C connections x $M in flight, $T s per run (after 1 s warm-up), $R rounds"
+echo "rustc: $(rustc --version)"
+if [[ $have_node == 1 ]]; then
+    echo "node: $(node --version)"
+fi
+echo
+python3 "$ROOT/bench/rpc_table.py" <"$results"

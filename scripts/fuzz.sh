@@ -3,13 +3,18 @@
 # Usage: scripts/fuzz.sh [seconds-per-target]   (default 60)
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP enables them on the stable toolchain.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+here="$(cd "$(dirname "$0")" && pwd)"
+# Commands run through `run` (scripts/procs.sh): a signal or failure stops them by their pid.
+source "$here/procs.sh"
+cd "$here/../fuzz"
 secs="${1:-60}"
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+log=""
+on_exit '[ -z "$log" ] || rm -f "$log"'
+command -v cargo-fuzz >/dev/null 2>&1 || run cargo install cargo-fuzz --locked
 for target in decode_packet frame_stream skip_values; do
   echo "== fuzz $target for ${secs}s"
   log="$(mktemp)"
-  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$secs" >"$log" 2>&1; then
+  if ! RUSTC_BOOTSTRAP=1 run cargo fuzz run "$target" -- -max_total_time="$secs" >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $target failed (crash or build error)"; exit 1
   fi

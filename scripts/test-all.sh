@@ -3,37 +3,39 @@
 # against the npm Tars peers) and the examples. Works on a fresh machine with cargo and node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Commands run through `run`/`bg` (scripts/procs.sh) are stopped by their pid when this script
+# exits, also on failure or Ctrl-C.
+source scripts/procs.sh
 
 echo "== npm peers for the conformance suite"
 if [ -f conformance/node/package-lock.json ]; then
-  (cd conformance/node && npm ci --no-audit --no-fund --loglevel=error)
+  run bash -c 'cd conformance/node && exec npm ci --no-audit --no-fund --loglevel=error'
 fi
 
 echo "== cargo fmt"
-cargo fmt --all -- --check
+run cargo fmt --all -- --check
 
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+run cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo doc (broken links and missing docs are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps --locked --quiet
 
 echo "== cargo test"
-cargo test --workspace --locked
+run cargo test --workspace --locked
 
 echo "== examples"
-cargo run -q --locked -p tars-codec --example codec_tour
+run cargo run -q --locked -p tars-codec --example codec_tour
 # The bank-transfer example: tarsd + two TCC account services + a TM in one process, with
 # injected failures; exits non-zero if money is not conserved.
-cargo run -q --locked -p tars-example-bank-transfer --bin bank-demo -- --transfers 200
+run cargo run -q --locked -p tars-example-bank-transfer --bin bank-demo -- --transfers 200
 # The hello example: a server on a free port, and the client making sync/async/one-way calls.
-cargo build -q --locked -p tars-example-hello
+run cargo build -q --locked -p tars-example-hello
 log="$(mktemp)"
-target/debug/hello-server --port 0 --seconds 60 >"$log" 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
+on_exit 'rm -f "$log"'
+bg target/debug/hello-server --port 0 --seconds 60 >"$log" 2>&1
 for _ in $(seq 1 100); do grep -q '^READY' "$log" && break; sleep 0.1; done
 port="$(awk '/^READY/{print $2; exit}' "$log")"
 [ -n "$port" ] || { cat "$log"; echo "hello-server did not start"; exit 1; }
-target/debug/hello-client --port "$port"
-kill "$server_pid"
+run target/debug/hello-client --port "$port"
+# The server is stopped by the exit handler.

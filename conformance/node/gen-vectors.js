@@ -243,6 +243,7 @@ tup('tup_request', (t) => {
 }, [['s', 'string', 'hello'], ['n', 'int', 42], ['big', 'long', '-9223372036854775808'], ['small', 'struct:Conf.Small', { a: 5, b: 'five' }], ['list', 'vector<int>', [1, 2]], ['flag', 'bool', true]]);
 
 const out = { generator: `@tars/stream ${require('@tars/stream/package.json').version}, @tars/rpc ${require('@tars/rpc/package.json').version}`, cases, packets };
-const file = path.join(__dirname, '..', 'vectors', 'stream.json');
+// Usage: node gen-vectors.js [output file]   (default: ../vectors/stream.json)
+const file = process.argv[2] ? path.resolve(process.argv[2]) : path.join(__dirname, '..', 'vectors', 'stream.json');
 fs.writeFileSync(file, stringifyVectors(out));
 console.log(`wrote ${cases.length} cases and ${packets.length} packets to ${path.relative(process.cwd(), file)}`);

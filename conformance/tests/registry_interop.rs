@@ -4,9 +4,10 @@
 //! the endpoints it got — two of our Hello servers that registered themselves (self-registration
 //! with heartbeats). Then our own client resolves the same name through the same locator.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use tars::client::Communicator;
+use tars::client::{Communicator, Locator, QueryFLocator};
 use tars::protocol::tarsrs::StaticMeta;
 use tars::server::{RegistrationConfig, Server, ServerConfig};
 use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
@@ -132,5 +133,44 @@ fn node_client_resolves_through_our_registry() {
         "via-group",
         "server B is not in SET app.sz.1"
     );
-    let _ = registry.query_obj();
+
+    // Our own client resolves the bare name through the same QueryObj (QueryF
+    // findObjectById4Any: every active endpoint, whatever its SET).
+    let comm = Communicator::new()
+        .with_locator(&registry.query_obj())
+        .expect("locator");
+    let query = Communicator::new()
+        .string_to_proxy(&registry.query_obj())
+        .expect("QueryObj proxy");
+    let located: BTreeSet<u16> = QueryFLocator::new(query)
+        .locate(HELLO_OBJ)
+        .expect("QueryObj answers")
+        .iter()
+        .map(|i| u16::try_from(i.endpoint.port).expect("port"))
+        .collect();
+    assert_eq!(
+        located,
+        BTreeSet::from([port_a, port_b]),
+        "the registry gives exactly the two registered Hello servers"
+    );
+    let hello = Test::HelloProxy::new(
+        comm.string_to_proxy(HELLO_OBJ)
+            .expect("a proxy from the bare name"),
+    );
+    for i in 0..10 {
+        let s = format!("ours {i}");
+        assert_eq!(
+            hello.echo(&s).expect("echo through the locator"),
+            (s.len() as i32, tars::TarsString::from(s))
+        );
+    }
+    // Two-way calls round-robin over what the locator gave: both servers get notify("via-ours"),
+    // and are still answered directly on their own ports.
+    for _ in 0..4 {
+        hello
+            .notify("via-ours")
+            .expect("notify through the locator");
+    }
+    assert_eq!(last_notify(port_a), "via-ours", "server A reached");
+    assert_eq!(last_notify(port_b), "via-ours", "server B reached");
 }

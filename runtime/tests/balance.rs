@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tars::client::{CallOptions, Communicator, Selection, ServantProxy, ShieldConfig};
@@ -14,7 +14,42 @@ use tars::server::{
 
 const OBJ: &str = "Test.Balance.WhoObj";
 
-struct Who(String);
+/// Holds `slow` calls until the test opens it (or, as a bound, `ms` milliseconds pass), so a
+/// call stays in flight exactly as long as the test needs, however slow the machine.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn set(&self, open: bool) {
+        *self.open.lock().unwrap() = open;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self, bound: Duration) {
+        let open = self.open.lock().unwrap();
+        let _ = self
+            .changed
+            .wait_timeout_while(open, bound, |open| !*open)
+            .unwrap();
+    }
+}
+
+/// Opens the gate when dropped: a failing test does not leave its servers holding calls.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+struct Who {
+    name: String,
+    gate: Arc<Gate>,
+}
 
 impl Dispatch for Who {
     fn functions(&self) -> &'static [&'static str] {
@@ -28,19 +63,32 @@ impl Dispatch for Who {
     ) -> Result<(), DispatchError> {
         if current.func_name() == "slow" {
             let ms: i32 = params.read(1, "ms")?;
-            std::thread::sleep(Duration::from_millis(ms.max(0) as u64));
+            self.gate.wait(Duration::from_millis(ms.max(0) as u64));
         }
-        out.write_return(&self.0);
+        out.write_return(&self.name);
         Ok(())
     }
 }
 
 fn servers(n: usize) -> Vec<(Server, u16)> {
+    gated_servers(n, &Arc::new(Gate::default()))
+}
+
+/// `n` servers whose `slow` calls wait for `gate`, with two business threads each (a held
+/// call does not block the other calls to its server).
+fn gated_servers(n: usize, gate: &Arc<Gate>) -> Vec<(Server, u16)> {
     (0..n)
         .map(|i| {
             let mut s = Servants::new();
-            s.add(OBJ, Arc::new(Who(format!("s{i}"))));
-            let a = AdapterConfig::new("A", Endpoint::tcp("127.0.0.1", 0), Arc::new(s));
+            s.add(
+                OBJ,
+                Arc::new(Who {
+                    name: format!("s{i}"),
+                    gate: gate.clone(),
+                }),
+            );
+            let mut a = AdapterConfig::new("A", Endpoint::tcp("127.0.0.1", 0), Arc::new(s));
+            a.threads = 2;
             let server = Server::start(ServerConfig::default(), vec![a]).unwrap();
             let port = server.local_addr("A").unwrap().port();
             (server, port)
@@ -194,9 +242,12 @@ fn failing_endpoints_are_shielded_and_retried_later() {
     });
     let s = servers(1);
     let eps = vec![ep(bad_port, ""), ep(s[0].1, "")];
+    // The calls between a shielding and the checks below must all fit in `retry_after`: a
+    // few milliseconds normally; 3 s leaves room for a loaded machine.
+    let retry_after = Duration::from_secs(3);
     let shield = ShieldConfig {
         failures_to_shield: 2,
-        retry_after: Duration::from_millis(400),
+        retry_after,
     };
     let p = proxy(Communicator::new().with_shielding(shield), &eps);
     let mut errors = 0;
@@ -219,7 +270,8 @@ fn failing_endpoints_are_shielded_and_retried_later() {
         seen,
         "no traffic to a shielded endpoint"
     );
-    std::thread::sleep(Duration::from_millis(450));
+    // A sleep lasts at least as long as asked: the interval is over after it.
+    std::thread::sleep(retry_after + Duration::from_millis(100));
     let mut trial_errors = 0;
     for _ in 0..4 {
         if who(&p, &CallOptions::new().timeout(Duration::from_millis(500))).is_err() {
@@ -238,31 +290,36 @@ fn failing_endpoints_are_shielded_and_retried_later() {
 
 /// Least-active counts this client's calls in flight per endpoint: a call that has not been
 /// answered keeps traffic away from its endpoint, and the count drops when the call ends —
-/// also when its future is dropped unanswered.
+/// also when its future is dropped unanswered. The held calls wait for a gate the test opens
+/// (not for a fixed time), so they are in flight for as long as the checks take.
 #[test]
 fn least_active_follows_calls_in_flight() {
-    let s = servers(2);
+    let gate = Arc::new(Gate::default());
+    let s = gated_servers(2, &gate);
+    let _open_at_end = OpenOnDrop(gate.clone());
     let eps: Vec<String> = s.iter().map(|(_, p)| ep(*p, "")).collect();
     let comm = Communicator::new().with_policy(tars::client::Policy::new(
         tars::client::policy::LeastActive::new(),
     ));
     let p = proxy(comm, &eps);
-    let slow = |ms: i32| {
+    // Held until the gate opens; 60 s bounds a test that fails before opening it.
+    let held = || {
         let mut w = p.param_writer();
-        w.write(1, "ms", &ms);
+        w.write(1, "ms", &60_000i32);
         p.invoke_async(
             "slow",
             w,
-            &CallOptions::new().timeout(Duration::from_secs(10)),
+            &CallOptions::new().timeout(Duration::from_secs(90)),
         )
     };
     let opts = CallOptions::new();
 
-    // One slow call in flight: every quick call goes to the other endpoint.
-    let pending = slow(1500);
+    // One held call in flight: every quick call goes to the other endpoint.
+    let pending = held();
     let quick: Vec<String> = (0..6).map(|_| who(&p, &opts).unwrap()).collect();
     assert!(quick.iter().all(|n| *n == quick[0]), "{quick:?}");
     let busy = if quick[0] == "s0" { "s1" } else { "s0" };
+    gate.set(true);
     let answered = tars::client::block_on(pending).unwrap();
     assert_eq!(answered.reader().read_return::<String>().unwrap(), busy);
     // Answered: both are idle again, ties rotate.
@@ -270,9 +327,15 @@ fn least_active_follows_calls_in_flight() {
         (0..4).map(|_| who(&p, &opts).unwrap()).collect();
     assert_eq!(after.len(), 2, "{after:?}");
 
-    // A call whose future is dropped unanswered stops counting at once.
-    drop(slow(1500));
+    // A call whose future is dropped unanswered stops counting at once (its server still
+    // holds it: a count kept until the reply would send every quick call elsewhere).
+    gate.set(false);
+    drop(held());
     let after: std::collections::BTreeSet<String> =
         (0..4).map(|_| who(&p, &opts).unwrap()).collect();
+    gate.set(true);
     assert_eq!(after.len(), 2, "dropped call still counted: {after:?}");
+    for (server, _) in s {
+        server.shutdown();
+    }
 }

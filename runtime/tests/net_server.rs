@@ -1,7 +1,7 @@
 //! The mio server over real TCP (127.0.0.1, port 0), driven by a raw framed client so every
 //! assertion is about bytes on the wire.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -128,11 +128,44 @@ impl Client {
         }
     }
 
+    /// Whether the server closes this connection within [`CLOSE_WAIT`]: only an end of
+    /// stream (a read returning 0) or a reset counts as closed. Bytes the server sends before
+    /// closing are skipped; a connection still open when the wait is over is NOT closed.
     fn closed_by_server(&mut self) -> bool {
-        let mut b = [0u8; 64];
-        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+        let closed = closed_within(&mut self.stream, CLOSE_WAIT);
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        closed
     }
 }
+
+/// Reads (and drops) what arrives on `stream` until the peer closes it, for at most `wait`:
+/// true on an end of stream or a reset, false when `wait` runs out with the connection open.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut b = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => match e.kind() {
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => return true,
+                ErrorKind::WouldBlock | ErrorKind::TimedOut => return false,
+                ErrorKind::Interrupted => continue,
+                _ => panic!("reading from the server: {e}"),
+            },
+        }
+    }
+}
+
+/// How long [`Client::closed_by_server`] waits for the server to close a connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 fn call(id: i32, func: &str, body: ParamWriter) -> RequestPacket {
     RequestPacket::new(id, OBJ, func, body.into_body(), 3000)
@@ -305,9 +338,10 @@ fn connection_limit_idle_timeout_and_deferred_replies() {
     w.write_return(&"deferred".to_string());
     r.send_ok(w);
     assert_eq!(returned_string(&a.recv().unwrap()), "deferred");
-    // Idle connections are closed after the endpoint's -t.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(a.closed_by_server() && b.closed_by_server());
+    // Idle connections are closed after the endpoint's -t (600 ms; closed_by_server waits
+    // up to 5 s for it).
+    assert!(a.closed_by_server(), "idle connection a");
+    assert!(b.closed_by_server(), "idle connection b");
     let mut fresh = Client::connect(addr);
     fresh.send(&call(1, "echo", echo_body("room again")));
     assert_eq!(returned_string(&fresh.recv().unwrap()), "room again");
@@ -328,10 +362,31 @@ fn shutdown_finishes_in_flight_requests() {
         .expect("the in-flight call is answered before the server exits");
     assert_eq!((r.request_id, r.ret), (7, 0));
     t.join().unwrap();
+    assert!(c.closed_by_server(), "connections are closed at shutdown");
+    // Nothing accepts on the address any more (a connection is refused, or closed at once).
+    if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        assert!(
+            closed_within(&mut s, CLOSE_WAIT),
+            "a connection after shutdown was accepted and kept open"
+        );
+    }
+}
+
+/// The control for `closed_by_server`: a healthy connection the server has no reason to close
+/// must not count as closed (a read timeout is not a close), and it keeps working.
+#[test]
+fn open_connection_is_not_reported_closed() {
+    let (server, addr, _) = start(|_| {}, ServerConfig::default());
+    let mut c = Client::connect(addr);
+    c.send(&call(1, "echo", echo_body("before")));
+    assert_eq!(returned_string(&c.recv().unwrap()), "before");
     assert!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err()
-            || c.closed_by_server()
+        !c.closed_by_server(),
+        "an open connection counted as closed by the server"
     );
+    c.send(&call(2, "echo", echo_body("after")));
+    assert_eq!(returned_string(&c.recv().unwrap()), "after");
+    server.shutdown();
 }
 
 #[test]

@@ -28,7 +28,11 @@
 //! target/release/tx-bench --mode tcc --concurrency 256 --seconds 5
 //! ```
 //!
-//! The last line printed is one JSON object with the results.
+//! The last line printed is one JSON object with the results. The run fails (non-zero exit,
+//! the reasons on stderr) when a transaction failed, when the branch commits of committed
+//! transactions have not all reached the participants 15 s after the load stopped
+//! (`branch_commits_missing`), or when transactions are still open in an in-process coordinator
+//! by then (`open_left`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -737,8 +741,17 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let missing = (2 * all_ok).saturating_sub(counts.commits.load(Ordering::Relaxed));
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(format!("{failed} transaction(s) failed"));
+    }
     if missing > 0 {
-        println!("  {missing} branch commit(s) of committed transactions not seen after 15 s");
+        let p = format!(
+            "{missing} branch commit(s) of the {all_ok} transactions committed in the whole run \
+             (warm-up included) did not reach the participants within 15 s"
+        );
+        println!("  {p}");
+        problems.push(p);
     }
     let mut open_left = 0;
     if let Some(l) = &local {
@@ -748,7 +761,11 @@ fn main() -> anyhow::Result<()> {
         }
         open_left = l.service.core().len();
         if open_left > 0 {
-            println!("  {open_left} transaction(s) still open after 15 s");
+            let p = format!(
+                "{open_left} transaction(s) still open in the coordinator 15 s after the load stopped"
+            );
+            println!("  {p}");
+            problems.push(p);
         }
     }
     let rollbacks = counts.rollbacks.load(Ordering::Relaxed);
@@ -760,7 +777,7 @@ fn main() -> anyhow::Result<()> {
         "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
          \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
          \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\"store_lingered\":{},\
-         \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left}}}",
+         \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left},\"branch_commits_missing\":{missing}}}",
         args.label,
         args.mode.name(),
         local.is_some(),
@@ -777,8 +794,8 @@ fn main() -> anyhow::Result<()> {
         l.service.shutdown();
     }
     participants.shutdown();
-    if failed > 0 {
-        bail!("{failed} transaction(s) failed");
+    if !problems.is_empty() {
+        bail!("the run failed: {}", problems.join("; "));
     }
     Ok(())
 }
