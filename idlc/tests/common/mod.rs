@@ -117,18 +117,34 @@ pub fn include_dirs(root: &Path) -> Vec<PathBuf> {
 /// Builds a scratch crate named `name` whose `src/` holds `files` (path relative to `src/`,
 /// text), depending on the workspace's `tars` runtime (plus `extra_deps`, lines of a
 /// `[dependencies]` table), with the workspace's `Cargo.lock`; runs `cargo <command>` in it
-/// (`check`, or `test` for crates with tests) and panics with the compiler's output (keeping
-/// the crate) when it fails. Returns cargo's stdout.
+/// (`check`, or `run` for a crate with a `main.rs`) and panics with the compiler's output
+/// (keeping the crate) when it fails. Returns cargo's stdout.
 pub fn cargo_in_scratch_crate(
     name: &str,
     files: &[(String, String)],
     extra_deps: &str,
     command: &[&str],
 ) -> String {
+    let deps = format!(
+        "[dependencies]\ntars = {{ path = {:?} }}\n{extra_deps}",
+        workspace_root().join("runtime")
+    );
+    let files: Vec<(String, String)> = files
+        .iter()
+        .map(|(path, text)| (format!("src/{path}"), text.clone()))
+        .collect();
+    let krate = scratch_crate(name, &deps, &files);
+    run_cargo(krate, command)
+}
+
+/// A scratch crate in a temporary directory: `[package]` named `name`, then `tables` (its
+/// `[dependencies]`, `[build-dependencies]`...), `files` (paths relative to the crate root), and the
+/// workspace's `Cargo.lock` (same dependency versions).
+pub fn scratch_crate(name: &str, tables: &str, files: &[(String, String)]) -> tempfile::TempDir {
     let workspace = workspace_root();
     let krate = tempfile::tempdir().expect("temp dir");
     for (path, text) in files {
-        let path = krate.path().join("src").join(path);
+        let path = krate.path().join(path);
         std::fs::create_dir_all(path.parent().expect("parent")).unwrap();
         std::fs::write(&path, text).unwrap();
     }
@@ -136,29 +152,36 @@ pub fn cargo_in_scratch_crate(
         krate.path().join("Cargo.toml"),
         format!(
             "[package]\nname = {name:?}\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\ntars = {{ path = {:?} }}\n{extra_deps}\n[workspace]\n",
-            workspace.join("runtime")
+             {tables}\n\n[workspace]\n"
         ),
     )
     .unwrap();
-    // Same dependency versions as the workspace.
     std::fs::copy(
         workspace.join("Cargo.lock"),
         krate.path().join("Cargo.lock"),
     )
     .unwrap();
+    krate
+}
+
+/// Runs `cargo <command> --quiet` in `krate` (target directory shared by the scratch crates)
+/// and returns its stdout; panics with the output, keeping the crate, when it fails.
+pub fn run_cargo(krate: tempfile::TempDir, command: &[&str]) -> String {
     let out = Command::new(env!("CARGO"))
         .args(command)
         .arg("--quiet")
         .current_dir(krate.path())
-        .env("CARGO_TARGET_DIR", workspace.join("target/idlc-scratch"))
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target/idlc-scratch"),
+        )
         .output()
         .expect("run cargo");
     if !out.status.success() {
         // Keep the crate for inspection.
         let kept = krate.keep();
         panic!(
-            "cargo {} failed in the generated crate (kept at {}):\n{}{}",
+            "cargo {} failed in the scratch crate (kept at {}):\n{}{}",
             command.join(" "),
             kept.display(),
             String::from_utf8_lossy(&out.stdout),
