@@ -2,20 +2,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tars::bytes::BytesMut;
-use tars::packet::{PacketCodec, RequestPacket, ResponsePacket};
-use tokio_util::codec::Decoder;
+use tars_codec::bytes::BytesMut;
+use tars_codec::packet::{PacketCodec, RequestPacket, ResponsePacket};
 
 fuzz_target!(|data: &[u8]| {
     let mut codec = PacketCodec::<RequestPacket, ResponsePacket>::with_limits(
         64 * 1024,
-        tars::codec::DecodeLimits::DEFAULT,
+        tars_codec::DecodeLimits::DEFAULT,
     );
     let mut buf = BytesMut::new();
     for chunk in data.chunks(7) {
         buf.extend_from_slice(chunk);
         loop {
-            match codec.decode(&mut buf) {
+            match codec.decode_packet(&mut buf) {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(_) => return,

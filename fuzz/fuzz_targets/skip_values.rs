@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tars::codec::{DecodeLimits, Reader};
+use tars_codec::{DecodeLimits, Reader};
 
 fuzz_target!(|data: &[u8]| {
     let limits = DecodeLimits {
@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
         max_bytes_len: 1024,
         max_collection_len: 256,
         max_depth: 8,
+        ..DecodeLimits::DEFAULT
     };
     let mut r = Reader::with_limits(data, limits);
     while !r.is_at_end() {

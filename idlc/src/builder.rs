@@ -16,6 +16,16 @@ pub enum BuildError {
     /// No output directory was given and `OUT_DIR` is not set.
     #[error("no output directory: call Builder::out_dir or run from a build script (OUT_DIR)")]
     NoOutDir,
+    /// With [`Builder::roots_only`], the root files refer to declarations of an included file
+    /// whose IDL module has no [`Builder::extern_module`] path.
+    #[error(
+        "IDL module `{module}` is declared in an included file that is not generated \
+         (roots_only): give its Rust path with Builder::extern_module(\"{module}\", ...)"
+    )]
+    UnmappedModule {
+        /// The IDL module.
+        module: String,
+    },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -93,7 +103,9 @@ impl Builder {
     }
 
     /// Uses types of IDL module `idl_module` from `rust_path` (e.g. another crate's generated
-    /// module) instead of generating them.
+    /// module) instead of generating them. With [`roots_only`](Builder::roots_only) this
+    /// applies to the module's declarations in included files only: what the root files
+    /// declare is generated, even in a module that other files also declare.
     pub fn extern_module(
         mut self,
         idl_module: impl Into<String>,
@@ -102,6 +114,47 @@ impl Builder {
         self.options
             .extern_modules
             .push((idl_module.into(), rust_path.into()));
+        self
+    }
+
+    /// Generates only the declarations of the files given to [`generate`](Builder::generate) /
+    /// [`compile`](Builder::compile) (the roots), not those of the files they include. Types
+    /// of included files are referred to through [`extern_module`](Builder::extern_module)
+    /// paths; one is needed for every module they are referred to in
+    /// ([`BuildError::UnmappedModule`] otherwise).
+    ///
+    /// This generates one Rust file per IDL file: compile `QueryF.tars` (which includes
+    /// `EndpointF.tars`) with `.roots_only().extern_module("tars", "crate::protocol::tars")`,
+    /// and `EndpointF.tars` on its own. When several files declare one IDL module, each output
+    /// has its own `pub mod`; merge them with glob re-exports:
+    ///
+    /// ```ignore
+    /// mod endpoint_f; // pub mod tars { pub struct EndpointF ... }
+    /// mod query_f;    // pub mod tars { pub trait QueryF ... } (uses crate::protocol::tars::EndpointF)
+    /// pub mod tars {
+    ///     pub use super::endpoint_f::tars::*;
+    ///     pub use super::query_f::tars::*;
+    /// }
+    /// ```
+    pub fn roots_only(mut self) -> Builder {
+        self.options.roots_only = true;
+        self
+    }
+
+    /// Generates the types (structs, enums, consts) only, for users of the codec without the
+    /// RPC runtime: the code refers to the `tars_codec` crate (a dependency on `tars-codec`
+    /// is all it needs; its derive macros find it) instead of `tars`. Interfaces are left out;
+    /// a comment at the top of the generated file lists them.
+    ///
+    /// ```no_run
+    /// // build.rs of a crate whose [dependencies] has tars-codec (not tars)
+    /// tars_idlc::Builder::new()
+    ///     .codec_only()
+    ///     .compile(&["idl/Types.tars"])
+    ///     .unwrap_or_else(|e| panic!("{e}"));
+    /// ```
+    pub fn codec_only(mut self) -> Builder {
+        self.options.codec_only = true;
         self
     }
 
@@ -128,6 +181,12 @@ impl Builder {
         }
         let program = session.check().map_err(BuildError::Idl)?;
         let modules = codegen::lower::lower(&program);
+        if let Some(module) = codegen::rust::unmapped_modules(&modules, &self.options)
+            .into_iter()
+            .next()
+        {
+            return Err(BuildError::UnmappedModule { module });
+        }
         Ok(Generated {
             code: codegen::generate(&modules, &self.options),
             files_read,

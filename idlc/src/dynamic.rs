@@ -32,6 +32,18 @@ pub enum ConvertError {
         /// The decoder's error.
         source: DecodeError,
     },
+    /// The bytes lack a required field of a struct.
+    #[error("{path}: required field `{field}` (tag {tag}) of {strukt} is missing")]
+    MissingRequired {
+        /// Where the struct is in the value (`$`, `$.inner`).
+        path: String,
+        /// The field's IDL name.
+        field: String,
+        /// The field's tag.
+        tag: u8,
+        /// The struct, `Module.Name`.
+        strukt: String,
+    },
     /// A named type is not declared.
     #[error("unknown type {0}")]
     UnknownType(String),
@@ -111,7 +123,7 @@ impl<'a> Schema<'a> {
         };
         let s = self.get_struct(path, name)?;
         let mut r = Reader::new(bytes);
-        self.read_fields(&mut r, s, "$")
+        self.read_fields(&mut r, path, s, "$")
     }
 
     fn write_fields(
@@ -219,6 +231,7 @@ impl<'a> Schema<'a> {
     fn read_fields(
         &self,
         r: &mut Reader<'_>,
+        module: &[String],
         s: &RStruct,
         at: &str,
     ) -> Result<Value, ConvertError> {
@@ -232,14 +245,15 @@ impl<'a> Schema<'a> {
                         self.read_value(r, &f.ty, f.tag, wt, &path)?,
                     );
                 }
+                // Not DecodeError::MissingRequired: its field name is a static string, and
+                // this one comes from the IDL.
                 None if f.require => {
-                    return Err(dec_err(
-                        &path,
-                        DecodeError::MissingRequired {
-                            tag: f.tag,
-                            field: "required field",
-                        },
-                    ))
+                    return Err(ConvertError::MissingRequired {
+                        path: at.to_owned(),
+                        field: f.idl_name.clone(),
+                        tag: f.tag,
+                        strukt: format!("{}.{}", module.join("."), s.name),
+                    })
                 }
                 None => {}
             }
@@ -316,7 +330,7 @@ impl<'a> Schema<'a> {
                     ));
                 }
                 r.enter().map_err(e)?;
-                let v = self.read_fields(r, s, at)?;
+                let v = self.read_fields(r, path, s, at)?;
                 r.skip_to_struct_end(tag).map_err(e)?;
                 r.leave();
                 v

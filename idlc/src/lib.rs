@@ -31,6 +31,13 @@
 //!
 //! Build scripts use a [`Session`] to load several roots and to print `rerun-if-changed` for
 //! [`Session::files_read`] even when checking fails.
+//!
+//! # Features
+//!
+//! - `cli` (off by default): the `idlc` command line and [`dynamic`] (JSON to Tars bytes and
+//!   back, for `idlc encode` / `idlc decode`), with clap, anyhow, serde_json and hex. Without
+//!   it, a build script that depends on tars-idlc compiles only pest, syn, quote,
+//!   prettyplease and the codec.
 #![deny(missing_docs)]
 
 pub mod ast;
@@ -39,6 +46,7 @@ mod check;
 pub mod codegen;
 mod diagnostic;
 mod doc;
+#[cfg(feature = "cli")]
 pub mod dynamic;
 mod loader;
 mod model;

@@ -298,14 +298,19 @@ impl<F: FileSystem> Session<F> {
             .sources
             .get(from.index())
             .and_then(|s| s.path.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut searched = vec![normalize(&base.join(&inc.path))];
-        searched.extend(
-            self.include_dirs
-                .iter()
-                .map(|d| normalize(&d.join(&inc.path))),
-        );
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // The including file's directory, then the include directories; a directory named
+        // twice (an include dir that is also the file's own) is searched and reported once.
+        let mut searched: Vec<PathBuf> = Vec::new();
+        let mut searched_dirs: Vec<PathBuf> = Vec::new();
+        for dir in std::iter::once(&base).chain(&self.include_dirs) {
+            let identity = self.fs.identity(dir);
+            if !searched_dirs.contains(&identity) {
+                searched_dirs.push(identity);
+                searched.push(normalize(&dir.join(&inc.path)));
+            }
+        }
         let Some(found) = searched.iter().find(|p| self.fs.is_file(p)).cloned() else {
             let notes = searched
                 .iter()

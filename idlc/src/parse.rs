@@ -286,6 +286,24 @@ fn unterminated_string(rest: &str) -> bool {
     true
 }
 
+/// Whether only whitespace and comments follow `pos`.
+fn at_end_of_text(text: &str, pos: usize) -> bool {
+    let mut rest = text.get(pos..).unwrap_or("");
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("//") {
+            rest = after.find('\n').map_or("", |e| &after[e..]);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            match after.find("*/") {
+                Some(e) => rest = &after[e + 2..],
+                None => return false,
+            }
+        } else {
+            return rest.is_empty();
+        }
+    }
+}
+
 /// End offset of the last token (not whitespace or comment) that ends at or before `pos`.
 fn prev_token_end(text: &str, pos: usize) -> Option<usize> {
     let bytes = text.as_bytes();
@@ -352,7 +370,13 @@ fn syntax_error(source: &Source, file: FileId, e: &pest::error::Error<Rule>) -> 
     // end of the previous token instead (where the `;` belongs), as rustc does.
     let mut at = pos;
     let expects_semi = matches!(&e.variant, ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::semi));
-    if expects_semi && !message.starts_with("unterminated") {
+    if at_end_of_text(&source.text, pos) && !message.starts_with("unterminated") {
+        // Nothing but whitespace and comments follows: the caret would sit on an empty last
+        // line. Point just after the last token instead, where the missing text belongs.
+        if let Some(end) = prev_token_end(&source.text, pos) {
+            at = end;
+        }
+    } else if expects_semi && !message.starts_with("unterminated") {
         if let Some(end) = prev_token_end(&source.text, pos) {
             if source
                 .text

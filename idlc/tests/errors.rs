@@ -714,3 +714,73 @@ fn garbage_after_last_module() {
         "^",
     );
 }
+
+#[test]
+fn missing_include_searched_in_one_directory_is_noted_once() {
+    // The include directory is also the including file's own: one place searched, one note.
+    let errors = errors_of(&[(
+        "inc/main.tars",
+        "#include \"nope.tars\"\nmodule M { struct A { 0 optional int x; }; };\n",
+    )]);
+    assert_eq!(
+        Diagnostics(errors).to_string(),
+        "inc/main.tars:1:1: cannot find included file `nope.tars`\n\
+         #include \"nope.tars\"\n\
+         ^\n\
+         note: searched inc/nope.tars\n"
+    );
+}
+
+#[test]
+fn missing_include_with_the_same_include_dir_twice_is_noted_once_per_directory() {
+    let mut fs = MemoryFs::new();
+    fs.insert("src/main.tars", "#include \"nope.tars\"\n");
+    let e = load_with(fs, "src/main.tars", &["inc", "./inc/", "src"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "src/main.tars:1:1: cannot find included file `nope.tars`\n\
+         #include \"nope.tars\"\n\
+         ^\n\
+         note: searched src/nope.tars\n\
+         note: searched inc/nope.tars\n"
+    );
+}
+
+#[test]
+fn unclosed_module_at_end_of_file_points_after_the_last_token() {
+    let e = load_files(&[(
+        "t.tars",
+        "module M {\n  struct S { 0 optional int a; };\n\n",
+    )])
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.tars:2:34: expected `struct`, `enum`, `const`, `interface`, `key` or `}`, found end of file\n\
+         \x20 struct S { 0 optional int a; };\n\
+         \x20                                ^\n"
+    );
+}
+
+#[test]
+fn missing_semicolon_at_end_of_file_after_a_comment_points_after_the_last_token() {
+    let e = load_files(&[(
+        "t.tars",
+        "module M {\n  struct S { 0 optional int a; }\n\n// trailing comment\n",
+    )])
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.tars:2:33: expected `;`, found end of file\n\
+         \x20 struct S { 0 optional int a; }\n\
+         \x20                               ^\n"
+    );
+}
+
+#[test]
+fn file_ending_inside_a_struct_without_newline() {
+    assert_error(
+        "module M { struct S { 0 optional int a;",
+        "t.tars:1:40: expected integer or `}`, found end of file",
+        "                                       ^",
+    );
+}

@@ -1,7 +1,8 @@
 //! `idlc`: the Tars IDL compiler command line.
 //!
 //! - `idlc check [-I DIR]... FILE...` — load and check, print diagnostics.
-//! - `idlc gen [-I DIR]... [-o FILE] FILE...` — generate Rust (stdout or FILE).
+//! - `idlc gen [-I DIR]... [-o FILE] [--extern MODULE=PATH]... [--roots-only] [--codec-only]
+//!   FILE...` — generate Rust (stdout or FILE).
 //! - `idlc encode --idl FILE --type Mod::Struct [JSON]` — JSON (argument or stdin) to hex.
 //! - `idlc decode --idl FILE --type Mod::Struct [HEX]` — hex (argument or stdin) to JSON.
 
@@ -47,6 +48,13 @@ enum Command {
         /// Use an IDL module from another crate: MODULE=RUST_PATH.
         #[arg(long = "extern", value_name = "MODULE=PATH")]
         externs: Vec<String>,
+        /// Generate only what the given files declare, not their includes (map the included
+        /// files' modules with --extern).
+        #[arg(long)]
+        roots_only: bool,
+        /// Types only, referring to the tars_codec crate; interfaces are left out.
+        #[arg(long)]
+        codec_only: bool,
         /// IDL files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -121,9 +129,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             include,
             output,
             externs,
+            roots_only,
+            codec_only,
             files,
         } => {
             let mut builder = Builder::new().emit_rerun_if_changed(false);
+            if roots_only {
+                builder = builder.roots_only();
+            }
+            if codec_only {
+                builder = builder.codec_only();
+            }
             for dir in include {
                 builder = builder.include_dir(dir);
             }

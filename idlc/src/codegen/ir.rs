@@ -113,6 +113,8 @@ pub struct RStruct {
     pub key: Vec<String>,
     /// Doc comment.
     pub doc: Option<String>,
+    /// Whether a root file declares it (rather than only an included file).
+    pub from_root: bool,
 }
 
 /// An enum.
@@ -124,6 +126,8 @@ pub struct REnum {
     pub members: Vec<(String, i32, Option<String>)>,
     /// Doc comment.
     pub doc: Option<String>,
+    /// Whether a root file declares it (rather than only an included file).
+    pub from_root: bool,
 }
 
 /// A constant.
@@ -135,6 +139,8 @@ pub struct RConst {
     pub ty: RType,
     /// Value.
     pub value: RValue,
+    /// Whether a root file declares it (rather than only an included file).
+    pub from_root: bool,
 }
 
 /// An operation parameter.
@@ -168,6 +174,8 @@ pub struct RInterface {
     pub name: String,
     /// Operations in declaration order.
     pub ops: Vec<ROp>,
+    /// Whether a root file declares it (rather than only an included file).
+    pub from_root: bool,
 }
 
 /// A module: everything declared under one IDL module name (reopenings merged).

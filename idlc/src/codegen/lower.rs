@@ -21,6 +21,7 @@ pub fn lower(program: &Program) -> Vec<RModule> {
                         .map(|x| (x.name.clone(), x.value, x.doc.clone()))
                         .collect(),
                     doc: e.doc.clone(),
+                    from_root: program.in_root(e.span),
                 })
                 .collect(),
             consts: m
@@ -30,6 +31,7 @@ pub fn lower(program: &Program) -> Vec<RModule> {
                     name: c.name.clone(),
                     ty: ty(&c.ty),
                     value: value(&c.value),
+                    from_root: program.in_root(c.span),
                 })
                 .collect(),
             structs: m
@@ -54,6 +56,7 @@ pub fn lower(program: &Program) -> Vec<RModule> {
                         fields,
                         key: s.key.clone(),
                         doc: s.doc.clone(),
+                        from_root: program.in_root(s.span),
                     }
                 })
                 .collect(),
@@ -80,6 +83,7 @@ pub fn lower(program: &Program) -> Vec<RModule> {
                                 .collect(),
                         })
                         .collect(),
+                    from_root: program.in_root(i.span),
                 })
                 .collect(),
         })

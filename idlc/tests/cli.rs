@@ -1,9 +1,9 @@
-//! The `idlc` command line and the build-script `Builder`.
+//! The `idlc` command line (feature `cli`: `cargo test -p tars-idlc --features cli`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use tars_idlc::{BuildError, Builder};
+use tars_idlc::Builder;
 
 fn golden(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -174,65 +174,37 @@ fn encode_and_decode_round_trip_through_json() {
 }
 
 #[test]
-fn builder_reads_includes_and_writes_to_out_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("inc")).unwrap();
-    std::fs::write(
-        dir.path().join("inc/Base.tars"),
-        "module Base { struct B { 0 require int v; }; };",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Top.tars"),
-        "#include \"Base.tars\"\nmodule Top { struct T { 0 require Base::B b; }; };",
-    )
-    .unwrap();
-    let out_dir = dir.path().join("out");
-    let path = Builder::new()
-        .emit_rerun_if_changed(false)
-        .include_dir(dir.path().join("inc"))
-        .out_dir(&out_dir)
-        .file_name("gen.rs")
-        .compile(&[dir.path().join("Top.tars")])
-        .unwrap();
-    assert_eq!(path, out_dir.join("gen.rs"));
-    let code = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        code.contains("pub mod Base") && code.contains("pub b: super::Base::B"),
-        "{code}"
+fn decoding_bytes_without_a_required_field_names_the_field_and_struct() {
+    let out = idlc(
+        &[
+            "decode",
+            "--idl",
+            &golden("Demo.tars"),
+            "--type",
+            "Demo::Point",
+            "",
+        ],
+        None,
     );
-    let generated = Builder::new()
-        .emit_rerun_if_changed(false)
-        .include_dir(dir.path().join("inc"))
-        .generate(&[dir.path().join("Top.tars")])
-        .unwrap();
-    let names: Vec<_> = generated
-        .files_read
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    assert!(!out.status.success());
     assert_eq!(
-        names,
-        ["Top.tars", "Base.tars"],
-        "every file read is reported for rerun-if-changed"
+        String::from_utf8_lossy(&out.stderr),
+        "error: $: required field `x` (tag 0) of Demo.Point is missing\n"
     );
-
-    // A broken include still reports the files read, and the error says where.
-    std::fs::write(
-        dir.path().join("inc/Base.tars"),
-        "module Base { struct B { 0 require int v } };",
-    )
-    .unwrap();
-    match Builder::new()
-        .emit_rerun_if_changed(false)
-        .include_dir(dir.path().join("inc"))
-        .generate(&[dir.path().join("Top.tars")])
-    {
-        Err(BuildError::Idl(d)) => assert!(d.to_string().contains("Base.tars:1:"), "{d}"),
-        other => panic!("expected a diagnostic, got {other:?}"),
-    }
-    assert!(matches!(
-        Builder::new().compile(&[dir.path().join("Top.tars")]),
-        Err(BuildError::NoOutDir | BuildError::Idl(_))
-    ));
+    // Inside a nested struct the path says where.
+    let schema_modules = tars_idlc::codegen::lower::lower(
+        &tars_idlc::load_str(
+            "n.tars",
+            "module N { struct In { 0 require int v; }; struct Out { 0 require In inner; }; };",
+        )
+        .unwrap(),
+    );
+    let schema = tars_idlc::dynamic::Schema::new(&schema_modules);
+    let ty = schema.struct_type("N.Out").unwrap();
+    // Out { inner: In {} }: STRUCT_BEGIN at tag 0, STRUCT_END.
+    let err = schema.decode_struct(&ty, &[0x0a, 0x0b]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "$.inner: required field `v` (tag 0) of N.In is missing"
+    );
 }
