@@ -618,8 +618,9 @@ pub mod tarstx {
         ) -> ::tars::client::CallFuture<(TxResult, ::tars::TarsString)> {
             let (params, options) =
                 self.begin_request(application_id, transaction_name, timeout_ms);
-            self.proxy
-                .call_async("begin", params, &options, Self::begin_results)
+            self.proxy.call_async("begin", params, &options, |reply| {
+                Self::begin_results(&reply)
+            })
         }
         /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)` one-way: no reply is awaited.
         pub fn begin_oneway(
@@ -664,8 +665,9 @@ pub mod tarstx {
             xid: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
             let (params, options) = self.commit_request(xid);
-            self.proxy
-                .call_async("commit", params, &options, Self::commit_results)
+            self.proxy.call_async("commit", params, &options, |reply| {
+                Self::commit_results(&reply)
+            })
         }
         /// Calls `commit(xid, out status)` one-way: no reply is awaited.
         pub fn commit_oneway(
@@ -708,7 +710,9 @@ pub mod tarstx {
         ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
             let (params, options) = self.rollback_request(xid);
             self.proxy
-                .call_async("rollback", params, &options, Self::rollback_results)
+                .call_async("rollback", params, &options, |reply| {
+                    Self::rollback_results(&reply)
+                })
         }
         /// Calls `rollback(xid, out status)` one-way: no reply is awaited.
         pub fn rollback_oneway(
@@ -751,7 +755,9 @@ pub mod tarstx {
         ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
             let (params, options) = self.get_status_request(xid);
             self.proxy
-                .call_async("getStatus", params, &options, Self::get_status_results)
+                .call_async("getStatus", params, &options, |reply| {
+                    Self::get_status_results(&reply)
+                })
         }
         /// Calls `getStatus(xid, out status)` one-way: no reply is awaited.
         pub fn get_status_oneway(
@@ -797,12 +803,10 @@ pub mod tarstx {
             status: GlobalStatus,
         ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
             let (params, options) = self.global_report_request(xid, status);
-            self.proxy.call_async(
-                "globalReport",
-                params,
-                &options,
-                Self::global_report_results,
-            )
+            self.proxy
+                .call_async("globalReport", params, &options, |reply| {
+                    Self::global_report_results(&reply)
+                })
         }
         /// Calls `globalReport(xid, status, out current)` one-way: no reply is awaited.
         pub fn global_report_oneway(
@@ -879,12 +883,10 @@ pub mod tarstx {
                 lock_keys,
                 application_data,
             );
-            self.proxy.call_async(
-                "branchRegister",
-                params,
-                &options,
-                Self::branch_register_results,
-            )
+            self.proxy
+                .call_async("branchRegister", params, &options, |reply| {
+                    Self::branch_register_results(&reply)
+                })
         }
         /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)` one-way: no reply is awaited.
         pub fn branch_register_oneway(
@@ -951,12 +953,10 @@ pub mod tarstx {
         ) -> ::tars::client::CallFuture<TxResult> {
             let (params, options) =
                 self.branch_report_request(xid, branch_id, status, application_data);
-            self.proxy.call_async(
-                "branchReport",
-                params,
-                &options,
-                Self::branch_report_results,
-            )
+            self.proxy
+                .call_async("branchReport", params, &options, |reply| {
+                    Self::branch_report_results(&reply)
+                })
         }
         /// Calls `branchReport(xid, branchId, status, applicationData)` one-way: no reply is awaited.
         pub fn branch_report_oneway(
@@ -1017,7 +1017,9 @@ pub mod tarstx {
             let (params, options) =
                 self.lock_query_request(xid, branch_type, resource_id, lock_keys);
             self.proxy
-                .call_async("lockQuery", params, &options, Self::lock_query_results)
+                .call_async("lockQuery", params, &options, |reply| {
+                    Self::lock_query_results(&reply)
+                })
         }
         /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)` one-way: no reply is awaited.
         pub fn lock_query_oneway(
@@ -1240,12 +1242,10 @@ pub mod tarstx {
                 resource_id,
                 application_data,
             );
-            self.proxy.call_async(
-                "branchCommit",
-                params,
-                &options,
-                Self::branch_commit_results,
-            )
+            self.proxy
+                .call_async("branchCommit", params, &options, |reply| {
+                    Self::branch_commit_results(&reply)
+                })
         }
         /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)` one-way: no reply is awaited.
         pub fn branch_commit_oneway(
@@ -1324,12 +1324,10 @@ pub mod tarstx {
                 resource_id,
                 application_data,
             );
-            self.proxy.call_async(
-                "branchRollback",
-                params,
-                &options,
-                Self::branch_rollback_results,
-            )
+            self.proxy
+                .call_async("branchRollback", params, &options, |reply| {
+                    Self::branch_rollback_results(&reply)
+                })
         }
         /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)` one-way: no reply is awaited.
         pub fn branch_rollback_oneway(

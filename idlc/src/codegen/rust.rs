@@ -871,7 +871,7 @@ impl<'a> Generator<'a> {
             #[doc = #doc_async]
             pub fn #m_async(&self #(, #in_params)*) -> ::tars::client::CallFuture<#results> {
                 let (params, options) = self.#m_request(#(#in_args),*);
-                self.proxy.call_async(#fname, params, &options, Self::#m_results)
+                self.proxy.call_async(#fname, params, &options, |reply| Self::#m_results(&reply))
             }
 
             #[doc = #doc_oneway]

@@ -425,7 +425,8 @@ pub mod Demo {
             s: &Shape,
         ) -> ::tars::client::CallFuture<(i32, ::tars::TarsString)> {
             let (params, options) = self.draw_request(s);
-            self.proxy.call_async("draw", params, &options, Self::draw_results)
+            self.proxy
+                .call_async("draw", params, &options, |reply| Self::draw_results(&reply))
         }
         /// Calls `draw(s, out desc)` one-way: no reply is awaited.
         pub fn draw_oneway(
@@ -457,7 +458,13 @@ pub mod Demo {
         /// Calls `clear()`; the future resolves with the reply.
         pub fn clear_async(&self) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.clear_request();
-            self.proxy.call_async("clear", params, &options, Self::clear_results)
+            self.proxy
+                .call_async(
+                    "clear",
+                    params,
+                    &options,
+                    |reply| Self::clear_results(&reply),
+                )
         }
         /// Calls `clear()` one-way: no reply is awaited.
         pub fn clear_oneway(
@@ -515,7 +522,8 @@ pub mod Demo {
             name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<(bool, ::std::vec::Vec<Point>, i32)> {
             let (params, options) = self.find_request(name);
-            self.proxy.call_async("find", params, &options, Self::find_results)
+            self.proxy
+                .call_async("find", params, &options, |reply| Self::find_results(&reply))
         }
         /// Calls `find(routekey name, out points, out count)` one-way: no reply is awaited.
         pub fn find_oneway(
@@ -560,7 +568,8 @@ pub mod Demo {
             ret_: Color,
         ) -> ::tars::client::CallFuture<super::Types::Tag> {
             let (params, options) = self.tag_request(params_, ret_);
-            self.proxy.call_async("tag", params, &options, Self::tag_results)
+            self.proxy
+                .call_async("tag", params, &options, |reply| Self::tag_results(&reply))
         }
         /// Calls `tag(params, ret)` one-way: no reply is awaited.
         pub fn tag_oneway(
@@ -601,7 +610,13 @@ pub mod Demo {
             message: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.notify_request(message);
-            self.proxy.call_async("notify", params, &options, Self::notify_results)
+            self.proxy
+                .call_async(
+                    "notify",
+                    params,
+                    &options,
+                    |reply| Self::notify_results(&reply),
+                )
         }
         /// Calls `notify(message)` one-way: no reply is awaited.
         pub fn notify_oneway(

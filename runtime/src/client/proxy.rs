@@ -84,7 +84,7 @@ impl CallOptions {
 pub struct CallFuture<T> {
     response: Option<ResponseFuture>,
     limits: DecodeLimits,
-    decode: fn(&ReplyBody) -> Result<T, CallError>,
+    decode: fn(ReplyBody) -> Result<T, CallError>,
 }
 
 impl<T> std::fmt::Debug for CallFuture<T> {
@@ -113,7 +113,7 @@ impl<T> Future for CallFuture<T> {
         Poll::Ready(
             packet
                 .and_then(|p| ServantProxy::check(p, this.limits))
-                .and_then(|reply| (this.decode)(&reply)),
+                .and_then(this.decode),
         )
     }
 }
@@ -362,14 +362,14 @@ impl ServantProxy {
         Self::check(packet, self.inner.limits)
     }
 
-    /// Calls `func` and returns a [`CallFuture`] of its results, decoded by `decode` (the
-    /// typed proxies pass their generated result readers).
+    /// Calls `func` and returns a [`CallFuture`] of its results, decoded from the reply by
+    /// `decode` (the typed proxies pass their generated result readers).
     pub fn call_async<T>(
         &self,
         func: &str,
         params: ParamWriter,
         opts: &CallOptions,
-        decode: fn(&ReplyBody) -> Result<T, CallError>,
+        decode: fn(ReplyBody) -> Result<T, CallError>,
     ) -> CallFuture<T> {
         let req = self.request(
             func,
@@ -392,17 +392,8 @@ impl ServantProxy {
         func: &str,
         params: ParamWriter,
         opts: &CallOptions,
-    ) -> impl Future<Output = Result<ReplyBody, CallError>> + Send + 'static {
-        let req = self.request(
-            func,
-            params.into_body(),
-            opts,
-            self.inner.async_timeout,
-            packet_type::NORMAL,
-        );
-        let fut = self.inner.invoker.invoke(req, Self::selection_hash(opts));
-        let limits = self.inner.limits;
-        async move { Self::check(fut.await?, limits) }
+    ) -> CallFuture<ReplyBody> {
+        self.call_async(func, params, opts, Ok)
     }
 
     /// Sends `func` one-way: no response is expected or waited for.

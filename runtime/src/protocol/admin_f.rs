@@ -162,7 +162,9 @@ pub mod tars {
         pub fn shutdown_async(&self) -> ::tars::client::CallFuture<()> {
             let (params, options) = self.shutdown_request();
             self.proxy
-                .call_async("shutdown", params, &options, Self::shutdown_results)
+                .call_async("shutdown", params, &options, |reply| {
+                    Self::shutdown_results(&reply)
+                })
         }
         /// Calls `shutdown()` one-way: no reply is awaited.
         pub fn shutdown_oneway(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
@@ -200,8 +202,9 @@ pub mod tars {
             command: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<::tars::TarsString> {
             let (params, options) = self.notify_request(command);
-            self.proxy
-                .call_async("notify", params, &options, Self::notify_results)
+            self.proxy.call_async("notify", params, &options, |reply| {
+                Self::notify_results(&reply)
+            })
         }
         /// Calls `notify(command)` one-way: no reply is awaited.
         pub fn notify_oneway(
@@ -232,8 +235,9 @@ pub mod tars {
         /// Calls `getPid()`; the future resolves with the reply.
         pub fn get_pid_async(&self) -> ::tars::client::CallFuture<i64> {
             let (params, options) = self.get_pid_request();
-            self.proxy
-                .call_async("getPid", params, &options, Self::get_pid_results)
+            self.proxy.call_async("getPid", params, &options, |reply| {
+                Self::get_pid_results(&reply)
+            })
         }
         /// Calls `getPid()` one-way: no reply is awaited.
         pub fn get_pid_oneway(&self) -> ::core::result::Result<(), ::tars::client::CallError> {

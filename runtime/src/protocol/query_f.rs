@@ -464,12 +464,10 @@ pub mod tars {
             id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<::std::vec::Vec<crate::protocol::tars::EndpointF>> {
             let (params, options) = self.find_object_by_id_request(id);
-            self.proxy.call_async(
-                "findObjectById",
-                params,
-                &options,
-                Self::find_object_by_id_results,
-            )
+            self.proxy
+                .call_async("findObjectById", params, &options, |reply| {
+                    Self::find_object_by_id_results(&reply)
+                })
         }
         /// Calls `findObjectById(id)` one-way: no reply is awaited.
         pub fn find_object_by_id_oneway(
@@ -534,12 +532,10 @@ pub mod tars {
             ::std::vec::Vec<crate::protocol::tars::EndpointF>,
         )> {
             let (params, options) = self.find_object_by_id4_any_request(id);
-            self.proxy.call_async(
-                "findObjectById4Any",
-                params,
-                &options,
-                Self::find_object_by_id4_any_results,
-            )
+            self.proxy
+                .call_async("findObjectById4Any", params, &options, |reply| {
+                    Self::find_object_by_id4_any_results(&reply)
+                })
         }
         /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_any_oneway(
@@ -605,12 +601,10 @@ pub mod tars {
             ::std::vec::Vec<crate::protocol::tars::EndpointF>,
         )> {
             let (params, options) = self.find_object_by_id4_all_request(id);
-            self.proxy.call_async(
-                "findObjectById4All",
-                params,
-                &options,
-                Self::find_object_by_id4_all_results,
-            )
+            self.proxy
+                .call_async("findObjectById4All", params, &options, |reply| {
+                    Self::find_object_by_id4_all_results(&reply)
+                })
         }
         /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_all_oneway(
@@ -676,12 +670,10 @@ pub mod tars {
             ::std::vec::Vec<crate::protocol::tars::EndpointF>,
         )> {
             let (params, options) = self.find_object_by_id_in_same_group_request(id);
-            self.proxy.call_async(
-                "findObjectByIdInSameGroup",
-                params,
-                &options,
-                Self::find_object_by_id_in_same_group_results,
-            )
+            self.proxy
+                .call_async("findObjectByIdInSameGroup", params, &options, |reply| {
+                    Self::find_object_by_id_in_same_group_results(&reply)
+                })
         }
         /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_group_oneway(
@@ -751,12 +743,10 @@ pub mod tars {
             ::std::vec::Vec<crate::protocol::tars::EndpointF>,
         )> {
             let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
-            self.proxy.call_async(
-                "findObjectByIdInSameStation",
-                params,
-                &options,
-                Self::find_object_by_id_in_same_station_results,
-            )
+            self.proxy
+                .call_async("findObjectByIdInSameStation", params, &options, |reply| {
+                    Self::find_object_by_id_in_same_station_results(&reply)
+                })
         }
         /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_station_oneway(
@@ -827,12 +817,10 @@ pub mod tars {
             ::std::vec::Vec<crate::protocol::tars::EndpointF>,
         )> {
             let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
-            self.proxy.call_async(
-                "findObjectByIdInSameSet",
-                params,
-                &options,
-                Self::find_object_by_id_in_same_set_results,
-            )
+            self.proxy
+                .call_async("findObjectByIdInSameSet", params, &options, |reply| {
+                    Self::find_object_by_id_in_same_set_results(&reply)
+                })
         }
         /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_set_oneway(
@@ -884,12 +872,10 @@ pub mod tars {
             id: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<(i32, ::std::vec::Vec<::tars::TarsString>)> {
             let (params, options) = self.find_object_node_name_request(id);
-            self.proxy.call_async(
-                "findObjectNodeName",
-                params,
-                &options,
-                Self::find_object_node_name_results,
-            )
+            self.proxy
+                .call_async("findObjectNodeName", params, &options, |reply| {
+                    Self::find_object_node_name_results(&reply)
+                })
         }
         /// Calls `findObjectNodeName(id, out nodeName)` one-way: no reply is awaited.
         pub fn find_object_node_name_oneway(
@@ -935,12 +921,10 @@ pub mod tars {
             name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_change_request(timestamp, name);
-            self.proxy.call_async(
-                "registerChange",
-                params,
-                &options,
-                Self::register_change_results,
-            )
+            self.proxy
+                .call_async("registerChange", params, &options, |reply| {
+                    Self::register_change_results(&reply)
+                })
         }
         /// Calls `registerChange(timestamp, name)` one-way: no reply is awaited.
         pub fn register_change_oneway(
@@ -986,12 +970,10 @@ pub mod tars {
             name: impl ::core::convert::AsRef<[u8]>,
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_query_request(id, name);
-            self.proxy.call_async(
-                "registerQuery",
-                params,
-                &options,
-                Self::register_query_results,
-            )
+            self.proxy
+                .call_async("registerQuery", params, &options, |reply| {
+                    Self::register_query_results(&reply)
+                })
         }
         /// Calls `registerQuery(id, name)` one-way: no reply is awaited.
         pub fn register_query_oneway(
@@ -1034,7 +1016,9 @@ pub mod tars {
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.get_locker_request(req);
             self.proxy
-                .call_async("getLocker", params, &options, Self::get_locker_results)
+                .call_async("getLocker", params, &options, |reply| {
+                    Self::get_locker_results(&reply)
+                })
         }
         /// Calls `getLocker(req)` one-way: no reply is awaited.
         pub fn get_locker_oneway(

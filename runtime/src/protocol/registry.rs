@@ -354,12 +354,10 @@ pub mod tarsrs {
             instance: &Instance,
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.register_instance_request(instance);
-            self.proxy.call_async(
-                "registerInstance",
-                params,
-                &options,
-                Self::register_instance_results,
-            )
+            self.proxy
+                .call_async("registerInstance", params, &options, |reply| {
+                    Self::register_instance_results(&reply)
+                })
         }
         /// Calls `registerInstance(instance)` one-way: no reply is awaited.
         pub fn register_instance_oneway(
@@ -414,7 +412,9 @@ pub mod tarsrs {
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.heartbeat_request(obj_name, host, port, load);
             self.proxy
-                .call_async("heartbeat", params, &options, Self::heartbeat_results)
+                .call_async("heartbeat", params, &options, |reply| {
+                    Self::heartbeat_results(&reply)
+                })
         }
         /// Calls `heartbeat(objName, host, port, load)` one-way: no reply is awaited.
         pub fn heartbeat_oneway(
@@ -467,7 +467,9 @@ pub mod tarsrs {
         ) -> ::tars::client::CallFuture<i32> {
             let (params, options) = self.deregister_request(obj_name, host, port);
             self.proxy
-                .call_async("deregister", params, &options, Self::deregister_results)
+                .call_async("deregister", params, &options, |reply| {
+                    Self::deregister_results(&reply)
+                })
         }
         /// Calls `deregister(objName, host, port)` one-way: no reply is awaited.
         pub fn deregister_oneway(
@@ -514,7 +516,7 @@ pub mod tarsrs {
         ) -> ::tars::client::CallFuture<(i32, ::std::vec::Vec<Instance>)> {
             let (params, options) = self.list_request(filter);
             self.proxy
-                .call_async("list", params, &options, Self::list_results)
+                .call_async("list", params, &options, |reply| Self::list_results(&reply))
         }
         /// Calls `list(filter, out instances)` one-way: no reply is awaited.
         pub fn list_oneway(
