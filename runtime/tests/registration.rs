@@ -17,7 +17,7 @@ use tars::server::{
     ServantError, Servants, Server, ServerConfig,
 };
 use tars_test_support::servants::{sleep, sleeping};
-use tars_test_support::{free_port, poll_until, proxy, Echo};
+use tars_test_support::{free_port, poll_until, poll_until_ok, proxy, Echo};
 
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // a test log; size does not matter
@@ -44,9 +44,13 @@ impl Recorder {
 
     /// Waits (at most 10 s) until `pred` holds for the recorded events.
     fn wait_for(&self, what: &str, pred: impl Fn(&[Event]) -> bool) -> Vec<Event> {
-        poll_until(what, Duration::from_secs(10), || {
+        poll_until_ok(what, Duration::from_secs(10), || {
             let events = self.events();
-            pred(&events).then_some(events)
+            if pred(&events) {
+                Ok(events)
+            } else {
+                Err(events)
+            }
         })
     }
 }

@@ -19,13 +19,21 @@ pub fn free_port() -> u16 {
 /// Starts `servants` on 127.0.0.1 (a free port) with `threads` business threads (0: on the
 /// net thread) and the default server configuration; returns the server and its port.
 pub fn serve(servants: Servants, threads: usize) -> (Server, u16) {
-    serve_with(servants, threads, ServerConfig::default())
+    serve_on(0, servants, threads, ServerConfig::default())
 }
 
-/// [`serve`] with a server configuration of the caller's.
-pub fn serve_with(servants: Servants, threads: usize, config: ServerConfig) -> (Server, u16) {
-    let mut adapter =
-        AdapterConfig::new(ADAPTER, Endpoint::tcp("127.0.0.1", 0), Arc::new(servants));
+/// [`serve`] on a given port (0: a free one) with a server configuration of the caller's.
+pub fn serve_on(
+    port: u16,
+    servants: Servants,
+    threads: usize,
+    config: ServerConfig,
+) -> (Server, u16) {
+    let mut adapter = AdapterConfig::new(
+        ADAPTER,
+        Endpoint::tcp("127.0.0.1", port),
+        Arc::new(servants),
+    );
     adapter.threads = threads;
     let server = Server::start(config, vec![adapter]).expect("test server starts");
     let port = server.local_addr(ADAPTER).expect("bound").port();
@@ -49,4 +57,20 @@ pub fn proxy(obj: &str, port: u16) -> ServantProxy {
     Communicator::new()
         .string_to_proxy(&proxy_string(obj, port))
         .expect("proxy")
+}
+
+/// A registry instance of `obj` at `host:port` (TCP, 3 s timeout) with default metadata; set
+/// the other fields with struct update syntax.
+pub fn instance(obj: &str, host: &str, port: i32) -> tars::protocol::tarsrs::Instance {
+    tars::protocol::tarsrs::Instance {
+        obj_name: obj.into(),
+        endpoint: tars::protocol::tars::EndpointF {
+            host: host.into(),
+            port,
+            timeout: 3000,
+            istcp: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }

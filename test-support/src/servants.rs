@@ -13,6 +13,9 @@ use tars::TarsString;
 /// The echo servant. Functions (parameters at tag 1):
 ///
 /// - `string echo(string s)`: `s`, prefixed by the request context's `tag` entry if any;
+/// - `int echo_out(string s, out string r)` (out parameter at tag 2): the length of `s`, and
+///   `r` = `s` prefixed by the request context's `prefix` entry if any; the response context
+///   gets `seen` = the length;
 /// - `int sleep(int ms)`: sleeps `ms` milliseconds, then returns `ms`;
 /// - `int sleeping()`: how many `sleep` calls are running now;
 /// - `int later(int x)`: `2 * x`, replied 20 ms later from another thread (deferred reply);
@@ -68,7 +71,7 @@ impl Drop for Sleeping<'_> {
 impl Dispatch for Echo {
     fn functions(&self) -> &'static [&'static str] {
         &[
-            "count", "echo", "fail", "later", "notify", "park", "sleep", "sleeping",
+            "count", "echo", "echo_out", "fail", "later", "notify", "park", "sleep", "sleeping",
         ]
     }
 
@@ -84,6 +87,14 @@ impl Dispatch for Echo {
                 let s: String = params.read(1, "s")?;
                 let tag = current.context().get("tag").cloned().unwrap_or_default();
                 out.write_return(&format!("{tag}{s}"));
+            }
+            "echo_out" => {
+                let s: String = params.read(1, "s")?;
+                let prefix = current.context().get("prefix").cloned().unwrap_or_default();
+                let len = i32::try_from(s.len()).unwrap_or(i32::MAX);
+                current.set_response_context("seen", len.to_string());
+                out.write_return(&len);
+                out.write(2, "r", &format!("{prefix}{s}"));
             }
             "sleep" => {
                 let ms: i32 = params.read(1, "ms")?;

@@ -26,3 +26,22 @@ pub fn poll_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
         std::thread::sleep(POLL);
     }
 }
+
+/// Polls `f` until it gives `Ok` and returns the value; panics (naming `what` and showing the
+/// last `Err`, e.g. what is still missing) if it gives none within `limit`.
+pub fn poll_until_ok<T, E: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {limit:?} waiting for {what}; last: {last:?}")
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tars::server::{RegistrationConfig, Servants, ServerConfig};
-use tars_test_support::net::serve_with;
+use tars_test_support::serve_on;
 use tars_test_support::Echo;
 
 #[derive(Parser)]
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         }),
         ..ServerConfig::default()
     };
-    let (server, port) = serve_with(servants, args.threads, config);
+    let (server, port) = serve_on(0, servants, args.threads, config);
     println!("READY {port}");
     let _ = std::io::stdout().flush();
     match server.run_until_signal() {
