@@ -24,7 +24,9 @@ pub mod registry;
 pub mod servants;
 pub mod wait;
 
-pub use net::{free_port, instance, proxy, proxy_string, serve, serve_on, serve_one};
+pub use net::{
+    free_port, instance, proxy, proxy_string, serve, serve_adapter, serve_on, serve_one,
+};
 pub use process::{send_signal, ChildProcess, Signal};
 #[cfg(feature = "registry")]
 pub use registry::TestRegistry;

@@ -29,12 +29,23 @@ pub fn serve_on(
     threads: usize,
     config: ServerConfig,
 ) -> (Server, u16) {
+    serve_adapter(port, servants, config, |adapter| adapter.threads = threads)
+}
+
+/// Serves `servants` on 127.0.0.1:`port` (0: a free one) on an adapter ([`ADAPTER`], default
+/// limits) that `adjust` changes first (threads, queue, connection limits, ...).
+pub fn serve_adapter(
+    port: u16,
+    servants: Servants,
+    config: ServerConfig,
+    adjust: impl FnOnce(&mut AdapterConfig),
+) -> (Server, u16) {
     let mut adapter = AdapterConfig::new(
         ADAPTER,
         Endpoint::tcp("127.0.0.1", port),
         Arc::new(servants),
     );
-    adapter.threads = threads;
+    adjust(&mut adapter);
     let server = Server::start(config, vec![adapter]).expect("test server starts");
     let port = server.local_addr(ADAPTER).expect("bound").port();
     (server, port)
