@@ -1,10 +1,8 @@
 //! Running the Node peer scripts of `node/`.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -107,55 +105,12 @@ fn collect(handle: Option<JoinHandle<String>>) -> String {
     handle.and_then(|h| h.join().ok()).unwrap_or_default()
 }
 
-/// A Node peer server (`node node/<script> <port>`) that printed `READY <port>`; killed when
-/// dropped.
-#[derive(Debug)]
-pub struct NodeServer {
-    child: Child,
-    port: u16,
-}
-
-impl NodeServer {
-    /// Starts `script` on a free 127.0.0.1 port and waits (at most 20 s) for its READY line.
-    pub fn start(script: &str) -> Result<NodeServer, String> {
-        ensure_peers()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("cannot pick a free port: {e}"))?
-            .port();
-        let mut child = node_command(script)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start node {script}: {e}"))?;
-        let stdout = child.stdout.take();
-        let server = NodeServer { child, port };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            if let Some(out) = stdout {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if line.starts_with("READY") {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .map_err(|_| format!("node {script} did not print READY within 20 s"))?;
-        Ok(server)
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl Drop for NodeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The command that starts the Node peer server `script` on `port` (`node node/<script>
+/// <port>`; it prints `READY <port>` once listening), once the peers are installed. Tests run it
+/// as a `tars_test_support::ChildProcess`.
+pub fn node_server_command(script: &str, port: u16) -> Result<Command, String> {
+    ensure_peers()?;
+    let mut command = node_command(script);
+    command.arg(port.to_string());
+    Ok(command)
 }

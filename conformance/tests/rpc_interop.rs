@@ -2,7 +2,7 @@
 //! every call of the interface against the reference semantics also used by the Node peer.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tars::TarsString;
 
 use tars::bytes::Bytes;
@@ -10,7 +10,8 @@ use tars::client::{block_on, CallError, CallOptions, Communicator};
 use tars::packet::TupVersion;
 use tars::server::{Server, ServerConfig};
 use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
-use tars_conformance::peer::{self, NodeServer};
+use tars_conformance::peer;
+use tars_test_support::{free_port, poll_until_ok, proxy_string, ChildProcess};
 
 fn our_server() -> (Server, u16) {
     let adapter = hello_adapter(0, 2);
@@ -21,9 +22,17 @@ fn our_server() -> (Server, u16) {
 
 fn proxy(port: u16) -> Test::HelloProxy {
     let p = Communicator::new()
-        .string_to_proxy(&format!("{HELLO_OBJ}@tcp -h 127.0.0.1 -p {port} -t 3000"))
+        .string_to_proxy(&proxy_string(HELLO_OBJ, port))
         .expect("proxy");
     Test::HelloProxy::new(p)
+}
+
+/// The @tars/rpc server `rpc-server.js` on a free port (killed by pid when dropped).
+fn node_server() -> (ChildProcess, u16) {
+    let port = free_port();
+    let command =
+        peer::node_server_command("rpc-server.js", port).unwrap_or_else(|e| panic!("{e}"));
+    (ChildProcess::start(command, Duration::from_secs(20)), port)
 }
 
 /// Every call of the interface, checked against the agreed semantics.
@@ -52,18 +61,14 @@ fn exercise(hello: &Test::HelloProxy) {
     assert_eq!(hello.add(-5, 12).unwrap(), (0, 7));
     hello.ping().unwrap();
     hello.notify_oneway("sent one-way").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
+    poll_until_ok("the one-way notify", Duration::from_secs(3), || {
         let last = hello.last_notify().unwrap();
         if last == "sent one-way" {
-            break;
+            Ok(())
+        } else {
+            Err(last)
         }
-        assert!(
-            Instant::now() < deadline,
-            "one-way notify never arrived (last = {last:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     assert_eq!(
         block_on(hello.echo_async("async")).unwrap(),
         (5, TarsString::from("async"))
@@ -166,10 +171,10 @@ fn node_client(port: u16, flags: &[&str]) {
 /// @tars/rpc server (which dispatches by adapter, so it cannot report an unknown servant).
 #[test]
 fn node_client_calls_node_server() {
-    let node = NodeServer::start("rpc-server.js").unwrap_or_else(|e| panic!("{e}"));
-    node_client(node.port(), &["--no-servant-check"]);
-    node_client(node.port(), &["--no-servant-check", "--tup"]);
-    node_client(node.port(), &["--no-servant-check", "--tup2"]);
+    let (_node, port) = node_server();
+    node_client(port, &["--no-servant-check"]);
+    node_client(port, &["--no-servant-check", "--tup"]);
+    node_client(port, &["--no-servant-check", "--tup2"]);
 }
 
 #[test]
@@ -183,8 +188,8 @@ fn node_client_calls_our_server() {
 
 #[test]
 fn our_client_calls_node_server() {
-    let node = NodeServer::start("rpc-server.js").unwrap_or_else(|e| panic!("{e}"));
-    let hello = proxy(node.port());
+    let (_node, port) = node_server();
+    let hello = proxy(port);
     exercise(&hello);
     exercise_tup(&hello);
 

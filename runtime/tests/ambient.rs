@@ -6,38 +6,12 @@ use std::sync::Arc;
 use tars::TarsString;
 
 use tars::client::{ambient, block_on, CallOptions, LocalInvoker, ServantProxy, XID_CONTEXT_KEY};
-use tars::packet::{ParamReader, ParamWriter};
-use tars::server::{Current, Dispatch, DispatchError, Servants};
+use tars::server::Servants;
+use tars_test_support::ContextEcho;
 
 const OBJ: &str = "Test.AmbientServer.EchoObj";
 
-/// Echoes the request context back as the response context.
-struct ContextEcho;
-
-impl Dispatch for ContextEcho {
-    fn functions(&self) -> &'static [&'static str] {
-        &["context"]
-    }
-
-    fn dispatch(
-        &self,
-        current: &mut Current,
-        _params: &mut ParamReader<'_>,
-        out: &mut ParamWriter,
-    ) -> Result<(), DispatchError> {
-        let seen: Vec<(TarsString, TarsString)> = current
-            .context()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, v) in seen {
-            current.set_response_context(k, v);
-        }
-        out.write_return(&0i32);
-        Ok(())
-    }
-}
-
+/// A `ContextEcho` (answers with the request context as its response context), called locally.
 fn proxy() -> ServantProxy {
     let mut servants = Servants::new();
     servants.add(OBJ, Arc::new(ContextEcho));

@@ -1,10 +1,11 @@
 //! Self-registration over real TCP (127.0.0.1): a server configured with a registry registers
 //! its servants, heartbeats with its dynamic metadata, registers again when the registry has
-//! forgotten it, and deregisters on shutdown. The registry here records every call.
+//! forgotten it, and deregisters on shutdown once it has answered what it was serving. The
+//! registry here records every call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tars::TarsString;
 
 use tars::packet::{ParamReader, ParamWriter};
@@ -15,6 +16,8 @@ use tars::server::{
     AdapterConfig, AdminServant, Current, Dispatch, DispatchError, Endpoint, RegistrationConfig,
     ServantError, Servants, Server, ServerConfig,
 };
+use tars_test_support::servants::{sleep, sleeping};
+use tars_test_support::{free_port, poll_until, poll_until_ok, proxy, Echo};
 
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // a test log; size does not matter
@@ -29,6 +32,9 @@ struct Recorder {
     events: Mutex<Vec<Event>>,
     /// Answer the next heartbeat with 1 (unknown instance).
     forget_next: AtomicBool,
+    /// The app's Echo servant: each deregistration records how many of its calls still run.
+    app: Mutex<Option<Arc<Echo>>>,
+    running_at_deregister: Mutex<Vec<usize>>,
 }
 
 impl Recorder {
@@ -38,18 +44,14 @@ impl Recorder {
 
     /// Waits (at most 10 s) until `pred` holds for the recorded events.
     fn wait_for(&self, what: &str, pred: impl Fn(&[Event]) -> bool) -> Vec<Event> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        poll_until_ok(what, Duration::from_secs(10), || {
             let events = self.events();
             if pred(&events) {
-                return events;
+                Ok(events)
+            } else {
+                Err(events)
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {events:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        })
     }
 }
 
@@ -89,6 +91,12 @@ impl Registry for Recorder {
         _host: TarsString,
         port: i32,
     ) -> Result<i32, ServantError> {
+        if let Some(app) = &*self.app.lock().unwrap() {
+            self.running_at_deregister
+                .lock()
+                .unwrap()
+                .push(app.sleeping());
+        }
         self.events
             .lock()
             .unwrap()
@@ -260,12 +268,8 @@ fn server_registers_heartbeats_and_deregisters() {
 
 #[test]
 fn unreachable_registry_does_not_stop_the_server_and_is_retried() {
-    // Reserve a port, then free it: nothing listens there yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Nothing listens on this port yet.
+    let port = free_port();
     let registration = RegistrationConfig::new(format!(
         "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {port}"
     ))
@@ -279,6 +283,45 @@ fn unreachable_registry_does_not_stop_the_server_and_is_retried() {
         .iter()
         .all(|i| i.endpoint.port == app_port));
     app.shutdown();
+}
+
+#[test]
+fn shutdown_answers_the_calls_in_flight_before_it_deregisters() {
+    let (_registry, recorder, registry) = start_registry(0);
+    let echo = Arc::new(Echo::default());
+    *recorder.app.lock().unwrap() = Some(echo.clone());
+    let mut servants = Servants::new();
+    servants.add("App.Server.EchoObj", echo.clone());
+    let mut adapter = AdapterConfig::new("App", endpoint(), Arc::new(servants));
+    adapter.threads = 2;
+    let config = ServerConfig {
+        registration: Some(RegistrationConfig::new(registry)),
+        ..ServerConfig::default()
+    };
+    let app = Server::start(config, vec![adapter]).expect("app starts");
+    let port = app.local_addr("App").expect("bound").port();
+    assert_eq!(registered(&recorder.events()).len(), 1);
+
+    // A call in flight (on a connection of its own) when the shutdown starts.
+    let slow = std::thread::spawn(move || sleep(&proxy("App.Server.EchoObj", port), 500));
+    let poll = proxy("App.Server.EchoObj", port);
+    poll_until("the slow call to run", Duration::from_secs(10), || {
+        (sleeping(&poll).ok()? == 1).then_some(())
+    });
+    app.shutdown();
+    assert_eq!(slow.join().expect("caller").expect("answered"), 500);
+    assert!(
+        recorder.events().contains(&Event::Deregister(
+            "App.Server.EchoObj".into(),
+            i32::from(port)
+        )),
+        "deregistered before shutdown returned"
+    );
+    assert_eq!(
+        *recorder.running_at_deregister.lock().unwrap(),
+        [0],
+        "deregistered only once the call in flight was answered"
+    );
 }
 
 #[test]

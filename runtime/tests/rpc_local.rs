@@ -1,81 +1,22 @@
-//! The call layer end to end through the wire encoding, with a hand-written servant and proxy
-//! in the shape idlc generates: dispatch by name, out params, TUP, errors, deferred replies,
-//! one-way calls, context and timeouts.
+//! The call layer end to end through the wire encoding, with a hand-written servant (the test
+//! support's `Echo`) called through a plain `ServantProxy` over a `LocalInvoker`: dispatch by
+//! name, out params, TUP, errors, deferred replies, one-way calls, context and timeouts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tars::bytes::Bytes;
 use tars::client::{CallError, CallOptions, LocalInvoker, ServantProxy};
 use tars::codec::TarsStruct;
-use tars::packet::{
-    version, ParamReader, ParamWriter, RequestPacket, RetCode, TupRequest, TupResponse,
-};
-use tars::server::{Current, Dispatch, DispatchError, Responder, Response, ServantError, Servants};
+use tars::packet::{version, ParamWriter, RequestPacket, RetCode, TupRequest, TupResponse};
+use tars::server::{Response, ServantError, Servants};
+use tars_test_support::servants::{int_param, string_param};
+use tars_test_support::Echo;
 
 const OBJ: &str = "Test.HelloServer.HelloObj";
 
-#[derive(Default)]
-struct Hello {
-    oneway_calls: AtomicUsize,
-    parked: Mutex<Vec<Responder>>,
-}
-
-impl Dispatch for Hello {
-    fn functions(&self) -> &'static [&'static str] {
-        &["echo", "fail", "later", "never", "notify"]
-    }
-
-    fn dispatch(
-        &self,
-        current: &mut Current,
-        params: &mut ParamReader<'_>,
-        out: &mut ParamWriter,
-    ) -> Result<(), DispatchError> {
-        match current.func_name() {
-            // int echo(string s, out string r)
-            "echo" => {
-                let s: String = params.read(1, "s")?;
-                let prefix = current.context().get("prefix").cloned().unwrap_or_default();
-                current.set_response_context("seen", s.len().to_string());
-                out.write_return(&(s.len() as i32));
-                out.write(2, "r", &format!("{prefix}{s}"));
-                Ok(())
-            }
-            "fail" => Err(ServantError::new(-42, "business failure").into()),
-            // int later(int x): replied from another thread
-            "later" => {
-                let x: i32 = params.read(1, "x")?;
-                let responder = current
-                    .defer()
-                    .ok_or_else(|| ServantError::unknown("cannot defer"))?;
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(20));
-                    let mut w = responder.result_writer();
-                    w.write_return(&(x * 2));
-                    responder.send_ok(w);
-                });
-                Ok(())
-            }
-            "never" => {
-                let r = current
-                    .defer()
-                    .ok_or_else(|| ServantError::unknown("cannot defer"))?;
-                self.parked.lock().unwrap().push(r);
-                Ok(())
-            }
-            "notify" => {
-                self.oneway_calls.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            other => Err(DispatchError::NoFunc(other.to_owned())),
-        }
-    }
-}
-
-fn setup() -> (Arc<Hello>, Arc<Servants>, ServantProxy) {
-    let hello = Arc::new(Hello::default());
+fn setup() -> (Arc<Echo>, Arc<Servants>, ServantProxy) {
+    let hello = Arc::new(Echo::default());
     let mut servants = Servants::new();
     servants.add(OBJ, hello.clone());
     let servants = Arc::new(servants);
@@ -83,18 +24,12 @@ fn setup() -> (Arc<Hello>, Arc<Servants>, ServantProxy) {
     (hello, servants, proxy)
 }
 
-fn echo_params(s: &str) -> ParamWriter {
-    let mut w = ParamWriter::tars();
-    w.write(1, "s", &s.to_owned());
-    w
-}
-
 #[test]
 fn sync_call_returns_value_out_params_and_context() {
     let (_, _, proxy) = setup();
     let proxy = proxy.with_context("prefix", ">");
     let reply = proxy
-        .invoke_sync("echo", echo_params("hi"), &CallOptions::new())
+        .invoke_sync("echo_out", string_param("hi"), &CallOptions::new())
         .unwrap();
     let mut r = reply.reader();
     assert_eq!(r.read_return::<i32>().unwrap(), 2);
@@ -106,8 +41,8 @@ fn sync_call_returns_value_out_params_and_context() {
 fn async_call_is_a_plain_future() {
     let (_, _, proxy) = setup();
     let fut = proxy.invoke_async(
-        "echo",
-        echo_params("abc"),
+        "echo_out",
+        string_param("abc"),
         &CallOptions::new().context("prefix", "#"),
     );
     let reply = futures::executor::block_on(fut).unwrap();
@@ -133,7 +68,7 @@ fn framework_errors_have_their_codes() {
     );
     // Missing parameter -> decode error naming it.
     let err = proxy
-        .invoke_sync("echo", ParamWriter::tars(), &CallOptions::new())
+        .invoke_sync("echo_out", ParamWriter::tars(), &CallOptions::new())
         .unwrap_err();
     match err {
         CallError::Server { code: -1, desc } => assert!(desc.contains("field s (tag 1)"), "{desc}"),
@@ -143,7 +78,7 @@ fn framework_errors_have_their_codes() {
     let other = ServantProxy::new("No.Such.Obj", Arc::new(LocalInvoker::new(servants)));
     assert_eq!(
         other
-            .invoke_sync("echo", echo_params("x"), &CallOptions::new())
+            .invoke_sync("echo_out", string_param("x"), &CallOptions::new())
             .unwrap_err()
             .code(),
         -4
@@ -166,9 +101,9 @@ fn tars_ping_always_answers() {
 #[test]
 fn deferred_replies_arrive_from_another_thread() {
     let (_, _, proxy) = setup();
-    let mut w = ParamWriter::tars();
-    w.write(1, "x", &21i32);
-    let reply = proxy.invoke_sync("later", w, &CallOptions::new()).unwrap();
+    let reply = proxy
+        .invoke_sync("later", int_param("x", 21), &CallOptions::new())
+        .unwrap();
     assert_eq!(reply.reader().read_return::<i32>().unwrap(), 42);
 }
 
@@ -178,16 +113,17 @@ fn unanswered_calls_time_out() {
     let start = Instant::now();
     let err = proxy
         .invoke_sync(
-            "never",
+            "park",
             ParamWriter::tars(),
             &CallOptions::new().timeout(Duration::from_millis(100)),
         )
         .unwrap_err();
     assert_eq!(err, CallError::Timeout(100));
     assert!(start.elapsed() >= Duration::from_millis(100));
-    assert_eq!(hello.parked.lock().unwrap().len(), 1);
+    let mut parked = hello.parked();
+    assert_eq!(parked.len(), 1);
     // A late reply after the timeout is dropped without harm.
-    let r = hello.parked.lock().unwrap().pop().unwrap();
+    let r = parked.pop().unwrap();
     r.send_ok(ParamWriter::tars());
 }
 
@@ -197,7 +133,7 @@ fn oneway_calls_run_without_reply() {
     proxy
         .invoke_oneway("notify", ParamWriter::tars(), &CallOptions::new())
         .unwrap();
-    assert_eq!(hello.oneway_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(hello.notified(), 1);
     let mut req = RequestPacket::new(9, OBJ, "notify", Bytes::new(), 0);
     req.packet_type = tars::packet::packet_type::ONEWAY;
     assert!(
@@ -209,7 +145,7 @@ fn oneway_calls_run_without_reply() {
 #[test]
 fn tup_requests_are_answered_by_name_in_the_request_layout() {
     let (_, servants, _) = setup();
-    let mut req = TupRequest::new(5, OBJ, "echo");
+    let mut req = TupRequest::new(5, OBJ, "echo_out");
     req.attrs.put("s", &"tup".to_string());
     let packet = RequestPacket::decode_from(&req.to_packet().encode_to_bytes()).unwrap();
     let response = servants.handle(packet, None).unwrap();
@@ -235,7 +171,7 @@ fn tup_requests_are_answered_by_name_in_the_request_layout() {
 #[test]
 fn unsupported_versions_are_decode_errors() {
     let (_, servants, _) = setup();
-    let mut req = RequestPacket::new(1, OBJ, "echo", Bytes::new(), 0);
+    let mut req = RequestPacket::new(1, OBJ, "echo_out", Bytes::new(), 0);
     req.version = version::JSON;
     assert_eq!(
         servants.handle(req, None).unwrap().ret(),

@@ -59,11 +59,5 @@ impl PlanArgs {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
 pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    tars_bootstrap::init_tracing("warn");
 }

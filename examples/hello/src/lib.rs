@@ -54,3 +54,9 @@ impl Demo::Hello for HelloImpl {
         Ok(self.logged.load(Ordering::SeqCst))
     }
 }
+
+/// The README's Rust blocks, compiled (and run unless `no_run`) as doctests of this crate:
+/// `cargo test -p tars-example-hello --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,6 +1,9 @@
 //! Server side of calls: the [`Current`] call context, the [`Dispatch`] trait that generated
 //! servant dispatchers implement, [`Servants`] which routes a request to its servant and
-//! builds the response, and [`Responder`] for replies sent later from another thread.
+//! builds the response, [`Responder`] for replies sent later from another thread, and the
+//! network [`Server`] with its lifecycle: [`Server::run_until_signal`] (SIGTERM / SIGINT),
+//! [`Server::wait`] with a [`StopHandle`], and [`ShutdownSignals`] for programs that stop
+//! more than a server.
 
 mod admin;
 mod current;
@@ -8,12 +11,15 @@ mod dispatch;
 pub mod net;
 pub mod registration;
 mod servants;
+mod signals;
 
 pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
 pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
     AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
+    StopHandle,
 };
 pub use registration::{LoadReporter, RegistrationConfig, RegistrationError};
 pub use servants::Servants;
+pub use signals::{ShutdownSignal, ShutdownSignals};

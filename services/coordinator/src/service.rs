@@ -1,6 +1,6 @@
 //! Hosting the coordinator: [`CoordinatorConfig`] (TOML) and [`CoordinatorService`], which opens
 //! the store, recovers the open transactions (undecided ones are rolled back, decided ones
-//! resume phase two), starts the phase-two driver and gives the adapter serving
+//! resume phase two), starts the phase-two driver and is [`Hosted`] on the adapter serving
 //! `tars.tarscoordinator.CoordinatorObj` — alone ([`CoordinatorService::start`]) or next to the
 //! registry in `tarsd`.
 
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tars::client::{Communicator, Locator};
-use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig, ServerError};
+use tars::server::{Servants, Server, ServerError};
+use tars_bootstrap::{Hosted, Hosting};
 use tars_protocols::tarstx::CoordinatorServant;
 
 use crate::core::TransactionCore;
@@ -208,43 +209,10 @@ impl CoordinatorService {
         self.epoch
     }
 
-    /// Adds the Coordinator servant under [`COORDINATOR_OBJ`].
-    pub fn add_servants(&self, servants: &mut Servants) {
-        servants.add(
-            COORDINATOR_OBJ,
-            Arc::new(CoordinatorServant::new(CoordinatorServantImpl::new(
-                self.core.clone(),
-                self.store.clone(),
-                self.driver.clone(),
-            ))),
-        );
-    }
-
-    /// The adapter serving the coordinator on the configured host and port.
-    pub fn adapter(&self) -> AdapterConfig {
-        let mut servants = Servants::new();
-        self.add_servants(&mut servants);
-        let mut adapter = AdapterConfig::new(
-            ADAPTER,
-            Endpoint::tcp(&self.config.host, self.config.port),
-            Arc::new(servants),
-        );
-        adapter.threads = self.config.threads;
-        adapter
-    }
-
-    /// The server configuration [`CoordinatorService::start`] uses.
-    pub fn server_config(&self) -> ServerConfig {
-        ServerConfig {
-            net_threads: self.config.net_threads.max(1),
-            ..ServerConfig::default()
-        }
-    }
-
     /// Starts a server with just the coordinator; [`Server::local_addr`] of [`ADAPTER`] gives
-    /// its address.
+    /// its address. The same as [`Hosted::start`], without importing the trait.
     pub fn start(&self) -> Result<Server, ServerError> {
-        Server::start(self.server_config(), vec![self.adapter()])
+        Hosted::start(self)
     }
 
     /// Stops phase two and writes out the store (call after the server stopped).
@@ -254,5 +222,26 @@ impl CoordinatorService {
             tracing::warn!(error = %e, "final store sync");
         }
         self.store.close();
+    }
+}
+
+impl Hosted for CoordinatorService {
+    /// [`ADAPTER`] on the configured host, port and threads.
+    fn hosting(&self) -> Hosting {
+        Hosting::new(ADAPTER, self.config.host.clone(), self.config.port)
+            .with_threads(self.config.threads)
+            .with_net_threads(self.config.net_threads)
+    }
+
+    /// The Coordinator servant under [`COORDINATOR_OBJ`].
+    fn add_servants(&self, servants: &mut Servants) {
+        servants.add(
+            COORDINATOR_OBJ,
+            Arc::new(CoordinatorServant::new(CoordinatorServantImpl::new(
+                self.core.clone(),
+                self.store.clone(),
+                self.driver.clone(),
+            ))),
+        );
     }
 }

@@ -14,10 +14,7 @@ use tars::TarsString;
 
 use tars::client::{ambient, block_on, CallError, CallOptions, Communicator, ServantProxy};
 use tars::packet::{ParamReader, ParamWriter};
-use tars::server::{
-    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, ServantError, Servants, Server,
-    ServerConfig,
-};
+use tars::server::{Current, Dispatch, DispatchError, ServantError, Servants, Server};
 use tars_coordinator::client::{
     propagate, xid_of, BranchInfo, BranchStatus, BranchType, GlobalStatus, GlobalTransaction,
     ParticipantProxy, ParticipantService, PhaseTwo, ResourceManager, RunError, TccParticipant,
@@ -29,6 +26,7 @@ use tars_coordinator::service::{
 use tars_protocols::tarstx::{
     Coordinator, CoordinatorProxy, CoordinatorServant, ResultCode, TxResult,
 };
+use tars_test_support::{free_port, proxy_string, serve, wait_until};
 
 const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
 const ORDER_OBJ: &str = "Test.Shop.OrderObj";
@@ -40,22 +38,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-/// Starts `servants` on 127.0.0.1, port 0, with `threads` business threads; returns the server
-/// and its port.
-fn serve(servants: Servants, threads: usize) -> (Server, u16) {
-    let mut adapter = AdapterConfig::new(
-        "Test.Adapter",
-        Endpoint::tcp("127.0.0.1", 0),
-        Arc::new(servants),
-    );
-    adapter.threads = threads;
-    let server = Server::start(ServerConfig::default(), vec![adapter]).expect("server starts");
-    let port = server.local_addr("Test.Adapter").expect("bound").port();
-    (server, port)
-}
-
 fn proxy_at(comm: &Communicator, obj: &str, port: u16) -> ServantProxy {
-    comm.string_to_proxy(&format!("{obj}@tcp -h 127.0.0.1 -p {port} -t 3000"))
+    comm.string_to_proxy(&proxy_string(obj, port))
         .expect("proxy")
         .with_sync_timeout(TIMEOUT)
         .with_async_timeout(TIMEOUT)
@@ -814,10 +798,7 @@ fn coordinator_failures_become_typed_errors() {
 
 #[test]
 fn an_unreachable_coordinator_is_a_call_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    let port = free_port(); // nothing listens there
     let comm = Communicator::new();
     let proxy =
         proxy_at(&comm, COORDINATOR_OBJ, port).with_sync_timeout(Duration::from_millis(500));
@@ -1312,14 +1293,11 @@ fn with_the_real_coordinator_a_failed_try_whose_tm_never_decides_is_cancelled_on
         other => panic!("unexpected {other:?}"),
     };
     // The TM never rolls back: the coordinator's timeout does, and cancels the branch.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while w.participant.calls_of(tx.xid()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the branch was not cancelled"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the branch to be cancelled",
+        Duration::from_secs(10),
+        || !w.participant.calls_of(tx.xid()).is_empty(),
+    );
     assert_eq!(w.participant.calls_of(tx.xid()), [("cancel", branch)]);
     assert_eq!(w.participant.reserved(), 0);
     w.stop();

@@ -213,11 +213,8 @@ fn restart_resumes_decided_and_rolls_back_undecided_transactions() {
     let undecided = begin(&c);
     // Begun, but no branch registered before the stop: simply ends after the restart.
     let empty = begin(&c);
-    let (_, port) = {
-        // Pick a free port for the participants that start later.
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        ((), l.local_addr().expect("addr").port())
-    };
+    // A free port for the participants that start later.
+    let port = tars_test_support::free_port();
     register(
         &c,
         &decided,

@@ -1,14 +1,15 @@
 //! Hosting the registry: [`RegistryConfig`] (TOML) and [`RegistryService`], which opens the
-//! store and gives the adapter serving `tars.tarsregistry.QueryObj` and
-//! `tars.tarsregistry.RegistryObj` — to start alone ([`RegistryService::start`]) or next to
-//! other services in one server (`tarsd`).
+//! store and is [`Hosted`] on the adapter serving `tars.tarsregistry.QueryObj` and
+//! `tars.tarsregistry.RegistryObj` — alone ([`RegistryService::start`]) or next to other
+//! services in one server (`tarsd`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig, ServerError};
+use tars::server::{Servants, Server, ServerError};
+use tars_bootstrap::{Hosted, Hosting};
 use tars_protocols::tars::QueryFServant;
 use tars_protocols::tarsrs::RegistryServant;
 
@@ -88,8 +89,23 @@ impl RegistryService {
         &self.registry
     }
 
+    /// Starts a server with just the registry; [`Server::local_addr`] of [`ADAPTER`] gives
+    /// its address. The same as [`Hosted::start`], without importing the trait.
+    pub fn start(&self) -> Result<Server, ServerError> {
+        Hosted::start(self)
+    }
+}
+
+impl Hosted for RegistryService {
+    /// [`ADAPTER`] on the configured host, port and threads.
+    fn hosting(&self) -> Hosting {
+        Hosting::new(ADAPTER, self.config.host.clone(), self.config.port)
+            .with_threads(self.config.threads)
+            .with_net_threads(self.config.net_threads)
+    }
+
     /// The two servants, under their object names.
-    pub fn add_servants(&self, servants: &mut Servants) {
+    fn add_servants(&self, servants: &mut Servants) {
         servants.add(
             QUERY_OBJ,
             Arc::new(QueryFServant::new(QueryService::new(
@@ -103,33 +119,5 @@ impl RegistryService {
                 self.registry.clone(),
             ))),
         );
-    }
-
-    /// The adapter serving both objects on the configured host and port.
-    pub fn adapter(&self) -> AdapterConfig {
-        let mut servants = Servants::new();
-        self.add_servants(&mut servants);
-        let mut adapter = AdapterConfig::new(
-            ADAPTER,
-            Endpoint::tcp(&self.config.host, self.config.port),
-            Arc::new(servants),
-        );
-        adapter.threads = self.config.threads;
-        adapter
-    }
-
-    /// The server configuration [`RegistryService::start`] uses: the defaults with
-    /// `net_threads` from the configuration.
-    pub fn server_config(&self) -> ServerConfig {
-        ServerConfig {
-            net_threads: self.config.net_threads.max(1),
-            ..ServerConfig::default()
-        }
-    }
-
-    /// Starts a server with just the registry; [`Server::local_addr`] of [`ADAPTER`] gives
-    /// its address.
-    pub fn start(&self) -> Result<Server, ServerError> {
-        Server::start(self.server_config(), vec![self.adapter()])
     }
 }

@@ -1,10 +1,11 @@
-//! `RegistryConfig` from TOML: defaults, the example file, unknown fields.
+//! `RegistryConfig` from TOML (as the binary reads it, through tars-bootstrap): defaults, the
+//! example file, unknown fields.
 
 use tars_registry::{GroupRule, RegistryConfig, DEFAULT_PORT};
 
 #[test]
 fn empty_toml_gives_the_defaults() {
-    let config: RegistryConfig = toml::from_str("").expect("empty config");
+    let config: RegistryConfig = tars_bootstrap::parse_config("").expect("empty config");
     assert_eq!(config, RegistryConfig::default());
     assert_eq!(config.port, DEFAULT_PORT);
     assert_eq!(DEFAULT_PORT, 17890);
@@ -15,7 +16,7 @@ fn empty_toml_gives_the_defaults() {
 #[test]
 fn example_config_parses() {
     let text = include_str!("../registry.example.toml");
-    let config: RegistryConfig = toml::from_str(text).expect("example config");
+    let config: RegistryConfig = tars_bootstrap::parse_config(text).expect("example config");
     assert_eq!(config.port, DEFAULT_PORT);
     assert_eq!(config.heartbeat_timeout_ms, 30_000);
     assert_eq!(
@@ -29,5 +30,5 @@ fn example_config_parses() {
 
 #[test]
 fn unknown_fields_are_rejected() {
-    assert!(toml::from_str::<RegistryConfig>("prot = 1").is_err());
+    assert!(tars_bootstrap::parse_config::<RegistryConfig>("prot = 1").is_err());
 }

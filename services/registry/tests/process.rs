@@ -2,47 +2,29 @@
 //! rules reach `findObjectByIdInSameGroup`), SIGTERM shuts it down cleanly (exit status 0),
 //! and `kill -9` while registrations are in flight loses none that was acknowledged.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tars::client::Communicator;
-use tars_protocols::tars::{EndpointF, QueryFProxy};
+use tars_protocols::tars::QueryFProxy;
 use tars_protocols::tarsrs::{Instance, InstanceFilter, RegistryProxy, StaticMeta};
 use tars_registry::{QUERY_OBJ, REGISTRY_OBJ};
+use tars_test_support::{proxy_string, wait_until, ChildProcess, Signal};
 
-/// The registry binary; killed (SIGKILL) when dropped.
+/// The registry binary (killed by pid when dropped) and its port.
 struct Process {
-    child: Child,
+    child: ChildProcess,
     port: u16,
 }
 
 impl Process {
     fn start(args: &[&std::ffi::OsStr]) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tars-registry"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tars-registry");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("READY ") {
-                    let _ = tx.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
-        let port = rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tars-registry did not print READY <port> within 20 s");
-        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tars-registry"));
+        command.args(args).stderr(Stdio::null());
+        let child = ChildProcess::start(command, Duration::from_secs(20));
+        let port = child.ready_port();
         Process { child, port }
     }
 
@@ -57,56 +39,18 @@ impl Process {
 
     fn at(&self, obj: &str) -> tars::client::ServantProxy {
         Communicator::new()
-            .string_to_proxy(&format!("{obj}@tcp -h 127.0.0.1 -p {} -t 3000", self.port))
+            .string_to_proxy(&proxy_string(obj, self.port))
             .expect("proxy")
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tars-registry did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 fn instance(obj: &str, host: &str, port: i32, region: &str) -> Instance {
     Instance {
-        obj_name: obj.into(),
-        endpoint: EndpointF {
-            host: host.into(),
-            port,
-            timeout: 3000,
-            istcp: 1,
-            ..EndpointF::default()
-        },
         meta: StaticMeta {
             region: region.into(),
             ..StaticMeta::default()
         },
-        ..Instance::default()
+        ..tars_test_support::instance(obj, host, port)
     }
 }
 
@@ -146,9 +90,24 @@ fn config_file_is_honoured_and_sigterm_exits_cleanly() {
         "data_dir of the config file"
     );
 
-    p.signal("-TERM");
-    let status = p.wait_exit(Duration::from_secs(15));
+    p.child.signal(Signal::SIGTERM);
+    let status = p.child.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "SIGTERM: clean exit, got {status:?}");
+}
+
+#[test]
+fn seconds_runs_that_long_then_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut p = Process::start(&[
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--seconds".as_ref(),
+        "1".as_ref(),
+    ]);
+    let status = p.child.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "--seconds: clean exit, got {status:?}");
 }
 
 #[test]
@@ -184,15 +143,12 @@ fn kill_9_during_registrations_keeps_every_acknowledged_one() {
         })
         .collect();
     // Kill it while the writers are still going.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count.load(Ordering::Relaxed) < 150 {
-        assert!(
-            Instant::now() < deadline,
-            "too few registrations acknowledged"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    drop(p); // SIGKILL (Child::kill) and reap.
+    wait_until(
+        "150 acknowledged registrations",
+        Duration::from_secs(60),
+        || count.load(Ordering::Relaxed) >= 150,
+    );
+    drop(p); // SIGKILL by pid, and reap.
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.join().expect("writer thread");
@@ -258,7 +214,7 @@ fn acknowledged_registrations_and_deregistrations_survive_kill_9() {
             0
         );
     }
-    drop(first); // SIGKILL (Child::kill) and reap.
+    drop(first); // SIGKILL by pid, and reap.
 
     let second = Process::on_dir(dir.path());
     let registry = RegistryProxy::new(second.at(REGISTRY_OBJ));

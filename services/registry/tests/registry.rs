@@ -4,20 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tars_protocols::tars::EndpointF;
 use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, InstanceFilter, StaticMeta};
 use tars_registry::{HeartbeatOutcome, Registry};
 
 fn instance(obj: &str, port: i32, region: &str, env: &str, features: &[&str]) -> Instance {
     Instance {
-        obj_name: obj.into(),
-        endpoint: EndpointF {
-            host: "127.0.0.1".into(),
-            port,
-            timeout: 3000,
-            istcp: 1,
-            ..Default::default()
-        },
         meta: StaticMeta {
             weight: 100,
             region: region.into(),
@@ -30,7 +21,7 @@ fn instance(obj: &str, port: i32, region: &str, env: &str, features: &[&str]) ->
                 .collect::<BTreeMap<_, _>>(),
             ..Default::default()
         },
-        ..Default::default()
+        ..tars_test_support::instance(obj, "127.0.0.1", port)
     }
 }
 

@@ -1,67 +1,44 @@
 //! QueryObj and RegistryObj over real TCP (127.0.0.1) through the generated proxies.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tars::client::Communicator;
-use tars::server::Server;
 use tars_protocols::tars::{EndpointF, QueryFProxy};
 use tars_protocols::tarsrs::{DynamicMeta, Instance, InstanceFilter, RegistryProxy, StaticMeta};
 use tars_registry::servant::INVALID_INSTANCE;
-use tars_registry::service::ADAPTER;
-use tars_registry::{GroupRule, RegistryConfig, RegistryService, QUERY_OBJ, REGISTRY_OBJ};
+use tars_registry::GroupRule;
+use tars_test_support::{poll_until, TestRegistry};
 
 const OBJ: &str = "App.Server.Obj";
 
 struct Running {
-    _server: Server,
-    _dir: tempfile::TempDir,
+    _registry: TestRegistry,
     query: QueryFProxy,
     registry: RegistryProxy,
 }
 
 fn start(groups: Vec<GroupRule>, heartbeat_timeout_ms: u64) -> Running {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let service = RegistryService::open(RegistryConfig {
-        data_dir: dir.path().to_path_buf(),
-        port: 0,
-        heartbeat_timeout_ms,
-        groups,
-        ..RegistryConfig::default()
-    })
-    .expect("open");
-    let server = service.start().expect("start");
-    let port = server.local_addr(ADAPTER).expect("bound").port();
-    let comm = Communicator::new();
-    let at = |obj: &str| {
-        comm.string_to_proxy(&format!("{obj}@tcp -h 127.0.0.1 -p {port} -t 3000"))
-            .expect("proxy")
-    };
+    let registry = TestRegistry::start_with(|c| {
+        c.heartbeat_timeout_ms = heartbeat_timeout_ms;
+        c.groups = groups;
+    });
     Running {
-        query: QueryFProxy::new(at(QUERY_OBJ)),
-        registry: RegistryProxy::new(at(REGISTRY_OBJ)),
-        _server: server,
-        _dir: dir,
+        query: registry.query_proxy(),
+        registry: registry.registry_proxy(),
+        _registry: registry,
     }
 }
 
 fn instance(host: &str, region: &str, set: &str) -> Instance {
-    Instance {
-        obj_name: OBJ.into(),
-        endpoint: EndpointF {
-            host: host.into(),
-            port: 9000,
-            timeout: 3000,
-            istcp: 1,
-            set_id: set.into(),
-            ..EndpointF::default()
-        },
+    let mut i = Instance {
         meta: StaticMeta {
             region: region.into(),
             environment: if region == "sz" { "prod" } else { "staging" }.into(),
             ..StaticMeta::default()
         },
-        ..Instance::default()
-    }
+        ..tars_test_support::instance(OBJ, host, 9000)
+    };
+    i.endpoint.set_id = set.into();
+    i
 }
 
 /// A (sz, set app.sz.1), B (sh, app.sz.2), C (sz, no SET), D (sh, app.sh.1).
@@ -197,16 +174,11 @@ fn registry_interface_validates_lists_and_tracks_liveness() {
     assert_eq!(reg.deregister(OBJ, "10.0.0.4", 9000).expect("dereg"), 1);
 
     // Without heartbeats every instance goes inactive (and QueryF lists it as inactive)...
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let inactive = poll_until("instances to go inactive", Duration::from_secs(10), || {
         let (_, active, inactive) = r.query.find_object_by_id4_any(OBJ).expect("4any");
-        if active.is_empty() {
-            assert_eq!(inactive.len(), 3);
-            break;
-        }
-        assert!(Instant::now() < deadline, "instances never went inactive");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        active.is_empty().then_some(inactive)
+    });
+    assert_eq!(inactive.len(), 3);
     // ...and one comes back with its heartbeat, carrying the reported load.
     let load = DynamicMeta {
         active_transactions: 4,

@@ -10,7 +10,8 @@
 //!
 //! [`NodeConfig`] is the TOML configuration (`[registry]` and `[coordinator]` sections with the
 //! fields of each service's configuration); [`Node::start`] opens both stores, recovers, and
-//! serves both adapters from one server.
+//! serves both adapters from one server. [`Node`] is a [`Program`]: the `tarsd` binary runs it
+//! with `tars_bootstrap::run` (logs, `--config`, READY line, SIGTERM / SIGINT).
 #![deny(missing_docs)]
 
 pub mod self_registration;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tars::server::{Server, ServerConfig};
+use tars_bootstrap::{Hosted, Program};
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorError, CoordinatorService};
 use tars_registry::{InProcessLocator, RegistryConfig, RegistryService};
 
@@ -57,7 +59,7 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Parses a TOML configuration.
     pub fn from_toml(text: &str) -> Result<NodeConfig, NodeError> {
-        toml::from_str(text).map_err(|e| NodeError::Config(e.to_string()))
+        tars_bootstrap::parse_config(text).map_err(|e| NodeError::Config(e.to_string()))
     }
 
     /// The two services' configurations with the node-wide settings applied.
@@ -188,5 +190,38 @@ impl Node {
             server.shutdown();
         }
         self.coordinator.shutdown();
+    }
+}
+
+impl Program for Node {
+    const NAME: &'static str = "tarsd";
+    type Config = NodeConfig;
+    type Error = NodeError;
+
+    fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let node = Node::start(&config)?;
+        tracing::info!(
+            registry = ?node.registry_addr(),
+            coordinator = ?node.coordinator_addr(),
+            epoch = node.coordinator().epoch(),
+            open_transactions = node.coordinator().core().len(),
+            instances = node.registry().registry().len(),
+            "tarsd listening"
+        );
+        Ok(node)
+    }
+
+    /// `READY registry=<port> coordinator=<port>`.
+    fn ready_line(&self) -> String {
+        let port = |a: Option<SocketAddr>| a.map(|a| a.port()).unwrap_or_default();
+        format!(
+            "READY registry={} coordinator={}",
+            port(self.registry_addr()),
+            port(self.coordinator_addr())
+        )
+    }
+
+    fn shutdown(self) {
+        Node::shutdown(self)
     }
 }

@@ -1,11 +1,12 @@
 //! A node in-process: clients that know only the registry find the coordinator by name, and
 //! the coordinator's registration carries its open transactions; shutdown deregisters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tars::client::Communicator;
 use tars_protocols::tarsrs::{InstanceFilter, RegistryProxy};
 use tars_protocols::tarstx::{CoordinatorProxy, ResultCode};
+use tars_test_support::{poll_until_ok, proxy, proxy_string};
 use tarsd::{Node, NodeConfig};
 
 const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
@@ -27,9 +28,7 @@ fn the_coordinator_is_found_through_the_node_registry() {
     let node = node(dir.path());
     let registry_port = node.registry_addr().expect("registry").port();
     let comm = Communicator::new()
-        .with_locator(&format!(
-            "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {registry_port} -t 3000"
-        ))
+        .with_locator(&proxy_string("tars.tarsregistry.QueryObj", registry_port))
         .expect("locator");
     let coordinator = CoordinatorProxy::new(comm.string_to_proxy(COORDINATOR_OBJ).expect("proxy"));
     let (r, xid) = coordinator
@@ -39,26 +38,22 @@ fn the_coordinator_is_found_through_the_node_registry() {
     assert!(xid.starts_with("0:"), "{xid}");
 
     // The heartbeats keep it active past the heartbeat timeout and report open transactions.
-    let registry = RegistryProxy::new(
-        Communicator::new()
-            .string_to_proxy(&format!(
-                "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {registry_port} -t 3000"
-            ))
-            .expect("proxy"),
-    );
+    let registry = RegistryProxy::new(proxy("tars.tarsregistry.RegistryObj", registry_port));
     let filter = InstanceFilter {
         obj_name: COORDINATOR_OBJ.into(),
         ..InstanceFilter::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, listed) = registry.list(&filter).expect("list");
-        if listed.len() == 1 && listed[0].active && listed[0].load.active_transactions == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "coordinator listing: {listed:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until_ok(
+        "the coordinator listed active with one open transaction",
+        Duration::from_secs(10),
+        || {
+            let (_, listed) = registry.list(&filter).expect("list");
+            match &listed[..] {
+                [c] if c.active && c.load.active_transactions == 1 => Ok(()),
+                _ => Err(listed),
+            }
+        },
+    );
     std::thread::sleep(Duration::from_millis(600)); // two heartbeat timeouts
     let (_, listed) = registry.list(&filter).expect("list");
     assert!(

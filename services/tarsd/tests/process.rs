@@ -3,13 +3,11 @@
 //! none half-applied — participants found through the node's own registry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tars::TarsString;
 
 use parking_lot::Mutex;
@@ -22,105 +20,49 @@ use tars_protocols::tarstx::{
     BranchStatus, BranchType, CoordinatorProxy, GlobalStatus, Participant, ParticipantServant,
     ResultCode,
 };
+use tars_test_support::{
+    free_port, poll_until_ok, proxy, proxy_string, wait_until, ChildProcess, Signal,
+};
 
 const COORDINATOR_OBJ: &str = "tars.tarscoordinator.CoordinatorObj";
 const ACCOUNT_A: &str = "Bank.AccountA.ParticipantObj";
 const ACCOUNT_B: &str = "Bank.AccountB.ParticipantObj";
 
-/// `tarsd`; killed (SIGKILL) when dropped.
+/// `tarsd` (killed by pid when dropped) and the ports of its READY line.
 struct Tarsd {
-    child: Child,
+    child: ChildProcess,
     registry: u16,
     coordinator: u16,
 }
 
 impl Tarsd {
     fn start(args: &[&str]) -> Tarsd {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tarsd"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tarsd");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("READY ") {
-                    let ports: HashMap<&str, u16> = rest
-                        .split_whitespace()
-                        .filter_map(|kv| kv.split_once('='))
-                        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-                        .collect();
-                    let _ = tx.send((
-                        ports.get("registry").copied(),
-                        ports.get("coordinator").copied(),
-                    ));
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok((Some(registry), Some(coordinator))) => Tarsd {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tarsd"));
+        command.args(args).env("RUST_LOG", "warn");
+        let child = ChildProcess::start(command, Duration::from_secs(30));
+        match (
+            child.ready_field("registry"),
+            child.ready_field("coordinator"),
+        ) {
+            (Some(registry), Some(coordinator)) => Tarsd {
                 child,
                 registry,
                 coordinator,
             },
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tarsd did not print READY registry=.. coordinator=.. ({other:?})");
-            }
+            _ => panic!(
+                "tarsd printed READY {:?}, not registry=.. coordinator=..",
+                child.ready()
+            ),
         }
     }
 
     fn coordinator(&self) -> CoordinatorProxy {
         CoordinatorProxy::new(
             Communicator::new()
-                .string_to_proxy(&format!(
-                    "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {} -t 3000",
-                    self.coordinator
-                ))
+                .string_to_proxy(&proxy_string(COORDINATOR_OBJ, self.coordinator))
                 .expect("proxy"),
         )
     }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tarsd did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Tarsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// A config with fast background periods on fixed ports (the same after a restart).
@@ -218,14 +160,6 @@ fn start_accounts(registry_port: u16, ledger: Ledger, delay: Duration) -> Server
     Server::start(config, vec![adapter]).expect("accounts")
 }
 
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn example_config_is_honoured_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
@@ -259,8 +193,8 @@ fn example_config_is_honoured_and_sigterm_exits_cleanly() {
     );
     assert!(dir.path().join("d/coordinator/coordinator.redb").exists());
     assert!(dir.path().join("d/registry/registry.redb").exists());
-    node.signal("-TERM");
-    let status = node.wait_exit(Duration::from_secs(10));
+    node.child.signal(Signal::SIGTERM);
+    let status = node.child.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
 }
 
@@ -334,13 +268,10 @@ fn kill_9_mid_phase_two_loses_nothing_and_half_applies_nothing() {
     let ledger = Ledger::default();
     let accounts = start_accounts(registry, ledger.clone(), Duration::from_millis(15));
     // Participants are found through the registry: wait until both are listed.
-    let registry_proxy = tars_protocols::tarsrs::RegistryProxy::new(
-        Communicator::new()
-            .string_to_proxy(&format!(
-                "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {registry} -t 3000"
-            ))
-            .expect("proxy"),
-    );
+    let registry_proxy = tars_protocols::tarsrs::RegistryProxy::new(proxy(
+        "tars.tarsregistry.RegistryObj",
+        registry,
+    ));
     wait_until("participants registered", Duration::from_secs(10), || {
         registry_proxy
             .list(&Default::default())
@@ -361,8 +292,8 @@ fn kill_9_mid_phase_two_loses_nothing_and_half_applies_nothing() {
         ledger.lock().len() >= 60
     });
     let mut node = node;
-    node.signal("-KILL");
-    node.wait_exit(Duration::from_secs(10));
+    node.child.signal(Signal::SIGKILL);
+    node.child.wait_exit(Duration::from_secs(10));
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().expect("tm worker");
@@ -380,22 +311,22 @@ fn kill_9_mid_phase_two_loses_nothing_and_half_applies_nothing() {
     // Restart on the same data and ports: recovery finishes every transaction.
     let node = Tarsd::start(&["--config", &config]);
     let c = node.coordinator();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let open: Vec<(String, Option<GlobalStatus>)> = records
-            .iter()
-            .map(|r| (r.xid.clone(), c.get_status(&r.xid).ok().map(|(_, s)| s)))
-            .filter(|(_, s)| *s != Some(GlobalStatus::Finished))
-            .collect();
-        if open.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "transactions still open 30 s after the restart: {open:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until_ok(
+        "every transaction to finish after the restart",
+        Duration::from_secs(30),
+        || {
+            let open: Vec<(String, Option<GlobalStatus>)> = records
+                .iter()
+                .map(|r| (r.xid.clone(), c.get_status(&r.xid).ok().map(|(_, s)| s)))
+                .filter(|(_, s)| *s != Some(GlobalStatus::Finished))
+                .collect();
+            if open.is_empty() {
+                Ok(())
+            } else {
+                Err(open)
+            }
+        },
+    );
     // Calls still in flight at the participants settle.
     std::thread::sleep(Duration::from_millis(300));
 

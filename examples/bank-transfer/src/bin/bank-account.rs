@@ -9,6 +9,7 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::Parser;
+use tars::server::ShutdownSignals;
 use tars_example_bank_transfer::account::{AccountConfig, AccountServer};
 use tars_example_bank_transfer::cli::init_logging;
 
@@ -48,10 +49,10 @@ fn main() -> anyhow::Result<()> {
     config.host = args.host;
     config.port = args.port;
     let (stop_tx, stop_rx) = mpsc::channel();
-    ctrlc::set_handler(move || {
+    let _signals = ShutdownSignals::install(move |_| {
         let _ = stop_tx.send(());
     })
-    .context("installing the signal handler")?;
+    .context("catching SIGTERM / SIGINT")?;
     let server = AccountServer::start(&config)?;
     println!("READY {}", server.addr().port());
     let _ = stop_rx.recv();

@@ -1,13 +1,16 @@
-//! Serves `Demo.HelloServer.HelloObj`. Prints `READY <port>`; stops when stdin closes or
-//! after `--seconds`.
+//! Serves `Demo.HelloServer.HelloObj`. Prints `READY <port>`, then serves until SIGINT (Ctrl-C)
+//! or SIGTERM — or for `--seconds` — and shuts down gracefully: stops accepting, answers the
+//! calls it has, and deregisters when `--registry` made it register.
 //!
 //! `cargo run -p tars-example-hello --bin hello-server -- --port 18601`
 
-use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
-use tars::server::{AdapterConfig, AdminServant, Endpoint, Servants, Server, ServerConfig};
+use tars::server::{
+    AdapterConfig, AdminServant, Endpoint, RegistrationConfig, Servants, Server, ServerConfig,
+};
 use tars_example_hello::{Demo, HelloImpl, OBJ};
 
 #[derive(Parser)]
@@ -15,9 +18,13 @@ struct Args {
     /// Port (0 picks one).
     #[arg(long, default_value_t = 18601)]
     port: u16,
-    /// Stop after this many seconds (0: when stdin closes).
+    /// Stop after this many seconds (0: at SIGINT / SIGTERM only).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Register with this registry, e.g.
+    /// `tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p 17890`.
+    #[arg(long)]
+    registry: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,17 +40,24 @@ fn main() -> anyhow::Result<()> {
         Endpoint::tcp("127.0.0.1", args.port),
         Arc::new(servants),
     );
-    let server = Server::start(ServerConfig::default(), vec![adapter])?;
+    let config = ServerConfig {
+        registration: args.registry.map(RegistrationConfig::new),
+        ..ServerConfig::default()
+    };
+    let server = Server::start(config, vec![adapter])?;
     let port = server
         .local_addr("Demo.HelloServer.HelloObjAdapter")
         .map(|a| a.port())
         .unwrap_or_default();
     println!("READY {port}");
     if args.seconds > 0 {
-        std::thread::sleep(std::time::Duration::from_secs(args.seconds));
-    } else {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        let stop = server.stop_handle();
+        let seconds = Duration::from_secs(args.seconds);
+        std::thread::spawn(move || {
+            std::thread::sleep(seconds);
+            stop.stop();
+        });
     }
-    server.shutdown();
+    server.run_until_signal()?;
     Ok(())
 }

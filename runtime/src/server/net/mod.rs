@@ -20,5 +20,5 @@ mod stats;
 
 pub use config::{AdapterConfig, ServerConfig};
 pub use endpoint::{Endpoint, EndpointError};
-pub use server::{ConnectionStats, Server, ServerError};
+pub use server::{ConnectionStats, Server, ServerError, StopHandle};
 pub use stats::IoStats;

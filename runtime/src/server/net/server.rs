@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Token};
 
@@ -15,6 +16,7 @@ use super::handle;
 use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread};
 use super::stats::{IoCounters, IoStats};
 use crate::server::registration::{Announced, Registrar, RegistrationError};
+use crate::server::signals::ShutdownSignals;
 
 /// The administration servant's object name, which is never registered.
 const ADMIN_OBJ: &str = "AdminObj";
@@ -41,6 +43,9 @@ pub enum ServerError {
     /// Self-registration with the registry could not be set up.
     #[error(transparent)]
     Registration(#[from] RegistrationError),
+    /// SIGTERM / SIGINT could not be caught ([`Server::run_until_signal`]).
+    #[error("cannot catch the shutdown signals: {0}")]
+    Signals(std::io::Error),
 }
 
 /// Open connections per adapter, readable from any thread.
@@ -68,7 +73,44 @@ impl ConnectionStats {
     }
 }
 
+/// Why [`Server::wait`] stopped waiting.
+#[derive(Debug)]
+enum StopCause {
+    /// [`StopHandle::stop`] was called.
+    Requested,
+    /// A net thread ended on its own (its poll failed, or it panicked).
+    NetThreadEnded,
+}
+
+/// Asks a running server to stop, from any thread: [`Server::wait`] (and so
+/// [`Server::run_until_signal`]) then shuts it down gracefully and returns. Cheap to clone;
+/// stopping twice, or a server that is gone, is harmless.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    tx: Sender<StopCause>,
+}
+
+impl StopHandle {
+    /// Requests the stop and returns at once.
+    pub fn stop(&self) {
+        let _ = self.tx.send(StopCause::Requested);
+    }
+}
+
+/// Tells the server when its net thread ends, however it ends.
+struct NetThreadExit(Sender<StopCause>);
+
+impl Drop for NetThreadExit {
+    fn drop(&mut self) {
+        let _ = self.0.send(StopCause::NetThreadEnded);
+    }
+}
+
 /// A running server. Dropping it shuts it down gracefully.
+///
+/// A program that serves until it is told to stop calls [`Server::run_until_signal`] (SIGTERM
+/// or SIGINT) or [`Server::wait`] (a [`StopHandle`]); both drain and deregister before they
+/// return.
 pub struct Server {
     nets: Vec<NetHandle>,
     net_threads: Vec<JoinHandle<()>>,
@@ -78,6 +120,8 @@ pub struct Server {
     counters: Arc<IoCounters>,
     grace: std::time::Duration,
     registrar: Option<Registrar>,
+    stop_tx: Sender<StopCause>,
+    stop_rx: Receiver<StopCause>,
 }
 
 impl std::fmt::Debug for Server {
@@ -170,6 +214,7 @@ impl Server {
         }
 
         let counters = Arc::new(IoCounters::default());
+        let (stop_tx, stop_rx) = unbounded();
         let mut net_threads = Vec::with_capacity(n_net);
         for (i, ((poll, rx), slots)) in polls
             .into_iter()
@@ -191,10 +236,14 @@ impl Server {
             if i == 0 {
                 t.peers = handles[1..].to_vec();
             }
+            let exit = NetThreadExit(stop_tx.clone());
             net_threads.push(
                 std::thread::Builder::new()
                     .name(format!("tars-net-{i}"))
-                    .spawn(move || t.run())?,
+                    .spawn(move || {
+                        let _exit = exit;
+                        t.run()
+                    })?,
             );
         }
         let mut server = Server {
@@ -206,6 +255,8 @@ impl Server {
             counters,
             grace: config.shutdown_grace,
             registrar: None,
+            stop_tx,
+            stop_rx,
         };
         if let Some(registration) = config.registration {
             // On error the server is dropped, which stops its threads.
@@ -254,32 +305,77 @@ impl Server {
         }
     }
 
+    /// A handle that makes [`Server::wait`] return (after a graceful shutdown), from any
+    /// thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            tx: self.stop_tx.clone(),
+        }
+    }
+
+    /// Serves until a [`StopHandle`] of this server asks it to stop (or a net thread ends on
+    /// its own), then shuts down gracefully like [`Server::shutdown`] and returns once the
+    /// server has stopped: not accepting, in-flight requests answered, deregistered.
+    pub fn wait(mut self) {
+        // `self` holds a sender, so this only returns on a message.
+        match self.stop_rx.recv() {
+            Ok(StopCause::NetThreadEnded) => {
+                tracing::error!("a net thread ended on its own; shutting the server down")
+            }
+            Ok(StopCause::Requested) | Err(_) => tracing::info!("server stopping"),
+        }
+        self.stop();
+    }
+
+    /// Serves until SIGTERM or SIGINT (or a [`StopHandle`]), then shuts down gracefully and
+    /// returns: stops accepting, answers the requests it already has (within
+    /// [`ServerConfig::shutdown_grace`](super::ServerConfig::shutdown_grace)), then
+    /// deregisters from the registry when registration is configured — so a server stopped
+    /// by a signal leaves the registry at once, not after the heartbeat timeout.
+    ///
+    /// While it waits, a second signal ends the process at once (status `128 + signal`); see
+    /// [`ShutdownSignals`]. Fails, shutting the server down, when the signals cannot be
+    /// caught (another [`ShutdownSignals`] is installed in the process).
+    pub fn run_until_signal(self) -> Result<(), ServerError> {
+        let stop = self.stop_handle();
+        let signals = match ShutdownSignals::install(move |_| stop.stop()) {
+            Ok(signals) => signals,
+            Err(e) => {
+                self.shutdown();
+                return Err(ServerError::Signals(e));
+            }
+        };
+        self.wait();
+        drop(signals);
+        Ok(())
+    }
+
     /// Stops accepting, answers the requests already received, flushes the responses (within
-    /// the configured grace period) and joins every thread.
+    /// the configured grace period), joins every thread, then deregisters from the registry
+    /// (when registration is configured).
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        // Leave the registry first, so clients stop choosing this server while it drains.
+        if !self.net_threads.is_empty() {
+            for n in &self.nets {
+                n.send(Command::StopAccepting);
+            }
+            for t in self.business_threads.drain(..) {
+                let _ = t.join();
+            }
+            let deadline = Instant::now() + self.grace;
+            for n in &self.nets {
+                n.send(Command::Exit(deadline));
+            }
+            for t in self.net_threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+        // Drained: now leave the registry (the registrar waits for the deregistration calls).
         if let Some(mut registrar) = self.registrar.take() {
             registrar.stop();
-        }
-        if self.net_threads.is_empty() {
-            return;
-        }
-        for n in &self.nets {
-            n.send(Command::StopAccepting);
-        }
-        for t in self.business_threads.drain(..) {
-            let _ = t.join();
-        }
-        let deadline = Instant::now() + self.grace;
-        for n in &self.nets {
-            n.send(Command::Exit(deadline));
-        }
-        for t in self.net_threads.drain(..) {
-            let _ = t.join();
         }
     }
 }

@@ -12,9 +12,16 @@
 //! An unreachable registry never stops the server: failures are logged and retried on the next
 //! heartbeat tick.
 //!
+//! The metadata types are re-exported here from [`crate::protocol::tarsrs`], so one import
+//! brings everything a registering server needs:
+//! `use tars::server::registration::{DynamicMeta, HealthStatus, RegistrationConfig, StaticMeta};`
+//!
 //! [`tarsrs::Registry`]: crate::protocol::tarsrs::Registry
 
 mod process_load;
+
+#[doc(no_inline)]
+pub use crate::protocol::tarsrs::{DynamicMeta, HealthStatus, StaticMeta};
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -25,7 +32,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use self::process_load::ProcessLoad;
 use crate::client::{CallError, Communicator};
 use crate::protocol::tars::EndpointF;
-use crate::protocol::tarsrs::{DynamicMeta, HealthStatus, Instance, RegistryProxy, StaticMeta};
+use crate::protocol::tarsrs::{Instance, RegistryProxy};
 
 /// Adjusts the dynamic metadata of a heartbeat.
 pub trait LoadReporter: Send + Sync + 'static {

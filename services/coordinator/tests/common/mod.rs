@@ -6,18 +6,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tars::TarsString;
 
 use parking_lot::Mutex;
 use tars::client::Communicator;
-use tars::server::{
-    AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
-};
+use tars::server::{Current, ServantError, Servants, Server, ServerConfig};
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, CoordinatorProxy, Participant, ParticipantServant,
 };
+use tars_test_support::{serve_on, wait_until};
 
 /// One phase-two call a participant received.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,16 +146,7 @@ impl Participants {
                 Arc::new(ParticipantServant::new(Recorder(script.clone()))),
             );
         }
-        let adapter = AdapterConfig::new(
-            "ParticipantAdapter",
-            Endpoint::tcp("127.0.0.1", port),
-            Arc::new(servants),
-        );
-        let server = Server::start(ServerConfig::default(), vec![adapter]).expect("participants");
-        let port = server
-            .local_addr("ParticipantAdapter")
-            .expect("bound")
-            .port();
+        let (server, port) = serve_on(port, servants, 1, ServerConfig::default());
         Participants {
             server,
             port,
@@ -225,10 +215,6 @@ impl Coordinator {
 }
 
 /// Waits until `cond` holds (at most 10 s).
-pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), cond)
 }
