@@ -27,7 +27,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use prost::Message;
 use tars_codec::{DecodeLimits, Reader, TarsString, TarsStruct, Writer};
 
@@ -295,4 +295,135 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = codec
 }
-criterion_main!(benches);
+
+// ---------------------------------------------------------------------------------------------
+// Paired mode (`TARS_BENCH_PAIRED=1`): tars-rs and prost timed in alternating short batches, so
+// that whatever else the machine does hits both alike; each pair of batches gives one ratio.
+// Prints one JSON line per bench with the median ns/op of each side and the median, min and
+// max of the per-pair ratios prost / tars-rs. `bench/compare-codec.sh` reports these ratios.
+
+/// Time per operation of `iters` runs of `op`, in ns.
+fn time_batch(iters: u32, mut op: impl FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(iters)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn paired(name: &str, iters: u32, pairs: usize, mut tars: impl FnMut(), mut prost: impl FnMut()) {
+    // Warm up both sides.
+    time_batch(iters, &mut tars);
+    time_batch(iters, &mut prost);
+    let (mut t, mut p, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        // Alternate which side goes first, so neither always follows the other.
+        let (tn, pn) = if i % 2 == 0 {
+            let tn = time_batch(iters, &mut tars);
+            (tn, time_batch(iters, &mut prost))
+        } else {
+            let pn = time_batch(iters, &mut prost);
+            (time_batch(iters, &mut tars), pn)
+        };
+        t.push(tn);
+        p.push(pn);
+        ratio.push(pn / tn);
+    }
+    let (min, max) = ratio
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    println!(
+        "{{\"bench\":\"{name}\",\"tars_ns\":{:.1},\"prost_ns\":{:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3},\"pairs\":{pairs}}}",
+        median(&mut t),
+        median(&mut p),
+        median(&mut ratio),
+        min,
+        max
+    );
+}
+
+fn paired_main() {
+    let m = mid();
+    let batch = MidBatch {
+        items: vec![m.clone(); BATCH_LEN],
+    };
+    let m_pb = mid_pb(&m);
+    let batch_pb = MidBatchPb {
+        items: vec![m_pb.clone(); BATCH_LEN],
+    };
+    let pairs = 41;
+    let mut w = Writer::with_capacity(1 << 16);
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mid_enc = m.encode_to_bytes();
+    let mid_pb_enc = Bytes::from(m_pb.encode_to_vec());
+    let batch_enc = batch.encode_to_bytes();
+    let batch_pb_enc = Bytes::from(batch_pb.encode_to_vec());
+    paired(
+        "mid/encode",
+        20_000,
+        pairs,
+        || {
+            w.clear();
+            black_box(&m).write_fields(&mut w);
+            black_box(w.as_slice());
+        },
+        || {
+            buf.clear();
+            black_box(&m_pb).encode(&mut buf).expect("vec grows");
+            black_box(buf.as_slice());
+        },
+    );
+    paired(
+        "mid/decode",
+        20_000,
+        pairs,
+        || {
+            let mut r = Reader::from_bytes(black_box(&mid_enc), DecodeLimits::DEFAULT);
+            black_box(Mid::read_fields(&mut r).expect("valid"));
+        },
+        || {
+            black_box(MidPb::decode(black_box(&mid_pb_enc).clone()).expect("valid"));
+        },
+    );
+    paired(
+        "batch20/encode",
+        1_000,
+        pairs,
+        || {
+            w.clear();
+            black_box(&batch).write_fields(&mut w);
+            black_box(w.as_slice());
+        },
+        || {
+            buf.clear();
+            black_box(&batch_pb).encode(&mut buf).expect("vec grows");
+            black_box(buf.as_slice());
+        },
+    );
+    paired(
+        "batch20/decode",
+        1_000,
+        pairs,
+        || {
+            let mut r = Reader::from_bytes(black_box(&batch_enc), DecodeLimits::DEFAULT);
+            black_box(MidBatch::read_fields(&mut r).expect("valid"));
+        },
+        || {
+            black_box(MidBatchPb::decode(black_box(&batch_pb_enc).clone()).expect("valid"));
+        },
+    );
+}
+
+fn main() {
+    if std::env::var_os("TARS_BENCH_PAIRED").is_some() {
+        paired_main();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

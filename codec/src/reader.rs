@@ -109,6 +109,18 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// The bytes not yet consumed (consume some with [`advance`](Self::advance)).
+    #[inline]
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Consumes `n` bytes of [`rest`](Self::rest) (at most what is left).
+    #[inline]
+    pub fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
     /// Consumes `n` bytes and returns them.
     #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -186,6 +198,37 @@ impl<'a> Reader<'a> {
         } else {
             Ok(Some((Head { tag, ty }, 1)))
         }
+    }
+
+    /// Reads the next list element as an integer of wire width at most `max`: its head (at
+    /// tag 0) and its value in one step.
+    #[inline]
+    pub fn read_int_element(
+        &mut self,
+        tag: u8,
+        max: WireType,
+        expected: &'static str,
+    ) -> Result<i64, DecodeError> {
+        if let Some(&head) = self.buf.get(self.pos) {
+            let code = head & 0x0F;
+            if head >> 4 == 0 && code <= max as u8 && code <= WireType::Int8 as u8 {
+                let width = 1usize << code;
+                let start = self.pos + 1;
+                if let Some(b) = self.buf.get(start..start + width) {
+                    self.pos = start + width;
+                    return Ok(match *b {
+                        [a] => i64::from(a as i8),
+                        [a, b] => i64::from(i16::from_be_bytes([a, b])),
+                        [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+                        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+                        _ => unreachable!("widths are 1, 2, 4 and 8"),
+                    });
+                }
+            }
+        }
+        // Anything else (ZERO_TAG, errors) the general way.
+        let ty = self.read_element_head(tag)?;
+        self.read_int(tag, ty, max, expected)
     }
 
     /// Consumes the head of the next list element, which must be at tag 0 (a one-byte head),
@@ -385,6 +428,35 @@ impl<'a> Reader<'a> {
     pub fn read_string_shared(&mut self, tag: u8, ty: WireType) -> Result<Bytes, DecodeError> {
         let len = self.read_string_len(tag, ty)?;
         self.take_bytes_for(tag, "string", len)
+    }
+
+    /// The fast path for short strings: when the value (whose `STRING1` head has been
+    /// consumed) is at most `N` bytes, lies whole in the buffer and is within the limits, copies
+    /// it into `out`; when `accept` (given the value's bytes) agrees, consumes it and returns
+    /// its length. Otherwise consumes nothing and returns `None` (read it the
+    /// general way). Bytes of `out` past the length are unspecified.
+    #[inline]
+    pub fn read_short_string<const N: usize>(
+        &mut self,
+        out: &mut [u8; N],
+        accept: impl FnOnce(&[u8]) -> bool,
+    ) -> Option<usize> {
+        let len = usize::from(*self.buf.get(self.pos)?);
+        if len > N || len > self.limits.max_string_len {
+            return None;
+        }
+        let start = self.pos + 1;
+        let bytes = self.buf.get(start..start + len)?;
+        // A whole N-byte block copies with a few moves instead of a call.
+        match self.buf.get(start..start + N) {
+            Some(block) => out.copy_from_slice(block),
+            None => out[..len].copy_from_slice(bytes),
+        }
+        if !accept(bytes) {
+            return None;
+        }
+        self.pos = start + len;
+        Some(len)
     }
 
     /// Reads the bytes of a string whose head has been consumed, borrowed from the buffer,

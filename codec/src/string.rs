@@ -4,9 +4,10 @@
 //! send GBK and other non-UTF-8 encodings. A `TarsString` decodes any of them without loss and
 //! writes them back byte for byte, while a UTF-8 string (the common case) reads like a `&str`.
 //!
-//! Nothing is allocated to decode one: a short string (up to 38 bytes, most names and keys)
-//! is kept inline, and a longer one decoded from a shared frame
-//! ([`Reader::from_bytes`](crate::Reader::from_bytes)) is a slice of that frame.
+//! A `TarsString` takes three words, like a `String`. A short string (up to 22 bytes: most
+//! names, keys and ids) is kept inline, so decoding it allocates nothing; a longer one decoded
+//! from a shared frame ([`Reader::from_bytes`](crate::Reader::from_bytes)) is a slice of that
+//! frame (its bytes are not copied; a small shared handle is allocated).
 
 use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
@@ -55,15 +56,22 @@ enum Repr {
     /// Valid UTF-8 of at most [`INLINE_CAP`] bytes, kept inline: no allocation, no reference
     /// count to touch when it is decoded, cloned or dropped.
     Inline { len: u8, buf: [u8; INLINE_CAP] },
-    /// Valid UTF-8 (checked once, when the string was made).
-    Utf8(Bytes),
+    /// Valid UTF-8 longer than [`INLINE_CAP`] and at most [`COPY_MAX`] bytes: an owned copy
+    /// (one allocation, no reference count; cheaper than sharing at this size).
+    Owned(Box<str>),
+    /// Valid UTF-8 longer than [`COPY_MAX`] (checked once, when the string was made): shared
+    /// with the buffer it was decoded from, not copied.
+    Utf8(Arc<Bytes>),
     /// Not UTF-8: the bytes as received, and their lossy text for reading.
     Raw(Arc<RawString>),
 }
 
-/// The longest string kept inline; with the length and the variant tag it fills the 40 bytes
-/// a `TarsString` takes anyway.
-const INLINE_CAP: usize = 38;
+/// The longest string kept inline; with its length and the variant tag it fills the three
+/// words a `TarsString` takes.
+const INLINE_CAP: usize = 22;
+
+/// The longest string decoded as a copy; longer ones share the frame they came in.
+const COPY_MAX: usize = 1024;
 
 struct RawString {
     bytes: Bytes,
@@ -79,7 +87,8 @@ impl TarsString {
         })
     }
 
-    /// Valid UTF-8 bytes: inline when short, else shared.
+    /// Bytes known to be valid UTF-8: inline when short, a copy up to [`COPY_MAX`], else
+    /// shared (`shared` gives them as a [`Bytes`], without copying when it can).
     #[inline]
     fn utf8(bytes: &[u8], shared: impl FnOnce() -> Bytes) -> TarsString {
         if bytes.len() <= INLINE_CAP {
@@ -89,14 +98,18 @@ impl TarsString {
                 len: bytes.len() as u8,
                 buf,
             })
+        } else if bytes.len() <= COPY_MAX {
+            // SAFETY: the caller checked that `bytes` are UTF-8.
+            let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+            TarsString(Repr::Owned(Box::from(text)))
         } else {
-            TarsString(Repr::Utf8(shared()))
+            TarsString(Repr::Utf8(Arc::new(shared())))
         }
     }
 
     /// A string borrowing a static `&str`, without allocating.
-    pub const fn from_static(s: &'static str) -> TarsString {
-        TarsString(Repr::Utf8(Bytes::from_static(s.as_bytes())))
+    pub fn from_static(s: &'static str) -> TarsString {
+        TarsString::utf8(s.as_bytes(), || Bytes::from_static(s.as_bytes()))
     }
 
     /// A string of arbitrary bytes, kept exactly: valid UTF-8 reads as that text, anything
@@ -106,10 +119,7 @@ impl TarsString {
         if !is_utf8(&bytes) {
             return TarsString::raw(bytes);
         }
-        if bytes.len() <= INLINE_CAP {
-            return TarsString::utf8(&bytes, Bytes::new);
-        }
-        TarsString(Repr::Utf8(bytes))
+        TarsString::utf8(&bytes.clone(), || bytes)
     }
 
     /// A string of bytes known not to be UTF-8.
@@ -129,6 +139,7 @@ impl TarsString {
             Repr::Inline { len, buf } => unsafe {
                 std::str::from_utf8_unchecked(&buf[..usize::from(*len)])
             },
+            Repr::Owned(s) => s,
             Repr::Utf8(b) => unsafe { std::str::from_utf8_unchecked(b) },
             Repr::Raw(r) => &r.text,
         }
@@ -138,7 +149,7 @@ impl TarsString {
     #[inline]
     pub fn to_str(&self) -> Option<&str> {
         match &self.0 {
-            Repr::Inline { .. } | Repr::Utf8(_) => Some(self.as_str()),
+            Repr::Inline { .. } | Repr::Owned(_) | Repr::Utf8(_) => Some(self.as_str()),
             Repr::Raw(_) => None,
         }
     }
@@ -154,6 +165,7 @@ impl TarsString {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Owned(s) => s.as_bytes(),
             Repr::Utf8(b) => b,
             Repr::Raw(r) => &r.bytes,
         }
@@ -162,8 +174,8 @@ impl TarsString {
     /// The bytes as a [`Bytes`] (a copy of an inline string, else the shared buffer).
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
-            Repr::Utf8(b) => b.clone(),
+            Repr::Inline { .. } | Repr::Owned(_) => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Utf8(b) => Bytes::clone(b),
             Repr::Raw(r) => r.bytes.clone(),
         }
     }
@@ -198,6 +210,9 @@ impl TarsString {
 fn is_utf8(bytes: &[u8]) -> bool {
     bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
+
+/// The heap a long UTF-8 string takes besides its bytes: the shared handle.
+const SHARED_HEAP_BYTES: usize = std::mem::size_of::<Bytes>() + 16;
 
 /// What the lossy text of `len` bytes that are not UTF-8 may take on the heap: the shared
 /// header and up to three bytes of text (U+FFFD) per byte.
@@ -257,7 +272,10 @@ impl From<String> for TarsString {
         if s.len() <= INLINE_CAP {
             return TarsString::from(s.as_str());
         }
-        TarsString(Repr::Utf8(Bytes::from(s.into_bytes())))
+        if s.len() <= COPY_MAX {
+            return TarsString(Repr::Owned(s.into_boxed_str()));
+        }
+        TarsString(Repr::Utf8(Arc::new(Bytes::from(s.into_bytes()))))
     }
 }
 
@@ -340,7 +358,14 @@ impl PartialEq<TarsString> for String {
 /// Orders by the text, then by the bytes: UTF-8 strings order exactly as `str` does (byte
 /// order), and strings that read alike but differ in bytes still order deterministically.
 impl Ord for TarsString {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
+        if let (Repr::Inline { len: a, buf: x }, Repr::Inline { len: b, buf: y }) =
+            (&self.0, &other.0)
+        {
+            // Short UTF-8 strings: the text is the bytes (the common case, map keys).
+            return x[..usize::from(*a)].cmp(&y[..usize::from(*b)]);
+        }
         self.as_str()
             .cmp(other.as_str())
             .then_with(|| self.as_bytes().cmp(other.as_bytes()))
@@ -371,10 +396,41 @@ impl fmt::Display for TarsString {
 impl fmt::Debug for TarsString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Inline { .. } | Repr::Utf8(_) => fmt::Debug::fmt(self.as_str(), f),
+            Repr::Inline { .. } | Repr::Owned(_) | Repr::Utf8(_) => {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
             Repr::Raw(r) => write!(f, "b\"{}\"", r.bytes.escape_ascii()),
         }
     }
+}
+
+/// The general way to read a string value: long (a slice of a shared frame, or a charged copy)
+/// or not UTF-8 (its lossy text charged against the memory budget).
+#[inline(never)]
+fn read_string_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<TarsString, DecodeError> {
+    let (start, raw) = r.read_string_at(tag, ty)?;
+    let utf8 = is_utf8(raw);
+    if utf8 && raw.len() <= COPY_MAX {
+        if raw.len() > INLINE_CAP {
+            r.charge(tag, "string", raw.len())?;
+        }
+        return Ok(TarsString::utf8(raw, Bytes::new));
+    }
+    r.charge(
+        tag,
+        "string",
+        if utf8 {
+            SHARED_HEAP_BYTES
+        } else {
+            raw_heap_bytes(raw.len())
+        },
+    )?;
+    let bytes = r.shared_slice(tag, "string", start, raw.len())?;
+    Ok(if utf8 {
+        TarsString(Repr::Utf8(Arc::new(bytes)))
+    } else {
+        TarsString::raw(bytes)
+    })
 }
 
 /// `string`: `STRING1` / `STRING4`, bytes kept as sent.
@@ -386,28 +442,18 @@ impl TarsValue for TarsString {
         w.write_string_bytes(tag, self.as_bytes());
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_value(r: &mut Reader<'_>, tag: u8, ty: WireType) -> Result<Self, DecodeError> {
-        let (start, raw) = r.read_string_at(tag, ty)?;
-        if raw.len() <= INLINE_CAP && is_utf8(raw) {
+        if ty == WireType::String1 {
             let mut buf = [0; INLINE_CAP];
-            if r.copy_consumed(start, raw.len(), &mut buf) {
+            if let Some(len) = r.read_short_string(&mut buf, is_utf8) {
                 return Ok(TarsString(Repr::Inline {
-                    len: raw.len() as u8,
+                    len: len as u8,
                     buf,
                 }));
             }
         }
-        let utf8 = is_utf8(raw);
-        if !utf8 {
-            r.charge(tag, "string", raw_heap_bytes(raw.len()))?;
-        }
-        let bytes = r.shared_slice(tag, "string", start, raw.len())?;
-        Ok(if utf8 {
-            TarsString(Repr::Utf8(bytes))
-        } else {
-            TarsString::raw(bytes)
-        })
+        read_string_value(r, tag, ty)
     }
 
     fn tars_default() -> Self {
@@ -424,8 +470,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn is_five_words() {
-        assert_eq!(std::mem::size_of::<TarsString>(), 40);
+    fn is_three_words_like_string() {
+        assert_eq!(
+            std::mem::size_of::<TarsString>(),
+            std::mem::size_of::<String>()
+        );
     }
 
     #[test]
@@ -434,8 +483,20 @@ mod tests {
         assert!(matches!(short.0, Repr::Inline { .. }));
         assert_eq!(short.len(), INLINE_CAP);
         let long = TarsString::from("a".repeat(INLINE_CAP + 1));
-        assert!(matches!(long.0, Repr::Utf8(_)));
+        assert!(matches!(long.0, Repr::Owned(_)));
         assert_eq!(long, "a".repeat(INLINE_CAP + 1));
+        let huge = TarsString::from_bytes(Bytes::from("b".repeat(COPY_MAX + 1)));
+        assert!(matches!(huge.0, Repr::Utf8(_)));
+        assert_eq!(huge.len(), COPY_MAX + 1);
+        // Decoded from a shared frame, a huge string is a slice of it, not a copy.
+        let mut w = Writer::new();
+        huge.write_field(&mut w, 0);
+        let frame = w.into_bytes();
+        let back: TarsString = Reader::from_bytes(&frame, crate::DecodeLimits::DEFAULT)
+            .read_required(0, "s")
+            .unwrap();
+        assert_eq!(back, huge);
+        assert!(frame.as_ptr_range().contains(&back.as_bytes().as_ptr()));
         assert_eq!(TarsString::new(), "");
         assert_eq!(TarsString::from_static("static"), "static");
     }

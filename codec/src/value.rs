@@ -152,8 +152,74 @@ macro_rules! int_value {
             fn skip_optional(&self, explicit_default: Option<&Self>) -> bool {
                 explicit_default.is_some_and(|d| d == self)
             }
+
+            fn read_vec(
+                r: &mut Reader<'_>,
+                tag: u8,
+                ty: WireType,
+            ) -> Result<Vec<Self>, DecodeError> {
+                read_int_list(r, tag, ty, $max, $name, |v| <$t>::try_from(v).ok())
+            }
         }
     };
+}
+
+/// A list of integers: every element head and value read in one step (the common `vector<int>`
+/// and friends), narrowed by `fit`.
+#[inline]
+fn read_int_list<T>(
+    r: &mut Reader<'_>,
+    tag: u8,
+    ty: WireType,
+    max: WireType,
+    name: &'static str,
+    fit: impl Fn(i64) -> Option<T>,
+) -> Result<Vec<T>, DecodeError> {
+    if ty != WireType::List {
+        return Err(DecodeError::TypeMismatch {
+            tag,
+            expected: "list",
+            found: ty,
+        });
+    }
+    let n = r.read_size(tag, "list", r.limits().max_collection_len, 1)?;
+    r.charge(tag, "list", n.saturating_mul(std::mem::size_of::<T>()))?;
+    let mut out = Vec::with_capacity(n);
+    // The common shape in one pass over the bytes: heads at tag 0, widths within `max`.
+    let rest = r.rest();
+    let mut at = 0;
+    while out.len() < n {
+        let Some(&head) = rest.get(at) else { break };
+        let code = head & 0x0F;
+        if head >> 4 != 0 || code > max as u8 || code > WireType::Int8 as u8 {
+            break;
+        }
+        let width = 1usize << code;
+        let Some(b) = rest.get(at + 1..at + 1 + width) else {
+            break;
+        };
+        let v = match *b {
+            [a] => i64::from(a as i8),
+            [a, b] => i64::from(i16::from_be_bytes([a, b])),
+            [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+            _ => unreachable!("widths are 1, 2, 4 and 8"),
+        };
+        let Some(v) = fit(v) else { break };
+        out.push(v);
+        at += 1 + width;
+    }
+    r.advance(at);
+    // Anything else (ZERO_TAG, an out-of-range value, an error) element by element.
+    while out.len() < n {
+        let v = r.read_int_element(tag, max, name)?;
+        out.push(fit(v).ok_or(DecodeError::OutOfRange {
+            tag,
+            expected: name,
+            value: v,
+        })?);
+    }
+    Ok(out)
 }
 
 int_value!(i16, "short", "short", write_i16, WireType::Int2);

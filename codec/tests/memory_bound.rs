@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use tars_codec::{DecodeError, DecodeLimits, Reader, TarsString, TarsStruct, TarsValue, Writer};
+use tars_codec::{DecodeError, DecodeLimits, Reader, TarsString, TarsValue, Writer};
 
 struct Counting;
 
@@ -181,24 +181,37 @@ fn decoding_allocates_at_most_eight_times_the_input_plus_a_constant() {
 /// allowance covers them.
 #[test]
 fn small_messages_with_large_memory_forms_decode() {
-    let item = Item {
-        name: "x".into(),
-        tags: vec!["a".into(); 3],
-        attrs: [("k".into(), "v".into())].into(),
-        blob: Bytes::from_static(b"blob"),
-        counts: [(1, 2)].into(),
-        label: "l".into(),
+    let sparse = Item {
+        name: TarsString::new(),
+        tags: Vec::new(),
+        attrs: BTreeMap::new(),
+        blob: Bytes::new(),
+        counts: HashMap::new(),
+        label: String::new(),
         n: 7,
     };
-    let items = vec![item; 2000];
+    let mut items = vec![sparse; 2000];
+    items[0].attrs.insert("k".into(), "v".into());
+    items[1].tags = vec!["a".into(); 3];
+    items[2].counts.insert(1, 2);
     let mut w = Writer::new();
     items.write_field(&mut w, 0);
     let input = w.into_bytes();
+    // Far more than 8 bytes of memory per input byte: only the allowance lets it through.
+    let memory = items.len() * std::mem::size_of::<Item>();
+    assert!(memory > 8 * input.len(), "{memory} vs {}", input.len());
     let mut r = Reader::from_bytes(&input, DecodeLimits::DEFAULT);
     let back: Vec<Item> = r.read_required(0, "items").unwrap();
     assert_eq!(back, items);
-    assert!(input.len() * 8 < 2000 * std::mem::size_of::<Item>() * 2);
-    let _ = Item::decode_from(&[]).unwrap();
+    // Without the allowance the same message is refused, not half-decoded.
+    let strict = DecodeLimits {
+        memory_allowance: 0,
+        ..DecodeLimits::DEFAULT
+    };
+    let e = Reader::from_bytes(&input, strict)
+        .read_required::<Vec<Item>>(0, "items")
+        .unwrap_err();
+    assert!(is_budget(&e), "{e}");
 }
 
 /// A tighter budget is honoured, and reported with the field's tag.

@@ -51,14 +51,16 @@ pub fn container_attr(attrs: &[Attribute], name_key: &str) -> syn::Result<Contai
 }
 
 /// The path through which the generated code names the codec: the `crate = "..."` attribute,
-/// else `tars-codec` or `tars` as the calling crate's manifest names them (renames included),
-/// else `::tars_codec`. Both crates expose the whole codec at their root.
+/// else `tars` or `tars-codec` as the calling crate's manifest names them (renames included),
+/// else `::tars_codec`. Both crates expose the whole codec at their root. `tars` comes first:
+/// a crate built on the runtime may list `tars-codec` among its dev-dependencies only, which
+/// its library cannot see (the manifest does not say which section a dependency is in).
 pub fn codec_path(explicit: Option<syn::Path>) -> proc_macro2::TokenStream {
     use proc_macro_crate::{crate_name, FoundCrate};
     if let Some(path) = explicit {
         return quote::quote!(#path);
     }
-    for (package, lib) in [("tars-codec", "tars_codec"), ("tars", "tars")] {
+    for (package, lib) in [("tars", "tars"), ("tars-codec", "tars_codec")] {
         match crate_name(package) {
             // Inside the crate itself (its tests, examples and doctests included), the crate
             // is reachable by its own name: both declare `extern crate self as <name>`.

@@ -124,6 +124,16 @@ struct Generator<'a> {
 }
 
 impl<'a> Generator<'a> {
+    /// `, crate = "::tars_codec"` for codec-only code: the derives would otherwise look for
+    /// the `tars` runtime first, which a crate may have among its dev-dependencies only.
+    fn crate_path(&self) -> TokenStream {
+        if self.options.codec_only {
+            quote!(, crate = "::tars_codec")
+        } else {
+            quote!()
+        }
+    }
+
     fn new(modules: &[RModule], options: &'a GenOptions) -> Generator<'a> {
         let keyed = modules
             .iter()
@@ -358,6 +368,10 @@ impl<'a> Generator<'a> {
         let doc = doc_attr(e.doc.as_deref(), &format!("IDL enum `{}`.", e.name));
         let first = e.members.first().map(|(n, _, _)| ident(n));
         let codec = &self.codec;
+        let enum_crate_path = self
+            .options
+            .codec_only
+            .then(|| quote!(#[tars(crate = "::tars_codec")]));
         let default = first.map(|f| {
             quote! {
                 impl ::core::default::Default for #name {
@@ -370,6 +384,7 @@ impl<'a> Generator<'a> {
         quote! {
             #doc
             #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, #codec::TarsEnum)]
+            #enum_crate_path
             pub enum #name {
                 #(#variants)*
                 /// A value no enumerator names (sent by a peer with a newer IDL), kept as
@@ -462,10 +477,11 @@ impl<'a> Generator<'a> {
             }
         });
         let codec = &self.codec;
+        let crate_path = self.crate_path();
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #codec::TarsStruct)]
-            #[tars(class = #class)]
+            #[tars(class = #class #crate_path)]
             pub struct #name {
                 #(#fields)*
             }
