@@ -5,58 +5,20 @@
 //! with heartbeats). Then our own client resolves the same name through the same locator.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tars::client::{Communicator, Locator, QueryFLocator};
 use tars::protocol::tarsrs::StaticMeta;
 use tars::server::{RegistrationConfig, Server, ServerConfig};
 use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
 use tars_conformance::peer;
-use tars_registry::service::ADAPTER;
-use tars_registry::{RegistryConfig, RegistryService};
+use tars_test_support::{poll_until_ok, proxy_string, TestRegistry};
 
-/// Our registry on 127.0.0.1, storing into a temporary directory.
-struct OurRegistry {
-    _server: Server,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl OurRegistry {
-    fn start() -> OurRegistry {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let service = RegistryService::open(RegistryConfig {
-            data_dir: dir.path().to_path_buf(),
-            port: 0,
-            ..RegistryConfig::default()
-        })
-        .expect("registry opens");
-        let server = service.start().expect("registry starts");
-        let port = server.local_addr(ADAPTER).expect("bound").port();
-        OurRegistry {
-            _server: server,
-            _dir: dir,
-            port,
-        }
-    }
-
-    fn registry_obj(&self) -> String {
-        format!(
-            "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {}",
-            self.port
-        )
-    }
-
-    fn query_obj(&self) -> String {
-        format!(
-            "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {}",
-            self.port
-        )
-    }
-}
+/// How long a server may take to get a notify the node client sent.
+const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 
 /// A Hello server registered with `registry` in SET `set`.
-fn hello_server(registry: &OurRegistry, set: &str) -> (Server, u16) {
+fn hello_server(registry: &TestRegistry, set: &str) -> (Server, u16) {
     let adapter = hello_adapter(0, 1);
     let registration = RegistrationConfig::new(registry.registry_obj())
         .with_set_id(set)
@@ -78,25 +40,19 @@ fn hello_server(registry: &OurRegistry, set: &str) -> (Server, u16) {
 fn last_notify(port: u16) -> String {
     let hello = Test::HelloProxy::new(
         Communicator::new()
-            .string_to_proxy(&format!("{HELLO_OBJ}@tcp -h 127.0.0.1 -p {port} -t 3000"))
+            .string_to_proxy(&proxy_string(HELLO_OBJ, port))
             .expect("proxy"),
     );
     hello.last_notify().expect("lastNotify").to_string()
 }
 
-/// Waits (at most 10 s) until the server on `port` has seen notify(`tag`).
-fn wait_for_notify(port: u16, tag: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let last = last_notify(port);
-        if last == tag {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server on {port} never got notify({tag}); last = {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+/// `Ok` once the server on `port` has seen notify(`tag`) last; else the tag it saw last.
+fn notified(port: u16, tag: &str) -> Result<(), String> {
+    let last = last_notify(port);
+    if last == tag {
+        Ok(())
+    } else {
+        Err(last)
     }
 }
 
@@ -111,23 +67,29 @@ fn node_client_resolves_through_our_registry() {
     if let Err(e) = peer::ensure_peers() {
         panic!("{e}");
     }
-    let registry = OurRegistry::start();
+    let registry = TestRegistry::start();
     let (_a, port_a) = hello_server(&registry, "app.sz.1");
     let (_b, port_b) = hello_server(&registry, "app.sz.2");
 
     // No SET: findObjectByIdInSameGroup gives both servers; @tars/rpc round-robins over them.
-    run_node(&[registry.port.to_string(), "via-group".into()]);
-    wait_for_notify(port_a, "via-group");
-    wait_for_notify(port_b, "via-group");
+    run_node(&[registry.port().to_string(), "via-group".into()]);
+    poll_until_ok("notify(via-group) on server A", NOTIFY_WAIT, || {
+        notified(port_a, "via-group")
+    });
+    poll_until_ok("notify(via-group) on server B", NOTIFY_WAIT, || {
+        notified(port_b, "via-group")
+    });
 
     // SET app.sz.1: findObjectByIdInSameSet gives only server A.
     run_node(&[
-        registry.port.to_string(),
+        registry.port().to_string(),
         "via-set".into(),
         "--set".into(),
         "app.sz.1".into(),
     ]);
-    wait_for_notify(port_a, "via-set");
+    poll_until_ok("notify(via-set) on server A", NOTIFY_WAIT, || {
+        notified(port_a, "via-set")
+    });
     assert_eq!(
         last_notify(port_b),
         "via-group",

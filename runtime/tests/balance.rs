@@ -3,95 +3,30 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tars::client::{CallOptions, Communicator, Selection, ServantProxy, ShieldConfig};
-use tars::packet::{ParamReader, ParamWriter};
-use tars::server::{
-    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, Servants, Server, ServerConfig,
-};
+use tars::server::Server;
+use tars_test_support::servants::who;
+use tars_test_support::{one_servant, serve, serve_one, Gate, Who};
 
 const OBJ: &str = "Test.Balance.WhoObj";
 
-/// Holds `slow` calls until the test opens it (or, as a bound, `ms` milliseconds pass), so a
-/// call stays in flight exactly as long as the test needs, however slow the machine.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn set(&self, open: bool) {
-        *self.open.lock().unwrap() = open;
-        self.changed.notify_all();
-    }
-
-    fn wait(&self, bound: Duration) {
-        let open = self.open.lock().unwrap();
-        let _ = self
-            .changed
-            .wait_timeout_while(open, bound, |open| !*open)
-            .unwrap();
-    }
-}
-
-/// Opens the gate when dropped: a failing test does not leave its servers holding calls.
-struct OpenOnDrop(Arc<Gate>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-struct Who {
-    name: String,
-    gate: Arc<Gate>,
-}
-
-impl Dispatch for Who {
-    fn functions(&self) -> &'static [&'static str] {
-        &["who", "slow"]
-    }
-    fn dispatch(
-        &self,
-        current: &mut Current,
-        params: &mut ParamReader<'_>,
-        out: &mut ParamWriter,
-    ) -> Result<(), DispatchError> {
-        if current.func_name() == "slow" {
-            let ms: i32 = params.read(1, "ms")?;
-            self.gate.wait(Duration::from_millis(ms.max(0) as u64));
-        }
-        out.write_return(&self.name);
-        Ok(())
-    }
-}
-
+/// `n` servers of a [`Who`] named `s0`, `s1`, ...
 fn servers(n: usize) -> Vec<(Server, u16)> {
-    gated_servers(n, &Arc::new(Gate::default()))
+    (0..n)
+        .map(|i| serve_one(OBJ, Arc::new(Who::new(format!("s{i}")))))
+        .collect()
 }
 
-/// `n` servers whose `slow` calls wait for `gate`, with two business threads each (a held
+/// [`servers`] whose `slow` calls wait for `gate`, with two business threads each (a held
 /// call does not block the other calls to its server).
 fn gated_servers(n: usize, gate: &Arc<Gate>) -> Vec<(Server, u16)> {
     (0..n)
         .map(|i| {
-            let mut s = Servants::new();
-            s.add(
-                OBJ,
-                Arc::new(Who {
-                    name: format!("s{i}"),
-                    gate: gate.clone(),
-                }),
-            );
-            let mut a = AdapterConfig::new("A", Endpoint::tcp("127.0.0.1", 0), Arc::new(s));
-            a.threads = 2;
-            let server = Server::start(ServerConfig::default(), vec![a]).unwrap();
-            let port = server.local_addr("A").unwrap().port();
-            (server, port)
+            let who = Who::gated(format!("s{i}"), gate.clone());
+            serve(one_servant(OBJ, Arc::new(who)), 2)
         })
         .collect()
 }
@@ -103,13 +38,6 @@ fn proxy(c: Communicator, eps: &[String]) -> ServantProxy {
 
 fn ep(port: u16, extra: &str) -> String {
     format!("tcp -h 127.0.0.1 -p {port} -t 1000{extra}")
-}
-
-fn who(p: &ServantProxy, opts: &CallOptions) -> Result<String, tars::client::CallError> {
-    Ok(p.invoke_sync("who", ParamWriter::tars(), opts)?
-        .reader()
-        .read_return::<String>()
-        .unwrap())
 }
 
 fn tally(
@@ -294,9 +222,9 @@ fn failing_endpoints_are_shielded_and_retried_later() {
 /// (not for a fixed time), so they are in flight for as long as the checks take.
 #[test]
 fn least_active_follows_calls_in_flight() {
-    let gate = Arc::new(Gate::default());
+    let gate = Gate::new();
     let s = gated_servers(2, &gate);
-    let _open_at_end = OpenOnDrop(gate.clone());
+    let _open_at_end = gate.open_on_drop();
     let eps: Vec<String> = s.iter().map(|(_, p)| ep(*p, "")).collect();
     let comm = Communicator::new().with_policy(tars::client::Policy::new(
         tars::client::policy::LeastActive::new(),
@@ -319,7 +247,7 @@ fn least_active_follows_calls_in_flight() {
     let quick: Vec<String> = (0..6).map(|_| who(&p, &opts).unwrap()).collect();
     assert!(quick.iter().all(|n| *n == quick[0]), "{quick:?}");
     let busy = if quick[0] == "s0" { "s1" } else { "s0" };
-    gate.set(true);
+    gate.open();
     let answered = tars::client::block_on(pending).unwrap();
     assert_eq!(answered.reader().read_return::<String>().unwrap(), busy);
     // Answered: both are idle again, ties rotate.
@@ -329,11 +257,11 @@ fn least_active_follows_calls_in_flight() {
 
     // A call whose future is dropped unanswered stops counting at once (its server still
     // holds it: a count kept until the reply would send every quick call elsewhere).
-    gate.set(false);
+    gate.close();
     drop(held());
     let after: std::collections::BTreeSet<String> =
         (0..4).map(|_| who(&p, &opts).unwrap()).collect();
-    gate.set(true);
+    gate.open();
     assert_eq!(after.len(), 2, "dropped call still counted: {after:?}");
     for (server, _) in s {
         server.shutdown();

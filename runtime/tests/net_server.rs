@@ -3,8 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tars::bytes::BytesMut;
@@ -12,71 +11,16 @@ use tars::packet::{
     packet_type, PacketCodec, ParamReader, ParamWriter, RequestPacket, ResponsePacket, TupRequest,
     TupResponse,
 };
-use tars::server::{
-    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, Responder, Servants, Server,
-    ServerConfig,
-};
+use tars::server::{AdapterConfig, Endpoint, Servants, Server, ServerConfig};
+use tars_test_support::servants::{int_param, string_param};
+use tars_test_support::{one_servant, poll_until, serve_adapter, wait_until, Echo};
 use tokio_util::codec::{Decoder, Encoder};
 
 const OBJ: &str = "Test.NetServer.EchoObj";
 
-#[derive(Default)]
-struct Echo {
-    calls: AtomicUsize,
-    parked: Mutex<Vec<Responder>>,
-}
-
-impl Dispatch for Echo {
-    fn functions(&self) -> &'static [&'static str] {
-        &["echo", "sleep", "later", "notify"]
-    }
-
-    fn dispatch(
-        &self,
-        current: &mut Current,
-        params: &mut ParamReader<'_>,
-        out: &mut ParamWriter,
-    ) -> Result<(), DispatchError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match current.func_name() {
-            "echo" => {
-                let s: String = params.read(1, "s")?;
-                out.write_return(&s);
-            }
-            "sleep" => {
-                let ms: i32 = params.read(1, "ms")?;
-                std::thread::sleep(Duration::from_millis(ms as u64));
-                out.write_return(&ms);
-            }
-            "later" => {
-                let r = current.defer().expect("deferrable");
-                self.parked.lock().unwrap().push(r);
-            }
-            "notify" => {}
-            other => return Err(DispatchError::NoFunc(other.into())),
-        }
-        Ok(())
-    }
-}
-
-fn start(
-    adapter: impl FnOnce(&mut AdapterConfig),
-    config: ServerConfig,
-) -> (Server, SocketAddr, Arc<Echo>) {
-    let echo = Arc::new(Echo::default());
-    let mut servants = Servants::new();
-    servants.add(OBJ, echo.clone());
-    let mut a = AdapterConfig::new(
-        "EchoAdapter",
-        "tcp -h 127.0.0.1 -p 0 -t 60000"
-            .parse::<Endpoint>()
-            .unwrap(),
-        Arc::new(servants),
-    );
-    adapter(&mut a);
-    let server = Server::start(config, vec![a]).expect("server starts");
-    let addr = server.local_addr("EchoAdapter").unwrap();
-    (server, addr, echo)
+/// The servants of the tests' servers: a fresh [`Echo`] under [`OBJ`].
+fn echo_servants() -> Servants {
+    one_servant(OBJ, Arc::new(Echo::default()))
 }
 
 struct Client {
@@ -86,8 +30,8 @@ struct Client {
 }
 
 impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
+    fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -167,14 +111,11 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 /// How long [`Client::closed_by_server`] waits for the server to close a connection.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a call sent to an idle server may take to be dispatched.
+const CALL_START: Duration = Duration::from_secs(5);
+
 fn call(id: i32, func: &str, body: ParamWriter) -> RequestPacket {
     RequestPacket::new(id, OBJ, func, body.into_body(), 3000)
-}
-
-fn echo_body(s: &str) -> ParamWriter {
-    let mut w = ParamWriter::tars();
-    w.write_str(1, "s", s);
-    w
 }
 
 fn returned_string(p: &ResponsePacket) -> String {
@@ -185,16 +126,14 @@ fn returned_string(p: &ResponsePacket) -> String {
 
 #[test]
 fn answers_pipelined_calls_and_framework_codes() {
-    let (server, addr, _) = start(
-        |_| {},
-        ServerConfig {
-            net_threads: 2,
-            ..Default::default()
-        },
-    );
-    let mut c = Client::connect(addr);
+    let config = ServerConfig {
+        net_threads: 2,
+        ..Default::default()
+    };
+    let (server, port) = serve_adapter(0, echo_servants(), config, |_| {});
+    let mut c = Client::connect(port);
     for i in 1..=50 {
-        c.send(&call(i, "echo", echo_body(&format!("m{i}"))));
+        c.send(&call(i, "echo", string_param(&format!("m{i}"))));
     }
     for i in 1..=50 {
         let r = c.recv().unwrap();
@@ -203,7 +142,7 @@ fn answers_pipelined_calls_and_framework_codes() {
     }
     c.send(&call(60, "nope", ParamWriter::tars()));
     assert_eq!(c.recv().unwrap().ret, -3);
-    let mut other = call(61, "echo", echo_body("x"));
+    let mut other = call(61, "echo", string_param("x"));
     other.servant_name = "No.Such.Obj".into();
     c.send(&other);
     assert_eq!(c.recv().unwrap().ret, -4);
@@ -216,16 +155,18 @@ fn answers_pipelined_calls_and_framework_codes() {
         "missing parameter is a decode error"
     );
     // A second connection lands on the other net thread and works too.
-    let mut c2 = Client::connect(addr);
-    c2.send(&call(1, "echo", echo_body("second")));
+    let mut c2 = Client::connect(port);
+    c2.send(&call(1, "echo", string_param("second")));
     assert_eq!(returned_string(&c2.recv().unwrap()), "second");
     server.shutdown();
 }
 
 #[test]
 fn oneway_gets_no_reply_and_tup_is_answered_in_request_layout() {
-    let (server, addr, echo) = start(|_| {}, ServerConfig::default());
-    let mut c = Client::connect(addr);
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |_| {});
+    let mut c = Client::connect(port);
     let mut ow = call(1, "notify", ParamWriter::tars());
     ow.packet_type = packet_type::ONEWAY;
     c.send(&ow);
@@ -247,53 +188,50 @@ fn oneway_gets_no_reply_and_tup_is_answered_in_request_layout() {
     let t = TupResponse::from_packet(&resp).unwrap();
     assert_eq!((t.request_id, t.ret), (2, 0));
     assert_eq!(t.attrs.get::<String>("").unwrap(), "tup!");
-    assert_eq!(echo.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(echo.calls(), 2);
     server.shutdown();
 }
 
 #[test]
 fn malformed_and_oversized_frames_close_the_connection() {
-    let (server, addr, _) = start(
-        |_| {},
-        ServerConfig {
-            max_packet: 1024,
-            ..Default::default()
-        },
-    );
-    let mut c = Client::connect(addr);
+    let config = ServerConfig {
+        max_packet: 1024,
+        ..Default::default()
+    };
+    let (server, port) = serve_adapter(0, echo_servants(), config, |_| {});
+    let mut c = Client::connect(port);
     c.stream.write_all(&[0, 0, 0, 4]).unwrap();
     assert!(c.closed_by_server(), "length below 5");
-    let mut c = Client::connect(addr);
+    let mut c = Client::connect(port);
     c.stream.write_all(&[0, 0, 0x10, 0, 1, 2, 3]).unwrap();
     assert!(c.closed_by_server(), "frame over max_packet");
-    let mut c = Client::connect(addr);
+    let mut c = Client::connect(port);
     c.stream
         .write_all(&[0, 0, 0, 9, 0x10, 0x01, 0x2f, 0xff, 0xff])
         .unwrap();
     assert!(c.closed_by_server(), "garbage inside a frame");
     // The server is still fine for well-behaved clients.
-    let mut ok = Client::connect(addr);
-    ok.send(&call(1, "echo", echo_body("still up")));
+    let mut ok = Client::connect(port);
+    ok.send(&call(1, "echo", string_param("still up")));
     assert_eq!(returned_string(&ok.recv().unwrap()), "still up");
     server.shutdown();
 }
 
 #[test]
 fn overload_and_queue_timeout_are_reported() {
-    let (server, addr, _) = start(
-        |a| {
-            a.queue_capacity = 5;
-            a.queue_timeout = Duration::from_millis(150);
-        },
-        ServerConfig::default(),
-    );
-    let mut c = Client::connect(addr);
-    let mut sleep = ParamWriter::tars();
-    sleep.write(1, "ms", &300i32);
-    c.send(&call(1, "sleep", sleep));
-    std::thread::sleep(Duration::from_millis(50));
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |a| {
+        a.queue_capacity = 5;
+        a.queue_timeout = Duration::from_millis(150);
+    });
+    let mut c = Client::connect(port);
+    c.send(&call(1, "sleep", int_param("ms", 300)));
+    wait_until("the 300 ms call is dispatched", CALL_START, || {
+        echo.calls() == 1
+    });
     for i in 2..=12 {
-        c.send(&call(i, "echo", echo_body("queued")));
+        c.send(&call(i, "echo", string_param("queued")));
     }
     let mut codes = std::collections::BTreeMap::new();
     for _ in 1..=12 {
@@ -314,26 +252,23 @@ fn overload_and_queue_timeout_are_reported() {
 
 #[test]
 fn connection_limit_idle_timeout_and_deferred_replies() {
-    let (server, addr, echo) = start(
-        |a| {
-            a.max_connections = 2;
-            a.endpoint.timeout_ms = 600;
-        },
-        ServerConfig::default(),
-    );
-    let mut a = Client::connect(addr);
-    let mut b = Client::connect(addr);
-    a.send(&call(1, "later", ParamWriter::tars()));
-    b.send(&call(1, "echo", echo_body("b")));
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |a| {
+        a.max_connections = 2;
+        a.endpoint.timeout_ms = 600;
+    });
+    let mut a = Client::connect(port);
+    let mut b = Client::connect(port);
+    a.send(&call(1, "park", ParamWriter::tars()));
+    b.send(&call(1, "echo", string_param("b")));
     assert_eq!(returned_string(&b.recv().unwrap()), "b");
-    let mut third = Client::connect(addr);
+    let mut third = Client::connect(port);
     assert!(third.closed_by_server(), "third connection over the limit");
     // Reply to the deferred call from this thread.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while echo.parked.lock().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let r = echo.parked.lock().unwrap().pop().unwrap();
+    let r = poll_until("the parked call", Duration::from_secs(2), || {
+        echo.parked().pop()
+    });
     let mut w = r.result_writer();
     w.write_return(&"deferred".to_string());
     r.send_ok(w);
@@ -342,20 +277,22 @@ fn connection_limit_idle_timeout_and_deferred_replies() {
     // up to 5 s for it).
     assert!(a.closed_by_server(), "idle connection a");
     assert!(b.closed_by_server(), "idle connection b");
-    let mut fresh = Client::connect(addr);
-    fresh.send(&call(1, "echo", echo_body("room again")));
+    let mut fresh = Client::connect(port);
+    fresh.send(&call(1, "echo", string_param("room again")));
     assert_eq!(returned_string(&fresh.recv().unwrap()), "room again");
     server.shutdown();
 }
 
 #[test]
 fn shutdown_finishes_in_flight_requests() {
-    let (server, addr, _) = start(|a| a.threads = 2, ServerConfig::default());
-    let mut c = Client::connect(addr);
-    let mut sleep = ParamWriter::tars();
-    sleep.write(1, "ms", &300i32);
-    c.send(&call(7, "sleep", sleep));
-    std::thread::sleep(Duration::from_millis(50));
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |a| a.threads = 2);
+    let mut c = Client::connect(port);
+    c.send(&call(7, "sleep", int_param("ms", 300)));
+    wait_until("the 300 ms call is dispatched", CALL_START, || {
+        echo.calls() == 1
+    });
     let t = std::thread::spawn(move || server.shutdown());
     let r = c
         .recv()
@@ -364,6 +301,7 @@ fn shutdown_finishes_in_flight_requests() {
     t.join().unwrap();
     assert!(c.closed_by_server(), "connections are closed at shutdown");
     // Nothing accepts on the address any more (a connection is refused, or closed at once).
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
         assert!(
             closed_within(&mut s, CLOSE_WAIT),
@@ -376,15 +314,15 @@ fn shutdown_finishes_in_flight_requests() {
 /// must not count as closed (a read timeout is not a close), and it keeps working.
 #[test]
 fn open_connection_is_not_reported_closed() {
-    let (server, addr, _) = start(|_| {}, ServerConfig::default());
-    let mut c = Client::connect(addr);
-    c.send(&call(1, "echo", echo_body("before")));
+    let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |_| {});
+    let mut c = Client::connect(port);
+    c.send(&call(1, "echo", string_param("before")));
     assert_eq!(returned_string(&c.recv().unwrap()), "before");
     assert!(
         !c.closed_by_server(),
         "an open connection counted as closed by the server"
     );
-    c.send(&call(2, "echo", echo_body("after")));
+    c.send(&call(2, "echo", string_param("after")));
     assert_eq!(returned_string(&c.recv().unwrap()), "after");
     server.shutdown();
 }
@@ -405,10 +343,12 @@ fn bad_endpoints_are_rejected() {
 
 #[test]
 fn inline_adapters_serve_on_the_net_thread() {
-    let (server, addr, _) = start(|a| a.threads = 0, ServerConfig::default());
-    let mut c = Client::connect(addr);
+    let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |a| {
+        a.threads = 0
+    });
+    let mut c = Client::connect(port);
     for i in 1..=20 {
-        c.send(&call(i, "echo", echo_body(&format!("inline {i}"))));
+        c.send(&call(i, "echo", string_param(&format!("inline {i}"))));
     }
     for i in 1..=20 {
         let r = c.recv().unwrap();
@@ -426,13 +366,15 @@ fn inline_adapters_serve_on_the_net_thread() {
 #[test]
 fn pipelined_requests_share_socket_writes() {
     for threads in [0, 2] {
-        let (server, addr, _) = start(|a| a.threads = threads, ServerConfig::default());
-        let mut c = Client::connect(addr);
+        let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |a| {
+            a.threads = threads
+        });
+        let mut c = Client::connect(port);
         let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::new();
         let mut out = BytesMut::new();
         for i in 1..=200 {
             codec
-                .encode(&call(i, "echo", echo_body(&format!("p{i}"))), &mut out)
+                .encode(&call(i, "echo", string_param(&format!("p{i}"))), &mut out)
                 .unwrap();
         }
         c.stream.write_all(&out).unwrap();

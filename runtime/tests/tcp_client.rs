@@ -1,96 +1,36 @@
 //! Our client over TCP against our server on 127.0.0.1: sync / async / one-way calls,
 //! timeouts, reconnection after a server restart, and endpoint fail-over.
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tars::client::{block_on, CallError, CallOptions, Communicator};
-use tars::packet::{ParamReader, ParamWriter};
-use tars::server::{
-    AdapterConfig, Current, Dispatch, DispatchError, Endpoint, Servants, Server, ServerConfig,
-};
+use tars::packet::ParamWriter;
+use tars::server::{Servants, ServerConfig};
+use tars_test_support::servants::string_param;
+use tars_test_support::{free_port, one_servant, poll_until, proxy_string, serve_on, Echo};
 
 const OBJ: &str = "Test.Client.EchoObj";
 
-#[derive(Default)]
-struct Echo {
-    notified: AtomicUsize,
-}
-
-impl Dispatch for Echo {
-    fn functions(&self) -> &'static [&'static str] {
-        &["echo", "sleep", "notify", "count"]
-    }
-
-    fn dispatch(
-        &self,
-        current: &mut Current,
-        params: &mut ParamReader<'_>,
-        out: &mut ParamWriter,
-    ) -> Result<(), DispatchError> {
-        match current.func_name() {
-            "echo" => {
-                let s: String = params.read(1, "s")?;
-                let tag = current.context().get("tag").cloned().unwrap_or_default();
-                out.write_return(&format!("{tag}{s}"));
-            }
-            "sleep" => {
-                let ms: i32 = params.read(1, "ms")?;
-                std::thread::sleep(Duration::from_millis(ms as u64));
-            }
-            "notify" => {
-                self.notified.fetch_add(1, Ordering::SeqCst);
-            }
-            "count" => out.write_return(&(self.notified.load(Ordering::SeqCst) as i32)),
-            other => return Err(DispatchError::NoFunc(other.into())),
-        }
-        Ok(())
-    }
-}
-
-fn serve(port: u16) -> (Server, SocketAddr) {
-    let mut servants = Servants::new();
-    servants.add(OBJ, Arc::new(Echo::default()));
-    let mut a = AdapterConfig::new("A", Endpoint::tcp("127.0.0.1", port), Arc::new(servants));
-    a.threads = 4;
-    let server = Server::start(ServerConfig::default(), vec![a]).expect("server");
-    let addr = server.local_addr("A").unwrap();
-    (server, addr)
-}
-
-fn echo(s: &str) -> ParamWriter {
-    let mut w = ParamWriter::tars();
-    w.write_str(1, "s", s);
-    w
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The servants of the tests' servers: a fresh [`Echo`] under [`OBJ`].
+fn echo_servants() -> Servants {
+    one_servant(OBJ, Arc::new(Echo::default()))
 }
 
 #[test]
 fn sync_async_oneway_and_context_over_tcp() {
-    let (server, addr) = serve(0);
+    let (server, port) = serve_on(0, echo_servants(), 4, ServerConfig::default());
     let proxy = Communicator::new()
-        .string_to_proxy(&format!(
-            "{OBJ}@tcp -h 127.0.0.1 -p {} -t 3000",
-            addr.port()
-        ))
+        .string_to_proxy(&proxy_string(OBJ, port))
         .unwrap()
         .with_context("tag", "#");
     let reply = proxy
-        .invoke_sync("echo", echo("a"), &CallOptions::new())
+        .invoke_sync("echo", string_param("a"), &CallOptions::new())
         .unwrap();
     assert_eq!(reply.reader().read_return::<String>().unwrap(), "#a");
     // Many concurrent async calls on one connection, answered out of order by 4 threads.
     let futures: Vec<_> = (0..200)
-        .map(|i| proxy.invoke_async("echo", echo(&i.to_string()), &CallOptions::new()))
+        .map(|i| proxy.invoke_async("echo", string_param(&i.to_string()), &CallOptions::new()))
         .collect();
     for (i, f) in futures.into_iter().enumerate() {
         assert_eq!(
@@ -107,20 +47,20 @@ fn sync_async_oneway_and_context_over_tcp() {
             .invoke_oneway("notify", ParamWriter::tars(), &CallOptions::new())
             .unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n: i32 = proxy
-            .invoke_sync("count", ParamWriter::tars(), &CallOptions::new())
-            .unwrap()
-            .reader()
-            .read_return()
-            .unwrap();
-        if n == 3 || Instant::now() > deadline {
-            assert_eq!(n, 3, "one-way calls arrive");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll_until(
+        "the 3 one-way calls arrive",
+        Duration::from_secs(10),
+        || {
+            let n: i32 = proxy
+                .invoke_sync("count", ParamWriter::tars(), &CallOptions::new())
+                .unwrap()
+                .reader()
+                .read_return()
+                .unwrap();
+            assert!(n <= 3, "one-way calls arrive once: {n}");
+            (n == 3).then_some(())
+        },
+    );
     assert_eq!(
         proxy
             .invoke_sync("nope", ParamWriter::tars(), &CallOptions::new())
@@ -134,7 +74,7 @@ fn sync_async_oneway_and_context_over_tcp() {
 #[test]
 fn timeouts_and_reconnection() {
     let port = free_port();
-    let (server, _) = serve(port);
+    let (server, _) = serve_on(port, echo_servants(), 4, ServerConfig::default());
     let proxy = Communicator::new()
         .string_to_proxy(&format!("{OBJ}@tcp -h 127.0.0.1 -p {port} -t 1000"))
         .unwrap();
@@ -151,13 +91,13 @@ fn timeouts_and_reconnection() {
     server.shutdown();
     // The server is gone: calls fail with a transport error, promptly.
     let err = proxy
-        .invoke_sync("echo", echo("x"), &CallOptions::new())
+        .invoke_sync("echo", string_param("x"), &CallOptions::new())
         .unwrap_err();
     assert!(matches!(err, CallError::Transport(_)), "{err:?}");
     // It comes back on the same port: the proxy reconnects.
-    let (server, _) = serve(port);
+    let (server, _) = serve_on(port, echo_servants(), 4, ServerConfig::default());
     let reply = proxy
-        .invoke_sync("echo", echo("back"), &CallOptions::new())
+        .invoke_sync("echo", string_param("back"), &CallOptions::new())
         .unwrap();
     assert_eq!(reply.reader().read_return::<String>().unwrap(), "back");
     server.shutdown();
@@ -165,17 +105,16 @@ fn timeouts_and_reconnection() {
 
 #[test]
 fn dead_endpoints_are_skipped() {
-    let (server, addr) = serve(0);
+    let (server, port) = serve_on(0, echo_servants(), 4, ServerConfig::default());
     let dead = free_port();
     let proxy = Communicator::new()
         .string_to_proxy(&format!(
-            "{OBJ}@tcp -h 127.0.0.1 -p {dead} -t 500:tcp -h 127.0.0.1 -p {} -t 500",
-            addr.port()
+            "{OBJ}@tcp -h 127.0.0.1 -p {dead} -t 500:tcp -h 127.0.0.1 -p {port} -t 500"
         ))
         .unwrap();
     for i in 0..6 {
         let reply = proxy
-            .invoke_sync("echo", echo(&i.to_string()), &CallOptions::new())
+            .invoke_sync("echo", string_param(&i.to_string()), &CallOptions::new())
             .unwrap();
         assert_eq!(
             reply.reader().read_return::<String>().unwrap(),

@@ -3,11 +3,12 @@
 //! What the tars-rs test suites share, so no test file carries its own copy:
 //!
 //! - [`servants`]: small servants ([`Echo`], [`Who`], [`ContextEcho`]) and typed calls to them.
-//! - [`net`]: servers on 127.0.0.1 with a free port ([`serve`]), proxies to them, free ports,
-//!   registry instances ([`instance`]).
+//! - [`net`]: servers on 127.0.0.1 with a free port ([`serve`], [`serve_adapter`] for tuned
+//!   adapters, [`one_servant`]), proxies to them, free ports, registry instances ([`instance`]).
 //! - [`process`]: a child process whose `READY ...` line is read with a timeout, signalled and
 //!   killed by pid (always, also when the test fails).
-//! - [`wait`]: bounded waits ([`wait_until`], [`poll_until`]).
+//! - [`wait`]: bounded waits ([`wait_until`], [`poll_until`], [`poll_until_ok`]) and a [`Gate`]
+//!   that holds a servant's calls until the test opens it.
 //! - `registry` (feature `registry`): `TestRegistry`, the tars-rs registry on 127.0.0.1 with its
 //!   data in a temporary directory.
 //!
@@ -25,10 +26,11 @@ pub mod servants;
 pub mod wait;
 
 pub use net::{
-    free_port, instance, proxy, proxy_string, serve, serve_adapter, serve_on, serve_one,
+    free_port, instance, one_servant, proxy, proxy_string, serve, serve_adapter, serve_on,
+    serve_one,
 };
 pub use process::{send_signal, ChildProcess, Signal};
 #[cfg(feature = "registry")]
 pub use registry::TestRegistry;
 pub use servants::{ContextEcho, Echo, Who};
-pub use wait::{poll_until, poll_until_ok, wait_until};
+pub use wait::{poll_until, poll_until_ok, wait_until, Gate, OpenOnDrop};

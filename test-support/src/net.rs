@@ -51,11 +51,17 @@ pub fn serve_adapter(
     (server, port)
 }
 
-/// Starts one servant under `obj` (1 business thread); returns the server and its port.
-pub fn serve_one(obj: &str, servant: Arc<dyn Dispatch>) -> (Server, u16) {
+/// The servants of a server with one servant, `servant` under `obj` (for [`serve`],
+/// [`serve_on`] and [`serve_adapter`]).
+pub fn one_servant(obj: &str, servant: Arc<dyn Dispatch>) -> Servants {
     let mut servants = Servants::new();
     servants.add(obj, servant);
-    serve(servants, 1)
+    servants
+}
+
+/// Starts one servant under `obj` (1 business thread); returns the server and its port.
+pub fn serve_one(obj: &str, servant: Arc<dyn Dispatch>) -> (Server, u16) {
+    serve(one_servant(obj, servant), 1)
 }
 
 /// `obj@tcp -h 127.0.0.1 -p <port> -t 3000`.

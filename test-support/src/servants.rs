@@ -2,13 +2,15 @@
 //! to them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tars::client::{CallError, CallOptions, ServantProxy};
 use tars::packet::{ParamReader, ParamWriter};
 use tars::server::{Current, Dispatch, DispatchError, Responder, ServantError};
 use tars::TarsString;
+
+use crate::wait::Gate;
 
 /// The echo servant. Functions (parameters at tag 1):
 ///
@@ -136,15 +138,31 @@ impl Dispatch for Echo {
     }
 }
 
-/// Answers with its name, to tell servers apart: `string who()`; `string slow(int ms)` sleeps
-/// `ms` milliseconds first.
+/// Answers with its name, to tell servers apart: `string who()`; `string slow(int ms)` first
+/// sleeps `ms` milliseconds or, for a [`Who::gated`], waits for its gate (at most `ms`
+/// milliseconds).
 #[derive(Debug, Clone)]
-pub struct Who(pub String);
+pub struct Who {
+    name: String,
+    gate: Option<Arc<Gate>>,
+}
 
 impl Who {
     /// A `Who` named `name`.
     pub fn new(name: impl Into<String>) -> Who {
-        Who(name.into())
+        Who {
+            name: name.into(),
+            gate: None,
+        }
+    }
+
+    /// A `Who` named `name` whose `slow(ms)` calls wait until `gate` is open (`ms` bounds the
+    /// wait), so a call stays in flight as long as the test keeps the gate closed.
+    pub fn gated(name: impl Into<String>, gate: Arc<Gate>) -> Who {
+        Who {
+            name: name.into(),
+            gate: Some(gate),
+        }
     }
 }
 
@@ -163,11 +181,17 @@ impl Dispatch for Who {
             "who" => {}
             "slow" => {
                 let ms: i32 = params.read(1, "ms")?;
-                std::thread::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+                let ms = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+                match &self.gate {
+                    Some(gate) => {
+                        gate.wait(ms);
+                    }
+                    None => std::thread::sleep(ms),
+                }
             }
             other => return Err(DispatchError::NoFunc(other.into())),
         }
-        out.write_return(&self.0);
+        out.write_return(&self.name);
         Ok(())
     }
 }
