@@ -7,6 +7,19 @@ use super::limits::DecodeLimits;
 use super::value::TarsValue;
 use super::wire::{Head, WireType};
 
+/// A big-endian signed integer of 1, 2, 4 or 8 bytes (an `INT1`..`INT8` payload).
+#[inline(always)]
+pub(crate) fn be_int(b: &[u8]) -> i64 {
+    match *b {
+        [a] => i64::from(a as i8),
+        [a, b] => i64::from(i16::from_be_bytes([a, b])),
+        [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        // Callers pass slices of 1 << code bytes for codes 0..=3.
+        _ => 0,
+    }
+}
+
 /// Reads Tars-encoded fields from a byte slice.
 ///
 /// Fields are looked up in ascending tag order: [`Reader::find_field`] skips fields with smaller
@@ -216,13 +229,7 @@ impl<'a> Reader<'a> {
                 let start = self.pos + 1;
                 if let Some(b) = self.buf.get(start..start + width) {
                     self.pos = start + width;
-                    return Ok(match *b {
-                        [a] => i64::from(a as i8),
-                        [a, b] => i64::from(i16::from_be_bytes([a, b])),
-                        [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
-                        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
-                        _ => unreachable!("widths are 1, 2, 4 and 8"),
-                    });
+                    return Ok(be_int(b));
                 }
             }
         }
@@ -356,13 +363,7 @@ impl<'a> Reader<'a> {
                 });
             };
             self.pos += width;
-            return Ok(match *b {
-                [a] => i64::from(a as i8),
-                [a, b] => i64::from(i16::from_be_bytes([a, b])),
-                [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
-                [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
-                _ => unreachable!("widths are 1, 2, 4 and 8"),
-            });
+            return Ok(be_int(b));
         }
         if ty == WireType::ZeroTag {
             return Ok(0);

@@ -198,13 +198,7 @@ fn read_int_list<T>(
         let Some(b) = rest.get(at + 1..at + 1 + width) else {
             break;
         };
-        let v = match *b {
-            [a] => i64::from(a as i8),
-            [a, b] => i64::from(i16::from_be_bytes([a, b])),
-            [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
-            [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
-            _ => unreachable!("widths are 1, 2, 4 and 8"),
-        };
+        let v = super::reader::be_int(b);
         let Some(v) = fit(v) else { break };
         out.push(v);
         at += 1 + width;
