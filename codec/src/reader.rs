@@ -98,13 +98,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Whether byte vectors and strings are sliced from a shared buffer (no copy, nothing to
-    /// charge) rather than copied.
-    #[inline]
-    pub fn is_shared(&self) -> bool {
-        self.source.is_some()
-    }
-
     /// Current offset in the buffer.
     pub fn position(&self) -> usize {
         self.pos
@@ -120,18 +113,6 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn is_at_end(&self) -> bool {
         self.pos >= self.buf.len()
-    }
-
-    /// The bytes not yet consumed (consume some with [`advance`](Self::advance)).
-    #[inline]
-    pub fn rest(&self) -> &'a [u8] {
-        &self.buf[self.pos..]
-    }
-
-    /// Consumes `n` bytes of [`rest`](Self::rest) (at most what is left).
-    #[inline]
-    pub fn advance(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
     }
 
     /// Consumes `n` bytes and returns them.
@@ -422,15 +403,6 @@ impl<'a> Reader<'a> {
         self.check_len(tag, "string", len as i64, self.limits.max_string_len, 1)
     }
 
-    /// Reads the bytes of a string whose head has been consumed, as a [`Bytes`] that borrows
-    /// from the source when the reader was built by [`Reader::from_bytes`] (else a copy,
-    /// charged against the memory budget).
-    #[inline]
-    pub fn read_string_shared(&mut self, tag: u8, ty: WireType) -> Result<Bytes, DecodeError> {
-        let len = self.read_string_len(tag, ty)?;
-        self.take_bytes_for(tag, "string", len)
-    }
-
     /// The fast path for short strings: when the value (whose `STRING1` head has been
     /// consumed) is at most `N` bytes, lies whole in the buffer and is within the limits, copies
     /// it into `out`; when `accept` (given the value's bytes) agrees, consumes it and returns
@@ -471,27 +443,6 @@ impl<'a> Reader<'a> {
         let len = self.read_string_len(tag, ty)?;
         let start = self.pos;
         Ok((start, self.take(len)?))
-    }
-
-    /// Copies the `len` bytes at `start` (already consumed; `len <= N`) into `out`, returning
-    /// `false` (nothing copied) when they are not within the consumed input. Copies a whole
-    /// `N`-byte block when the buffer has one there, which compiles to a few moves instead of
-    /// a call; bytes of `out` past `len` are then unspecified.
-    #[inline]
-    pub fn copy_consumed<const N: usize>(
-        &self,
-        start: usize,
-        len: usize,
-        out: &mut [u8; N],
-    ) -> bool {
-        if len > N || start.checked_add(len).is_none_or(|end| end > self.pos) {
-            return false;
-        }
-        match self.buf.get(start..start + N) {
-            Some(block) => out.copy_from_slice(block),
-            None => out[..len].copy_from_slice(&self.buf[start..start + len]),
-        }
-        true
     }
 
     /// The `len` bytes at `start` (already consumed) as a [`Bytes`]: a slice of the source

@@ -119,7 +119,11 @@ impl TarsString {
         if !is_utf8(&bytes) {
             return TarsString::raw(bytes);
         }
-        TarsString::utf8(&bytes.clone(), || bytes)
+        if bytes.len() > COPY_MAX {
+            // Long: keep the buffer itself (`utf8` would only ask for it).
+            return TarsString(Repr::Utf8(Arc::new(bytes)));
+        }
+        TarsString::utf8(&bytes, Bytes::new)
     }
 
     /// A string of bytes known not to be UTF-8.

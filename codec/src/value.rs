@@ -185,27 +185,7 @@ fn read_int_list<T>(
     let n = r.read_size(tag, "list", r.limits().max_collection_len, 1)?;
     r.charge(tag, "list", n.saturating_mul(std::mem::size_of::<T>()))?;
     let mut out = Vec::with_capacity(n);
-    // The common shape in one pass over the bytes: heads at tag 0, widths within `max`.
-    let rest = r.rest();
-    let mut at = 0;
-    while out.len() < n {
-        let Some(&head) = rest.get(at) else { break };
-        let code = head & 0x0F;
-        if head >> 4 != 0 || code > max as u8 || code > WireType::Int8 as u8 {
-            break;
-        }
-        let width = 1usize << code;
-        let Some(b) = rest.get(at + 1..at + 1 + width) else {
-            break;
-        };
-        let v = super::reader::be_int(b);
-        let Some(v) = fit(v) else { break };
-        out.push(v);
-        at += 1 + width;
-    }
-    r.advance(at);
-    // Anything else (ZERO_TAG, an out-of-range value, an error) element by element.
-    while out.len() < n {
+    for _ in 0..n {
         let v = r.read_int_element(tag, max, name)?;
         out.push(fit(v).ok_or(DecodeError::OutOfRange {
             tag,

@@ -11,6 +11,19 @@ use syn::{Data, DeriveInput, Expr, ExprLit, ExprUnary, Fields, Lit, UnOp, Varian
 
 use crate::attrs::{codec_path, container_attr};
 
+/// An enumerator (a unit variant) and its value.
+struct Known<'a> {
+    ident: &'a syn::Ident,
+    /// The value as an `i32` expression.
+    expr: TokenStream,
+    /// The value, when it is a literal.
+    literal: Option<i64>,
+    /// Given as `#[tars(value = N)]`.
+    by_attr: bool,
+    /// Given as a Rust discriminant.
+    by_discriminant: bool,
+}
+
 /// What a variant's `#[tars(...)]` attribute says.
 #[derive(Default)]
 struct VariantAttr {
@@ -62,7 +75,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
     // Sort the variants into the known enumerators (with their value expressions) and the
     // optional catch-all.
-    let mut known: Vec<(&syn::Ident, TokenStream, Option<i64>)> = Vec::new();
+    let mut known: Vec<Known<'_>> = Vec::new();
     let mut unknown: Option<&Variant> = None;
     for v in &data.variants {
         let attr = variant_attr(v)?;
@@ -116,9 +129,15 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
                 (None, None) => (quote!(#name::#ident as i32), None),
             };
-        known.push((ident, expr, literal));
+        known.push(Known {
+            ident,
+            expr,
+            literal,
+            by_attr: attr.value.is_some(),
+            by_discriminant: v.discriminant.is_some(),
+        });
     }
-    let Some((first, _, _)) = known.first() else {
+    let Some(Known { ident: first, .. }) = known.first() else {
         return Err(syn::Error::new_spanned(
             name,
             "a Tars enum needs at least one enumerator",
@@ -126,34 +145,37 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     if unknown.is_some() {
         // Enums with a data variant cannot use `as i32`, so every value must be spelled out.
-        for v in &data.variants {
-            if v.discriminant.is_some() {
-                return Err(syn::Error::new_spanned(
-                    &v.ident,
-                    "an open enum (one with a `#[tars(unknown)]` variant) gives values as `#[tars(value = N)]`, not as discriminants",
-                ));
-            }
+        if let Some(k) = known.iter().find(|k| k.by_discriminant) {
+            return Err(syn::Error::new_spanned(
+                k.ident,
+                "an open enum (one with a `#[tars(unknown)]` variant) gives values as `#[tars(value = N)]`, not as discriminants",
+            ));
         }
-        for v in data
-            .variants
-            .iter()
-            .filter(|v| matches!(v.fields, Fields::Unit))
-        {
-            if variant_attr(v)?.value.is_none() {
-                return Err(syn::Error::new_spanned(
-                    &v.ident,
-                    "an open enum (one with a `#[tars(unknown)]` variant) needs `#[tars(value = N)]` on every enumerator",
-                ));
-            }
+        if let Some(k) = known.iter().find(|k| !k.by_attr) {
+            return Err(syn::Error::new_spanned(
+                k.ident,
+                "an open enum (one with a `#[tars(unknown)]` variant) needs `#[tars(value = N)]` on every enumerator",
+            ));
         }
     }
     // Two enumerators with one value would decode ambiguously.
-    for (i, (ident, _, value)) in known.iter().enumerate() {
+    for (
+        i,
+        Known {
+            ident,
+            literal: value,
+            ..
+        },
+    ) in known.iter().enumerate()
+    {
         let Some(value) = value else { continue };
-        if let Some((prev, _, _)) = known[..i].iter().find(|(_, _, v)| v == &Some(*value)) {
+        if let Some(prev) = known[..i].iter().find(|k| k.literal == Some(*value)) {
             return Err(syn::Error::new_spanned(
                 ident,
-                format!("enumerator value {value} is already used by `{prev}`; declare an alias as an associated const instead"),
+                format!(
+                    "enumerator value {value} is already used by `{}`; declare an alias as an associated const instead",
+                    prev.ident
+                ),
             ));
         }
     }
@@ -162,8 +184,8 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         .name
         .map(|l| l.value())
         .unwrap_or_else(|| name.to_string());
-    let variants: Vec<_> = known.iter().map(|(ident, _, _)| *ident).collect();
-    let values: Vec<_> = known.iter().map(|(_, expr, _)| expr).collect();
+    let variants: Vec<_> = known.iter().map(|k| k.ident).collect();
+    let values: Vec<_> = known.iter().map(|k| &k.expr).collect();
 
     let (to_unknown, from_fallback, from_i32_impl) = match unknown {
         Some(u) => {
