@@ -9,6 +9,7 @@
 //! - [`packet`]: request and response packets, the length-prefixed frame codec and TUP.
 //! - [`server`]: the call context, servant dispatch and response building.
 //! - [`client`]: servant proxies and the transport abstraction they call through.
+//! - [`endpoint`]: endpoint strings (`tcp -h host -p port -t ms`), shared by clients and servers.
 //! - [`protocol`]: the framework protocols (EndpointF, QueryF, AdminF, the tars-rs Registry).
 #![deny(missing_docs)]
 
@@ -16,6 +17,7 @@
 extern crate self as tars;
 
 pub mod client;
+pub mod endpoint;
 pub mod protocol;
 pub mod server;
 

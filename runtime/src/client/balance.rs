@@ -19,10 +19,10 @@ use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use super::policy::{CallInfo, Candidate, EndpointStats, Policy};
 use super::tcp::TcpInvoker;
+use crate::endpoint::Endpoint;
 use crate::packet::RequestPacket;
 use crate::protocol::tars::EndpointF;
 use crate::protocol::tarsrs::{Instance, StaticMeta};
-use crate::server::Endpoint;
 
 /// How a call picks its endpoint (the classic policies; see [`Policy`] for the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

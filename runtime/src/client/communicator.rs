@@ -9,7 +9,7 @@ use super::error::CallError;
 use super::locator::{self, Locator, QueryFLocator, Refresher, RegistryLocator};
 use super::policy::Policy;
 use super::proxy::ServantProxy;
-use crate::server::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Why a proxy string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum ProxyError {
     NoEndpoints(String),
     /// An endpoint did not parse.
     #[error(transparent)]
-    Endpoint(#[from] crate::server::net::EndpointError),
+    Endpoint(#[from] crate::endpoint::EndpointError),
 }
 
 /// How often locator-resolved proxies refresh their endpoints by default (as TarsCpp).

@@ -20,10 +20,10 @@ use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use super::timer::{Timer, TimerId};
 use crate::codec::DecodeLimits;
+use crate::endpoint::Endpoint;
 use crate::packet::{
     FrameCodec, FrameError, PacketCodec, RequestPacket, ResponsePacket, DEFAULT_MAX_FRAME,
 };
-use crate::server::Endpoint;
 
 type Outcome = Result<ResponsePacket, CallError>;
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::endpoint::Endpoint;
 use crate::codec::DecodeLimits;
+use crate::endpoint::Endpoint;
 use crate::packet::DEFAULT_MAX_FRAME;
 use crate::server::registration::RegistrationConfig;
 use crate::server::Servants;

@@ -11,14 +11,13 @@
 
 mod config;
 mod connection;
-mod endpoint;
 mod handle;
 mod net_thread;
 mod queue;
 mod server;
 mod stats;
 
+pub use crate::endpoint::{Endpoint, EndpointError};
 pub use config::{AdapterConfig, ServerConfig};
-pub use endpoint::{Endpoint, EndpointError};
 pub use server::{ConnectionStats, Server, ServerError, StopHandle};
 pub use stats::IoStats;
