@@ -10,9 +10,9 @@ mod error;
 mod invoker;
 mod local;
 pub mod locator;
+pub mod net;
 pub mod policy;
 mod proxy;
-mod tcp;
 pub(crate) mod timer;
 
 pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
@@ -21,11 +21,11 @@ pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::LocalInvoker;
 pub use locator::{Locator, QueryFLocator, RegistryLocator};
+pub use net::NetConfig;
 pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
     CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
-pub use tcp::TcpInvoker;
 
 /// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
 /// thread. Proxy futures need no particular executor, so this is all a synchronous caller needs.
