@@ -1,5 +1,5 @@
 //! The client transport: mio net threads owned by a [`Communicator`](super::Communicator), and
-//! one [`AdapterProxy`] per endpoint connection.
+//! one `AdapterProxy` per endpoint connection.
 //!
 //! The design follows the server's net threads and TarsCpp's client `NetThread`s:
 //!
