@@ -327,8 +327,8 @@ fn filters_keep_only_matching_instances() {
             6,
             call(None),
         )
-            .into_iter()
-            .collect()
+        .into_iter()
+        .collect()
     };
     let set =
         |names: &[&str]| -> BTreeSet<String> { names.iter().map(|s| s.to_string()).collect() };

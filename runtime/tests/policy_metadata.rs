@@ -344,7 +344,10 @@ fn lowest_latency_wins_back_an_endpoint_that_became_fast() {
     let slow = run_latency(&p, &nodes, &[40, 5], 320);
     // Both measured first, then a only through exploration: 1 in 16.
     let slow_a = count(&slow[2..], "a");
-    assert!((19..=21).contains(&slow_a), "a got {slow_a} of 318 while slow");
+    assert!(
+        (19..=21).contains(&slow_a),
+        "a got {slow_a} of 318 while slow"
+    );
 
     let fast = run_latency(&p, &nodes, &[1, 5], 64 + 160);
     let back = fast
@@ -450,5 +453,8 @@ fn least_active_sends_more_calls_to_the_endpoint_that_answers_sooner() {
     let (fast, slow) = simulate(&Policy::new(LeastActive::new()), true);
     assert!(fast >= 3 * slow, "least-active: fast {fast}, slow {slow}");
     let (fast, slow) = simulate(&Policy::new(RoundRobin::new()), false);
-    assert!(fast.abs_diff(slow) <= 1, "round-robin: fast {fast}, slow {slow}");
+    assert!(
+        fast.abs_diff(slow) <= 1,
+        "round-robin: fast {fast}, slow {slow}"
+    );
 }

@@ -424,12 +424,11 @@ impl Selector for LowestLatency {
             })
             .collect();
         // Not measured (or stale) first, then the lowest latency.
-        let best = rotate_among_best_index(candidates.len(), &self.rotation, |i| {
-            match samples[i] {
+        let best =
+            rotate_among_best_index(candidates.len(), &self.rotation, |i| match samples[i] {
                 None => (0u8, 0u128),
                 Some((latency, _)) => (1u8, latency.as_micros()),
-            }
-        })?;
+            })?;
         let n = self.selections.fetch_add(1, Ordering::Relaxed);
         let explore = self.explore_every > 0
             && n % u64::from(self.explore_every) == u64::from(self.explore_every) - 1;
