@@ -408,6 +408,40 @@ fn lowest_latency_retries_an_endpoint_whose_samples_are_stale() {
     assert_eq!(count(&got, "a"), 10, "and its old samples are forgotten");
 }
 
+/// Endpoints without a current measurement are probed one call at a time: while a probe is
+/// in flight, concurrent calls do not pile onto the same endpoint.
+#[test]
+fn lowest_latency_probes_one_call_at_a_time() {
+    let long_ago = Instant::now()
+        .checked_sub(LATENCY_TTL * 2)
+        .expect("an instant in the past");
+    let p = Policy::new(LowestLatency::new());
+    // Never measured, probe in flight: the measured endpoint serves meanwhile.
+    let nodes = plain(&["new", "known"]);
+    nodes[1].stats.record_latency(Duration::from_millis(5));
+    nodes[0].stats.start_call();
+    assert_eq!(count(&run_latency(&p, &nodes, &[1, 5], 5), "known"), 5);
+    // Stale, probe in flight: ranked by its old latency.
+    let nodes = plain(&["stale", "known"]);
+    nodes[0]
+        .stats
+        .record_latency_at(Duration::from_millis(400), long_ago);
+    nodes[1].stats.record_latency(Duration::from_millis(5));
+    nodes[0].stats.start_call();
+    assert_eq!(count(&run_latency(&p, &nodes, &[1, 5], 5), "known"), 5);
+    let nodes = plain(&["stale", "known"]);
+    nodes[0]
+        .stats
+        .record_latency_at(Duration::from_millis(1), long_ago);
+    nodes[1].stats.record_latency(Duration::from_millis(5));
+    nodes[0].stats.start_call();
+    let c = candidates(&nodes);
+    assert_eq!(
+        p.choose(&c, &call()).map(|i| name(&nodes, i)),
+        Some("stale".into())
+    );
+}
+
 // ---- LeastActive ------------------------------------------------------------------------
 
 /// A closed-loop simulation on a tick clock: `clients` calls are always outstanding; `fast`

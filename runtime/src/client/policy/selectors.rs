@@ -366,11 +366,14 @@ pub const EXPLORE_EVERY: u32 = 16;
 /// measured again:
 ///
 /// - endpoints not measured yet, or whose last sample is older than `stale_after`
-///   ([`LATENCY_TTL`](super::LATENCY_TTL) by default), are tried first, in rotation; the
-///   sample taken then replaces their old ones;
-/// - every `explore_every`-th selection ([`EXPLORE_EVERY`] by default) goes to the measured
-///   endpoint whose last sample is the oldest and that has no call of this client in flight
-///   (a call in flight will bring a sample anyway), instead of the fastest.
+///   ([`LATENCY_TTL`](super::LATENCY_TTL) by default), are tried first, in rotation, one
+///   probe at a time: while such an endpoint has a call in flight it ranks by its old
+///   latency (or, never measured, after the measured ones). The sample of the probe replaces
+///   its old ones;
+/// - every `explore_every`-th selection ([`EXPLORE_EVERY`] by default, counted over every
+///   proxy sharing the policy) goes to the measured endpoint whose last sample is the oldest
+///   and that has no call in flight (a call in flight will bring a sample anyway), instead
+///   of the fastest.
 ///
 /// So an endpoint that was slow and has become fast gets a new sample every `explore_every`
 /// selections with two endpoints (with `n`, the others take turns: every
@@ -417,27 +420,30 @@ impl Selector for LowestLatency {
         let now = Instant::now();
         let samples: Vec<Option<(Duration, Instant)>> = candidates
             .iter()
-            .map(|c| {
-                c.stats
-                    .latency_sample()
-                    .filter(|(_, at)| now.saturating_duration_since(*at) <= self.stale_after)
-            })
+            .map(|c| c.stats.latency_sample())
             .collect();
-        // Not measured (or stale) first, then the lowest latency.
-        let best =
-            rotate_among_best_index(candidates.len(), &self.rotation, |i| match samples[i] {
-                None => (0u8, 0u128),
-                Some((latency, _)) => (1u8, latency.as_micros()),
-            })?;
+        let fresh = |i: usize| {
+            samples[i].filter(|(_, at)| now.saturating_duration_since(*at) <= self.stale_after)
+        };
+        let idle = |i: usize| candidates[i].stats.in_flight() == 0;
+        // Rank: a probe of an endpoint without a current measurement and without a call in
+        // flight; then the current (or, while a probe is out, the stale) mean latency; then
+        // endpoints never measured whose probe is still out.
+        let best = rotate_among_best_index(candidates.len(), &self.rotation, |i| {
+            match (fresh(i), samples[i]) {
+                (None, _) if idle(i) => (0u8, 0u128),
+                (Some((latency, _)), _) | (None, Some((latency, _))) => (1, latency.as_micros()),
+                (None, None) => (2, 0),
+            }
+        })?;
         let n = self.selections.fetch_add(1, Ordering::Relaxed);
         let explore = self.explore_every > 0
             && n % u64::from(self.explore_every) == u64::from(self.explore_every) - 1;
-        if !explore || samples[best].is_none() {
+        if !explore || fresh(best).is_none() {
             return Some(best);
         }
-        // Every candidate is measured here (an unmeasured one would be `best`).
         let oldest = (0..candidates.len())
-            .filter(|&i| i != best && candidates[i].stats.in_flight() == 0)
+            .filter(|&i| i != best && idle(i))
             .filter_map(|i| samples[i].map(|(_, at)| (at, i)))
             .min()
             .map(|(_, i)| i);
