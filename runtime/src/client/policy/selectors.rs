@@ -286,9 +286,8 @@ impl Selector for LeastActive {
 /// is exactly that), and independent random choices do not move in step. Weighting by the
 /// free *share* instead would send as much to a small instance as to a large one.
 ///
-/// When no instance with a known capacity has a free slot, the known ones are used in
-/// rotation (full before unknown, as they are at least known to exist with a capacity);
-/// instances without a capacity (0) are used only when no instance has one.
+/// When no instance has a free slot, the full instances with a known capacity are used in
+/// rotation; instances without a capacity (0) are used only when no candidate declares one.
 #[derive(Debug)]
 pub struct CapacityRelative {
     rng: Mutex<fastrand::Rng>,
