@@ -450,6 +450,11 @@ impl NetThread {
                 }
                 None => None,
             };
+            if let Some(adapter) = &adapter {
+                // A timeout is a latency sample too (at least this slow), so latency-based
+                // policies steer away from an endpoint that stopped answering.
+                adapter.stats.record_latency(call.pending.started.elapsed());
+            }
             complete_failed(
                 Some(call.pending),
                 CallFailure::Failed(CallError::Timeout(ms)),
