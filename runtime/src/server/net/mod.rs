@@ -9,9 +9,9 @@
 //!
 //! Protection: requests past 4/5 of a queue are refused with -9 (overload); requests that
 //! waited longer than the queue timeout or their own `iTimeout` get -6; oversized or malformed
-//! frames close the connection (on UDP: drop the datagram); connections over the adapter limit are closed on accept; idle
-//! connections close after the endpoint's `-t`; a client whose unread responses exceed
-//! `max_write_buffer` is disconnected.
+//! frames close the connection (on UDP: the datagram is dropped and counted); connections over
+//! the adapter limit are closed on accept; idle connections close after the endpoint's `-t`; a
+//! client whose unread responses exceed `max_write_buffer` is disconnected.
 
 mod config;
 mod connection;
