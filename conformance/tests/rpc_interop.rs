@@ -1,5 +1,6 @@
-//! The generated `Test::Hello` (idl/Hello.tars) between our own client and server over TCP:
-//! every call of the interface against the reference semantics also used by the Node peer.
+//! The generated `Test::Hello` (idl/Hello.tars) between our client and our server, and between
+//! our client and the npm @tars/rpc server, over TCP and over UDP: every call of the interface
+//! against the reference semantics also used by the Node peer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +10,9 @@ use tars::bytes::Bytes;
 use tars::client::{block_on, CallError, CallOptions, Communicator};
 use tars::packet::TupVersion;
 use tars::server::{Server, ServerConfig};
-use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
+use tars_conformance::hello::{
+    hello_adapter, udp_twin, Test, HELLO_ADAPTER, HELLO_OBJ, HELLO_UDP_ADAPTER,
+};
 use tars_conformance::peer;
 use tars_test_support::{free_port, poll_until_ok, proxy_string, ChildProcess};
 
@@ -23,6 +26,14 @@ fn our_server() -> (Server, u16) {
 fn proxy(port: u16) -> Test::HelloProxy {
     let p = Communicator::new()
         .string_to_proxy(&proxy_string(HELLO_OBJ, port))
+        .expect("proxy");
+    Test::HelloProxy::new(p)
+}
+
+/// A proxy calling over UDP (`udp -h 127.0.0.1 -p port`): one request per datagram.
+fn udp_proxy(port: u16) -> Test::HelloProxy {
+    let p = Communicator::new()
+        .string_to_proxy(&format!("{HELLO_OBJ}@udp -h 127.0.0.1 -p {port} -t 3000"))
         .expect("proxy");
     Test::HelloProxy::new(p)
 }
@@ -220,4 +231,53 @@ fn our_client_calls_node_server() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(hello.echo("after").unwrap(), (5, TarsString::from("after")));
+}
+
+/// Our client over UDP against our server's UDP adapter (the same servant as its TCP one).
+#[test]
+fn our_client_calls_our_server_over_udp() {
+    let tcp = hello_adapter(0, 2);
+    let udp = udp_twin(&tcp, 0);
+    let server = Server::start(ServerConfig::default(), vec![tcp, udp]).expect("server starts");
+    let port = server.local_addr(HELLO_UDP_ADAPTER).expect("bound").port();
+    let hello = udp_proxy(port);
+    exercise(&hello);
+    exercise_tup(&hello);
+    many_in_flight(&hello);
+    server.shutdown();
+}
+
+/// Our client over UDP against the @tars/rpc UDP server (`rpc-server.js --udp`).
+#[test]
+fn our_client_calls_node_server_over_udp() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free udp port")
+        .port();
+    let mut command =
+        peer::node_server_command("rpc-server.js", port).unwrap_or_else(|e| panic!("{e}"));
+    command.arg("--udp");
+    let _node = ChildProcess::start(command, Duration::from_secs(20));
+    let hello = udp_proxy(port);
+    exercise(&hello);
+    exercise_tup(&hello);
+    many_in_flight(&hello);
+    // A request too large for one datagram fails at once, without reaching the wire.
+    let big = "x".repeat(70_000);
+    match hello.echo(&big) {
+        Err(CallError::Transport(m)) => assert!(m.contains("UDP datagram"), "{m}"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert_eq!(hello.echo("after").unwrap(), (5, TarsString::from("after")));
+}
+
+/// 64 calls in flight at once (within what a default UDP receive buffer holds), matched by
+/// request id.
+fn many_in_flight(hello: &Test::HelloProxy) {
+    let pending: Vec<_> = (0..64)
+        .map(|i| (i, hello.add_async(i, 1_000_000)))
+        .collect();
+    for (i, call) in pending {
+        assert_eq!(block_on(call).unwrap(), (0, i + 1_000_000));
+    }
 }

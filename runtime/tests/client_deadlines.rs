@@ -234,3 +234,33 @@ fn net_threads_stop_with_their_proxies() {
     });
     server.shutdown();
 }
+
+/// UDP calls time out as usual: to a port where nothing listens (the ICMP errors are ignored)
+/// each call fails at its own deadline.
+#[test]
+fn udp_calls_to_nobody_time_out_at_their_deadline() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let proxy = Communicator::new()
+        .string_to_proxy(&format!("{OBJ}@udp -h 127.0.0.1 -p {port} -t 60000"))
+        .unwrap();
+    let opts = CallOptions::new().timeout(Duration::from_millis(200));
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            (
+                Instant::now(),
+                proxy.invoke_async("echo", string_param(&i.to_string()), &opts),
+            )
+        })
+        .collect();
+    for (started, f) in calls {
+        assert_eq!(block_on(f).unwrap_err(), CallError::Timeout(200));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_millis(700),
+            "{took:?}"
+        );
+    }
+}
