@@ -14,6 +14,7 @@ pub mod net;
 pub mod policy;
 mod proxy;
 pub(crate) mod timer;
+mod wait;
 
 pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
 pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};

@@ -356,8 +356,9 @@ impl ServantProxy {
             self.inner.sync_timeout,
             packet_type::NORMAL,
         );
-        let packet = futures::executor::block_on(
+        let packet = super::wait::block_on_spinning(
             self.inner.invoker.invoke(req, Self::selection_hash(opts)),
+            super::wait::SPIN,
         )?;
         Self::check(packet, self.inner.limits)
     }
