@@ -93,7 +93,9 @@ fn re_registration_replaces_the_previous_load() {
         addr: "127.0.0.1:4000".parse().expect("addr"),
         timeout_ms: 3_000,
     };
-    let first = config.announce(&[servant.clone()]).expect("announced");
+    let first = config
+        .announce(std::slice::from_ref(&servant))
+        .expect("announced");
     let list = listed(&registry);
     assert_eq!(list.len(), 1);
     assert_eq!(
