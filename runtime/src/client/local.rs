@@ -24,8 +24,9 @@ pub type LocalReply = Box<dyn FnOnce(Bytes) + Send + 'static>;
 /// What a [`LocalInvoker`] delivers requests to: servants in the same process.
 pub trait LocalTarget: std::fmt::Debug + Send + Sync + 'static {
     /// Serves `request`. For a two-way call `reply` is `Some`: the target calls it once with
-    /// the encoded response, at once or later from any thread; dropping it without calling it
-    /// fails the call. For a one-way call `reply` is `None` and nothing is answered.
+    /// the encoded response, at once or later from any thread. A reply dropped without being
+    /// called leaves the call to its timeout (a call without a timeout fails at once). For a
+    /// one-way call `reply` is `None` and nothing is answered.
     fn deliver(&self, request: RequestPacket, reply: Option<LocalReply>);
 }
 

@@ -9,8 +9,9 @@
 //! use tars::registration::RegistrationConfig;
 //! use tars::server::ServerConfig;
 //!
+//! let registry = "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p 17890";
 //! let config = ServerConfig {
-//!     announcer: Some(RegistrationConfig::new("tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p 17890").into()),
+//!     announcer: Some(RegistrationConfig::new(registry).into()),
 //!     ..ServerConfig::default()
 //! };
 //! # let _ = config;
