@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tars::client::{Communicator, Locator, QueryFLocator};
 use tars::protocol::tarsrs::StaticMeta;
-use tars::server::{RegistrationConfig, Server, ServerConfig};
+use tars::registration::RegistrationConfig;
+use tars::server::{Server, ServerConfig};
 use tars_conformance::hello::{hello_adapter, Test, HELLO_ADAPTER, HELLO_OBJ};
 use tars_conformance::peer;
 use tars_test_support::{poll_until_ok, proxy_string, TestRegistry};
@@ -28,7 +29,7 @@ fn hello_server(registry: &TestRegistry, set: &str) -> (Server, u16) {
             ..StaticMeta::default()
         });
     let config = ServerConfig {
-        registration: Some(registration),
+        announcer: Some(registration.into()),
         ..ServerConfig::default()
     };
     let server = Server::start(config, vec![adapter]).expect("hello server starts");

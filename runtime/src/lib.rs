@@ -11,6 +11,13 @@
 //! - [`client`]: servant proxies and the transport abstraction they call through.
 //! - [`endpoint`]: endpoint strings (`tcp -h host -p port -t ms`), shared by clients and servers.
 //! - [`protocol`]: the framework protocols (EndpointF, QueryF, AdminF, the tars-rs Registry).
+//! - [`registration`]: self-registration with the tars-rs registry, a server
+//!   [`Announcer`](server::Announcer) that calls the registry through a client proxy.
+//!
+//! The client and the server do not import each other: they meet in the codec, [`endpoint`]
+//! and [`protocol`]. What needs both sits above them: [`registration`], and the
+//! [`LocalTarget`](client::LocalTarget) implementation for [`Servants`](server::Servants)
+//! that lets a [`LocalInvoker`](client::LocalInvoker) call servants in the same process.
 #![deny(missing_docs)]
 
 // Lets the derive output (which names `::tars`) work inside this crate too.
@@ -18,7 +25,9 @@ extern crate self as tars;
 
 pub mod client;
 pub mod endpoint;
+mod in_process;
 pub mod protocol;
+pub mod registration;
 pub mod server;
 
 pub use tars_codec as codec;

@@ -1,7 +1,7 @@
 //! Self-registration over real TCP (127.0.0.1): a server configured with a registry registers
-//! its servants, heartbeats with its dynamic metadata, registers again when the registry has
-//! forgotten it, and deregisters on shutdown once it has answered what it was serving. The
-//! registry here records every call.
+//! its servants (with their reported load), heartbeats with its dynamic metadata, registers
+//! again when the registry has forgotten it, and deregisters on shutdown once it has answered
+//! what it was serving. The registry here records every call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,9 +12,10 @@ use tars::packet::{ParamReader, ParamWriter};
 use tars::protocol::tarsrs::{
     DynamicMeta, HealthStatus, Instance, InstanceFilter, Registry, RegistryServant, StaticMeta,
 };
+use tars::registration::RegistrationConfig;
 use tars::server::{
-    AdapterConfig, AdminServant, Current, Dispatch, DispatchError, Endpoint, RegistrationConfig,
-    ServantError, Servants, Server, ServerConfig,
+    AdapterConfig, AdminServant, Current, Dispatch, DispatchError, Endpoint, ServantError,
+    Servants, Server, ServerConfig,
 };
 use tars_test_support::servants::{sleep, sleeping};
 use tars_test_support::{free_port, poll_until, poll_until_ok, proxy, Echo};
@@ -163,7 +164,7 @@ fn start_app(registration: RegistrationConfig) -> (Server, i32) {
     servants.add("App.Server.BObj", Arc::new(Nop));
     servants.add("AdminObj", Arc::new(AdminServant::new("App.Server")));
     let config = ServerConfig {
-        registration: Some(registration),
+        announcer: Some(registration.into()),
         ..ServerConfig::default()
     };
     let server = Server::start(
@@ -224,6 +225,11 @@ fn server_registers_heartbeats_and_deregisters() {
             ("sz", 16, "staging")
         );
         assert!(i.meta.start_time > 0);
+        // The registration carries the reporter's load, as the heartbeats do.
+        let want = if i.obj_name.ends_with("AObj") { 3 } else { 5 };
+        assert_eq!(i.load.active_transactions, want, "{}", i.obj_name);
+        assert_eq!(i.load.health, HealthStatus::DEGRADED);
+        assert!((0.0..=1.0).contains(&i.load.mem_load));
     }
 
     // Heartbeats carry what the reporter set, per object.
@@ -295,7 +301,7 @@ fn shutdown_answers_the_calls_in_flight_before_it_deregisters() {
     let mut adapter = AdapterConfig::new("App", endpoint(), Arc::new(servants));
     adapter.threads = 2;
     let config = ServerConfig {
-        registration: Some(RegistrationConfig::new(registry)),
+        announcer: Some(RegistrationConfig::new(registry).into()),
         ..ServerConfig::default()
     };
     let app = Server::start(config, vec![adapter]).expect("app starts");
@@ -329,9 +335,7 @@ fn bad_registry_string_is_a_config_error() {
     let mut servants = Servants::new();
     servants.add("App.Server.AObj", Arc::new(Nop));
     let config = ServerConfig {
-        registration: Some(RegistrationConfig::new(
-            "tars.tarsregistry.RegistryObj@tcp -h",
-        )),
+        announcer: Some(RegistrationConfig::new("tars.tarsregistry.RegistryObj@tcp -h").into()),
         ..ServerConfig::default()
     };
     let err = Server::start(

@@ -178,3 +178,55 @@ fn unsupported_versions_are_decode_errors() {
         RetCode::DecodeErr.code()
     );
 }
+
+/// A target of the client's own `LocalTarget` trait, without `Servants`: it answers each
+/// request on a thread of its own with the request id plus 1000, or drops the reply of
+/// function `drop`.
+#[derive(Debug)]
+struct Threaded;
+
+impl tars::client::LocalTarget for Threaded {
+    fn deliver(&self, request: RequestPacket, reply: Option<tars::client::LocalReply>) {
+        let Some(reply) = reply else { return };
+        std::thread::spawn(move || {
+            if request.func_name == "drop" {
+                return;
+            }
+            let mut out = ParamWriter::tars();
+            out.write_return(&(request.request_id + 1000));
+            let response = tars::packet::ResponsePacket {
+                version: request.version,
+                packet_type: request.packet_type,
+                request_id: request.request_id,
+                message_type: 0,
+                ret: 0,
+                buffer: out.into_body(),
+                status: Default::default(),
+                result_desc: Default::default(),
+                context: Default::default(),
+            };
+            reply(response.encode_to_bytes());
+        });
+    }
+}
+
+#[test]
+fn any_local_target_serves_a_local_invoker() {
+    let invoker = LocalInvoker::from_target(Arc::new(Threaded));
+    let proxy = ServantProxy::new("Any.Obj", Arc::new(invoker));
+    let reply = proxy
+        .invoke_sync("f", ParamWriter::tars(), &CallOptions::new())
+        .expect("answered from another thread");
+    let got: i32 = reply.reader().read_return().expect("return value");
+    assert!(got > 1000, "request id + 1000, got {got}");
+
+    // A reply dropped unanswered: the call ends with its timeout.
+    let err = proxy
+        .invoke_sync(
+            "drop",
+            ParamWriter::tars(),
+            &CallOptions::new().timeout(Duration::from_millis(100)),
+        )
+        .expect_err("dropped");
+    assert!(matches!(err, CallError::Timeout(100)), "{err:?}");
+}

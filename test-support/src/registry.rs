@@ -56,7 +56,7 @@ impl TestRegistry {
     }
 
     /// `tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p <port>` (what
-    /// `RegistrationConfig::new` and a registry locator take).
+    /// `tars::registration::RegistrationConfig::new` and a registry locator take).
     pub fn registry_obj(&self) -> String {
         format!("{REGISTRY_OBJ}@tcp -h 127.0.0.1 -p {}", self.port)
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use tars::protocol::tarsrs::StaticMeta;
-use tars::server::{RegistrationConfig, Server, ServerConfig};
+use tars::registration::RegistrationConfig;
+use tars::server::{Server, ServerConfig};
 use tars_conformance::hello::{hello_adapter, udp_twin, HELLO_ADAPTER, HELLO_UDP_ADAPTER};
 
 #[derive(Parser)]
@@ -49,7 +50,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let adapter = hello_adapter(args.port, args.threads);
-    let registration = args.registry.map(|registry| {
+    let announcer = args.registry.map(|registry| {
         RegistrationConfig::new(registry)
             .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))
             .with_set_id(args.set)
@@ -57,10 +58,11 @@ fn main() -> anyhow::Result<()> {
                 region: args.region.into(),
                 ..StaticMeta::default()
             })
+            .into()
     });
     let config = ServerConfig {
         net_threads: args.net_threads,
-        registration,
+        announcer,
         ..Default::default()
     };
     let mut adapters = Vec::new();

@@ -16,9 +16,9 @@ use std::time::Duration;
 use tars::TarsString;
 
 use anyhow::Context;
+use tars::registration::RegistrationConfig;
 use tars::server::{
-    AdapterConfig, Current, Endpoint, RegistrationConfig, ServantError, Servants, Server,
-    ServerConfig,
+    AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
 };
 use tars_coordinator::client::{CoordinatorProxy, ParticipantService, ResourceManager, TryError};
 
@@ -289,9 +289,10 @@ impl AccountServer {
         adapter.threads = config.threads.max(1);
         let server = Server::start(
             ServerConfig {
-                registration: Some(
+                announcer: Some(
                     RegistrationConfig::new(config.registry.clone())
-                        .with_heartbeat_interval(config.heartbeat),
+                        .with_heartbeat_interval(config.heartbeat)
+                        .into(),
                 ),
                 ..ServerConfig::default()
             },

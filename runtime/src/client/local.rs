@@ -1,10 +1,14 @@
-//! An in-process [`Invoker`]: requests are encoded, handed to [`Servants`] and the responses
-//! decoded, exactly as over a connection but without the network. Useful for tests and for
-//! calling co-located servants.
+//! An in-process [`Invoker`]: requests are encoded, handed to a [`LocalTarget`] (such as the
+//! server's `Servants`) and the responses decoded, exactly as over a connection but without
+//! the network. Useful for tests and for calling co-located servants.
+//!
+//! The client reaches the servants only through [`LocalTarget`], a trait of its own; the
+//! implementation for `Servants` lives above both the client and the server.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::channel::oneshot;
 
 use super::error::CallError;
@@ -12,18 +16,35 @@ use super::invoker::{Invoker, ResponseFuture};
 use super::timer::{Timer, TimerId};
 use crate::codec::TarsStruct;
 use crate::packet::{RequestPacket, ResponsePacket};
-use crate::server::{Response, ResponseSink, Servants};
 
-/// Delivers requests to servants in the same process through the wire encoding.
+/// Completes one in-process call with the encoded response: a `ResponsePacket` in the Tars
+/// layout, or the TUP layout for a TUP request, without the length prefix.
+pub type LocalReply = Box<dyn FnOnce(Bytes) + Send + 'static>;
+
+/// What a [`LocalInvoker`] delivers requests to: servants in the same process.
+pub trait LocalTarget: std::fmt::Debug + Send + Sync + 'static {
+    /// Serves `request`. For a two-way call `reply` is `Some`: the target calls it once with
+    /// the encoded response, at once or later from any thread. A reply dropped without being
+    /// called leaves the call to its timeout (a call without a timeout fails at once). For a
+    /// one-way call `reply` is `None` and nothing is answered.
+    fn deliver(&self, request: RequestPacket, reply: Option<LocalReply>);
+}
+
+/// Delivers requests to a [`LocalTarget`] in the same process through the wire encoding.
 #[derive(Debug, Clone)]
 pub struct LocalInvoker {
-    servants: Arc<Servants>,
+    target: Arc<dyn LocalTarget>,
 }
 
 impl LocalInvoker {
-    /// An invoker over `servants`.
-    pub fn new(servants: Arc<Servants>) -> LocalInvoker {
-        LocalInvoker { servants }
+    /// An invoker over `target`, e.g. `LocalInvoker::new(Arc::new(servants))`.
+    pub fn new<T: LocalTarget>(target: Arc<T>) -> LocalInvoker {
+        LocalInvoker { target }
+    }
+
+    /// An invoker over a target already behind a trait object.
+    pub fn from_target(target: Arc<dyn LocalTarget>) -> LocalInvoker {
+        LocalInvoker { target }
     }
 
     fn through_wire(req: &RequestPacket) -> Result<RequestPacket, CallError> {
@@ -33,7 +54,7 @@ impl LocalInvoker {
 
 type Outcome = Result<ResponsePacket, CallError>;
 
-/// Completes a call once: with the servant's response or with the timeout, whichever is first.
+/// Completes a call once: with the target's response or with the timeout, whichever is first.
 struct OneshotSink {
     tx: Mutex<Option<oneshot::Sender<Outcome>>>,
     timer: Mutex<Option<TimerId>>,
@@ -52,15 +73,9 @@ impl OneshotSink {
     }
 }
 
-impl ResponseSink for OneshotSink {
-    fn send(&self, response: Response) {
-        self.complete(decode_response(response));
-    }
-}
-
-fn decode_response(response: Response) -> Result<ResponsePacket, CallError> {
+fn decode_response(body: &Bytes) -> Result<ResponsePacket, CallError> {
     Ok(ResponsePacket::decode_any(
-        &response.encode_body(),
+        body,
         crate::codec::DecodeLimits::DEFAULT,
     )?)
 }
@@ -85,9 +100,13 @@ impl Invoker for LocalInvoker {
                 });
             *sink.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
         }
-        if let Some(response) = self.servants.handle(req, Some(sink.clone())) {
-            sink.send(response);
-        }
+        let on_reply = sink;
+        self.target.deliver(
+            req,
+            Some(Box::new(move |body: Bytes| {
+                on_reply.complete(decode_response(&body))
+            })),
+        );
         Box::pin(async move {
             match rx.await {
                 Ok(outcome) => outcome,
@@ -98,7 +117,7 @@ impl Invoker for LocalInvoker {
 
     fn invoke_oneway(&self, request: RequestPacket, _hash: Option<u64>) -> Result<(), CallError> {
         let req = Self::through_wire(&request)?;
-        let _ = self.servants.handle(req, None);
+        self.target.deliver(req, None);
         Ok(())
     }
 }

@@ -1,7 +1,11 @@
 //! Client side of calls: [`ServantProxy`] (what generated proxies wrap), per-call
 //! [`CallOptions`], [`CallError`], and the [`Invoker`] transport abstraction with the
-//! in-process [`LocalInvoker`]. [`ambient`] holds the per-thread context entries (such as the
-//! transaction XID) every call adds to its request.
+//! in-process [`LocalInvoker`] (over a [`LocalTarget`], such as the server's `Servants`).
+//! [`ambient`] holds the per-thread context entries (such as the transaction XID) every call
+//! adds to its request.
+//!
+//! Nothing here imports the server: the client and the server meet only in the codec, the
+//! endpoints and the protocols.
 
 pub mod ambient;
 mod balance;
@@ -20,7 +24,7 @@ pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
 pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
-pub use local::LocalInvoker;
+pub use local::{LocalInvoker, LocalReply, LocalTarget};
 pub use locator::{Locator, QueryFLocator, RegistryLocator};
 pub use net::NetConfig;
 pub use policy::{Policy, XID_CONTEXT_KEY};

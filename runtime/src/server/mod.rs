@@ -4,22 +4,25 @@
 //! network [`Server`] with its lifecycle: [`Server::run_until_signal`] (SIGTERM / SIGINT),
 //! [`Server::wait`] with a [`StopHandle`], and [`ShutdownSignals`] for programs that stop
 //! more than a server.
+//!
+//! A server announces its servants through an [`Announcer`] of its configuration
+//! (self-registration, `tars::registration`, is one); nothing here imports the client.
 
 mod admin;
+mod announce;
 mod current;
 mod dispatch;
 pub mod net;
-pub mod registration;
 mod servants;
 mod signals;
 
 pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
+pub use announce::{AnnounceError, AnnouncedServant, Announcement, Announcer};
 pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
     AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
     StopHandle,
 };
-pub use registration::{LoadReporter, RegistrationConfig, RegistrationError};
 pub use servants::Servants;
 pub use signals::{ShutdownSignal, ShutdownSignals};

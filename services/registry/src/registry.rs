@@ -101,7 +101,9 @@ impl Registry {
     }
 
     /// Registers (or re-registers) an instance; it is active from now on. Durable when this
-    /// returns `Ok`.
+    /// returns `Ok`. The instance is listed with the load it carries (the registrant's current
+    /// values) until its next heartbeat; a re-registration replaces the metadata and the load
+    /// of the previous one.
     pub fn register(&self, instance: Instance) -> Result<(), StoreError> {
         self.register_all(vec![instance])
     }
@@ -118,12 +120,8 @@ impl Registry {
         self.store.put_all(&instances)?;
         let now = Instant::now();
         let mut entries = self.entries.write();
-        for mut instance in instances {
+        for instance in instances {
             let key = key_of(&instance);
-            if let Some(previous) = entries.remove(&key) {
-                // Keep the last reported load across a re-registration.
-                instance.load = previous.instance.load;
-            }
             entries.insert(
                 key,
                 Entry {

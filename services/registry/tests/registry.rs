@@ -107,6 +107,52 @@ fn missed_heartbeats_make_an_instance_inactive_until_the_next_one() {
 }
 
 #[test]
+fn a_registration_is_listed_with_its_load_and_a_re_registration_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(&dir.path().join("r.redb"), Duration::from_secs(30)).unwrap();
+    let unhealthy = DynamicMeta {
+        health: HealthStatus::UNHEALTHY,
+        active_transactions: 5,
+        ..Default::default()
+    };
+    r.register(Instance {
+        load: unhealthy.clone(),
+        ..instance("A.B.Obj", 1, "sz", "prod", &[])
+    })
+    .unwrap();
+    // Before any heartbeat: the load the registration carried.
+    assert_eq!(r.list(&all())[0].load, unhealthy);
+
+    // A heartbeat, then a re-registration (a restart at the same address) with other values:
+    // the new registration's load wins over the last heartbeat's.
+    let hb = DynamicMeta {
+        health: HealthStatus::DEGRADED,
+        active_transactions: 9,
+        ..Default::default()
+    };
+    assert_eq!(
+        r.heartbeat("A.B.Obj", "127.0.0.1", 1, hb),
+        HeartbeatOutcome::Recorded
+    );
+    let healthy = DynamicMeta {
+        active_transactions: 1,
+        ..Default::default()
+    };
+    r.register(Instance {
+        load: healthy.clone(),
+        ..instance("A.B.Obj", 1, "sz", "prod", &[])
+    })
+    .unwrap();
+    let listed = r.list(&all());
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].load, healthy);
+    assert_eq!(
+        listed[0].last_heartbeat_ms, 0,
+        "no heartbeat since re-registering"
+    );
+}
+
+#[test]
 fn list_filters_by_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let r = Registry::open(&dir.path().join("r.redb"), Duration::from_secs(30)).unwrap();

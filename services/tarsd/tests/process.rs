@@ -12,9 +12,9 @@ use tars::TarsString;
 
 use parking_lot::Mutex;
 use tars::client::Communicator;
+use tars::registration::RegistrationConfig;
 use tars::server::{
-    AdapterConfig, Current, Endpoint, RegistrationConfig, ServantError, Servants, Server,
-    ServerConfig,
+    AdapterConfig, Current, Endpoint, ServantError, Servants, Server, ServerConfig,
 };
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, CoordinatorProxy, GlobalStatus, Participant, ParticipantServant,
@@ -149,11 +149,12 @@ fn start_accounts(registry_port: u16, ledger: Ledger, delay: Duration) -> Server
     );
     adapter.threads = 4;
     let config = ServerConfig {
-        registration: Some(
+        announcer: Some(
             RegistrationConfig::new(format!(
                 "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {registry_port}"
             ))
-            .with_heartbeat_interval(Duration::from_millis(200)),
+            .with_heartbeat_interval(Duration::from_millis(200))
+            .into(),
         ),
         ..ServerConfig::default()
     };

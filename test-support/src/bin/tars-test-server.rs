@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tars::server::{RegistrationConfig, Servants, ServerConfig};
+use tars::registration::RegistrationConfig;
+use tars::server::{Servants, ServerConfig};
 use tars_test_support::serve_on;
 use tars_test_support::Echo;
 
@@ -38,9 +39,10 @@ fn main() -> ExitCode {
     let mut servants = Servants::new();
     servants.add(&args.obj, Arc::new(Echo::default()));
     let config = ServerConfig {
-        registration: args.registry.map(|r| {
+        announcer: args.registry.map(|r| {
             RegistrationConfig::new(r)
                 .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))
+                .into()
         }),
         ..ServerConfig::default()
     };

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tars::server::{
-    AdapterConfig, AdminServant, Endpoint, RegistrationConfig, Servants, Server, ServerConfig,
-};
+use tars::registration::RegistrationConfig;
+use tars::server::{AdapterConfig, AdminServant, Endpoint, Servants, Server, ServerConfig};
 use tars_example_hello::{Demo, HelloImpl, OBJ};
 
 #[derive(Parser)]
@@ -41,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         Arc::new(servants),
     );
     let config = ServerConfig {
-        registration: args.registry.map(RegistrationConfig::new),
+        announcer: args.registry.map(|r| RegistrationConfig::new(r).into()),
         ..ServerConfig::default()
     };
     let server = Server::start(config, vec![adapter])?;

@@ -6,8 +6,7 @@ use std::time::Duration;
 use crate::codec::DecodeLimits;
 use crate::endpoint::Endpoint;
 use crate::packet::DEFAULT_MAX_FRAME;
-use crate::server::registration::RegistrationConfig;
-use crate::server::Servants;
+use crate::server::{Announcer, Servants};
 
 /// One listening endpoint and the servants it serves.
 #[derive(Debug, Clone)]
@@ -64,8 +63,10 @@ pub struct ServerConfig {
     pub limits: DecodeLimits,
     /// How long a graceful shutdown waits for in-flight requests and unsent responses.
     pub shutdown_grace: Duration,
-    /// Register the servants with a registry and heartbeat while running (none by default).
-    pub registration: Option<RegistrationConfig>,
+    /// Publishes the servants once the server is serving and withdraws them after a graceful
+    /// stop (none by default). Self-registration with a registry is
+    /// `Some(tars::registration::RegistrationConfig::new(registry).into())`.
+    pub announcer: Option<Arc<dyn Announcer>>,
 }
 
 impl Default for ServerConfig {
@@ -76,7 +77,7 @@ impl Default for ServerConfig {
             max_write_buffer: 16 * 1024 * 1024,
             limits: DecodeLimits::DEFAULT,
             shutdown_grace: Duration::from_secs(5),
-            registration: None,
+            announcer: None,
         }
     }
 }

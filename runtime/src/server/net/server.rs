@@ -16,7 +16,7 @@ use super::handle;
 use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread, UDP_BASE};
 use super::stats::{IoCounters, IoStats};
 use super::udp::UdpAdapter;
-use crate::server::registration::{Announced, Registrar, RegistrationError};
+use crate::server::announce::{AnnounceError, AnnouncedServant, Announcement};
 use crate::server::signals::ShutdownSignals;
 
 /// The administration servant's object name, which is never registered.
@@ -41,9 +41,10 @@ pub enum ServerError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// Self-registration with the registry could not be set up.
-    #[error(transparent)]
-    Registration(#[from] RegistrationError),
+    /// The configured [`Announcer`](crate::server::Announcer) refused to announce the
+    /// servants (for self-registration: a bad registry string, or no host to publish).
+    #[error("cannot announce the servants: {0}")]
+    Announce(#[source] AnnounceError),
     /// SIGTERM / SIGINT could not be caught ([`Server::run_until_signal`]).
     #[error("cannot catch the shutdown signals: {0}")]
     Signals(std::io::Error),
@@ -110,8 +111,8 @@ impl Drop for NetThreadExit {
 /// A running server. Dropping it shuts it down gracefully.
 ///
 /// A program that serves until it is told to stop calls [`Server::run_until_signal`] (SIGTERM
-/// or SIGINT) or [`Server::wait`] (a [`StopHandle`]); both drain and deregister before they
-/// return.
+/// or SIGINT) or [`Server::wait`] (a [`StopHandle`]); both drain and withdraw the
+/// announcement (deregister, with self-registration) before they return.
 pub struct Server {
     nets: Vec<NetHandle>,
     net_threads: Vec<JoinHandle<()>>,
@@ -120,7 +121,7 @@ pub struct Server {
     connections: Vec<(String, Arc<AtomicUsize>)>,
     counters: Arc<IoCounters>,
     grace: std::time::Duration,
-    registrar: Option<Registrar>,
+    announcement: Option<Box<dyn Announcement>>,
     stop_tx: Sender<StopCause>,
     stop_rx: Receiver<StopCause>,
 }
@@ -282,21 +283,28 @@ impl Server {
             connections: conn_counts,
             counters,
             grace: config.shutdown_grace,
-            registrar: None,
+            announcement: None,
             stop_tx,
             stop_rx,
         };
-        if let Some(registration) = config.registration {
+        if let Some(announcer) = &config.announcer {
             // On error the server is dropped, which stops its threads.
             let announced = Self::announced(&adapters, &server.addrs);
-            server.registrar = Some(Registrar::start(registration, &announced)?);
+            server.announcement = Some(
+                announcer
+                    .announce(&announced)
+                    .map_err(ServerError::Announce)?,
+            );
         }
         Ok(server)
     }
 
-    /// Every servant but `AdminObj` on every TCP adapter, at its bound address. (The
-    /// registration announces TCP endpoints only, so UDP adapters are not registered.)
-    fn announced(adapters: &[AdapterConfig], addrs: &[(String, SocketAddr)]) -> Vec<Announced> {
+    /// Every servant but `AdminObj` on every TCP adapter, at its bound address. (A
+    /// registration announces TCP endpoints only, so UDP adapters are not announced.)
+    fn announced(
+        adapters: &[AdapterConfig],
+        addrs: &[(String, SocketAddr)],
+    ) -> Vec<AnnouncedServant> {
         adapters
             .iter()
             .zip(addrs)
@@ -315,7 +323,7 @@ impl Server {
                 a.servants
                     .names()
                     .filter(|n| *n != ADMIN_OBJ)
-                    .map(move |object| Announced {
+                    .map(move |object| AnnouncedServant {
                         adapter: a.name.clone(),
                         object: object.to_owned(),
                         addr: *addr,
@@ -355,7 +363,7 @@ impl Server {
 
     /// Serves until a [`StopHandle`] of this server asks it to stop (or a net thread ends on
     /// its own), then shuts down gracefully like [`Server::shutdown`] and returns once the
-    /// server has stopped: not accepting, in-flight requests answered, deregistered.
+    /// server has stopped: not accepting, in-flight requests answered, announcement withdrawn.
     pub fn wait(mut self) {
         // `self` holds a sender, so this only returns on a message.
         match self.stop_rx.recv() {
@@ -370,8 +378,9 @@ impl Server {
     /// Serves until SIGTERM or SIGINT (or a [`StopHandle`]), then shuts down gracefully and
     /// returns: stops accepting, answers the requests it already has (within
     /// [`ServerConfig::shutdown_grace`](super::ServerConfig::shutdown_grace)), then
-    /// deregisters from the registry when registration is configured — so a server stopped
-    /// by a signal leaves the registry at once, not after the heartbeat timeout.
+    /// withdraws the announcement when an announcer is configured — so a self-registered
+    /// server stopped by a signal leaves the registry at once, not after the heartbeat
+    /// timeout.
     ///
     /// While it waits, a second signal ends the process at once (status `128 + signal`); see
     /// [`ShutdownSignals`]. Fails, shutting the server down, when the signals cannot be
@@ -391,8 +400,8 @@ impl Server {
     }
 
     /// Stops accepting, answers the requests already received, flushes the responses (within
-    /// the configured grace period), joins every thread, then deregisters from the registry
-    /// (when registration is configured).
+    /// the configured grace period), joins every thread, then withdraws the announcement
+    /// (when an announcer is configured: self-registration deregisters).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -413,9 +422,9 @@ impl Server {
                 let _ = t.join();
             }
         }
-        // Drained: now leave the registry (the registrar waits for the deregistration calls).
-        if let Some(mut registrar) = self.registrar.take() {
-            registrar.stop();
+        // Drained: now withdraw the announcement (e.g. deregister, waiting for the calls).
+        if let Some(announcement) = self.announcement.take() {
+            announcement.withdraw();
         }
     }
 }

@@ -1,20 +1,38 @@
-//! Self-registration: a server configured with a registry ([`RegistrationConfig`]) registers
-//! every servant of every adapter (except `AdminObj`) as an instance of the tars-rs registry
-//! (`tars.tarsregistry.RegistryObj`, interface [`tarsrs::Registry`]) when it starts, sends a
-//! heartbeat with its dynamic metadata every `heartbeat_interval`, registers again when the
-//! registry answers that it does not know the instance (it lost it, or expired it), and
+//! Self-registration: a server whose [`ServerConfig::announcer`] is a [`RegistrationConfig`]
+//! registers every servant of every adapter (except `AdminObj`) as an instance of the tars-rs
+//! registry (`tars.tarsregistry.RegistryObj`, interface [`tarsrs::Registry`]) when it starts,
+//! sends a heartbeat with its dynamic metadata every `heartbeat_interval`, registers again when
+//! the registry answers that it does not know the instance (it lost it, or expired it), and
 //! deregisters when the server shuts down gracefully.
 //!
-//! The heartbeat's [`DynamicMeta`] starts from the process's CPU and memory share (Linux
-//! `/proc`) and health `HEALTHY`; a [`LoadReporter`] can change any field (active transactions,
-//! average transaction time, health) before it is sent.
+//! ```no_run
+//! use tars::registration::RegistrationConfig;
+//! use tars::server::ServerConfig;
+//!
+//! let registry = "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p 17890";
+//! let config = ServerConfig {
+//!     announcer: Some(RegistrationConfig::new(registry).into()),
+//!     ..ServerConfig::default()
+//! };
+//! # let _ = config;
+//! ```
+//!
+//! Registrations and heartbeats carry the same [`DynamicMeta`]: the process's CPU and memory
+//! share (Linux `/proc`) and health `HEALTHY`, then whatever a [`LoadReporter`] changes
+//! (active transactions, average transaction time, health). So an instance is listed with its
+//! reported load from its first registration on, not only after its first heartbeat.
 //!
 //! An unreachable registry never stops the server: failures are logged and retried on the next
 //! heartbeat tick.
 //!
+//! This module sits above both the client (it calls the registry through a proxy) and the
+//! server (it implements the server's [`Announcer`]); neither imports it.
+//!
 //! The metadata types are re-exported here from [`crate::protocol::tarsrs`], so one import
 //! brings everything a registering server needs:
-//! `use tars::server::registration::{DynamicMeta, HealthStatus, RegistrationConfig, StaticMeta};`
+//! `use tars::registration::{DynamicMeta, HealthStatus, RegistrationConfig, StaticMeta};`
+//!
+//! [`ServerConfig::announcer`]: crate::server::ServerConfig::announcer
 //!
 //! [`tarsrs::Registry`]: crate::protocol::tarsrs::Registry
 
@@ -33,11 +51,12 @@ use self::process_load::ProcessLoad;
 use crate::client::{CallError, Communicator};
 use crate::protocol::tars::EndpointF;
 use crate::protocol::tarsrs::{Instance, RegistryProxy};
+use crate::server::{AnnounceError, AnnouncedServant, Announcement, Announcer};
 
-/// Adjusts the dynamic metadata of a heartbeat.
+/// Adjusts the dynamic metadata of a registration or a heartbeat.
 pub trait LoadReporter: Send + Sync + 'static {
-    /// Called before each heartbeat of `object`; `load` already holds the process's CPU and
-    /// memory share and health `HEALTHY`.
+    /// Called before each registration and each heartbeat of `object`; `load` already holds
+    /// the process's CPU and memory share and health `HEALTHY`.
     fn report(&self, object: &str, load: &mut DynamicMeta);
 }
 
@@ -67,7 +86,7 @@ pub struct RegistrationConfig {
     pub set_id: String,
     /// Timeout of each call to the registry.
     pub call_timeout: Duration,
-    /// Adjusts the dynamic metadata of each heartbeat.
+    /// Adjusts the dynamic metadata of each registration and heartbeat.
     pub reporter: Option<Arc<dyn LoadReporter>>,
 }
 
@@ -124,7 +143,7 @@ impl RegistrationConfig {
         self
     }
 
-    /// Lets `reporter` fill in the dynamic metadata of heartbeats.
+    /// Lets `reporter` fill in the dynamic metadata of registrations and heartbeats.
     pub fn with_reporter(mut self, reporter: impl LoadReporter) -> RegistrationConfig {
         self.reporter = Some(Arc::new(reporter));
         self
@@ -150,13 +169,22 @@ pub enum RegistrationError {
     Thread(#[from] std::io::Error),
 }
 
-/// One servant on one bound adapter, as the server hands it to registration.
-#[derive(Debug, Clone)]
-pub(crate) struct Announced {
-    pub adapter: String,
-    pub object: String,
-    pub addr: std::net::SocketAddr,
-    pub timeout_ms: u64,
+impl Announcer for RegistrationConfig {
+    /// Registers `servants` (one attempt each, before returning; an unreachable registry is
+    /// retried on the heartbeat ticks) and starts heartbeating. Withdrawing the announcement
+    /// stops the heartbeats and deregisters.
+    fn announce(
+        &self,
+        servants: &[AnnouncedServant],
+    ) -> Result<Box<dyn Announcement>, AnnounceError> {
+        Ok(Box::new(Registrar::start(self.clone(), servants)?))
+    }
+}
+
+impl From<RegistrationConfig> for Arc<dyn Announcer> {
+    fn from(config: RegistrationConfig) -> Arc<dyn Announcer> {
+        Arc::new(config)
+    }
 }
 
 fn now_ms() -> i64 {
@@ -169,7 +197,7 @@ fn now_ms() -> i64 {
 /// The instances `announced` becomes under `config`.
 fn instances(
     config: &RegistrationConfig,
-    announced: &[Announced],
+    announced: &[AnnouncedServant],
 ) -> Result<Vec<Instance>, RegistrationError> {
     let mut meta = config.meta.clone();
     if meta.start_time == 0 {
@@ -207,16 +235,16 @@ fn instances(
 }
 
 /// The running registration of one server: its heartbeat thread.
-pub(crate) struct Registrar {
+struct Registrar {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Registrar {
     /// Registers `announced` (one attempt, before returning) and starts heartbeating.
-    pub fn start(
+    fn start(
         config: RegistrationConfig,
-        announced: &[Announced],
+        announced: &[AnnouncedServant],
     ) -> Result<Registrar, RegistrationError> {
         let instances = instances(&config, announced)?;
         let proxy = Communicator::new()
@@ -246,7 +274,7 @@ impl Registrar {
     }
 
     /// Stops heartbeating and deregisters (waits for the deregistration calls).
-    pub fn stop(&mut self) {
+    fn stop(&mut self) {
         // Dropping the sender wakes the thread too; sending makes the intent explicit.
         if let Some(stop) = self.stop.take() {
             let _ = stop.try_send(());
@@ -254,6 +282,12 @@ impl Registrar {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Announcement for Registrar {
+    fn withdraw(mut self: Box<Self>) {
+        self.stop();
     }
 }
 
@@ -281,13 +315,37 @@ impl Worker {
         self.deregister_all();
     }
 
-    /// One registration attempt for every instance not registered yet. A transport failure
-    /// ends the round (the registry is down; the next tick retries).
+    /// The dynamic metadata `object` reports now: the sampled process load, health
+    /// `HEALTHY`, then the reporter's changes.
+    fn load_of(&self, object: &str, cpu: f64, mem: f64) -> DynamicMeta {
+        let mut load = DynamicMeta {
+            cpu_load: cpu,
+            mem_load: mem,
+            health: HealthStatus::HEALTHY,
+            ..DynamicMeta::default()
+        };
+        if let Some(r) = &self.reporter {
+            r.report(object, &mut load);
+        }
+        load
+    }
+
+    /// One registration attempt for every instance not registered yet, each with its current
+    /// load. A transport failure ends the round (the registry is down; the next tick
+    /// retries).
     fn register_missing(&mut self) {
-        for (i, instance) in self.instances.iter().enumerate() {
+        if self.registered.iter().all(|r| *r) {
+            return;
+        }
+        let cpu = self.load.cpu();
+        let mem = self.load.memory();
+        for i in 0..self.instances.len() {
             if self.registered[i] {
                 continue;
             }
+            let load = self.load_of(&self.instances[i].obj_name, cpu, mem);
+            self.instances[i].load = load;
+            let instance = &self.instances[i];
             match self.proxy.register_instance(instance) {
                 Ok(0) => {
                     tracing::info!(object = %instance.obj_name, host = %instance.endpoint.host,
@@ -314,15 +372,7 @@ impl Worker {
             if !self.registered[i] {
                 continue;
             }
-            let mut load = DynamicMeta {
-                cpu_load: cpu,
-                mem_load: mem,
-                health: HealthStatus::HEALTHY,
-                ..DynamicMeta::default()
-            };
-            if let Some(r) = &self.reporter {
-                r.report(&instance.obj_name, &mut load);
-            }
+            let load = self.load_of(&instance.obj_name, cpu, mem);
             let ep = &instance.endpoint;
             match self
                 .proxy
@@ -377,8 +427,8 @@ fn is_unreachable(e: &CallError) -> bool {
 mod tests {
     use super::*;
 
-    fn announced(addr: &str) -> Announced {
-        Announced {
+    fn announced(addr: &str) -> AnnouncedServant {
+        AnnouncedServant {
             adapter: "A".into(),
             object: "App.Server.Obj".into(),
             addr: addr.parse().expect("addr"),
