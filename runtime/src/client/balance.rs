@@ -179,6 +179,9 @@ pub(crate) struct Balancer {
     slots: RwLock<Arc<Vec<Slot>>>,
     policy: Policy,
     shield: ShieldConfig,
+    /// The last locator lookup failure of this object (set by the locator, cleared by a
+    /// successful lookup); carried by `CallError::NoEndpoint`.
+    lookup_error: Mutex<Option<String>>,
 }
 
 impl Balancer {
@@ -194,6 +197,7 @@ impl Balancer {
             slots: RwLock::new(Arc::new(Vec::new())),
             policy,
             shield,
+            lookup_error: Mutex::new(None),
         };
         balancer.update(instances);
         balancer
@@ -202,6 +206,20 @@ impl Balancer {
     /// The object called.
     pub fn object(&self) -> &str {
         &self.object
+    }
+
+    /// Records the outcome of the last locator lookup: `Some(cause)` after a failure, `None`
+    /// after a success.
+    pub fn set_lookup_error(&self, cause: Option<String>) {
+        *self.lookup_error.lock() = cause;
+    }
+
+    /// The error of a call that found no endpoint, with the last lookup failure.
+    fn no_endpoint(&self) -> CallError {
+        CallError::NoEndpoint {
+            object: self.object.clone(),
+            cause: self.lookup_error.lock().clone(),
+        }
     }
 
     /// Replaces the endpoint list. Endpoints (`host:port`) that stay keep their connection,
@@ -284,7 +302,7 @@ impl Balancer {
 
 impl Invoker for Arc<Balancer> {
     fn invoke(&self, request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
-        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
+        let mut last = self.no_endpoint();
         for link in self.order(&request, hash) {
             if let Err(e) = link.invoker.ensure_connected() {
                 link.record(false, &self.shield);
@@ -311,7 +329,7 @@ impl Invoker for Arc<Balancer> {
     }
 
     fn invoke_oneway(&self, request: RequestPacket, hash: Option<u64>) -> Result<(), CallError> {
-        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
+        let mut last = self.no_endpoint();
         for link in self.order(&request, hash) {
             match link.invoker.invoke_oneway(request.clone(), hash) {
                 Ok(()) => return Ok(()),

@@ -20,7 +20,9 @@ pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::LocalInvoker;
-pub use locator::{Locator, QueryFLocator, RegistryLocator};
+pub use locator::{
+    Locator, ObjectUpdate, QueryFLocator, QueryLookup, RegistryLocator, WatchError, WatchFuture,
+};
 pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
     CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,

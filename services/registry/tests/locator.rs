@@ -85,7 +85,7 @@ fn query_f_locator_resolves_refreshes_and_survives_registry_loss() {
         .with_locator(&registry.obj(QUERY_OBJ))
         .expect("locator");
     let nobody = comm.string_to_proxy("Nobody.Server.Obj").expect("proxy");
-    assert!(matches!(who(&nobody), Err(CallError::NoEndpoint(_))));
+    assert!(matches!(who(&nobody), Err(CallError::NoEndpoint { .. })));
 }
 
 #[test]
@@ -131,5 +131,5 @@ fn registry_locator_metadata_reaches_the_policy() {
         .expect("locator")
         .string_to_proxy(OBJ)
         .expect("proxy");
-    assert!(matches!(who(&plain), Err(CallError::NoEndpoint(_))));
+    assert!(matches!(who(&plain), Err(CallError::NoEndpoint { .. })));
 }
