@@ -213,9 +213,7 @@ impl RegistryLocator {
 pub fn select_instances(set: Option<&str>, instances: Vec<Instance>) -> Vec<Instance> {
     let in_set = |i: &Instance, set: &str| set_matches(set, &i.endpoint.set_id);
     let keep: Box<dyn Fn(&Instance) -> bool> = match set {
-        Some(set) if instances.iter().any(|i| in_set(i, set)) => {
-            Box::new(move |i| in_set(i, set))
-        }
+        Some(set) if instances.iter().any(|i| in_set(i, set)) => Box::new(move |i| in_set(i, set)),
         Some(_) => Box::new(|i| i.endpoint.set_id.is_empty()),
         None => Box::new(|_| true),
     };
@@ -487,7 +485,9 @@ impl Refresher {
         ] {
             match std::thread::Builder::new().name(name.into()).spawn(body) {
                 Ok(handle) => threads.push(handle),
-                Err(e) => tracing::error!(error = %e, thread = name, "cannot start a locator thread"),
+                Err(e) => {
+                    tracing::error!(error = %e, thread = name, "cannot start a locator thread")
+                }
             }
         }
     }
@@ -578,8 +578,7 @@ fn run_watch(shared: &Shared) {
         }
         let call = shared.locator.watch(&known, WATCH_WAIT);
         let interrupted = Interrupted { shared, generation };
-        let answer = match futures::executor::block_on(futures::future::select(call, interrupted))
-        {
+        let answer = match futures::executor::block_on(futures::future::select(call, interrupted)) {
             futures::future::Either::Left((answer, _)) => answer,
             futures::future::Either::Right(((), _)) => {
                 // Stopped, or new objects: give proxies created together a moment, then
@@ -617,7 +616,8 @@ fn run_watch(shared: &Shared) {
                 failures = failures.saturating_add(1);
                 tracing::debug!(error = %e, "locator watch failed; watching again later");
                 // 0.5 s, 1 s, 2 s, ... at most 10 s.
-                Duration::from_millis(500u64 << failures.min(5).saturating_sub(1)).min(Duration::from_secs(10))
+                Duration::from_millis(500u64 << failures.min(5).saturating_sub(1))
+                    .min(Duration::from_secs(10))
             }
         };
         if shared.sleep(pause) {

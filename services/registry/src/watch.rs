@@ -139,7 +139,8 @@ impl WatchHub {
         if !changes.is_empty() || wait_ms <= 0 || known.is_empty() {
             return (0, changes);
         }
-        let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)).min(self.config.max_wait);
+        let wait =
+            Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)).min(self.config.max_wait);
         let mut held = self.held.lock();
         if held.len() >= self.config.max_held {
             tracing::debug!(held = held.len(), "watch refused: too many held calls");
