@@ -112,6 +112,15 @@ impl Registry for Recorder {
     ) -> Result<(i32, Vec<Instance>), ServantError> {
         Ok((0, Vec::new()))
     }
+
+    fn watch(
+        &self,
+        _current: &mut Current,
+        _known: std::collections::BTreeMap<TarsString, i64>,
+        _wait_ms: i32,
+    ) -> Result<(i32, Vec<tars::protocol::tarsrs::ObjectInstances>), ServantError> {
+        Ok((0, Vec::new())) // servers never watch
+    }
 }
 
 struct Nop;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
@@ -141,6 +141,9 @@ pub(crate) struct Balancer {
     policy: Policy,
     shield: ShieldConfig,
     net: Arc<ClientNet>,
+    /// The last locator lookup failure of this object (set by the locator, cleared by a
+    /// successful lookup); carried by `CallError::NoEndpoint`.
+    lookup_error: Mutex<Option<String>>,
 }
 
 impl Balancer {
@@ -158,6 +161,7 @@ impl Balancer {
             policy,
             shield,
             net,
+            lookup_error: Mutex::new(None),
         };
         balancer.update(instances);
         balancer
@@ -166,6 +170,20 @@ impl Balancer {
     /// The object called.
     pub fn object(&self) -> &str {
         &self.object
+    }
+
+    /// Records the outcome of the last locator lookup: `Some(cause)` after a failure, `None`
+    /// after a success.
+    pub fn set_lookup_error(&self, cause: Option<String>) {
+        *self.lookup_error.lock() = cause;
+    }
+
+    /// The error of a call that found no endpoint, with the last lookup failure.
+    fn no_endpoint(&self) -> CallError {
+        CallError::NoEndpoint {
+            object: self.object.clone(),
+            cause: self.lookup_error.lock().clone(),
+        }
     }
 
     /// Replaces the endpoint list. Endpoints (`host:port`, TCP or UDP) that stay keep their connection,
@@ -250,7 +268,7 @@ impl Invoker for Arc<Balancer> {
         let started = Instant::now();
         let mut links = self.order(&request, hash).into_iter();
         let Some(first) = links.next() else {
-            let error = CallError::NoEndpoint(request.servant_name.to_string());
+            let error = self.no_endpoint();
             return Box::pin(async move { Err(error) });
         };
         let reply = first.call(&mut request, started);
@@ -274,7 +292,7 @@ impl Invoker for Arc<Balancer> {
         mut request: RequestPacket,
         hash: Option<u64>,
     ) -> Result<(), CallError> {
-        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
+        let mut last = self.no_endpoint();
         for link in self.order(&request, hash) {
             match link.oneway(&mut request) {
                 Ok(()) => return Ok(()),

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::balance::{instance_of_endpoint, Balancer, Selection, ShieldConfig};
 use super::error::CallError;
-use super::locator::{self, Locator, QueryFLocator, Refresher, RegistryLocator};
+use super::locator::{Locator, QueryFLocator, QueryLookup, Refresher, RegistryLocator};
 use super::net::{ClientNet, NetConfig};
 use super::policy::Policy;
 use super::proxy::ServantProxy;
 use crate::endpoint::Endpoint;
 
-/// Why a proxy string was rejected.
+/// Why a proxy string or a communicator setting was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
     /// No `@endpoints` part and no locator configured.
@@ -21,6 +21,9 @@ pub enum ProxyError {
     /// An endpoint did not parse.
     #[error(transparent)]
     Endpoint(#[from] crate::endpoint::EndpointError),
+    /// A SET id that is not `app.area.group`.
+    #[error("{0:?} is not a SET id of the form app.area.group")]
+    InvalidSet(String),
     /// The client net threads could not be started.
     #[error("cannot start the client net threads: {0}")]
     Net(String),
@@ -29,18 +32,57 @@ pub enum ProxyError {
 /// How often locator-resolved proxies refresh their endpoints by default (as TarsCpp).
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The locator as configured; built (with the SET id) when the first proxy needs it.
+#[derive(Clone)]
+enum LocatorSpec {
+    QueryF(ServantProxy),
+    Registry(ServantProxy),
+    Custom(Arc<dyn Locator>),
+}
+
+impl std::fmt::Debug for LocatorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocatorSpec::QueryF(p) => f.debug_tuple("QueryF").field(p).finish(),
+            LocatorSpec::Registry(p) => f.debug_tuple("Registry").field(p).finish(),
+            LocatorSpec::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// Whether `set` is a SET id `app.area.group`: three non-empty parts without blanks (the
+/// group may be `*`, the whole area).
+fn valid_set(set: &str) -> bool {
+    let parts: Vec<&str> = set.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| !c.is_whitespace() && !matches!(c, '@' | ':'))
+        })
+        && parts[..2].iter().all(|p| !p.contains('*'))
+}
+
 /// Creates proxies; one per process is typical. Clones share the client net threads and the
-/// locator refresh thread.
+/// locator threads.
 ///
 /// The net threads ([`NetConfig`], one by default) start with the first proxy and stop when
 /// the communicator and every proxy it made are dropped.
+///
+/// The builder methods may be called in any order: the locator is set up with the settings
+/// the communicator has when its first proxy is resolved by name.
 #[derive(Debug, Clone, Default)]
 pub struct Communicator {
     policy: Policy,
     shield: ShieldConfig,
     refresh_interval: Option<Duration>,
-    refresher: Option<Arc<Refresher>>,
+    set: Option<String>,
+    locator: Option<LocatorSpec>,
+    /// Created with the first located proxy; shared by the clones made from then on (a
+    /// locator setting changed afterwards starts a new one).
+    refresher: Arc<OnceLock<Arc<Refresher>>>,
     net_config: NetConfig,
+    /// Started with the first proxy; shared by the clones made from then on.
     net: Arc<OnceLock<Arc<ClientNet>>>,
 }
 
@@ -49,12 +91,6 @@ impl std::fmt::Debug for ClientNet {
         f.debug_struct("ClientNet")
             .field("threads", &self.threads())
             .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Refresher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Refresher").finish_non_exhaustive()
     }
 }
 
@@ -113,43 +149,101 @@ impl Communicator {
         Ok(self.net.get_or_init(|| started).clone())
     }
 
-    /// How often locator-resolved proxies refresh (default 60 s). Set before the locator.
+    /// How often locator-resolved proxies refresh (default 60 s), before or after the
+    /// locator is set.
     pub fn with_refresh_interval(mut self, interval: Duration) -> Communicator {
         self.refresh_interval = Some(interval);
+        self.refresher = Arc::default();
         self
     }
 
+    /// The client's SET (`app.area.group`; TarsCpp's `enableset` + `setdivision`): QueryF
+    /// lookups use `findObjectByIdInSameSet`, and the registry locator keeps the instances of
+    /// that SET (or those in no SET when the SET has none). A group of `*` takes the whole
+    /// area. Before or after the locator is set.
+    pub fn with_set(mut self, set_id: &str) -> Result<Communicator, ProxyError> {
+        let set_id = set_id.trim();
+        if !valid_set(set_id) {
+            return Err(ProxyError::InvalidSet(set_id.to_owned()));
+        }
+        self.set = Some(set_id.to_owned());
+        self.refresher = Arc::default();
+        Ok(self)
+    }
+
+    /// The client's SET, if one is set.
+    pub fn set_id(&self) -> Option<&str> {
+        self.set.as_deref()
+    }
+
+    /// The refresh interval of locator-resolved proxies.
+    pub fn refresh_interval(&self) -> Duration {
+        self.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL)
+    }
+
     /// Resolves bare object names through a Tars registry's QueryF object (TarsCpp's
-    /// `locator` property), e.g. `tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890`.
+    /// `locator` property), e.g. `tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890`,
+    /// with `findObjectByIdInSameGroup` (`findObjectByIdInSameSet` with [`with_set`]).
+    ///
+    /// [`with_set`]: Communicator::with_set
     pub fn with_locator(self, query_obj: &str) -> Result<Communicator, ProxyError> {
         let query = self.direct_proxy(query_obj)?;
-        Ok(self.with_locator_impl(Arc::new(QueryFLocator::new(query))))
+        Ok(self.with_spec(LocatorSpec::QueryF(query)))
     }
 
     /// Resolves bare object names through the tars-rs registry
     /// (`tars.tarsregistry.RegistryObj@...`), which also gives each instance's metadata for
-    /// metadata-aware policies.
+    /// metadata-aware policies and pushes changes as they happen (a registry without the
+    /// `watch` operation is refreshed periodically).
     pub fn with_registry_locator(self, registry_obj: &str) -> Result<Communicator, ProxyError> {
         let registry = self.direct_proxy(registry_obj)?;
-        Ok(self.with_locator_impl(Arc::new(RegistryLocator::new(registry))))
+        Ok(self.with_spec(LocatorSpec::Registry(registry)))
     }
 
-    /// Resolves bare object names with `locator`.
-    pub fn with_locator_impl(mut self, locator: Arc<dyn Locator>) -> Communicator {
-        let interval = self.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
-        self.refresher = Some(Arc::new(Refresher::new(locator, interval)));
+    /// Resolves bare object names with `locator` (the SET id is not passed to it).
+    pub fn with_locator_impl(self, locator: Arc<dyn Locator>) -> Communicator {
+        self.with_spec(LocatorSpec::Custom(locator))
+    }
+
+    fn with_spec(mut self, spec: LocatorSpec) -> Communicator {
+        self.locator = Some(spec);
+        self.refresher = Arc::default();
         self
+    }
+
+    /// The locator threads with the current settings (created on first use).
+    fn refresher(&self) -> Option<&Arc<Refresher>> {
+        let spec = self.locator.as_ref()?;
+        Some(self.refresher.get_or_init(|| {
+            let locator: Arc<dyn Locator> = match spec {
+                LocatorSpec::QueryF(query) => {
+                    let lookup = match &self.set {
+                        Some(set) => QueryLookup::SameSet(set.clone()),
+                        None => QueryLookup::SameGroup,
+                    };
+                    Arc::new(QueryFLocator::new(query.clone()).with_lookup(lookup))
+                }
+                LocatorSpec::Registry(registry) => {
+                    let locator = RegistryLocator::new(registry.clone());
+                    Arc::new(match &self.set {
+                        Some(set) => locator.with_set(set.clone()),
+                        None => locator,
+                    })
+                }
+                LocatorSpec::Custom(locator) => locator.clone(),
+            };
+            Arc::new(Refresher::new(locator, self.refresh_interval()))
+        }))
     }
 
     /// Refreshes every locator-resolved proxy of this communicator now (normally done every
     /// refresh interval); the first lookup error, if any. Without a locator, nothing to do.
     pub fn refresh_endpoints(&self) -> Result<(), CallError> {
-        match &self.refresher {
+        match self.refresher.get() {
             Some(r) => r.refresh_all(),
             None => Ok(()),
         }
     }
-
     /// A proxy for `Obj@tcp -h host -p port -t timeout[:tcp ...]`, or for a bare `Obj`
     /// resolved through the locator. Calls are spread over the endpoints by the policy,
     /// skipping shielded or unreachable ones.
@@ -184,10 +278,12 @@ impl Communicator {
         if !text.contains('@') {
             return Err(ProxyError::NoEndpoints(text.to_owned()));
         }
-        // The registry's own proxy: default policy, this communicator's net threads.
+        // The registry's own proxy: default policy and no locator, on this communicator's net
+        // threads.
         Communicator {
             policy: Policy::default(),
-            refresher: None,
+            locator: None,
+            refresher: Arc::default(),
             ..self.clone()
         }
         .string_to_proxy(text)
@@ -195,8 +291,7 @@ impl Communicator {
 
     fn located_proxy(&self, obj: &str) -> Result<ServantProxy, ProxyError> {
         let refresher = self
-            .refresher
-            .as_ref()
+            .refresher()
             .ok_or_else(|| ProxyError::NoEndpoints(obj.to_owned()))?;
         let balancer = Arc::new(Balancer::new(
             obj,
@@ -205,8 +300,7 @@ impl Communicator {
             self.shield,
             self.net()?,
         ));
-        let _ = locator::refresh(refresher.locator().as_ref(), &balancer);
-        refresher.watch(&balancer);
+        refresher.add(&balancer);
         Ok(ServantProxy::new(obj, Arc::new(balancer)))
     }
 }

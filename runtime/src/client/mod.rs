@@ -25,7 +25,9 @@ pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::{LocalInvoker, LocalReply, LocalTarget};
-pub use locator::{Locator, QueryFLocator, RegistryLocator};
+pub use locator::{
+    Locator, ObjectUpdate, QueryFLocator, QueryLookup, RegistryLocator, WatchError, WatchFuture,
+};
 pub use net::NetConfig;
 pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{

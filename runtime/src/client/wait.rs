@@ -71,7 +71,11 @@ mod tests {
     #[test]
     fn completes_a_ready_future_and_one_answered_later_from_another_thread() {
         assert_eq!(block_on_spinning(async { 7 }, SPIN), 7);
-        for delay in [Duration::ZERO, Duration::from_micros(10), Duration::from_millis(20)] {
+        for delay in [
+            Duration::ZERO,
+            Duration::from_micros(10),
+            Duration::from_millis(20),
+        ] {
             let (tx, rx) = oneshot::channel();
             let t = std::thread::spawn(move || {
                 std::thread::sleep(delay);

@@ -150,6 +150,25 @@ pub mod tarsrs {
             <Self as ::tars::TarsValue>::tars_default()
         }
     }
+    /// The instances of one object at one version of the registry, as `watch` answers.
+    #[derive(Debug, Clone, PartialEq, ::tars::TarsStruct)]
+    #[tars(class = "tarsrs.ObjectInstances")]
+    pub struct ObjectInstances {
+        /// `objName` (tag 0).
+        #[tars(tag = 0, require)]
+        pub obj_name: ::tars::TarsString,
+        /// the object's version in the registry
+        #[tars(tag = 1, require)]
+        pub version: i64,
+        /// active and inactive, with `active` set
+        #[tars(tag = 2, optional)]
+        pub instances: ::std::vec::Vec<Instance>,
+    }
+    impl ::core::default::Default for ObjectInstances {
+        fn default() -> Self {
+            <Self as ::tars::TarsValue>::tars_default()
+        }
+    }
     /// Server side of IDL interface `Registry`: implement it and host it with [`RegistryServant`].
     ///
     ///
@@ -184,6 +203,16 @@ pub mod tarsrs {
             current: &mut ::tars::server::Current,
             filter: InstanceFilter,
         ) -> ::core::result::Result<(i32, ::std::vec::Vec<Instance>), ::tars::server::ServantError>;
+        /// `watch(known, waitMs, out changes)`.
+        fn watch(
+            &self,
+            current: &mut ::tars::server::Current,
+            known: ::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::core::result::Result<
+            (i32, ::std::vec::Vec<ObjectInstances>),
+            ::tars::server::ServantError,
+        >;
     }
     /// Dispatches requests to a [`Registry`] implementation.
     pub struct RegistryServant<T>(pub ::std::sync::Arc<T>);
@@ -195,7 +224,13 @@ pub mod tarsrs {
     }
     impl<T: Registry> ::tars::server::Dispatch for RegistryServant<T> {
         fn functions(&self) -> &'static [&'static str] {
-            &["deregister", "heartbeat", "list", "registerInstance"]
+            &[
+                "deregister",
+                "heartbeat",
+                "list",
+                "registerInstance",
+                "watch",
+            ]
         }
         fn dispatch(
             &self,
@@ -234,6 +269,15 @@ pub mod tarsrs {
                     out.write(2, "instances", &instances);
                     ::core::result::Result::Ok(())
                 }
+                "watch" => {
+                    let known: ::std::collections::BTreeMap<::tars::TarsString, i64> =
+                        params.read(1, "known")?;
+                    let wait_ms: i32 = params.read(2, "waitMs")?;
+                    let (ret, changes) = self.0.watch(current, known, wait_ms)?;
+                    out.write_return(&ret);
+                    out.write(3, "changes", &changes);
+                    ::core::result::Result::Ok(())
+                }
                 other => ::core::result::Result::Err(::tars::server::DispatchError::NoFunc(
                     ::std::string::ToString::to_string(other),
                 )),
@@ -270,6 +314,17 @@ pub mod tarsrs {
             let mut out = responder.result_writer();
             out.write_return(ret);
             out.write(2, "instances", instances);
+            responder.send_ok(out);
+        }
+        /// Sends the deferred reply of `watch`.
+        pub fn watch(
+            responder: ::tars::server::Responder,
+            ret: &i32,
+            changes: &::std::vec::Vec<ObjectInstances>,
+        ) {
+            let mut out = responder.result_writer();
+            out.write_return(ret);
+            out.write(3, "changes", changes);
             responder.send_ok(out);
         }
     }
@@ -525,6 +580,61 @@ pub mod tarsrs {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.list_request(filter);
             self.proxy.invoke_oneway("list", params, &options)
+        }
+        fn watch_request(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
+            let mut params = self.proxy.param_writer();
+            params.write(1, "known", known);
+            params.write(2, "waitMs", &wait_ms);
+            let options = self.options.clone();
+            (params, options)
+        }
+        fn watch_results(
+            reply: &::tars::client::ReplyBody,
+        ) -> ::core::result::Result<
+            (i32, ::std::vec::Vec<ObjectInstances>),
+            ::tars::client::CallError,
+        > {
+            let mut reader = reply.reader();
+            let ret: i32 = reader.read_return()?;
+            let changes: ::std::vec::Vec<ObjectInstances> = reader.read(3, "changes")?;
+            ::core::result::Result::Ok((ret, changes))
+        }
+        /// Calls `watch(known, waitMs, out changes)` and waits for the reply.
+        pub fn watch(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::core::result::Result<
+            (i32, ::std::vec::Vec<ObjectInstances>),
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.watch_request(known, wait_ms);
+            let reply = self.proxy.invoke_sync("watch", params, &options)?;
+            Self::watch_results(&reply)
+        }
+        /// Calls `watch(known, waitMs, out changes)`; the future resolves with the reply.
+        pub fn watch_async(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::tars::client::CallFuture<(i32, ::std::vec::Vec<ObjectInstances>)> {
+            let (params, options) = self.watch_request(known, wait_ms);
+            self.proxy.call_async("watch", params, &options, |reply| {
+                Self::watch_results(&reply)
+            })
+        }
+        /// Calls `watch(known, waitMs, out changes)` one-way: no reply is awaited.
+        pub fn watch_oneway(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            let (params, options) = self.watch_request(known, wait_ms);
+            self.proxy.invoke_oneway("watch", params, &options)
         }
     }
 }

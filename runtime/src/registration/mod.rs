@@ -419,7 +419,7 @@ impl Worker {
 fn is_unreachable(e: &CallError) -> bool {
     matches!(
         e,
-        CallError::Transport(_) | CallError::Timeout(_) | CallError::NoEndpoint(_)
+        CallError::Transport(_) | CallError::Timeout(_) | CallError::NoEndpoint { .. }
     )
 }
 

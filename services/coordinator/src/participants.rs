@@ -109,7 +109,7 @@ impl Participants {
                     .await
             }
         };
-        if matches!(answer, Err(CallError::NoEndpoint(_))) {
+        if matches!(answer, Err(CallError::NoEndpoint { .. })) {
             // Resolved before the participant was (re)registered or heartbeating (as right
             // after a restart): resolve it again next time instead of waiting for a refresh.
             self.proxies.lock().remove(&b.resource_id);

@@ -7,6 +7,7 @@
 //!   group and SET semantics, for any Tars client.
 //! - [`servant`]: `tars.tarsregistry.RegistryObj`, the tars-rs interface (register with static
 //!   metadata, heartbeat with dynamic metadata, deregister, list with filters).
+//! - [`watch`]: the `watch` long poll of RegistryObj (changes pushed to clients).
 //! - [`locator`]: resolution from the registry of the same process (no network).
 //! - [`service`]: configuration and hosting (alone, or inside `tarsd`).
 #![deny(missing_docs)]
@@ -17,10 +18,12 @@ pub mod registry;
 pub mod servant;
 pub mod service;
 pub mod store;
+pub mod watch;
 
 pub use locator::InProcessLocator;
 pub use query::{GroupRule, QueryService};
-pub use registry::{matches, HeartbeatOutcome, Registry};
+pub use registry::{matches, ChangeListener, HeartbeatOutcome, Registry};
 pub use servant::RegistryServantImpl;
 pub use service::{RegistryConfig, RegistryService, DEFAULT_PORT, QUERY_OBJ, REGISTRY_OBJ};
 pub use store::{RegistrationStore, StoreError};
+pub use watch::{WatchConfig, WatchHub, WATCH_BUSY};

@@ -2,9 +2,16 @@
 //! heartbeats bring (dynamic metadata, last-seen time). An instance is active while its last
 //! heartbeat (or its registration) is younger than the heartbeat timeout; one that misses
 //! heartbeats is listed as inactive and becomes active again with its next heartbeat.
+//!
+//! Every object has a version, bumped by every change of its instances: registration,
+//! deregistration, a heartbeat carrying different load, an instance turning inactive (seen
+//! by [`Registry::sweep`]) or active again. [`ChangeListener`]s hear of each bump; the
+//! `watch` long poll ([`crate::watch`]) is built on them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tars::TarsString;
 
@@ -23,6 +30,15 @@ struct Entry {
     last_seen: Instant,
     /// Wall-clock time of the last heartbeat (ms since the epoch), 0 before the first one.
     last_heartbeat_ms: i64,
+    /// Whether the object's current version counts the instance as active.
+    listed_active: bool,
+}
+
+/// Hears of the objects whose version changed (called after the change, with no registry
+/// lock held).
+pub trait ChangeListener: Send + Sync + 'static {
+    /// `objects` changed.
+    fn changed(&self, objects: &[TarsString]);
 }
 
 /// The result of a heartbeat.
@@ -41,6 +57,11 @@ pub struct Registry {
     /// Held while a write goes to disk and then to `entries`.
     write_order: Mutex<()>,
     heartbeat_timeout: Duration,
+    /// The version of every object that has had instances. Written with `entries` held.
+    versions: Mutex<HashMap<TarsString, i64>>,
+    /// The next version (starts at the opening time in µs, so versions grow across restarts).
+    next_version: AtomicI64,
+    listeners: RwLock<Vec<Weak<dyn ChangeListener>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -83,6 +104,7 @@ impl Registry {
                     instance,
                     last_seen: stale,
                     last_heartbeat_ms: 0,
+                    listed_active: false,
                 };
                 (key_of(&entry.instance), entry)
             })
@@ -92,7 +114,79 @@ impl Registry {
             entries: RwLock::new(entries),
             write_order: Mutex::new(()),
             heartbeat_timeout,
+            versions: Mutex::new(HashMap::new()),
+            next_version: AtomicI64::new(now_ms().saturating_mul(1000).max(1)),
+            listeners: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Tells `listener` of every change from now on (until it is dropped).
+    pub fn add_listener(&self, listener: Weak<dyn ChangeListener>) {
+        let mut listeners = self.listeners.write();
+        listeners.retain(|l| l.strong_count() > 0);
+        listeners.push(listener);
+    }
+
+    /// The version of `obj`'s instances: 0 for an object that never had any.
+    pub fn version(&self, obj: &str) -> i64 {
+        self.versions.lock().get(obj).copied().unwrap_or(0)
+    }
+
+    /// Gives `obj` a new version (called with `entries` write-locked).
+    fn bump(&self, obj: &TarsString) {
+        let v = self.next_version.fetch_add(1, Ordering::Relaxed);
+        self.versions.lock().insert(obj.clone(), v);
+    }
+
+    /// Tells the listeners (no lock held).
+    fn notify(&self, objects: &[TarsString]) {
+        if objects.is_empty() {
+            return;
+        }
+        let listeners: Vec<_> = self
+            .listeners
+            .read()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for l in listeners {
+            l.changed(objects);
+        }
+    }
+
+    /// Notices the instances whose liveness changed with time (missed heartbeats) and
+    /// gives their objects a new version; called periodically by the watch hub.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let stale: Vec<Key> = self
+            .entries
+            .read()
+            .iter()
+            .filter(|(_, e)| self.is_active(e, now) != e.listed_active)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let mut changed = BTreeSet::new();
+        {
+            let mut entries = self.entries.write();
+            for key in stale {
+                if let Some(e) = entries.get_mut(&key) {
+                    let active = self.is_active(e, now);
+                    if active != e.listed_active {
+                        e.listed_active = active;
+                        self.bump(&key.0);
+                        changed.insert(key.0);
+                    }
+                }
+            }
+        }
+        self.notify(&changed.into_iter().collect::<Vec<_>>());
+    }
+
+    fn is_active(&self, e: &Entry, now: Instant) -> bool {
+        now.duration_since(e.last_seen) <= self.heartbeat_timeout
     }
 
     /// How long an instance stays active without a heartbeat.
@@ -116,21 +210,31 @@ impl Registry {
         }
         // Writers go to disk in turn, so disk and memory see them in the same order; readers
         // and heartbeats are not held up by the disk.
-        let _order = self.write_order.lock();
+        let order = self.write_order.lock();
         self.store.put_all(&instances)?;
         let now = Instant::now();
-        let mut entries = self.entries.write();
-        for instance in instances {
-            let key = key_of(&instance);
-            entries.insert(
-                key,
-                Entry {
-                    instance,
-                    last_seen: now,
-                    last_heartbeat_ms: 0,
-                },
-            );
+        let mut changed = BTreeSet::new();
+        {
+            let mut entries = self.entries.write();
+            for instance in instances {
+                // A (re-)registration carries the instance's current load: it replaces the
+                // previous one.
+                let key = key_of(&instance);
+                self.bump(&key.0);
+                changed.insert(key.0.clone());
+                entries.insert(
+                    key,
+                    Entry {
+                        instance,
+                        last_seen: now,
+                        last_heartbeat_ms: 0,
+                        listed_active: true,
+                    },
+                );
+            }
         }
+        drop(order);
+        self.notify(&changed.into_iter().collect::<Vec<_>>());
         Ok(())
     }
 
@@ -142,33 +246,53 @@ impl Registry {
         port: i32,
         load: DynamicMeta,
     ) -> HeartbeatOutcome {
-        let mut entries = self.entries.write();
-        match entries.get_mut(&(TarsString::from(obj), TarsString::from(host), port)) {
-            Some(e) => {
-                e.instance.load = load;
-                e.last_seen = Instant::now();
-                e.last_heartbeat_ms = now_ms();
-                HeartbeatOutcome::Recorded
+        let obj = TarsString::from(obj);
+        let changed = {
+            let mut entries = self.entries.write();
+            let Some(e) = entries.get_mut(&(obj.clone(), TarsString::from(host), port)) else {
+                return HeartbeatOutcome::Unknown;
+            };
+            let changed = e.instance.load != load || !e.listed_active;
+            e.instance.load = load;
+            e.last_seen = Instant::now();
+            e.last_heartbeat_ms = now_ms();
+            e.listed_active = true;
+            if changed {
+                self.bump(&obj);
             }
-            None => HeartbeatOutcome::Unknown,
+            changed
+        };
+        if changed {
+            self.notify(std::slice::from_ref(&obj));
         }
+        HeartbeatOutcome::Recorded
     }
 
     /// Removes an instance durably; whether it was registered.
     pub fn deregister(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
-        let _order = self.write_order.lock();
+        let order = self.write_order.lock();
         let existed = self.store.remove(obj, host, port)?;
-        let removed = self
-            .entries
-            .write()
-            .remove(&(TarsString::from(obj), TarsString::from(host), port))
-            .is_some();
+        let obj = TarsString::from(obj);
+        let removed = {
+            let mut entries = self.entries.write();
+            let removed = entries
+                .remove(&(obj.clone(), TarsString::from(host), port))
+                .is_some();
+            if removed {
+                self.bump(&obj);
+            }
+            removed
+        };
+        drop(order);
+        if removed {
+            self.notify(std::slice::from_ref(&obj));
+        }
         Ok(existed || removed)
     }
 
     fn snapshot(&self, e: &Entry, now: Instant) -> Instance {
         let mut i = e.instance.clone();
-        i.active = now.duration_since(e.last_seen) <= self.heartbeat_timeout;
+        i.active = self.is_active(e, now);
         i.last_heartbeat_ms = e.last_heartbeat_ms;
         i
     }

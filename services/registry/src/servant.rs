@@ -8,16 +8,20 @@
 //! - `heartbeat`: 0 recorded; 1 unknown instance (register again).
 //! - `deregister`: 0 removed; 1 was not registered; [`STORAGE_FAILED`].
 //! - `list`: 0 and the matching instances.
+//! - `watch`: 0 and the changed objects (none when the wait ended), [`WATCH_BUSY`](crate::watch::WATCH_BUSY) when the
+//!   registry holds as many watches as it allows (see [`crate::watch`]).
 //!
 //! [`tarsrs::Registry`]: tars_protocols::tarsrs::Registry
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tars::TarsString;
 
 use tars::server::{Current, ServantError};
-use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter};
+use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter, ObjectInstances};
 
 use crate::registry::{HeartbeatOutcome, Registry};
+use crate::watch::{WatchConfig, WatchHub};
 
 /// `registerInstance` refused an instance without object name, host or valid port.
 pub const INVALID_INSTANCE: i32 = -1;
@@ -28,12 +32,20 @@ pub const STORAGE_FAILED: i32 = -2;
 #[derive(Debug)]
 pub struct RegistryServantImpl {
     registry: Arc<Registry>,
+    watch: Arc<WatchHub>,
 }
 
 impl RegistryServantImpl {
-    /// Serves `registry`.
+    /// Serves `registry`, with a watch hub of its own (default limits).
     pub fn new(registry: Arc<Registry>) -> RegistryServantImpl {
-        RegistryServantImpl { registry }
+        let watch = WatchHub::start(registry.clone(), WatchConfig::default());
+        RegistryServantImpl::with_watch(registry, watch)
+    }
+
+    /// Serves `registry`, holding `watch` calls in `watch` (shared by every servant of the
+    /// registry).
+    pub fn with_watch(registry: Arc<Registry>, watch: Arc<WatchHub>) -> RegistryServantImpl {
+        RegistryServantImpl { registry, watch }
     }
 }
 
@@ -100,5 +112,14 @@ impl tarsrs::Registry for RegistryServantImpl {
         filter: InstanceFilter,
     ) -> Result<(i32, Vec<Instance>), ServantError> {
         Ok((0, self.registry.list(&filter)))
+    }
+
+    fn watch(
+        &self,
+        current: &mut Current,
+        known: BTreeMap<TarsString, i64>,
+        wait_ms: i32,
+    ) -> Result<(i32, Vec<ObjectInstances>), ServantError> {
+        Ok(self.watch.watch(current, known, wait_ms))
     }
 }

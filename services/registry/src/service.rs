@@ -17,6 +17,7 @@ use crate::query::{GroupRule, QueryService};
 use crate::registry::Registry;
 use crate::servant::RegistryServantImpl;
 use crate::store::StoreError;
+use crate::watch::{WatchConfig, WatchHub};
 
 /// Object name of the naming interface (QueryF).
 pub const QUERY_OBJ: &str = "tars.tarsregistry.QueryObj";
@@ -47,6 +48,11 @@ pub struct RegistryConfig {
     pub net_threads: usize,
     /// IDC groups of callers by IP prefix, for `findObjectByIdInSameGroup`.
     pub groups: Vec<GroupRule>,
+    /// `watch` calls held at most at once (more are answered "busy" and poll later).
+    pub watch_max_held: usize,
+    /// The longest a `watch` call is held, in milliseconds (keep it below the clients'
+    /// connection idle timeout).
+    pub watch_max_wait_ms: u64,
 }
 
 impl Default for RegistryConfig {
@@ -59,6 +65,8 @@ impl Default for RegistryConfig {
             threads: 2,
             net_threads: 1,
             groups: Vec::new(),
+            watch_max_held: WatchConfig::default().max_held,
+            watch_max_wait_ms: WatchConfig::default().max_wait.as_millis() as u64,
         }
     }
 }
@@ -67,6 +75,7 @@ impl Default for RegistryConfig {
 #[derive(Debug, Clone)]
 pub struct RegistryService {
     registry: Arc<Registry>,
+    watch: Arc<WatchHub>,
     config: RegistryConfig,
 }
 
@@ -78,8 +87,17 @@ impl RegistryService {
             &config.data_dir.join("registry.redb"),
             Duration::from_millis(config.heartbeat_timeout_ms),
         )?;
+        let registry = Arc::new(registry);
+        let watch = WatchHub::start(
+            registry.clone(),
+            WatchConfig {
+                max_held: config.watch_max_held,
+                max_wait: Duration::from_millis(config.watch_max_wait_ms),
+            },
+        );
         Ok(RegistryService {
-            registry: Arc::new(registry),
+            registry,
+            watch,
             config,
         })
     }
@@ -87,6 +105,11 @@ impl RegistryService {
     /// The registry state.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The held `watch` calls.
+    pub fn watch_hub(&self) -> &Arc<WatchHub> {
+        &self.watch
     }
 
     /// Starts a server with just the registry; [`Server::local_addr`] of [`ADAPTER`] gives
@@ -115,8 +138,9 @@ impl Hosted for RegistryService {
         );
         servants.add(
             REGISTRY_OBJ,
-            Arc::new(RegistryServant::new(RegistryServantImpl::new(
+            Arc::new(RegistryServant::new(RegistryServantImpl::with_watch(
                 self.registry.clone(),
+                self.watch.clone(),
             ))),
         );
     }

@@ -20,6 +20,11 @@ fn example_config_parses() {
     assert_eq!(config.port, DEFAULT_PORT);
     assert_eq!(config.heartbeat_timeout_ms, 30_000);
     assert_eq!(
+        config.watch_max_held,
+        RegistryConfig::default().watch_max_held
+    );
+    assert_eq!(config.watch_max_wait_ms, 20_000);
+    assert_eq!(
         config.groups,
         [GroupRule {
             group: "sz".into(),
