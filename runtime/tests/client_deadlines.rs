@@ -264,3 +264,52 @@ fn udp_calls_to_nobody_time_out_at_their_deadline() {
         );
     }
 }
+
+/// Synchronous calls write their request themselves when the connection is idle; against a
+/// server that never reads, the socket buffer fills (partial writes are handed to the net
+/// thread) and every call still ends with `Timeout` at its own deadline — or at once, once
+/// the connection's send queue is full.
+#[test]
+fn sync_calls_to_a_blackhole_time_out_on_time() {
+    let hole = Blackhole::start();
+    let proxy = Communicator::new()
+        .string_to_proxy(&format!("{OBJ}@tcp -h 127.0.0.1 -p {} -t 60000", hole.port))
+        .unwrap();
+    let opts = CallOptions::new().timeout(Duration::from_millis(200));
+    // A first call connects; its small request leaves, and the connection is idle again.
+    let err = proxy
+        .invoke_sync("echo", string_param("first"), &opts)
+        .unwrap_err();
+    assert_eq!(err, CallError::Timeout(200));
+    // Requests larger than the socket buffers: the first direct write is partial and hands
+    // its rest to the net thread; the others queue behind it.
+    let payload = "y".repeat(4 * 1024 * 1024);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (proxy, opts, payload) = (proxy.clone(), opts.clone(), payload.clone());
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let err = proxy
+                        .invoke_sync("echo", string_param(&payload), &opts)
+                        .unwrap_err();
+                    let took = t.elapsed();
+                    match err {
+                        CallError::Timeout(200) => assert!(
+                            took >= Duration::from_millis(200) && took < Duration::from_millis(400),
+                            "{took:?}"
+                        ),
+                        // Past the 16 MiB send queue, a call fails at once.
+                        CallError::Transport(m) if m.contains("queued for sending") => {
+                            assert!(took < Duration::from_millis(100), "{took:?}")
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}

@@ -287,6 +287,33 @@ impl Invoker for Arc<Balancer> {
         })
     }
 
+    /// As [`invoke`](Invoker::invoke), for a caller that blocks on the answer: when the chosen
+    /// endpoint's connection is idle, the caller writes its request itself (no thread hop
+    /// before the request leaves), and waits actively for a short time before parking.
+    fn invoke_sync(
+        &self,
+        mut request: RequestPacket,
+        hash: Option<u64>,
+    ) -> Result<crate::packet::ResponsePacket, CallError> {
+        let started = Instant::now();
+        let deadline = u64::try_from(request.timeout)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(|ms| started + Duration::from_millis(ms));
+        let mut last = self.no_endpoint();
+        for link in self.order(&request, hash) {
+            let reply = link.call_sync(&mut request, started);
+            match super::wait::block_on_with_deadline(reply, super::wait::SPIN, deadline, || {
+                link.nudge()
+            }) {
+                Ok(response) => return Ok(response),
+                Err(CallFailure::NotSent(e)) => last = e,
+                Err(CallFailure::Failed(e)) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     fn invoke_oneway(
         &self,
         mut request: RequestPacket,

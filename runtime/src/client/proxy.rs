@@ -356,10 +356,10 @@ impl ServantProxy {
             self.inner.sync_timeout,
             packet_type::NORMAL,
         );
-        let packet = super::wait::block_on_spinning(
-            self.inner.invoker.invoke(req, Self::selection_hash(opts)),
-            super::wait::SPIN,
-        )?;
+        let packet = self
+            .inner
+            .invoker
+            .invoke_sync(req, Self::selection_hash(opts))?;
         Self::check(packet, self.inner.limits)
     }
 

@@ -2,6 +2,7 @@
 //! outlives reconnects (statistics and shielding).
 
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use bytes::BytesMut;
 use futures::channel::oneshot;
 use parking_lot::Mutex;
 
+use super::gate::WriteGate;
 use super::handle::{Command, NetHandle, Pending};
 use crate::client::balance::ShieldConfig;
 use crate::client::error::CallError;
@@ -43,6 +45,8 @@ pub(crate) struct AdapterShared {
     failures: AtomicU32,
     shielded_until: Mutex<Option<Instant>>,
     shield: ShieldConfig,
+    /// Who may write to the TCP socket: the net thread or one synchronous caller.
+    pub gate: WriteGate,
 }
 
 impl AdapterShared {
@@ -117,6 +121,7 @@ impl AdapterProxy {
             failures: AtomicU32::new(0),
             shielded_until: Mutex::new(None),
             shield,
+            gate: WriteGate::default(),
         });
         let udp = shared.endpoint.protocol == "udp";
         net.send(Command::Open {
@@ -176,15 +181,11 @@ impl AdapterProxy {
                 return reply;
             }
         };
-        let deadline = u64::try_from(request.timeout)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(|ms| (started + Duration::from_millis(ms), ms));
         self.shared.stats.start_call();
         let pending = Pending {
             original_id: request.request_id,
             started,
-            deadline,
+            deadline: deadline_of(request, started),
             tx,
         };
         if !self.net.send(Command::Call {
@@ -198,6 +199,83 @@ impl AdapterProxy {
             self.shared.stats.end_call();
         }
         reply
+    }
+
+    /// Starts a call for a caller that is going to block on it: when the connection is up and
+    /// idle, the caller writes the request itself (see [`WriteGate`]); otherwise as
+    /// [`call`](Self::call). A caller that waits past the call's deadline must
+    /// [`nudge`](Self::nudge) the net thread, which learns of a direct call only on its next
+    /// pass.
+    pub fn call_sync(&self, request: &mut RequestPacket, started: Instant) -> PendingReply {
+        if self.udp {
+            return self.call(request, started);
+        }
+        let Some((stream, socket_generation)) = self.shared.gate.claim() else {
+            return self.call(request, started);
+        };
+        let (tx, rx) = oneshot::channel();
+        let reply = PendingReply(rx);
+        let id = self.net.next_request_id();
+        let frame = match self.frame(request, id) {
+            Ok(frame) => frame,
+            Err(e) => {
+                if self.shared.gate.release() {
+                    self.net.wake();
+                }
+                let _ = tx.send(Err(CallFailure::Failed(e)));
+                return reply;
+            }
+        };
+        self.shared.stats.start_call();
+        let pending = Pending {
+            original_id: request.request_id,
+            started,
+            deadline: deadline_of(request, started),
+            tx,
+        };
+        // Registered before the write, so the net thread knows the call before any response.
+        if !self.net.send_quietly(Command::Register {
+            slot: self.slot,
+            generation: self.generation,
+            socket_generation,
+            id,
+            pending,
+        }) {
+            self.shared.stats.end_call();
+            if self.shared.gate.release() {
+                self.net.wake();
+            }
+            return reply;
+        }
+        let mut written = 0;
+        while written < frame.len() {
+            match (&*stream).write(&frame[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // WouldBlock or a dead socket: the net thread finishes (or finds the error).
+                Err(_) => break,
+            }
+        }
+        if written == frame.len() {
+            if self.shared.gate.release() {
+                self.net.wake();
+            }
+        } else {
+            self.net.send(Command::DirectRest {
+                slot: self.slot,
+                generation: self.generation,
+                socket_generation,
+                rest: frame.slice(written..),
+            });
+        }
+        reply
+    }
+
+    /// Wakes the net thread, so that it sees calls registered without waking it (and fails
+    /// those past their deadline).
+    pub fn nudge(&self) {
+        self.net.wake();
     }
 
     /// Sends a one-way request; returns once it is queued on the net thread.
@@ -226,4 +304,13 @@ impl Drop for AdapterProxy {
         });
         self.net.free_slot(self.slot);
     }
+}
+
+/// The deadline of a call started at `started` (`request.timeout` ms; none when it is 0 or
+/// less), with the timeout for the error.
+fn deadline_of(request: &RequestPacket, started: Instant) -> Option<(Instant, u64)> {
+    u64::try_from(request.timeout)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(|ms| (started + Duration::from_millis(ms), ms))
 }

@@ -18,8 +18,9 @@ pub(super) enum Socket {
     Idle,
     /// A non-blocking connect in progress.
     Connecting(TcpStream),
-    /// A connected TCP stream.
-    Tcp(TcpStream),
+    /// A connected TCP stream (shared with synchronous callers that write directly; see
+    /// [`WriteGate`](super::gate::WriteGate)).
+    Tcp(Arc<TcpStream>),
     /// A UDP socket connected to the endpoint.
     Udp(UdpSocket),
 }
@@ -78,6 +79,19 @@ impl Conn {
         self.wbuf.len() + self.queued_datagram_bytes
     }
 
+    /// Whether nothing is queued for writing.
+    pub fn nothing_queued(&self) -> bool {
+        self.wbuf.is_empty() && self.datagrams.is_empty()
+    }
+
+    /// Puts the rest of a synchronous caller's partial write in front of the queue.
+    pub fn queue_first(&mut self, rest: &[u8]) {
+        let mut wbuf = BytesMut::with_capacity(rest.len() + self.wbuf.len());
+        wbuf.extend_from_slice(rest);
+        wbuf.extend_from_slice(&self.wbuf);
+        self.wbuf = wbuf;
+    }
+
     /// Queues a request frame.
     pub fn queue(&mut self, frame: Bytes) {
         if self.is_udp() {
@@ -107,7 +121,7 @@ impl Conn {
         };
         match &mut self.socket {
             Socket::Tcp(stream) => loop {
-                match stream.read(scratch) {
+                match (&**stream).read(scratch) {
                     Ok(0) => {
                         out.failed =
                             Some(format!("{} closed the connection", self.adapter.address));
@@ -163,7 +177,7 @@ impl Conn {
         match &mut self.socket {
             Socket::Tcp(stream) => {
                 while !self.wbuf.is_empty() {
-                    match stream.write(&self.wbuf) {
+                    match (&**stream).write(&self.wbuf) {
                         Ok(0) => return Err(format!("{} stopped reading", self.adapter.address)),
                         Ok(n) => self.wbuf.advance(n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -44,6 +44,23 @@ pub(super) enum Command {
         frame: Bytes,
         pending: Option<Pending>,
     },
+    /// A call whose frame its caller writes directly to the socket of generation
+    /// `socket_generation` (sent before the write, without waking the thread).
+    Register {
+        slot: usize,
+        generation: u32,
+        socket_generation: u32,
+        id: i32,
+        pending: Pending,
+    },
+    /// What a caller's direct write left unsent: goes out first, and the net thread takes the
+    /// write gate over.
+    DirectRest {
+        slot: usize,
+        generation: u32,
+        socket_generation: u32,
+        rest: Bytes,
+    },
     /// The adapter in `slot` is gone: close its socket and fail its calls.
     Close { slot: usize, generation: u32 },
 }
@@ -94,6 +111,20 @@ impl NetHandle {
             let _ = h.waker.wake();
         }
         true
+    }
+
+    /// Sends `cmd` without waking the thread: it is seen on the thread's next pass (the caller
+    /// makes sure there is one). Returns false when the thread is gone.
+    pub(super) fn send_quietly(&self, cmd: Command) -> bool {
+        self.0.tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok())
+    }
+
+    /// Wakes the thread (at most once per pass).
+    pub(super) fn wake(&self) {
+        let h = &self.0;
+        if !h.wake_pending.swap(true, Ordering::AcqRel) {
+            let _ = h.waker.wake();
+        }
     }
 
     /// A request id unique among this thread's calls in flight (positive, never 0).

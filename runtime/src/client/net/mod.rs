@@ -25,6 +25,7 @@
 mod adapter;
 mod conn;
 mod deadlines;
+mod gate;
 mod handle;
 mod thread;
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 use mio::net::{TcpStream, UdpSocket};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use std::os::fd::AsRawFd;
 
 use super::adapter::CallFailure;
 use super::conn::{resolve, Conn, Socket};
@@ -66,7 +68,24 @@ pub(super) struct NetThread {
     dirty: Vec<usize>,
     scratch: Vec<u8>,
     next_socket_generation: u32,
+    /// Responses no call was waiting for, kept for [`ORPHAN_TTL`] in case their call's
+    /// registration is still in the channel (a direct write's response can be read in the
+    /// same pass, before the registration is drained).
+    orphans: Vec<Orphan>,
 }
+
+/// A response that matched no call when it was read.
+struct Orphan {
+    at: Instant,
+    slot: usize,
+    socket_generation: u32,
+    response: ResponsePacket,
+}
+
+/// How long an unmatched response is kept.
+const ORPHAN_TTL: Duration = Duration::from_secs(1);
+/// At most this many unmatched responses are kept (late answers to timed-out calls included).
+const MAX_ORPHANS: usize = 1024;
 
 fn token(slot: usize, socket_generation: u32) -> Token {
     Token((socket_generation as usize) << 24 | slot)
@@ -95,6 +114,7 @@ impl NetThread {
             dirty: Vec::new(),
             scratch: vec![0; 64 * 1024],
             next_socket_generation: 1,
+            orphans: Vec::new(),
         }
     }
 
@@ -111,6 +131,13 @@ impl NetThread {
                     self.fail_all("the client net thread failed");
                     return;
                 }
+            }
+            // Commands first: a synchronous caller registers its call (without waking us)
+            // before writing the request, so its registration is always in the channel by the
+            // time its response raises an event.
+            self.wake_pending.store(false, Ordering::Release);
+            if !self.drain_commands() {
+                return;
             }
             for event in events.iter() {
                 if event.token() == WAKER {
@@ -133,20 +160,25 @@ impl NetThread {
                     self.mark_dirty(slot);
                 }
             }
-            // Clear the flag before draining, so a command sent meanwhile wakes us again.
-            self.wake_pending.store(false, Ordering::Release);
-            loop {
-                match self.rx.try_recv() {
-                    Ok(cmd) => self.command(cmd),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        self.fail_all("the communicator was dropped");
-                        return;
-                    }
+            self.flush_dirty();
+            let now = Instant::now();
+            self.expire(now);
+            self.orphans
+                .retain(|o| now.duration_since(o.at) < ORPHAN_TTL);
+        }
+    }
+
+    /// Runs every queued command; false when the communicator is gone (the thread exits).
+    fn drain_commands(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => {
+                    self.fail_all("the communicator was dropped");
+                    return false;
                 }
             }
-            self.flush_dirty();
-            self.expire(Instant::now());
         }
     }
 
@@ -177,6 +209,34 @@ impl NetThread {
                 frame,
                 pending,
             } => self.call(slot, generation, id, frame, pending),
+            Command::Register {
+                slot,
+                generation,
+                socket_generation,
+                id,
+                pending,
+            } => self.register(slot, generation, socket_generation, id, pending),
+            Command::DirectRest {
+                slot,
+                generation,
+                socket_generation,
+                rest,
+            } => {
+                let Some(conn) = self.conn_of(slot, generation) else {
+                    return;
+                };
+                // The caller kept the gate: this thread takes it over and writes the rest first.
+                conn.adapter.gate.take_over();
+                if conn.socket_generation == socket_generation
+                    && matches!(conn.socket, Socket::Tcp(_))
+                {
+                    conn.queue_first(&rest);
+                    self.mark_dirty(slot);
+                } else {
+                    // The socket it was written to is gone (its call failed with it).
+                    conn.adapter.gate.release_from_net();
+                }
+            }
             Command::Close { slot, generation } => {
                 if self
                     .conns
@@ -253,6 +313,57 @@ impl NetThread {
         }
     }
 
+    /// The adapter in `slot` if it is still the one of `generation`.
+    fn conn_of(&mut self, slot: usize, generation: u32) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(slot)?
+            .as_mut()
+            .filter(|c| c.generation == generation)
+    }
+
+    /// A call its caller writes directly: waits on the socket it was written to, or fails at
+    /// once when that socket is already gone.
+    fn register(
+        &mut self,
+        slot: usize,
+        generation: u32,
+        socket_generation: u32,
+        id: i32,
+        pending: Pending,
+    ) {
+        let Some(conn) = self.conn_of(slot, generation) else {
+            complete_failed(Some(pending), CallFailure::Failed(closed_error()), None);
+            return;
+        };
+        if conn.socket_generation != socket_generation || !matches!(conn.socket, Socket::Tcp(_)) {
+            let adapter = conn.adapter.clone();
+            let error = CallError::Transport(format!("{}: connection closed", adapter.address));
+            complete_failed(Some(pending), CallFailure::Failed(error), Some(&adapter));
+            return;
+        }
+        conn.waiting += 1;
+        if let Some((at, _)) = pending.deadline {
+            self.deadlines.push(at, id);
+        }
+        self.inflight.insert(
+            id,
+            InFlight {
+                slot,
+                socket_generation,
+                pending,
+            },
+        );
+        // Its response may have been read before this registration was (see `orphans`).
+        if let Some(i) = self.orphans.iter().position(|o| {
+            o.response.request_id == id
+                && o.slot == slot
+                && o.socket_generation == socket_generation
+        }) {
+            let orphan = self.orphans.swap_remove(i);
+            self.complete(slot, socket_generation, orphan.response);
+        }
+    }
+
     /// Starts connecting (TCP) or binds (UDP) the socket of `slot`.
     fn open_socket(&mut self, slot: usize) -> Result<(), String> {
         let socket_generation = self.next_socket_generation;
@@ -307,6 +418,10 @@ impl NetThread {
                     std::mem::replace(&mut conn.socket, Socket::Idle)
                 {
                     let _ = stream.set_nodelay(true);
+                    let stream = Arc::new(stream);
+                    conn.adapter
+                        .gate
+                        .publish(stream.clone(), conn.socket_generation);
                     conn.socket = Socket::Tcp(stream);
                 }
                 self.mark_dirty(slot);
@@ -350,8 +465,20 @@ impl NetThread {
         let id = response.request_id;
         match self.inflight.get(&id) {
             Some(c) if c.slot == slot && c.socket_generation == socket_generation => {}
-            // Timed out already, or an id this socket was never given.
-            _ => return,
+            Some(_) => return,
+            // Timed out already, an id this socket was never given, or the call of a direct
+            // write whose registration this thread has not seen yet: kept briefly.
+            None => {
+                if self.orphans.len() < MAX_ORPHANS {
+                    self.orphans.push(Orphan {
+                        at: Instant::now(),
+                        slot,
+                        socket_generation,
+                        response,
+                    });
+                }
+                return;
+            }
         }
         let Some(call) = self.inflight.remove(&id) else {
             return;
@@ -373,9 +500,14 @@ impl NetThread {
         let socket_generation = conn.socket_generation;
         let adapter = conn.adapter.clone();
         let never_connected = matches!(conn.socket, Socket::Connecting(_));
+        conn.adapter.gate.withdraw();
         match conn.reset() {
-            Socket::Connecting(mut s) | Socket::Tcp(mut s) => {
+            Socket::Connecting(mut s) => {
                 let _ = self.poll.registry().deregister(&mut s);
+            }
+            Socket::Tcp(s) => {
+                let fd = s.as_raw_fd();
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             }
             Socket::Udp(mut s) => {
                 let _ = self.poll.registry().deregister(&mut s);
@@ -412,6 +544,9 @@ impl NetThread {
     }
 
     /// Writes what each dirty connection has queued: one write per connection and pass.
+    ///
+    /// A TCP socket is written only while this thread holds its write gate; when a synchronous
+    /// caller is writing to it, the flush waits for the caller's wake-up.
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for &slot in &dirty {
@@ -419,8 +554,14 @@ impl NetThread {
                 continue;
             };
             conn.dirty = false;
+            let tcp = matches!(conn.socket, Socket::Tcp(_));
+            if tcp && (conn.nothing_queued() || !conn.adapter.gate.acquire_for_net()) {
+                continue;
+            }
             if let Err(reason) = conn.flush() {
                 self.fail_socket(slot, &reason);
+            } else if tcp && conn.nothing_queued() {
+                conn.adapter.gate.release_from_net();
             }
         }
         dirty.clear();
