@@ -1,10 +1,12 @@
 //! Client side of calls: [`ServantProxy`] (what generated proxies wrap), per-call
-//! [`CallOptions`], [`CallError`], and the [`Invoker`] transport abstraction with the
-//! in-process [`LocalInvoker`]. [`ambient`] holds the per-thread context entries (such as the
+//! [`CallOptions`], [`CallError`], [`Reply`] (results with the response context),
+//! [`AsyncThreads`] (the threads callback-form calls run their callbacks on), and the
+//! [`Invoker`] transport abstraction with the in-process [`LocalInvoker`]. [`ambient`] holds the per-thread context entries (such as the
 //! transaction XID) every call adds to its request.
 
 pub mod ambient;
 mod balance;
+mod callback;
 mod communicator;
 mod error;
 mod invoker;
@@ -12,10 +14,12 @@ mod local;
 pub mod locator;
 pub mod policy;
 mod proxy;
+mod reply;
 mod tcp;
 pub(crate) mod timer;
 
 pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
+pub use callback::{AsyncThreads, AsyncThreadsError, ASYNC_THREAD_PREFIX, DEFAULT_ASYNC_THREADS};
 pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
@@ -25,6 +29,7 @@ pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
     CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
+pub use reply::Reply;
 pub use tcp::TcpInvoker;
 
 /// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
