@@ -58,7 +58,7 @@ struct Task {
     /// workers stop once the pool's handles are gone and every task has finished.
     queue: Mutex<Option<Sender<Arc<Task>>>>,
     /// The pool's count of tasks not yet finished.
-    shared: Arc<Shared>,
+    pending: Arc<AtomicUsize>,
 }
 
 impl Task {
@@ -113,7 +113,7 @@ impl Task {
             tracing::error!("dropping a finished async task panicked");
         }
         self.queue.lock().take();
-        self.shared.pending.fetch_sub(1, Ordering::AcqRel);
+        self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -156,10 +156,18 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-#[derive(Debug, Default)]
-struct Shared {
+/// What the handles of one pool share. Tasks do not hold it (only a queue sender each), so
+/// the workers stop once the handles are gone and the tasks have finished.
+struct Pool {
+    queue: Sender<Arc<Task>>,
+    /// The workers' end of the queue, until they are started.
+    tasks: Mutex<Option<Receiver<Arc<Task>>>>,
+    /// Threads asked for.
+    wanted: usize,
+    /// Threads running, once started.
+    started: OnceLock<usize>,
     /// Tasks spawned and not finished yet.
-    pending: AtomicUsize,
+    pending: Arc<AtomicUsize>,
 }
 
 /// A pool of async-callback threads (`tars-async-N`) that drives futures to completion; the
@@ -170,17 +178,18 @@ struct Shared {
 /// at the latest at the call's timeout), so dropping the pool never loses a callback.
 /// [`AsyncThreads::global`] is the process-wide pool used by proxies that were not given one
 /// with [`ServantProxy::with_async_threads`](super::ServantProxy::with_async_threads).
+/// [`AsyncThreads::new`] starts its threads at once, [`AsyncThreads::lazy`] (and the global
+/// pool) on first use.
 #[derive(Clone)]
 pub struct AsyncThreads {
-    queue: Sender<Arc<Task>>,
-    shared: Arc<Shared>,
-    threads: usize,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for AsyncThreads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncThreads")
-            .field("threads", &self.threads)
+            .field("wanted", &self.pool.wanted)
+            .field("threads", &self.threads())
             .field("pending", &self.pending())
             .finish()
     }
@@ -193,14 +202,54 @@ impl AsyncThreads {
         if threads == 0 {
             return Err(AsyncThreadsError::NoThreads);
         }
+        let pool = AsyncThreads::lazy(threads);
+        pool.start()?;
+        Ok(pool)
+    }
+
+    /// A pool of `threads` threads (at least one) that starts them on first use: what an
+    /// owner that may never make a callback-form call (such as a communicator) holds.
+    pub fn lazy(threads: usize) -> AsyncThreads {
         let (queue, tasks) = crossbeam_channel::unbounded::<Arc<Task>>();
+        AsyncThreads {
+            pool: Arc::new(Pool {
+                queue,
+                tasks: Mutex::new(Some(tasks)),
+                wanted: threads.max(1),
+                started: OnceLock::new(),
+                pending: Arc::new(AtomicUsize::new(0)),
+            }),
+        }
+    }
+
+    /// The process-wide pool of [`DEFAULT_ASYNC_THREADS`] threads, started on first use.
+    pub fn global() -> AsyncThreads {
+        static GLOBAL: OnceLock<AsyncThreads> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| AsyncThreads::lazy(DEFAULT_ASYNC_THREADS))
+            .clone()
+    }
+
+    /// Starts the threads if they are not running yet; returns how many run. `Err` when not
+    /// one could be started (a later call tries again).
+    pub fn start(&self) -> Result<usize, AsyncThreadsError> {
+        if let Some(&n) = self.pool.started.get() {
+            return Ok(n);
+        }
+        let mut tasks = self.pool.tasks.lock();
+        if let Some(&n) = self.pool.started.get() {
+            return Ok(n);
+        }
+        let Some(receiver) = tasks.as_ref() else {
+            return Err(AsyncThreadsError::NoThreads);
+        };
         let mut started = 0;
         let mut first_error = None;
-        for n in 0..threads {
-            let tasks = tasks.clone();
+        for n in 0..self.pool.wanted {
+            let receiver = receiver.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{ASYNC_THREAD_PREFIX}{n}"))
-                .spawn(move || worker(tasks));
+                .spawn(move || worker(receiver));
             match spawned {
                 Ok(_) => started += 1,
                 Err(e) => {
@@ -215,57 +264,50 @@ impl AsyncThreads {
                 None => AsyncThreadsError::NoThreads,
             });
         }
-        Ok(AsyncThreads {
-            queue,
-            shared: Arc::new(Shared::default()),
-            threads: started,
-        })
+        // The workers hold the receivers now.
+        *tasks = None;
+        let _ = self.pool.started.set(started);
+        Ok(started)
     }
 
-    /// The process-wide pool of [`DEFAULT_ASYNC_THREADS`] threads, started on first use.
-    /// `Err` if its threads cannot be started (then the next use tries again).
-    pub fn global() -> Result<AsyncThreads, AsyncThreadsError> {
-        static GLOBAL: OnceLock<AsyncThreads> = OnceLock::new();
-        if let Some(pool) = GLOBAL.get() {
-            return Ok(pool.clone());
-        }
-        let pool = AsyncThreads::new(DEFAULT_ASYNC_THREADS)?;
-        // Lost a race with another first use: that pool wins, this one stops (it has no
-        // task, and its handle is dropped here).
-        Ok(GLOBAL.get_or_init(|| pool).clone())
-    }
-
-    /// The number of threads running.
+    /// The number of threads running (0 until a lazy pool's first use).
     pub fn threads(&self) -> usize {
-        self.threads
+        self.pool.started.get().copied().unwrap_or(0)
     }
 
     /// Tasks spawned on the pool that have not finished yet.
     pub fn pending(&self) -> usize {
-        self.shared.pending.load(Ordering::Acquire)
+        self.pool.pending.load(Ordering::Acquire)
     }
 
-    /// Runs `future` to completion on the pool's threads. A panic while it is polled is
-    /// caught and logged, and the future is dropped.
-    pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
-        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+    /// Runs `future` to completion on the pool's threads (starting them if needed). A panic
+    /// while it is polled is caught and logged, and the future is dropped. `Err` (and the
+    /// future dropped unpolled) only when no thread can be started.
+    pub fn spawn(
+        &self,
+        future: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AsyncThreadsError> {
+        self.start()?;
+        self.pool.pending.fetch_add(1, Ordering::AcqRel);
         let task = Arc::new(Task {
             state: AtomicU8::new(SCHEDULED),
             future: Mutex::new(Some(Box::pin(future))),
-            queue: Mutex::new(Some(self.queue.clone())),
-            shared: self.shared.clone(),
+            queue: Mutex::new(Some(self.pool.queue.clone())),
+            pending: self.pool.pending.clone(),
         });
         task.enqueue();
+        Ok(())
     }
 
     /// Runs `callback` with the output of `future` on the pool's threads, once the future
-    /// completes. A panicking callback is caught and logged; the thread goes on.
-    pub fn spawn_callback<T, F, C>(&self, future: F, callback: C)
+    /// completes. A panicking callback is caught and logged; the thread goes on. `Err` (and
+    /// neither run) only when no thread can be started.
+    pub fn spawn_callback<T, F, C>(&self, future: F, callback: C) -> Result<(), AsyncThreadsError>
     where
         F: Future<Output = T> + Send + 'static,
         C: FnOnce(T) + Send + 'static,
     {
-        self.spawn(async move { callback(future.await) });
+        self.spawn(async move { callback(future.await) })
     }
 }
 
@@ -325,7 +367,8 @@ mod tests {
         pool.spawn_callback(fut, move |polls| {
             let name = std::thread::current().name().map(str::to_string);
             *s.lock() = Some((polls, name));
-        });
+        })
+        .unwrap();
         wait_for("the callback", || seen.lock().is_some());
         let (polls, name) = seen.lock().take().unwrap();
         assert_eq!(polls, 2, "polled once pending, once after the wake");
@@ -347,7 +390,8 @@ mod tests {
             cx.waker().wake_by_ref(); // woken while running
             Poll::Pending
         });
-        pool.spawn_callback(fut, move |()| d.store(true, Ordering::SeqCst));
+        pool.spawn_callback(fut, move |()| d.store(true, Ordering::SeqCst))
+            .unwrap();
         wait_for("the yielding future", || done.load(Ordering::SeqCst));
     }
 
@@ -362,11 +406,28 @@ mod tests {
                     panic!("callback {i} panics");
                 }
                 ran.fetch_add(1, Ordering::SeqCst);
-            });
+            })
+            .unwrap();
         }
         wait_for("the pool to drain", || pool.pending() == 0);
         assert_eq!(ran.load(Ordering::SeqCst), 2);
         assert_eq!(pool.threads(), 1);
+    }
+
+    #[test]
+    fn a_lazy_pool_starts_its_threads_on_first_use() {
+        let pool = AsyncThreads::lazy(3);
+        assert_eq!(pool.threads(), 0);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        pool.spawn(async move {
+            let _ = tx.send(std::thread::current().name().map(str::to_string));
+        })
+        .unwrap();
+        let name = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert!(name.starts_with(ASYNC_THREAD_PREFIX), "{name}");
+        assert_eq!(pool.threads(), 3);
+        assert_eq!(pool.start().unwrap(), 3);
+        assert_eq!(AsyncThreads::lazy(0).start().unwrap(), 1);
     }
 
     #[test]
@@ -386,7 +447,8 @@ mod tests {
             woken: Arc::new(AtomicBool::new(false)),
             polls: 0,
         };
-        pool.spawn_callback(fut, move |_| d.store(true, Ordering::SeqCst));
+        pool.spawn_callback(fut, move |_| d.store(true, Ordering::SeqCst))
+            .unwrap();
         drop(pool);
         wait_for("the callback after the pool was dropped", || {
             done.load(Ordering::SeqCst)

@@ -433,17 +433,18 @@ impl ServantProxy {
     ) {
         let pool = match &self.inner.async_threads {
             Some(pool) => pool.clone(),
-            None => match AsyncThreads::global() {
-                Ok(pool) => pool,
-                Err(e) => {
-                    tracing::error!(error = %e, "no async-callback thread: callback run in place");
-                    callback(Err(CallError::Transport(e.to_string())));
-                    return;
-                }
-            },
+            None => AsyncThreads::global(),
         };
+        if let Err(e) = pool.start() {
+            tracing::error!(error = %e, "no async-callback thread: callback run in place");
+            callback(Err(CallError::Transport(e.to_string())));
+            return;
+        }
         let future = self.call_async(func, params, opts, decode);
-        pool.spawn_callback(future, callback);
+        if let Err(e) = pool.spawn_callback(future, callback) {
+            // Not reached: the pool's threads are running.
+            tracing::error!(error = %e, "async-callback pool refused a call");
+        }
     }
 
     /// Calls `func` and returns a future of the reply (resolved at the latest after the async
