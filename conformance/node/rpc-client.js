@@ -1,13 +1,16 @@
 // An npm @tars/rpc client exercising Test.HelloServer.HelloObj (conformance/idl/Hello.tars) on a
 // server at 127.0.0.1:<port>, checking the reference semantics of conformance/src/hello.rs.
 // Usage:
-//   node rpc-client.js <port> [--tup | --tup2] [--no-servant-check]
+//   node rpc-client.js <port> [--tup | --tup2] [--udp] [--no-servant-check]
 // --tup switches the proxy to TUP v3 (UniAttribute), --tup2 to TUP v2 (UniAttribute with type
-// names, TUP_COMPLEX). --no-servant-check skips the unknown-servant
+// names, TUP_COMPLEX). --udp calls over UDP (`udp -h ... -p ...`: one request per datagram), with
+// payloads that fit a datagram and fewer calls in flight at once (a datagram that overflows a
+// socket buffer is lost, and the call times out). --no-servant-check skips the unknown-servant
 // check, for servers that dispatch by port and ignore sServantName (the @tars/rpc server does). Prints one line per check and
 // "<n> passed, <m> failed"; exits non-zero on any failure.
 'use strict';
 const assert = require('assert');
+const util = require('util');
 const TarsRpc = require('@tars/rpc');
 const TarsStream = require('@tars/stream');
 const { Test } = require('./hello-tars.js');
@@ -18,15 +21,21 @@ const tupVersion = process.argv.includes('--tup2') ? TarsStream.Tup.TUP_COMPLEX
 const tup = tupVersion !== 0;
 const protocol = tupVersion === TarsStream.Tup.TUP_COMPLEX ? 'TUP v2' : tup ? 'TUP v3' : 'Tars';
 const servantCheck = !process.argv.includes('--no-servant-check');
+const udp = process.argv.includes('--udp');
+const transport = udp ? 'udp' : 'tcp';
+// The largest payloads sent: a UDP request and its reply must each fit one datagram.
+const bigString = udp ? 30000 : 70000;
+const bigBytes = udp ? 30000 : 1 << 20;
+const inFlight = udp ? 64 : 500;
 if (!(port > 0)) {
-  console.error('usage: node rpc-client.js <port> [--tup]');
+  console.error('usage: node rpc-client.js <port> [--tup | --tup2] [--udp] [--no-servant-check]');
   process.exit(2);
 }
 
 const OBJ = 'Test.HelloServer.HelloObj';
 const client = TarsRpc.client;
 function proxyFor(obj) {
-  const prx = client.stringToProxy(Test.HelloProxy, `${obj}@tcp -h 127.0.0.1 -p ${port} -t 3000`);
+  const prx = client.stringToProxy(Test.HelloProxy, `${obj}@${transport} -h 127.0.0.1 -p ${port} -t 3000`);
   if (tup) prx._worker.version = tupVersion;
   return prx;
 }
@@ -72,7 +81,7 @@ function mapToObject(m) {
 
 const checks = [
   ['echo returns the UTF-16 length and the string as out param', async () => {
-    for (const s of ['hello', '', 'héllo ✓ 漢字', 'x'.repeat(70000)]) {
+    for (const s of ['hello', '', 'héllo ✓ 漢字', 'x'.repeat(bigString)]) {
       const r = (await hello.echo(s)).response;
       assert.strictEqual(r.return, s.length);
       assert.strictEqual(r.arguments.r, s);
@@ -105,8 +114,8 @@ const checks = [
     const back = (await hello.echoMap(m)).response.return;
     assert.deepStrictEqual(mapToObject(back), { a: 2, b: -14, c: 1 << 30 });
   }],
-  ['echoBytes reverses a byte vector (empty, small, 1 MiB)', async () => {
-    for (const n of [0, 300, 1 << 20]) {
+  [`echoBytes reverses a byte vector (empty, small, ${bigBytes} bytes)`, async () => {
+    for (const n of [0, 300, bigBytes]) {
       const bytes = Buffer.alloc(n);
       for (let i = 0; i < n; i++) bytes[i] = (i * 7) & 0xff;
       const back = (await hello.echoBytes(new TarsStream.BinBuffer(bytes))).response.return;
@@ -167,9 +176,9 @@ const checks = [
     const other = proxyFor('Test.HelloServer.NoSuchObj');
     await expectCode(other.ping(), -4);
   }],
-  ['500 concurrent calls on one connection all get their own answer', async () => {
+  [`${inFlight} concurrent calls on one ${transport} socket all get their own answer`, async () => {
     const calls = [];
-    for (let i = 0; i < 500; i++) calls.push(hello.add(i, 1000000));
+    for (let i = 0; i < inFlight; i++) calls.push(hello.add(i, 1000000));
     const results = await Promise.all(calls);
     results.forEach((r, i) => assert.strictEqual(r.response.arguments.sum, i + 1000000));
   }],
@@ -185,9 +194,10 @@ const checks = [
       console.log(`ok   ${name}`);
     } catch (err) {
       failed++;
-      console.log(`FAIL ${name}: ${err && err.stack ? err.stack : JSON.stringify(err)}`);
+      // Rejections of @tars/rpc can be circular objects: inspect, do not stringify.
+      console.log(`FAIL ${name}: ${err && err.stack ? err.stack : util.inspect(err, { depth: 3 })}`);
     }
   }
-  console.log(`${passed} passed, ${failed} failed (${protocol})`);
+  console.log(`${passed} passed, ${failed} failed (${protocol} over ${transport})`);
   process.exit(failed === 0 ? 0 : 1);
 })();

@@ -1,16 +1,18 @@
 // A Node Tars server on npm @tars/rpc hosting Test.HelloServer.HelloObj (conformance/idl/Hello.tars)
 // with the reference semantics of conformance/src/hello.rs. Usage:
-//   node rpc-server.js <port>      -> prints "READY <port>" once listening; runs until killed
-// Used by conformance/tests/rpc_interop.rs (our client -> this server) and by
-// bench/compare-rpc.sh (load target).
+//   node rpc-server.js <port> [--udp]  -> prints "READY <port>" once serving; runs until killed
+// --udp listens on `udp -h 127.0.0.1 -p <port>` instead of TCP (one request per datagram, one
+// reply datagram to the sender). Used by conformance/tests/rpc_interop.rs and udp_interop.rs
+// (our client -> this server) and by bench/compare-rpc.sh (load target).
 'use strict';
 const TarsRpc = require('@tars/rpc');
 const TarsStream = require('@tars/stream');
 const { Test } = require('./hello-tars.js');
 
 const port = parseInt(process.argv[2] || '0', 10);
+const udp = process.argv.includes('--udp');
 if (!(port > 0)) {
-  console.error('usage: node rpc-server.js <port>');
+  console.error('usage: node rpc-server.js <port> [--udp]');
   process.exit(2);
 }
 
@@ -54,7 +56,7 @@ class HelloImpl extends Test.HelloImp {
 }
 
 const option = new TarsRpc.server.BindAdapterOption();
-option.endpoint = `tcp -h 127.0.0.1 -p ${port} -t 60000`;
+option.endpoint = `${udp ? 'udp' : 'tcp'} -h 127.0.0.1 -p ${port} -t 60000`;
 option.name = 'Test.HelloServer.HelloObjAdapter';
 option.servant = 'Test.HelloServer.HelloObj';
 // @tars/rpc makes one instance per adapter, so lastNotify sees notify.
@@ -62,9 +64,26 @@ option.handleImp = HelloImpl;
 
 const server = TarsRpc.server.createServer();
 server.start(option);
-// BindAdapter listens synchronously enough for our purposes; report once the port accepts.
+// BindAdapter listens synchronously enough for our purposes; report once the port accepts
+// (TCP), or once a ping over UDP is answered.
 const net = require('net');
-(function probe(attempt) {
+function probeUdp(prx, attempt) {
+  prx.ping().then(() => console.log(`READY ${port}`), () => {
+    if (attempt > 20) {
+      console.error('server did not answer over udp');
+      process.exit(1);
+    }
+    setTimeout(() => probeUdp(prx, attempt + 1), 50);
+  });
+}
+if (udp) {
+  const prx = TarsRpc.client.stringToProxy(Test.HelloProxy,
+    `Test.HelloServer.HelloObj@udp -h 127.0.0.1 -p ${port} -t 60000`);
+  prx.setTimeout(500);
+  // Give the datagram socket a moment to bind before the first ping.
+  setTimeout(() => probeUdp(prx, 0), 50);
+}
+else (function probe(attempt) {
   const s = net.connect(port, '127.0.0.1', () => {
     s.destroy();
     console.log(`READY ${port}`);

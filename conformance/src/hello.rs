@@ -38,6 +38,22 @@ pub fn hello_adapter(port: u16, threads: usize) -> tars::server::AdapterConfig {
     adapter
 }
 
+/// Name of the adapter [`udp_twin`] returns.
+pub const HELLO_UDP_ADAPTER: &str = "HelloUdpAdapter";
+
+/// A UDP adapter on 127.0.0.1:`port` (0 = any free port) serving the same servants, with the
+/// same threads and limits, as `adapter` (so a one-way `notify` over one transport is seen by
+/// `lastNotify` over the other).
+pub fn udp_twin(adapter: &tars::server::AdapterConfig, port: u16) -> tars::server::AdapterConfig {
+    let mut udp = adapter.clone();
+    udp.name = HELLO_UDP_ADAPTER.into();
+    udp.endpoint = tars::server::Endpoint {
+        protocol: "udp".into(),
+        ..tars::server::Endpoint::tcp("127.0.0.1", port)
+    };
+    udp
+}
+
 /// `Test::Hello` with the semantics of `node/rpc-server.js`.
 #[derive(Debug, Default)]
 pub struct HelloImpl {

@@ -20,7 +20,8 @@ pub struct Endpoint {
     pub host: String,
     /// Port.
     pub port: u16,
-    /// Idle timeout (server) or connection timeout (client), in milliseconds.
+    /// `-t`: the idle timeout of a server adapter, in milliseconds. Clients keep it as part of
+    /// the endpoint description; their connects and calls are bounded by each call's timeout.
     pub timeout_ms: u64,
     /// Grid (`-g`).
     pub grid: i32,

@@ -217,8 +217,8 @@ fn failing_endpoints_are_shielded_and_retried_later() {
 }
 
 /// Least-active counts this client's calls in flight per endpoint: a call that has not been
-/// answered keeps traffic away from its endpoint, and the count drops when the call ends —
-/// also when its future is dropped unanswered. The held calls wait for a gate the test opens
+/// answered keeps traffic away from its endpoint — also when its future was dropped, since
+/// the server still works on it — and the count drops when the reply arrives. The held calls wait for a gate the test opens
 /// (not for a fixed time), so they are in flight for as long as the checks take.
 #[test]
 fn least_active_follows_calls_in_flight() {
@@ -255,14 +255,24 @@ fn least_active_follows_calls_in_flight() {
         (0..4).map(|_| who(&p, &opts).unwrap()).collect();
     assert_eq!(after.len(), 2, "{after:?}");
 
-    // A call whose future is dropped unanswered stops counting at once (its server still
-    // holds it: a count kept until the reply would send every quick call elsewhere).
+    // A call whose future is dropped is still in flight: its server holds it, so it keeps
+    // counting until the net thread sees its reply (or its deadline), not until the caller
+    // loses interest.
     gate.close();
     drop(held());
-    let after: std::collections::BTreeSet<String> =
-        (0..4).map(|_| who(&p, &opts).unwrap()).collect();
+    let during: Vec<String> = (0..6).map(|_| who(&p, &opts).unwrap()).collect();
+    assert!(
+        during.iter().all(|n| *n == during[0]),
+        "a dropped call in flight no longer counted: {during:?}"
+    );
     gate.open();
-    assert_eq!(after.len(), 2, "dropped call still counted: {after:?}");
+    // Its reply ends it: both endpoints are chosen again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        seen.insert(who(&p, &opts).unwrap());
+    }
+    assert_eq!(seen.len(), 2, "the answered call still counted: {seen:?}");
     for (server, _) in s {
         server.shutdown();
     }

@@ -333,7 +333,7 @@ fn bad_endpoints_are_rejected() {
     let a = AdapterConfig::new(
         "A",
         Endpoint {
-            protocol: "udp".into(),
+            protocol: "sctp".into(),
             ..Endpoint::tcp("127.0.0.1", 0)
         },
         servants,

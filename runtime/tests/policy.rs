@@ -180,7 +180,7 @@ fn least_active_picks_fewest_in_flight_and_rotates_ties() {
 }
 
 #[test]
-fn capacity_relative_uses_free_share_not_absolute_slots() {
+fn capacity_relative_spreads_by_free_slots() {
     let cap = |capacity| StaticMeta {
         capacity,
         ..StaticMeta::default()
@@ -189,15 +189,20 @@ fn capacity_relative_uses_free_share_not_absolute_slots() {
         active_transactions,
         ..DynamicMeta::default()
     };
-    // 10 slots with 5 used (0.5 free) beats 5 slots with 4 used (0.2 free), although the
-    // second has fewer used slots; unknown capacity ranks last.
+    // 10 slots with 5 used (5 free) gets five times the calls of 5 slots with 4 used (1
+    // free); unknown capacity gets none while a known one has room. (Before, the best one
+    // took every call: tests/policy_metadata.rs has the many-client scenario.)
     let nodes = vec![
         node("small", cap(5), used(4)),
         node("big", cap(10), used(5)),
         node("unknown", cap(0), used(0)),
     ];
-    let p = Policy::new(CapacityRelative::new());
-    assert_eq!(picks(&p, &nodes, 3, call(None)), ["big", "big", "big"]);
+    let p = Policy::new(CapacityRelative::seeded(5));
+    let got = picks(&p, &nodes, 6000, call(None));
+    let n = |name: &str| got.iter().filter(|g| *g == name).count();
+    assert_eq!(n("unknown"), 0);
+    assert!((4700..=5300).contains(&n("big")), "big {}", n("big"));
+    assert_eq!(n("small") + n("big"), 6000);
     let nodes = vec![
         node("full", cap(4), used(9)),
         node("unknown", cap(0), used(0)),
@@ -313,10 +318,17 @@ fn filters_keep_only_matching_instances() {
     nodes[0].instance.endpoint.set_id = "app.sz.1".into();
     nodes[1].instance.endpoint.set_id = "app.sz.2".into();
     nodes[2].instance.endpoint.set_id = "app.sh.1".into();
+    // What the filters alone accept, so UNHEALTHY `c` competes like the others here
+    // (policies avoid it by default: tests/policy_metadata.rs).
     let only = |f: Box<dyn Fn(Policy) -> Policy>| -> BTreeSet<String> {
-        picks(&f(Policy::new(RoundRobin::new())), &nodes, 6, call(None))
-            .into_iter()
-            .collect()
+        picks(
+            &f(Policy::new(RoundRobin::new()).include_unhealthy()),
+            &nodes,
+            6,
+            call(None),
+        )
+        .into_iter()
+        .collect()
     };
     let set =
         |names: &[&str]| -> BTreeSet<String> { names.iter().map(|s| s.to_string()).collect() };

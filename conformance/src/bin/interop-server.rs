@@ -1,9 +1,10 @@
 //! Serves `Test.HelloServer.HelloObj` (idl/Hello.tars, reference implementation) on our
 //! runtime, for load tests and manual interop. Prints `READY <port>` once listening and runs
 //! until stdin closes or `--seconds` elapse. With `--registry` it registers itself there and
-//! heartbeats (deregistering when it stops).
+//! heartbeats (deregistering when it stops). With `--udp-port P` it also serves the same
+//! servant on `udp -h 127.0.0.1 -p P` and prints `READY <port> udp=<udp port>`.
 //!
-//! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601`
+//! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601 --udp-port 18601`
 
 use std::io::Read;
 use std::time::Duration;
@@ -11,13 +12,16 @@ use std::time::Duration;
 use clap::Parser;
 use tars::protocol::tarsrs::StaticMeta;
 use tars::server::{RegistrationConfig, Server, ServerConfig};
-use tars_conformance::hello::{hello_adapter, HELLO_ADAPTER};
+use tars_conformance::hello::{hello_adapter, udp_twin, HELLO_ADAPTER, HELLO_UDP_ADAPTER};
 
 #[derive(Parser)]
 struct Args {
     /// Port (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Also serve over UDP on this port (0 picks a free one).
+    #[arg(long)]
+    udp_port: Option<u16>,
     /// Network threads.
     #[arg(long, default_value_t = 1)]
     net_threads: usize,
@@ -59,12 +63,20 @@ fn main() -> anyhow::Result<()> {
         registration,
         ..Default::default()
     };
-    let server = Server::start(config, vec![adapter])?;
+    let mut adapters = Vec::new();
+    if let Some(udp_port) = args.udp_port {
+        adapters.push(udp_twin(&adapter, udp_port));
+    }
+    adapters.insert(0, adapter);
+    let server = Server::start(config, adapters)?;
     let port = server
         .local_addr(HELLO_ADAPTER)
         .map(|a| a.port())
         .unwrap_or_default();
-    println!("READY {port}");
+    match server.local_addr(HELLO_UDP_ADAPTER) {
+        Some(udp) => println!("READY {port} udp={}", udp.port()),
+        None => println!("READY {port}"),
+    }
     if args.seconds > 0 {
         std::thread::sleep(Duration::from_secs(args.seconds));
     } else {

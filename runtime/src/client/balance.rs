@@ -1,6 +1,6 @@
 //! The endpoints of one proxy and how calls are spread over them.
 //!
-//! Each endpoint is a slot: its TCP connection, its registry [`Instance`] (metadata), what the
+//! Each endpoint is a slot: its [`AdapterProxy`] (connection on a client net thread), its registry [`Instance`] (metadata), what the
 //! client measured ([`EndpointStats`]) and its shielding state. The [`Policy`] picks the slot
 //! of each call. An endpoint that fails `failures_to_shield` calls in a row (transport errors
 //! or timeouts) is shielded: skipped until `retry_after` has passed, then given one trial
@@ -9,16 +9,16 @@
 //! The slot list can be replaced while calls run ([`Balancer::update`], used by the locator):
 //! endpoints that stay keep their connection, statistics, shielding and id.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
-use super::policy::{CallInfo, Candidate, EndpointStats, Policy};
-use super::tcp::TcpInvoker;
+use super::net::{AdapterProxy, CallFailure, ClientNet};
+use super::policy::{CallInfo, Candidate, Policy};
 use crate::endpoint::Endpoint;
 use crate::packet::RequestPacket;
 use crate::protocol::tars::EndpointF;
@@ -111,6 +111,9 @@ pub(crate) fn instance_of(object: &str, weight: i32, endpoint: EndpointF) -> Ins
 fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
     let port = u16::try_from(e.port).ok().filter(|p| *p > 0)?;
     let mut ep = Endpoint::tcp(e.host.to_string(), port);
+    if e.istcp == 0 {
+        ep.protocol = "udp".into();
+    }
     ep.timeout_ms = u64::try_from(e.timeout)
         .ok()
         .filter(|t| *t > 0)
@@ -121,52 +124,10 @@ fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
     Some(ep)
 }
 
-/// What outlives metadata refreshes of one endpoint.
-struct Link {
-    invoker: TcpInvoker,
-    stats: EndpointStats,
-    failures: AtomicU32,
-    shielded_until: Mutex<Option<Instant>>,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        // The endpoint left the proxy (or the proxy is gone): close its connection.
-        self.invoker.close();
-    }
-}
-
-impl Link {
-    fn available(&self, now: Instant) -> bool {
-        self.shielded_until.lock().is_none_or(|until| now >= until)
-    }
-
-    fn record(&self, ok: bool, config: &ShieldConfig) {
-        if ok {
-            self.failures.store(0, Ordering::Relaxed);
-            *self.shielded_until.lock() = None;
-            return;
-        }
-        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= config.failures_to_shield {
-            *self.shielded_until.lock() = Some(Instant::now() + config.retry_after);
-        }
-    }
-}
-
 struct Slot {
     id: u64,
     instance: Instance,
-    link: Arc<Link>,
-}
-
-/// Ends a call's in-flight count however the call ends (answered, failed or dropped).
-struct InFlight(Arc<Link>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.stats.end_call();
-    }
+    link: Arc<AdapterProxy>,
 }
 
 /// Endpoint ids are unique in the process, not just per proxy: proxies of one communicator
@@ -179,21 +140,24 @@ pub(crate) struct Balancer {
     slots: RwLock<Arc<Vec<Slot>>>,
     policy: Policy,
     shield: ShieldConfig,
+    net: Arc<ClientNet>,
 }
 
 impl Balancer {
-    /// A balancer over `instances`.
+    /// A balancer over `instances`, connecting through the net threads of `net`.
     pub fn new(
         object: &str,
         instances: Vec<Instance>,
         policy: Policy,
         shield: ShieldConfig,
+        net: Arc<ClientNet>,
     ) -> Balancer {
         let balancer = Balancer {
             object: object.to_owned(),
             slots: RwLock::new(Arc::new(Vec::new())),
             policy,
             shield,
+            net,
         };
         balancer.update(instances);
         balancer
@@ -204,22 +168,22 @@ impl Balancer {
         &self.object
     }
 
-    /// Replaces the endpoint list. Endpoints (`host:port`) that stay keep their connection,
+    /// Replaces the endpoint list. Endpoints (`host:port`, TCP or UDP) that stay keep their connection,
     /// statistics, shielding and id, and take the new metadata.
     pub fn update(&self, instances: Vec<Instance>) {
         let mut slots = self.slots.write();
         let mut next: Vec<Slot> = Vec::with_capacity(instances.len());
         for instance in instances {
-            let key = (&instance.endpoint.host, instance.endpoint.port);
+            let key = endpoint_key(&instance.endpoint);
             if next
                 .iter()
-                .any(|s| (&s.instance.endpoint.host, s.instance.endpoint.port) == key)
+                .any(|s| endpoint_key(&s.instance.endpoint) == key)
             {
                 continue; // listed twice
             }
             let kept = slots
                 .iter()
-                .find(|s| (&s.instance.endpoint.host, s.instance.endpoint.port) == key);
+                .find(|s| endpoint_key(&s.instance.endpoint) == key);
             let slot = match kept {
                 Some(s) => Slot {
                     id: s.id,
@@ -235,12 +199,7 @@ impl Balancer {
                     Slot {
                         id: NEXT_ENDPOINT_ID.fetch_add(1, Ordering::Relaxed),
                         instance,
-                        link: Arc::new(Link {
-                            invoker: TcpInvoker::new(endpoint),
-                            stats: EndpointStats::new(),
-                            failures: AtomicU32::new(0),
-                            shielded_until: Mutex::new(None),
-                        }),
+                        link: Arc::new(AdapterProxy::new(endpoint, self.shield, self.net.handle())),
                     }
                 }
             };
@@ -250,7 +209,7 @@ impl Balancer {
     }
 
     /// The links to try for a call, best first.
-    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<Link>> {
+    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
         let slots = self.slots.read().clone();
         let now = Instant::now();
         let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.link.available(now)).collect();
@@ -262,7 +221,7 @@ impl Balancer {
             .map(|s| Candidate {
                 id: s.id,
                 instance: &s.instance,
-                stats: &s.link.stats,
+                stats: s.link.stats(),
             })
             .collect();
         let call = CallInfo {
@@ -276,49 +235,50 @@ impl Balancer {
             .map(|i| usable[i].link.clone())
             .collect()
     }
+}
 
-    fn is_failure(r: &Result<crate::packet::ResponsePacket, CallError>) -> bool {
-        matches!(r, Err(CallError::Transport(_)) | Err(CallError::Timeout(_)))
-    }
+/// What identifies an endpoint across refreshes: host, port and transport.
+fn endpoint_key(e: &EndpointF) -> (&str, i32, bool) {
+    (e.host.as_str(), e.port, e.istcp != 0)
 }
 
 impl Invoker for Arc<Balancer> {
-    fn invoke(&self, request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
-        let mut last = CallError::NoEndpoint(request.servant_name.to_string());
-        for link in self.order(&request, hash) {
-            if let Err(e) = link.invoker.ensure_connected() {
-                link.record(false, &self.shield);
-                last = e;
-                continue;
-            }
-            link.stats.start_call();
-            let guard = InFlight(link.clone());
-            let started = Instant::now();
-            let fut = link.invoker.invoke(request, hash);
-            let shield = self.shield;
-            return Box::pin(async move {
-                let r = fut.await;
-                let ok = !Balancer::is_failure(&r);
-                if r.is_ok() {
-                    guard.0.stats.record_latency(started.elapsed());
+    /// Sends the request to the policy's first choice at once. When that endpoint could not
+    /// take it (its connection failed before the request left), the next one in the policy's
+    /// order gets it, within the same deadline.
+    fn invoke(&self, mut request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
+        let started = Instant::now();
+        let mut links = self.order(&request, hash).into_iter();
+        let Some(first) = links.next() else {
+            let error = CallError::NoEndpoint(request.servant_name.to_string());
+            return Box::pin(async move { Err(error) });
+        };
+        let reply = first.call(&mut request, started);
+        Box::pin(async move {
+            let mut reply = reply;
+            loop {
+                match reply.await {
+                    Ok(response) => return Ok(response),
+                    Err(CallFailure::NotSent(e)) => match links.next() {
+                        Some(next) => reply = next.call(&mut request, started),
+                        None => return Err(e),
+                    },
+                    Err(CallFailure::Failed(e)) => return Err(e),
                 }
-                guard.0.record(ok, &shield);
-                drop(guard);
-                r
-            });
-        }
-        Box::pin(async move { Err(last) })
+            }
+        })
     }
 
-    fn invoke_oneway(&self, request: RequestPacket, hash: Option<u64>) -> Result<(), CallError> {
+    fn invoke_oneway(
+        &self,
+        mut request: RequestPacket,
+        hash: Option<u64>,
+    ) -> Result<(), CallError> {
         let mut last = CallError::NoEndpoint(request.servant_name.to_string());
         for link in self.order(&request, hash) {
-            match link.invoker.invoke_oneway(request.clone(), hash) {
+            match link.oneway(&mut request) {
                 Ok(()) => return Ok(()),
-                Err(e) => {
-                    link.record(false, &self.shield);
-                    last = e;
-                }
+                Err(e) => last = e,
             }
         }
         Err(last)

@@ -1,12 +1,13 @@
 //! [`Communicator`]: turns `Obj@endpoints` strings, or bare object names resolved through a
 //! locator, into proxies over TCP.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::balance::{instance_of_endpoint, Balancer, Selection, ShieldConfig};
 use super::error::CallError;
 use super::locator::{self, Locator, QueryFLocator, Refresher, RegistryLocator};
+use super::net::{ClientNet, NetConfig};
 use super::policy::Policy;
 use super::proxy::ServantProxy;
 use crate::endpoint::Endpoint;
@@ -20,18 +21,35 @@ pub enum ProxyError {
     /// An endpoint did not parse.
     #[error(transparent)]
     Endpoint(#[from] crate::endpoint::EndpointError),
+    /// The client net threads could not be started.
+    #[error("cannot start the client net threads: {0}")]
+    Net(String),
 }
 
 /// How often locator-resolved proxies refresh their endpoints by default (as TarsCpp).
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Creates proxies; one per process is typical. Clones share the locator refresh thread.
+/// Creates proxies; one per process is typical. Clones share the client net threads and the
+/// locator refresh thread.
+///
+/// The net threads ([`NetConfig`], one by default) start with the first proxy and stop when
+/// the communicator and every proxy it made are dropped.
 #[derive(Debug, Clone, Default)]
 pub struct Communicator {
     policy: Policy,
     shield: ShieldConfig,
     refresh_interval: Option<Duration>,
     refresher: Option<Arc<Refresher>>,
+    net_config: NetConfig,
+    net: Arc<OnceLock<Arc<ClientNet>>>,
+}
+
+impl std::fmt::Debug for ClientNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientNet")
+            .field("threads", &self.threads())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Refresher {
@@ -62,6 +80,37 @@ impl Communicator {
     pub fn with_shielding(mut self, shield: ShieldConfig) -> Communicator {
         self.shield = shield;
         self
+    }
+
+    /// The client net threads' settings (thread count, send-queue and frame limits). Takes
+    /// effect when set before the first proxy is created; the threads are shared by clones
+    /// made afterwards.
+    pub fn with_net_config(mut self, config: NetConfig) -> Communicator {
+        self.net_config = config;
+        self.net = Arc::default();
+        self
+    }
+
+    /// The number of client net threads (default 1); see [`with_net_config`](Self::with_net_config).
+    pub fn with_net_threads(self, threads: usize) -> Communicator {
+        let config = NetConfig {
+            threads: threads.max(1),
+            ..self.net_config
+        };
+        self.with_net_config(config)
+    }
+
+    /// The net threads, started on first use.
+    fn net(&self) -> Result<Arc<ClientNet>, ProxyError> {
+        if let Some(net) = self.net.get() {
+            return Ok(net.clone());
+        }
+        let started = Arc::new(
+            ClientNet::start(self.net_config).map_err(|e| ProxyError::Net(e.to_string()))?,
+        );
+        // Another clone may have started its threads first: use whichever won (the loser's
+        // threads exit as soon as `started` is dropped).
+        Ok(self.net.get_or_init(|| started).clone())
     }
 
     /// How often locator-resolved proxies refresh (default 60 s). Set before the locator.
@@ -125,6 +174,7 @@ impl Communicator {
             instances,
             self.policy.clone(),
             self.shield,
+            self.net()?,
         ));
         Ok(ServantProxy::new(obj, Arc::new(balancer)))
     }
@@ -134,9 +184,13 @@ impl Communicator {
         if !text.contains('@') {
             return Err(ProxyError::NoEndpoints(text.to_owned()));
         }
-        Communicator::new()
-            .with_shielding(self.shield)
-            .string_to_proxy(text)
+        // The registry's own proxy: default policy, this communicator's net threads.
+        Communicator {
+            policy: Policy::default(),
+            refresher: None,
+            ..self.clone()
+        }
+        .string_to_proxy(text)
     }
 
     fn located_proxy(&self, obj: &str) -> Result<ServantProxy, ProxyError> {
@@ -149,6 +203,7 @@ impl Communicator {
             Vec::new(),
             self.policy.clone(),
             self.shield,
+            self.net()?,
         ));
         let _ = locator::refresh(refresher.locator().as_ref(), &balancer);
         refresher.watch(&balancer);

@@ -1,8 +1,9 @@
 //! Client side of calls: [`ServantProxy`] (what generated proxies wrap), per-call
 //! [`CallOptions`], [`CallError`], [`Reply`] (results with the response context),
 //! [`AsyncThreads`] (the threads callback-form calls run their callbacks on), and the
-//! [`Invoker`] transport abstraction with the in-process [`LocalInvoker`]. [`ambient`] holds the per-thread context entries (such as the
-//! transaction XID) every call adds to its request.
+//! [`Invoker`] transport abstraction with the in-process [`LocalInvoker`]. [`ambient`] holds
+//! the per-thread context entries (such as the transaction XID) every call adds to its
+//! request.
 
 pub mod ambient;
 mod balance;
@@ -12,10 +13,10 @@ mod error;
 mod invoker;
 mod local;
 pub mod locator;
+pub mod net;
 pub mod policy;
 mod proxy;
 mod reply;
-mod tcp;
 pub(crate) mod timer;
 
 pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
@@ -25,12 +26,12 @@ pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
 pub use local::LocalInvoker;
 pub use locator::{Locator, QueryFLocator, RegistryLocator};
+pub use net::NetConfig;
 pub use policy::{Policy, XID_CONTEXT_KEY};
 pub use proxy::{
     CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
 pub use reply::Reply;
-pub use tcp::TcpInvoker;
 
 /// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
 /// thread. Proxy futures need no particular executor, so this is all a synchronous caller needs.

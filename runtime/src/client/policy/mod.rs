@@ -3,7 +3,9 @@
 //! A [`Policy`] is composed of hard [`Filter`]s (a candidate failing one is never chosen),
 //! soft preferences (also filters: the candidates passing them are preferred, the others are
 //! the fallback when none pass), and a [`Selector`] that picks one of what is left. Users plug
-//! their own filters and selectors by implementing the traits.
+//! their own filters and selectors by implementing the traits. Every policy also avoids
+//! instances whose dynamic health is UNHEALTHY: they get calls only when the hard filters
+//! leave nothing else ([`Policy::include_unhealthy`] turns this off).
 //!
 //! What a policy sees of each endpoint is a [`Candidate`]: the registry's [`Instance`] (static
 //! metadata such as weight, region, capacity, feature flags; dynamic metadata from heartbeats
@@ -11,10 +13,12 @@
 //! [`EndpointStats`] (calls in flight, measured latency).
 //!
 //! Built in: selectors [`RoundRobin`], [`Random`], [`ModHash`], [`ConsistentHash`],
-//! [`SmoothWeighted`], [`LeastActive`], [`CapacityRelative`], [`LowestLatency`],
-//! [`LowestAvgTransactionTime`], [`XidAffinity`]; filters [`RequireFeatures`],
-//! [`Environment`], [`BusinessType`], [`HealthAtLeast`], [`InSet`], [`Region`]
-//! (region/IDC first = `Policy::new(..).prefer(Region::new("sz"))`).
+//! [`SmoothWeighted`], [`LeastActive`], [`CapacityRelative`] (random in proportion to free
+//! slots, so many clients with the same stale metadata do not herd onto one instance),
+//! [`LowestLatency`] (with exploration and aging of samples, so a recovered endpoint is
+//! measured again), [`LowestAvgTransactionTime`], [`XidAffinity`]; filters
+//! [`RequireFeatures`], [`Environment`], [`BusinessType`], [`HealthAtLeast`], [`InSet`],
+//! [`Region`] (region/IDC first = `Policy::new(..).prefer(Region::new("sz"))`).
 
 mod filters;
 mod selectors;
@@ -29,11 +33,11 @@ pub use filters::{
 };
 pub use selectors::{
     CapacityRelative, ConsistentHash, LeastActive, LowestAvgTransactionTime, LowestLatency,
-    ModHash, Random, RoundRobin, SmoothWeighted, XidAffinity,
+    ModHash, Random, RoundRobin, SmoothWeighted, XidAffinity, EXPLORE_EVERY,
 };
-pub use stats::EndpointStats;
+pub use stats::{EndpointStats, LATENCY_TTL, LATENCY_WINDOW};
 
-use crate::protocol::tarsrs::Instance;
+use crate::protocol::tarsrs::{HealthStatus, Instance};
 
 /// Context key carrying the global transaction id (XID) of a call, read by [`XidAffinity`].
 pub const XID_CONTEXT_KEY: &str = "TX_XID";
@@ -80,12 +84,25 @@ pub trait Selector: Send + Sync + 'static {
     fn select(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Option<usize>;
 }
 
+/// Whether an instance's dynamic health is UNHEALTHY (or a value from a newer IDL ranked
+/// below it): such instances get calls only when nothing else is left, unless the policy
+/// [includes them](Policy::include_unhealthy).
+pub fn is_unhealthy(instance: &Instance) -> bool {
+    i32::from(instance.load.health) >= i32::from(HealthStatus::UNHEALTHY)
+}
+
 /// Filters, preferences and a selector. Cheap to clone (shared parts).
+///
+/// Every policy avoids UNHEALTHY instances ([`is_unhealthy`]): they are considered only when
+/// the hard filters leave nothing else, and come last in [`order`](Policy::order). This acts
+/// before the preferences (a healthy instance in another region beats an unhealthy one in
+/// the preferred region). [`include_unhealthy`](Policy::include_unhealthy) turns it off.
 #[derive(Clone)]
 pub struct Policy {
     filters: Vec<Arc<dyn Filter>>,
     preferences: Vec<Arc<dyn Filter>>,
     selector: Arc<dyn Selector>,
+    avoid_unhealthy: bool,
 }
 
 impl std::fmt::Debug for Policy {
@@ -93,23 +110,27 @@ impl std::fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("filters", &self.filters.len())
             .field("preferences", &self.preferences.len())
+            .field("avoid_unhealthy", &self.avoid_unhealthy)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for Policy {
+    /// Round-robin over the instances that are not UNHEALTHY.
     fn default() -> Self {
         Policy::new(RoundRobin::new())
     }
 }
 
 impl Policy {
-    /// A policy choosing with `selector` among all candidates.
+    /// A policy choosing with `selector` among all candidates, UNHEALTHY ones only when no
+    /// other is left.
     pub fn new(selector: impl Selector) -> Policy {
         Policy {
             filters: Vec::new(),
             preferences: Vec::new(),
             selector: Arc::new(selector),
+            avoid_unhealthy: true,
         }
     }
 
@@ -126,6 +147,18 @@ impl Policy {
         self
     }
 
+    /// Lets UNHEALTHY instances compete with the others (by default they get calls only when
+    /// nothing else is left). A hard [`HealthAtLeast`] filter still applies.
+    pub fn include_unhealthy(mut self) -> Policy {
+        self.avoid_unhealthy = false;
+        self
+    }
+
+    /// Whether UNHEALTHY instances are avoided (the default).
+    pub fn avoids_unhealthy(&self) -> bool {
+        self.avoid_unhealthy
+    }
+
     /// The index in `candidates` of the endpoint for `call`; `None` when the filters leave
     /// nothing.
     pub fn choose(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Option<usize> {
@@ -133,37 +166,48 @@ impl Policy {
     }
 
     /// Every candidate the filters allow, in the order to try them: the selector's choice,
-    /// then the other preferred ones, then the rest.
+    /// then the other candidates of the narrowest preference, then those of each wider one,
+    /// then the healthy ones, and the UNHEALTHY ones last.
     pub fn order(&self, candidates: &[Candidate<'_>], call: &CallInfo<'_>) -> Vec<usize> {
         let allowed: Vec<usize> = (0..candidates.len())
             .filter(|&i| self.filters.iter().all(|f| f.accepts(&candidates[i], call)))
             .collect();
-        let mut preferred = allowed.clone();
-        for p in &self.preferences {
-            let narrowed: Vec<usize> = preferred
-                .iter()
-                .copied()
-                .filter(|&i| p.accepts(&candidates[i], call))
-                .collect();
-            if !narrowed.is_empty() {
-                preferred = narrowed;
-            }
-        }
-        if preferred.is_empty() {
+        if allowed.is_empty() {
             return Vec::new();
         }
+        // Each narrowing that leaves something is a level; the selector picks in the last.
+        let mut levels: Vec<Vec<usize>> = vec![allowed];
+        let mut narrow = |keep: &dyn Fn(usize) -> bool| {
+            let current = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let narrowed: Vec<usize> = current.iter().copied().filter(|&i| keep(i)).collect();
+            if !narrowed.is_empty() && narrowed.len() < current.len() {
+                levels.push(narrowed);
+            }
+        };
+        if self.avoid_unhealthy {
+            narrow(&|i| !is_unhealthy(candidates[i].instance));
+        }
+        for p in &self.preferences {
+            narrow(&|i| p.accepts(&candidates[i], call));
+        }
+        let preferred = levels.last().map(Vec::as_slice).unwrap_or_default();
         let view: Vec<Candidate<'_>> = preferred.iter().map(|&i| candidates[i]).collect();
-        let mut order = Vec::with_capacity(allowed.len());
-        if let Some(pick) = self
+        let mut order = Vec::with_capacity(levels[0].len());
+        let mut placed = vec![false; candidates.len()];
+        if let Some(&pick) = self
             .selector
             .select(&view, call)
             .and_then(|k| preferred.get(k))
         {
-            order.push(*pick);
+            order.push(pick);
+            placed[pick] = true;
         }
-        for i in preferred.iter().chain(&allowed) {
-            if !order.contains(i) {
-                order.push(*i);
+        for level in levels.iter().rev() {
+            for &i in level {
+                if !placed[i] {
+                    placed[i] = true;
+                    order.push(i);
+                }
             }
         }
         order

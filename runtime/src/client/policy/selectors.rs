@@ -2,7 +2,8 @@
 //! survives endpoint-list refreshes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -232,20 +233,29 @@ fn rotate_among_best<K: PartialOrd + Copy>(
     rotation: &RoundRobin,
     key: impl Fn(&Candidate<'_>) -> K,
 ) -> Option<usize> {
-    let best = candidates
-        .iter()
-        .map(&key)
-        .fold(None, |acc: Option<K>, k| match acc {
-            Some(a) if a <= k => Some(a),
-            _ => Some(k),
-        })?;
-    let tied: Vec<usize> = (0..candidates.len())
-        .filter(|&i| key(&candidates[i]) == best)
-        .collect();
+    rotate_among_best_index(candidates.len(), rotation, |i| key(&candidates[i]))
+}
+
+/// Among the indices `0..n` minimising `key`, the next one in rotation.
+fn rotate_among_best_index<K: PartialOrd + Copy>(
+    n: usize,
+    rotation: &RoundRobin,
+    key: impl Fn(usize) -> K,
+) -> Option<usize> {
+    let best = (0..n).map(&key).fold(None, |acc: Option<K>, k| match acc {
+        Some(a) if a <= k => Some(a),
+        _ => Some(k),
+    })?;
+    let tied: Vec<usize> = (0..n).filter(|&i| key(i) == best).collect();
     Some(tied[rotation.pick(tied.len())])
 }
 
 /// The candidate with the fewest calls in flight from this client; ties rotate.
+///
+/// The counts are [`EndpointStats::in_flight`](super::EndpointStats::in_flight): the
+/// transport counts a call from when it is sent until it ends (answered, failed, timed out
+/// or abandoned). Under a steady load this sends more calls to faster endpoints, since their
+/// calls end sooner.
 #[derive(Debug, Default)]
 pub struct LeastActive {
     rotation: RoundRobin,
@@ -264,60 +274,179 @@ impl Selector for LeastActive {
     }
 }
 
-/// The candidate with the largest free share of its capacity,
-/// `(capacity - activeTransactions) / capacity`: 10 slots with 5 used (0.5) beats 5 slots with
-/// 4 used (0.2). Instances without a capacity (0) rank after every known one; ties rotate.
-#[derive(Debug, Default)]
+/// Spreads calls at random in proportion to each instance's free slots,
+/// `capacity - activeTransactions` from its registry metadata: an instance with 40 free slots
+/// gets twice the calls of one with 20, a full one none.
+///
+/// Why random and why slots: the metadata is only as fresh as the last refresh, and every
+/// client sees the same. Choosing the best instance each time (as this selector did before)
+/// sends every call of every client to one instance until the next refresh. Choosing in
+/// proportion to free slots means that when the clients together place as many calls as
+/// there are free slots, each instance receives about its own free slots (its expected share
+/// is exactly that), and independent random choices do not move in step. Weighting by the
+/// free *share* instead would send as much to a small instance as to a large one.
+///
+/// When no instance has a free slot, the full instances with a known capacity are used in
+/// rotation; instances without a capacity (0) are used only when no candidate declares one.
+#[derive(Debug)]
 pub struct CapacityRelative {
+    rng: Mutex<fastrand::Rng>,
     rotation: RoundRobin,
 }
 
+impl Default for CapacityRelative {
+    fn default() -> Self {
+        CapacityRelative::new()
+    }
+}
+
 impl CapacityRelative {
-    /// Capacity-relative selection.
+    /// Randomly seeded (each client its own seed, so clients do not choose in step).
     pub fn new() -> CapacityRelative {
-        CapacityRelative::default()
+        CapacityRelative::seeded(fastrand::u64(..))
     }
 
-    /// The free share of `c`'s capacity, `None` when its capacity is unknown.
+    /// With a fixed seed (reproducible choices, for tests).
+    pub fn seeded(seed: u64) -> CapacityRelative {
+        CapacityRelative {
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            rotation: RoundRobin::new(),
+        }
+    }
+
+    /// The free share of `c`'s capacity, `(capacity - activeTransactions) / capacity` in
+    /// `0.0..=1.0`; `None` when its capacity is unknown.
     pub fn free_share(c: &Candidate<'_>) -> Option<f64> {
         let capacity = c.instance.meta.capacity;
+        Self::free_slots(c).map(|free| f64::from(free) / f64::from(capacity))
+    }
+
+    /// The free slots of `c`, `capacity - activeTransactions` (0 when it is full or over);
+    /// `None` when its capacity is unknown (0 or less).
+    pub fn free_slots(c: &Candidate<'_>) -> Option<u32> {
+        let capacity = c.instance.meta.capacity;
         (capacity > 0).then(|| {
-            let used = c.instance.load.active_transactions.max(0);
-            f64::from(capacity - used.min(capacity)) / f64::from(capacity)
+            let used = c.instance.load.active_transactions.clamp(0, capacity);
+            u32::try_from(capacity - used).unwrap_or(0)
         })
     }
 }
 
 impl Selector for CapacityRelative {
     fn select(&self, candidates: &[Candidate<'_>], _call: &CallInfo<'_>) -> Option<usize> {
-        // Minimise (unknown?, -share).
-        rotate_among_best(candidates, &self.rotation, |c| match Self::free_share(c) {
-            Some(share) => (0u8, -share),
-            None => (1u8, 0.0),
+        let free: Vec<u64> = candidates
+            .iter()
+            .map(|c| Self::free_slots(c).map_or(0, u64::from))
+            .collect();
+        let total: u64 = free.iter().sum();
+        if total > 0 {
+            let mut ticket = self.rng.lock().u64(..total);
+            for (i, f) in free.iter().enumerate() {
+                if ticket < *f {
+                    return Some(i);
+                }
+                ticket -= f;
+            }
+        }
+        // Nothing free: known capacities (all full) in rotation, unknown ones last.
+        rotate_among_best(candidates, &self.rotation, |c| {
+            u8::from(Self::free_slots(c).is_none())
         })
     }
 }
 
-/// The candidate with the lowest measured latency; endpoints not measured yet are tried
-/// first (in rotation), so every endpoint gets measured.
-#[derive(Debug, Default)]
+/// One selection in this many of [`LowestLatency`] explores: it goes to the candidate
+/// measured least recently (about 6% of the calls).
+pub const EXPLORE_EVERY: u32 = 16;
+
+/// The candidate with the lowest measured latency
+/// ([`EndpointStats::latency`](super::EndpointStats::latency), the mean of the last few
+/// successful calls), with exploration, so that an endpoint avoided because it was slow is
+/// measured again:
+///
+/// - endpoints not measured yet, or whose last sample is older than `stale_after`
+///   ([`LATENCY_TTL`](super::LATENCY_TTL) by default), are tried first, in rotation, one
+///   probe at a time: while such an endpoint has a call in flight it ranks by its old
+///   latency (or, never measured, after the measured ones). The sample of the probe replaces
+///   its old ones;
+/// - every `explore_every`-th selection ([`EXPLORE_EVERY`] by default, counted over every
+///   proxy sharing the policy) goes to the measured endpoint whose last sample is the oldest
+///   and that has no call in flight (a call in flight will bring a sample anyway), instead
+///   of the fastest.
+///
+/// So an endpoint that was slow and has become fast gets a new sample every `explore_every`
+/// selections with two endpoints (with `n`, the others take turns: every
+/// `explore_every × (n - 1)`), and once its last [`LATENCY_WINDOW`](super::LATENCY_WINDOW)
+/// samples are fast its estimate is its new latency alone, whatever its old one was. With the
+/// defaults and two endpoints it is chosen again as the fastest within 64 selections
+/// (sequential calls; calls in flight delay their samples). Exploration costs one call in
+/// `explore_every` to an endpoint that is not the fastest.
+#[derive(Debug)]
 pub struct LowestLatency {
     rotation: RoundRobin,
+    selections: AtomicU64,
+    explore_every: u32,
+    stale_after: Duration,
+}
+
+impl Default for LowestLatency {
+    fn default() -> Self {
+        LowestLatency::new()
+    }
 }
 
 impl LowestLatency {
-    /// Lowest-latency selection.
+    /// Lowest-latency selection exploring one call in [`EXPLORE_EVERY`], measurements
+    /// stale after [`LATENCY_TTL`](super::LATENCY_TTL).
     pub fn new() -> LowestLatency {
-        LowestLatency::default()
+        LowestLatency::with_exploration(EXPLORE_EVERY, super::LATENCY_TTL)
+    }
+
+    /// Exploring one selection in `explore_every` (0: never), measurements stale after
+    /// `stale_after` (`Duration::MAX`: never).
+    pub fn with_exploration(explore_every: u32, stale_after: Duration) -> LowestLatency {
+        LowestLatency {
+            rotation: RoundRobin::new(),
+            selections: AtomicU64::new(0),
+            explore_every,
+            stale_after,
+        }
     }
 }
 
 impl Selector for LowestLatency {
     fn select(&self, candidates: &[Candidate<'_>], _call: &CallInfo<'_>) -> Option<usize> {
-        rotate_among_best(candidates, &self.rotation, |c| match c.stats.latency() {
-            None => (0u8, 0u128),
-            Some(l) => (1u8, l.as_micros()),
-        })
+        let now = Instant::now();
+        let samples: Vec<Option<(Duration, Instant)>> = candidates
+            .iter()
+            .map(|c| c.stats.latency_sample())
+            .collect();
+        let fresh = |i: usize| {
+            samples[i].filter(|(_, at)| now.saturating_duration_since(*at) <= self.stale_after)
+        };
+        let idle = |i: usize| candidates[i].stats.in_flight() == 0;
+        // Rank: a probe of an endpoint without a current measurement and without a call in
+        // flight; then the current (or, while a probe is out, the stale) mean latency; then
+        // endpoints never measured whose probe is still out.
+        let best = rotate_among_best_index(candidates.len(), &self.rotation, |i| {
+            match (fresh(i), samples[i]) {
+                (None, _) if idle(i) => (0u8, 0u128),
+                (Some((latency, _)), _) | (None, Some((latency, _))) => (1, latency.as_micros()),
+                (None, None) => (2, 0),
+            }
+        })?;
+        let n = self.selections.fetch_add(1, Ordering::Relaxed);
+        let explore = self.explore_every > 0
+            && n % u64::from(self.explore_every) == u64::from(self.explore_every) - 1;
+        if !explore || fresh(best).is_none() {
+            return Some(best);
+        }
+        let oldest = (0..candidates.len())
+            .filter(|&i| i != best && idle(i))
+            .filter_map(|i| samples[i].map(|(_, at)| (at, i)))
+            .min()
+            .map(|(_, i)| i);
+        Some(oldest.unwrap_or(best))
     }
 }
 

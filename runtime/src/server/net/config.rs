@@ -14,7 +14,8 @@ use crate::server::Servants;
 pub struct AdapterConfig {
     /// Adapter name, for logs (e.g. `Test.HelloServer.HelloObjAdapter`).
     pub name: String,
-    /// Where to listen; its `-t` is the connection idle timeout.
+    /// Where to listen: `tcp` (connections; `-t` is the idle timeout) or `udp` (one socket,
+    /// one request frame per datagram, one reply datagram per response; `-t` unused).
     pub endpoint: Endpoint,
     /// The servants requests on this adapter are dispatched to.
     pub servants: Arc<Servants>,
@@ -26,7 +27,7 @@ pub struct AdapterConfig {
     pub queue_capacity: usize,
     /// Requests that waited longer than this in the queue are answered -6 (queue timeout).
     pub queue_timeout: Duration,
-    /// Connections beyond this are closed as soon as they are accepted.
+    /// Connections beyond this are closed as soon as they are accepted (TCP only).
     pub max_connections: usize,
 }
 

@@ -1,5 +1,6 @@
-//! The network thread: a mio poll loop that accepts connections, reads and frames requests,
-//! hands them to the business queues and writes responses back.
+//! The network thread: a mio poll loop that accepts connections, reads and frames requests
+//! (from TCP connections and UDP adapter sockets), hands them to the business queues and
+//! writes responses back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,13 +14,29 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::connection::Connection;
 use super::queue::{JobBatch, JobQueue};
 use super::stats::IoCounters;
+use super::udp::{split_frames, UdpAdapter};
 use crate::codec::{DecodeLimits, Reader, TarsStruct};
 use crate::packet::{RequestPacket, RetCode};
 use crate::server::{Response, ResponseSink};
 
 const WAKER: Token = Token(0);
 const LISTENER_BASE: usize = 1;
+/// UDP adapter sockets: `UDP_BASE + adapter index`.
+pub(crate) const UDP_BASE: usize = 1 << 15;
 const CONN_BASE: usize = 1 << 16;
+
+/// Where a response goes: a TCP connection, or a datagram to the sender of a UDP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyTo {
+    /// A connection (checked against its generation on arrival).
+    Conn(ConnId),
+    /// A datagram from the UDP socket of adapter `adapter` (on the net thread that owns it)
+    /// to `peer`.
+    Datagram {
+        adapter: usize,
+        peer: std::net::SocketAddr,
+    },
+}
 
 /// Identifies a connection across threads: net thread, slot, and the slot's generation (so a
 /// late response never reaches a newer connection that reused the slot).
@@ -34,8 +51,9 @@ pub(crate) struct ConnId {
 pub(crate) enum Command {
     /// A connection accepted by another net thread.
     Adopt(TcpStream, std::net::SocketAddr, usize),
-    /// Encoded response frames for a connection, and how many frames the bytes hold.
-    Send(ConnId, Bytes, usize),
+    /// Encoded response frames for a connection or a datagram peer, and how many frames the
+    /// bytes hold.
+    Send(ReplyTo, Bytes, usize),
     /// Stop accepting and stop taking new requests.
     StopAccepting,
     /// Flush what is queued (within the deadline) and exit.
@@ -62,9 +80,9 @@ impl NetHandle {
     }
 }
 
-/// Sends deferred responses back to the connection they belong to.
+/// Sends deferred responses back to the connection (or datagram peer) they belong to.
 pub(crate) struct ConnSink {
-    pub conn: ConnId,
+    pub conn: ReplyTo,
     pub net: NetHandle,
 }
 
@@ -85,6 +103,8 @@ pub(crate) struct AdapterSlot {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// The adapter's UDP socket, on the one net thread that owns it.
+    pub udp: Option<UdpAdapter>,
 }
 
 pub(crate) struct NetThread {
@@ -105,6 +125,8 @@ pub(crate) struct NetThread {
     stopping: bool,
     /// Connections with bytes queued this loop; flushed once each at the end of the loop.
     dirty: Vec<(usize, u32)>,
+    /// UDP adapters with replies queued this loop; flushed at the end of the loop.
+    dirty_udp: Vec<usize>,
     /// The server's I/O counters.
     pub counters: Arc<IoCounters>,
 }
@@ -138,6 +160,7 @@ impl NetThread {
             next_peer: 0,
             stopping: false,
             dirty: Vec::new(),
+            dirty_udp: Vec::new(),
             counters: Arc::default(),
         }
     }
@@ -172,8 +195,16 @@ impl NetThread {
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
-                    Token(t) if (LISTENER_BASE..CONN_BASE).contains(&t) => {
+                    Token(t) if (LISTENER_BASE..UDP_BASE).contains(&t) => {
                         self.accept(t - LISTENER_BASE)
+                    }
+                    Token(t) if (UDP_BASE..CONN_BASE).contains(&t) => {
+                        if event.is_readable() {
+                            self.on_udp_readable(t - UDP_BASE);
+                        }
+                        if event.is_writable() {
+                            self.on_udp_writable(t - UDP_BASE);
+                        }
                     }
                     Token(t) => {
                         let (slot, generation) = decode_token(t);
@@ -193,15 +224,21 @@ impl NetThread {
             while let Ok(cmd) = self.rx.try_recv() {
                 match cmd {
                     Command::Adopt(stream, peer, adapter) => self.adopt(stream, peer, adapter),
-                    Command::Send(conn, bytes, frames) => self.send(conn, &bytes, frames),
+                    Command::Send(to, bytes, frames) => self.send(to, &bytes, frames),
                     Command::StopAccepting => self.stop_accepting(),
                     Command::Exit(deadline) => exit_deadline = Some(deadline),
                 }
             }
             // One write per connection for everything answered in this pass.
             self.flush_dirty();
+            self.flush_udp();
             if let Some(deadline) = exit_deadline {
-                let unsent = self.conns.iter().flatten().any(|c| c.pending_write() > 0);
+                let unsent = self.conns.iter().flatten().any(|c| c.pending_write() > 0)
+                    || self
+                        .adapters
+                        .iter()
+                        .filter_map(|a| a.udp.as_ref())
+                        .any(|u| u.pending_write() > 0);
                 if !unsent || Instant::now() >= deadline {
                     return;
                 }
@@ -313,11 +350,11 @@ impl NetThread {
         let outcome = conn.read(&mut self.scratch, until_eof);
         let adapter = conn.adapter;
         let peer = conn.peer;
-        let conn_id = ConnId {
+        let conn_id = ReplyTo::Conn(ConnId {
             thread: self.index,
             slot,
             generation,
-        };
+        });
         if !stopping {
             let mut batch = Vec::new();
             // Deferred responses of this pass's inline requests all go to this connection.
@@ -354,7 +391,7 @@ impl NetThread {
     fn dispatch(
         &mut self,
         adapter: usize,
-        conn: ConnId,
+        conn: ReplyTo,
         peer: std::net::SocketAddr,
         request: RequestPacket,
         batch: &mut Vec<RequestPacket>,
@@ -394,7 +431,7 @@ impl NetThread {
     fn enqueue(
         &mut self,
         adapter: usize,
-        conn: ConnId,
+        conn: ReplyTo,
         peer: std::net::SocketAddr,
         requests: Vec<RequestPacket>,
     ) {
@@ -432,18 +469,138 @@ impl NetThread {
         Some(c)
     }
 
-    /// Queues `response` for `conn`; it is written when the loop pass ends.
-    fn answer(&mut self, conn: ConnId, response: Response) {
-        if let Some(c) = self.queue_for(conn) {
-            c.queue_response(&response);
+    /// Queues `response` for `to`; it is written when the loop pass ends.
+    fn answer(&mut self, to: ReplyTo, response: Response) {
+        match to {
+            ReplyTo::Conn(conn) => {
+                if let Some(c) = self.queue_for(conn) {
+                    c.queue_response(&response);
+                }
+            }
+            ReplyTo::Datagram { adapter, peer } => {
+                let mut out = bytes::BytesMut::new();
+                response.write_frame(&mut out);
+                self.queue_datagram(adapter, peer, out.freeze());
+            }
         }
     }
 
-    /// Queues an encoded frame for `conn`; it is written when the loop pass ends.
-    fn send(&mut self, conn: ConnId, bytes: &[u8], frames: usize) {
-        if let Some(c) = self.queue_for(conn) {
-            c.queue(bytes, frames);
+    /// Queues encoded frames for `to`; they are written when the loop pass ends.
+    fn send(&mut self, to: ReplyTo, bytes: &Bytes, frames: usize) {
+        match to {
+            ReplyTo::Conn(conn) => {
+                if let Some(c) = self.queue_for(conn) {
+                    c.queue(bytes, frames);
+                }
+            }
+            // One datagram per frame.
+            ReplyTo::Datagram { adapter, peer } => {
+                for frame in split_frames(bytes) {
+                    self.queue_datagram(adapter, peer, frame);
+                }
+            }
         }
+    }
+
+    /// Queues one reply frame on adapter `adapter`'s UDP socket, registered for the
+    /// end-of-loop flush.
+    fn queue_datagram(&mut self, adapter: usize, peer: std::net::SocketAddr, frame: Bytes) {
+        let limits = self.limits;
+        let Some(udp) = self.adapters.get_mut(adapter).and_then(|a| a.udp.as_mut()) else {
+            tracing::error!("udp reply for adapter {adapter}, which has no socket here");
+            return;
+        };
+        udp.queue(peer, frame, limits);
+        if !udp.dirty {
+            udp.dirty = true;
+            self.dirty_udp.push(adapter);
+        }
+    }
+
+    /// Reads every datagram waiting on adapter `adapter`'s UDP socket and dispatches each
+    /// request; consecutive requests from one sender go to the queue as one batch.
+    fn on_udp_readable(&mut self, adapter: usize) {
+        loop {
+            // While stopping nothing is read: the socket only sends the last replies.
+            if self.stopping {
+                return;
+            }
+            let max_packet = self.max_packet;
+            let Some(udp) = self.adapters.get_mut(adapter).and_then(|a| a.udp.as_mut()) else {
+                return;
+            };
+            let (frames, drained) = udp.receive(&mut self.scratch, max_packet);
+            let mut batch = Vec::new();
+            let mut batch_peer = None;
+            let mut sink: Option<Arc<dyn ResponseSink>> = None;
+            for (peer, frame) in frames {
+                let to = ReplyTo::Datagram { adapter, peer };
+                if batch_peer != Some(peer) {
+                    if let Some(prev) = batch_peer {
+                        let prev_to = ReplyTo::Datagram {
+                            adapter,
+                            peer: prev,
+                        };
+                        self.enqueue(adapter, prev_to, prev, std::mem::take(&mut batch));
+                    }
+                    batch_peer = Some(peer);
+                    sink = None;
+                }
+                let mut r = Reader::from_bytes(&frame, self.limits);
+                match RequestPacket::read_fields(&mut r) {
+                    Ok(request) => self.dispatch(adapter, to, peer, request, &mut batch, &mut sink),
+                    Err(e) => {
+                        IoCounters::add(&self.counters.udp_bad_datagrams, 1);
+                        tracing::debug!("udp: dropping an undecodable request from {peer}: {e}");
+                    }
+                }
+            }
+            if let Some(peer) = batch_peer {
+                let to = ReplyTo::Datagram { adapter, peer };
+                self.enqueue(adapter, to, peer, batch);
+            }
+            if drained {
+                return;
+            }
+        }
+    }
+
+    fn on_udp_writable(&mut self, adapter: usize) {
+        let Some(udp) = self.adapters.get_mut(adapter).and_then(|a| a.udp.as_mut()) else {
+            return;
+        };
+        if udp.flush() && udp.want_write {
+            udp.want_write = false;
+            let _ = self.poll.registry().reregister(
+                &mut udp.socket,
+                Token(UDP_BASE + adapter),
+                Interest::READABLE,
+            );
+        }
+    }
+
+    /// Sends what each UDP adapter with new replies has queued; waits for writability when
+    /// the socket buffer is full.
+    fn flush_udp(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty_udp);
+        for &adapter in &dirty {
+            let Some(udp) = self.adapters.get_mut(adapter).and_then(|a| a.udp.as_mut()) else {
+                continue;
+            };
+            udp.dirty = false;
+            // While waiting for writability, the writable event does the sending.
+            if udp.want_write || udp.flush() {
+                continue;
+            }
+            udp.want_write = true;
+            let _ = self.poll.registry().reregister(
+                &mut udp.socket,
+                Token(UDP_BASE + adapter),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+        dirty.clear();
+        self.dirty_udp = dirty;
     }
 
     /// Writes what each dirty connection has queued: one write per connection and pass.

@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::net_thread::{ConnId, NetHandle};
+use super::net_thread::{NetHandle, ReplyTo};
 use crate::packet::RequestPacket;
 
-/// Requests of one connection read in one pass.
+/// Requests of one connection (or one UDP sender) read in one pass.
 pub(crate) struct JobBatch {
-    pub conn: ConnId,
+    pub conn: ReplyTo,
     pub net: NetHandle,
     pub received: Instant,
     pub requests: Vec<RequestPacket>,

@@ -8,13 +8,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Poll, Token};
 
 use super::config::{AdapterConfig, ServerConfig};
 use super::handle;
-use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread};
+use super::net_thread::{AdapterSlot, Command, NetHandle, NetThread, UDP_BASE};
 use super::stats::{IoCounters, IoStats};
+use super::udp::UdpAdapter;
 use crate::server::registration::{Announced, Registrar, RegistrationError};
 use crate::server::signals::ShutdownSignals;
 
@@ -153,17 +154,29 @@ impl Server {
             receivers.push(rx);
         }
 
+        if adapters.len() >= UDP_BASE - 1 {
+            return Err(ServerError::Config(format!(
+                "{} adapters; at most {} are supported",
+                adapters.len(),
+                UDP_BASE - 2
+            )));
+        }
+        let counters = Arc::new(IoCounters::default());
         let mut addrs = Vec::new();
         let mut conn_counts = Vec::new();
         let mut business_threads = Vec::new();
         let mut slots_per_thread: Vec<Vec<AdapterSlot>> = (0..n_net).map(|_| Vec::new()).collect();
         for (ai, a) in adapters.iter().enumerate() {
-            if a.endpoint.protocol != "tcp" {
-                return Err(ServerError::Config(format!(
-                    "adapter {}: only tcp is supported",
-                    a.name
-                )));
-            }
+            let udp = match a.endpoint.protocol.as_str() {
+                "tcp" => false,
+                "udp" => true,
+                other => {
+                    return Err(ServerError::Config(format!(
+                        "adapter {}: unknown protocol {other:?} (tcp or udp)",
+                        a.name
+                    )))
+                }
+            };
             let bind_err = |source| ServerError::Bind {
                 adapter: a.name.clone(),
                 endpoint: a.endpoint.to_string(),
@@ -175,15 +188,27 @@ impl Server {
                 .ok_or_else(|| {
                     ServerError::Config(format!("adapter {}: host does not resolve", a.name))
                 })?;
-            let mut listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind {
-                adapter: a.name.clone(),
-                endpoint: a.endpoint.to_string(),
-                source: e,
-            })?;
-            addrs.push((a.name.clone(), listener.local_addr()?));
-            polls[0]
-                .registry()
-                .register(&mut listener, Token(1 + ai), Interest::READABLE)?;
+            // A UDP socket is owned by one net thread, adapters spread round-robin; TCP
+            // listeners are all on net thread 0, which hands connections out.
+            let udp_thread = ai % n_net;
+            let (mut listener, mut udp_socket) = if udp {
+                let mut socket = UdpSocket::bind(addr).map_err(bind_err)?;
+                addrs.push((a.name.clone(), socket.local_addr()?));
+                polls[udp_thread].registry().register(
+                    &mut socket,
+                    Token(UDP_BASE + ai),
+                    Interest::READABLE,
+                )?;
+                let socket = UdpAdapter::new(socket, config.max_write_buffer, counters.clone());
+                (None, Some(socket))
+            } else {
+                let mut listener = TcpListener::bind(addr).map_err(bind_err)?;
+                addrs.push((a.name.clone(), listener.local_addr()?));
+                polls[0]
+                    .registry()
+                    .register(&mut listener, Token(1 + ai), Interest::READABLE)?;
+                (Some(listener), None)
+            };
 
             let (tx, rx) = super::queue::job_queue(a.queue_capacity);
             let inline = (a.threads == 0).then(|| a.servants.clone());
@@ -200,10 +225,14 @@ impl Server {
             let connections = Arc::new(AtomicUsize::new(0));
             conn_counts.push((a.name.clone(), connections.clone()));
             // Only net thread 0 accepts; it hands connections to the others round-robin.
-            let mut listener = Some(listener);
-            for slots in slots_per_thread.iter_mut() {
+            for (t, slots) in slots_per_thread.iter_mut().enumerate() {
                 slots.push(AdapterSlot {
                     listener: listener.take(),
+                    udp: if t == udp_thread {
+                        udp_socket.take()
+                    } else {
+                        None
+                    },
                     jobs: inline.is_none().then(|| tx.clone()),
                     inline: inline.clone(),
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
@@ -213,7 +242,6 @@ impl Server {
             }
         }
 
-        let counters = Arc::new(IoCounters::default());
         let (stop_tx, stop_rx) = unbounded();
         let mut net_threads = Vec::with_capacity(n_net);
         for (i, ((poll, rx), slots)) in polls
@@ -266,11 +294,23 @@ impl Server {
         Ok(server)
     }
 
-    /// Every servant but `AdminObj` on every adapter, at its bound address.
+    /// Every servant but `AdminObj` on every TCP adapter, at its bound address. (The
+    /// registration announces TCP endpoints only, so UDP adapters are not registered.)
     fn announced(adapters: &[AdapterConfig], addrs: &[(String, SocketAddr)]) -> Vec<Announced> {
         adapters
             .iter()
             .zip(addrs)
+            .filter(|(a, _)| {
+                let tcp = a.endpoint.protocol == "tcp";
+                if !tcp {
+                    tracing::info!(
+                        "adapter {}: {} endpoints are not registered with the registry",
+                        a.name,
+                        a.endpoint.protocol
+                    );
+                }
+                tcp
+            })
             .flat_map(|(a, (_, addr))| {
                 a.servants
                     .names()

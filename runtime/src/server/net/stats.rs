@@ -10,6 +10,9 @@ pub(crate) struct IoCounters {
     pub writes: AtomicU64,
     pub requests: AtomicU64,
     pub responses: AtomicU64,
+    pub udp_bad_datagrams: AtomicU64,
+    pub udp_oversized_replies: AtomicU64,
+    pub udp_unsent_replies: AtomicU64,
 }
 
 impl IoCounters {
@@ -23,6 +26,9 @@ impl IoCounters {
             socket_writes: self.writes.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             responses: self.responses.load(Ordering::Relaxed),
+            udp_bad_datagrams: self.udp_bad_datagrams.load(Ordering::Relaxed),
+            udp_oversized_replies: self.udp_oversized_replies.load(Ordering::Relaxed),
+            udp_unsent_replies: self.udp_unsent_replies.load(Ordering::Relaxed),
         }
     }
 }
@@ -39,4 +45,13 @@ pub struct IoStats {
     pub requests: u64,
     /// Response frames queued for sending.
     pub responses: u64,
+    /// Request datagrams dropped on UDP adapters: length prefix not the datagram's size,
+    /// larger than `max_packet`, or a packet that does not decode.
+    pub udp_bad_datagrams: u64,
+    /// Replies too large for one datagram (65,507 bytes); each was answered with -2 instead
+    /// when that answer fits, else dropped (and also counted in `udp_unsent_replies`).
+    pub udp_oversized_replies: u64,
+    /// UDP replies not sent: too large even as an error answer, the adapter's send queue was
+    /// full, or the socket refused them.
+    pub udp_unsent_replies: u64,
 }

@@ -1,0 +1,229 @@
+//! [`AdapterProxy`]: the caller's side of one endpoint connection, and the endpoint state that
+//! outlives reconnects (statistics and shielding).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::channel::oneshot;
+use parking_lot::Mutex;
+
+use super::handle::{Command, NetHandle, Pending};
+use crate::client::balance::ShieldConfig;
+use crate::client::error::CallError;
+use crate::client::policy::EndpointStats;
+use crate::endpoint::Endpoint;
+use crate::packet::{PacketCodec, RequestPacket, ResponsePacket};
+
+/// The largest UDP payload (IPv4).
+pub(super) const MAX_DATAGRAM: usize = 65_507;
+
+/// How a call failed, and whether its request ever left: a request that was never sent may be
+/// retried on another endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum CallFailure {
+    /// The request was not sent (connecting failed, or the send queue was full).
+    NotSent(CallError),
+    /// The request may have reached the server.
+    Failed(CallError),
+}
+
+/// What one endpoint keeps across reconnects, shared by its proxy side and its net thread.
+pub(crate) struct AdapterShared {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// `host:port`, for messages.
+    pub address: String,
+    /// What calls measured: in flight, latency.
+    pub stats: EndpointStats,
+    failures: AtomicU32,
+    shielded_until: Mutex<Option<Instant>>,
+    shield: ShieldConfig,
+}
+
+impl AdapterShared {
+    /// Records the end of a call: its latency when answered, and its effect on shielding.
+    /// Any answer (even a server error) proves the endpoint alive; timeouts and transport
+    /// failures count towards shielding.
+    pub fn finish(&self, started: Instant, answered: bool) {
+        if answered {
+            self.stats.record_latency(started.elapsed());
+        }
+        self.stats.end_call();
+        self.record(answered);
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            if self.failures.swap(0, Ordering::Relaxed) != 0 {
+                *self.shielded_until.lock() = None;
+            }
+            return;
+        }
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.shield.failures_to_shield {
+            *self.shielded_until.lock() = Some(Instant::now() + self.shield.retry_after);
+        }
+    }
+
+    /// Whether the endpoint is usable now (not shielded, or its shielding has expired).
+    pub fn available(&self, now: Instant) -> bool {
+        if self.failures.load(Ordering::Relaxed) < self.shield.failures_to_shield {
+            return true;
+        }
+        self.shielded_until.lock().is_none_or(|until| now >= until)
+    }
+}
+
+/// One connection to one endpoint, owned by a client net thread. Dropping it closes the
+/// connection and fails the calls still waiting on it.
+pub(crate) struct AdapterProxy {
+    shared: Arc<AdapterShared>,
+    net: NetHandle,
+    slot: usize,
+    generation: u32,
+    udp: bool,
+}
+
+/// The response of a call: resolves when the net thread completes it.
+pub(crate) struct PendingReply(oneshot::Receiver<Result<ResponsePacket, CallFailure>>);
+
+impl Future for PendingReply {
+    type Output = Result<ResponsePacket, CallFailure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(CallFailure::Failed(CallError::Transport(
+                "the client net thread stopped".into(),
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AdapterProxy {
+    /// An adapter for `endpoint` on the net thread of `net`; it connects on its first call.
+    pub fn new(endpoint: Endpoint, shield: ShieldConfig, net: NetHandle) -> AdapterProxy {
+        let (slot, generation) = net.open_slot();
+        let shared = Arc::new(AdapterShared {
+            address: endpoint.address(),
+            endpoint,
+            stats: EndpointStats::new(),
+            failures: AtomicU32::new(0),
+            shielded_until: Mutex::new(None),
+            shield,
+        });
+        let udp = shared.endpoint.protocol == "udp";
+        net.send(Command::Open {
+            slot,
+            generation,
+            adapter: shared.clone(),
+        });
+        AdapterProxy {
+            shared,
+            net,
+            slot,
+            generation,
+            udp,
+        }
+    }
+
+    /// What calls to this endpoint measured.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.shared.stats
+    }
+
+    /// Whether the endpoint is usable now (not shielded).
+    pub fn available(&self, now: Instant) -> bool {
+        self.shared.available(now)
+    }
+
+    /// Encodes `request` as one frame under the net thread's request id `id` (the caller's id
+    /// is put back afterwards).
+    fn frame(&self, request: &mut RequestPacket, id: i32) -> Result<bytes::Bytes, CallError> {
+        let original = std::mem::replace(&mut request.request_id, id);
+        let mut buf = BytesMut::with_capacity(request.buffer.len() + 128);
+        let encoded = PacketCodec::<ResponsePacket, RequestPacket>::new()
+            .encode_packet(request, &mut buf)
+            .map_err(|e| CallError::Transport(format!("cannot encode the request: {e}")));
+        request.request_id = original;
+        encoded?;
+        if self.udp && buf.len() > MAX_DATAGRAM {
+            return Err(CallError::Transport(format!(
+                "request of {} bytes does not fit in a UDP datagram ({MAX_DATAGRAM} max)",
+                buf.len()
+            )));
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Starts a call: the request leaves on the net thread's next pass (or when the connection
+    /// is up), and the reply resolves with the response, or fails at `started + timeout`
+    /// (`request.timeout` ms; no deadline when it is 0 or less).
+    pub fn call(&self, request: &mut RequestPacket, started: Instant) -> PendingReply {
+        let (tx, rx) = oneshot::channel();
+        let reply = PendingReply(rx);
+        let id = self.net.next_request_id();
+        let frame = match self.frame(request, id) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let _ = tx.send(Err(CallFailure::Failed(e)));
+                return reply;
+            }
+        };
+        let deadline = u64::try_from(request.timeout)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(|ms| (started + Duration::from_millis(ms), ms));
+        self.shared.stats.start_call();
+        let pending = Pending {
+            original_id: request.request_id,
+            started,
+            deadline,
+            tx,
+        };
+        if !self.net.send(Command::Call {
+            slot: self.slot,
+            generation: self.generation,
+            id,
+            frame,
+            pending: Some(pending),
+        }) {
+            // The command (and its sender) was dropped: the reply resolves as failed.
+            self.shared.stats.end_call();
+        }
+        reply
+    }
+
+    /// Sends a one-way request; returns once it is queued on the net thread.
+    pub fn oneway(&self, request: &mut RequestPacket) -> Result<(), CallError> {
+        let id = self.net.next_request_id();
+        let frame = self.frame(request, id)?;
+        if self.net.send(Command::Call {
+            slot: self.slot,
+            generation: self.generation,
+            id,
+            frame,
+            pending: None,
+        }) {
+            Ok(())
+        } else {
+            Err(CallError::Transport("the client net thread stopped".into()))
+        }
+    }
+}
+
+impl Drop for AdapterProxy {
+    fn drop(&mut self) {
+        self.net.send(Command::Close {
+            slot: self.slot,
+            generation: self.generation,
+        });
+        self.net.free_slot(self.slot);
+    }
+}

@@ -1,0 +1,171 @@
+//! Reaching the net threads from callers: the command channel, the wake-once flag, adapter
+//! slots and request ids.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use futures::channel::oneshot;
+use mio::{Poll, Waker};
+use parking_lot::Mutex;
+
+use super::adapter::{AdapterShared, CallFailure};
+use super::thread::{NetThread, WAKER};
+use super::NetConfig;
+use crate::packet::ResponsePacket;
+
+/// What a waiting call needs when its response (or its end) comes.
+pub(super) struct Pending {
+    /// The id the caller's proxy gave the request (restored in the response).
+    pub original_id: i32,
+    /// When the call started (for the endpoint's latency statistics).
+    pub started: Instant,
+    /// When the call times out, and its timeout in ms (for the error).
+    pub deadline: Option<(Instant, u64)>,
+    /// Where the outcome goes.
+    pub tx: oneshot::Sender<Result<ResponsePacket, CallFailure>>,
+}
+
+/// Commands from callers to a net thread.
+pub(super) enum Command {
+    /// A new adapter (endpoint connection) in `slot`; connects on its first call.
+    Open {
+        slot: usize,
+        generation: u32,
+        adapter: Arc<AdapterShared>,
+    },
+    /// A request frame for the adapter in `slot`, with its id; `None` for one-way calls.
+    Call {
+        slot: usize,
+        generation: u32,
+        id: i32,
+        frame: Bytes,
+        pending: Option<Pending>,
+    },
+    /// The adapter in `slot` is gone: close its socket and fail its calls.
+    Close { slot: usize, generation: u32 },
+}
+
+/// Adapter slots of one net thread, allocated by callers. Commands travel through one FIFO
+/// channel, so a slot's `Close` always reaches the thread before the `Open` that reuses it.
+#[derive(Default)]
+struct Slots {
+    free: Vec<usize>,
+    next: usize,
+    generation: u32,
+}
+
+struct HandleInner {
+    tx: Option<Sender<Command>>,
+    waker: Waker,
+    wake_pending: Arc<AtomicBool>,
+    slots: Mutex<Slots>,
+    next_id: AtomicI32,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        // Disconnect the channel, then wake the thread so it sees that and exits.
+        self.tx.take();
+        let _ = self.waker.wake();
+    }
+}
+
+/// A way to reach one client net thread from any thread. The thread exits when every handle
+/// (the communicator's and each adapter's) is dropped.
+#[derive(Clone)]
+pub(crate) struct NetHandle(Arc<HandleInner>);
+
+impl NetHandle {
+    /// Sends `cmd`, waking the thread unless a wake is already pending for this loop pass.
+    /// Returns false when the thread is gone.
+    pub(super) fn send(&self, cmd: Command) -> bool {
+        let h = &self.0;
+        let Some(tx) = h.tx.as_ref() else {
+            return false;
+        };
+        if tx.send(cmd).is_err() {
+            return false;
+        }
+        if !h.wake_pending.swap(true, Ordering::AcqRel) {
+            // A failed wake means the poll is gone: the thread is exiting.
+            let _ = h.waker.wake();
+        }
+        true
+    }
+
+    /// A request id unique among this thread's calls in flight (positive, never 0).
+    pub(super) fn next_request_id(&self) -> i32 {
+        loop {
+            let id = self.0.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Allocates an adapter slot and its generation.
+    pub(super) fn open_slot(&self) -> (usize, u32) {
+        let mut s = self.0.slots.lock();
+        s.generation = s.generation.wrapping_add(1).max(1);
+        let generation = s.generation;
+        let slot = s.free.pop().unwrap_or_else(|| {
+            s.next += 1;
+            s.next - 1
+        });
+        (slot, generation)
+    }
+
+    /// Returns a slot whose `Close` has been sent.
+    pub(super) fn free_slot(&self, slot: usize) {
+        self.0.slots.lock().free.push(slot);
+    }
+}
+
+/// A communicator's client net threads. Adapters are spread over them round-robin.
+pub(crate) struct ClientNet {
+    handles: Vec<NetHandle>,
+    next: AtomicUsize,
+}
+
+impl ClientNet {
+    /// Starts `config.threads` net threads (at least one).
+    pub fn start(config: NetConfig) -> std::io::Result<ClientNet> {
+        let n = config.threads.max(1);
+        let mut handles = Vec::with_capacity(n);
+        for index in 0..n {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), WAKER)?;
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let wake_pending = Arc::new(AtomicBool::new(false));
+            let thread = NetThread::new(poll, rx, wake_pending.clone(), config);
+            std::thread::Builder::new()
+                .name(format!("tars-client-net-{index}"))
+                .spawn(move || thread.run())?;
+            handles.push(NetHandle(Arc::new(HandleInner {
+                tx: Some(tx),
+                waker,
+                wake_pending,
+                slots: Mutex::new(Slots::default()),
+                next_id: AtomicI32::new(1),
+            })));
+        }
+        Ok(ClientNet {
+            handles,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The thread for the next adapter.
+    pub fn handle(&self) -> NetHandle {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        self.handles[i].clone()
+    }
+
+    /// How many net threads there are.
+    pub fn threads(&self) -> usize {
+        self.handles.len()
+    }
+}

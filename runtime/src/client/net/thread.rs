@@ -1,0 +1,500 @@
+//! The client net thread: a mio poll loop that connects, writes queued requests once per pass,
+//! reads and decodes responses, and fails calls at their deadlines.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use mio::net::{TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+
+use super::adapter::CallFailure;
+use super::conn::{resolve, Conn, Socket};
+use super::deadlines::Deadlines;
+use super::handle::{Command, Pending};
+use super::NetConfig;
+use crate::client::error::CallError;
+use crate::codec::DecodeLimits;
+use crate::packet::ResponsePacket;
+
+/// The waker's token (connection tokens never reach it: their slot part is below 2^24).
+pub(super) const WAKER: Token = Token(usize::MAX);
+
+/// The longest poll wait: a bound on how late the thread notices anything it was not woken
+/// for.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Request ids are already unique: hashing them again is wasted work.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_i32(&mut self, n: i32) {
+        // Spread sequential ids over the table's high bits too (hashbrown uses the top 7).
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A call waiting on this thread: where it went, and how to complete it.
+struct InFlight {
+    slot: usize,
+    socket_generation: u32,
+    pending: Pending,
+}
+
+pub(super) struct NetThread {
+    poll: Poll,
+    rx: Receiver<Command>,
+    wake_pending: Arc<AtomicBool>,
+    config: NetConfig,
+    limits: DecodeLimits,
+    conns: Vec<Option<Conn>>,
+    inflight: HashMap<i32, InFlight, BuildHasherDefault<IdHasher>>,
+    deadlines: Deadlines,
+    /// Connections with bytes queued this pass; flushed once each at the end of the pass.
+    dirty: Vec<usize>,
+    scratch: Vec<u8>,
+    next_socket_generation: u32,
+}
+
+fn token(slot: usize, socket_generation: u32) -> Token {
+    Token((socket_generation as usize) << 24 | slot)
+}
+
+fn untoken(token: Token) -> (usize, u32) {
+    (token.0 & ((1 << 24) - 1), (token.0 >> 24) as u32)
+}
+
+impl NetThread {
+    pub fn new(
+        poll: Poll,
+        rx: Receiver<Command>,
+        wake_pending: Arc<AtomicBool>,
+        config: NetConfig,
+    ) -> NetThread {
+        NetThread {
+            poll,
+            rx,
+            wake_pending,
+            config,
+            limits: DecodeLimits::DEFAULT,
+            conns: Vec::new(),
+            inflight: HashMap::default(),
+            deadlines: Deadlines::default(),
+            dirty: Vec::new(),
+            scratch: vec![0; 64 * 1024],
+            next_socket_generation: 1,
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let wait = match self.deadlines.next() {
+                Some(at) => at.saturating_duration_since(Instant::now()).min(MAX_WAIT),
+                None => MAX_WAIT,
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    tracing::error!("client net thread: poll failed: {e}");
+                    self.fail_all("the client net thread failed");
+                    return;
+                }
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let (slot, socket_generation) = untoken(event.token());
+                let Some(conn) = self.live(slot, socket_generation) else {
+                    continue;
+                };
+                if matches!(conn.socket, Socket::Connecting(_)) {
+                    if event.is_writable() || event.is_error() || event.is_write_closed() {
+                        self.finish_connect(slot);
+                    }
+                    continue;
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.on_readable(slot);
+                }
+                if event.is_writable() {
+                    self.mark_dirty(slot);
+                }
+            }
+            // Clear the flag before draining, so a command sent meanwhile wakes us again.
+            self.wake_pending.store(false, Ordering::Release);
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.command(cmd),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.fail_all("the communicator was dropped");
+                        return;
+                    }
+                }
+            }
+            self.flush_dirty();
+            self.expire(Instant::now());
+        }
+    }
+
+    /// The connection in `slot` if its current socket is of `socket_generation`.
+    fn live(&mut self, slot: usize, socket_generation: u32) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(slot)?
+            .as_mut()
+            .filter(|c| c.socket_generation == socket_generation)
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open {
+                slot,
+                generation,
+                adapter,
+            } => {
+                if self.conns.len() <= slot {
+                    self.conns.resize_with(slot + 1, || None);
+                }
+                self.conns[slot] = Some(Conn::new(adapter, generation, self.config.max_frame));
+            }
+            Command::Call {
+                slot,
+                generation,
+                id,
+                frame,
+                pending,
+            } => self.call(slot, generation, id, frame, pending),
+            Command::Close { slot, generation } => {
+                if self
+                    .conns
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .map(|c| c.generation)
+                    == Some(generation)
+                {
+                    self.fail_socket(slot, "the endpoint was removed from the proxy");
+                    self.conns[slot] = None;
+                }
+            }
+        }
+    }
+
+    fn call(
+        &mut self,
+        slot: usize,
+        generation: u32,
+        id: i32,
+        frame: bytes::Bytes,
+        pending: Option<Pending>,
+    ) {
+        let max_send_buffer = self.config.max_send_buffer;
+        let Some(conn) = self
+            .conns
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|c| c.generation == generation)
+        else {
+            complete_failed(pending, CallFailure::NotSent(closed_error()), None);
+            return;
+        };
+        if conn.queued() + frame.len() > max_send_buffer {
+            let error = CallError::Transport(format!(
+                "{}: {} bytes already queued for sending",
+                conn.adapter.address,
+                conn.queued()
+            ));
+            let adapter = conn.adapter.clone();
+            complete_failed(pending, CallFailure::NotSent(error), Some(&adapter));
+            return;
+        }
+        if matches!(conn.socket, Socket::Idle) {
+            if let Err(reason) = self.open_socket(slot) {
+                let adapter = self.conns[slot].as_ref().map(|c| c.adapter.clone());
+                let error = CallFailure::NotSent(CallError::Transport(reason));
+                complete_failed(pending, error, adapter.as_ref());
+                return;
+            }
+        }
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        conn.queue(frame);
+        let connected = !matches!(conn.socket, Socket::Connecting(_));
+        if let Some(pending) = pending {
+            conn.waiting += 1;
+            if let Some((at, _)) = pending.deadline {
+                self.deadlines.push(at, id);
+            }
+            let socket_generation = conn.socket_generation;
+            self.inflight.insert(
+                id,
+                InFlight {
+                    slot,
+                    socket_generation,
+                    pending,
+                },
+            );
+        }
+        if connected {
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Starts connecting (TCP) or binds (UDP) the socket of `slot`.
+    fn open_socket(&mut self, slot: usize) -> Result<(), String> {
+        let socket_generation = self.next_socket_generation;
+        self.next_socket_generation = self.next_socket_generation.wrapping_add(1).max(1);
+        let registry = self.poll.registry();
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Err(closed_error().to_string());
+        };
+        let addr = resolve(&conn.adapter.address)?;
+        let token = token(slot, socket_generation);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        conn.socket = if conn.is_udp() {
+            let local: std::net::SocketAddr = if addr.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let mut socket = UdpSocket::bind(local)
+                .and_then(|s| s.connect(addr).map(|()| s))
+                .map_err(|e| format!("cannot open a UDP socket to {addr}: {e}"))?;
+            registry
+                .register(&mut socket, token, interest)
+                .map_err(|e| format!("cannot register a UDP socket: {e}"))?;
+            Socket::Udp(socket)
+        } else {
+            let mut stream =
+                TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            registry
+                .register(&mut stream, token, interest)
+                .map_err(|e| format!("cannot register a connection: {e}"))?;
+            Socket::Connecting(stream)
+        };
+        conn.socket_generation = socket_generation;
+        Ok(())
+    }
+
+    /// The connect of `slot` reported progress: connected, or failed.
+    fn finish_connect(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Socket::Connecting(stream) = &conn.socket else {
+            return;
+        };
+        let outcome = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => stream.peer_addr().map(drop),
+        };
+        match outcome {
+            Ok(()) => {
+                if let Socket::Connecting(stream) =
+                    std::mem::replace(&mut conn.socket, Socket::Idle)
+                {
+                    let _ = stream.set_nodelay(true);
+                    conn.socket = Socket::Tcp(stream);
+                }
+                self.mark_dirty(slot);
+                // Responses may already be waiting (edge-triggered): read now.
+                self.on_readable(slot);
+            }
+            // Not connected yet (a spurious wake-up): wait for the next event.
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => {}
+            Err(e) => {
+                let reason = format!("cannot connect to {}: {e}", conn.adapter.address);
+                self.fail_socket(slot, &reason);
+            }
+        }
+    }
+
+    fn on_readable(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let outcome = conn.read(&mut self.scratch);
+        let socket_generation = conn.socket_generation;
+        let adapter = conn.adapter.clone();
+        let mut failed = outcome.failed;
+        for frame in outcome.frames {
+            let response = match ResponsePacket::decode_any(&frame, self.limits) {
+                Ok(r) => r,
+                Err(e) => {
+                    failed = Some(format!("bad response from {}: {e}", adapter.address));
+                    break;
+                }
+            };
+            self.complete(slot, socket_generation, response);
+        }
+        if let Some(reason) = failed {
+            self.fail_socket(slot, &reason);
+        }
+    }
+
+    /// Completes the call a response answers (when it is still waiting, on this socket).
+    fn complete(&mut self, slot: usize, socket_generation: u32, mut response: ResponsePacket) {
+        let id = response.request_id;
+        match self.inflight.get(&id) {
+            Some(c) if c.slot == slot && c.socket_generation == socket_generation => {}
+            // Timed out already, or an id this socket was never given.
+            _ => return,
+        }
+        let Some(call) = self.inflight.remove(&id) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            conn.waiting = conn.waiting.saturating_sub(1);
+            conn.adapter.finish(call.pending.started, true);
+        }
+        response.request_id = call.pending.original_id;
+        let _ = call.pending.tx.send(Ok(response));
+    }
+
+    /// Closes the socket of `slot` and fails the calls waiting on it: as not sent when it never
+    /// connected, as failed otherwise.
+    fn fail_socket(&mut self, slot: usize, reason: &str) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let socket_generation = conn.socket_generation;
+        let adapter = conn.adapter.clone();
+        let never_connected = matches!(conn.socket, Socket::Connecting(_));
+        match conn.reset() {
+            Socket::Connecting(mut s) | Socket::Tcp(mut s) => {
+                let _ = self.poll.registry().deregister(&mut s);
+            }
+            Socket::Udp(mut s) => {
+                let _ = self.poll.registry().deregister(&mut s);
+            }
+            Socket::Idle => {}
+        }
+        tracing::debug!(endpoint = %adapter.address, "connection closed: {reason}");
+        let ids: Vec<i32> = self
+            .inflight
+            .iter()
+            .filter(|(_, c)| c.slot == slot && c.socket_generation == socket_generation)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(call) = self.inflight.remove(&id) {
+                let error = CallError::Transport(reason.to_owned());
+                let failure = if never_connected {
+                    CallFailure::NotSent(error)
+                } else {
+                    CallFailure::Failed(error)
+                };
+                complete_failed(Some(call.pending), failure, Some(&adapter));
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Writes what each dirty connection has queued: one write per connection and pass.
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            conn.dirty = false;
+            if let Err(reason) = conn.flush() {
+                self.fail_socket(slot, &reason);
+            }
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Fails every call whose deadline has passed; abandons connects nobody waits for.
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, id)) = self.deadlines.pop_due(now) {
+            let due = self
+                .inflight
+                .get(&id)
+                .is_some_and(|c| c.pending.deadline.map(|d| d.0) == Some(at));
+            if !due {
+                continue;
+            }
+            let Some(call) = self.inflight.remove(&id) else {
+                continue;
+            };
+            let ms = call.pending.deadline.map_or(0, |d| d.1);
+            let mut abandon = false;
+            let adapter = match self.conns.get_mut(call.slot).and_then(Option::as_mut) {
+                Some(conn) => {
+                    conn.waiting = conn.waiting.saturating_sub(1);
+                    abandon = conn.waiting == 0 && matches!(conn.socket, Socket::Connecting(_));
+                    Some(conn.adapter.clone())
+                }
+                None => None,
+            };
+            if let Some(adapter) = &adapter {
+                // A timeout is a latency sample too (at least this slow), so latency-based
+                // policies steer away from an endpoint that stopped answering.
+                adapter.stats.record_latency(call.pending.started.elapsed());
+            }
+            complete_failed(
+                Some(call.pending),
+                CallFailure::Failed(CallError::Timeout(ms)),
+                adapter.as_ref(),
+            );
+            if abandon {
+                // Nobody waits for this connect any more; the next call starts a fresh one.
+                self.fail_socket(call.slot, "connect abandoned: every waiting call timed out");
+            }
+        }
+        let inflight = &self.inflight;
+        self.deadlines.compact(inflight.len(), |at, id| {
+            inflight
+                .get(&id)
+                .is_some_and(|c| c.pending.deadline.map(|d| d.0) == Some(at))
+        });
+    }
+
+    fn fail_all(&mut self, reason: &str) {
+        for slot in 0..self.conns.len() {
+            self.fail_socket(slot, reason);
+        }
+    }
+}
+
+fn closed_error() -> CallError {
+    CallError::Transport("the endpoint was removed from the proxy".into())
+}
+
+/// Fails a call (if it expects a reply) and records the failure on its endpoint.
+fn complete_failed(
+    pending: Option<Pending>,
+    failure: CallFailure,
+    adapter: Option<&Arc<super::adapter::AdapterShared>>,
+) {
+    let Some(pending) = pending else {
+        return;
+    };
+    if let Some(adapter) = adapter {
+        adapter.finish(pending.started, false);
+    }
+    let _ = pending.tx.send(Err(failure));
+}
