@@ -570,9 +570,36 @@ pub mod tarstx {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy.call_async(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+            )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            self.proxy.call_callback(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+                callback,
+            )
         }
         fn begin_request(
             &self,
@@ -622,6 +649,30 @@ pub mod tarstx {
                 Self::begin_results(&reply)
             })
         }
+        /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)`; `callback` runs with the reply on an async-callback thread.
+        pub fn begin_callback(
+            &self,
+            application_id: impl ::core::convert::AsRef<[u8]>,
+            transaction_name: impl ::core::convert::AsRef<[u8]>,
+            timeout_ms: i32,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (TxResult, ::tars::TarsString),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.begin_request(application_id, transaction_name, timeout_ms);
+            self.proxy.call_callback(
+                "begin",
+                params,
+                &options,
+                |reply| Self::begin_results(&reply),
+                callback,
+            )
+        }
         /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)` one-way: no reply is awaited.
         pub fn begin_oneway(
             &self,
@@ -632,6 +683,59 @@ pub mod tarstx {
             let (params, options) =
                 self.begin_request(application_id, transaction_name, timeout_ms);
             self.proxy.invoke_oneway("begin", params, &options)
+        }
+        /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)` and waits for the reply, returned with the response context.
+        pub fn begin_reply(
+            &self,
+            application_id: impl ::core::convert::AsRef<[u8]>,
+            transaction_name: impl ::core::convert::AsRef<[u8]>,
+            timeout_ms: i32,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, ::tars::TarsString)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) =
+                self.begin_request(application_id, transaction_name, timeout_ms);
+            let reply = self.proxy.invoke_sync("begin", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::begin_results)
+        }
+        /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)`; the future resolves with the reply and the response context.
+        pub fn begin_reply_async(
+            &self,
+            application_id: impl ::core::convert::AsRef<[u8]>,
+            transaction_name: impl ::core::convert::AsRef<[u8]>,
+            timeout_ms: i32,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, ::tars::TarsString)>>
+        {
+            let (params, options) =
+                self.begin_request(application_id, transaction_name, timeout_ms);
+            self.proxy.call_async("begin", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::begin_results)
+            })
+        }
+        /// Calls `begin(applicationId, transactionName, timeoutMs, out xid)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn begin_reply_callback(
+            &self,
+            application_id: impl ::core::convert::AsRef<[u8]>,
+            transaction_name: impl ::core::convert::AsRef<[u8]>,
+            timeout_ms: i32,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, ::tars::TarsString)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.begin_request(application_id, transaction_name, timeout_ms);
+            self.proxy.call_callback(
+                "begin",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::begin_results),
+                callback,
+            )
         }
         fn commit_request(
             &self,
@@ -669,6 +773,24 @@ pub mod tarstx {
                 Self::commit_results(&reply)
             })
         }
+        /// Calls `commit(xid, out status)`; `callback` runs with the reply on an async-callback thread.
+        pub fn commit_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.commit_request(xid);
+            self.proxy.call_callback(
+                "commit",
+                params,
+                &options,
+                |reply| Self::commit_results(&reply),
+                callback,
+            )
+        }
         /// Calls `commit(xid, out status)` one-way: no reply is awaited.
         pub fn commit_oneway(
             &self,
@@ -676,6 +798,49 @@ pub mod tarstx {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.commit_request(xid);
             self.proxy.invoke_oneway("commit", params, &options)
+        }
+        /// Calls `commit(xid, out status)` and waits for the reply, returned with the response context.
+        pub fn commit_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.commit_request(xid);
+            let reply = self.proxy.invoke_sync("commit", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::commit_results)
+        }
+        /// Calls `commit(xid, out status)`; the future resolves with the reply and the response context.
+        pub fn commit_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.commit_request(xid);
+            self.proxy.call_async("commit", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::commit_results)
+            })
+        }
+        /// Calls `commit(xid, out status)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn commit_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.commit_request(xid);
+            self.proxy.call_callback(
+                "commit",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::commit_results),
+                callback,
+            )
         }
         fn rollback_request(
             &self,
@@ -714,6 +879,24 @@ pub mod tarstx {
                     Self::rollback_results(&reply)
                 })
         }
+        /// Calls `rollback(xid, out status)`; `callback` runs with the reply on an async-callback thread.
+        pub fn rollback_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.rollback_request(xid);
+            self.proxy.call_callback(
+                "rollback",
+                params,
+                &options,
+                |reply| Self::rollback_results(&reply),
+                callback,
+            )
+        }
         /// Calls `rollback(xid, out status)` one-way: no reply is awaited.
         pub fn rollback_oneway(
             &self,
@@ -721,6 +904,50 @@ pub mod tarstx {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.rollback_request(xid);
             self.proxy.invoke_oneway("rollback", params, &options)
+        }
+        /// Calls `rollback(xid, out status)` and waits for the reply, returned with the response context.
+        pub fn rollback_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.rollback_request(xid);
+            let reply = self.proxy.invoke_sync("rollback", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::rollback_results)
+        }
+        /// Calls `rollback(xid, out status)`; the future resolves with the reply and the response context.
+        pub fn rollback_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.rollback_request(xid);
+            self.proxy
+                .call_async("rollback", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::rollback_results)
+                })
+        }
+        /// Calls `rollback(xid, out status)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn rollback_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.rollback_request(xid);
+            self.proxy.call_callback(
+                "rollback",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::rollback_results),
+                callback,
+            )
         }
         fn get_status_request(
             &self,
@@ -759,6 +986,24 @@ pub mod tarstx {
                     Self::get_status_results(&reply)
                 })
         }
+        /// Calls `getStatus(xid, out status)`; `callback` runs with the reply on an async-callback thread.
+        pub fn get_status_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_status_request(xid);
+            self.proxy.call_callback(
+                "getStatus",
+                params,
+                &options,
+                |reply| Self::get_status_results(&reply),
+                callback,
+            )
+        }
         /// Calls `getStatus(xid, out status)` one-way: no reply is awaited.
         pub fn get_status_oneway(
             &self,
@@ -766,6 +1011,50 @@ pub mod tarstx {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.get_status_request(xid);
             self.proxy.invoke_oneway("getStatus", params, &options)
+        }
+        /// Calls `getStatus(xid, out status)` and waits for the reply, returned with the response context.
+        pub fn get_status_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.get_status_request(xid);
+            let reply = self.proxy.invoke_sync("getStatus", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::get_status_results)
+        }
+        /// Calls `getStatus(xid, out status)`; the future resolves with the reply and the response context.
+        pub fn get_status_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.get_status_request(xid);
+            self.proxy
+                .call_async("getStatus", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::get_status_results)
+                })
+        }
+        /// Calls `getStatus(xid, out status)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn get_status_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_status_request(xid);
+            self.proxy.call_callback(
+                "getStatus",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::get_status_results),
+                callback,
+            )
         }
         fn global_report_request(
             &self,
@@ -808,6 +1097,25 @@ pub mod tarstx {
                     Self::global_report_results(&reply)
                 })
         }
+        /// Calls `globalReport(xid, status, out current)`; `callback` runs with the reply on an async-callback thread.
+        pub fn global_report_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            status: GlobalStatus,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.global_report_request(xid, status);
+            self.proxy.call_callback(
+                "globalReport",
+                params,
+                &options,
+                |reply| Self::global_report_results(&reply),
+                callback,
+            )
+        }
         /// Calls `globalReport(xid, status, out current)` one-way: no reply is awaited.
         pub fn global_report_oneway(
             &self,
@@ -816,6 +1124,53 @@ pub mod tarstx {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.global_report_request(xid, status);
             self.proxy.invoke_oneway("globalReport", params, &options)
+        }
+        /// Calls `globalReport(xid, status, out current)` and waits for the reply, returned with the response context.
+        pub fn global_report_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            status: GlobalStatus,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.global_report_request(xid, status);
+            let reply = self.proxy.invoke_sync("globalReport", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::global_report_results)
+        }
+        /// Calls `globalReport(xid, status, out current)`; the future resolves with the reply and the response context.
+        pub fn global_report_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            status: GlobalStatus,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.global_report_request(xid, status);
+            self.proxy
+                .call_async("globalReport", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::global_report_results)
+                })
+        }
+        /// Calls `globalReport(xid, status, out current)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn global_report_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            status: GlobalStatus,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.global_report_request(xid, status);
+            self.proxy.call_callback(
+                "globalReport",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::global_report_results),
+                callback,
+            )
         }
         fn branch_register_request(
             &self,
@@ -888,6 +1243,36 @@ pub mod tarstx {
                     Self::branch_register_results(&reply)
                 })
         }
+        /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)`; `callback` runs with the reply on an async-callback thread.
+        pub fn branch_register_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            client_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, i64), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_register_request(
+                xid,
+                branch_type,
+                resource_id,
+                client_id,
+                lock_keys,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchRegister",
+                params,
+                &options,
+                |reply| Self::branch_register_results(&reply),
+                callback,
+            )
+        }
         /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)` one-way: no reply is awaited.
         pub fn branch_register_oneway(
             &self,
@@ -907,6 +1292,84 @@ pub mod tarstx {
                 application_data,
             );
             self.proxy.invoke_oneway("branchRegister", params, &options)
+        }
+        /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)` and waits for the reply, returned with the response context.
+        pub fn branch_register_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            client_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<(TxResult, i64)>, ::tars::client::CallError>
+        {
+            let (params, options) = self.branch_register_request(
+                xid,
+                branch_type,
+                resource_id,
+                client_id,
+                lock_keys,
+                application_data,
+            );
+            let reply = self.proxy.invoke_sync("branchRegister", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::branch_register_results)
+        }
+        /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)`; the future resolves with the reply and the response context.
+        pub fn branch_register_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            client_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, i64)>> {
+            let (params, options) = self.branch_register_request(
+                xid,
+                branch_type,
+                resource_id,
+                client_id,
+                lock_keys,
+                application_data,
+            );
+            self.proxy
+                .call_async("branchRegister", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::branch_register_results)
+                })
+        }
+        /// Calls `branchRegister(xid, branchType, resourceId, clientId, lockKeys, applicationData, out branchId)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn branch_register_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            client_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, i64)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_register_request(
+                xid,
+                branch_type,
+                resource_id,
+                client_id,
+                lock_keys,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchRegister",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::branch_register_results),
+                callback,
+            )
         }
         fn branch_report_request(
             &self,
@@ -958,6 +1421,27 @@ pub mod tarstx {
                     Self::branch_report_results(&reply)
                 })
         }
+        /// Calls `branchReport(xid, branchId, status, applicationData)`; `callback` runs with the reply on an async-callback thread.
+        pub fn branch_report_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            status: BranchStatus,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<TxResult, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.branch_report_request(xid, branch_id, status, application_data);
+            self.proxy.call_callback(
+                "branchReport",
+                params,
+                &options,
+                |reply| Self::branch_report_results(&reply),
+                callback,
+            )
+        }
         /// Calls `branchReport(xid, branchId, status, applicationData)` one-way: no reply is awaited.
         pub fn branch_report_oneway(
             &self,
@@ -969,6 +1453,60 @@ pub mod tarstx {
             let (params, options) =
                 self.branch_report_request(xid, branch_id, status, application_data);
             self.proxy.invoke_oneway("branchReport", params, &options)
+        }
+        /// Calls `branchReport(xid, branchId, status, applicationData)` and waits for the reply, returned with the response context.
+        pub fn branch_report_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            status: BranchStatus,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<TxResult>, ::tars::client::CallError>
+        {
+            let (params, options) =
+                self.branch_report_request(xid, branch_id, status, application_data);
+            let reply = self.proxy.invoke_sync("branchReport", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::branch_report_results)
+        }
+        /// Calls `branchReport(xid, branchId, status, applicationData)`; the future resolves with the reply and the response context.
+        pub fn branch_report_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            status: BranchStatus,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<TxResult>> {
+            let (params, options) =
+                self.branch_report_request(xid, branch_id, status, application_data);
+            self.proxy
+                .call_async("branchReport", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::branch_report_results)
+                })
+        }
+        /// Calls `branchReport(xid, branchId, status, applicationData)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn branch_report_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            status: BranchStatus,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<TxResult>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.branch_report_request(xid, branch_id, status, application_data);
+            self.proxy.call_callback(
+                "branchReport",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::branch_report_results),
+                callback,
+            )
         }
         fn lock_query_request(
             &self,
@@ -1021,6 +1559,28 @@ pub mod tarstx {
                     Self::lock_query_results(&reply)
                 })
         }
+        /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)`; `callback` runs with the reply on an async-callback thread.
+        pub fn lock_query_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, bool), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.lock_query_request(xid, branch_type, resource_id, lock_keys);
+            self.proxy.call_callback(
+                "lockQuery",
+                params,
+                &options,
+                |reply| Self::lock_query_results(&reply),
+                callback,
+            )
+        }
         /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)` one-way: no reply is awaited.
         pub fn lock_query_oneway(
             &self,
@@ -1032,6 +1592,62 @@ pub mod tarstx {
             let (params, options) =
                 self.lock_query_request(xid, branch_type, resource_id, lock_keys);
             self.proxy.invoke_oneway("lockQuery", params, &options)
+        }
+        /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)` and waits for the reply, returned with the response context.
+        pub fn lock_query_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, bool)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) =
+                self.lock_query_request(xid, branch_type, resource_id, lock_keys);
+            let reply = self.proxy.invoke_sync("lockQuery", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::lock_query_results)
+        }
+        /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)`; the future resolves with the reply and the response context.
+        pub fn lock_query_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, bool)>> {
+            let (params, options) =
+                self.lock_query_request(xid, branch_type, resource_id, lock_keys);
+            self.proxy
+                .call_async("lockQuery", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::lock_query_results)
+                })
+        }
+        /// Calls `lockQuery(xid, branchType, resourceId, lockKeys, out lockable)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn lock_query_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            lock_keys: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, bool)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) =
+                self.lock_query_request(xid, branch_type, resource_id, lock_keys);
+            self.proxy.call_callback(
+                "lockQuery",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::lock_query_results),
+                callback,
+            )
         }
     }
     /// Server side of IDL interface `Participant`: implement it and host it with [`ParticipantServant`].
@@ -1179,9 +1795,36 @@ pub mod tarstx {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy.call_async(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+            )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            self.proxy.call_callback(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+                callback,
+            )
         }
         fn branch_commit_request(
             &self,
@@ -1247,6 +1890,33 @@ pub mod tarstx {
                     Self::branch_commit_results(&reply)
                 })
         }
+        /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)`; `callback` runs with the reply on an async-callback thread.
+        pub fn branch_commit_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<BranchStatus, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_commit_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchCommit",
+                params,
+                &options,
+                |reply| Self::branch_commit_results(&reply),
+                callback,
+            )
+        }
         /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)` one-way: no reply is awaited.
         pub fn branch_commit_oneway(
             &self,
@@ -1264,6 +1934,78 @@ pub mod tarstx {
                 application_data,
             );
             self.proxy.invoke_oneway("branchCommit", params, &options)
+        }
+        /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)` and waits for the reply, returned with the response context.
+        pub fn branch_commit_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<BranchStatus>, ::tars::client::CallError>
+        {
+            let (params, options) = self.branch_commit_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            let reply = self.proxy.invoke_sync("branchCommit", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::branch_commit_results)
+        }
+        /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)`; the future resolves with the reply and the response context.
+        pub fn branch_commit_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<BranchStatus>> {
+            let (params, options) = self.branch_commit_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy
+                .call_async("branchCommit", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::branch_commit_results)
+                })
+        }
+        /// Calls `branchCommit(xid, branchId, branchType, resourceId, applicationData)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn branch_commit_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<BranchStatus>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_commit_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchCommit",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::branch_commit_results),
+                callback,
+            )
         }
         fn branch_rollback_request(
             &self,
@@ -1329,6 +2071,33 @@ pub mod tarstx {
                     Self::branch_rollback_results(&reply)
                 })
         }
+        /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)`; `callback` runs with the reply on an async-callback thread.
+        pub fn branch_rollback_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<BranchStatus, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_rollback_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchRollback",
+                params,
+                &options,
+                |reply| Self::branch_rollback_results(&reply),
+                callback,
+            )
+        }
         /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)` one-way: no reply is awaited.
         pub fn branch_rollback_oneway(
             &self,
@@ -1346,6 +2115,78 @@ pub mod tarstx {
                 application_data,
             );
             self.proxy.invoke_oneway("branchRollback", params, &options)
+        }
+        /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)` and waits for the reply, returned with the response context.
+        pub fn branch_rollback_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<BranchStatus>, ::tars::client::CallError>
+        {
+            let (params, options) = self.branch_rollback_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            let reply = self.proxy.invoke_sync("branchRollback", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::branch_rollback_results)
+        }
+        /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)`; the future resolves with the reply and the response context.
+        pub fn branch_rollback_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<BranchStatus>> {
+            let (params, options) = self.branch_rollback_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy
+                .call_async("branchRollback", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::branch_rollback_results)
+                })
+        }
+        /// Calls `branchRollback(xid, branchId, branchType, resourceId, applicationData)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn branch_rollback_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            branch_id: i64,
+            branch_type: BranchType,
+            resource_id: impl ::core::convert::AsRef<[u8]>,
+            application_data: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<BranchStatus>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.branch_rollback_request(
+                xid,
+                branch_id,
+                branch_type,
+                resource_id,
+                application_data,
+            );
+            self.proxy.call_callback(
+                "branchRollback",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::branch_rollback_results),
+                callback,
+            )
         }
     }
 }

@@ -10,7 +10,7 @@ include!(concat!(env!("OUT_DIR"), "/tars_generated.rs"));
 /// The object name the server hosts.
 pub const OBJ: &str = "Demo.HelloServer.HelloObj";
 
-/// `Demo::Hello` implementation.
+/// `Demo::Hello` implementation. `hello` puts `greeted` = the name in the response context.
 #[derive(Debug, Default)]
 pub struct HelloImpl {
     logged: AtomicI32,
@@ -25,7 +25,10 @@ impl Demo::Hello for HelloImpl {
         let from = current
             .context()
             .get("from")
-            .map_or("someone", |from| from.as_str());
+            .map_or("someone", |from| from.as_str())
+            .to_string();
+        // Read by callers through `hello_reply` (the response context).
+        current.set_response_context("greeted", name.clone());
         Ok(Demo::Greeting {
             text: format!("hello {name}, greetings to {from}").into(),
             count: name.len() as i32,

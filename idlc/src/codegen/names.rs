@@ -63,6 +63,7 @@ const GENERATED_LOCALS: &[&str] = &[
     "responder",
     "implementation",
     "other",
+    "callback",
 ];
 
 /// The Rust identifier of an operation parameter, kept clear of the generated locals.

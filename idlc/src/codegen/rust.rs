@@ -697,9 +697,20 @@ impl<'a> Generator<'a> {
                     #proxy { proxy: self.proxy.with_tup(version), options: self.options.clone() }
                 }
 
-                /// Calls the framework's `tars_ping`, which every Tars server answers.
+                /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+                /// for the answer.
                 pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-                    self.proxy.tars_ping()
+                    self.proxy.invoke_sync("tars_ping", self.proxy.param_writer(), &self.options).map(::core::mem::drop)
+                }
+
+                /// Calls `tars_ping`; the future resolves with the answer.
+                pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+                    self.proxy.call_async("tars_ping", self.proxy.param_writer(), &self.options, |_| ::core::result::Result::Ok(()))
+                }
+
+                /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+                pub fn tars_ping_callback(&self, callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>) + ::core::marker::Send + 'static) {
+                    self.proxy.call_callback("tars_ping", self.proxy.param_writer(), &self.options, |_| ::core::result::Result::Ok(()), callback)
                 }
 
                 #(#proxy_methods)*
@@ -766,6 +777,10 @@ impl<'a> Generator<'a> {
         let m = member_ident(&op.name);
         let m_async = format_ident!("{}_async", snake_case(&op.name));
         let m_oneway = format_ident!("{}_oneway", snake_case(&op.name));
+        let m_callback = format_ident!("{}_callback", snake_case(&op.name));
+        let m_reply = format_ident!("{}_reply", snake_case(&op.name));
+        let m_reply_async = format_ident!("{}_reply_async", snake_case(&op.name));
+        let m_reply_callback = format_ident!("{}_reply_callback", snake_case(&op.name));
         let m_request = format_ident!("{}_request", snake_case(&op.name));
         let m_results = format_ident!("{}_results", snake_case(&op.name));
         let fname = &op.name;
@@ -862,6 +877,15 @@ impl<'a> Generator<'a> {
         let doc_sync = format!(" Calls `{sig}` and waits for the reply.");
         let doc_async = format!(" Calls `{sig}`; the future resolves with the reply.");
         let doc_oneway = format!(" Calls `{sig}` one-way: no reply is awaited.");
+        let doc_callback =
+            format!(" Calls `{sig}`; `callback` runs with the reply on an async-callback thread.");
+        let doc_reply =
+            format!(" Calls `{sig}` and waits for the reply, returned with the response context.");
+        let doc_reply_async =
+            format!(" Calls `{sig}`; the future resolves with the reply and the response context.");
+        let doc_reply_callback = format!(
+            " Calls `{sig}`; `callback` runs with the reply and the response context on an async-callback thread."
+        );
         quote! {
             fn #m_request(&self #(, #in_params)*) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
                 let #params_binding = self.proxy.param_writer();
@@ -890,10 +914,35 @@ impl<'a> Generator<'a> {
                 self.proxy.call_async(#fname, params, &options, |reply| Self::#m_results(&reply))
             }
 
+            #[doc = #doc_callback]
+            pub fn #m_callback(&self #(, #in_params)*, callback: impl ::core::ops::FnOnce(::core::result::Result<#results, ::tars::client::CallError>) + ::core::marker::Send + 'static) {
+                let (params, options) = self.#m_request(#(#in_args),*);
+                self.proxy.call_callback(#fname, params, &options, |reply| Self::#m_results(&reply), callback)
+            }
+
             #[doc = #doc_oneway]
             pub fn #m_oneway(&self #(, #in_params)*) -> ::core::result::Result<(), ::tars::client::CallError> {
                 let (params, options) = self.#m_request(#(#in_args),*);
                 self.proxy.invoke_oneway(#fname, params, &options)
+            }
+
+            #[doc = #doc_reply]
+            pub fn #m_reply(&self #(, #in_params)*) -> ::core::result::Result<::tars::client::Reply<#results>, ::tars::client::CallError> {
+                let (params, options) = self.#m_request(#(#in_args),*);
+                let reply = self.proxy.invoke_sync(#fname, params, &options)?;
+                ::tars::client::Reply::decode(reply, Self::#m_results)
+            }
+
+            #[doc = #doc_reply_async]
+            pub fn #m_reply_async(&self #(, #in_params)*) -> ::tars::client::CallFuture<::tars::client::Reply<#results>> {
+                let (params, options) = self.#m_request(#(#in_args),*);
+                self.proxy.call_async(#fname, params, &options, |reply| ::tars::client::Reply::decode(reply, Self::#m_results))
+            }
+
+            #[doc = #doc_reply_callback]
+            pub fn #m_reply_callback(&self #(, #in_params)*, callback: impl ::core::ops::FnOnce(::core::result::Result<::tars::client::Reply<#results>, ::tars::client::CallError>) + ::core::marker::Send + 'static) {
+                let (params, options) = self.#m_request(#(#in_args),*);
+                self.proxy.call_callback(#fname, params, &options, |reply| ::tars::client::Reply::decode(reply, Self::#m_results), callback)
             }
         }
     }

@@ -381,11 +381,40 @@ pub mod Demo {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(
             &self,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy
+                .call_async(
+                    "tars_ping",
+                    self.proxy.param_writer(),
+                    &self.options,
+                    |_| ::core::result::Result::Ok(()),
+                )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<(), ::tars::client::CallError>,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            self.proxy
+                .call_callback(
+                    "tars_ping",
+                    self.proxy.param_writer(),
+                    &self.options,
+                    |_| ::core::result::Result::Ok(()),
+                    callback,
+                )
         }
         fn draw_request(
             &self,
@@ -428,6 +457,27 @@ pub mod Demo {
             self.proxy
                 .call_async("draw", params, &options, |reply| Self::draw_results(&reply))
         }
+        /// Calls `draw(s, out desc)`; `callback` runs with the reply on an async-callback thread.
+        pub fn draw_callback(
+            &self,
+            s: &Shape,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    (i32, ::tars::TarsString),
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.draw_request(s);
+            self.proxy
+                .call_callback(
+                    "draw",
+                    params,
+                    &options,
+                    |reply| Self::draw_results(&reply),
+                    callback,
+                )
+        }
         /// Calls `draw(s, out desc)` one-way: no reply is awaited.
         pub fn draw_oneway(
             &self,
@@ -435,6 +485,55 @@ pub mod Demo {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.draw_request(s);
             self.proxy.invoke_oneway("draw", params, &options)
+        }
+        /// Calls `draw(s, out desc)` and waits for the reply, returned with the response context.
+        pub fn draw_reply(
+            &self,
+            s: &Shape,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(i32, ::tars::TarsString)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.draw_request(s);
+            let reply = self.proxy.invoke_sync("draw", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::draw_results)
+        }
+        /// Calls `draw(s, out desc)`; the future resolves with the reply and the response context.
+        pub fn draw_reply_async(
+            &self,
+            s: &Shape,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(i32, ::tars::TarsString)>,
+        > {
+            let (params, options) = self.draw_request(s);
+            self.proxy
+                .call_async(
+                    "draw",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::draw_results),
+                )
+        }
+        /// Calls `draw(s, out desc)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn draw_reply_callback(
+            &self,
+            s: &Shape,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    ::tars::client::Reply<(i32, ::tars::TarsString)>,
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.draw_request(s);
+            self.proxy
+                .call_callback(
+                    "draw",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::draw_results),
+                    callback,
+                )
         }
         fn clear_request(
             &self,
@@ -466,12 +565,73 @@ pub mod Demo {
                     |reply| Self::clear_results(&reply),
                 )
         }
+        /// Calls `clear()`; `callback` runs with the reply on an async-callback thread.
+        pub fn clear_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<(), ::tars::client::CallError>,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.clear_request();
+            self.proxy
+                .call_callback(
+                    "clear",
+                    params,
+                    &options,
+                    |reply| Self::clear_results(&reply),
+                    callback,
+                )
+        }
         /// Calls `clear()` one-way: no reply is awaited.
         pub fn clear_oneway(
             &self,
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.clear_request();
             self.proxy.invoke_oneway("clear", params, &options)
+        }
+        /// Calls `clear()` and waits for the reply, returned with the response context.
+        pub fn clear_reply(
+            &self,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<()>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.clear_request();
+            let reply = self.proxy.invoke_sync("clear", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::clear_results)
+        }
+        /// Calls `clear()`; the future resolves with the reply and the response context.
+        pub fn clear_reply_async(
+            &self,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<()>> {
+            let (params, options) = self.clear_request();
+            self.proxy
+                .call_async(
+                    "clear",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::clear_results),
+                )
+        }
+        /// Calls `clear()`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn clear_reply_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    ::tars::client::Reply<()>,
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.clear_request();
+            self.proxy
+                .call_callback(
+                    "clear",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::clear_results),
+                    callback,
+                )
         }
         fn find_request(
             &self,
@@ -525,6 +685,27 @@ pub mod Demo {
             self.proxy
                 .call_async("find", params, &options, |reply| Self::find_results(&reply))
         }
+        /// Calls `find(routekey name, out points, out count)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_callback(
+            &self,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    (bool, ::std::vec::Vec<Point>, i32),
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.find_request(name);
+            self.proxy
+                .call_callback(
+                    "find",
+                    params,
+                    &options,
+                    |reply| Self::find_results(&reply),
+                    callback,
+                )
+        }
         /// Calls `find(routekey name, out points, out count)` one-way: no reply is awaited.
         pub fn find_oneway(
             &self,
@@ -532,6 +713,55 @@ pub mod Demo {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_request(name);
             self.proxy.invoke_oneway("find", params, &options)
+        }
+        /// Calls `find(routekey name, out points, out count)` and waits for the reply, returned with the response context.
+        pub fn find_reply(
+            &self,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(bool, ::std::vec::Vec<Point>, i32)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_request(name);
+            let reply = self.proxy.invoke_sync("find", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_results)
+        }
+        /// Calls `find(routekey name, out points, out count)`; the future resolves with the reply and the response context.
+        pub fn find_reply_async(
+            &self,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(bool, ::std::vec::Vec<Point>, i32)>,
+        > {
+            let (params, options) = self.find_request(name);
+            self.proxy
+                .call_async(
+                    "find",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::find_results),
+                )
+        }
+        /// Calls `find(routekey name, out points, out count)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_reply_callback(
+            &self,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    ::tars::client::Reply<(bool, ::std::vec::Vec<Point>, i32)>,
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.find_request(name);
+            self.proxy
+                .call_callback(
+                    "find",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::find_results),
+                    callback,
+                )
         }
         fn tag_request(
             &self,
@@ -571,6 +801,25 @@ pub mod Demo {
             self.proxy
                 .call_async("tag", params, &options, |reply| Self::tag_results(&reply))
         }
+        /// Calls `tag(params, ret)`; `callback` runs with the reply on an async-callback thread.
+        pub fn tag_callback(
+            &self,
+            params_: i32,
+            ret_: Color,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<super::Types::Tag, ::tars::client::CallError>,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.tag_request(params_, ret_);
+            self.proxy
+                .call_callback(
+                    "tag",
+                    params,
+                    &options,
+                    |reply| Self::tag_results(&reply),
+                    callback,
+                )
+        }
         /// Calls `tag(params, ret)` one-way: no reply is awaited.
         pub fn tag_oneway(
             &self,
@@ -579,6 +828,56 @@ pub mod Demo {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.tag_request(params_, ret_);
             self.proxy.invoke_oneway("tag", params, &options)
+        }
+        /// Calls `tag(params, ret)` and waits for the reply, returned with the response context.
+        pub fn tag_reply(
+            &self,
+            params_: i32,
+            ret_: Color,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<super::Types::Tag>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.tag_request(params_, ret_);
+            let reply = self.proxy.invoke_sync("tag", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::tag_results)
+        }
+        /// Calls `tag(params, ret)`; the future resolves with the reply and the response context.
+        pub fn tag_reply_async(
+            &self,
+            params_: i32,
+            ret_: Color,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<super::Types::Tag>> {
+            let (params, options) = self.tag_request(params_, ret_);
+            self.proxy
+                .call_async(
+                    "tag",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::tag_results),
+                )
+        }
+        /// Calls `tag(params, ret)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn tag_reply_callback(
+            &self,
+            params_: i32,
+            ret_: Color,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    ::tars::client::Reply<super::Types::Tag>,
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.tag_request(params_, ret_);
+            self.proxy
+                .call_callback(
+                    "tag",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::tag_results),
+                    callback,
+                )
         }
         fn notify_request(
             &self,
@@ -618,6 +917,24 @@ pub mod Demo {
                     |reply| Self::notify_results(&reply),
                 )
         }
+        /// Calls `notify(message)`; `callback` runs with the reply on an async-callback thread.
+        pub fn notify_callback(
+            &self,
+            message: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<(), ::tars::client::CallError>,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.notify_request(message);
+            self.proxy
+                .call_callback(
+                    "notify",
+                    params,
+                    &options,
+                    |reply| Self::notify_results(&reply),
+                    callback,
+                )
+        }
         /// Calls `notify(message)` one-way: no reply is awaited.
         pub fn notify_oneway(
             &self,
@@ -625,6 +942,53 @@ pub mod Demo {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.notify_request(message);
             self.proxy.invoke_oneway("notify", params, &options)
+        }
+        /// Calls `notify(message)` and waits for the reply, returned with the response context.
+        pub fn notify_reply(
+            &self,
+            message: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<()>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.notify_request(message);
+            let reply = self.proxy.invoke_sync("notify", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::notify_results)
+        }
+        /// Calls `notify(message)`; the future resolves with the reply and the response context.
+        pub fn notify_reply_async(
+            &self,
+            message: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<()>> {
+            let (params, options) = self.notify_request(message);
+            self.proxy
+                .call_async(
+                    "notify",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::notify_results),
+                )
+        }
+        /// Calls `notify(message)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn notify_reply_callback(
+            &self,
+            message: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                ::core::result::Result<
+                    ::tars::client::Reply<()>,
+                    ::tars::client::CallError,
+                >,
+            ) + ::core::marker::Send + 'static,
+        ) {
+            let (params, options) = self.notify_request(message);
+            self.proxy
+                .call_callback(
+                    "notify",
+                    params,
+                    &options,
+                    |reply| ::tars::client::Reply::decode(reply, Self::notify_results),
+                    callback,
+                )
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::balance::{instance_of_endpoint, Balancer, Selection, ShieldConfig};
+use super::callback::{AsyncThreads, DEFAULT_ASYNC_THREADS};
 use super::error::CallError;
 use super::locator::{Locator, QueryFLocator, QueryLookup, Refresher, RegistryLocator};
 use super::net::{ClientNet, NetConfig};
@@ -84,6 +85,10 @@ pub struct Communicator {
     net_config: NetConfig,
     /// Started with the first proxy; shared by the clones made from then on.
     net: Arc<OnceLock<Arc<ClientNet>>>,
+    /// Threads of the callbacks of `*_callback` calls (0: [`DEFAULT_ASYNC_THREADS`]).
+    async_thread_count: usize,
+    /// Created with the first proxy (its threads start with the first callback).
+    async_threads: Arc<OnceLock<AsyncThreads>>,
 }
 
 impl std::fmt::Debug for ClientNet {
@@ -134,6 +139,28 @@ impl Communicator {
             ..self.net_config
         };
         self.with_net_config(config)
+    }
+
+    /// How many threads run the callbacks of this communicator's `*_callback` calls (TarsCpp's
+    /// AsyncThreads; default [`DEFAULT_ASYNC_THREADS`]). They start with the first callback and
+    /// end, after the callbacks in flight, when the communicator and its proxies are dropped.
+    pub fn with_async_threads(mut self, threads: usize) -> Communicator {
+        self.async_thread_count = threads.max(1);
+        self.async_threads = Arc::default();
+        self
+    }
+
+    /// A proxy of this communicator over `invoker`: its callbacks run on the communicator's
+    /// async threads.
+    fn proxy(&self, obj: &str, invoker: Arc<dyn super::Invoker>) -> ServantProxy {
+        let threads = self.async_threads.get_or_init(|| {
+            let n = match self.async_thread_count {
+                0 => DEFAULT_ASYNC_THREADS,
+                n => n,
+            };
+            AsyncThreads::lazy(n)
+        });
+        ServantProxy::new(obj, invoker).with_async_threads(threads.clone())
     }
 
     /// The net threads, started on first use.
@@ -270,7 +297,7 @@ impl Communicator {
             self.shield,
             self.net()?,
         ));
-        Ok(ServantProxy::new(obj, Arc::new(balancer)))
+        Ok(self.proxy(obj, Arc::new(balancer)))
     }
 
     /// A proxy with the default policy, for registry objects themselves.
@@ -301,6 +328,6 @@ impl Communicator {
             self.net()?,
         ));
         refresher.add(&balancer);
-        Ok(ServantProxy::new(obj, Arc::new(balancer)))
+        Ok(self.proxy(obj, Arc::new(balancer)))
     }
 }

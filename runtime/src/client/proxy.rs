@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::callback::AsyncThreads;
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use crate::codec::DecodeLimits;
@@ -145,6 +146,11 @@ impl ReplyBody {
     pub fn packet(&self) -> &ResponsePacket {
         &self.packet
     }
+
+    /// The raw response packet, taken out.
+    pub fn into_packet(self) -> ResponsePacket {
+        self.packet
+    }
 }
 
 struct Inner {
@@ -157,6 +163,8 @@ struct Inner {
     /// `iVersion` of requests: Tars, TUP v2 or TUP v3.
     version: i16,
     next_id: AtomicI32,
+    /// Where callbacks run; `None`: [`AsyncThreads::global`].
+    async_threads: Option<AsyncThreads>,
 }
 
 /// Calls on one object (`App.Server.Obj`), cheap to clone and share across threads.
@@ -188,6 +196,7 @@ impl ServantProxy {
                 limits: DecodeLimits::DEFAULT,
                 version: version::TARS,
                 next_id: AtomicI32::new(1),
+                async_threads: None,
             }),
         }
     }
@@ -202,6 +211,7 @@ impl ServantProxy {
             limits: self.inner.limits,
             version: self.inner.version,
             next_id: AtomicI32::new(self.inner.next_id.load(Ordering::Relaxed)),
+            async_threads: self.inner.async_threads.clone(),
         };
         f(&mut inner);
         ServantProxy {
@@ -247,6 +257,12 @@ impl ServantProxy {
         self.modify(|i| i.version = version::TARS)
     }
 
+    /// A copy whose callback-form calls ([`call_callback`](Self::call_callback)) run their
+    /// callbacks on `pool` instead of the process-wide [`AsyncThreads::global`].
+    pub fn with_async_threads(&self, pool: AsyncThreads) -> ServantProxy {
+        self.modify(|i| i.async_threads = Some(pool))
+    }
+
     /// The `iVersion` of this proxy's requests.
     pub fn protocol_version(&self) -> i16 {
         self.inner.version
@@ -263,6 +279,21 @@ impl ServantProxy {
     pub fn tars_ping_async(&self) -> impl Future<Output = Result<(), CallError>> + Send + 'static {
         let fut = self.invoke_async("tars_ping", self.param_writer(), &CallOptions::default());
         async move { fut.await.map(drop) }
+    }
+
+    /// [`tars_ping`](Self::tars_ping) in callback form: `callback` runs on an async-callback
+    /// thread with the outcome.
+    pub fn tars_ping_callback(
+        &self,
+        callback: impl FnOnce(Result<(), CallError>) + Send + 'static,
+    ) {
+        self.call_callback(
+            "tars_ping",
+            self.param_writer(),
+            &CallOptions::default(),
+            |_| Ok(()),
+            callback,
+        );
     }
 
     /// The object name.
@@ -383,6 +414,37 @@ impl ServantProxy {
             response: Some(self.inner.invoker.invoke(req, Self::selection_hash(opts))),
             limits: self.inner.limits,
             decode,
+        }
+    }
+
+    /// Calls `func` like [`call_async`](Self::call_async), and runs `callback` with the decoded
+    /// results (or the call's error, at the latest after the async timeout) on an
+    /// async-callback thread: the proxy's pool ([`with_async_threads`](Self::with_async_threads))
+    /// or [`AsyncThreads::global`]. As with `call_async`, the request is handed to the invoker before this returns. A panicking
+    /// callback is caught and logged; the pool's thread goes on. In the unlikely case that no
+    /// async-callback thread can be started, `callback` runs here, with
+    /// [`CallError::Transport`].
+    pub fn call_callback<T: Send + 'static>(
+        &self,
+        func: &str,
+        params: ParamWriter,
+        opts: &CallOptions,
+        decode: fn(ReplyBody) -> Result<T, CallError>,
+        callback: impl FnOnce(Result<T, CallError>) + Send + 'static,
+    ) {
+        let pool = match &self.inner.async_threads {
+            Some(pool) => pool.clone(),
+            None => AsyncThreads::global(),
+        };
+        if let Err(e) = pool.start() {
+            tracing::error!(error = %e, "no async-callback thread: callback run in place");
+            callback(Err(CallError::Transport(e.to_string())));
+            return;
+        }
+        let future = self.call_async(func, params, opts, decode);
+        if let Err(e) = pool.spawn_callback(future, callback) {
+            // Not reached: the pool's threads are running.
+            tracing::error!(error = %e, "async-callback pool refused a call");
         }
     }
 

@@ -137,9 +137,36 @@ pub mod tars {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy.call_async(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+            )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            self.proxy.call_callback(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+                callback,
+            )
         }
         fn shutdown_request(&self) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let params = self.proxy.param_writer();
@@ -166,10 +193,61 @@ pub mod tars {
                     Self::shutdown_results(&reply)
                 })
         }
+        /// Calls `shutdown()`; `callback` runs with the reply on an async-callback thread.
+        pub fn shutdown_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.shutdown_request();
+            self.proxy.call_callback(
+                "shutdown",
+                params,
+                &options,
+                |reply| Self::shutdown_results(&reply),
+                callback,
+            )
+        }
         /// Calls `shutdown()` one-way: no reply is awaited.
         pub fn shutdown_oneway(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.shutdown_request();
             self.proxy.invoke_oneway("shutdown", params, &options)
+        }
+        /// Calls `shutdown()` and waits for the reply, returned with the response context.
+        pub fn shutdown_reply(
+            &self,
+        ) -> ::core::result::Result<::tars::client::Reply<()>, ::tars::client::CallError> {
+            let (params, options) = self.shutdown_request();
+            let reply = self.proxy.invoke_sync("shutdown", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::shutdown_results)
+        }
+        /// Calls `shutdown()`; the future resolves with the reply and the response context.
+        pub fn shutdown_reply_async(
+            &self,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<()>> {
+            let (params, options) = self.shutdown_request();
+            self.proxy
+                .call_async("shutdown", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::shutdown_results)
+                })
+        }
+        /// Calls `shutdown()`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn shutdown_reply_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<()>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.shutdown_request();
+            self.proxy.call_callback(
+                "shutdown",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::shutdown_results),
+                callback,
+            )
         }
         fn notify_request(
             &self,
@@ -206,6 +284,24 @@ pub mod tars {
                 Self::notify_results(&reply)
             })
         }
+        /// Calls `notify(command)`; `callback` runs with the reply on an async-callback thread.
+        pub fn notify_callback(
+            &self,
+            command: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::TarsString, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.notify_request(command);
+            self.proxy.call_callback(
+                "notify",
+                params,
+                &options,
+                |reply| Self::notify_results(&reply),
+                callback,
+            )
+        }
         /// Calls `notify(command)` one-way: no reply is awaited.
         pub fn notify_oneway(
             &self,
@@ -213,6 +309,49 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.notify_request(command);
             self.proxy.invoke_oneway("notify", params, &options)
+        }
+        /// Calls `notify(command)` and waits for the reply, returned with the response context.
+        pub fn notify_reply(
+            &self,
+            command: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<::tars::TarsString>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.notify_request(command);
+            let reply = self.proxy.invoke_sync("notify", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::notify_results)
+        }
+        /// Calls `notify(command)`; the future resolves with the reply and the response context.
+        pub fn notify_reply_async(
+            &self,
+            command: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<::tars::TarsString>> {
+            let (params, options) = self.notify_request(command);
+            self.proxy.call_async("notify", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::notify_results)
+            })
+        }
+        /// Calls `notify(command)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn notify_reply_callback(
+            &self,
+            command: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<::tars::TarsString>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.notify_request(command);
+            self.proxy.call_callback(
+                "notify",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::notify_results),
+                callback,
+            )
         }
         fn get_pid_request(&self) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
             let params = self.proxy.param_writer();
@@ -239,10 +378,60 @@ pub mod tars {
                 Self::get_pid_results(&reply)
             })
         }
+        /// Calls `getPid()`; `callback` runs with the reply on an async-callback thread.
+        pub fn get_pid_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i64, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_pid_request();
+            self.proxy.call_callback(
+                "getPid",
+                params,
+                &options,
+                |reply| Self::get_pid_results(&reply),
+                callback,
+            )
+        }
         /// Calls `getPid()` one-way: no reply is awaited.
         pub fn get_pid_oneway(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.get_pid_request();
             self.proxy.invoke_oneway("getPid", params, &options)
+        }
+        /// Calls `getPid()` and waits for the reply, returned with the response context.
+        pub fn get_pid_reply(
+            &self,
+        ) -> ::core::result::Result<::tars::client::Reply<i64>, ::tars::client::CallError> {
+            let (params, options) = self.get_pid_request();
+            let reply = self.proxy.invoke_sync("getPid", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::get_pid_results)
+        }
+        /// Calls `getPid()`; the future resolves with the reply and the response context.
+        pub fn get_pid_reply_async(
+            &self,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i64>> {
+            let (params, options) = self.get_pid_request();
+            self.proxy.call_async("getPid", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::get_pid_results)
+            })
+        }
+        /// Calls `getPid()`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn get_pid_reply_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i64>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_pid_request();
+            self.proxy.call_callback(
+                "getPid",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::get_pid_results),
+                callback,
+            )
         }
     }
 }

@@ -423,9 +423,36 @@ pub mod tars {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy.call_async(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+            )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            self.proxy.call_callback(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+                callback,
+            )
         }
         fn find_object_by_id_request(
             &self,
@@ -469,6 +496,27 @@ pub mod tars {
                     Self::find_object_by_id_results(&reply)
                 })
         }
+        /// Calls `findObjectById(id)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_request(id);
+            self.proxy.call_callback(
+                "findObjectById",
+                params,
+                &options,
+                |reply| Self::find_object_by_id_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectById(id)` one-way: no reply is awaited.
         pub fn find_object_by_id_oneway(
             &self,
@@ -476,6 +524,52 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.find_object_by_id_request(id);
             self.proxy.invoke_oneway("findObjectById", params, &options)
+        }
+        /// Calls `findObjectById(id)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<::std::vec::Vec<crate::protocol::tars::EndpointF>>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id_request(id);
+            let reply = self.proxy.invoke_sync("findObjectById", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id_results)
+        }
+        /// Calls `findObjectById(id)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<::std::vec::Vec<crate::protocol::tars::EndpointF>>,
+        > {
+            let (params, options) = self.find_object_by_id_request(id);
+            self.proxy
+                .call_async("findObjectById", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::find_object_by_id_results)
+                })
+        }
+        /// Calls `findObjectById(id)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<::std::vec::Vec<crate::protocol::tars::EndpointF>>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_request(id);
+            self.proxy.call_callback(
+                "findObjectById",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::find_object_by_id_results),
+                callback,
+            )
         }
         fn find_object_by_id4_any_request(
             &self,
@@ -537,6 +631,31 @@ pub mod tars {
                     Self::find_object_by_id4_any_results(&reply)
                 })
         }
+        /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id4_any_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id4_any_request(id);
+            self.proxy.call_callback(
+                "findObjectById4Any",
+                params,
+                &options,
+                |reply| Self::find_object_by_id4_any_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_any_oneway(
             &self,
@@ -545,6 +664,66 @@ pub mod tars {
             let (params, options) = self.find_object_by_id4_any_request(id);
             self.proxy
                 .invoke_oneway("findObjectById4Any", params, &options)
+        }
+        /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id4_any_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id4_any_request(id);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectById4Any", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id4_any_results)
+        }
+        /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id4_any_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+        > {
+            let (params, options) = self.find_object_by_id4_any_request(id);
+            self.proxy
+                .call_async("findObjectById4Any", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::find_object_by_id4_any_results)
+                })
+        }
+        /// Calls `findObjectById4Any(id, out activeEp, out inactiveEp)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id4_any_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        )>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id4_any_request(id);
+            self.proxy.call_callback(
+                "findObjectById4Any",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::find_object_by_id4_any_results),
+                callback,
+            )
         }
         fn find_object_by_id4_all_request(
             &self,
@@ -606,6 +785,31 @@ pub mod tars {
                     Self::find_object_by_id4_all_results(&reply)
                 })
         }
+        /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id4_all_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id4_all_request(id);
+            self.proxy.call_callback(
+                "findObjectById4All",
+                params,
+                &options,
+                |reply| Self::find_object_by_id4_all_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id4_all_oneway(
             &self,
@@ -614,6 +818,66 @@ pub mod tars {
             let (params, options) = self.find_object_by_id4_all_request(id);
             self.proxy
                 .invoke_oneway("findObjectById4All", params, &options)
+        }
+        /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id4_all_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id4_all_request(id);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectById4All", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id4_all_results)
+        }
+        /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id4_all_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+        > {
+            let (params, options) = self.find_object_by_id4_all_request(id);
+            self.proxy
+                .call_async("findObjectById4All", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::find_object_by_id4_all_results)
+                })
+        }
+        /// Calls `findObjectById4All(id, out activeEp, out inactiveEp)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id4_all_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        )>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id4_all_request(id);
+            self.proxy.call_callback(
+                "findObjectById4All",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::find_object_by_id4_all_results),
+                callback,
+            )
         }
         fn find_object_by_id_in_same_group_request(
             &self,
@@ -675,6 +939,31 @@ pub mod tars {
                     Self::find_object_by_id_in_same_group_results(&reply)
                 })
         }
+        /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id_in_same_group_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_group_request(id);
+            self.proxy.call_callback(
+                "findObjectByIdInSameGroup",
+                params,
+                &options,
+                |reply| Self::find_object_by_id_in_same_group_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_group_oneway(
             &self,
@@ -683,6 +972,74 @@ pub mod tars {
             let (params, options) = self.find_object_by_id_in_same_group_request(id);
             self.proxy
                 .invoke_oneway("findObjectByIdInSameGroup", params, &options)
+        }
+        /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id_in_same_group_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_group_request(id);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectByIdInSameGroup", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id_in_same_group_results)
+        }
+        /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id_in_same_group_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_group_request(id);
+            self.proxy
+                .call_async("findObjectByIdInSameGroup", params, &options, |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_group_results,
+                    )
+                })
+        }
+        /// Calls `findObjectByIdInSameGroup(id, out activeEp, out inactiveEp)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id_in_same_group_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        )>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_group_request(id);
+            self.proxy.call_callback(
+                "findObjectByIdInSameGroup",
+                params,
+                &options,
+                |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_group_results,
+                    )
+                },
+                callback,
+            )
         }
         fn find_object_by_id_in_same_station_request(
             &self,
@@ -748,6 +1105,32 @@ pub mod tars {
                     Self::find_object_by_id_in_same_station_results(&reply)
                 })
         }
+        /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id_in_same_station_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
+            self.proxy.call_callback(
+                "findObjectByIdInSameStation",
+                params,
+                &options,
+                |reply| Self::find_object_by_id_in_same_station_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_station_oneway(
             &self,
@@ -757,6 +1140,77 @@ pub mod tars {
             let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
             self.proxy
                 .invoke_oneway("findObjectByIdInSameStation", params, &options)
+        }
+        /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id_in_same_station_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectByIdInSameStation", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id_in_same_station_results)
+        }
+        /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id_in_same_station_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
+            self.proxy
+                .call_async("findObjectByIdInSameStation", params, &options, |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_station_results,
+                    )
+                })
+        }
+        /// Calls `findObjectByIdInSameStation(id, sStation, out activeEp, out inactiveEp)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id_in_same_station_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            s_station: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        )>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_station_request(id, s_station);
+            self.proxy.call_callback(
+                "findObjectByIdInSameStation",
+                params,
+                &options,
+                |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_station_results,
+                    )
+                },
+                callback,
+            )
         }
         fn find_object_by_id_in_same_set_request(
             &self,
@@ -822,6 +1276,32 @@ pub mod tars {
                     Self::find_object_by_id_in_same_set_results(&reply)
                 })
         }
+        /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_by_id_in_same_set_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        ),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
+            self.proxy.call_callback(
+                "findObjectByIdInSameSet",
+                params,
+                &options,
+                |reply| Self::find_object_by_id_in_same_set_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)` one-way: no reply is awaited.
         pub fn find_object_by_id_in_same_set_oneway(
             &self,
@@ -831,6 +1311,77 @@ pub mod tars {
             let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
             self.proxy
                 .invoke_oneway("findObjectByIdInSameSet", params, &options)
+        }
+        /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)` and waits for the reply, returned with the response context.
+        pub fn find_object_by_id_in_same_set_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectByIdInSameSet", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_by_id_in_same_set_results)
+        }
+        /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)`; the future resolves with the reply and the response context.
+        pub fn find_object_by_id_in_same_set_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(
+                i32,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+            )>,
+        > {
+            let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
+            self.proxy
+                .call_async("findObjectByIdInSameSet", params, &options, |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_set_results,
+                    )
+                })
+        }
+        /// Calls `findObjectByIdInSameSet(id, setId, out activeEp, out inactiveEp)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_by_id_in_same_set_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            set_id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(
+                            i32,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                            ::std::vec::Vec<crate::protocol::tars::EndpointF>,
+                        )>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_by_id_in_same_set_request(id, set_id);
+            self.proxy.call_callback(
+                "findObjectByIdInSameSet",
+                params,
+                &options,
+                |reply| {
+                    ::tars::client::Reply::decode(
+                        reply,
+                        Self::find_object_by_id_in_same_set_results,
+                    )
+                },
+                callback,
+            )
         }
         fn find_object_node_name_request(
             &self,
@@ -877,6 +1428,27 @@ pub mod tars {
                     Self::find_object_node_name_results(&reply)
                 })
         }
+        /// Calls `findObjectNodeName(id, out nodeName)`; `callback` runs with the reply on an async-callback thread.
+        pub fn find_object_node_name_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (i32, ::std::vec::Vec<::tars::TarsString>),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_node_name_request(id);
+            self.proxy.call_callback(
+                "findObjectNodeName",
+                params,
+                &options,
+                |reply| Self::find_object_node_name_results(&reply),
+                callback,
+            )
+        }
         /// Calls `findObjectNodeName(id, out nodeName)` one-way: no reply is awaited.
         pub fn find_object_node_name_oneway(
             &self,
@@ -885,6 +1457,54 @@ pub mod tars {
             let (params, options) = self.find_object_node_name_request(id);
             self.proxy
                 .invoke_oneway("findObjectNodeName", params, &options)
+        }
+        /// Calls `findObjectNodeName(id, out nodeName)` and waits for the reply, returned with the response context.
+        pub fn find_object_node_name_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(i32, ::std::vec::Vec<::tars::TarsString>)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.find_object_node_name_request(id);
+            let reply = self
+                .proxy
+                .invoke_sync("findObjectNodeName", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::find_object_node_name_results)
+        }
+        /// Calls `findObjectNodeName(id, out nodeName)`; the future resolves with the reply and the response context.
+        pub fn find_object_node_name_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(i32, ::std::vec::Vec<::tars::TarsString>)>,
+        > {
+            let (params, options) = self.find_object_node_name_request(id);
+            self.proxy
+                .call_async("findObjectNodeName", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::find_object_node_name_results)
+                })
+        }
+        /// Calls `findObjectNodeName(id, out nodeName)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn find_object_node_name_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(i32, ::std::vec::Vec<::tars::TarsString>)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.find_object_node_name_request(id);
+            self.proxy.call_callback(
+                "findObjectNodeName",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::find_object_node_name_results),
+                callback,
+            )
         }
         fn register_change_request(
             &self,
@@ -926,6 +1546,24 @@ pub mod tars {
                     Self::register_change_results(&reply)
                 })
         }
+        /// Calls `registerChange(timestamp, name)`; `callback` runs with the reply on an async-callback thread.
+        pub fn register_change_callback(
+            &self,
+            timestamp: &::std::collections::BTreeMap<::tars::TarsString, ::tars::TarsString>,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_change_request(timestamp, name);
+            self.proxy.call_callback(
+                "registerChange",
+                params,
+                &options,
+                |reply| Self::register_change_results(&reply),
+                callback,
+            )
+        }
         /// Calls `registerChange(timestamp, name)` one-way: no reply is awaited.
         pub fn register_change_oneway(
             &self,
@@ -934,6 +1572,47 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.register_change_request(timestamp, name);
             self.proxy.invoke_oneway("registerChange", params, &options)
+        }
+        /// Calls `registerChange(timestamp, name)` and waits for the reply, returned with the response context.
+        pub fn register_change_reply(
+            &self,
+            timestamp: &::std::collections::BTreeMap<::tars::TarsString, ::tars::TarsString>,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.register_change_request(timestamp, name);
+            let reply = self.proxy.invoke_sync("registerChange", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::register_change_results)
+        }
+        /// Calls `registerChange(timestamp, name)`; the future resolves with the reply and the response context.
+        pub fn register_change_reply_async(
+            &self,
+            timestamp: &::std::collections::BTreeMap<::tars::TarsString, ::tars::TarsString>,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.register_change_request(timestamp, name);
+            self.proxy
+                .call_async("registerChange", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::register_change_results)
+                })
+        }
+        /// Calls `registerChange(timestamp, name)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn register_change_reply_callback(
+            &self,
+            timestamp: &::std::collections::BTreeMap<::tars::TarsString, ::tars::TarsString>,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_change_request(timestamp, name);
+            self.proxy.call_callback(
+                "registerChange",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::register_change_results),
+                callback,
+            )
         }
         fn register_query_request(
             &self,
@@ -975,6 +1654,24 @@ pub mod tars {
                     Self::register_query_results(&reply)
                 })
         }
+        /// Calls `registerQuery(id, name)`; `callback` runs with the reply on an async-callback thread.
+        pub fn register_query_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_query_request(id, name);
+            self.proxy.call_callback(
+                "registerQuery",
+                params,
+                &options,
+                |reply| Self::register_query_results(&reply),
+                callback,
+            )
+        }
         /// Calls `registerQuery(id, name)` one-way: no reply is awaited.
         pub fn register_query_oneway(
             &self,
@@ -983,6 +1680,47 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.register_query_request(id, name);
             self.proxy.invoke_oneway("registerQuery", params, &options)
+        }
+        /// Calls `registerQuery(id, name)` and waits for the reply, returned with the response context.
+        pub fn register_query_reply(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.register_query_request(id, name);
+            let reply = self.proxy.invoke_sync("registerQuery", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::register_query_results)
+        }
+        /// Calls `registerQuery(id, name)`; the future resolves with the reply and the response context.
+        pub fn register_query_reply_async(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.register_query_request(id, name);
+            self.proxy
+                .call_async("registerQuery", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::register_query_results)
+                })
+        }
+        /// Calls `registerQuery(id, name)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn register_query_reply_callback(
+            &self,
+            id: impl ::core::convert::AsRef<[u8]>,
+            name: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_query_request(id, name);
+            self.proxy.call_callback(
+                "registerQuery",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::register_query_results),
+                callback,
+            )
         }
         fn get_locker_request(
             &self,
@@ -1020,6 +1758,23 @@ pub mod tars {
                     Self::get_locker_results(&reply)
                 })
         }
+        /// Calls `getLocker(req)`; `callback` runs with the reply on an async-callback thread.
+        pub fn get_locker_callback(
+            &self,
+            req: &GetMasterSlaveLock,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_locker_request(req);
+            self.proxy.call_callback(
+                "getLocker",
+                params,
+                &options,
+                |reply| Self::get_locker_results(&reply),
+                callback,
+            )
+        }
         /// Calls `getLocker(req)` one-way: no reply is awaited.
         pub fn get_locker_oneway(
             &self,
@@ -1027,6 +1782,44 @@ pub mod tars {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.get_locker_request(req);
             self.proxy.invoke_oneway("getLocker", params, &options)
+        }
+        /// Calls `getLocker(req)` and waits for the reply, returned with the response context.
+        pub fn get_locker_reply(
+            &self,
+            req: &GetMasterSlaveLock,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.get_locker_request(req);
+            let reply = self.proxy.invoke_sync("getLocker", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::get_locker_results)
+        }
+        /// Calls `getLocker(req)`; the future resolves with the reply and the response context.
+        pub fn get_locker_reply_async(
+            &self,
+            req: &GetMasterSlaveLock,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.get_locker_request(req);
+            self.proxy
+                .call_async("getLocker", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::get_locker_results)
+                })
+        }
+        /// Calls `getLocker(req)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn get_locker_reply_callback(
+            &self,
+            req: &GetMasterSlaveLock,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.get_locker_request(req);
+            self.proxy.call_callback(
+                "getLocker",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::get_locker_results),
+                callback,
+            )
         }
     }
 }

@@ -372,9 +372,36 @@ pub mod tarsrs {
                 options: self.options.clone(),
             }
         }
-        /// Calls the framework's `tars_ping`, which every Tars server answers.
+        /// Calls the framework's `tars_ping`, which every Tars server answers, and waits
+        /// for the answer.
         pub fn tars_ping(&self) -> ::core::result::Result<(), ::tars::client::CallError> {
-            self.proxy.tars_ping()
+            self.proxy
+                .invoke_sync("tars_ping", self.proxy.param_writer(), &self.options)
+                .map(::core::mem::drop)
+        }
+        /// Calls `tars_ping`; the future resolves with the answer.
+        pub fn tars_ping_async(&self) -> ::tars::client::CallFuture<()> {
+            self.proxy.call_async(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+            )
+        }
+        /// Calls `tars_ping`; `callback` runs with the answer on an async-callback thread.
+        pub fn tars_ping_callback(
+            &self,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<(), ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            self.proxy.call_callback(
+                "tars_ping",
+                self.proxy.param_writer(),
+                &self.options,
+                |_| ::core::result::Result::Ok(()),
+                callback,
+            )
         }
         fn register_instance_request(
             &self,
@@ -414,6 +441,23 @@ pub mod tarsrs {
                     Self::register_instance_results(&reply)
                 })
         }
+        /// Calls `registerInstance(instance)`; `callback` runs with the reply on an async-callback thread.
+        pub fn register_instance_callback(
+            &self,
+            instance: &Instance,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_instance_request(instance);
+            self.proxy.call_callback(
+                "registerInstance",
+                params,
+                &options,
+                |reply| Self::register_instance_results(&reply),
+                callback,
+            )
+        }
         /// Calls `registerInstance(instance)` one-way: no reply is awaited.
         pub fn register_instance_oneway(
             &self,
@@ -422,6 +466,46 @@ pub mod tarsrs {
             let (params, options) = self.register_instance_request(instance);
             self.proxy
                 .invoke_oneway("registerInstance", params, &options)
+        }
+        /// Calls `registerInstance(instance)` and waits for the reply, returned with the response context.
+        pub fn register_instance_reply(
+            &self,
+            instance: &Instance,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.register_instance_request(instance);
+            let reply = self
+                .proxy
+                .invoke_sync("registerInstance", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::register_instance_results)
+        }
+        /// Calls `registerInstance(instance)`; the future resolves with the reply and the response context.
+        pub fn register_instance_reply_async(
+            &self,
+            instance: &Instance,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.register_instance_request(instance);
+            self.proxy
+                .call_async("registerInstance", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::register_instance_results)
+                })
+        }
+        /// Calls `registerInstance(instance)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn register_instance_reply_callback(
+            &self,
+            instance: &Instance,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.register_instance_request(instance);
+            self.proxy.call_callback(
+                "registerInstance",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::register_instance_results),
+                callback,
+            )
         }
         fn heartbeat_request(
             &self,
@@ -471,6 +555,26 @@ pub mod tarsrs {
                     Self::heartbeat_results(&reply)
                 })
         }
+        /// Calls `heartbeat(objName, host, port, load)`; `callback` runs with the reply on an async-callback thread.
+        pub fn heartbeat_callback(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            load: &DynamicMeta,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.heartbeat_request(obj_name, host, port, load);
+            self.proxy.call_callback(
+                "heartbeat",
+                params,
+                &options,
+                |reply| Self::heartbeat_results(&reply),
+                callback,
+            )
+        }
         /// Calls `heartbeat(objName, host, port, load)` one-way: no reply is awaited.
         pub fn heartbeat_oneway(
             &self,
@@ -481,6 +585,53 @@ pub mod tarsrs {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.heartbeat_request(obj_name, host, port, load);
             self.proxy.invoke_oneway("heartbeat", params, &options)
+        }
+        /// Calls `heartbeat(objName, host, port, load)` and waits for the reply, returned with the response context.
+        pub fn heartbeat_reply(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            load: &DynamicMeta,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.heartbeat_request(obj_name, host, port, load);
+            let reply = self.proxy.invoke_sync("heartbeat", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::heartbeat_results)
+        }
+        /// Calls `heartbeat(objName, host, port, load)`; the future resolves with the reply and the response context.
+        pub fn heartbeat_reply_async(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            load: &DynamicMeta,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.heartbeat_request(obj_name, host, port, load);
+            self.proxy
+                .call_async("heartbeat", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::heartbeat_results)
+                })
+        }
+        /// Calls `heartbeat(objName, host, port, load)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn heartbeat_reply_callback(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            load: &DynamicMeta,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.heartbeat_request(obj_name, host, port, load);
+            self.proxy.call_callback(
+                "heartbeat",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::heartbeat_results),
+                callback,
+            )
         }
         fn deregister_request(
             &self,
@@ -526,6 +677,25 @@ pub mod tarsrs {
                     Self::deregister_results(&reply)
                 })
         }
+        /// Calls `deregister(objName, host, port)`; `callback` runs with the reply on an async-callback thread.
+        pub fn deregister_callback(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            callback: impl ::core::ops::FnOnce(::core::result::Result<i32, ::tars::client::CallError>)
+                + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.deregister_request(obj_name, host, port);
+            self.proxy.call_callback(
+                "deregister",
+                params,
+                &options,
+                |reply| Self::deregister_results(&reply),
+                callback,
+            )
+        }
         /// Calls `deregister(objName, host, port)` one-way: no reply is awaited.
         pub fn deregister_oneway(
             &self,
@@ -535,6 +705,50 @@ pub mod tarsrs {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.deregister_request(obj_name, host, port);
             self.proxy.invoke_oneway("deregister", params, &options)
+        }
+        /// Calls `deregister(objName, host, port)` and waits for the reply, returned with the response context.
+        pub fn deregister_reply(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+        ) -> ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError> {
+            let (params, options) = self.deregister_request(obj_name, host, port);
+            let reply = self.proxy.invoke_sync("deregister", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::deregister_results)
+        }
+        /// Calls `deregister(objName, host, port)`; the future resolves with the reply and the response context.
+        pub fn deregister_reply_async(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<i32>> {
+            let (params, options) = self.deregister_request(obj_name, host, port);
+            self.proxy
+                .call_async("deregister", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::deregister_results)
+                })
+        }
+        /// Calls `deregister(objName, host, port)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn deregister_reply_callback(
+            &self,
+            obj_name: impl ::core::convert::AsRef<[u8]>,
+            host: impl ::core::convert::AsRef<[u8]>,
+            port: i32,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<::tars::client::Reply<i32>, ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.deregister_request(obj_name, host, port);
+            self.proxy.call_callback(
+                "deregister",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::deregister_results),
+                callback,
+            )
         }
         fn list_request(
             &self,
@@ -573,6 +787,27 @@ pub mod tarsrs {
             self.proxy
                 .call_async("list", params, &options, |reply| Self::list_results(&reply))
         }
+        /// Calls `list(filter, out instances)`; `callback` runs with the reply on an async-callback thread.
+        pub fn list_callback(
+            &self,
+            filter: &InstanceFilter,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (i32, ::std::vec::Vec<Instance>),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.list_request(filter);
+            self.proxy.call_callback(
+                "list",
+                params,
+                &options,
+                |reply| Self::list_results(&reply),
+                callback,
+            )
+        }
         /// Calls `list(filter, out instances)` one-way: no reply is awaited.
         pub fn list_oneway(
             &self,
@@ -580,6 +815,50 @@ pub mod tarsrs {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.list_request(filter);
             self.proxy.invoke_oneway("list", params, &options)
+        }
+        /// Calls `list(filter, out instances)` and waits for the reply, returned with the response context.
+        pub fn list_reply(
+            &self,
+            filter: &InstanceFilter,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(i32, ::std::vec::Vec<Instance>)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.list_request(filter);
+            let reply = self.proxy.invoke_sync("list", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::list_results)
+        }
+        /// Calls `list(filter, out instances)`; the future resolves with the reply and the response context.
+        pub fn list_reply_async(
+            &self,
+            filter: &InstanceFilter,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(i32, ::std::vec::Vec<Instance>)>>
+        {
+            let (params, options) = self.list_request(filter);
+            self.proxy.call_async("list", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::list_results)
+            })
+        }
+        /// Calls `list(filter, out instances)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn list_reply_callback(
+            &self,
+            filter: &InstanceFilter,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(i32, ::std::vec::Vec<Instance>)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.list_request(filter);
+            self.proxy.call_callback(
+                "list",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::list_results),
+                callback,
+            )
         }
         fn watch_request(
             &self,
@@ -627,6 +906,28 @@ pub mod tarsrs {
                 Self::watch_results(&reply)
             })
         }
+        /// Calls `watch(known, waitMs, out changes)`; `callback` runs with the reply on an async-callback thread.
+        pub fn watch_callback(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (i32, ::std::vec::Vec<ObjectInstances>),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.watch_request(known, wait_ms);
+            self.proxy.call_callback(
+                "watch",
+                params,
+                &options,
+                |reply| Self::watch_results(&reply),
+                callback,
+            )
+        }
         /// Calls `watch(known, waitMs, out changes)` one-way: no reply is awaited.
         pub fn watch_oneway(
             &self,
@@ -635,6 +936,54 @@ pub mod tarsrs {
         ) -> ::core::result::Result<(), ::tars::client::CallError> {
             let (params, options) = self.watch_request(known, wait_ms);
             self.proxy.invoke_oneway("watch", params, &options)
+        }
+        /// Calls `watch(known, waitMs, out changes)` and waits for the reply, returned with the response context.
+        pub fn watch_reply(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(i32, ::std::vec::Vec<ObjectInstances>)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.watch_request(known, wait_ms);
+            let reply = self.proxy.invoke_sync("watch", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::watch_results)
+        }
+        /// Calls `watch(known, waitMs, out changes)`; the future resolves with the reply and the response context.
+        pub fn watch_reply_async(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+        ) -> ::tars::client::CallFuture<
+            ::tars::client::Reply<(i32, ::std::vec::Vec<ObjectInstances>)>,
+        > {
+            let (params, options) = self.watch_request(known, wait_ms);
+            self.proxy.call_async("watch", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::watch_results)
+            })
+        }
+        /// Calls `watch(known, waitMs, out changes)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn watch_reply_callback(
+            &self,
+            known: &::std::collections::BTreeMap<::tars::TarsString, i64>,
+            wait_ms: i32,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(i32, ::std::vec::Vec<ObjectInstances>)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.watch_request(known, wait_ms);
+            self.proxy.call_callback(
+                "watch",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::watch_results),
+                callback,
+            )
         }
     }
 }
