@@ -10,7 +10,7 @@
 #
 # Cases (C connections x M in flight; the Node client keeps C*M in flight on its one event loop):
 #   raw-async   tars-loadgen            -> tars-rs inline server
-#   proxy-async proxy-loadgen async     -> tars-rs inline server
+#   proxy-async proxy-loadgen async (2 driver threads, 1 client net thread) -> tars-rs inline server
 #   node-rs     @tars/rpc client        -> tars-rs inline server
 #   proxy-node  proxy-loadgen async     -> @tars/rpc server
 #   node-node   @tars/rpc client        -> @tars/rpc server
@@ -73,9 +73,9 @@ measure() { # measure CASE -> one JSON line on stdout
     local inflight=$((C * M))
     case "$1" in
         raw-async) "$BIN/tars-loadgen" --port "$rs_port" -c "$C" -m "$M" -t "$T" --label "$1" --json ;;
-        proxy-async) "$BIN/proxy-loadgen" --port "$rs_port" -c "$C" -m "$M" -t "$T" --label "$1" --json ;;
+        proxy-async) "$BIN/proxy-loadgen" --port "$rs_port" -c "$C" -m "$M" --drivers 2 -t "$T" --label "$1" --json ;;
         node-rs) node bench/node/rpc-loadgen.js "$rs_port" --inflight "$inflight" --seconds "$T" --label "$1" 2>/dev/null ;;
-        proxy-node) "$BIN/proxy-loadgen" --port "$node_port" -c "$C" -m "$M" -t "$T" --label "$1" --json ;;
+        proxy-node) "$BIN/proxy-loadgen" --port "$node_port" -c "$C" -m "$M" --drivers 2 -t "$T" --label "$1" --json ;;
         node-node) node bench/node/rpc-loadgen.js "$node_port" --inflight "$inflight" --seconds "$T" --label "$1" 2>/dev/null ;;
         raw-1) "$BIN/tars-loadgen" --port "$rs_port" -c 1 -m 1 -t "$T" --label "$1" --json ;;
         proxy-sync) "$BIN/proxy-loadgen" --port "$rs_port" --mode sync -c 1 -t "$T" --label "$1" --json ;;

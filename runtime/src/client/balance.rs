@@ -229,6 +229,13 @@ impl Balancer {
     /// The links to try for a call, best first.
     fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
         let slots = self.slots.read().clone();
+        if let [only] = slots.as_slice() {
+            // One endpoint and no hard filter: whatever the selector and the preferences
+            // say, it is the one to try (shielded or not, as when all are shielded).
+            if !self.policy.has_filters() {
+                return vec![only.link.clone()];
+            }
+        }
         let now = Instant::now();
         let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.link.available(now)).collect();
         if usable.is_empty() {

@@ -2,8 +2,9 @@
 //! `conformance/idl/Hello.tars` (`Test::HelloProxy::echo`), the way an application calls — the
 //! counterpart of `tars-loadgen`, which speaks the wire protocol by hand.
 //!
-//! - `--mode async`: C proxies (one connection each), each kept at M calls in flight by its
-//!   own driver thread (`echo_async` futures in a `FuturesUnordered`, closed loop).
+//! - `--mode async`: C proxies (one connection each), each kept at M calls in flight
+//!   (`echo_async` futures in a `FuturesUnordered`, closed loop), driven by `--drivers D`
+//!   threads (default 1: an application's executor thread; the proxies are spread over them).
 //! - `--mode sync`: C threads, each calling `echo` and waiting for the reply.
 //!
 //! Every reply is checked: the echoed string must be the call's own string (it carries a
@@ -56,6 +57,9 @@ struct Args {
     /// Client net threads.
     #[arg(long, default_value_t = 1)]
     net_threads: usize,
+    /// Threads driving the async calls (async mode).
+    #[arg(long, default_value_t = 1)]
+    drivers: usize,
     /// Seconds to run (after a 1 s warm-up).
     #[arg(short = 't', long, default_value_t = 5.0)]
     seconds: f64,
@@ -78,12 +82,13 @@ struct Worker {
     first_error: Option<String>,
 }
 
-/// The string of call `n`: the counter, padded to `len` bytes.
+/// The string of call `n`: the counter, padded to `len` bytes (one allocation).
 fn payload(n: u64, len: usize) -> String {
-    let mut s = n.to_string();
-    while s.len() < len {
-        s.push('.');
-    }
+    use std::fmt::Write;
+    let mut s = String::with_capacity(len.max(20));
+    let _ = write!(s, "{n}");
+    let pad = len.saturating_sub(s.len());
+    s.extend(std::iter::repeat_n('.', pad));
     s
 }
 
@@ -100,7 +105,7 @@ fn check(result: Result<(i32, tars::TarsString), CallError>, expected: &str) -> 
 }
 
 struct Driver {
-    proxy: Test::HelloProxy,
+    proxies: Vec<Test::HelloProxy>,
     hist: Histogram<u64>,
     calls: u64,
     errors: u64,
@@ -138,25 +143,27 @@ fn run_async(
     measuring: &AtomicBool,
     stop: &AtomicBool,
 ) -> Worker {
-    let call = |proxy: &Test::HelloProxy| {
+    let call = |k: usize, proxy: &Test::HelloProxy| {
         let s = payload(counter.fetch_add(1, Ordering::Relaxed), args.payload);
         let started = Instant::now();
         let fut = proxy.echo_async(&s);
-        async move { (started, s, fut.await) }
+        async move { (k, started, s, fut.await) }
     };
     let mut inflight = FuturesUnordered::new();
-    for _ in 0..args.inflight {
-        inflight.push(call(&d.proxy));
+    for (k, proxy) in d.proxies.iter().enumerate() {
+        for _ in 0..args.inflight {
+            inflight.push(call(k, proxy));
+        }
     }
     futures::executor::block_on(async {
-        while let Some((started, s, result)) = inflight.next().await {
+        while let Some((k, started, s, result)) = inflight.next().await {
             d.record(
                 measuring.load(Ordering::Relaxed),
                 started,
                 check(result, &s),
             );
             if !stop.load(Ordering::Relaxed) {
-                inflight.push(call(&d.proxy));
+                inflight.push(call(k, &d.proxies[k]));
             }
         }
     });
@@ -173,7 +180,7 @@ fn run_sync(
     while !stop.load(Ordering::Relaxed) {
         let s = payload(counter.fetch_add(1, Ordering::Relaxed), args.payload);
         let started = Instant::now();
-        let result = d.proxy.echo(&s);
+        let result = d.proxies[0].echo(&s);
         d.record(
             measuring.load(Ordering::Relaxed),
             started,
@@ -216,16 +223,24 @@ fn main() -> anyhow::Result<()> {
     let counter = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut handles = Vec::new();
-    for _ in 0..args.connections {
+    // Sync mode: one thread per proxy. Async mode: the proxies spread over the drivers.
+    let threads = match args.mode {
+        Mode::Sync => args.connections,
+        Mode::Async => args.drivers.clamp(1, args.connections),
+    };
+    let mut groups: Vec<Vec<Test::HelloProxy>> = (0..threads).map(|_| Vec::new()).collect();
+    for i in 0..args.connections {
         let servant = comm.string_to_proxy(&target)?;
         // Connect before the clock starts.
         servant
             .tars_ping()
             .with_context(|| format!("tars_ping {target}"))?;
-        let proxy = Test::HelloProxy::new(servant);
+        groups[i % threads].push(Test::HelloProxy::new(servant));
+    }
+    let mut handles = Vec::new();
+    for proxies in groups {
         let driver = Driver {
-            proxy,
+            proxies,
             hist: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
             calls: 0,
             errors: 0,
@@ -270,7 +285,10 @@ fn main() -> anyhow::Result<()> {
         0.0
     };
     let mode = match args.mode {
-        Mode::Async => format!("async {}x{}", args.connections, args.inflight),
+        Mode::Async => format!(
+            "async {}x{}, {} driver thread(s)",
+            args.connections, args.inflight, threads
+        ),
         Mode::Sync => format!("sync {} threads", args.connections),
     };
     if args.json {

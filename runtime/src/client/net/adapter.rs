@@ -50,12 +50,13 @@ pub(crate) struct AdapterShared {
 }
 
 impl AdapterShared {
-    /// Records the end of a call: its latency when answered, and its effect on shielding.
-    /// Any answer (even a server error) proves the endpoint alive; timeouts and transport
-    /// failures count towards shielding.
-    pub fn finish(&self, started: Instant, answered: bool) {
+    /// Records the end, at `now`, of a call: its latency when answered, and its effect on
+    /// shielding. Any answer (even a server error) proves the endpoint alive; timeouts and
+    /// transport failures count towards shielding.
+    pub fn finish(&self, started: Instant, now: Instant, answered: bool) {
         if answered {
-            self.stats.record_latency(started.elapsed());
+            self.stats
+                .record_latency_at(now.saturating_duration_since(started), now);
         }
         self.stats.end_call();
         self.record(answered);

@@ -72,7 +72,12 @@ pub(super) struct NetThread {
     /// registration is still in the channel (a direct write's response can be read in the
     /// same pass, before the registration is drained).
     orphans: Vec<Orphan>,
+    /// Responses read this pass, delivered at its end.
+    answered: Vec<(Reply, ResponsePacket)>,
 }
+
+/// Where a call's outcome goes.
+type Reply = futures::channel::oneshot::Sender<Result<ResponsePacket, CallFailure>>;
 
 /// A response that matched no call when it was read.
 struct Orphan {
@@ -115,6 +120,7 @@ impl NetThread {
             scratch: vec![0; 64 * 1024],
             next_socket_generation: 1,
             orphans: Vec::new(),
+            answered: Vec::new(),
         }
     }
 
@@ -161,6 +167,7 @@ impl NetThread {
                 }
             }
             self.flush_dirty();
+            self.deliver();
             let now = Instant::now();
             self.expire(now);
             self.orphans
@@ -360,7 +367,7 @@ impl NetThread {
                 && o.socket_generation == socket_generation
         }) {
             let orphan = self.orphans.swap_remove(i);
-            self.complete(slot, socket_generation, orphan.response);
+            self.complete(slot, socket_generation, orphan.response, Instant::now());
         }
     }
 
@@ -445,6 +452,8 @@ impl NetThread {
         let socket_generation = conn.socket_generation;
         let adapter = conn.adapter.clone();
         let mut failed = outcome.failed;
+        // One clock read for the whole pass: the calls it answers ended together.
+        let now = Instant::now();
         for frame in outcome.frames {
             let response = match ResponsePacket::decode_any(&frame, self.limits) {
                 Ok(r) => r,
@@ -453,7 +462,7 @@ impl NetThread {
                     break;
                 }
             };
-            self.complete(slot, socket_generation, response);
+            self.complete(slot, socket_generation, response, now);
         }
         if let Some(reason) = failed {
             self.fail_socket(slot, &reason);
@@ -461,7 +470,13 @@ impl NetThread {
     }
 
     /// Completes the call a response answers (when it is still waiting, on this socket).
-    fn complete(&mut self, slot: usize, socket_generation: u32, mut response: ResponsePacket) {
+    fn complete(
+        &mut self,
+        slot: usize,
+        socket_generation: u32,
+        mut response: ResponsePacket,
+        now: Instant,
+    ) {
         let id = response.request_id;
         match self.inflight.get(&id) {
             Some(c) if c.slot == slot && c.socket_generation == socket_generation => {}
@@ -471,7 +486,7 @@ impl NetThread {
             None => {
                 if self.orphans.len() < MAX_ORPHANS {
                     self.orphans.push(Orphan {
-                        at: Instant::now(),
+                        at: now,
                         slot,
                         socket_generation,
                         response,
@@ -485,10 +500,18 @@ impl NetThread {
         };
         if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
             conn.waiting = conn.waiting.saturating_sub(1);
-            conn.adapter.finish(call.pending.started, true);
+            conn.adapter.finish(call.pending.started, now, true);
         }
         response.request_id = call.pending.original_id;
-        let _ = call.pending.tx.send(Ok(response));
+        self.answered.push((call.pending.tx, response));
+    }
+
+    /// Hands the pass's responses to their callers. Done once the pass's writes are out: waking
+    /// a caller can cost this thread its CPU, and the requests should not wait for that.
+    fn deliver(&mut self) {
+        for (tx, response) in self.answered.drain(..) {
+            let _ = tx.send(Ok(response));
+        }
     }
 
     /// Closes the socket of `slot` and fails the calls waiting on it: as not sent when it never
@@ -615,6 +638,7 @@ impl NetThread {
     }
 
     fn fail_all(&mut self, reason: &str) {
+        self.deliver();
         for slot in 0..self.conns.len() {
             self.fail_socket(slot, reason);
         }
@@ -635,7 +659,7 @@ fn complete_failed(
         return;
     };
     if let Some(adapter) = adapter {
-        adapter.finish(pending.started, false);
+        adapter.finish(pending.started, Instant::now(), false);
     }
     let _ = pending.tx.send(Err(failure));
 }

@@ -154,7 +154,12 @@ impl Policy {
         self
     }
 
-    /// Whether UNHEALTHY instances are avoided (the default).
+    /// Whether the policy has hard filters (which can leave no candidate at all).
+    pub fn has_filters(&self) -> bool {
+        !self.filters.is_empty()
+    }
+
+    /// Whether this policy avoids UNHEALTHY instances (the default).
     pub fn avoids_unhealthy(&self) -> bool {
         self.avoid_unhealthy
     }
