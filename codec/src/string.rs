@@ -112,6 +112,16 @@ impl TarsString {
         TarsString::utf8(s.as_bytes(), || Bytes::from_static(s.as_bytes()))
     }
 
+    /// A string kept in one shared buffer whatever its length, so that cloning it only
+    /// increments a reference count — for a value cloned into many packets, such as the object
+    /// name of a proxy's requests.
+    pub fn shared(s: &str) -> TarsString {
+        if s.len() <= INLINE_CAP {
+            return TarsString::from(s);
+        }
+        TarsString(Repr::Utf8(Arc::new(Bytes::copy_from_slice(s.as_bytes()))))
+    }
+
     /// A string of arbitrary bytes, kept exactly: valid UTF-8 reads as that text, anything
     /// else reads lossily but is encoded unchanged.
     pub fn from_bytes(bytes: impl Into<Bytes>) -> TarsString {

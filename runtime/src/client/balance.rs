@@ -227,15 +227,23 @@ impl Balancer {
     }
 
     /// The links to try for a call, best first.
-    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
-        let slots = self.slots.read().clone();
-        if let [only] = slots.as_slice() {
-            // One endpoint and no hard filter: whatever the selector and the preferences
-            // say, it is the one to try (shielded or not, as when all are shielded).
-            if !self.policy.has_filters() {
-                return vec![only.link.clone()];
-            }
+    /// The endpoint of a proxy that has exactly one and no hard filter: whatever the selector
+    /// and the preferences say, it is the one to try (shielded or not, as when all are).
+    fn only_link(&self) -> Option<Arc<AdapterProxy>> {
+        if self.policy.has_filters() {
+            return None;
         }
+        match self.slots.read().as_slice() {
+            [only] => Some(only.link.clone()),
+            _ => None,
+        }
+    }
+
+    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
+        if let Some(only) = self.only_link() {
+            return vec![only];
+        }
+        let slots = self.slots.read().clone();
         let now = Instant::now();
         let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.link.available(now)).collect();
         if usable.is_empty() {
@@ -273,6 +281,11 @@ impl Invoker for Arc<Balancer> {
     /// order gets it, within the same deadline.
     fn invoke(&self, mut request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
         let started = Instant::now();
+        if let Some(only) = self.only_link() {
+            // Nowhere else to go: no request to keep for a retry.
+            let reply = only.call(&mut request, started);
+            return Box::pin(async move { reply.await.map_err(CallFailure::into_error) });
+        }
         let mut links = self.order(&request, hash).into_iter();
         let Some(first) = links.next() else {
             let error = self.no_endpoint();

@@ -155,6 +155,8 @@ impl ReplyBody {
 
 struct Inner {
     name: String,
+    /// `name` as it goes into every request (cloned without allocating).
+    wire_name: TarsString,
     invoker: Arc<dyn Invoker>,
     sync_timeout: Duration,
     async_timeout: Duration,
@@ -186,9 +188,11 @@ impl std::fmt::Debug for ServantProxy {
 impl ServantProxy {
     /// A proxy for object `name` whose requests go through `invoker`.
     pub fn new(name: impl Into<String>, invoker: Arc<dyn Invoker>) -> ServantProxy {
+        let name = name.into();
         ServantProxy {
             inner: Arc::new(Inner {
-                name: name.into(),
+                wire_name: TarsString::shared(&name),
+                name,
                 invoker,
                 sync_timeout: DEFAULT_SYNC_TIMEOUT,
                 async_timeout: DEFAULT_ASYNC_TIMEOUT,
@@ -204,6 +208,7 @@ impl ServantProxy {
     fn modify(&self, f: impl FnOnce(&mut Inner)) -> ServantProxy {
         let mut inner = Inner {
             name: self.inner.name.clone(),
+            wire_name: self.inner.wire_name.clone(),
             invoker: self.inner.invoker.clone(),
             sync_timeout: self.inner.sync_timeout,
             async_timeout: self.inner.async_timeout,
@@ -326,7 +331,7 @@ impl ServantProxy {
         let timeout = opts.timeout.unwrap_or(timeout);
         let mut req = RequestPacket::new(
             id,
-            self.inner.name.clone(),
+            self.inner.wire_name.clone(),
             func,
             body,
             i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),

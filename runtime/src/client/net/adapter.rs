@@ -34,6 +34,15 @@ pub(crate) enum CallFailure {
     Failed(CallError),
 }
 
+impl CallFailure {
+    /// The error to report when there is no other endpoint to try.
+    pub fn into_error(self) -> CallError {
+        match self {
+            CallFailure::NotSent(e) | CallFailure::Failed(e) => e,
+        }
+    }
+}
+
 /// What one endpoint keeps across reconnects, shared by its proxy side and its net thread.
 pub(crate) struct AdapterShared {
     /// The endpoint.

@@ -1,7 +1,8 @@
-//! Reaching the net threads from callers: the command channel, the wake-once flag, adapter
+//! Reaching the net threads from callers: the command channel, the awake flag (a command wakes
+//! the thread only when it is about to sleep, once), adapter
 //! slots and request ids.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -96,7 +97,8 @@ impl Drop for HandleInner {
 pub(crate) struct NetHandle(Arc<HandleInner>);
 
 impl NetHandle {
-    /// Sends `cmd`, waking the thread unless a wake is already pending for this loop pass.
+    /// Sends `cmd`, waking the thread only when it sleeps and no wake is pending yet (an awake
+    /// thread looks at the channel again before it sleeps).
     /// Returns false when the thread is gone.
     pub(super) fn send(&self, cmd: Command) -> bool {
         let h = &self.0;
@@ -106,6 +108,9 @@ impl NetHandle {
         if tx.send(cmd).is_err() {
             return false;
         }
+        // Pairs with the thread's fence between clearing the flag and checking the channel:
+        // either the thread sees this command before sleeping, or this sees the flag clear.
+        fence(Ordering::SeqCst);
         if !h.wake_pending.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone: the thread is exiting.
             let _ = h.waker.wake();
@@ -122,6 +127,7 @@ impl NetHandle {
     /// Wakes the thread (at most once per pass).
     pub(super) fn wake(&self) {
         let h = &self.0;
+        fence(Ordering::SeqCst);
         if !h.wake_pending.swap(true, Ordering::AcqRel) {
             let _ = h.waker.wake();
         }
@@ -170,7 +176,8 @@ impl ClientNet {
             let poll = Poll::new()?;
             let waker = Waker::new(poll.registry(), WAKER)?;
             let (tx, rx) = crossbeam_channel::unbounded();
-            let wake_pending = Arc::new(AtomicBool::new(false));
+            // The thread starts awake (it checks the channel before it first sleeps).
+            let wake_pending = Arc::new(AtomicBool::new(true));
             let thread = NetThread::new(poll, rx, wake_pending.clone(), config);
             std::thread::Builder::new()
                 .name(format!("tars-client-net-{index}"))

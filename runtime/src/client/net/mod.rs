@@ -5,7 +5,8 @@
 //!
 //! - A caller encodes its request on its own thread, takes a request id from the net
 //!   thread's counter, and hands the frame to the net thread through a channel. The net thread
-//!   is woken with a [`mio::Waker`] at most once per loop pass, however many calls arrive.
+//!   is woken with a [`mio::Waker`] at most once per loop pass, however many calls arrive, and
+//!   not at all when it is awake (it checks the channel again before it sleeps).
 //! - The net thread owns every socket: it connects without blocking, drains readable
 //!   sockets until `WouldBlock`, decodes every complete response frame, completes the waiting
 //!   calls, and writes what each connection has queued once per pass.

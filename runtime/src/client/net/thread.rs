@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,11 +127,22 @@ impl NetThread {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         loop {
-            let wait = match self.deadlines.next() {
-                Some(at) => at.saturating_duration_since(Instant::now()).min(MAX_WAIT),
-                None => MAX_WAIT,
+            // About to sleep: from now on a command must wake us. Commands sent while this
+            // thread was awake did not (the flag was set): look for them before sleeping.
+            self.wake_pending.store(false, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let wait = if !self.rx.is_empty() {
+                Duration::ZERO
+            } else {
+                match self.deadlines.next() {
+                    Some(at) => at.saturating_duration_since(Instant::now()).min(MAX_WAIT),
+                    None => MAX_WAIT,
+                }
             };
-            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+            let polled = self.poll.poll(&mut events, Some(wait));
+            // Awake: commands sent from now on are seen without a wake-up.
+            self.wake_pending.store(true, Ordering::SeqCst);
+            if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     tracing::error!("client net thread: poll failed: {e}");
                     self.fail_all("the client net thread failed");
@@ -141,7 +152,6 @@ impl NetThread {
             // Commands first: a synchronous caller registers its call (without waking us)
             // before writing the request, so its registration is always in the channel by the
             // time its response raises an event.
-            self.wake_pending.store(false, Ordering::Release);
             if !self.drain_commands() {
                 return;
             }
