@@ -516,6 +516,22 @@ mod tests {
     }
 
     #[test]
+    fn shared_strings_clone_without_copying_and_encode_the_same() {
+        let name = "Test.HelloServer.HelloObj"; // longer than the inline capacity
+        let shared = TarsString::shared(name);
+        let copy = shared.clone();
+        assert!(matches!(shared.0, Repr::Utf8(_)));
+        match (&shared.0, &copy.0) {
+            (Repr::Utf8(a), Repr::Utf8(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("not shared"),
+        }
+        assert_eq!(copy, TarsString::from(name));
+        assert_eq!(copy.as_str(), name);
+        // Short ones stay inline.
+        assert!(matches!(TarsString::shared("Obj").0, Repr::Inline { .. }));
+    }
+
+    #[test]
     fn non_utf8_keeps_its_bytes_and_reads_lossily() {
         let s = TarsString::from_bytes(&b"a\xc4\xe3"[..]);
         assert!(!s.is_utf8());
