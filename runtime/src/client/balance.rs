@@ -284,15 +284,15 @@ impl Invoker for Arc<Balancer> {
         if let Some(only) = self.only_link() {
             // Nowhere else to go: no request to keep for a retry.
             let reply = only.call(&mut request, started);
-            return Box::pin(async move { reply.await.map_err(CallFailure::into_error) });
+            return ResponseFuture::reply(reply);
         }
         let mut links = self.order(&request, hash).into_iter();
         let Some(first) = links.next() else {
             let error = self.no_endpoint();
-            return Box::pin(async move { Err(error) });
+            return ResponseFuture::ready(Err(error));
         };
         let reply = first.call(&mut request, started);
-        Box::pin(async move {
+        ResponseFuture::new(async move {
             let mut reply = reply;
             loop {
                 match reply.await {

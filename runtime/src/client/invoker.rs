@@ -2,12 +2,67 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::error::CallError;
+use super::net::{CallFailure, PendingReply};
 use crate::packet::{RequestPacket, ResponsePacket};
 
-/// A pending response: a plain `Future`, usable from any executor or blocked on.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<ResponsePacket, CallError>> + Send>>;
+/// A pending response: a plain `Future` (`Send + 'static`), usable from any executor or
+/// blocked on. Transports make one from any future with [`ResponseFuture::new`]; the network
+/// transport's common case (one endpoint) needs no allocation of its own.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture(Source);
+
+enum Source {
+    /// A call on a client net thread, with no other endpoint to try.
+    Reply(PendingReply),
+    /// Any other future.
+    Boxed(Pin<Box<dyn Future<Output = Result<ResponsePacket, CallError>> + Send>>),
+    /// Known at once (taken when polled).
+    Ready(Option<Result<ResponsePacket, CallError>>),
+}
+
+impl ResponseFuture {
+    /// A response future over `future`.
+    pub fn new(
+        future: impl Future<Output = Result<ResponsePacket, CallError>> + Send + 'static,
+    ) -> ResponseFuture {
+        ResponseFuture(Source::Boxed(Box::pin(future)))
+    }
+
+    /// A response (or failure) known already.
+    pub fn ready(outcome: Result<ResponsePacket, CallError>) -> ResponseFuture {
+        ResponseFuture(Source::Ready(Some(outcome)))
+    }
+
+    /// The reply of a call on a client net thread.
+    pub(crate) fn reply(reply: PendingReply) -> ResponseFuture {
+        ResponseFuture(Source::Reply(reply))
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<ResponsePacket, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Source::Reply(reply) => Pin::new(reply).poll(cx).map_err(CallFailure::into_error),
+            Source::Boxed(future) => future.as_mut().poll(cx),
+            Source::Ready(outcome) => Poll::Ready(outcome.take().unwrap_or_else(|| {
+                Err(CallError::Transport(
+                    "response future polled after it completed".into(),
+                ))
+            })),
+        }
+    }
+}
 
 /// Delivers requests to a servant and resolves their responses.
 ///

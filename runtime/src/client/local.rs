@@ -84,7 +84,7 @@ impl Invoker for LocalInvoker {
     fn invoke(&self, request: RequestPacket, _hash: Option<u64>) -> ResponseFuture {
         let req = match Self::through_wire(&request) {
             Ok(r) => r,
-            Err(e) => return Box::pin(async move { Err(e) }),
+            Err(e) => return ResponseFuture::ready(Err(e)),
         };
         let (tx, rx) = oneshot::channel();
         let sink = Arc::new(OneshotSink {
@@ -107,7 +107,7 @@ impl Invoker for LocalInvoker {
                 on_reply.complete(decode_response(&body))
             })),
         );
-        Box::pin(async move {
+        ResponseFuture::new(async move {
             match rx.await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(CallError::Transport("servant dropped the responder".into())),

@@ -106,7 +106,7 @@ impl<T> Future for CallFuture<T> {
                 "call future polled after it completed".into(),
             )));
         };
-        let packet = match response.as_mut().poll(cx) {
+        let packet = match Pin::new(response).poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(packet) => packet,
         };

@@ -21,6 +21,14 @@ use crate::client::policy::EndpointStats;
 use crate::endpoint::Endpoint;
 use crate::packet::{PacketCodec, RequestPacket, ResponsePacket};
 
+/// Bytes a thread's frame buffer holds before a new one is started.
+const FRAME_ARENA: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer this thread's request frames are encoded into (see `AdapterProxy::frame`).
+    static FRAMES: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
 /// The largest UDP payload (IPv4).
 pub(super) const MAX_DATAGRAM: usize = 65_507;
 
@@ -160,21 +168,33 @@ impl AdapterProxy {
 
     /// Encodes `request` as one frame under the net thread's request id `id` (the caller's id
     /// is put back afterwards).
+    ///
+    /// Frames are carved out of a per-thread buffer ([`FRAME_ARENA`] bytes at a time), so most
+    /// calls allocate nothing for their frame, and the net thread, which drops the frame once it
+    /// is written, only decrements a reference count.
     fn frame(&self, request: &mut RequestPacket, id: i32) -> Result<bytes::Bytes, CallError> {
         let original = std::mem::replace(&mut request.request_id, id);
-        let mut buf = BytesMut::with_capacity(request.buffer.len() + 128);
-        let encoded = PacketCodec::<ResponsePacket, RequestPacket>::new()
-            .encode_packet(request, &mut buf)
-            .map_err(|e| CallError::Transport(format!("cannot encode the request: {e}")));
+        let encoded = FRAMES.with(|arena| {
+            let mut arena = arena.borrow_mut();
+            let need = request.buffer.len() + 128;
+            if arena.capacity() - arena.len() < need {
+                // Frames carved earlier keep the old buffer alive; this starts a new one.
+                *arena = BytesMut::with_capacity(need.max(FRAME_ARENA));
+            }
+            let encoded = PacketCodec::<ResponsePacket, RequestPacket>::new()
+                .encode_packet(request, &mut arena)
+                .map_err(|e| CallError::Transport(format!("cannot encode the request: {e}")));
+            encoded.map(|()| arena.split().freeze())
+        });
         request.request_id = original;
-        encoded?;
-        if self.udp && buf.len() > MAX_DATAGRAM {
+        let frame = encoded?;
+        if self.udp && frame.len() > MAX_DATAGRAM {
             return Err(CallError::Transport(format!(
                 "request of {} bytes does not fit in a UDP datagram ({MAX_DATAGRAM} max)",
-                buf.len()
+                frame.len()
             )));
         }
-        Ok(buf.freeze())
+        Ok(frame)
     }
 
     /// Starts a call: the request leaves on the net thread's next pass (or when the connection

@@ -30,7 +30,7 @@ mod gate;
 mod handle;
 mod thread;
 
-pub(crate) use adapter::{AdapterProxy, CallFailure};
+pub(crate) use adapter::{AdapterProxy, CallFailure, PendingReply};
 pub(crate) use handle::ClientNet;
 
 /// Settings of a communicator's client net threads.
