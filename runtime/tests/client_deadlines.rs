@@ -313,3 +313,35 @@ fn sync_calls_to_a_blackhole_time_out_on_time() {
         t.join().unwrap();
     }
 }
+
+/// Callers faster than the peer cannot queue without bound: past the send-queue limit
+/// (`NetConfig::max_send_buffer`, counted in the net thread's channel and on the connection),
+/// further async calls fail at once, and the proxy's memory stays bounded.
+#[test]
+fn a_flood_of_async_calls_to_a_blackhole_is_refused_past_the_send_limit() {
+    let hole = Blackhole::start();
+    let limit = 1024 * 1024;
+    let proxy = Communicator::new()
+        .with_net_config(tars::client::NetConfig {
+            max_send_buffer: limit,
+            ..tars::client::NetConfig::default()
+        })
+        .string_to_proxy(&format!("{OBJ}@tcp -h 127.0.0.1 -p {} -t 60000", hole.port))
+        .unwrap();
+    let payload = "z".repeat(16 * 1024);
+    let opts = CallOptions::new().timeout(Duration::from_millis(300));
+    // 64 MiB offered, at most a few MiB accepted.
+    let calls: Vec<_> = (0..4096)
+        .map(|_| proxy.invoke_async("echo", string_param(&payload), &opts))
+        .collect();
+    let (mut refused, mut timed_out) = (0, 0);
+    for f in calls {
+        match block_on(f).unwrap_err() {
+            CallError::Timeout(300) => timed_out += 1,
+            CallError::Transport(m) if m.contains("already") => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused > 3000, "refused {refused}, timed out {timed_out}");
+    assert!(timed_out > 0, "refused {refused}, timed out {timed_out}");
+}

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -64,6 +64,11 @@ pub(crate) struct AdapterShared {
     shield: ShieldConfig,
     /// Who may write to the TCP socket: the net thread or one synchronous caller.
     pub gate: WriteGate,
+    /// Frame bytes handed to the net thread and not yet taken from its channel: with the
+    /// connection's own queue, bounded by `max_send_buffer`, so callers faster than the net
+    /// thread cannot grow the channel without bound.
+    pub in_channel: AtomicUsize,
+    max_send_buffer: usize,
 }
 
 impl AdapterShared {
@@ -140,6 +145,8 @@ impl AdapterProxy {
             shielded_until: Mutex::new(None),
             shield,
             gate: WriteGate::default(),
+            in_channel: AtomicUsize::new(0),
+            max_send_buffer: net.max_send_buffer(),
         });
         let udp = shared.endpoint.protocol == "udp";
         net.send(Command::Open {
@@ -197,6 +204,20 @@ impl AdapterProxy {
         Ok(frame)
     }
 
+    /// Counts `len` bytes into the net thread's channel, or refuses them when the channel
+    /// already holds `max_send_buffer` bytes for this endpoint.
+    fn admit(&self, len: usize) -> Result<(), CallError> {
+        let before = self.shared.in_channel.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > self.shared.max_send_buffer {
+            self.shared.in_channel.fetch_sub(len, Ordering::AcqRel);
+            return Err(CallError::Transport(format!(
+                "{}: {before} bytes already waiting for the client net thread",
+                self.shared.address
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts a call: the request leaves on the net thread's next pass (or when the connection
     /// is up), and the reply resolves with the response, or fails at `started + timeout`
     /// (`request.timeout` ms; no deadline when it is 0 or less).
@@ -211,6 +232,10 @@ impl AdapterProxy {
                 return reply;
             }
         };
+        if let Err(e) = self.admit(frame.len()) {
+            let _ = tx.send(Err(CallFailure::NotSent(e)));
+            return reply;
+        }
         self.shared.stats.start_call();
         let pending = Pending {
             original_id: request.request_id,
@@ -312,6 +337,7 @@ impl AdapterProxy {
     pub fn oneway(&self, request: &mut RequestPacket) -> Result<(), CallError> {
         let id = self.net.next_request_id();
         let frame = self.frame(request, id)?;
+        self.admit(frame.len())?;
         if self.net.send(Command::Call {
             slot: self.slot,
             generation: self.generation,

@@ -81,6 +81,7 @@ struct HandleInner {
     wake_pending: Arc<AtomicBool>,
     slots: Mutex<Slots>,
     next_id: AtomicI32,
+    max_send_buffer: usize,
 }
 
 impl Drop for HandleInner {
@@ -143,6 +144,11 @@ impl NetHandle {
         }
     }
 
+    /// Bytes an adapter may have waiting (in the channel, and again on the connection).
+    pub(super) fn max_send_buffer(&self) -> usize {
+        self.0.max_send_buffer
+    }
+
     /// Allocates an adapter slot and its generation.
     pub(super) fn open_slot(&self) -> (usize, u32) {
         let mut s = self.0.slots.lock();
@@ -188,6 +194,7 @@ impl ClientNet {
                 wake_pending,
                 slots: Mutex::new(Slots::default()),
                 next_id: AtomicI32::new(1),
+                max_send_buffer: config.max_send_buffer,
             })));
         }
         Ok(ClientNet {

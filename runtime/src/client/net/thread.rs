@@ -225,7 +225,15 @@ impl NetThread {
                 id,
                 frame,
                 pending,
-            } => self.call(slot, generation, id, frame, pending),
+            } => {
+                let conn = self.conns.get(slot).and_then(Option::as_ref);
+                if let Some(conn) = conn.filter(|c| c.generation == generation) {
+                    conn.adapter
+                        .in_channel
+                        .fetch_sub(frame.len(), Ordering::AcqRel);
+                }
+                self.call(slot, generation, id, frame, pending)
+            }
             Command::Register {
                 slot,
                 generation,
