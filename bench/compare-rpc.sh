@@ -36,24 +36,9 @@ tmpdir="$(mktemp -d)"
 on_exit 'rm -rf "$tmpdir"'
 
 # start VAR NAME COMMAND...: starts a server in the background (its pid recorded by this
-# shell, not by a $(...) subshell) and sets VAR to the port of its READY line.
+# shell) and sets VAR to the port of its READY line.
 start() {
-    local var=$1 name=$2 log="$tmpdir/$2.log"
-    bg "${@:3}" >"$log" 2>&1
-    local p=$BG_PID
-    for _ in $(seq 1 200); do
-        if grep -q '^READY' "$log"; then
-            printf -v "$var" '%s' "$(grep -m1 '^READY' "$log" | awk '{print $2}')"
-            return 0
-        fi
-        if ! kill -0 "$p" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    echo "$name did not start:" >&2
-    cat "$log" >&2
-    exit 1
+    bg_ready "$1" "$tmpdir/$2.log" "${@:3}"
 }
 
 cd "$ROOT"

@@ -86,3 +86,24 @@ run() {
 on_exit() {
     EXIT_HOOKS+=("$1")
 }
+
+# bg_ready VAR LOG CMD...: bg CMD with its output in LOG, wait (up to 20 s) for the `READY
+# <port> ...` line servers print, and set VAR to that port. Exits the script, printing LOG, when
+# the server stops or never gets ready.
+bg_ready() {
+    local var=$1 log=$2 p
+    shift 2
+    bg "$@" >"$log" 2>&1
+    p=$BG_PID
+    for _ in $(seq 1 200); do
+        if grep -q '^READY' "$log"; then
+            printf -v "$var" '%s' "$(grep -m1 '^READY' "$log" | awk '{print $2}')"
+            return 0
+        fi
+        procs_alive "$p" || break
+        sleep 0.1
+    done
+    echo "$1 did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}

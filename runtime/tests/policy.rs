@@ -7,58 +7,15 @@ use std::time::Duration;
 use tars::TarsString;
 
 use tars::client::policy::{
-    BusinessType, CallInfo, Candidate, CapacityRelative, ConsistentHash, EndpointStats,
-    Environment, Filter, HealthAtLeast, InSet, LeastActive, LowestAvgTransactionTime,
-    LowestLatency, ModHash, Policy, Random, Region, RequireFeatures, RoundRobin, Selector,
-    SmoothWeighted, XidAffinity, XID_CONTEXT_KEY,
+    BusinessType, CallInfo, Candidate, CapacityRelative, ConsistentHash, Environment, Filter,
+    HealthAtLeast, InSet, LeastActive, LowestAvgTransactionTime, LowestLatency, ModHash, Policy,
+    Random, Region, RequireFeatures, RoundRobin, Selector, SmoothWeighted, XidAffinity,
+    XID_CONTEXT_KEY,
 };
-use tars::protocol::tars::EndpointF;
-use tars::protocol::tarsrs::{DynamicMeta, HealthStatus, Instance, StaticMeta};
+use tars::protocol::tarsrs::{DynamicMeta, HealthStatus, StaticMeta};
 
-/// One endpoint of a scenario: its name is its host.
-struct Node {
-    instance: Instance,
-    stats: EndpointStats,
-}
-
-fn node(name: &str, meta: StaticMeta, load: DynamicMeta) -> Node {
-    Node {
-        instance: Instance {
-            obj_name: "App.Server.Obj".into(),
-            endpoint: EndpointF {
-                host: name.into(),
-                port: 1000,
-                ..EndpointF::default()
-            },
-            meta,
-            load,
-            active: true,
-            ..Instance::default()
-        },
-        stats: EndpointStats::new(),
-    }
-}
-
-fn plain(names: &[&str]) -> Vec<Node> {
-    names
-        .iter()
-        .map(|n| node(n, StaticMeta::default(), DynamicMeta::default()))
-        .collect()
-}
-
-fn candidates(nodes: &[Node]) -> Vec<Candidate<'_>> {
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Candidate {
-            id: i as u64 + 1,
-            instance: &n.instance,
-            stats: &n.stats,
-        })
-        .collect()
-}
-
-const NO_CONTEXT: &BTreeMap<TarsString, TarsString> = &BTreeMap::new();
+mod common;
+use common::{candidates, node, plain, Node, NO_CONTEXT};
 
 fn call(hash: Option<u64>) -> CallInfo<'static> {
     CallInfo {

@@ -7,43 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use tars::client::policy::{
-    is_unhealthy, CallInfo, Candidate, CapacityRelative, EndpointStats, Environment, LeastActive,
-    LowestLatency, Policy, Random, Region, RoundRobin, SmoothWeighted, EXPLORE_EVERY, LATENCY_TTL,
-    LATENCY_WINDOW,
+    is_unhealthy, CallInfo, CapacityRelative, Environment, LeastActive, LowestLatency, Policy,
+    Random, Region, RoundRobin, SmoothWeighted, EXPLORE_EVERY, LATENCY_TTL, LATENCY_WINDOW,
 };
-use tars::protocol::tars::EndpointF;
-use tars::protocol::tarsrs::{DynamicMeta, HealthStatus, Instance, StaticMeta};
-use tars::TarsString;
+use tars::protocol::tarsrs::{DynamicMeta, HealthStatus, StaticMeta};
 
-struct Node {
-    instance: Instance,
-    stats: EndpointStats,
-}
-
-fn node(name: &str, meta: StaticMeta, load: DynamicMeta) -> Node {
-    Node {
-        instance: Instance {
-            obj_name: "App.Server.Obj".into(),
-            endpoint: EndpointF {
-                host: name.into(),
-                port: 1000,
-                ..EndpointF::default()
-            },
-            meta,
-            load,
-            active: true,
-            ..Instance::default()
-        },
-        stats: EndpointStats::new(),
-    }
-}
-
-fn plain(names: &[&str]) -> Vec<Node> {
-    names
-        .iter()
-        .map(|n| node(n, StaticMeta::default(), DynamicMeta::default()))
-        .collect()
-}
+mod common;
+use common::{candidates, node, plain, Node, NO_CONTEXT};
 
 fn with_health(name: &str, health: HealthStatus) -> Node {
     node(
@@ -55,20 +25,6 @@ fn with_health(name: &str, health: HealthStatus) -> Node {
         },
     )
 }
-
-fn candidates(nodes: &[Node]) -> Vec<Candidate<'_>> {
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Candidate {
-            id: i as u64 + 1,
-            instance: &n.instance,
-            stats: &n.stats,
-        })
-        .collect()
-}
-
-const NO_CONTEXT: &BTreeMap<TarsString, TarsString> = &BTreeMap::new();
 
 fn call() -> CallInfo<'static> {
     CallInfo {

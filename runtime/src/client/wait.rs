@@ -36,31 +36,7 @@ impl Wake for Signal {
 
 /// Runs `future` to completion on this thread: spins up to `spin` for each wake-up, then parks.
 pub fn block_on_spinning<F: Future>(future: F, spin: Duration) -> F::Output {
-    let signal = Arc::new(Signal {
-        woken: AtomicBool::new(false),
-        thread: std::thread::current(),
-    });
-    let waker = Waker::from(signal.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        let until = Instant::now() + spin;
-        let mut spins = 0u32;
-        while !signal.woken.swap(false, Ordering::Acquire) {
-            spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && Instant::now() >= until {
-                // Parked until woken (`unpark` before `park` makes `park` return at once).
-                while !signal.woken.swap(false, Ordering::Acquire) {
-                    std::thread::park();
-                }
-                break;
-            }
-            std::hint::spin_loop();
-        }
-    }
+    block_on_with_deadline(future, spin, None, || {})
 }
 
 /// Runs `future` to completion like [`block_on_spinning`]; once `deadline` has passed, calls

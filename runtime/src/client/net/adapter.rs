@@ -106,6 +106,13 @@ impl AdapterShared {
     }
 }
 
+/// A call ready to leave: its request id, its frame, and how to complete it.
+struct Begun {
+    id: i32,
+    frame: bytes::Bytes,
+    pending: Pending,
+}
+
 /// One connection to one endpoint, owned by a client net thread. Dropping it closes the
 /// connection and fails the calls still waiting on it.
 pub(crate) struct AdapterProxy {
@@ -218,10 +225,15 @@ impl AdapterProxy {
         Ok(())
     }
 
-    /// Starts a call: the request leaves on the net thread's next pass (or when the connection
-    /// is up), and the reply resolves with the response, or fails at `started + timeout`
-    /// (`request.timeout` ms; no deadline when it is 0 or less).
-    pub fn call(&self, request: &mut RequestPacket, started: Instant) -> PendingReply {
+    /// Encodes `request` under a fresh request id and counts the call in flight. `None` when it
+    /// cannot be sent (it does not encode, or — with `admit` — the send limit is reached): the
+    /// reply then already holds the failure.
+    fn begin(
+        &self,
+        request: &mut RequestPacket,
+        started: Instant,
+        admit: bool,
+    ) -> (PendingReply, Option<Begun>) {
         let (tx, rx) = oneshot::channel();
         let reply = PendingReply(rx);
         let id = self.net.next_request_id();
@@ -229,12 +241,14 @@ impl AdapterProxy {
             Ok(frame) => frame,
             Err(e) => {
                 let _ = tx.send(Err(CallFailure::Failed(e)));
-                return reply;
+                return (reply, None);
             }
         };
-        if let Err(e) = self.admit(frame.len()) {
-            let _ = tx.send(Err(CallFailure::NotSent(e)));
-            return reply;
+        if admit {
+            if let Err(e) = self.admit(frame.len()) {
+                let _ = tx.send(Err(CallFailure::NotSent(e)));
+                return (reply, None);
+            }
         }
         self.shared.stats.start_call();
         let pending = Pending {
@@ -242,6 +256,17 @@ impl AdapterProxy {
             started,
             deadline: deadline_of(request, started),
             tx,
+        };
+        (reply, Some(Begun { id, frame, pending }))
+    }
+
+    /// Starts a call: the request leaves on the net thread's next pass (or when the connection
+    /// is up), and the reply resolves with the response, or fails at `started + timeout`
+    /// (`request.timeout` ms; no deadline when it is 0 or less).
+    pub fn call(&self, request: &mut RequestPacket, started: Instant) -> PendingReply {
+        let (reply, begun) = self.begin(request, started, true);
+        let Some(Begun { id, frame, pending }) = begun else {
+            return reply;
         };
         if !self.net.send(Command::Call {
             slot: self.slot,
@@ -268,25 +293,12 @@ impl AdapterProxy {
         let Some((stream, socket_generation)) = self.shared.gate.claim() else {
             return self.call(request, started);
         };
-        let (tx, rx) = oneshot::channel();
-        let reply = PendingReply(rx);
-        let id = self.net.next_request_id();
-        let frame = match self.frame(request, id) {
-            Ok(frame) => frame,
-            Err(e) => {
-                if self.shared.gate.release() {
-                    self.net.wake();
-                }
-                let _ = tx.send(Err(CallFailure::Failed(e)));
-                return reply;
+        let (reply, begun) = self.begin(request, started, false);
+        let Some(Begun { id, frame, pending }) = begun else {
+            if self.shared.gate.release() {
+                self.net.wake();
             }
-        };
-        self.shared.stats.start_call();
-        let pending = Pending {
-            original_id: request.request_id,
-            started,
-            deadline: deadline_of(request, started),
-            tx,
+            return reply;
         };
         // Registered before the write, so the net thread knows the call before any response.
         if !self.net.send_quietly(Command::Register {
