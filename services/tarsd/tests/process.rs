@@ -306,7 +306,10 @@ fn kill_9_mid_phase_two_loses_nothing_and_half_applies_nothing() {
         .count();
     assert!(
         in_flight > 0,
-        "the kill should land while decisions are in flight"
+        "the kill should land while decisions are in flight: {} transactions, {} decided, {} answered",
+        records.len(),
+        records.iter().filter(|r| r.decision.is_some()).count(),
+        records.iter().filter(|r| r.reply.is_some()).count(),
     );
 
     // Restart on the same data and ports: recovery finishes every transaction.
