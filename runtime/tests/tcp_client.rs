@@ -127,3 +127,46 @@ fn dead_endpoints_are_skipped() {
         .is_err());
     server.shutdown();
 }
+
+/// `NetConfig::connections_per_endpoint` opens that many connections to an endpoint, spread
+/// over the net threads, and calls (sync and async) use them in turn.
+#[test]
+fn several_connections_per_endpoint() {
+    let (server, port) = serve_on(0, echo_servants(), 2, ServerConfig::default());
+    let net = tars::client::NetConfig {
+        threads: 2,
+        connections_per_endpoint: 3,
+        ..tars::client::NetConfig::default()
+    };
+    let proxy = Communicator::new()
+        .with_net_config(net)
+        .string_to_proxy(&proxy_string(OBJ, port))
+        .unwrap();
+    for i in 0..12 {
+        let reply = proxy
+            .invoke_sync("echo", string_param(&i.to_string()), &CallOptions::new())
+            .unwrap();
+        assert_eq!(
+            reply.reader().read_return::<String>().unwrap(),
+            i.to_string()
+        );
+    }
+    let calls: Vec<_> = (0..60)
+        .map(|i| proxy.invoke_async("echo", string_param(&i.to_string()), &CallOptions::new()))
+        .collect();
+    for (i, f) in calls.into_iter().enumerate() {
+        let reply = block_on(f).unwrap();
+        assert_eq!(
+            reply.reader().read_return::<String>().unwrap(),
+            i.to_string()
+        );
+    }
+    let open = server
+        .connection_stats()
+        .snapshot()
+        .into_iter()
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    assert_eq!(open, 3, "connections open at the server");
+    server.shutdown();
+}

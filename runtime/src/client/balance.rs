@@ -1,7 +1,8 @@
 //! The endpoints of one proxy and how calls are spread over them.
 //!
-//! Each endpoint is a slot: its [`AdapterProxy`] (connection on a client net thread), its registry [`Instance`] (metadata), what the
-//! client measured ([`EndpointStats`]) and its shielding state. The [`Policy`] picks the slot
+//! Each endpoint is a slot: its connections (an `AdapterProxy` each on a client net thread;
+//! `NetConfig::connections_per_endpoint`, used in turn), its registry [`Instance`] (metadata),
+//! and its health — what the client measured ([`EndpointStats`]) and its shielding state. The [`Policy`] picks the slot
 //! of each call. An endpoint that fails `failures_to_shield` calls in a row (transport errors
 //! or timeouts) is shielded: skipped until `retry_after` has passed, then given one trial
 //! call; success clears it. Shielded endpoints are used only when every endpoint is shielded.
@@ -9,7 +10,7 @@
 //! The slot list can be replaced while calls run ([`Balancer::update`], used by the locator):
 //! endpoints that stay keep their connection, statistics, shielding and id.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
-use super::net::{AdapterProxy, CallFailure, ClientNet};
+use super::net::{AdapterProxy, CallFailure, ClientNet, EndpointHealth};
 use super::policy::{CallInfo, Candidate, Policy};
 use crate::endpoint::Endpoint;
 use crate::packet::RequestPacket;
@@ -127,7 +128,24 @@ fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
 struct Slot {
     id: u64,
     instance: Instance,
-    link: Arc<AdapterProxy>,
+    /// The endpoint's connections (`NetConfig::connections_per_endpoint`), used in turn.
+    links: Arc<[Arc<AdapterProxy>]>,
+    /// What its calls measured and its shielding, shared by its connections.
+    health: Arc<EndpointHealth>,
+    next: AtomicUsize,
+}
+
+impl Slot {
+    /// The connection for the next call.
+    fn link(&self) -> Arc<AdapterProxy> {
+        let n = self.links.len();
+        let i = if n == 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % n
+        };
+        self.links[i].clone()
+    }
 }
 
 /// Endpoint ids are unique in the process, not just per proxy: proxies of one communicator
@@ -206,7 +224,9 @@ impl Balancer {
                 Some(s) => Slot {
                     id: s.id,
                     instance,
-                    link: s.link.clone(),
+                    links: s.links.clone(),
+                    health: s.health.clone(),
+                    next: AtomicUsize::new(0),
                 },
                 None => {
                     let Some(endpoint) = endpoint_of(&instance.endpoint) else {
@@ -214,10 +234,19 @@ impl Balancer {
                             port = instance.endpoint.port, "ignoring an endpoint with an invalid port");
                         continue;
                     };
+                    let health = Arc::new(EndpointHealth::new(self.shield));
+                    let links = (0..self.net.connections_per_endpoint())
+                        .map(|_| {
+                            let net = self.net.handle();
+                            Arc::new(AdapterProxy::new(endpoint.clone(), health.clone(), net))
+                        })
+                        .collect();
                     Slot {
                         id: NEXT_ENDPOINT_ID.fetch_add(1, Ordering::Relaxed),
                         instance,
-                        link: Arc::new(AdapterProxy::new(endpoint, self.shield, self.net.handle())),
+                        links,
+                        health,
+                        next: AtomicUsize::new(0),
                     }
                 }
             };
@@ -226,7 +255,6 @@ impl Balancer {
         *slots = Arc::new(next);
     }
 
-    /// The links to try for a call, best first.
     /// The endpoint of a proxy that has exactly one and no hard filter: whatever the selector
     /// and the preferences say, it is the one to try (shielded or not, as when all are).
     fn only_link(&self) -> Option<Arc<AdapterProxy>> {
@@ -234,18 +262,19 @@ impl Balancer {
             return None;
         }
         match self.slots.read().as_slice() {
-            [only] => Some(only.link.clone()),
+            [only] => Some(only.link()),
             _ => None,
         }
     }
 
+    /// The connections to try for a call, one per endpoint, best first.
     fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
         if let Some(only) = self.only_link() {
             return vec![only];
         }
         let slots = self.slots.read().clone();
         let now = Instant::now();
-        let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.link.available(now)).collect();
+        let mut usable: Vec<&Slot> = slots.iter().filter(|s| s.health.available(now)).collect();
         if usable.is_empty() {
             usable = slots.iter().collect();
         }
@@ -254,7 +283,7 @@ impl Balancer {
             .map(|s| Candidate {
                 id: s.id,
                 instance: &s.instance,
-                stats: s.link.stats(),
+                stats: &s.health.stats,
             })
             .collect();
         let call = CallInfo {
@@ -265,7 +294,7 @@ impl Balancer {
         self.policy
             .order(&candidates, &call)
             .into_iter()
-            .map(|i| usable[i].link.clone())
+            .map(|i| usable[i].link())
             .collect()
     }
 }

@@ -51,27 +51,27 @@ impl CallFailure {
     }
 }
 
-/// What one endpoint keeps across reconnects, shared by its proxy side and its net thread.
-pub(crate) struct AdapterShared {
-    /// The endpoint.
-    pub endpoint: Endpoint,
-    /// `host:port`, for messages.
-    pub address: String,
+/// The health of one endpoint — what its calls measured and its shielding — shared by all its
+/// connections and kept across reconnects.
+pub(crate) struct EndpointHealth {
     /// What calls measured: in flight, latency.
     pub stats: EndpointStats,
     failures: AtomicU32,
     shielded_until: Mutex<Option<Instant>>,
     shield: ShieldConfig,
-    /// Who may write to the TCP socket: the net thread or one synchronous caller.
-    pub gate: WriteGate,
-    /// Frame bytes handed to the net thread and not yet taken from its channel: with the
-    /// connection's own queue, bounded by `max_send_buffer`, so callers faster than the net
-    /// thread cannot grow the channel without bound.
-    pub in_channel: AtomicUsize,
-    max_send_buffer: usize,
 }
 
-impl AdapterShared {
+impl EndpointHealth {
+    /// A healthy endpoint, shielded after `shield`'s failures.
+    pub fn new(shield: ShieldConfig) -> EndpointHealth {
+        EndpointHealth {
+            stats: EndpointStats::new(),
+            failures: AtomicU32::new(0),
+            shielded_until: Mutex::new(None),
+            shield,
+        }
+    }
+
     /// Records the end, at `now`, of a call: its latency when answered, and its effect on
     /// shielding. Any answer (even a server error) proves the endpoint alive; timeouts and
     /// transport failures count towards shielding.
@@ -103,6 +103,30 @@ impl AdapterShared {
             return true;
         }
         self.shielded_until.lock().is_none_or(|until| now >= until)
+    }
+}
+
+/// One connection's state shared by its proxy side and its net thread.
+pub(crate) struct AdapterShared {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// `host:port`, for messages.
+    pub address: String,
+    /// The endpoint's health (shared with its other connections).
+    pub health: Arc<EndpointHealth>,
+    /// Who may write to the TCP socket: the net thread or one synchronous caller.
+    pub gate: WriteGate,
+    /// Frame bytes handed to the net thread and not yet taken from its channel: with the
+    /// connection's own queue, bounded by `max_send_buffer`, so callers faster than the net
+    /// thread cannot grow the channel without bound.
+    pub in_channel: AtomicUsize,
+    max_send_buffer: usize,
+}
+
+impl AdapterShared {
+    /// Records the end of a call on this connection (see [`EndpointHealth::finish`]).
+    pub fn finish(&self, started: Instant, now: Instant, answered: bool) {
+        self.health.finish(started, now, answered);
     }
 }
 
@@ -141,16 +165,14 @@ impl Future for PendingReply {
 }
 
 impl AdapterProxy {
-    /// An adapter for `endpoint` on the net thread of `net`; it connects on its first call.
-    pub fn new(endpoint: Endpoint, shield: ShieldConfig, net: NetHandle) -> AdapterProxy {
+    /// A connection to `endpoint` on the net thread of `net`, recording into `health`; it
+    /// connects on its first call.
+    pub fn new(endpoint: Endpoint, health: Arc<EndpointHealth>, net: NetHandle) -> AdapterProxy {
         let (slot, generation) = net.open_slot();
         let shared = Arc::new(AdapterShared {
             address: endpoint.address(),
             endpoint,
-            stats: EndpointStats::new(),
-            failures: AtomicU32::new(0),
-            shielded_until: Mutex::new(None),
-            shield,
+            health,
             gate: WriteGate::default(),
             in_channel: AtomicUsize::new(0),
             max_send_buffer: net.max_send_buffer(),
@@ -168,16 +190,6 @@ impl AdapterProxy {
             generation,
             udp,
         }
-    }
-
-    /// What calls to this endpoint measured.
-    pub fn stats(&self) -> &EndpointStats {
-        &self.shared.stats
-    }
-
-    /// Whether the endpoint is usable now (not shielded).
-    pub fn available(&self, now: Instant) -> bool {
-        self.shared.available(now)
     }
 
     /// Encodes `request` as one frame under the net thread's request id `id` (the caller's id
@@ -250,7 +262,7 @@ impl AdapterProxy {
                 return (reply, None);
             }
         }
-        self.shared.stats.start_call();
+        self.shared.health.stats.start_call();
         let pending = Pending {
             original_id: request.request_id,
             started,
@@ -276,7 +288,7 @@ impl AdapterProxy {
             pending: Some(pending),
         }) {
             // The command (and its sender) was dropped: the reply resolves as failed.
-            self.shared.stats.end_call();
+            self.shared.health.stats.end_call();
         }
         reply
     }
@@ -308,7 +320,7 @@ impl AdapterProxy {
             id,
             pending,
         }) {
-            self.shared.stats.end_call();
+            self.shared.health.stats.end_call();
             if self.shared.gate.release() {
                 self.net.wake();
             }

@@ -171,6 +171,7 @@ impl NetHandle {
 pub(crate) struct ClientNet {
     handles: Vec<NetHandle>,
     next: AtomicUsize,
+    connections_per_endpoint: usize,
 }
 
 impl ClientNet {
@@ -200,6 +201,7 @@ impl ClientNet {
         Ok(ClientNet {
             handles,
             next: AtomicUsize::new(0),
+            connections_per_endpoint: config.connections_per_endpoint.max(1),
         })
     }
 
@@ -207,6 +209,11 @@ impl ClientNet {
     pub fn handle(&self) -> NetHandle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         self.handles[i].clone()
+    }
+
+    /// How many connections each endpoint gets.
+    pub fn connections_per_endpoint(&self) -> usize {
+        self.connections_per_endpoint
     }
 
     /// How many net threads there are.

@@ -30,7 +30,7 @@ mod gate;
 mod handle;
 mod thread;
 
-pub(crate) use adapter::{AdapterProxy, CallFailure, PendingReply};
+pub(crate) use adapter::{AdapterProxy, CallFailure, EndpointHealth, PendingReply};
 pub(crate) use handle::ClientNet;
 
 /// Settings of a communicator's client net threads.
@@ -43,6 +43,9 @@ pub struct NetConfig {
     pub max_send_buffer: usize,
     /// Largest response frame accepted; a larger length prefix closes the connection.
     pub max_frame: usize,
+    /// Connections per endpoint (at least 1), spread over the net threads; calls go to them in
+    /// turn. More than one lets a single busy endpoint use several net threads.
+    pub connections_per_endpoint: usize,
 }
 
 impl Default for NetConfig {
@@ -51,6 +54,7 @@ impl Default for NetConfig {
             threads: 1,
             max_send_buffer: 16 * 1024 * 1024,
             max_frame: crate::packet::DEFAULT_MAX_FRAME,
+            connections_per_endpoint: 1,
         }
     }
 }

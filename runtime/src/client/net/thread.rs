@@ -635,7 +635,10 @@ impl NetThread {
             if let Some(adapter) = &adapter {
                 // A timeout is a latency sample too (at least this slow), so latency-based
                 // policies steer away from an endpoint that stopped answering.
-                adapter.stats.record_latency(call.pending.started.elapsed());
+                adapter
+                    .health
+                    .stats
+                    .record_latency(call.pending.started.elapsed());
             }
             complete_failed(
                 Some(call.pending),
