@@ -315,3 +315,72 @@ fn a_flood_of_async_calls_to_a_blackhole_is_refused_past_the_send_limit() {
     assert!(refused > 3000, "refused {refused}, timed out {timed_out}");
     assert!(timed_out > 0, "refused {refused}, timed out {timed_out}");
 }
+
+/// A peer that floods its connection with responses nobody asked for (valid frames with
+/// unknown request ids, without pause) cannot hold up the net thread: its own call still ends
+/// at its deadline, and a call to the proxy's other endpoint is answered meanwhile. (The net
+/// thread reads a bounded amount per socket and pass, and keeps a bounded number of unmatched
+/// responses.)
+#[test]
+fn a_flooding_peer_cannot_stall_the_net_thread() {
+    use std::io::Write;
+    use tars::bytes::BytesMut;
+    use tars::packet::{PacketCodec, RequestPacket, ResponsePacket};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let flood_port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let flooder = std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut chunk = BytesMut::new();
+        let mut codec = PacketCodec::<RequestPacket, ResponsePacket>::new();
+        for i in 0..64 {
+            let mut response = ResponsePacket::default();
+            response.request_id = -1 - i;
+            response.buffer = tars::bytes::Bytes::from(vec![7u8; 8 * 1024]);
+            codec.encode_packet(&response, &mut chunk).unwrap();
+        }
+        while !flag.load(Ordering::Relaxed) {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let (server, port) = serve(one_servant(OBJ, Arc::new(Echo::default())), 1);
+    let proxy = Communicator::new()
+        .with_selection(Selection::ModHash)
+        .string_to_proxy(&format!(
+            "{OBJ}@tcp -h 127.0.0.1 -p {flood_port} -t 60000:tcp -h 127.0.0.1 -p {port} -t 60000"
+        ))
+        .unwrap();
+    let flooded = CallOptions::new()
+        .hash(0)
+        .timeout(Duration::from_millis(300));
+    let t = Instant::now();
+    let err = proxy
+        .invoke_sync("echo", string_param("x"), &flooded)
+        .unwrap_err();
+    assert_eq!(err, CallError::Timeout(300));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The flood goes on; the other endpoint is still served by the same net thread.
+    for i in 0..20 {
+        let reply = proxy
+            .invoke_sync(
+                "echo",
+                string_param(&i.to_string()),
+                &CallOptions::new().hash(1),
+            )
+            .unwrap();
+        assert_eq!(
+            reply.reader().read_return::<String>().unwrap(),
+            i.to_string()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    drop(proxy);
+    let _ = flooder.join();
+    server.shutdown();
+}

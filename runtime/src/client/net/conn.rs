@@ -31,7 +31,13 @@ pub(super) struct ReadOutcome {
     pub frames: Vec<Bytes>,
     /// Why the connection can no longer be used, if it cannot.
     pub failed: Option<String>,
+    /// The read budget ran out before the socket was drained: read again next pass.
+    pub more: bool,
 }
+
+/// Reads (of up to 64 KiB) or datagrams taken from one socket in one pass; a peer sending
+/// without pause then cannot keep its net thread from its other sockets and its deadlines.
+const READ_BUDGET: usize = 32;
 
 /// One adapter's connection state on its net thread.
 pub(super) struct Conn {
@@ -118,9 +124,16 @@ impl Conn {
         let mut out = ReadOutcome {
             frames: Vec::new(),
             failed: None,
+            more: false,
         };
+        let mut budget = READ_BUDGET;
         match &mut self.socket {
             Socket::Tcp(stream) => loop {
+                if budget == 0 {
+                    out.more = true;
+                    break;
+                }
+                budget -= 1;
                 match (&**stream).read(scratch) {
                     Ok(0) => {
                         out.failed =
@@ -144,6 +157,11 @@ impl Conn {
                 }
             },
             Socket::Udp(socket) => loop {
+                if budget == 0 {
+                    out.more = true;
+                    break;
+                }
+                budget -= 1;
                 match socket.recv(scratch) {
                     Ok(n) => {
                         let mut datagram = BytesMut::from(&scratch[..n]);

@@ -72,6 +72,10 @@ pub(super) struct NetThread {
     /// registration is still in the channel (a direct write's response can be read in the
     /// same pass, before the registration is drained).
     orphans: Vec<Orphan>,
+    /// Sockets to read again next pass (their read budget ran out).
+    unfinished_reads: Vec<usize>,
+    /// Bytes held by `orphans`.
+    orphan_bytes: usize,
     /// Responses read this pass, delivered at its end.
     answered: Vec<(Reply, ResponsePacket)>,
 }
@@ -89,8 +93,12 @@ struct Orphan {
 
 /// How long an unmatched response is kept.
 const ORPHAN_TTL: Duration = Duration::from_secs(1);
-/// At most this many unmatched responses are kept (late answers to timed-out calls included).
+/// At most this many unmatched responses are kept (late answers to timed-out calls included),
+/// holding at most [`MAX_ORPHAN_BYTES`] of results: a peer answering ids nobody asked for
+/// cannot make the client hold more.
 const MAX_ORPHANS: usize = 1024;
+/// The most result bytes unmatched responses may hold.
+const MAX_ORPHAN_BYTES: usize = 4 * 1024 * 1024;
 
 fn token(slot: usize, socket_generation: u32) -> Token {
     Token((socket_generation as usize) << 24 | slot)
@@ -121,6 +129,8 @@ impl NetThread {
             next_socket_generation: 1,
             orphans: Vec::new(),
             answered: Vec::new(),
+            unfinished_reads: Vec::new(),
+            orphan_bytes: 0,
         }
     }
 
@@ -131,7 +141,7 @@ impl NetThread {
             // thread was awake did not (the flag was set): look for them before sleeping.
             self.wake_pending.store(false, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let wait = if !self.rx.is_empty() {
+            let wait = if !self.rx.is_empty() || !self.unfinished_reads.is_empty() {
                 Duration::ZERO
             } else {
                 match self.deadlines.next() {
@@ -176,12 +186,20 @@ impl NetThread {
                     self.mark_dirty(slot);
                 }
             }
+            // Sockets whose read budget ran out last time (edge-triggered: no new event comes
+            // for bytes already waiting).
+            for slot in std::mem::take(&mut self.unfinished_reads) {
+                self.on_readable(slot);
+            }
             self.flush_dirty();
             self.deliver();
             let now = Instant::now();
             self.expire(now);
-            self.orphans
-                .retain(|o| now.duration_since(o.at) < ORPHAN_TTL);
+            if !self.orphans.is_empty() {
+                self.orphans
+                    .retain(|o| now.duration_since(o.at) < ORPHAN_TTL);
+                self.orphan_bytes = self.orphans.iter().map(|o| o.response.buffer.len()).sum();
+            }
         }
     }
 
@@ -385,6 +403,7 @@ impl NetThread {
                 && o.socket_generation == socket_generation
         }) {
             let orphan = self.orphans.swap_remove(i);
+            self.orphan_bytes -= orphan.response.buffer.len();
             self.complete(slot, socket_generation, orphan.response, Instant::now());
         }
     }
@@ -467,6 +486,9 @@ impl NetThread {
             return;
         };
         let outcome = conn.read(&mut self.scratch);
+        if outcome.more && !self.unfinished_reads.contains(&slot) {
+            self.unfinished_reads.push(slot);
+        }
         let socket_generation = conn.socket_generation;
         let adapter = conn.adapter.clone();
         let mut failed = outcome.failed;
@@ -502,7 +524,10 @@ impl NetThread {
             // Timed out already, an id this socket was never given, or the call of a direct
             // write whose registration this thread has not seen yet: kept briefly.
             None => {
-                if self.orphans.len() < MAX_ORPHANS {
+                let size = response.buffer.len();
+                if self.orphans.len() < MAX_ORPHANS && self.orphan_bytes + size <= MAX_ORPHAN_BYTES
+                {
+                    self.orphan_bytes += size;
                     self.orphans.push(Orphan {
                         at: now,
                         slot,
