@@ -338,9 +338,11 @@ fn a_flooding_peer_cannot_stall_the_net_thread() {
         let mut chunk = BytesMut::new();
         let mut codec = PacketCodec::<RequestPacket, ResponsePacket>::new();
         for i in 0..64 {
-            let mut response = ResponsePacket::default();
-            response.request_id = -1 - i;
-            response.buffer = tars::bytes::Bytes::from(vec![7u8; 8 * 1024]);
+            let response = ResponsePacket {
+                request_id: -1 - i,
+                buffer: tars::bytes::Bytes::from(vec![7u8; 8 * 1024]),
+                ..ResponsePacket::default()
+            };
             codec.encode_packet(&response, &mut chunk).unwrap();
         }
         while !flag.load(Ordering::Relaxed) {
