@@ -8,8 +8,10 @@
 //!   is woken with a [`mio::Waker`] at most once per loop pass, however many calls arrive, and
 //!   not at all when it is awake (it checks the channel again before it sleeps).
 //! - The net thread owns every socket: it connects without blocking, drains readable
-//!   sockets until `WouldBlock`, decodes every complete response frame, completes the waiting
-//!   calls, and writes what each connection has queued once per pass.
+//!   sockets until `WouldBlock` (at most 32 reads per socket and pass; a socket with more is read
+//!   again next pass, so a flooding peer cannot starve the others), decodes every complete
+//!   response frame, completes the waiting calls, and writes what each connection has queued
+//!   once per pass.
 //! - Each call carries the deadline fixed when it started. The net thread keeps the deadlines
 //!   in a heap and fails overdue calls with [`CallError::Timeout`](super::CallError) itself:
 //!   there is no timer thread and no wake per call. Requests queued while connecting are sent
