@@ -18,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
-use super::net::{AdapterProxy, CallFailure, ClientNet, EndpointHealth};
+use super::net::{deadline_of, AdapterProxy, CallFailure, ClientNet, EndpointHealth};
 use super::policy::{CallInfo, Candidate, Policy};
 use crate::endpoint::Endpoint;
 use crate::packet::RequestPacket;
@@ -238,7 +238,7 @@ impl Balancer {
                     let links = (0..self.net.connections_per_endpoint())
                         .map(|_| {
                             let net = self.net.handle();
-                            Arc::new(AdapterProxy::new(endpoint.clone(), health.clone(), net))
+                            Arc::new(AdapterProxy::new(&endpoint, health.clone(), net))
                         })
                         .collect();
                     Slot {
@@ -345,10 +345,7 @@ impl Invoker for Arc<Balancer> {
         hash: Option<u64>,
     ) -> Result<crate::packet::ResponsePacket, CallError> {
         let started = Instant::now();
-        let deadline = u64::try_from(request.timeout)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(|ms| started + Duration::from_millis(ms));
+        let deadline = deadline_of(&request, started).map(|(at, _)| at);
         let mut last = self.no_endpoint();
         for link in self.order(&request, hash) {
             let reply = link.call_sync(&mut request, started);

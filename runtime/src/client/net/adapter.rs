@@ -108,10 +108,10 @@ impl EndpointHealth {
 
 /// One connection's state shared by its proxy side and its net thread.
 pub(crate) struct AdapterShared {
-    /// The endpoint.
-    pub endpoint: Endpoint,
-    /// `host:port`, for messages.
+    /// `host:port`: where to connect, and for messages.
     pub address: String,
+    /// The endpoint speaks UDP (one request per datagram).
+    pub udp: bool,
     /// The endpoint's health (shared with its other connections).
     pub health: Arc<EndpointHealth>,
     /// Who may write to the TCP socket: the net thread or one synchronous caller.
@@ -144,7 +144,6 @@ pub(crate) struct AdapterProxy {
     net: NetHandle,
     slot: usize,
     generation: u32,
-    udp: bool,
 }
 
 /// The response of a call: resolves when the net thread completes it.
@@ -167,17 +166,16 @@ impl Future for PendingReply {
 impl AdapterProxy {
     /// A connection to `endpoint` on the net thread of `net`, recording into `health`; it
     /// connects on its first call.
-    pub fn new(endpoint: Endpoint, health: Arc<EndpointHealth>, net: NetHandle) -> AdapterProxy {
+    pub fn new(endpoint: &Endpoint, health: Arc<EndpointHealth>, net: NetHandle) -> AdapterProxy {
         let (slot, generation) = net.open_slot();
         let shared = Arc::new(AdapterShared {
             address: endpoint.address(),
-            endpoint,
+            udp: endpoint.protocol == "udp",
             health,
             gate: WriteGate::default(),
             in_channel: AtomicUsize::new(0),
             max_send_buffer: net.max_send_buffer(),
         });
-        let udp = shared.endpoint.protocol == "udp";
         net.send(Command::Open {
             slot,
             generation,
@@ -188,7 +186,6 @@ impl AdapterProxy {
             net,
             slot,
             generation,
-            udp,
         }
     }
 
@@ -214,7 +211,7 @@ impl AdapterProxy {
         });
         request.request_id = original;
         let frame = encoded?;
-        if self.udp && frame.len() > MAX_DATAGRAM {
+        if self.shared.udp && frame.len() > MAX_DATAGRAM {
             return Err(CallError::Transport(format!(
                 "request of {} bytes does not fit in a UDP datagram ({MAX_DATAGRAM} max)",
                 frame.len()
@@ -299,7 +296,7 @@ impl AdapterProxy {
     /// [`nudge`](Self::nudge) the net thread, which learns of a direct call only on its next
     /// pass.
     pub fn call_sync(&self, request: &mut RequestPacket, started: Instant) -> PendingReply {
-        if self.udp {
+        if self.shared.udp {
             return self.call(request, started);
         }
         let Some((stream, socket_generation)) = self.shared.gate.claim() else {
@@ -307,9 +304,7 @@ impl AdapterProxy {
         };
         let (reply, begun) = self.begin(request, started, false);
         let Some(Begun { id, frame, pending }) = begun else {
-            if self.shared.gate.release() {
-                self.net.wake();
-            }
+            self.release_gate();
             return reply;
         };
         // Registered before the write, so the net thread knows the call before any response.
@@ -321,9 +316,7 @@ impl AdapterProxy {
             pending,
         }) {
             self.shared.health.stats.end_call();
-            if self.shared.gate.release() {
-                self.net.wake();
-            }
+            self.release_gate();
             return reply;
         }
         let mut written = 0;
@@ -337,9 +330,7 @@ impl AdapterProxy {
             }
         }
         if written == frame.len() {
-            if self.shared.gate.release() {
-                self.net.wake();
-            }
+            self.release_gate();
         } else {
             self.net.send(Command::DirectRest {
                 slot: self.slot,
@@ -349,6 +340,14 @@ impl AdapterProxy {
             });
         }
         reply
+    }
+
+    /// Gives the write gate back after a direct write, waking the net thread when it has bytes
+    /// waiting for the gate.
+    fn release_gate(&self) {
+        if self.shared.gate.release() {
+            self.net.wake();
+        }
     }
 
     /// Wakes the net thread, so that it sees calls registered without waking it (and fails
@@ -388,7 +387,7 @@ impl Drop for AdapterProxy {
 
 /// The deadline of a call started at `started` (`request.timeout` ms; none when it is 0 or
 /// less), with the timeout for the error.
-fn deadline_of(request: &RequestPacket, started: Instant) -> Option<(Instant, u64)> {
+pub(crate) fn deadline_of(request: &RequestPacket, started: Instant) -> Option<(Instant, u64)> {
     u64::try_from(request.timeout)
         .ok()
         .filter(|ms| *ms > 0)

@@ -75,19 +75,9 @@ impl Conn {
         }
     }
 
-    /// Whether the endpoint speaks UDP.
-    pub fn is_udp(&self) -> bool {
-        self.adapter.endpoint.protocol == "udp"
-    }
-
     /// Bytes queued and not written yet.
     pub fn queued(&self) -> usize {
         self.wbuf.len() + self.queued_datagram_bytes
-    }
-
-    /// Whether nothing is queued for writing.
-    pub fn nothing_queued(&self) -> bool {
-        self.wbuf.is_empty() && self.datagrams.is_empty()
     }
 
     /// Puts the rest of a synchronous caller's partial write in front of the queue.
@@ -100,7 +90,7 @@ impl Conn {
 
     /// Queues a request frame.
     pub fn queue(&mut self, frame: Bytes) {
-        if self.is_udp() {
+        if self.adapter.udp {
             self.queued_datagram_bytes += frame.len();
             self.datagrams.push_back(frame);
         } else {

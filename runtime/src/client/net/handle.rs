@@ -78,7 +78,9 @@ struct Slots {
 struct HandleInner {
     tx: Option<Sender<Command>>,
     waker: Waker,
-    wake_pending: Arc<AtomicBool>,
+    /// True while the thread is awake or a wake-up is already on its way: it will look at the
+    /// channel before it sleeps, so a command needs no wake-up of its own.
+    awake: Arc<AtomicBool>,
     slots: Mutex<Slots>,
     next_id: AtomicI32,
     max_send_buffer: usize,
@@ -112,7 +114,7 @@ impl NetHandle {
         // Pairs with the thread's fence between clearing the flag and checking the channel:
         // either the thread sees this command before sleeping, or this sees the flag clear.
         fence(Ordering::SeqCst);
-        if !h.wake_pending.swap(true, Ordering::AcqRel) {
+        if !h.awake.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone: the thread is exiting.
             let _ = h.waker.wake();
         }
@@ -129,7 +131,7 @@ impl NetHandle {
     pub(super) fn wake(&self) {
         let h = &self.0;
         fence(Ordering::SeqCst);
-        if !h.wake_pending.swap(true, Ordering::AcqRel) {
+        if !h.awake.swap(true, Ordering::AcqRel) {
             let _ = h.waker.wake();
         }
     }
@@ -184,15 +186,15 @@ impl ClientNet {
             let waker = Waker::new(poll.registry(), WAKER)?;
             let (tx, rx) = crossbeam_channel::unbounded();
             // The thread starts awake (it checks the channel before it first sleeps).
-            let wake_pending = Arc::new(AtomicBool::new(true));
-            let thread = NetThread::new(poll, rx, wake_pending.clone(), config);
+            let awake = Arc::new(AtomicBool::new(true));
+            let thread = NetThread::new(poll, rx, awake.clone(), config);
             std::thread::Builder::new()
                 .name(format!("tars-client-net-{index}"))
                 .spawn(move || thread.run())?;
             handles.push(NetHandle(Arc::new(HandleInner {
                 tx: Some(tx),
                 waker,
-                wake_pending,
+                awake,
                 slots: Mutex::new(Slots::default()),
                 next_id: AtomicI32::new(1),
                 max_send_buffer: config.max_send_buffer,

@@ -32,7 +32,7 @@ mod gate;
 mod handle;
 mod thread;
 
-pub(crate) use adapter::{AdapterProxy, CallFailure, EndpointHealth, PendingReply};
+pub(crate) use adapter::{deadline_of, AdapterProxy, CallFailure, EndpointHealth, PendingReply};
 pub(crate) use handle::ClientNet;
 
 /// Settings of a communicator's client net threads.

@@ -58,7 +58,8 @@ struct InFlight {
 pub(super) struct NetThread {
     poll: Poll,
     rx: Receiver<Command>,
-    wake_pending: Arc<AtomicBool>,
+    /// Cleared just before sleeping, set on waking (see the handle's `awake`).
+    awake: Arc<AtomicBool>,
     config: NetConfig,
     limits: DecodeLimits,
     conns: Vec<Option<Conn>>,
@@ -112,13 +113,13 @@ impl NetThread {
     pub fn new(
         poll: Poll,
         rx: Receiver<Command>,
-        wake_pending: Arc<AtomicBool>,
+        awake: Arc<AtomicBool>,
         config: NetConfig,
     ) -> NetThread {
         NetThread {
             poll,
             rx,
-            wake_pending,
+            awake,
             config,
             limits: DecodeLimits::DEFAULT,
             conns: Vec::new(),
@@ -139,7 +140,7 @@ impl NetThread {
         loop {
             // About to sleep: from now on a command must wake us. Commands sent while this
             // thread was awake did not (the flag was set): look for them before sleeping.
-            self.wake_pending.store(false, Ordering::SeqCst);
+            self.awake.store(false, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let wait = if !self.rx.is_empty() || !self.unfinished_reads.is_empty() {
                 Duration::ZERO
@@ -151,7 +152,7 @@ impl NetThread {
             };
             let polled = self.poll.poll(&mut events, Some(wait));
             // Awake: commands sent from now on are seen without a wake-up.
-            self.wake_pending.store(true, Ordering::SeqCst);
+            self.awake.store(true, Ordering::SeqCst);
             if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     tracing::error!("client net thread: poll failed: {e}");
@@ -244,8 +245,7 @@ impl NetThread {
                 frame,
                 pending,
             } => {
-                let conn = self.conns.get(slot).and_then(Option::as_ref);
-                if let Some(conn) = conn.filter(|c| c.generation == generation) {
+                if let Some(conn) = self.conn_of(slot, generation) {
                     conn.adapter
                         .in_channel
                         .fetch_sub(frame.len(), Ordering::AcqRel);
@@ -281,13 +281,7 @@ impl NetThread {
                 }
             }
             Command::Close { slot, generation } => {
-                if self
-                    .conns
-                    .get(slot)
-                    .and_then(Option::as_ref)
-                    .map(|c| c.generation)
-                    == Some(generation)
-                {
+                if self.conn_of(slot, generation).is_some() {
                     self.fail_socket(slot, "the endpoint was removed from the proxy");
                     self.conns[slot] = None;
                 }
@@ -304,12 +298,7 @@ impl NetThread {
         pending: Option<Pending>,
     ) {
         let max_send_buffer = self.config.max_send_buffer;
-        let Some(conn) = self
-            .conns
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .filter(|c| c.generation == generation)
-        else {
+        let Some(conn) = self.conn_of(slot, generation) else {
             complete_failed(pending, CallFailure::NotSent(closed_error()), None);
             return;
         };
@@ -336,24 +325,32 @@ impl NetThread {
         };
         conn.queue(frame);
         let connected = !matches!(conn.socket, Socket::Connecting(_));
+        let socket_generation = conn.socket_generation;
         if let Some(pending) = pending {
-            conn.waiting += 1;
-            if let Some((at, _)) = pending.deadline {
-                self.deadlines.push(at, id);
-            }
-            let socket_generation = conn.socket_generation;
-            self.inflight.insert(
-                id,
-                InFlight {
-                    slot,
-                    socket_generation,
-                    pending,
-                },
-            );
+            self.track(slot, socket_generation, id, pending);
         }
         if connected {
             self.mark_dirty(slot);
         }
+    }
+
+    /// Waits for the response to call `id` on the socket `socket_generation` of `slot`, until
+    /// the call's deadline.
+    fn track(&mut self, slot: usize, socket_generation: u32, id: i32, pending: Pending) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            conn.waiting += 1;
+        }
+        if let Some((at, _)) = pending.deadline {
+            self.deadlines.push(at, id);
+        }
+        self.inflight.insert(
+            id,
+            InFlight {
+                slot,
+                socket_generation,
+                pending,
+            },
+        );
     }
 
     /// The adapter in `slot` if it is still the one of `generation`.
@@ -384,18 +381,7 @@ impl NetThread {
             complete_failed(Some(pending), CallFailure::Failed(error), Some(&adapter));
             return;
         }
-        conn.waiting += 1;
-        if let Some((at, _)) = pending.deadline {
-            self.deadlines.push(at, id);
-        }
-        self.inflight.insert(
-            id,
-            InFlight {
-                slot,
-                socket_generation,
-                pending,
-            },
-        );
+        self.track(slot, socket_generation, id, pending);
         // Its response may have been read before this registration was (see `orphans`).
         if let Some(i) = self.orphans.iter().position(|o| {
             o.response.request_id == id
@@ -419,7 +405,7 @@ impl NetThread {
         let addr = resolve(&conn.adapter.address)?;
         let token = token(slot, socket_generation);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        conn.socket = if conn.is_udp() {
+        conn.socket = if conn.adapter.udp {
             let local: std::net::SocketAddr = if addr.is_ipv4() {
                 ([0, 0, 0, 0], 0).into()
             } else {
@@ -621,12 +607,12 @@ impl NetThread {
             };
             conn.dirty = false;
             let tcp = matches!(conn.socket, Socket::Tcp(_));
-            if tcp && (conn.nothing_queued() || !conn.adapter.gate.acquire_for_net()) {
+            if tcp && (conn.queued() == 0 || !conn.adapter.gate.acquire_for_net()) {
                 continue;
             }
             if let Err(reason) = conn.flush() {
                 self.fail_socket(slot, &reason);
-            } else if tcp && conn.nothing_queued() {
+            } else if tcp && conn.queued() == 0 {
                 conn.adapter.gate.release_from_net();
             }
         }
