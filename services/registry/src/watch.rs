@@ -162,19 +162,19 @@ impl WatchHub {
         (0, Vec::new())
     }
 
+    /// Removes and returns the held calls `which` selects (they are answered outside the lock).
+    fn take_held(&self, which: impl Fn(&Held) -> bool) -> Vec<Held> {
+        let mut held = self.held.lock();
+        let (taken, keep) = std::mem::take(&mut *held).into_iter().partition(which);
+        *held = keep;
+        taken
+    }
+
     /// Ends the waits that are due, after noticing liveness changes.
     fn tick(&self) {
         self.registry.sweep();
         let now = Instant::now();
-        let due: Vec<Held> = {
-            let mut held = self.held.lock();
-            let (due, keep) = std::mem::take(&mut *held)
-                .into_iter()
-                .partition(|h| h.deadline <= now);
-            *held = keep;
-            due
-        };
-        for h in due {
+        for h in self.take_held(|h| h.deadline <= now) {
             RegistryResponder::watch(h.responder, &0, &Vec::new());
         }
     }
@@ -182,15 +182,7 @@ impl WatchHub {
 
 impl ChangeListener for WatchHub {
     fn changed(&self, objects: &[TarsString]) {
-        let ready: Vec<Held> = {
-            let mut held = self.held.lock();
-            let (ready, keep) = std::mem::take(&mut *held)
-                .into_iter()
-                .partition(|h| objects.iter().any(|o| h.known.contains_key(o)));
-            *held = keep;
-            ready
-        };
-        for h in ready {
+        for h in self.take_held(|h| objects.iter().any(|o| h.known.contains_key(o))) {
             let changes = self.changes(&h.known);
             RegistryResponder::watch(h.responder, &0, &changes);
         }
