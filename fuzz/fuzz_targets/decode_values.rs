@@ -4,89 +4,9 @@
 //! instead), and whatever decodes must re-encode to bytes that decode to the same value.
 #![no_main]
 
-use std::collections::{BTreeMap, HashMap};
-
 use libfuzzer_sys::fuzz_target;
-use tars_codec::bytes::Bytes;
-use tars_codec::{DecodeLimits, MapVec, Reader, TarsString, TarsStruct};
 
-#[derive(Debug, Clone, Copy, PartialEq, tars_codec::TarsEnum)]
-enum Open {
-    #[tars(value = 1)]
-    A,
-    #[tars(value = -7)]
-    B,
-    #[tars(unknown)]
-    Other(i32),
-}
+// The value types and the checks, shared with codec/tests/fuzz_regressions.rs.
+include!("../../codec/tests/common/decode_values.rs");
 
-#[derive(Debug, Clone, Copy, PartialEq, tars_codec::TarsEnum)]
-enum Closed {
-    X = 0,
-    Y = 3,
-}
-
-#[derive(Debug, Clone, PartialEq, tars_codec::TarsStruct)]
-struct Inner {
-    #[tars(tag = 0)]
-    s: TarsString,
-    #[tars(tag = 1)]
-    e: Open,
-    #[tars(tag = 2)]
-    b: Bytes,
-}
-
-#[derive(Debug, Clone, PartialEq, tars_codec::TarsStruct)]
-struct Values {
-    #[tars(tag = 0)]
-    name: TarsString,
-    #[tars(tag = 1)]
-    open: Open,
-    #[tars(tag = 2)]
-    closed: Closed,
-    #[tars(tag = 3)]
-    texts: Vec<TarsString>,
-    #[tars(tag = 4)]
-    attrs: BTreeMap<TarsString, TarsString>,
-    #[tars(tag = 5)]
-    counts: HashMap<i64, Vec<i16>>,
-    #[tars(tag = 6)]
-    inner: Vec<Inner>,
-    #[tars(tag = 7)]
-    blob: Bytes,
-    #[tars(tag = 8)]
-    legacy: String,
-    #[tars(tag = 9)]
-    by_float: MapVec<f32, u8>,
-    #[tars(tag = 10)]
-    signed: Vec<i8>,
-    #[tars(tag = 11)]
-    flags: Vec<bool>,
-    #[tars(tag = 12)]
-    wide: Vec<u32>,
-}
-
-fuzz_target!(|data: &[u8]| {
-    let limits = DecodeLimits {
-        memory_factor: 8,
-        memory_allowance: 64 * 1024,
-        ..DecodeLimits::DEFAULT
-    };
-    let shared = Bytes::copy_from_slice(data);
-    let by_slice = Values::read_fields(&mut Reader::with_limits(data, limits));
-    let by_shared = Values::read_fields(&mut Reader::from_bytes(&shared, limits));
-    // Both readers agree (the copying one may run out of budget first: it copies).
-    if let (Ok(a), Ok(b)) = (&by_slice, &by_shared) {
-        assert_eq!(a, b);
-    }
-    if let Ok(v) = by_shared {
-        let again = Values::decode_from(&v.encode_to_bytes()).expect("re-decode");
-        // NaN keys of the float map compare unequal to themselves.
-        if v.by_float.0.iter().all(|(k, _)| !k.is_nan()) {
-            assert_eq!(again, v);
-        }
-        for s in &v.texts {
-            assert_eq!(TarsString::from_bytes(Bytes::copy_from_slice(s.as_bytes())), *s);
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| check_decode_values(data));
