@@ -9,6 +9,7 @@
 //!   killed by pid (always, also when the test fails).
 //! - [`wait`]: bounded waits ([`wait_until`], [`poll_until`], [`poll_until_ok`]) and a [`Gate`]
 //!   that holds a servant's calls until the test opens it.
+//! - `etcd` (feature `etcd`): `TestEtcd`, real etcd members on 127.0.0.1, killed by pid.
 //! - `registry` (feature `registry`): `TestRegistry`, the tars-rs registry on 127.0.0.1 with its
 //!   data in a temporary directory.
 //!
@@ -18,6 +19,8 @@
 //! Helpers panic with a message instead of returning errors: they run in tests.
 #![deny(missing_docs)]
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod net;
 pub mod process;
 #[cfg(feature = "registry")]
@@ -25,6 +28,8 @@ pub mod registry;
 pub mod servants;
 pub mod wait;
 
+#[cfg(feature = "etcd")]
+pub use etcd::TestEtcd;
 pub use net::{
     free_port, instance, one_servant, proxy, proxy_string, serve, serve_adapter, serve_on,
     serve_one,

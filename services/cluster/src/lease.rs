@@ -1,0 +1,134 @@
+//! A node's etcd lease: granted once, kept alive every third of its TTL. Keys written with
+//! it (the node's entry, the leader keys of the fragments it leads, the scheduler key)
+//! disappear when the node dies, which is what failover waits for.
+//!
+//! When a keep-alive is not answered for a whole TTL the lease is taken as lost — etcd may
+//! already have expired it — and [`NodeLease::lost`] fires: whoever holds leadership with it
+//! must stop acknowledging at once. Leaders also fence every write with a compare on their
+//! leader key, so even a node that has not noticed yet (paused, partitioned) cannot write.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::etcd::{ClusterError, Etcd};
+
+/// A granted lease and its keep-alive task.
+#[derive(Debug, Clone)]
+pub struct NodeLease {
+    id: i64,
+    ttl: Duration,
+    alive: Arc<AtomicBool>,
+    lost: watch::Receiver<bool>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl NodeLease {
+    /// Grants a lease of `ttl` (etcd may raise it: its minimum is 1.5 × the election
+    /// timeout) and keeps it alive until [`NodeLease::revoke`] or drop of every clone.
+    pub fn grant(etcd: &Etcd, ttl: Duration) -> Result<NodeLease, ClusterError> {
+        let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let mut client = etcd.client();
+        let granted = etcd.block_on(async move { client.lease_grant(secs, None).await })?;
+        let id = granted.id();
+        let ttl = Duration::from_secs(u64::try_from(granted.ttl().max(1)).unwrap_or(1));
+        let alive = Arc::new(AtomicBool::new(true));
+        let (tx, lost) = watch::channel(false);
+        let task = etcd.spawn(keep_alive(etcd.clone(), id, ttl, alive.clone(), tx));
+        Ok(NodeLease {
+            id,
+            ttl,
+            alive,
+            lost,
+            task: Arc::new(task),
+        })
+    }
+
+    /// The lease id (for `PutOptions::with_lease`).
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The TTL etcd granted.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Whether the lease is still believed alive.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the lease is lost.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
+    /// Revokes the lease (its keys vanish now, not after the TTL) and stops keeping it alive.
+    pub fn revoke(&self, etcd: &Etcd) {
+        self.task.abort();
+        self.alive.store(false, Ordering::Release);
+        let mut client = etcd.client();
+        let id = self.id;
+        if let Err(e) = etcd.block_on(async move { client.lease_revoke(id).await }) {
+            tracing::warn!(lease = id, error = %e, "revoking the node lease");
+        }
+    }
+}
+
+async fn keep_alive(
+    etcd: Etcd,
+    id: i64,
+    ttl: Duration,
+    alive: Arc<AtomicBool>,
+    lost: watch::Sender<bool>,
+) {
+    let period = ttl / 3;
+    // The last time etcd confirmed the lease: past `ttl` after it, the lease may be gone.
+    let mut confirmed = Instant::now();
+    let mut stream = None;
+    loop {
+        if confirmed.elapsed() >= ttl {
+            break;
+        }
+        if stream.is_none() {
+            let mut client = etcd.client();
+            match client.lease_keep_alive(id).await {
+                Ok(s) => stream = Some(s),
+                Err(e) => {
+                    tracing::warn!(lease = id, error = %e, "lease keep-alive stream");
+                    tokio::time::sleep(period.min(Duration::from_millis(200))).await;
+                    continue;
+                }
+            }
+        }
+        let Some((keeper, responses)) = stream.as_mut() else {
+            continue;
+        };
+        let round = async {
+            keeper.keep_alive().await?;
+            responses.message().await
+        };
+        let left = ttl.saturating_sub(confirmed.elapsed());
+        match tokio::time::timeout(left, round).await {
+            Ok(Ok(Some(r))) if r.ttl() > 0 => {
+                confirmed = Instant::now();
+                tokio::time::sleep(period).await;
+            }
+            Ok(Ok(Some(_))) => {
+                // TTL 0: etcd says the lease expired.
+                break;
+            }
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                stream = None;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    tracing::warn!(lease = id, "node lease lost");
+    alive.store(false, Ordering::Release);
+    let _ = lost.send(true);
+}
