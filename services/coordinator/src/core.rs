@@ -28,6 +28,11 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     fn put(&self, session: &GlobalSession);
     /// `xid` has ended: forget it.
     fn remove(&self, xid: &str);
+    /// AT row locks were released (cluster mode frees them in the shared store; one node's
+    /// locks live in the core only, so the default does nothing).
+    fn rows_released(&self, rows: &[String]) {
+        let _ = rows;
+    }
 }
 
 /// A refused coordinator request.
@@ -100,8 +105,9 @@ fn timed_out_rollback(status: GlobalStatus) -> bool {
 }
 
 impl TransactionCore {
-    /// A core issuing XIDs from `xids`; branch ids start above `first_branch_id`.
-    pub fn new(xids: XidGenerator, first_branch_id: i64) -> TransactionCore {
+    /// A core issuing XIDs from `xids`, and branch ids of the same fragment and epoch.
+    pub fn new(xids: XidGenerator) -> TransactionCore {
+        let first_branch_id = xids.branch_base();
         TransactionCore {
             xids,
             sessions: Mutex::new(HashMap::new()),
@@ -128,6 +134,32 @@ impl TransactionCore {
         if let Some(j) = &self.journal {
             j.remove(xid);
         }
+    }
+
+    fn release_global(&self, xid: &str) {
+        let rows = self.locks.release_global(xid);
+        if let (Some(j), false) = (&self.journal, rows.is_empty()) {
+            j.rows_released(&rows);
+        }
+    }
+
+    fn release_branch(&self, xid: &str, branch_id: i64) {
+        let rows = self.locks.release_branch(xid, branch_id);
+        if let (Some(j), false) = (&self.journal, rows.is_empty()) {
+            j.rows_released(&rows);
+        }
+    }
+
+    /// Where its XIDs come from (the fragment, the epoch, the address they carry).
+    pub fn xids(&self) -> &XidGenerator {
+        &self.xids
+    }
+
+    /// Every open transaction's session (copies), in XID order.
+    pub fn sessions(&self) -> Vec<GlobalSession> {
+        let mut all: Vec<GlobalSession> = self.sessions.lock().values().cloned().collect();
+        all.sort_by(|a, b| a.xid.cmp(&b.xid));
+        all
     }
 
     /// Takes over sessions read back from the store after a restart or failover:
@@ -201,15 +233,20 @@ impl TransactionCore {
         &self.locks
     }
 
-    /// Starts a global transaction in `Begin`.
+    /// Starts a global transaction in `Begin`. Fails (`BeginFailed`) only when the fragment's
+    /// ids of this epoch are used up.
     pub fn begin(
         &self,
         application_id: &str,
         transaction_name: &str,
         timeout: Duration,
         now: Instant,
-    ) -> String {
-        let xid = self.xids.next_xid().to_string();
+    ) -> Result<String, TxError> {
+        let xid = self
+            .xids
+            .next_xid()
+            .map_err(|e| TxError::new(Code::BeginFailed, e.to_string()))?
+            .to_string();
         let session = GlobalSession {
             xid: xid.clone(),
             application_id: application_id.to_owned(),
@@ -224,7 +261,7 @@ impl TransactionCore {
         let mut sessions = self.sessions.lock();
         self.journal_put(&session);
         sessions.insert(xid.clone(), session);
-        xid
+        Ok(xid)
     }
 
     /// A copy of the session of `xid`.
@@ -362,7 +399,7 @@ impl TransactionCore {
         if session.all_at() {
             session.status = GlobalStatus::AsyncCommitting;
             self.journal_put(session);
-            self.locks.release_global(xid);
+            self.release_global(xid);
             return GlobalStatus::Committed;
         }
         session.status = GlobalStatus::Committing;
@@ -420,7 +457,7 @@ impl TransactionCore {
         if !sessions.contains_key(xid) {
             return Ok(Finished);
         }
-        self.locks.release_global(xid);
+        self.release_global(xid);
         self.end(&mut sessions, xid);
         Ok(status)
     }
@@ -497,7 +534,7 @@ impl TransactionCore {
         let Some(branch) = branch else {
             // Nothing left to drive (a restored transaction that never got a branch): it ends.
             if direction == Direction::Commit {
-                self.locks.release_global(xid);
+                self.release_global(xid);
             }
             self.end(&mut sessions, xid);
             return None;
@@ -515,7 +552,7 @@ impl TransactionCore {
         session.branches.retain(|b| {
             let failed = b.status == BranchStatus::PhaseOne_Failed;
             if failed {
-                self.locks.release_branch(&xid, b.branch_id);
+                self.release_branch(&xid, b.branch_id);
             }
             !failed
         });
@@ -538,7 +575,7 @@ impl TransactionCore {
         let next = match (step.direction, outcome) {
             (Direction::Commit, PhaseTwo_Committed)
             | (Direction::Rollback, PhaseTwo_Rollbacked) => {
-                self.locks.release_branch(&step.xid, id);
+                self.release_branch(&step.xid, id);
                 session.branches.retain(|b| b.branch_id != id);
                 self.prune(session);
                 if !session.branches.is_empty() {
@@ -591,7 +628,7 @@ impl TransactionCore {
             }
         };
         if next == GlobalStatus::Committed || next == GlobalStatus::CommitFailed {
-            self.locks.release_global(&step.xid);
+            self.release_global(&step.xid);
         }
         self.end(&mut sessions, &step.xid);
         next
@@ -604,7 +641,7 @@ impl TransactionCore {
         if !self.failed.lock().remove(xid) {
             return false;
         }
-        self.locks.release_global(xid);
+        self.release_global(xid);
         self.journal_remove(xid);
         true
     }

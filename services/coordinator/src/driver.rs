@@ -23,7 +23,7 @@ use tars_protocols::tarstx::{BranchStatus, GlobalStatus};
 
 use crate::core::{phase_two_direction, Direction, TransactionCore};
 use crate::participants::Participants;
-use crate::store::SessionStore;
+use crate::store::TxStore;
 
 /// Periods and limits of the background work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ struct Backoff {
 
 struct Inner {
     core: Arc<TransactionCore>,
-    store: Arc<SessionStore>,
+    store: Arc<dyn TxStore>,
     participants: Participants,
     config: DriverConfig,
     /// Transactions being driven (or reserved), each with whoever waits for its outcome.
@@ -93,7 +93,7 @@ impl PhaseTwoDriver {
     /// Starts the driver's runtime and background tasks.
     pub fn start(
         core: Arc<TransactionCore>,
-        store: Arc<SessionStore>,
+        store: Arc<dyn TxStore>,
         participants: Participants,
         config: DriverConfig,
     ) -> std::io::Result<PhaseTwoDriver> {

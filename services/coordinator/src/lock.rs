@@ -129,21 +129,36 @@ impl LockManager {
             .all(|k| rows.get(k).is_none_or(|h| h.xid == xid)))
     }
 
-    /// Releases the rows branch `branch_id` of `xid` took; how many.
-    pub fn release_branch(&self, xid: &str, branch_id: i64) -> usize {
+    /// Of `rows`, those `xid` does not hold yet (free, or held by another transaction).
+    pub fn not_held_by(&self, xid: &str, rows: &[String]) -> Vec<String> {
+        let held = self.rows.lock();
+        rows.iter()
+            .filter(|r| held.get(*r).is_none_or(|h| h.xid != xid))
+            .cloned()
+            .collect()
+    }
+
+    /// Releases the rows branch `branch_id` of `xid` took; returns them.
+    pub fn release_branch(&self, xid: &str, branch_id: i64) -> Vec<String> {
         self.release(|h| h.xid == xid && h.branch_id == branch_id)
     }
 
-    /// Releases every row of `xid`; how many.
-    pub fn release_global(&self, xid: &str) -> usize {
+    /// Releases every row of `xid`; returns them.
+    pub fn release_global(&self, xid: &str) -> Vec<String> {
         self.release(|h| h.xid == xid)
     }
 
-    fn release(&self, matches: impl Fn(&Holder) -> bool) -> usize {
+    fn release(&self, matches: impl Fn(&Holder) -> bool) -> Vec<String> {
         let mut rows = self.rows.lock();
-        let before = rows.len();
-        rows.retain(|_, h| !matches(h));
-        before - rows.len()
+        let mut released = Vec::new();
+        rows.retain(|k, h| {
+            let keep = !matches(h);
+            if !keep {
+                released.push(k.clone());
+            }
+            keep
+        });
+        released
     }
 
     /// The rows `xid` holds, sorted.
@@ -208,9 +223,9 @@ mod tests {
         // Same table name on another resource is another row.
         locks.acquire("x2", 7, "db2", "t:1").unwrap();
         // Releasing branch 2 frees only the row it took first (t:3); t:2 stays with branch 1.
-        assert_eq!(locks.release_branch("x1", 2), 1);
+        assert_eq!(locks.release_branch("x1", 2).len(), 1);
         assert_eq!(locks.held_by("x1"), ["db^^^t^^^1", "db^^^t^^^2"]);
-        assert_eq!(locks.release_global("x1"), 2);
+        assert_eq!(locks.release_global("x1").len(), 2);
         locks.acquire("x2", 7, "db", "t:1,2,3,4").unwrap();
         assert_eq!(locks.held_by("x2").len(), 5);
     }

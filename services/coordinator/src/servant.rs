@@ -15,7 +15,7 @@ use tars_protocols::tarstx::{
 
 use crate::core::{TransactionCore, TxError};
 use crate::driver::PhaseTwoDriver;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{RowsRefused, StoreError, TxStore};
 
 /// Timeout of a transaction begun with `timeoutMs <= 0` (Seata's default).
 pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,7 +26,7 @@ pub const MAX_TX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub struct CoordinatorServantImpl {
     core: Arc<TransactionCore>,
-    store: Arc<SessionStore>,
+    store: Arc<dyn TxStore>,
     driver: Arc<PhaseTwoDriver>,
 }
 
@@ -54,8 +54,14 @@ impl From<&TxError> for TxResult {
     }
 }
 
-fn store_failed(e: &StoreError) -> TxResult {
-    failed(Code::FailedStore, e.to_string())
+/// A store failure as the client sees it: `NotRaftLeader` when this node no longer leads the
+/// transaction's fragment (retry on the current leader), else `FailedStore`.
+pub fn store_failed(e: &StoreError) -> TxResult {
+    let code = match e {
+        StoreError::NotLeader { .. } => Code::NotRaftLeader,
+        _ => Code::FailedStore,
+    };
+    failed(code, e.to_string())
 }
 
 /// The result of a change once the store answered: success, or `FailedStore`.
@@ -72,7 +78,7 @@ impl CoordinatorServantImpl {
     /// A servant over these parts.
     pub fn new(
         core: Arc<TransactionCore>,
-        store: Arc<SessionStore>,
+        store: Arc<dyn TxStore>,
         driver: Arc<PhaseTwoDriver>,
     ) -> CoordinatorServantImpl {
         CoordinatorServantImpl {
@@ -149,6 +155,136 @@ impl CoordinatorServantImpl {
     }
 }
 
+impl CoordinatorServantImpl {
+    /// Registers a branch in the core; the answer waits until it is durable.
+    #[allow(clippy::too_many_arguments)]
+    fn register(
+        &self,
+        current: &mut Current,
+        xid: &str,
+        branch_type: BranchType,
+        resource_id: &str,
+        client_id: &str,
+        lock_keys: &str,
+        application_data: &str,
+    ) -> (TxResult, i64) {
+        match self.core.branch_register(
+            xid,
+            branch_type,
+            resource_id,
+            client_id,
+            lock_keys,
+            application_data,
+        ) {
+            Ok(branch_id) => {
+                self.when_durable(current, move |responder, r| {
+                    let id = if r.is_ok() { branch_id } else { 0 };
+                    CoordinatorResponder::branch_register(responder, &stored(r), &id)
+                });
+                (ok(), branch_id)
+            }
+            Err(e) => ((&e).into(), 0),
+        }
+    }
+
+    /// An AT branch whose rows are shared with other coordinators (cluster mode): checks the
+    /// rows here first (a conflict inside the fragment is answered at once), takes the rows
+    /// it does not hold yet in the shared store, and only then registers the branch. Rows
+    /// taken for a branch that then fails to register are released again.
+    fn register_shared_rows(
+        &self,
+        current: &mut Current,
+        xid: String,
+        resource_id: String,
+        client_id: String,
+        lock_keys: String,
+        application_data: String,
+    ) {
+        let send = |current: &mut Current, r: &TxResult| {
+            if let Some(responder) = current.defer() {
+                CoordinatorResponder::branch_register(responder, r, &0);
+            }
+        };
+        let rows = match crate::lock::row_keys(&resource_id, &lock_keys) {
+            Ok(rows) => rows,
+            Err(e) => return send(current, &failed(Code::BranchRegisterFailed, e.to_string())),
+        };
+        if self.core.status(&xid) != GlobalStatus::Begin {
+            // Unknown, closed or deciding: the core gives the precise refusal.
+            let (r, _) = self.register(
+                current,
+                &xid,
+                BranchType::AT,
+                &resource_id,
+                &client_id,
+                &lock_keys,
+                &application_data,
+            );
+            return send(current, &r);
+        }
+        match self.core.lock_query(&xid, &resource_id, &lock_keys) {
+            Ok(true) => {}
+            Ok(false) => {
+                return send(
+                    current,
+                    &failed(
+                        Code::LockKeyConflict,
+                        format!("{lock_keys} locked in {resource_id}"),
+                    ),
+                )
+            }
+            Err(e) => return send(current, &(&e).into()),
+        }
+        let new_rows = self.core.locks().not_held_by(&xid, &rows);
+        let Some(responder) = current.defer() else {
+            return; // a one-way registration has nobody to tell its branch id
+        };
+        let this = self.clone();
+        let taken = new_rows.clone();
+        let holder = xid.clone();
+        self.store.acquire_rows(
+            &holder,
+            new_rows,
+            Box::new(move |granted| {
+                let refused = match granted {
+                    Ok(()) => {
+                        match this.core.branch_register(
+                            &xid,
+                            BranchType::AT,
+                            &resource_id,
+                            &client_id,
+                            &lock_keys,
+                            &application_data,
+                        ) {
+                            Ok(branch_id) => {
+                                this.store.after_durable(Box::new(move |r| {
+                                    let id = if r.is_ok() { branch_id } else { 0 };
+                                    CoordinatorResponder::branch_register(
+                                        responder,
+                                        &stored(r),
+                                        &id,
+                                    )
+                                }));
+                                return;
+                            }
+                            Err(e) => {
+                                this.store.rows_released(&taken);
+                                (&e).into()
+                            }
+                        }
+                    }
+                    Err(RowsRefused::Conflict { row, holder }) => failed(
+                        Code::LockKeyConflict,
+                        format!("row {row} is locked by {holder}"),
+                    ),
+                    Err(RowsRefused::Store(e)) => store_failed(&e),
+                };
+                CoordinatorResponder::branch_register(responder, &refused, &0);
+            }),
+        );
+    }
+}
+
 fn timeout_of(ms: i32) -> Duration {
     if ms <= 0 {
         DEFAULT_TX_TIMEOUT
@@ -165,12 +301,15 @@ impl Coordinator for CoordinatorServantImpl {
         transaction_name: TarsString,
         timeout_ms: i32,
     ) -> Result<(TxResult, TarsString)> {
-        let xid = self.core.begin(
+        let xid = match self.core.begin(
             &application_id,
             &transaction_name,
             timeout_of(timeout_ms),
             Instant::now(),
-        );
+        ) {
+            Ok(xid) => xid,
+            Err(e) => return Ok(((&e).into(), TarsString::new())),
+        };
         let answer = TarsString::from(&xid);
         self.when_durable(current, move |responder, r| {
             // A begin that was not stored hands out no XID.
@@ -249,23 +388,26 @@ impl Coordinator for CoordinatorServantImpl {
         lock_keys: TarsString,
         application_data: TarsString,
     ) -> Result<(TxResult, i64)> {
-        match self.core.branch_register(
+        if branch_type == BranchType::AT && self.store.shares_locks() {
+            self.register_shared_rows(
+                current,
+                xid.to_string(),
+                resource_id.to_string(),
+                client_id.to_string(),
+                lock_keys.to_string(),
+                application_data.to_string(),
+            );
+            return Ok((ok(), 0));
+        }
+        Ok(self.register(
+            current,
             &xid,
             branch_type,
             &resource_id,
             &client_id,
             &lock_keys,
             &application_data,
-        ) {
-            Ok(branch_id) => {
-                self.when_durable(current, move |responder, r| {
-                    let id = if r.is_ok() { branch_id } else { 0 };
-                    CoordinatorResponder::branch_register(responder, &stored(r), &id)
-                });
-                Ok((ok(), branch_id))
-            }
-            Err(e) => Ok(((&e).into(), 0)),
-        }
+        ))
     }
 
     fn branch_report(

@@ -18,7 +18,7 @@ use crate::core::TransactionCore;
 use crate::driver::{DriverConfig, PhaseTwoDriver};
 use crate::participants::Participants;
 use crate::servant::CoordinatorServantImpl;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{SessionStore, StoreError, TxStore};
 use crate::xid::XidGenerator;
 
 /// Object name of the coordinator.
@@ -104,6 +104,9 @@ pub enum CoordinatorError {
     /// The locator string is not a proxy.
     #[error("locator {0:?}: {1}")]
     Locator(String, String),
+    /// The fragment or epoch does not fit in an XID.
+    #[error(transparent)]
+    Ids(#[from] crate::xid::IdError),
     /// The driver's threads did not start.
     #[error("starting the phase-two driver: {0}")]
     Driver(std::io::Error),
@@ -113,7 +116,7 @@ pub enum CoordinatorError {
 #[derive(Debug, Clone)]
 pub struct CoordinatorService {
     core: Arc<TransactionCore>,
-    store: Arc<SessionStore>,
+    store: Arc<dyn TxStore>,
     driver: Arc<PhaseTwoDriver>,
     config: CoordinatorConfig,
     epoch: u64,
@@ -139,12 +142,9 @@ impl CoordinatorService {
         };
         let store = Arc::new(store);
         let epoch = recovered.epoch;
-        // Branch ids of this epoch live above epoch << 32: unique across restarts.
-        let first_branch = i64::try_from(epoch).unwrap_or(i64::MAX >> 32) << 32;
-        let core = Arc::new(
-            TransactionCore::new(XidGenerator::new(config.fragment, epoch), first_branch)
-                .with_journal(store.clone()),
-        );
+        let address = format!("{}:{}", config.host, config.port);
+        let xids = XidGenerator::new(&address, config.fragment, epoch)?;
+        let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
         let resume = core.restore(recovered.sessions);
         let communicator = match (&config.locator, locator) {
             (_, Some(locator)) => Ok(Communicator::new().with_locator_impl(locator)),
@@ -195,7 +195,7 @@ impl CoordinatorService {
     }
 
     /// The session store.
-    pub fn store(&self) -> &Arc<SessionStore> {
+    pub fn store(&self) -> &Arc<dyn TxStore> {
         &self.store
     }
 
@@ -212,7 +212,17 @@ impl CoordinatorService {
     /// Starts a server with just the coordinator; [`Server::local_addr`] of [`ADAPTER`] gives
     /// its address. The same as [`Hosted::start`], without importing the trait.
     pub fn start(&self) -> Result<Server, ServerError> {
-        Hosted::start(self)
+        let server = Hosted::start(self)?;
+        if let Some(addr) = server.local_addr(ADAPTER) {
+            self.set_address(addr);
+        }
+        Ok(server)
+    }
+
+    /// The address later XIDs carry (`host:port` of the bound coordinator adapter; the
+    /// configured one until this is called).
+    pub fn set_address(&self, addr: std::net::SocketAddr) {
+        self.core.xids().set_address(&addr.to_string());
     }
 
     /// Stops phase two and writes out the store (call after the server stopped).

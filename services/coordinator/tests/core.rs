@@ -12,7 +12,7 @@ use tars_protocols::tarstx::{
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn core() -> TransactionCore {
-    TransactionCore::new(XidGenerator::new(4, 9), 0)
+    TransactionCore::new(XidGenerator::new("127.0.0.1:17891", 4, 9).expect("ids"))
 }
 
 fn tcc(core: &TransactionCore, xid: &str, resource: &str) -> i64 {
@@ -39,14 +39,15 @@ fn drive(core: &TransactionCore, xid: &str, answer: impl Fn(&Step) -> B) -> (Vec
 fn begin_gives_fragment_xids_and_unknown_xids_read_finished() {
     let c = core();
     let now = Instant::now();
-    let xid = c.begin("bank", "transfer", MINUTE, now);
+    let xid = c.begin("bank", "transfer", MINUTE, now).expect("begin");
     let parsed: Xid = xid.parse().expect("xid");
-    assert_eq!((parsed.fragment, parsed.epoch), (4, 9));
+    assert_eq!((parsed.id.fragment, parsed.id.epoch), (4, 9));
+    assert_eq!(parsed.address, "127.0.0.1:17891");
     assert_eq!(c.status(&xid), G::Begin);
     assert_eq!(c.status("4:9:999"), G::Finished);
     assert_eq!(c.commit("4:9:999", now), G::Finished);
     assert_eq!(c.rollback("4:9:999", now), G::Finished);
-    let other = c.begin("bank", "transfer", MINUTE, now);
+    let other = c.begin("bank", "transfer", MINUTE, now).expect("begin");
     assert_ne!(xid, other);
 }
 
@@ -59,7 +60,7 @@ fn branch_register_and_report_errors() {
         .unwrap_err();
     assert_eq!(err.code, Code::GlobalTransactionNotExist);
 
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     let b = tcc(&c, &xid, "Bank.A.ParticipantObj");
     assert_eq!(
         c.branch_report("4:9:77", b, B::PhaseOne_Done, "")
@@ -93,8 +94,8 @@ fn branch_register_and_report_errors() {
 fn at_locks_conflict_and_are_released_by_async_commit() {
     let c = core();
     let now = Instant::now();
-    let x1 = c.begin("a", "t", MINUTE, now);
-    let x2 = c.begin("a", "t", MINUTE, now);
+    let x1 = c.begin("a", "t", MINUTE, now).expect("begin");
+    let x2 = c.begin("a", "t", MINUTE, now).expect("begin");
     c.branch_register(&x1, BranchType::AT, "db", "c", "account:1,2", "")
         .expect("register");
     let err = c
@@ -128,7 +129,7 @@ fn at_locks_conflict_and_are_released_by_async_commit() {
 fn tcc_commit_goes_in_registration_order() {
     let c = core();
     let now = Instant::now();
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     for r in ["first", "second", "third"] {
         tcc(&c, &xid, r);
     }
@@ -149,7 +150,7 @@ fn tcc_commit_goes_in_registration_order() {
 fn commit_failures_retry_or_fail() {
     let c = core();
     let now = Instant::now();
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     tcc(&c, &xid, "a");
     tcc(&c, &xid, "b");
     c.commit(&xid, now);
@@ -178,7 +179,7 @@ fn commit_failures_retry_or_fail() {
 fn rollback_goes_in_reverse_and_keeps_locks_of_failed_branches() {
     let c = core();
     let now = Instant::now();
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     tcc(&c, &xid, "first");
     c.branch_register(&xid, BranchType::AT, "db", "c", "t:1", "")
         .expect("register");
@@ -190,7 +191,7 @@ fn rollback_goes_in_reverse_and_keeps_locks_of_failed_branches() {
     assert!(c.locks().held_by(&xid).is_empty());
 
     // Retryable, then unretryable: the AT rows stay locked.
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     c.branch_register(&xid, BranchType::AT, "db", "c", "t:5", "")
         .expect("register");
     c.rollback(&xid, now);
@@ -207,7 +208,9 @@ fn timeouts_roll_back() {
     let t0 = Instant::now();
     let later = t0 + Duration::from_secs(2);
     // Commit after the timeout: rolled back instead.
-    let xid = c.begin("a", "t", Duration::from_secs(1), t0);
+    let xid = c
+        .begin("a", "t", Duration::from_secs(1), t0)
+        .expect("begin");
     tcc(&c, &xid, "p");
     assert_eq!(c.commit(&xid, later), G::TimeoutRollbacking);
     let (called, status) = drive(&c, &xid, |s| {
@@ -220,8 +223,10 @@ fn timeouts_roll_back() {
     );
 
     // The background check finds undecided transactions past their timeout, only those.
-    let slow = c.begin("a", "t", Duration::from_secs(1), t0);
-    let fresh = c.begin("a", "t", MINUTE, t0);
+    let slow = c
+        .begin("a", "t", Duration::from_secs(1), t0)
+        .expect("begin");
+    let fresh = c.begin("a", "t", MINUTE, t0).expect("begin");
     tcc(&c, &slow, "p");
     assert_eq!(c.expire(later), vec![slow.clone()]);
     assert_eq!(c.status(&fresh), G::Begin);
@@ -237,11 +242,13 @@ fn timeouts_roll_back() {
     assert_eq!(status, G::TimeoutRollbackFailed);
 
     // Rollback without branches ends at once.
-    let empty = c.begin("a", "t", Duration::from_secs(1), t0);
+    let empty = c
+        .begin("a", "t", Duration::from_secs(1), t0)
+        .expect("begin");
     assert_eq!(c.rollback(&empty, later), G::TimeoutRollbacked);
-    let empty = c.begin("a", "t", MINUTE, t0);
+    let empty = c.begin("a", "t", MINUTE, t0).expect("begin");
     assert_eq!(c.rollback(&empty, t0), G::Rollbacked);
-    let empty = c.begin("a", "t", MINUTE, t0);
+    let empty = c.begin("a", "t", MINUTE, t0).expect("begin");
     assert_eq!(c.commit(&empty, t0), G::Committed);
 }
 
@@ -249,7 +256,7 @@ fn timeouts_roll_back() {
 fn branches_that_failed_phase_one_are_skipped() {
     let c = core();
     let now = Instant::now();
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     let a = tcc(&c, &xid, "a");
     tcc(&c, &xid, "b");
     c.branch_report(&xid, a, B::PhaseOne_Failed, "")
@@ -259,13 +266,15 @@ fn branches_that_failed_phase_one_are_skipped() {
     assert_eq!((called, status), (vec!["b".to_string()], G::Rollbacked));
 
     // Only failed branches: nothing to drive, the decision ends the transaction.
-    let xid = c.begin("a", "t", MINUTE, now);
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
     let a = tcc(&c, &xid, "a");
     c.branch_report(&xid, a, B::PhaseOne_Failed, "")
         .expect("report");
     assert_eq!(c.commit(&xid, now), G::Committed);
     assert_eq!(c.status(&xid), G::Finished);
-    let xid = c.begin("a", "t", Duration::from_secs(1), now);
+    let xid = c
+        .begin("a", "t", Duration::from_secs(1), now)
+        .expect("begin");
     let a = tcc(&c, &xid, "a");
     c.branch_report(&xid, a, B::PhaseOne_Failed, "")
         .expect("report");

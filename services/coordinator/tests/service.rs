@@ -34,7 +34,16 @@ fn tcc_commit_drives_participants_in_order_and_rollback_in_reverse() {
     let c = Coordinator::start(fast_config(None));
 
     let xid = begin(&c);
-    assert!(xid.starts_with("7:"), "fragment 7 in {xid}");
+    let parsed: tars_coordinator::xid::Xid = xid.parse().expect("an XID");
+    assert_eq!(parsed.id.fragment, 7, "fragment 7 in {xid}");
+    // Seata's form: the coordinator's real address, then the id.
+    let port = c
+        .server
+        .as_ref()
+        .and_then(|s| s.local_addr(tars_coordinator::service::ADAPTER))
+        .expect("bound")
+        .port();
+    assert_eq!(parsed.address, format!("127.0.0.1:{port}"));
     let a = register(&c, &xid, BranchType::TCC, &p.resource(A), "");
     let b = register(&c, &xid, BranchType::TCC, &p.resource(C), "");
     assert_ne!(a, b);

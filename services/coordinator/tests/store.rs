@@ -13,7 +13,7 @@ use tars_protocols::tarstx::{BranchStatus, BranchType, GlobalStatus};
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn core_on(store: &Arc<SessionStore>, epoch: u64) -> TransactionCore {
-    TransactionCore::new(XidGenerator::new(2, epoch), (epoch as i64) << 32)
+    TransactionCore::new(XidGenerator::new("127.0.0.1:17891", 2, epoch).expect("ids"))
         .with_journal(store.clone())
 }
 
@@ -27,10 +27,10 @@ fn journaled_sessions_survive_reopening_and_the_epoch_grows() {
         let store = Arc::new(store);
         let core = core_on(&store, recovered.epoch);
         let now = Instant::now();
-        let open = core.begin("bank", "open", MINUTE, now);
+        let open = core.begin("bank", "open", MINUTE, now).expect("begin");
         core.branch_register(&open, BranchType::AT, "db", "c1", "t:1,2", "undo")
             .expect("register");
-        let committing = core.begin("bank", "decided", MINUTE, now);
+        let committing = core.begin("bank", "decided", MINUTE, now).expect("begin");
         let b = core
             .branch_register(&committing, BranchType::TCC, "Bank.A.Obj", "c2", "", "d")
             .expect("register");
@@ -38,7 +38,7 @@ fn journaled_sessions_survive_reopening_and_the_epoch_grows() {
             .expect("report");
         assert_eq!(core.commit(&committing, now), GlobalStatus::Committing);
         // Ended transactions are forgotten.
-        let gone = core.begin("bank", "empty", MINUTE, now);
+        let gone = core.begin("bank", "empty", MINUTE, now).expect("begin");
         assert_eq!(core.rollback(&gone, now), GlobalStatus::Rollbacked);
         store.sync().expect("sync");
         let open_s = core.session(&open).expect("open session");
@@ -95,7 +95,7 @@ fn writes_are_coalesced_per_transaction_and_counted() {
     let store = Arc::new(store);
     let core = core_on(&store, recovered.epoch);
     let now = Instant::now();
-    let xid = core.begin("a", "t", MINUTE, now);
+    let xid = core.begin("a", "t", MINUTE, now).expect("begin");
     for i in 0..20 {
         core.branch_register(&xid, BranchType::TCC, &format!("r{i}"), "c", "", "")
             .expect("register");
@@ -109,7 +109,7 @@ fn writes_are_coalesced_per_transaction_and_counted() {
     );
     // A store that is closed answers waiters with an error instead of hanging.
     store.close();
-    core.begin("a", "late", MINUTE, now);
+    core.begin("a", "late", MINUTE, now).expect("begin");
     assert_eq!(store.sync(), Err(StoreError::Closed));
 }
 

@@ -135,6 +135,7 @@ impl Node {
             bound(tars_registry::service::ADAPTER)?,
             bound(tars_coordinator::service::ADAPTER)?,
         );
+        coordinator.set_address(coordinator_addr);
         let heartbeat = Duration::from_millis(
             (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
         );

@@ -188,9 +188,14 @@ fn example_config_is_honoured_and_sigterm_exits_cleanly() {
         .begin("app", "tx", 10_000)
         .expect("begin");
     assert_eq!(r.code, ResultCode::Success);
-    assert!(
-        xid.starts_with("12:"),
+    assert_eq!(
+        tars_coordinator::xid::Xid::fragment_of(&xid),
+        Some(12),
         "fragment from the config file: {xid}"
+    );
+    assert!(
+        xid.starts_with(&format!("127.0.0.1:{coordinator}:")),
+        "{xid}"
     );
     assert!(dir.path().join("d/coordinator/coordinator.redb").exists());
     assert!(dir.path().join("d/registry/registry.redb").exists());

@@ -19,6 +19,70 @@ mod writer;
 
 pub use writer::{Ack, GroupCommit, Recovered, SessionStore, StoreStats};
 
+pub use record::{decode as decode_record, write as encode_record};
+
+use crate::core::Journal;
+
+/// Where a coordinator keeps its sessions durably: the embedded [`SessionStore`] on one node,
+/// or a fragment's store in etcd in cluster mode (crate `tars-cluster`). The core writes
+/// every change through [`Journal`] in order; callers are answered from
+/// [`TxStore::after_durable`].
+pub trait TxStore: Journal {
+    /// Runs `ack` once every change queued so far is durable (or could not be written) —
+    /// possibly on the writer's thread, so it must be quick. Runs it at once when there is
+    /// nothing to wait for.
+    fn after_durable(&self, ack: Ack);
+
+    /// Takes AT row locks cluster-wide before a branch holding them is registered: `rows`
+    /// (row keys, see [`crate::lock::row_keys`]) are free or already `xid`'s. `done` hears
+    /// the outcome. On one node the core's lock table is the only one, so the default grants
+    /// at once.
+    fn acquire_rows(&self, xid: &str, rows: Vec<String>, done: RowsDone) {
+        let _ = (xid, rows);
+        done(Ok(()));
+    }
+
+    /// Whether row locks are shared with other coordinators (cluster mode): then AT branches
+    /// take their rows through [`TxStore::acquire_rows`] before they register.
+    fn shares_locks(&self) -> bool {
+        false
+    }
+
+    /// Blocks until every change queued so far is durable.
+    fn sync(&self) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.after_durable(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes what is queued and stops.
+    fn close(&self);
+
+    /// The writer's counters.
+    fn stats(&self) -> StoreStats;
+}
+
+/// Hears whether cluster-wide row locks were granted.
+pub type RowsDone = Box<dyn FnOnce(Result<(), RowsRefused>) + Send>;
+
+/// Why row locks were not granted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowsRefused {
+    /// Another transaction holds `row`.
+    #[error("row {row} is locked by {holder}")]
+    Conflict {
+        /// The row.
+        row: String,
+        /// The XID holding it.
+        holder: String,
+    },
+    /// The store could not decide (not the leader any more, etcd unavailable, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A failure of the session store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -42,4 +106,15 @@ pub enum StoreError {
     /// The store was closed.
     #[error("coordinator store is closed")]
     Closed,
+    /// This node no longer leads the fragment (cluster mode): nothing was written; the
+    /// client retries on the fragment's current leader.
+    #[error("not the leader of fragment {fragment} (any more)")]
+    NotLeader {
+        /// The fragment.
+        fragment: u32,
+    },
+    /// The shared store (etcd) is unreachable or has no majority: the write was refused or
+    /// its outcome is unknown; nothing was acknowledged.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }

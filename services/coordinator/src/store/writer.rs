@@ -11,7 +11,7 @@ use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tars::codec::Writer;
 
-use super::{record, StoreError};
+use super::{record, StoreError, TxStore};
 use crate::core::Journal;
 use crate::session::GlobalSession;
 
@@ -284,11 +284,7 @@ impl SessionStore {
 
     /// Blocks until every change queued so far is durable.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.after_durable(Box::new(move |r| {
-            let _ = tx.send(r);
-        }));
-        rx.recv().map_err(|_| StoreError::Closed)?
+        TxStore::sync(self)
     }
 
     /// How the writer groups changes into commits from now on (default:
@@ -320,6 +316,20 @@ impl SessionStore {
 impl Drop for SessionStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+impl TxStore for SessionStore {
+    fn after_durable(&self, ack: Ack) {
+        SessionStore::after_durable(self, ack)
+    }
+
+    fn close(&self) {
+        SessionStore::close(self)
+    }
+
+    fn stats(&self) -> StoreStats {
+        SessionStore::stats(self)
     }
 }
 
