@@ -18,7 +18,7 @@ use crate::core::TransactionCore;
 use crate::driver::{DriverConfig, PhaseTwoDriver};
 use crate::participants::Participants;
 use crate::servant::CoordinatorServantImpl;
-use crate::store::{SessionStore, StoreError, TxStore};
+use crate::store::{SessionStore, StoreError};
 use crate::xid::XidGenerator;
 
 /// Object name of the coordinator.
@@ -116,7 +116,7 @@ pub enum CoordinatorError {
 #[derive(Debug, Clone)]
 pub struct CoordinatorService {
     core: Arc<TransactionCore>,
-    store: Arc<dyn TxStore>,
+    store: Arc<SessionStore>,
     driver: Arc<PhaseTwoDriver>,
     config: CoordinatorConfig,
     epoch: u64,
@@ -195,7 +195,7 @@ impl CoordinatorService {
     }
 
     /// The session store.
-    pub fn store(&self) -> &Arc<dyn TxStore> {
+    pub fn store(&self) -> &Arc<SessionStore> {
         &self.store
     }
 
