@@ -10,11 +10,12 @@
 //! | `fragments/<f>/leader` | JSON: the leader's node id, epoch and address | the leader's |
 //! | `fragments/<f>/epoch` | decimal: the last epoch a leader of `f` took | none |
 //! | `fragments/<f>/load` | JSON: active transactions, sampled by the leader | none |
-//! | `fragments/<f>/tx/<xid>` | a stored session (the coordinator's record) | none |
+//! | `tx/<f>/<xid>` | a stored session of fragment `f` (the coordinator's record) | none |
 //! | `locks/<row>` | the XID holding the AT row lock `resource^^^table^^^pk` | none |
 //! | `registry/...` | registry instances (see the registry module) | |
 //!
-//! Fragment ids are written with 5 digits (`00003`) so they sort numerically.
+//! Fragment ids are written with 5 digits (`00003`) so they sort numerically. Sessions live
+//! outside `fragments/`, so reading every fragment's placement is one small range read.
 
 use serde::{Deserialize, Serialize};
 
@@ -98,14 +99,14 @@ impl Keys {
         format!("{}load", self.fragment(f))
     }
 
-    /// `fragments/<f>/tx/`: the open transactions of `f`.
+    /// `tx/<f>/`: the open transactions of `f`.
     pub fn sessions(&self, f: u32) -> String {
-        format!("{}tx/", self.fragment(f))
+        format!("{}tx/{f:05}/", self.prefix)
     }
 
-    /// `fragments/<f>/tx/<xid>`.
+    /// `tx/<f>/<xid>`.
     pub fn session(&self, f: u32, xid: &str) -> String {
-        format!("{}tx/{xid}", self.fragment(f))
+        format!("{}{xid}", self.sessions(f))
     }
 
     /// `locks/`: every AT row lock.
@@ -184,7 +185,8 @@ mod tests {
         let k = Keys::new("/x");
         assert_eq!(k.leader(3), "/x/fragments/00003/leader");
         assert!(k.fragment(9) < k.fragment(10));
-        assert_eq!(k.fragment_of(&k.session(12, "127.0.0.1:1:5")), Some(12));
+        assert_eq!(k.fragment_of(&k.assignment(12)), Some(12));
+        assert_eq!(k.session(12, "h:1:5"), "/x/tx/00012/h:1:5");
         assert_eq!(k.fragment_of(&k.node("n1")), None);
     }
 }

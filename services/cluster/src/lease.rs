@@ -66,6 +66,13 @@ impl NodeLease {
         self.lost.clone()
     }
 
+    /// Stops keeping the lease alive without revoking it: etcd expires it after its TTL, as
+    /// when the process died (tests of failover; a node that must stop at once).
+    pub fn abandon(&self) {
+        self.task.abort();
+        self.alive.store(false, Ordering::Release);
+    }
+
     /// Revokes the lease (its keys vanish now, not after the TTL) and stops keeping it alive.
     pub fn revoke(&self, etcd: &Etcd) {
         self.task.abort();

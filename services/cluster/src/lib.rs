@@ -5,10 +5,13 @@
 //!
 //! - [`etcd`]: the connection (its own small tokio runtime, so the mio net threads and the
 //!   coordinator's threads call it synchronously or hand it callbacks).
+//! - [`coordinator`]: the coordinator's fragments — leadership, fenced group commit to etcd,
+//!   cluster-wide AT row locks.
 //! - [`keys`]: the key layout every part shares.
 //! - [`lease`]: a node's lease, kept alive, and the signal when it is lost.
 #![deny(missing_docs)]
 
+pub mod coordinator;
 pub mod etcd;
 pub mod keys;
 pub mod lease;

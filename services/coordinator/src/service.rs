@@ -18,7 +18,7 @@ use crate::core::TransactionCore;
 use crate::driver::{DriverConfig, PhaseTwoDriver};
 use crate::participants::Participants;
 use crate::servant::CoordinatorServantImpl;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{SessionStore, StoreError, TxStore};
 use crate::xid::XidGenerator;
 
 /// Object name of the coordinator.
@@ -84,7 +84,8 @@ impl Default for CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
-    fn driver(&self) -> DriverConfig {
+    /// The phase-two driver's periods.
+    pub fn driver(&self) -> DriverConfig {
         DriverConfig {
             retry_period: Duration::from_millis(self.retry_period_ms),
             max_backoff: Duration::from_millis(self.max_backoff_ms),
@@ -110,6 +111,50 @@ pub enum CoordinatorError {
     /// The driver's threads did not start.
     #[error("starting the phase-two driver: {0}")]
     Driver(std::io::Error),
+}
+
+/// Takes over `recovered` sessions (undecided ones are rolled back, decided ones resume
+/// phase two, AT rows are locked again) into `core`, starts the phase-two driver calling
+/// participants through `communicator`, and drives the recovered transactions once the
+/// rollbacks decided here are durable. Used at every start, and by a new fragment leader in
+/// cluster mode.
+pub fn take_over(
+    core: &Arc<TransactionCore>,
+    store: Arc<dyn TxStore>,
+    recovered: Vec<crate::session::GlobalSession>,
+    communicator: Communicator,
+    config: &CoordinatorConfig,
+) -> std::io::Result<Arc<PhaseTwoDriver>> {
+    let resume = core.restore(recovered);
+    let participants = Participants::new(
+        communicator,
+        Duration::from_millis(config.phase_two_timeout_ms.max(1)),
+    );
+    let driver = Arc::new(PhaseTwoDriver::start(
+        core.clone(),
+        store.clone(),
+        participants,
+        config.driver(),
+    )?);
+    if !resume.is_empty() {
+        tracing::info!(
+            transactions = resume.len(),
+            fragment = core.xids().fragment(),
+            epoch = core.xids().epoch(),
+            "resuming phase two of recovered transactions"
+        );
+    }
+    // Undecided ones were turned into rollbacks by restore(): store that, then drive.
+    let d = driver.clone();
+    store.after_durable(Box::new(move |r| match r {
+        Ok(()) => {
+            for xid in resume {
+                d.drive(xid, None);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "recovered rollbacks not stored"),
+    }));
+    Ok(driver)
 }
 
 /// An opened coordinator, recovered and driving phase two, ready to be served.
@@ -145,7 +190,6 @@ impl CoordinatorService {
         let address = format!("{}:{}", config.host, config.port);
         let xids = XidGenerator::new(&address, config.fragment, epoch)?;
         let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
-        let resume = core.restore(recovered.sessions);
         let communicator = match (&config.locator, locator) {
             (_, Some(locator)) => Ok(Communicator::new().with_locator_impl(locator)),
             (None, None) => Ok(Communicator::new()),
@@ -155,31 +199,14 @@ impl CoordinatorService {
         .map_err(|e| {
             CoordinatorError::Locator(config.locator.clone().unwrap_or_default(), e.to_string())
         })?;
-        let participants = Participants::new(
+        let driver = take_over(
+            &core,
+            store.clone(),
+            recovered.sessions,
             communicator,
-            Duration::from_millis(config.phase_two_timeout_ms.max(1)),
-        );
-        let driver = Arc::new(
-            PhaseTwoDriver::start(core.clone(), store.clone(), participants, config.driver())
-                .map_err(CoordinatorError::Driver)?,
-        );
-        if !resume.is_empty() {
-            tracing::info!(
-                transactions = resume.len(),
-                epoch,
-                "resuming phase two of recovered transactions"
-            );
-        }
-        // Undecided ones were turned into rollbacks by restore(): store that, then drive.
-        let d = driver.clone();
-        store.after_durable(Box::new(move |r| match r {
-            Ok(()) => {
-                for xid in resume {
-                    d.drive(xid, None);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "recovered rollbacks not stored"),
-        }));
+            &config,
+        )
+        .map_err(CoordinatorError::Driver)?;
         Ok(CoordinatorService {
             core,
             store,

@@ -1,0 +1,465 @@
+//! Which fragments this node leads, kept in line with etcd by one control thread.
+//!
+//! Every [`ManagerConfig::period_ms`] it reads the placement of every fragment (one small range
+//! read of `fragments/`, which holds no sessions) and the live nodes, then per fragment:
+//!
+//! - **led here**: given up at once when its store failed, the node's lease is lost, or the
+//!   leader key is no longer this leadership's; handed over gracefully when the scheduler
+//!   assigned it to another live node.
+//! - **no leader**: the assigned leader campaigns at once; a standby campaigns when the
+//!   assigned leader is dead, or after [`ManagerConfig::standby_delay_ms`] times its rank
+//!   without a leader — so failover does not wait for the scheduler. A fragment nobody
+//!   assigned yet may be taken by any node (the scheduler moves it later).
+//!
+//! It also samples the open transactions of each led fragment into `fragments/<f>/load`
+//! (for the scheduler's auto-grow), and re-joins with a new lease when the node's lease was
+//! lost.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use etcd_client::{GetOptions, PutOptions};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use tars::client::Communicator;
+use tars_coordinator::service::CoordinatorConfig;
+use tars_coordinator::store::StoreError;
+
+use super::fragment::LedFragment;
+use super::leadership::campaign;
+use crate::etcd::{ClusterError, Etcd};
+use crate::keys::{Assignment, LeaderInfo, LoadSample, NodeInfo};
+use crate::lease::NodeLease;
+
+/// Timings of the fragment manager (the `[cluster]` TOML section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManagerConfig {
+    /// How often placement is read and acted on, in milliseconds.
+    pub period_ms: u64,
+    /// How long the n-th standby waits (n × this) for the assigned leader before it
+    /// campaigns, in milliseconds.
+    pub standby_delay_ms: u64,
+    /// How often each led fragment's load is sampled into etcd, in milliseconds.
+    pub load_sample_ms: u64,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            period_ms: 100,
+            standby_delay_ms: 300,
+            load_sample_ms: 1000,
+        }
+    }
+}
+
+/// One fragment as read from etcd.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    /// The scheduler's assignment, once there is one.
+    pub assignment: Option<Assignment>,
+    /// The current leader and its key's create revision.
+    pub leader: Option<(LeaderInfo, i64)>,
+}
+
+/// What the manager read last: fragments and live nodes.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    /// Every fragment.
+    pub fragments: BTreeMap<u32, Placement>,
+    /// Every live node.
+    pub nodes: BTreeMap<String, NodeInfo>,
+}
+
+/// Reads every fragment's placement and every live node.
+pub async fn read_view(etcd: &Etcd) -> Result<ClusterView, ClusterError> {
+    let keys = etcd.keys();
+    let mut client = etcd.client();
+    let frags = client
+        .get(keys.fragments(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let nodes = client
+        .get(keys.nodes(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let mut view = ClusterView::default();
+    for kv in frags.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).into_owned();
+        let Some(f) = keys.fragment_of(&key) else {
+            continue;
+        };
+        let entry = view.fragments.entry(f).or_default();
+        let corrupt = |e: serde_json::Error| ClusterError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        };
+        if key == keys.assignment(f) {
+            entry.assignment = Some(serde_json::from_slice(kv.value()).map_err(corrupt)?);
+        } else if key == keys.leader(f) {
+            let info: LeaderInfo = serde_json::from_slice(kv.value()).map_err(corrupt)?;
+            entry.leader = Some((info, kv.create_revision()));
+        }
+    }
+    for kv in nodes.kvs() {
+        if let Ok(info) = serde_json::from_slice::<NodeInfo>(kv.value()) {
+            view.nodes.insert(info.node_id.clone(), info);
+        }
+    }
+    Ok(view)
+}
+
+/// What a node runs fragments with.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    /// `--node-id`.
+    pub node_id: String,
+    /// What the node publishes under `nodes/<id>`.
+    pub info: NodeInfo,
+    /// `host:port` of its coordinator (carried in the XIDs it issues).
+    pub coordinator: String,
+}
+
+struct State {
+    led: RwLock<BTreeMap<u32, Arc<LedFragment>>>,
+    view: RwLock<ClusterView>,
+    lease: Mutex<NodeLease>,
+    stop: AtomicBool,
+    next_begin: AtomicUsize,
+}
+
+/// The fragments this node leads (see the module docs).
+pub struct FragmentManager {
+    etcd: Etcd,
+    identity: NodeIdentity,
+    communicator: Communicator,
+    coordinator: CoordinatorConfig,
+    config: ManagerConfig,
+    state: State,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for FragmentManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FragmentManager")
+            .field("node", &self.identity.node_id)
+            .field("led", &self.led_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Publishes the node under `nodes/<id>` with `lease`.
+pub fn publish_node(etcd: &Etcd, lease: &NodeLease, info: &NodeInfo) -> Result<(), ClusterError> {
+    let value = serde_json::to_vec(info).map_err(|e| ClusterError::Config(e.to_string()))?;
+    let key = etcd.keys().node(&info.node_id);
+    let mut client = etcd.client();
+    let options = PutOptions::new().with_lease(lease.id());
+    etcd.block_on(async move { client.put(key, value, Some(options)).await })?;
+    Ok(())
+}
+
+impl FragmentManager {
+    /// Starts managing this node's fragments with `lease` (the node is published already).
+    pub fn start(
+        etcd: Etcd,
+        lease: NodeLease,
+        identity: NodeIdentity,
+        communicator: Communicator,
+        coordinator: CoordinatorConfig,
+        config: ManagerConfig,
+    ) -> Result<Arc<FragmentManager>, ClusterError> {
+        let manager = Arc::new(FragmentManager {
+            etcd,
+            identity,
+            communicator,
+            coordinator,
+            config,
+            state: State {
+                led: RwLock::new(BTreeMap::new()),
+                view: RwLock::new(ClusterView::default()),
+                lease: Mutex::new(lease),
+                stop: AtomicBool::new(false),
+                next_begin: AtomicUsize::new(0),
+            },
+            thread: Mutex::new(None),
+        });
+        let m = manager.clone();
+        let handle = std::thread::Builder::new()
+            .name("fragment-manager".into())
+            .spawn(move || m.run())
+            .map_err(|e| ClusterError::Config(format!("fragment manager thread: {e}")))?;
+        *manager.thread.lock() = Some(handle);
+        Ok(manager)
+    }
+
+    /// The node's id.
+    pub fn node_id(&self) -> &str {
+        &self.identity.node_id
+    }
+
+    /// The fragments led here, sorted.
+    pub fn led_ids(&self) -> Vec<u32> {
+        self.state.led.read().keys().copied().collect()
+    }
+
+    /// The fragment `f`, if led here.
+    pub fn led(&self, f: u32) -> Option<Arc<LedFragment>> {
+        self.state.led.read().get(&f).cloned()
+    }
+
+    /// A led fragment that takes new transactions, in turn.
+    pub fn pick_for_begin(&self) -> Option<Arc<LedFragment>> {
+        let led = self.state.led.read();
+        let open: Vec<&Arc<LedFragment>> = led.values().filter(|f| f.accepts_begins()).collect();
+        if open.is_empty() {
+            return None;
+        }
+        let i = self.state.next_begin.fetch_add(1, Ordering::Relaxed) % open.len();
+        Some(open[i].clone())
+    }
+
+    /// The coordinator address of the leader of `f`, as last read.
+    pub fn leader_address(&self, f: u32) -> Option<String> {
+        let view = self.state.view.read();
+        let (info, _) = view.fragments.get(&f)?.leader.as_ref()?;
+        Some(info.coordinator.clone())
+    }
+
+    /// The coordinator address of some other node's leader (for a `begin` this node cannot
+    /// take), spread over them.
+    pub fn other_leader_address(&self) -> Option<String> {
+        let view = self.state.view.read();
+        let others: Vec<&str> = view
+            .fragments
+            .values()
+            .filter_map(|p| p.leader.as_ref())
+            .filter(|(l, _)| l.node_id != self.identity.node_id)
+            .map(|(l, _)| l.coordinator.as_str())
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        let i = self.state.next_begin.fetch_add(1, Ordering::Relaxed) % others.len();
+        Some(others[i].to_owned())
+    }
+
+    /// What was read last.
+    pub fn view(&self) -> ClusterView {
+        self.state.view.read().clone()
+    }
+
+    /// Open transactions of the fragments led here.
+    pub fn active_transactions(&self) -> usize {
+        self.state.led.read().values().map(|f| f.core().len()).sum()
+    }
+
+    /// Hands every led fragment over (graceful shutdown), stops the control thread.
+    pub fn shutdown(&self) {
+        self.state.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+        let led = std::mem::take(&mut *self.state.led.write());
+        for f in led.values() {
+            f.hand_over(&self.etcd);
+        }
+    }
+
+    /// Stops at once, as if the process died: the control thread ends, every led fragment
+    /// stops acknowledging (nothing is handed over or resigned) and the lease is abandoned,
+    /// so other nodes take the fragments over when it expires.
+    pub fn halt(&self) {
+        self.state.stop.store(true, Ordering::Release);
+        self.state.lease.lock().abandon();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+        let led = std::mem::take(&mut *self.state.led.write());
+        for f in led.values() {
+            f.stop(StoreError::NotLeader {
+                fragment: f.fragment(),
+            });
+        }
+    }
+
+    fn run(&self) {
+        let period = Duration::from_millis(self.config.period_ms.max(10));
+        let mut leaderless_since: HashMap<u32, Instant> = HashMap::new();
+        let mut last_sample = Instant::now();
+        while !self.state.stop.load(Ordering::Acquire) {
+            let started = Instant::now();
+            self.ensure_lease();
+            match self.etcd.block_on(read_view(&self.etcd)) {
+                Ok(view) => {
+                    self.act(&view, &mut leaderless_since);
+                    *self.state.view.write() = view;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading the cluster view");
+                    // Without etcd nothing can be acknowledged anyway; leases decide.
+                    self.drop_failed();
+                }
+            }
+            if last_sample.elapsed() >= Duration::from_millis(self.config.load_sample_ms) {
+                last_sample = Instant::now();
+                self.sample_load();
+            }
+            std::thread::sleep(period.saturating_sub(started.elapsed()));
+        }
+    }
+
+    /// Gives up every fragment when the lease was lost, and re-joins with a new one.
+    fn ensure_lease(&self) {
+        let lease = self.state.lease.lock().clone();
+        if lease.is_alive() {
+            return;
+        }
+        let led = std::mem::take(&mut *self.state.led.write());
+        for f in led.values() {
+            tracing::warn!(
+                fragment = f.fragment(),
+                "node lease lost: giving the fragment up"
+            );
+            f.stop(StoreError::NotLeader {
+                fragment: f.fragment(),
+            });
+        }
+        match NodeLease::grant(&self.etcd, lease.ttl())
+            .and_then(|l| publish_node(&self.etcd, &l, &self.identity.info).map(|()| l))
+        {
+            Ok(l) => {
+                tracing::info!(node = %self.identity.node_id, "re-joined with a new lease");
+                *self.state.lease.lock() = l;
+            }
+            Err(e) => tracing::debug!(error = %e, "re-joining"),
+        }
+    }
+
+    fn drop_failed(&self) {
+        let mut led = self.state.led.write();
+        led.retain(|_, f| {
+            let Some(e) = f.failure() else { return true };
+            f.stop(e);
+            false
+        });
+    }
+
+    fn act(&self, view: &ClusterView, leaderless_since: &mut HashMap<u32, Instant>) {
+        let me = self.identity.node_id.as_str();
+        let lease = self.state.lease.lock().clone();
+        if !lease.is_alive() {
+            return;
+        }
+        for (&f, placement) in &view.fragments {
+            if let Some(led) = self.led(f) {
+                let still_ours = placement
+                    .leader
+                    .as_ref()
+                    .is_some_and(|(_, rev)| *rev == led.fence().revision);
+                if let Some(e) = led.failure() {
+                    led.stop(e);
+                    self.state.led.write().remove(&f);
+                } else if !still_ours {
+                    tracing::warn!(fragment = f, "lost the fragment's leader key: giving it up");
+                    led.stop(StoreError::NotLeader { fragment: f });
+                    self.state.led.write().remove(&f);
+                } else if let Some(a) = &placement.assignment {
+                    if a.leader != me && view.nodes.contains_key(&a.leader) {
+                        tracing::info!(fragment = f, to = %a.leader, "handing the fragment over");
+                        self.state.led.write().remove(&f);
+                        led.hand_over(&self.etcd);
+                    }
+                }
+                continue;
+            }
+            if placement.leader.is_some() {
+                leaderless_since.remove(&f);
+                continue;
+            }
+            let since = *leaderless_since.entry(f).or_insert_with(Instant::now);
+            let should = match &placement.assignment {
+                None => true,
+                Some(a) if a.leader == me => true,
+                Some(a) => match a.standbys.iter().position(|s| s == me) {
+                    Some(rank) => {
+                        !view.nodes.contains_key(&a.leader)
+                            || since.elapsed()
+                                >= Duration::from_millis(
+                                    self.config.standby_delay_ms * (rank as u64 + 1),
+                                )
+                    }
+                    // Neither leader nor standby: only when nobody assigned is alive.
+                    None => {
+                        std::iter::once(&a.leader)
+                            .chain(&a.standbys)
+                            .all(|n| !view.nodes.contains_key(n))
+                            && since.elapsed()
+                                >= Duration::from_millis(self.config.standby_delay_ms * 4)
+                    }
+                },
+            };
+            if should {
+                self.try_lead(f, &lease);
+            }
+        }
+    }
+
+    fn try_lead(&self, f: u32, lease: &NodeLease) {
+        let won = self.etcd.block_on(campaign(
+            &self.etcd,
+            f,
+            lease.id(),
+            &self.identity.node_id,
+            &self.identity.coordinator,
+        ));
+        let fence = match won {
+            Ok(Some(fence)) => fence,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(fragment = f, error = %e, "campaign");
+                return;
+            }
+        };
+        match LedFragment::start(
+            &self.etcd,
+            fence.clone(),
+            &self.identity.coordinator,
+            self.communicator.clone(),
+            &self.coordinator,
+        ) {
+            Ok(led) => {
+                self.state.led.write().insert(f, led);
+            }
+            Err(e) => {
+                tracing::error!(fragment = f, error = %e, "taking the fragment over failed; resigning");
+                let _ = self
+                    .etcd
+                    .block_on(super::leadership::resign(&self.etcd, &fence));
+            }
+        }
+    }
+
+    fn sample_load(&self) {
+        let led: Vec<Arc<LedFragment>> = self.state.led.read().values().cloned().collect();
+        let at_ms = tars_coordinator::session::wall_clock_ms();
+        for f in led {
+            let sample = LoadSample {
+                active: f.core().len() as u64,
+                at_ms,
+            };
+            let Ok(value) = serde_json::to_vec(&sample) else {
+                continue;
+            };
+            let key = self.etcd.keys().load(f.fragment());
+            let mut client = self.etcd.client();
+            if let Err(e) = self
+                .etcd
+                .block_on(async move { client.put(key, value, None).await })
+            {
+                tracing::debug!(fragment = f.fragment(), error = %e, "load sample");
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The coordinator in cluster mode: fragments led through etcd leases.
+//!
+//! - [`leadership`]: campaigning for a fragment, the epoch it takes, and the fence every
+//!   write of the leader carries.
+//! - [`store`]: a led fragment's sessions and the cluster-wide AT row locks in etcd, with
+//!   group commit.
+//! - [`fragment`]: a fragment this node leads (core, store, phase-two driver, servant).
+//! - [`manager`]: which fragments this node leads, kept in line with etcd.
+//! - [`router`]: the Coordinator servant every node serves, routing by XID.
+
+pub mod fragment;
+pub mod leadership;
+pub mod manager;
+pub mod router;
+pub mod store;

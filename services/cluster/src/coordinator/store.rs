@@ -1,0 +1,593 @@
+//! A fragment's sessions and AT row locks in etcd, written with **group commit** and fenced
+//! by the leader's [`Fence`].
+//!
+//! The core hands every change over in order (it holds its session table while it does). A
+//! writer thread takes everything queued, keeps only the last change of each key, and
+//! writes it in etcd transactions of at most [`MAX_TXN_OPS`] operations and
+//! [`MAX_TXN_BYTES`] bytes (etcd's defaults are 128 and 1.5 MiB), up to [`IN_FLIGHT`] at a
+//! time. Every transaction compares the leader key's revision: once this node lost the
+//! fragment, nothing it sends is applied. Acknowledgements run only after etcd committed
+//! every change queued before them.
+//!
+//! Row locks are cluster-wide keys `locks/<row>` holding the XID. Taking them
+//! ([`TxStore::acquire_rows`]) is a transaction of its own that compares each new row's
+//! key as absent, so two fragments never hold one row; it runs after every change queued
+//! before it (a row this fragment released a moment ago is free by then). Released rows are
+//! deleted only after the session changes of the same batch committed, so a row is never
+//! free while a stored session still counts on it.
+//!
+//! Any failed write ends this store: its outcome may be unknown, so memory and etcd may
+//! differ. Every waiting and later acknowledgement fails (`NotLeader` when the fence
+//! compare failed, `Unavailable` when etcd did not answer), and the node gives the fragment
+//! up; the next leader reads the fragment back from etcd.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use futures::stream::StreamExt;
+use parking_lot::{Condvar, Mutex};
+use tars::codec::Writer;
+use tars_coordinator::core::Journal;
+use tars_coordinator::session::GlobalSession;
+use tars_coordinator::store::{
+    decode_record, encode_record, Ack, RowsDone, RowsRefused, StoreError, StoreStats, TxStore,
+};
+
+use super::leadership::Fence;
+use crate::etcd::{ClusterError, Etcd};
+
+/// Operations per etcd transaction (etcd's `--max-txn-ops` default is 128; one is the fence).
+pub const MAX_TXN_OPS: usize = 120;
+/// Bytes of keys and values per etcd transaction (etcd's `--max-request-bytes` default is
+/// 1.5 MiB; the rest is headroom for framing).
+pub const MAX_TXN_BYTES: usize = 1024 * 1024;
+/// Transactions of one batch in flight at once (more adds latency, not throughput).
+pub const IN_FLIGHT: usize = 4;
+/// Rows taken per lock transaction (each is a compare and a put).
+const ROWS_PER_TXN: usize = 100;
+
+enum Change {
+    Put(String, Vec<u8>),
+    Remove(String),
+    FreeRow(String),
+}
+
+struct Acquire {
+    xid: String,
+    rows: Vec<String>,
+    done: RowsDone,
+}
+
+#[derive(Default)]
+struct Queue {
+    changes: Vec<Change>,
+    acquires: Vec<Acquire>,
+    queued: u64,
+    durable: u64,
+    waiters: VecDeque<(u64, Ack)>,
+    failed: Option<StoreError>,
+    stop: bool,
+    stats: StoreStats,
+}
+
+struct Shared {
+    etcd: Etcd,
+    fence: Fence,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+/// The store of one led fragment (see the module docs).
+pub struct FragmentStore {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for FragmentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FragmentStore")
+            .field("fragment", &self.shared.fence.fragment)
+            .field("epoch", &self.shared.fence.epoch)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: ClusterError) -> StoreError {
+    match e {
+        ClusterError::NotLeader { fragment } => StoreError::NotLeader { fragment },
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+impl FragmentStore {
+    /// Reads the fragment's open transactions back (a consistent read), deletes the row
+    /// locks of this fragment that no stored session holds (left by a leader that died
+    /// between taking rows and storing the branch), and starts the writer. Call right after
+    /// winning the fragment with `fence`.
+    pub fn open(
+        etcd: &Etcd,
+        fence: Fence,
+    ) -> Result<(FragmentStore, Vec<GlobalSession>), ClusterError> {
+        let sessions = etcd.block_on(read_sessions(etcd, fence.fragment))?;
+        etcd.block_on(free_orphan_rows(etcd, &fence, &sessions))?;
+        let shared = Arc::new(Shared {
+            etcd: etcd.clone(),
+            fence,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        });
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("tx-etcd-writer-{}", shared.fence.fragment))
+                .spawn(move || write_loop(&shared))
+                .map_err(|e| ClusterError::Config(format!("starting the writer thread: {e}")))?
+        };
+        Ok((
+            FragmentStore {
+                shared,
+                writer: Mutex::new(Some(writer)),
+            },
+            sessions,
+        ))
+    }
+
+    /// The leadership it writes under.
+    pub fn fence(&self) -> &Fence {
+        &self.shared.fence
+    }
+
+    /// Why it stopped accepting writes, if it did.
+    pub fn failure(&self) -> Option<StoreError> {
+        self.shared.queue.lock().failed.clone()
+    }
+
+    fn push(&self, change: Change) {
+        let mut q = self.shared.queue.lock();
+        q.changes.push(change);
+        q.queued += 1;
+        q.stats.changes += 1;
+        if q.changes.len() == 1 {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Fails every waiting and later acknowledgement with `error` (the node gave the
+    /// fragment up) and stops the writer.
+    pub fn fail(&self, error: StoreError) {
+        let (waiters, acquires) = {
+            let mut q = self.shared.queue.lock();
+            if q.failed.is_none() {
+                q.failed = Some(error.clone());
+            }
+            q.stop = true;
+            q.changes.clear();
+            (
+                std::mem::take(&mut q.waiters),
+                std::mem::take(&mut q.acquires),
+            )
+        };
+        self.shared.wake.notify_one();
+        for (_, ack) in waiters {
+            ack(Err(error.clone()));
+        }
+        for a in acquires {
+            (a.done)(Err(RowsRefused::Store(error.clone())));
+        }
+    }
+}
+
+impl Drop for FragmentStore {
+    fn drop(&mut self) {
+        TxStore::close(self);
+    }
+}
+
+impl Journal for FragmentStore {
+    fn put(&self, session: &GlobalSession) {
+        let mut w = Writer::new();
+        encode_record(session, &mut w);
+        let key = self
+            .shared
+            .etcd
+            .keys()
+            .session(self.shared.fence.fragment, &session.xid);
+        self.push(Change::Put(key, w.as_slice().to_vec()));
+    }
+
+    fn remove(&self, xid: &str) {
+        let key = self
+            .shared
+            .etcd
+            .keys()
+            .session(self.shared.fence.fragment, xid);
+        self.push(Change::Remove(key));
+    }
+
+    fn rows_released(&self, rows: &[String]) {
+        for row in rows {
+            self.push(Change::FreeRow(self.shared.etcd.keys().lock(row)));
+        }
+    }
+}
+
+impl TxStore for FragmentStore {
+    fn after_durable(&self, ack: Ack) {
+        let mut q = self.shared.queue.lock();
+        if let Some(e) = &q.failed {
+            let e = e.clone();
+            drop(q);
+            return ack(Err(e));
+        }
+        if q.durable >= q.queued {
+            drop(q);
+            return ack(Ok(()));
+        }
+        if q.stop {
+            drop(q);
+            return ack(Err(StoreError::Closed));
+        }
+        let seq = q.queued;
+        q.waiters.push_back((seq, ack));
+    }
+
+    fn acquire_rows(&self, xid: &str, rows: Vec<String>, done: RowsDone) {
+        if rows.is_empty() {
+            return done(Ok(()));
+        }
+        let mut q = self.shared.queue.lock();
+        if let Some(e) = &q.failed {
+            let e = e.clone();
+            drop(q);
+            return done(Err(RowsRefused::Store(e)));
+        }
+        q.acquires.push(Acquire {
+            xid: xid.to_owned(),
+            rows,
+            done,
+        });
+        self.shared.wake.notify_one();
+    }
+
+    fn shares_locks(&self) -> bool {
+        true
+    }
+
+    fn close(&self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(writer) = self.writer.lock().take() {
+            if writer.thread().id() != std::thread::current().id() {
+                let _ = writer.join();
+            }
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.shared.queue.lock().stats
+    }
+}
+
+fn write_loop(shared: &Shared) {
+    loop {
+        let (changes, acquires, upto) = {
+            let mut q = shared.queue.lock();
+            while q.failed.is_none() && q.changes.is_empty() && q.acquires.is_empty() && !q.stop {
+                shared.wake.wait(&mut q);
+            }
+            if q.failed.is_some() || (q.stop && q.changes.is_empty() && q.acquires.is_empty()) {
+                let waiters = std::mem::take(&mut q.waiters);
+                let acquires = std::mem::take(&mut q.acquires);
+                let e = q.failed.clone().unwrap_or(StoreError::Closed);
+                drop(q);
+                for (_, ack) in waiters {
+                    ack(Err(e.clone()));
+                }
+                for a in acquires {
+                    (a.done)(Err(RowsRefused::Store(e.clone())));
+                }
+                return;
+            }
+            (
+                std::mem::take(&mut q.changes),
+                std::mem::take(&mut q.acquires),
+                q.queued,
+            )
+        };
+        if !changes.is_empty() {
+            let result = shared.etcd.block_on(write_batch(shared, changes));
+            let mut q = shared.queue.lock();
+            match result {
+                Ok((txns, writes)) => {
+                    q.durable = upto;
+                    q.stats.commits += txns;
+                    q.stats.writes += writes;
+                    let mut ready = Vec::new();
+                    while q.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
+                        if let Some((_, ack)) = q.waiters.pop_front() {
+                            ready.push(ack);
+                        }
+                    }
+                    drop(q);
+                    for ack in ready {
+                        ack(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    let e = unavailable(e);
+                    tracing::error!(fragment = shared.fence.fragment, error = %e, "fragment store write failed; giving the fragment up");
+                    q.failed = Some(e);
+                    continue; // the top of the loop fails everyone
+                }
+            }
+        }
+        if !acquires.is_empty() {
+            let results = shared.etcd.block_on(async {
+                futures::stream::iter(acquires.iter().map(|a| take_rows(shared, a)))
+                    .buffered(IN_FLIGHT)
+                    .collect::<Vec<_>>()
+                    .await
+            });
+            let mut fatal = None;
+            for (a, r) in acquires.into_iter().zip(results) {
+                let r = r.map_err(|e| match e {
+                    TakeError::Refused(r) => r,
+                    TakeError::Etcd(e) => {
+                        let e = unavailable(e);
+                        fatal = Some(e.clone());
+                        RowsRefused::Store(e)
+                    }
+                });
+                (a.done)(r);
+            }
+            if let Some(e) = fatal {
+                tracing::error!(fragment = shared.fence.fragment, error = %e, "taking row locks failed; giving the fragment up");
+                shared.queue.lock().failed = Some(e);
+            }
+        }
+    }
+}
+
+/// Writes one batch: the last change of each key, sessions first, then the released rows.
+/// Returns (transactions, key writes).
+async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64), ClusterError> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        let key = match c {
+            Change::Put(k, _) | Change::Remove(k) | Change::FreeRow(k) => k.as_str(),
+        };
+        last.insert(key, i);
+    }
+    let mut sessions = Vec::new();
+    let mut rows = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        let (key, op, size) = match c {
+            Change::Put(k, v) => (k, TxnOp::put(k.clone(), v.clone(), None), k.len() + v.len()),
+            Change::Remove(k) => (k, TxnOp::delete(k.clone(), None), k.len()),
+            Change::FreeRow(k) => (k, TxnOp::delete(k.clone(), None), k.len()),
+        };
+        if last.get(key.as_str()) != Some(&i) {
+            continue;
+        }
+        match c {
+            Change::FreeRow(_) => rows.push((op, size)),
+            _ => sessions.push((op, size)),
+        }
+    }
+    let writes = (sessions.len() + rows.len()) as u64;
+    let mut txns = run_chunked(shared, sessions).await?;
+    txns += run_chunked(shared, rows).await?;
+    Ok((txns, writes))
+}
+
+/// Sends `ops` in fenced transactions within etcd's limits, [`IN_FLIGHT`] at a time.
+async fn run_chunked(shared: &Shared, ops: Vec<(TxnOp, usize)>) -> Result<u64, ClusterError> {
+    let mut chunks: Vec<Vec<TxnOp>> = Vec::new();
+    let (mut current, mut bytes) = (Vec::new(), 0);
+    for (op, size) in ops {
+        if !current.is_empty() && (current.len() >= MAX_TXN_OPS || bytes + size > MAX_TXN_BYTES) {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    let n = chunks.len() as u64;
+    let results: Vec<Result<(), ClusterError>> =
+        futures::stream::iter(chunks.into_iter().map(|ops| async move {
+            let txn = Txn::new().when([shared.fence.compare()]).and_then(ops);
+            let resp = shared.etcd.client().txn(txn).await?;
+            if resp.succeeded() {
+                Ok(())
+            } else {
+                Err(ClusterError::NotLeader {
+                    fragment: shared.fence.fragment,
+                })
+            }
+        }))
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    Ok(n)
+}
+
+enum TakeError {
+    Refused(RowsRefused),
+    Etcd(ClusterError),
+}
+
+/// Takes `a.rows` for `a.xid`, all or none: each chunk is one transaction comparing every
+/// row key as absent; when a later chunk is refused, the earlier ones are released again.
+async fn take_rows(shared: &Shared, a: &Acquire) -> Result<(), TakeError> {
+    let keys = shared.etcd.keys();
+    let mut taken: Vec<String> = Vec::new();
+    for chunk in a.rows.chunks(ROWS_PER_TXN) {
+        let lock_keys: Vec<String> = chunk.iter().map(|r| keys.lock(r)).collect();
+        let mut compares = vec![shared.fence.compare()];
+        compares.extend(
+            lock_keys
+                .iter()
+                .map(|k| Compare::create_revision(k.clone(), CompareOp::Equal, 0)),
+        );
+        let mut otherwise = vec![TxnOp::get(shared.fence.key.clone(), None)];
+        otherwise.extend(lock_keys.iter().map(|k| TxnOp::get(k.clone(), None)));
+        let txn = Txn::new()
+            .when(compares)
+            .and_then(
+                lock_keys
+                    .iter()
+                    .map(|k| TxnOp::put(k.clone(), a.xid.clone(), None))
+                    .collect::<Vec<_>>(),
+            )
+            .or_else(otherwise);
+        let resp = shared
+            .etcd
+            .client()
+            .txn(txn)
+            .await
+            .map_err(|e| TakeError::Etcd(e.into()))?;
+        if resp.succeeded() {
+            taken.extend(lock_keys);
+            continue;
+        }
+        // Refused: find out why (the fence, or a row someone holds).
+        let refusal = refusal(shared, chunk, &a.xid, resp.op_responses());
+        release(shared, taken).await.map_err(TakeError::Etcd)?;
+        return Err(refusal);
+    }
+    Ok(())
+}
+
+fn refusal(shared: &Shared, rows: &[String], xid: &str, got: Vec<TxnOpResponse>) -> TakeError {
+    let mut got = got.into_iter().map(|r| match r {
+        TxnOpResponse::Get(g) => g
+            .kvs()
+            .first()
+            .map(|kv| (kv.create_revision(), kv.value().to_vec())),
+        _ => None,
+    });
+    let leader = got.next().flatten();
+    if leader.as_ref().map(|(rev, _)| *rev) != Some(shared.fence.revision) {
+        return TakeError::Etcd(ClusterError::NotLeader {
+            fragment: shared.fence.fragment,
+        });
+    }
+    for (row, held) in rows.iter().zip(got) {
+        if let Some((_, holder)) = held {
+            let holder = String::from_utf8_lossy(&holder).into_owned();
+            // A row already this XID's (taken by a registration whose answer was lost) is
+            // reported as held by itself; the caller's retry registers it.
+            return TakeError::Refused(RowsRefused::Conflict {
+                row: row.clone(),
+                holder: if holder == xid {
+                    format!("{holder} (this transaction, in an earlier attempt)")
+                } else {
+                    holder
+                },
+            });
+        }
+    }
+    // The rows were free when read back: taken and released in between. Report a conflict
+    // so the client retries.
+    TakeError::Refused(RowsRefused::Conflict {
+        row: rows.first().cloned().unwrap_or_default(),
+        holder: "another transaction (released since)".into(),
+    })
+}
+
+async fn release(shared: &Shared, lock_keys: Vec<String>) -> Result<(), ClusterError> {
+    let ops = lock_keys
+        .into_iter()
+        .map(|k| {
+            let n = k.len();
+            (TxnOp::delete(k, None), n)
+        })
+        .collect();
+    run_chunked(shared, ops).await.map(|_| ())
+}
+
+/// Every stored session of `fragment`.
+async fn read_sessions(etcd: &Etcd, fragment: u32) -> Result<Vec<GlobalSession>, ClusterError> {
+    let prefix = etcd.keys().sessions(fragment);
+    let got = etcd
+        .client()
+        .get(prefix, Some(GetOptions::new().with_prefix()))
+        .await?;
+    let now = Instant::now();
+    let mut sessions = Vec::with_capacity(got.kvs().len());
+    for kv in got.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).into_owned();
+        let session = decode_record(kv.value(), now).map_err(|e| ClusterError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        if !key.ends_with(&format!("/{}", session.xid)) {
+            return Err(ClusterError::Corrupt {
+                reason: format!("holds transaction {}", session.xid),
+                key,
+            });
+        }
+        sessions.push(session);
+    }
+    sessions.sort_by(|a, b| a.xid.cmp(&b.xid));
+    Ok(sessions)
+}
+
+/// Deletes `locks/*` held by an XID of this fragment that no stored session holds.
+async fn free_orphan_rows(
+    etcd: &Etcd,
+    fence: &Fence,
+    sessions: &[GlobalSession],
+) -> Result<(), ClusterError> {
+    use tars_coordinator::xid::Xid;
+    let keys = etcd.keys();
+    let mut held = std::collections::HashSet::new();
+    for s in sessions {
+        for b in &s.branches {
+            if let Ok(rows) = tars_coordinator::lock::row_keys(&b.resource_id, &b.lock_keys) {
+                held.extend(rows.into_iter().map(|r| keys.lock(&r)));
+            }
+        }
+    }
+    let got = etcd
+        .client()
+        .get(keys.locks(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let orphans: Vec<(TxnOp, usize)> = got
+        .kvs()
+        .iter()
+        .filter(|kv| {
+            let holder = std::str::from_utf8(kv.value()).unwrap_or_default();
+            Xid::fragment_of(holder) == Some(fence.fragment)
+        })
+        .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+        .filter(|k| !held.contains(k))
+        .map(|k| {
+            let n = k.len();
+            (TxnOp::delete(k, None), n)
+        })
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        fragment = fence.fragment,
+        rows = orphans.len(),
+        "releasing row locks no stored session holds"
+    );
+    let shared = Shared {
+        etcd: etcd.clone(),
+        fence: fence.clone(),
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+    };
+    run_chunked(&shared, orphans).await.map(|_| ())
+}
