@@ -7,9 +7,11 @@
 //!   coordinator's threads call it synchronously or hand it callbacks).
 //! - [`keys`]: the key layout every part shares.
 //! - [`lease`]: a node's lease, kept alive, and the signal when it is lost.
+//! - [`autogrow`]: when a fragment stays overloaded (TaaS's rule; pure).
 //! - [`placement`]: where fragment leaders and standbys go (pure).
 #![deny(missing_docs)]
 
+pub mod autogrow;
 pub mod etcd;
 pub mod keys;
 pub mod lease;
