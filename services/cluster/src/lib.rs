@@ -9,6 +9,8 @@
 //! - [`lease`]: a node's lease, kept alive, and the signal when it is lost.
 //! - [`autogrow`]: when a fragment stays overloaded (TaaS's rule; pure).
 //! - [`placement`]: where fragment leaders and standbys go (pure).
+//! - [`scheduler`]: the elected scheduler: placement, handover by reassignment, auto-grow.
+//! - [`status`]: `cluster status`: nodes, scheduler and fragments as a table or JSON.
 #![deny(missing_docs)]
 
 pub mod autogrow;
@@ -16,3 +18,6 @@ pub mod etcd;
 pub mod keys;
 pub mod lease;
 pub mod placement;
+pub mod scheduler;
+mod state;
+pub mod status;
