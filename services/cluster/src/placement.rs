@@ -18,17 +18,22 @@
 //!    without one, the first live standby is promoted; without any, the least loaded node
 //!    leads. Standbys beyond `R - 1` are dropped from the end of the list.
 //! 2. **Fill.** Fragments short of standbys get the nodes holding the fewest replicas.
-//! 3. **Spread standbys.** Standbys move from the nodes holding the most replicas to those
-//!    holding the fewest (leaders stay where they are), as far as that goes — so that a node
-//!    that just joined is already a standby (a warm copy) of the fragments it may lead next.
+//! 3. **Spread standbys.** A standby place moves from a node holding at least two more
+//!    replicas than another to that one (leaders stay where they are), as long as such a move
+//!    exists — so that a node that just joined is already a standby (a warm copy) of some
+//!    fragments it may lead next.
 //! 4. **Balance leaders.** Leadership moves from the nodes leading the most fragments to
-//!    those leading the fewest, preferring a fragment the receiving node already stands by
-//!    for: then the two swap roles and the replica counts do not change. A leader that gives
-//!    its fragment away stays as its first standby (it has the data).
-//! 5. **Balance replicas.** As in 3; when the most loaded node only leads the fragments the
-//!    least loaded node is missing from, one such leadership goes to the least loaded node and
-//!    the two swap roles in a fragment the least loaded node leads, so leader counts stay
-//!    balanced (such a fragment always exists once leaders are balanced).
+//!    those leading the fewest (while they differ by two or more), preferring a fragment the
+//!    receiving node already stands by for: then the two swap roles and the replica counts do
+//!    not change. Otherwise the receiving node takes over cold and the leader that gives its
+//!    fragment away stays as its first standby (it has the data).
+//! 5. **Balance replicas.** As in 3; when no single standby move narrows the counts, a chain
+//!    of standby moves through other nodes (shortest first) does; only when there is none
+//!    either does the most loaded node give one of its leaderships to the least loaded node,
+//!    the two swapping roles in a fragment the least loaded node leads, so leader counts stay
+//!    as they were (such a pair of fragments always exists once leaders are balanced).
+//!
+//! Each move strictly narrows the counts it balances, so the steps end.
 //!
 //! Ties are broken by the order of the node ids and of the fragment ids, so the same input
 //! always gives the same output, and running `place` on its own output changes nothing.
@@ -262,6 +267,31 @@ impl<'a> State<'a> {
             if !leader_moves {
                 return;
             }
+            // A chain of standby moves from `a` through other nodes to `b`: each node in
+            // between gives one place and takes one, and no leadership moves.
+            if let Some(path) = self.standby_path(a, b) {
+                // Applied from the end; each hop is checked again (see `standby_path`).
+                let mut applied = true;
+                for &(f, x, y) in path.iter().rev() {
+                    let slot = &mut self.slots[f];
+                    if !slot.standbys.contains(&x) || slot.holds(y) {
+                        applied = false;
+                        break;
+                    }
+                    for s in slot.standbys.iter_mut() {
+                        if *s == x {
+                            *s = y;
+                        }
+                    }
+                    self.replicas[x] -= 1;
+                    self.replicas[y] += 1;
+                }
+                if applied {
+                    continue;
+                }
+                // Cannot happen; stop rather than loop.
+                return;
+            }
             // `a` leads every fragment `b` is missing from. `b` takes one of them over, and in
             // a fragment `b` leads with `a` standing by, the two swap roles.
             let f = (0..self.slots.len())
@@ -305,6 +335,75 @@ impl<'a> State<'a> {
         None
     }
 
+    /// The shortest chain of standby moves `(fragment, from, to)` that takes a place from `a`
+    /// to `b` through other nodes (breadth first; ties by node and fragment order). The hops'
+    /// nodes are distinct, so a hop's fragment differs from its neighbours' (the next hop's
+    /// giver stands by in the next fragment and is missing from this one), and applying the
+    /// hops from the last one keeps every hop's condition.
+    fn standby_path(&self, a: usize, b: usize) -> Option<Vec<(usize, usize, usize)>> {
+        let n = self.nodes.len();
+        // The first fragment where `x` stands by and `y` is missing.
+        let edge = |x: usize, y: usize| {
+            (0..self.slots.len())
+                .find(|&f| self.slots[f].standbys.contains(&x) && !self.slots[f].holds(y))
+        };
+        let mut came: Vec<Option<(usize, usize)>> = vec![None; n];
+        let mut seen = vec![false; n];
+        seen[a] = true;
+        let mut queue = std::collections::VecDeque::from([a]);
+        while let Some(x) = queue.pop_front() {
+            for y in 0..n {
+                if seen[y] {
+                    continue;
+                }
+                let Some(f) = edge(x, y) else { continue };
+                seen[y] = true;
+                came[y] = Some((x, f));
+                if y == b {
+                    let mut path = Vec::new();
+                    let mut at = b;
+                    while let Some((from, f)) = came[at] {
+                        path.push((f, from, at));
+                        at = from;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                queue.push_back(y);
+            }
+        }
+        None
+    }
+
+    /// A leadership swap inside a fragment from a node leading the most to a node leading the
+    /// fewest (at least two fewer): (fragment, leader, standby taking over).
+    fn warm_leader_move(&self) -> Option<(usize, usize, usize)> {
+        let most = self.leaders.iter().copied().max()?;
+        let fewest = self.leaders.iter().copied().min()?;
+        if most < fewest + 2 {
+            return None;
+        }
+        // Only between the nodes leading the most and those leading the fewest: a node at its
+        // share does not pass a leadership on just because a warm swap is at hand.
+        let givers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.leaders[n] == most)
+            .collect();
+        let takers: Vec<usize> = (0..self.nodes.len())
+            .rev()
+            .filter(|&n| self.leaders[n] == fewest)
+            .collect();
+        for &x in &givers {
+            for &y in &takers {
+                if let Some(i) = (0..self.slots.len())
+                    .find(|&i| self.slots[i].leader == x && self.slots[i].standbys.contains(&y))
+                {
+                    return Some((i, x, y));
+                }
+            }
+        }
+        None
+    }
+
     /// Step 4: move leaderships from the nodes leading the most to those leading the fewest.
     fn balance_leaders(&mut self) {
         loop {
@@ -312,19 +411,18 @@ impl<'a> State<'a> {
             if self.leaders[a] <= self.leaders[b] + 1 {
                 return;
             }
-            // Prefer a fragment `b` already stands by for: the two swap roles.
-            let warm = (0..self.slots.len())
-                .find(|&i| self.slots[i].leader == a && self.slots[i].standbys.contains(&b));
-            if let Some(i) = warm {
+            // Prefer a fragment whose leader leads at least two more than one of its standbys:
+            // the two swap roles, and the replica counts do not change.
+            if let Some((i, x, y)) = self.warm_leader_move() {
                 let slot = &mut self.slots[i];
-                slot.leader = b;
+                slot.leader = y;
                 for s in slot.standbys.iter_mut() {
-                    if *s == b {
-                        *s = a;
+                    if *s == y {
+                        *s = x;
                     }
                 }
-                self.leaders[a] -= 1;
-                self.leaders[b] += 1;
+                self.leaders[x] -= 1;
+                self.leaders[y] += 1;
                 continue;
             }
             let Some(i) = (0..self.slots.len()).find(|&i| self.slots[i].leader == a) else {

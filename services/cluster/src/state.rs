@@ -9,6 +9,30 @@ use crate::etcd::ClusterError;
 use crate::keys::{Assignment, Keys, LeaderInfo, LoadSample, NodeInfo};
 use crate::scheduler::FragmentMeta;
 
+/// Attempts of one read (reads are idempotent; a request may go to a member that just died
+/// before the client notices).
+const READ_ATTEMPTS: u32 = 3;
+
+/// Runs the read `f` up to [`READ_ATTEMPTS`] times while it fails.
+async fn retried<T, F, Fut>(mut f: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= READ_ATTEMPTS => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "etcd read failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
 /// Fragments read per transaction (5 gets each; etcd allows 128 operations per request).
 const FRAGMENTS_PER_TXN: usize = 24;
 
@@ -75,7 +99,12 @@ pub(crate) async fn fragment_ids(
             .with_range(end.clone())
             .with_limit(1)
             .with_keys_only();
-        let response = client.get(from.clone(), Some(options)).await?;
+        let response = retried(|| {
+            let mut c = client.clone();
+            let (from, options) = (from.clone(), options.clone());
+            async move { c.get(from, Some(options)).await }
+        })
+        .await?;
         let Some(kv) = response.kvs().first() else {
             return Ok(ids);
         };
@@ -170,7 +199,13 @@ pub(crate) async fn read(
                 rev,
             )]);
         }
-        let response = client.txn(txn.and_then(ops)).await?;
+        let txn = txn.and_then(ops);
+        let response = retried(|| {
+            let mut c = client.clone();
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await?;
         if !response.succeeded() {
             return Ok(None);
         }
