@@ -16,7 +16,8 @@
 #   ETCD_CLIENT_PORTS=2379,2479,2579  ETCD_PEER_PORTS=2380,2480,2580
 #   REGISTRY_PORTS=17890,17891,17892  COORDINATOR_PORTS=8091,8092,8093
 # Other settings: NODES (tarsd nodes, default 3), TARSD (the binary; default
-# target/release/tarsd, built with `cargo build --release -p tarsd --features cluster` unless
+# ${CARGO_TARGET_DIR:-target}/release/tarsd,
+# built with `cargo build --release -p tarsd --features cluster` unless
 # --no-build or NO_BUILD=1), ETCD (default etcd on PATH), READY_TIMEOUT (seconds to wait for
 # each process, default 30).
 #
@@ -54,7 +55,7 @@ done
 NODES="${NODES:-3}"
 MEMBERS=3
 ETCD_BIN="${ETCD:-etcd}"
-TARSD="${TARSD:-$ROOT/target/release/tarsd}"
+TARSD="${TARSD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/tarsd}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
 
 mkdir -p "$STATE"

@@ -11,6 +11,7 @@
 //! - [`placement`]: where fragment leaders and standbys go (pure).
 //! - [`scheduler`]: the elected scheduler: placement, handover by reassignment, auto-grow.
 //! - [`status`]: `cluster status`: nodes, scheduler and fragments as a table or JSON.
+//! - `state` (private): reads the nodes, the scheduler key and the fragments' small keys.
 #![deny(missing_docs)]
 
 pub mod autogrow;
