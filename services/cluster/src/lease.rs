@@ -36,7 +36,9 @@ impl NodeLease {
         let ttl = Duration::from_secs(u64::try_from(granted.ttl().max(1)).unwrap_or(1));
         let alive = Arc::new(AtomicBool::new(true));
         let (tx, lost) = watch::channel(false);
-        let task = etcd.spawn(keep_alive(etcd.clone(), id, ttl, alive.clone(), tx));
+        // The task holds a client, not the Etcd: the last Etcd (and its runtime) must not be
+        // dropped on the runtime's own threads.
+        let task = etcd.spawn(keep_alive(etcd.client(), id, ttl, alive.clone(), tx));
         Ok(NodeLease {
             id,
             ttl,
@@ -86,7 +88,7 @@ impl NodeLease {
 }
 
 async fn keep_alive(
-    etcd: Etcd,
+    client: etcd_client::Client,
     id: i64,
     ttl: Duration,
     alive: Arc<AtomicBool>,
@@ -101,7 +103,7 @@ async fn keep_alive(
             break;
         }
         if stream.is_none() {
-            let mut client = etcd.client();
+            let mut client = client.clone();
             match client.lease_keep_alive(id).await {
                 Ok(s) => stream = Some(s),
                 Err(e) => {

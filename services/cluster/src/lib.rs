@@ -9,9 +9,19 @@
 //!   cluster-wide AT row locks.
 //! - [`keys`]: the key layout every part shares.
 //! - [`lease`]: a node's lease, kept alive, and the signal when it is lost.
+//! - [`autogrow`]: when a fragment stays overloaded (TaaS's rule; pure).
+//! - [`placement`]: where fragment leaders and standbys go (pure).
+//! - [`scheduler`]: the elected scheduler: placement, handover by reassignment, auto-grow.
+//! - [`status`]: `cluster status`: nodes, scheduler and fragments as a table or JSON.
+//! - `state` (private): reads the nodes, the scheduler key and the fragments' small keys.
 #![deny(missing_docs)]
 
+pub mod autogrow;
 pub mod coordinator;
 pub mod etcd;
 pub mod keys;
 pub mod lease;
+pub mod placement;
+pub mod scheduler;
+mod state;
+pub mod status;
