@@ -7,8 +7,10 @@
 //!   coordinator's threads call it synchronously or hand it callbacks).
 //! - [`keys`]: the key layout every part shares.
 //! - [`lease`]: a node's lease, kept alive, and the signal when it is lost.
+//! - [`registry`]: the registry in cluster mode (instances in etcd, a watch-fed cache per node).
 #![deny(missing_docs)]
 
 pub mod etcd;
 pub mod keys;
 pub mod lease;
+pub mod registry;
