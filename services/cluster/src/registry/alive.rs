@@ -183,14 +183,5 @@ fn conditional(keys: &RegistryKeys, chunk: &[(InstanceId, AliveRecord)]) -> Txn 
 
 /// Runs `t` (bounded by the request timeout); whether its compares held.
 fn txn(etcd: &Etcd, t: Txn) -> Result<bool, ClusterError> {
-    let mut client = etcd.client();
-    let limit = Duration::from_millis(etcd.config().request_timeout_ms.max(1));
-    etcd.block_on(async move {
-        match tokio::time::timeout(limit, client.txn(t)).await {
-            Ok(r) => Ok(r?.succeeded()),
-            Err(_) => Err(ClusterError::Unavailable(format!(
-                "etcd did not commit within {limit:?}"
-            ))),
-        }
-    })
+    super::txn(etcd, t).map(|r| r.succeeded())
 }

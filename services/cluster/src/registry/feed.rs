@@ -13,7 +13,7 @@ use tars_protocols::tarsrs::Instance;
 use tars_registry::{Registry, RemoteChange};
 
 use super::keys::{AliveRecord, KeyKind, RegistryKeys};
-use super::now_ms;
+use super::{now_ms, request_limit, sent};
 use crate::etcd::{ClusterError, Etcd};
 
 /// Keys per page of the snapshot read.
@@ -27,10 +27,10 @@ pub(super) fn read_snapshot(
     keys: &RegistryKeys,
     heartbeat_timeout: Duration,
 ) -> Result<(Vec<RemoteChange>, i64), ClusterError> {
-    let mut client = etcd.client();
+    let client = etcd.client();
     let base = keys.base().to_owned();
     let end = keys.range_end();
-    let limit = Duration::from_millis(etcd.config().request_timeout_ms.max(1));
+    let limit = request_limit(etcd);
     let (kvs, revision) = etcd.block_on(async move {
         let mut kvs: Vec<KeyValue> = Vec::new();
         let mut revision = 0;
@@ -41,11 +41,12 @@ pub(super) fn read_snapshot(
                 // Later pages at the first page's revision: one consistent snapshot.
                 options = options.with_revision(revision);
             }
-            let page = tokio::time::timeout(limit, client.get(from.clone(), Some(options)))
-                .await
-                .map_err(|_| {
-                    ClusterError::Unavailable(format!("etcd did not answer within {limit:?}"))
-                })??;
+            let page = sent(limit, || {
+                let mut client = client.clone();
+                let (from, options) = (from.clone(), options.clone());
+                async move { client.get(from, Some(options)).await }
+            })
+            .await?;
             if revision == 0 {
                 revision = page
                     .header()

@@ -175,20 +175,62 @@ impl EtcdRegistry {
         &self.options
     }
 
-    /// Runs one transaction, bounded by the connection's request timeout.
-    fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
-        let mut client = self.etcd.client();
-        let limit = Duration::from_millis(self.etcd.config().request_timeout_ms.max(1));
-        self.etcd.block_on(async move {
-            match tokio::time::timeout(limit, client.txn(txn)).await {
-                Ok(r) => r.map_err(ClusterError::from),
-                Err(_) => Err(ClusterError::Unavailable(format!(
-                    "etcd did not commit within {limit:?} (no majority?); the outcome is \
-                     unknown: etcd may still apply it"
-                ))),
-            }
-        })
+    /// Runs one transaction (see [`txn`]).
+    fn txn(&self, t: Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
+        txn(&self.etcd, t)
     }
+}
+
+/// Whether `e` says the request never left this process: the connection to the member the
+/// client picked could not be made (a member is down). Sending it again is safe.
+fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => status.message() == "tcp connect error",
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `call` until it answers, bounded by `limit`. The client balances over every member,
+/// also over a member that is down: a request it could not even send there is sent again (to
+/// another member) while time is left, so one member down out of three fails no request.
+async fn sent<T, F, Fut>(limit: Duration, mut call: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, call()).await {
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) if not_sent(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(Err(e)) => return Err(ClusterError::from(e)),
+            Err(_) => {
+                return Err(ClusterError::Unavailable(format!(
+                    "etcd did not answer within {limit:?} (no majority?); a write's outcome \
+                     is unknown: etcd may still apply it"
+                )))
+            }
+        }
+    }
+}
+
+/// The connection's request timeout.
+fn request_limit(etcd: &Etcd) -> Duration {
+    Duration::from_millis(etcd.config().request_timeout_ms.max(1))
+}
+
+/// Runs one transaction (see [`sent`]).
+fn txn(etcd: &Etcd, t: Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
+    let client = etcd.client();
+    let limit = request_limit(etcd);
+    etcd.block_on(sent(limit, || {
+        let mut client = client.clone();
+        let t = t.clone();
+        async move { client.txn(t).await }
+    }))
 }
 
 fn revision_of(r: &etcd_client::TxnResponse) -> Result<i64, ClusterError> {
