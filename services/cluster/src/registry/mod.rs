@@ -2,7 +2,7 @@
 //! RegistryObj from its own cache fed by an etcd watch.
 //!
 //! [`EtcdRegistry`] is the [`RegistrationBackend`] of a node's
-//! [`Registry`](tars_registry::Registry); [`open_registry`] opens a
+//! [`Registry`]; [`open_registry`] opens a
 //! [`RegistryService`] over it.
 //!
 //! **Writes.** A registration is one etcd transaction putting the instance under
