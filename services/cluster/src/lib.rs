@@ -14,6 +14,7 @@
 //! - [`scheduler`]: the elected scheduler: placement, handover by reassignment, auto-grow.
 //! - [`status`]: `cluster status`: nodes, scheduler and fragments as a table or JSON.
 //! - `state` (private): reads the nodes, the scheduler key and the fragments' small keys.
+//! - [`registry`]: the registry in cluster mode (instances in etcd, a watch-fed cache per node).
 #![deny(missing_docs)]
 
 pub mod autogrow;
@@ -25,3 +26,4 @@ pub mod placement;
 pub mod scheduler;
 mod state;
 pub mod status;
+pub mod registry;

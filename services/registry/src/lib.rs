@@ -1,7 +1,7 @@
 //! The tars-rs registry service.
 //!
-//! - [`Registry`]: registrations with static metadata (durable in an embedded redb database,
-//!   see [`store`]), heartbeats with dynamic metadata, active/inactive by heartbeat age, and
+//! - [`Registry`]: registrations with static metadata (durable in a [`RegistrationBackend`]:
+//!   an embedded redb database by default, see [`store`]; etcd in cluster mode), heartbeats with dynamic metadata, active/inactive by heartbeat age, and
 //!   filtered listing.
 //! - [`query`]: `tars.tarsregistry.QueryObj`, the framework's QueryF naming interface with IDC
 //!   group and SET semantics, for any Tars client.
@@ -22,8 +22,8 @@ pub mod watch;
 
 pub use locator::InProcessLocator;
 pub use query::{GroupRule, QueryService};
-pub use registry::{matches, ChangeListener, HeartbeatOutcome, Registry};
+pub use registry::{matches, ChangeListener, HeartbeatOutcome, Registry, RemoteChange};
 pub use servant::RegistryServantImpl;
 pub use service::{RegistryConfig, RegistryService, DEFAULT_PORT, QUERY_OBJ, REGISTRY_OBJ};
-pub use store::{RegistrationStore, StoreError};
+pub use store::{HeartbeatRecord, RegistrationBackend, RegistrationStore, StoreError};
 pub use watch::{WatchConfig, WatchHub, WATCH_BUSY};

@@ -7,11 +7,20 @@
 //! deregistration, a heartbeat carrying different load, an instance turning inactive (seen
 //! by [`Registry::sweep`]) or active again. [`ChangeListener`]s hear of each bump; the
 //! `watch` long poll ([`crate::watch`]) is built on them.
+//!
+//! The durable part is a [`RegistrationBackend`]: the embedded redb [`RegistrationStore`] by
+//! default ([`Registry::open`]), or one shared by several nodes ([`Registry::open_with`]), which
+//! feeds the changes made elsewhere in through [`Registry::apply`] and [`Registry::reset`].
+//! Those carry the backend's revisions: an instance remembers the revision of its
+//! registration, and a deregistration leaves a tombstone until the backend's feed has passed
+//! it, so that a change arriving late never undoes a newer one (a write acknowledged here is
+//! listed at once, before the feed brings it back — or not applied again when the feed has
+//! delivered it already).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tars::TarsString;
 
@@ -19,7 +28,7 @@ use parking_lot::{Mutex, RwLock};
 use tars_protocols::tars::EndpointF;
 use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, InstanceFilter};
 
-use crate::store::{RegistrationStore, StoreError};
+use crate::store::{HeartbeatRecord, RegistrationBackend, RegistrationStore, StoreError};
 
 /// `(object, host, port)`: one instance.
 type Key = (TarsString, TarsString, i32);
@@ -32,6 +41,75 @@ struct Entry {
     last_heartbeat_ms: i64,
     /// Whether the object's current version counts the instance as active.
     listed_active: bool,
+    /// The backend's revision of the registration (0 for a backend without revisions).
+    revision: i64,
+}
+
+/// A change of the registrations made elsewhere (by another node sharing the backend), as
+/// the backend's feed reports it ([`Registry::apply`], [`Registry::reset`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteChange {
+    /// Registered or re-registered at `revision` (its metadata and load replace the previous
+    /// registration's).
+    Registered {
+        /// The instance (boxed: it is much larger than the other changes).
+        instance: Box<Instance>,
+        /// The backend's revision of the registration.
+        revision: i64,
+        /// When this node learned of it, which counts as a heartbeat; `None` when that time is
+        /// unknown (a snapshot): the instance is then inactive until other evidence comes.
+        seen: Option<Instant>,
+    },
+    /// Deregistered at `revision`.
+    Deregistered {
+        /// The object.
+        obj: TarsString,
+        /// The host.
+        host: TarsString,
+        /// The port.
+        port: i32,
+        /// The backend's revision of the deregistration.
+        revision: i64,
+    },
+    /// Evidence of heartbeats received elsewhere: the instance was alive at `seen` with
+    /// `load`. Ignored for an instance that is not registered.
+    Alive {
+        /// The object.
+        obj: TarsString,
+        /// The host.
+        host: TarsString,
+        /// The port.
+        port: i32,
+        /// The load of the heartbeat.
+        load: DynamicMeta,
+        /// The heartbeat's wall-clock time (ms since the epoch; 0 for the load given at
+        /// registration). A load older than the one listed is not taken.
+        last_heartbeat_ms: i64,
+        /// When the instance was last known alive (it counts as a heartbeat then).
+        seen: Instant,
+    },
+}
+
+impl RemoteChange {
+    /// The backend revision of a registration or deregistration (0 for liveness).
+    fn revision(&self) -> i64 {
+        match self {
+            RemoteChange::Registered { revision, .. }
+            | RemoteChange::Deregistered { revision, .. } => *revision,
+            RemoteChange::Alive { .. } => 0,
+        }
+    }
+}
+
+/// How far the backend's feed ([`Registry::apply`], [`Registry::reset`]) got.
+#[derive(Default)]
+struct FeedState {
+    /// The highest revision it delivered: a local write at or below it is already listed
+    /// (with whatever followed it).
+    delivered: i64,
+    /// Deregistrations (with their revisions) the feed may not have passed yet: an older
+    /// registration arriving late must not bring the instance back.
+    tombstones: HashMap<Key, i64>,
 }
 
 /// Hears of the objects whose version changed (called after the change, with no registry
@@ -52,8 +130,10 @@ pub enum HeartbeatOutcome {
 
 /// Registrations and their liveness.
 pub struct Registry {
-    store: RegistrationStore,
+    store: Arc<dyn RegistrationBackend>,
     entries: RwLock<BTreeMap<Key, Entry>>,
+    /// How far the backend's feed got. Written with `entries` held.
+    feed: Mutex<FeedState>,
     /// Held while a write goes to disk and then to `entries`.
     write_order: Mutex<()>,
     heartbeat_timeout: Duration,
@@ -80,6 +160,13 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A last-seen time old enough to count as inactive.
+fn stale_since(heartbeat_timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_sub(heartbeat_timeout + Duration::from_millis(1))
+        .unwrap_or(now)
+}
+
 fn key_of(instance: &Instance) -> Key {
     (
         instance.obj_name.clone(),
@@ -93,10 +180,28 @@ impl Registry {
     /// turn active with their first heartbeat.
     pub fn open(path: &Path, heartbeat_timeout: Duration) -> Result<Registry, StoreError> {
         let store = RegistrationStore::open(path)?;
-        let stale = Instant::now()
-            .checked_sub(heartbeat_timeout + Duration::from_millis(1))
-            .unwrap_or_else(Instant::now);
-        let entries = store
+        Registry::with_backend(Arc::new(store), heartbeat_timeout)
+    }
+
+    /// Opens a registry over `backend` and [attaches](RegistrationBackend::attach) it (a
+    /// shared backend fills the registry and starts feeding it changes).
+    pub fn open_with(
+        backend: Arc<dyn RegistrationBackend>,
+        heartbeat_timeout: Duration,
+    ) -> Result<Arc<Registry>, StoreError> {
+        let registry = Arc::new(Registry::with_backend(backend.clone(), heartbeat_timeout)?);
+        backend.attach(&registry)?;
+        Ok(registry)
+    }
+
+    /// A registry over `backend` with the registrations it loads (inactive until their
+    /// first heartbeat), not yet attached: [`Registry::open_with`] does both.
+    pub fn with_backend(
+        backend: Arc<dyn RegistrationBackend>,
+        heartbeat_timeout: Duration,
+    ) -> Result<Registry, StoreError> {
+        let stale = stale_since(heartbeat_timeout);
+        let entries = backend
             .load_all()?
             .into_iter()
             .map(|instance| {
@@ -105,13 +210,15 @@ impl Registry {
                     last_seen: stale,
                     last_heartbeat_ms: 0,
                     listed_active: false,
+                    revision: 0,
                 };
                 (key_of(&entry.instance), entry)
             })
             .collect();
         Ok(Registry {
-            store,
+            store: backend,
             entries: RwLock::new(entries),
+            feed: Mutex::new(FeedState::default()),
             write_order: Mutex::new(()),
             heartbeat_timeout,
             versions: Mutex::new(HashMap::new()),
@@ -186,7 +293,176 @@ impl Registry {
     }
 
     fn is_active(&self, e: &Entry, now: Instant) -> bool {
-        now.duration_since(e.last_seen) <= self.heartbeat_timeout
+        now.saturating_duration_since(e.last_seen) <= self.heartbeat_timeout
+    }
+
+    /// Applies one change (with `entries` write-locked and `feed` locked); whether it
+    /// changed anything. Objects whose version it bumped go to `changed`.
+    fn apply_one(
+        &self,
+        entries: &mut BTreeMap<Key, Entry>,
+        tombstones: &mut HashMap<Key, i64>,
+        change: RemoteChange,
+        now: Instant,
+        changed: &mut BTreeSet<TarsString>,
+    ) -> bool {
+        match change {
+            RemoteChange::Registered {
+                instance,
+                revision,
+                seen,
+            } => {
+                let mut instance = *instance;
+                let key = key_of(&instance);
+                if revision != 0 {
+                    let newer = entries.get(&key).is_some_and(|e| e.revision >= revision)
+                        || tombstones.get(&key).is_some_and(|&t| t >= revision);
+                    if newer {
+                        return false;
+                    }
+                    tombstones.remove(&key);
+                }
+                instance.active = false;
+                instance.last_heartbeat_ms = 0;
+                let last_seen = seen.unwrap_or_else(|| stale_since(self.heartbeat_timeout));
+                let mut entry = Entry {
+                    instance,
+                    last_seen,
+                    last_heartbeat_ms: 0,
+                    listed_active: false,
+                    revision,
+                };
+                entry.listed_active = self.is_active(&entry, now);
+                self.bump(&key.0);
+                changed.insert(key.0.clone());
+                entries.insert(key, entry);
+                true
+            }
+            RemoteChange::Deregistered {
+                obj,
+                host,
+                port,
+                revision,
+            } => {
+                let key = (obj, host, port);
+                if revision != 0 {
+                    if entries.get(&key).is_some_and(|e| e.revision > revision) {
+                        return false;
+                    }
+                    let t = tombstones.entry(key.clone()).or_insert(revision);
+                    *t = (*t).max(revision);
+                }
+                let removed = entries.remove(&key).is_some();
+                if removed {
+                    self.bump(&key.0);
+                    changed.insert(key.0);
+                }
+                removed
+            }
+            RemoteChange::Alive {
+                obj,
+                host,
+                port,
+                load,
+                last_heartbeat_ms,
+                seen,
+            } => {
+                let Some(e) = entries.get_mut(&(obj.clone(), host, port)) else {
+                    return false;
+                };
+                let mut bumped = false;
+                if last_heartbeat_ms >= e.last_heartbeat_ms {
+                    bumped = e.instance.load != load;
+                    e.instance.load = load;
+                    e.last_heartbeat_ms = last_heartbeat_ms;
+                }
+                if seen > e.last_seen {
+                    e.last_seen = seen;
+                }
+                let active = self.is_active(e, now);
+                if active != e.listed_active {
+                    e.listed_active = active;
+                    bumped = true;
+                }
+                if bumped {
+                    self.bump(&obj);
+                    changed.insert(obj);
+                }
+                bumped
+            }
+        }
+    }
+
+    /// Applies changes made elsewhere, in the order the backend committed them (a change
+    /// older than what is listed is ignored); the objects that changed get new versions and
+    /// the listeners hear of them. Every revision up to the highest one in `changes` is
+    /// taken as delivered: tombstones up to it are dropped.
+    pub fn apply(&self, changes: Vec<RemoteChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut changed = BTreeSet::new();
+        {
+            let mut entries = self.entries.write();
+            let mut feed = self.feed.lock();
+            let mut delivered = feed.delivered;
+            for change in changes {
+                delivered = delivered.max(change.revision());
+                self.apply_one(
+                    &mut entries,
+                    &mut feed.tombstones,
+                    change,
+                    now,
+                    &mut changed,
+                );
+            }
+            feed.delivered = delivered;
+            feed.tombstones.retain(|_, t| *t > delivered);
+        }
+        self.notify(&changed.into_iter().collect::<Vec<_>>());
+    }
+
+    /// Replaces the registrations with a consistent snapshot of the backend taken at
+    /// `revision` (`snapshot`: its registrations, then liveness evidence): instances missing
+    /// from it are removed unless registered here after `revision`. Used at start and when
+    /// the backend's feed had to start over.
+    pub fn reset(&self, snapshot: Vec<RemoteChange>, revision: i64) {
+        let now = Instant::now();
+        let mut changed = BTreeSet::new();
+        {
+            let mut entries = self.entries.write();
+            let mut feed = self.feed.lock();
+            let present: BTreeSet<Key> = snapshot
+                .iter()
+                .filter_map(|c| match c {
+                    RemoteChange::Registered { instance, .. } => Some(key_of(instance)),
+                    _ => None,
+                })
+                .collect();
+            let gone: Vec<Key> = entries
+                .iter()
+                .filter(|(k, e)| e.revision <= revision && !present.contains(*k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in gone {
+                entries.remove(&key);
+                self.bump(&key.0);
+                changed.insert(key.0);
+            }
+            feed.delivered = feed.delivered.max(revision);
+            feed.tombstones.retain(|_, t| *t > revision);
+            for change in snapshot {
+                self.apply_one(
+                    &mut entries,
+                    &mut feed.tombstones,
+                    change,
+                    now,
+                    &mut changed,
+                );
+            }
+        }
+        self.notify(&changed.into_iter().collect::<Vec<_>>());
     }
 
     /// How long an instance stays active without a heartbeat.
@@ -211,25 +487,29 @@ impl Registry {
         // Writers go to disk in turn, so disk and memory see them in the same order; readers
         // and heartbeats are not held up by the disk.
         let order = self.write_order.lock();
-        self.store.put_all(&instances)?;
+        let revision = self.store.put_all(&instances)?;
         let now = Instant::now();
         let mut changed = BTreeSet::new();
         {
             let mut entries = self.entries.write();
-            for instance in instances {
+            let mut feed = self.feed.lock();
+            // Listed at once (read your writes) — unless the feed has delivered the write
+            // already, and maybe newer changes of the same instances.
+            let delivered = revision != 0 && revision <= feed.delivered;
+            for instance in instances.into_iter().filter(|_| !delivered) {
                 // A (re-)registration carries the instance's current load: it replaces the
                 // previous one.
-                let key = key_of(&instance);
-                self.bump(&key.0);
-                changed.insert(key.0.clone());
-                entries.insert(
-                    key,
-                    Entry {
-                        instance,
-                        last_seen: now,
-                        last_heartbeat_ms: 0,
-                        listed_active: true,
-                    },
+                let change = RemoteChange::Registered {
+                    instance: Box::new(instance),
+                    revision,
+                    seen: Some(now),
+                };
+                self.apply_one(
+                    &mut entries,
+                    &mut feed.tombstones,
+                    change,
+                    now,
+                    &mut changed,
                 );
             }
         }
@@ -246,47 +526,66 @@ impl Registry {
         port: i32,
         load: DynamicMeta,
     ) -> HeartbeatOutcome {
-        let obj = TarsString::from(obj);
-        let changed = {
+        let obj_name = TarsString::from(obj);
+        let at_ms = now_ms();
+        let (changed, revived) = {
             let mut entries = self.entries.write();
-            let Some(e) = entries.get_mut(&(obj.clone(), TarsString::from(host), port)) else {
+            let Some(e) = entries.get_mut(&(obj_name.clone(), TarsString::from(host), port)) else {
                 return HeartbeatOutcome::Unknown;
             };
-            let changed = e.instance.load != load || !e.listed_active;
-            e.instance.load = load;
+            let revived = !e.listed_active;
+            let changed = e.instance.load != load || revived;
+            e.instance.load = load.clone();
             e.last_seen = Instant::now();
-            e.last_heartbeat_ms = now_ms();
+            e.last_heartbeat_ms = at_ms;
             e.listed_active = true;
             if changed {
-                self.bump(&obj);
+                self.bump(&obj_name);
             }
-            changed
+            (changed, revived)
         };
         if changed {
-            self.notify(std::slice::from_ref(&obj));
+            self.notify(std::slice::from_ref(&obj_name));
         }
+        self.store.heartbeat(&HeartbeatRecord {
+            obj,
+            host,
+            port,
+            load: &load,
+            at_ms,
+            revived,
+        });
         HeartbeatOutcome::Recorded
     }
 
     /// Removes an instance durably; whether it was registered.
     pub fn deregister(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
         let order = self.write_order.lock();
-        let existed = self.store.remove(obj, host, port)?;
-        let obj = TarsString::from(obj);
+        let (existed, revision) = self.store.remove(obj, host, port)?;
+        let mut changed = BTreeSet::new();
         let removed = {
             let mut entries = self.entries.write();
-            let removed = entries
-                .remove(&(obj.clone(), TarsString::from(host), port))
-                .is_some();
-            if removed {
-                self.bump(&obj);
+            let mut feed = self.feed.lock();
+            if revision != 0 && revision <= feed.delivered {
+                false // the feed delivered it already
+            } else {
+                let change = RemoteChange::Deregistered {
+                    obj: obj.into(),
+                    host: host.into(),
+                    port,
+                    revision,
+                };
+                self.apply_one(
+                    &mut entries,
+                    &mut feed.tombstones,
+                    change,
+                    Instant::now(),
+                    &mut changed,
+                )
             }
-            removed
         };
         drop(order);
-        if removed {
-            self.notify(std::slice::from_ref(&obj));
-        }
+        self.notify(&changed.into_iter().collect::<Vec<_>>());
         Ok(existed || removed)
     }
 

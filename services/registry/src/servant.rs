@@ -4,9 +4,10 @@
 //! Return codes:
 //! - `registerInstance`: 0 registered (durable before the answer); [`INVALID_INSTANCE`] when
 //!   `objName` or `endpoint.host` is empty or the port is not 1..=65535; [`STORAGE_FAILED`]
-//!   when it could not be stored (not registered; retry).
+//!   when it could not be stored (not registered; retry); [`STORE_UNAVAILABLE`] when the store
+//!   cannot commit now (cluster mode: etcd has no majority): nothing was half-written; retry.
 //! - `heartbeat`: 0 recorded; 1 unknown instance (register again).
-//! - `deregister`: 0 removed; 1 was not registered; [`STORAGE_FAILED`].
+//! - `deregister`: 0 removed; 1 was not registered; [`STORAGE_FAILED`]; [`STORE_UNAVAILABLE`].
 //! - `list`: 0 and the matching instances.
 //! - `watch`: 0 and the changed objects (none when the wait ended), [`WATCH_BUSY`](crate::watch::WATCH_BUSY) when the
 //!   registry holds as many watches as it allows (see [`crate::watch`]).
@@ -21,12 +22,30 @@ use tars::server::{Current, ServantError};
 use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter, ObjectInstances};
 
 use crate::registry::{HeartbeatOutcome, Registry};
+use crate::store::StoreError;
 use crate::watch::{WatchConfig, WatchHub};
 
 /// `registerInstance` refused an instance without object name, host or valid port.
 pub const INVALID_INSTANCE: i32 = -1;
 /// The registration store failed; nothing changed.
 pub const STORAGE_FAILED: i32 = -2;
+/// The registration store cannot commit now (cluster mode: etcd has no majority or does not
+/// answer in time); nothing was half-written. Lookups keep being answered; retry the write.
+pub const STORE_UNAVAILABLE: i32 = -3;
+
+/// The return code of a failed write.
+fn write_failed(e: &StoreError, what: &str) -> i32 {
+    match e {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "cannot store a {what}: store unavailable");
+            STORE_UNAVAILABLE
+        }
+        _ => {
+            tracing::error!(error = %e, "cannot store a {what}");
+            STORAGE_FAILED
+        }
+    }
+}
 
 /// The Registry servant.
 #[derive(Debug)]
@@ -66,10 +85,7 @@ impl tarsrs::Registry for RegistryServantImpl {
         }
         match self.registry.register(instance) {
             Ok(()) => Ok(0),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store a registration");
-                Ok(STORAGE_FAILED)
-            }
+            Err(e) => Ok(write_failed(&e, "registration")),
         }
     }
 
@@ -99,10 +115,7 @@ impl tarsrs::Registry for RegistryServantImpl {
         match self.registry.deregister(&obj_name, &host, port) {
             Ok(true) => Ok(0),
             Ok(false) => Ok(1),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store a deregistration");
-                Ok(STORAGE_FAILED)
-            }
+            Err(e) => Ok(write_failed(&e, "deregistration")),
         }
     }
 

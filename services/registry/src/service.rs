@@ -16,7 +16,7 @@ use tars_protocols::tarsrs::RegistryServant;
 use crate::query::{GroupRule, QueryService};
 use crate::registry::Registry;
 use crate::servant::RegistryServantImpl;
-use crate::store::StoreError;
+use crate::store::{RegistrationBackend, StoreError};
 use crate::watch::{WatchConfig, WatchHub};
 
 /// Object name of the naming interface (QueryF).
@@ -87,7 +87,22 @@ impl RegistryService {
             &config.data_dir.join("registry.redb"),
             Duration::from_millis(config.heartbeat_timeout_ms),
         )?;
-        let registry = Arc::new(registry);
+        Ok(RegistryService::serve(Arc::new(registry), config))
+    }
+
+    /// Opens the registry over `backend` instead of the embedded database (cluster mode:
+    /// registrations in etcd); `config.data_dir` is not used. Fails when the backend cannot
+    /// be attached (e.g. etcd unreachable at start).
+    pub fn open_with(
+        config: RegistryConfig,
+        backend: Arc<dyn RegistrationBackend>,
+    ) -> Result<RegistryService, StoreError> {
+        let registry =
+            Registry::open_with(backend, Duration::from_millis(config.heartbeat_timeout_ms))?;
+        Ok(RegistryService::serve(registry, config))
+    }
+
+    fn serve(registry: Arc<Registry>, config: RegistryConfig) -> RegistryService {
         let watch = WatchHub::start(
             registry.clone(),
             WatchConfig {
@@ -95,16 +110,21 @@ impl RegistryService {
                 max_wait: Duration::from_millis(config.watch_max_wait_ms),
             },
         );
-        Ok(RegistryService {
+        RegistryService {
             registry,
             watch,
             config,
-        })
+        }
     }
 
     /// The registry state.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
     }
 
     /// The held `watch` calls.

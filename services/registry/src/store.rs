@@ -4,12 +4,18 @@
 //!
 //! Only registrations (object, endpoint, static metadata) are stored. Heartbeats are soft state:
 //! after a restart every instance is inactive until its next heartbeat.
+//!
+//! The store is one [`RegistrationBackend`], the durable part of a [`Registry`]; cluster mode
+//! (`tars-cluster`) puts the registrations in etcd behind the same trait.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tars::codec::TarsStruct;
-use tars_protocols::tarsrs::Instance;
+use tars_protocols::tarsrs::{DynamicMeta, Instance};
+
+use crate::registry::Registry;
 
 /// Key: `objName \0 host \0 port`; value: the Tars-encoded `tarsrs.Instance`.
 const REGISTRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrations");
@@ -23,6 +29,11 @@ pub enum StoreError {
     /// The data directory could not be created.
     #[error("registry store directory: {0}")]
     Io(#[from] std::io::Error),
+    /// The store cannot be reached or cannot commit now (in cluster mode: etcd has no
+    /// majority, or does not answer in time). Nothing was half-written; the write may be
+    /// retried (registering and deregistering are idempotent).
+    #[error("registry store unavailable: {0}")]
+    Unavailable(String),
     /// A stored record did not decode (the file was damaged or written by something else).
     #[error("registry store: record {key:?} is corrupt: {source}")]
     Corrupt {
@@ -40,6 +51,55 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 /// The record key of an instance.
 pub fn record_key(obj: &str, host: &str, port: i32) -> String {
     format!("{obj}\0{host}\0{port}")
+}
+
+/// A heartbeat the registry recorded, as [`RegistrationBackend::heartbeat`] hears of it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatRecord<'a> {
+    /// The instance's object.
+    pub obj: &'a str,
+    /// The instance's host.
+    pub host: &'a str,
+    /// The instance's port.
+    pub port: i32,
+    /// The load it reported.
+    pub load: &'a DynamicMeta,
+    /// When it was recorded (wall clock, ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Whether the instance was listed inactive before this heartbeat.
+    pub revived: bool,
+}
+
+/// The durable part of a [`Registry`]: where registrations are kept. [`RegistrationStore`]
+/// (embedded redb) is the one-node backend; cluster mode keeps them in etcd.
+///
+/// Writes are all-or-nothing and acknowledged only once durable. A backend whose
+/// registrations also change elsewhere (other nodes) feeds those changes into the registry
+/// through [`Registry::apply`] and [`Registry::reset`], with the revisions its writes return,
+/// so that a late notification never undoes a newer write.
+pub trait RegistrationBackend: Send + Sync + 'static {
+    /// The registrations to start with (listed inactive until their first heartbeat). A
+    /// backend that fills the registry in [`RegistrationBackend::attach`] may return none.
+    fn load_all(&self) -> Result<Vec<Instance>, StoreError>;
+
+    /// Stores (or replaces) `instances` durably in one commit; `Ok` once they are durable.
+    /// Returns the revision of the commit, 0 for a backend without revisions.
+    fn put_all(&self, instances: &[Instance]) -> Result<i64, StoreError>;
+
+    /// Removes a registration durably: whether it existed, and the revision of the commit
+    /// (0 for a backend without revisions).
+    fn remove(&self, obj: &str, host: &str, port: i32) -> Result<(bool, i64), StoreError>;
+
+    /// A heartbeat was recorded (soft state, which a backend may share at its own pace).
+    /// Called with no registry lock held; must not wait for I/O. The default ignores it.
+    fn heartbeat(&self, _beat: &HeartbeatRecord<'_>) {}
+
+    /// `registry` was opened over this backend (called once, before it serves): a backend
+    /// whose registrations also change elsewhere starts feeding it here. The default does
+    /// nothing.
+    fn attach(&self, _registry: &Arc<Registry>) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The embedded registration database.
@@ -115,5 +175,19 @@ impl RegistrationStore {
             out.push(instance);
         }
         Ok(out)
+    }
+}
+
+impl RegistrationBackend for RegistrationStore {
+    fn load_all(&self) -> Result<Vec<Instance>, StoreError> {
+        RegistrationStore::load_all(self)
+    }
+
+    fn put_all(&self, instances: &[Instance]) -> Result<i64, StoreError> {
+        RegistrationStore::put_all(self, instances).map(|()| 0)
+    }
+
+    fn remove(&self, obj: &str, host: &str, port: i32) -> Result<(bool, i64), StoreError> {
+        RegistrationStore::remove(self, obj, host, port).map(|existed| (existed, 0))
     }
 }
