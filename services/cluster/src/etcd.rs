@@ -194,3 +194,88 @@ impl Etcd {
         self.runtime.spawn(f)
     }
 }
+
+/// Whether `e` says the request never left this process: the connection to the member the
+/// client picked could not be made (a member is down). Sending it again is safe.
+pub fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => status.message() == "tcp connect error",
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `call` until it answers, bounded by `limit`. The client balances over every member,
+/// also over a member that is down: a request it could not even send there is sent again (to
+/// another member) while time is left, so one member down out of three fails no request.
+/// Past `limit` the outcome of a write is unknown (etcd may still apply it): the error says so.
+pub async fn sent<T, F, Fut>(limit: Duration, mut call: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, call()).await {
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) if not_sent(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(Err(e)) => return Err(ClusterError::from(e)),
+            Err(_) => {
+                return Err(ClusterError::Unavailable(format!(
+                    "etcd did not answer within {limit:?} (no majority?); a write's outcome \
+                     is unknown: etcd may still apply it"
+                )))
+            }
+        }
+    }
+}
+
+/// The connection's request timeout.
+pub fn request_limit(etcd: &Etcd) -> Duration {
+    Duration::from_millis(etcd.config().request_timeout_ms.max(1))
+}
+
+impl Etcd {
+    /// Runs one transaction, resent while it could not be sent (see [`sent`]).
+    pub async fn txn(&self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
+        let client = self.client();
+        sent(request_limit(self), || {
+            let (mut c, t) = (client.clone(), txn.clone());
+            async move { c.txn(t).await }
+        })
+        .await
+    }
+
+    /// Reads `key` (with `options`), resent while it could not be sent (see [`sent`]).
+    pub async fn get(
+        &self,
+        key: impl Into<Vec<u8>>,
+        options: Option<etcd_client::GetOptions>,
+    ) -> Result<etcd_client::GetResponse, ClusterError> {
+        let client = self.client();
+        let key = key.into();
+        sent(request_limit(self), || {
+            let (mut c, k, o) = (client.clone(), key.clone(), options.clone());
+            async move { c.get(k, o).await }
+        })
+        .await
+    }
+
+    /// Writes `key` (with `options`), resent while it could not be sent (see [`sent`]).
+    pub async fn put(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        options: Option<etcd_client::PutOptions>,
+    ) -> Result<etcd_client::PutResponse, ClusterError> {
+        let client = self.client();
+        let (key, value) = (key.into(), value.into());
+        sent(request_limit(self), || {
+            let (mut c, k, v, o) = (client.clone(), key.clone(), value.clone(), options.clone());
+            async move { c.put(k, v, o).await }
+        })
+        .await
+    }
+}

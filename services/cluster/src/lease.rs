@@ -99,18 +99,24 @@ async fn keep_alive(
     let mut confirmed = Instant::now();
     let mut stream = None;
     loop {
-        if confirmed.elapsed() >= ttl {
+        let left = ttl.saturating_sub(confirmed.elapsed());
+        if left.is_zero() {
             break;
         }
+        // No round may wait longer than a period: a stream to a member that died answers
+        // nothing (until the connection's keep-alive notices), so a silent stream is dropped
+        // and the next one goes to another member while the lease still has time.
+        let round_limit = left.min(period);
         if stream.is_none() {
-            let mut client = client.clone();
-            match client.lease_keep_alive(id).await {
-                Ok(s) => stream = Some(s),
-                Err(e) => {
-                    tracing::warn!(lease = id, error = %e, "lease keep-alive stream");
-                    tokio::time::sleep(period.min(Duration::from_millis(200))).await;
+            let mut c = client.clone();
+            match tokio::time::timeout(round_limit, c.lease_keep_alive(id)).await {
+                Ok(Ok(s)) => stream = Some(s),
+                Ok(Err(e)) => {
+                    tracing::debug!(lease = id, error = %e, "lease keep-alive stream");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
+                Err(_) => continue,
             }
         }
         let Some((keeper, responses)) = stream.as_mut() else {
@@ -120,8 +126,7 @@ async fn keep_alive(
             keeper.keep_alive().await?;
             responses.message().await
         };
-        let left = ttl.saturating_sub(confirmed.elapsed());
-        match tokio::time::timeout(left, round).await {
+        match tokio::time::timeout(round_limit, round).await {
             Ok(Ok(Some(r))) if r.ttl() > 0 => {
                 confirmed = Instant::now();
                 tokio::time::sleep(period).await;
@@ -130,11 +135,10 @@ async fn keep_alive(
                 // TTL 0: etcd says the lease expired.
                 break;
             }
-            Ok(Ok(None)) | Ok(Err(_)) => {
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
                 stream = None;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Err(_) => break,
         }
     }
     tracing::warn!(lease = id, "node lease lost");

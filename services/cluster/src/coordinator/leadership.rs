@@ -43,8 +43,7 @@ pub async fn campaign(
 ) -> Result<Option<Fence>, ClusterError> {
     let keys = etcd.keys();
     let (leader_key, epoch_key) = (keys.leader(fragment), keys.epoch(fragment));
-    let mut client = etcd.client();
-    let got = client.get(epoch_key.clone(), None).await?;
+    let got = etcd.get(epoch_key.clone(), None).await?;
     let (epoch, epoch_rev) = match got.kvs().first() {
         Some(kv) => {
             let text = std::str::from_utf8(kv.value()).unwrap_or_default();
@@ -82,7 +81,7 @@ pub async fn campaign(
             ),
             TxnOp::put(epoch_key, next.to_string(), None),
         ]);
-    let resp = client.txn(txn).await?;
+    let resp = etcd.txn(txn).await?;
     if !resp.succeeded() {
         return Ok(None);
     }
@@ -100,13 +99,13 @@ pub async fn resign(etcd: &Etcd, fence: &Fence) -> Result<bool, ClusterError> {
     let txn = Txn::new()
         .when([fence.compare()])
         .and_then([TxnOp::delete(fence.key.clone(), None)]);
-    Ok(etcd.client().txn(txn).await?.succeeded())
+    Ok(etcd.txn(txn).await?.succeeded())
 }
 
 /// The current leader of `fragment`, if any.
 pub async fn leader_of(etcd: &Etcd, fragment: u32) -> Result<Option<LeaderInfo>, ClusterError> {
     let key = etcd.keys().leader(fragment);
-    let got = etcd.client().get(key.clone(), None).await?;
+    let got = etcd.get(key.clone(), None).await?;
     match got.kvs().first() {
         None => Ok(None),
         Some(kv) => {
@@ -131,5 +130,5 @@ pub async fn create_fragment(etcd: &Etcd, f: u32, why: &str) -> Result<bool, Clu
     let txn = Txn::new()
         .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
         .and_then([TxnOp::put(key, value, None)]);
-    Ok(etcd.client().txn(txn).await?.succeeded())
+    Ok(etcd.txn(txn).await?.succeeded())
 }

@@ -78,11 +78,10 @@ pub struct ClusterView {
 /// Reads every fragment's placement and every live node.
 pub async fn read_view(etcd: &Etcd) -> Result<ClusterView, ClusterError> {
     let keys = etcd.keys();
-    let mut client = etcd.client();
-    let frags = client
+    let frags = etcd
         .get(keys.fragments(), Some(GetOptions::new().with_prefix()))
         .await?;
-    let nodes = client
+    let nodes = etcd
         .get(keys.nodes(), Some(GetOptions::new().with_prefix()))
         .await?;
     let mut view = ClusterView::default();
@@ -154,9 +153,8 @@ impl std::fmt::Debug for FragmentManager {
 pub fn publish_node(etcd: &Etcd, lease: &NodeLease, info: &NodeInfo) -> Result<(), ClusterError> {
     let value = serde_json::to_vec(info).map_err(|e| ClusterError::Config(e.to_string()))?;
     let key = etcd.keys().node(&info.node_id);
-    let mut client = etcd.client();
     let options = PutOptions::new().with_lease(lease.id());
-    etcd.block_on(async move { client.put(key, value, Some(options)).await })?;
+    etcd.block_on(etcd.put(key, value, Some(options)))?;
     Ok(())
 }
 
@@ -453,10 +451,7 @@ impl FragmentManager {
                 continue;
             };
             let key = self.etcd.keys().load(f.fragment());
-            let mut client = self.etcd.client();
-            if let Err(e) = self
-                .etcd
-                .block_on(async move { client.put(key, value, None).await })
+            if let Err(e) = self.etcd.block_on(self.etcd.put(key, value, None))
             {
                 tracing::debug!(fragment = f.fragment(), error = %e, "load sample");
             }

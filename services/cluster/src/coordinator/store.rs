@@ -403,7 +403,7 @@ async fn run_chunked(shared: &Shared, ops: Vec<(TxnOp, usize)>) -> Result<u64, C
     let results: Vec<Result<(), ClusterError>> =
         futures::stream::iter(chunks.into_iter().map(|ops| async move {
             let txn = Txn::new().when([shared.fence.compare()]).and_then(ops);
-            let resp = shared.etcd.client().txn(txn).await?;
+            let resp = shared.etcd.txn(txn).await?;
             if resp.succeeded() {
                 Ok(())
             } else {
@@ -448,12 +448,7 @@ async fn take_rows(shared: &Shared, a: &Acquire) -> Result<(), TakeError> {
                     .collect::<Vec<_>>(),
             )
             .or_else(otherwise);
-        let resp = shared
-            .etcd
-            .client()
-            .txn(txn)
-            .await
-            .map_err(|e| TakeError::Etcd(e.into()))?;
+        let resp = shared.etcd.txn(txn).await.map_err(TakeError::Etcd)?;
         if resp.succeeded() {
             taken.extend(lock_keys);
             continue;
@@ -517,10 +512,7 @@ async fn release(shared: &Shared, lock_keys: Vec<String>) -> Result<(), ClusterE
 /// Every stored session of `fragment`.
 async fn read_sessions(etcd: &Etcd, fragment: u32) -> Result<Vec<GlobalSession>, ClusterError> {
     let prefix = etcd.keys().sessions(fragment);
-    let got = etcd
-        .client()
-        .get(prefix, Some(GetOptions::new().with_prefix()))
-        .await?;
+    let got = etcd.get(prefix, Some(GetOptions::new().with_prefix())).await?;
     let now = Instant::now();
     let mut sessions = Vec::with_capacity(got.kvs().len());
     for kv in got.kvs() {
@@ -558,7 +550,6 @@ async fn free_orphan_rows(
         }
     }
     let got = etcd
-        .client()
         .get(keys.locks(), Some(GetOptions::new().with_prefix()))
         .await?;
     let orphans: Vec<(TxnOp, usize)> = got

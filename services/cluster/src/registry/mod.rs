@@ -181,46 +181,7 @@ impl EtcdRegistry {
     }
 }
 
-/// Whether `e` says the request never left this process: the connection to the member the
-/// client picked could not be made (a member is down). Sending it again is safe.
-fn not_sent(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::GRpcStatus(status) => status.message() == "tcp connect error",
-        etcd_client::Error::TransportError(_) => true,
-        _ => false,
-    }
-}
-
-/// Runs `call` until it answers, bounded by `limit`. The client balances over every member,
-/// also over a member that is down: a request it could not even send there is sent again (to
-/// another member) while time is left, so one member down out of three fails no request.
-async fn sent<T, F, Fut>(limit: Duration, mut call: F) -> Result<T, ClusterError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, call()).await {
-            Ok(Ok(r)) => return Ok(r),
-            Ok(Err(e)) if not_sent(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Ok(Err(e)) => return Err(ClusterError::from(e)),
-            Err(_) => {
-                return Err(ClusterError::Unavailable(format!(
-                    "etcd did not answer within {limit:?} (no majority?); a write's outcome \
-                     is unknown: etcd may still apply it"
-                )))
-            }
-        }
-    }
-}
-
-/// The connection's request timeout.
-fn request_limit(etcd: &Etcd) -> Duration {
-    Duration::from_millis(etcd.config().request_timeout_ms.max(1))
-}
+pub(crate) use crate::etcd::{request_limit, sent};
 
 /// Runs one transaction (see [`sent`]).
 fn txn(etcd: &Etcd, t: Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
