@@ -239,7 +239,10 @@ pub fn request_limit(etcd: &Etcd) -> Duration {
 
 impl Etcd {
     /// Runs one transaction, resent while it could not be sent (see [`sent`]).
-    pub async fn txn(&self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, ClusterError> {
+    pub async fn txn(
+        &self,
+        txn: etcd_client::Txn,
+    ) -> Result<etcd_client::TxnResponse, ClusterError> {
         let client = self.client();
         sent(request_limit(self), || {
             let (mut c, t) = (client.clone(), txn.clone());

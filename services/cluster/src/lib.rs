@@ -23,7 +23,7 @@ pub mod etcd;
 pub mod keys;
 pub mod lease;
 pub mod placement;
+pub mod registry;
 pub mod scheduler;
 mod state;
 pub mod status;
-pub mod registry;

@@ -8,12 +8,18 @@
 //! The node registers its own objects in its registry ([`self_registration`]), so a client with
 //! just a locator finds `tars.tarscoordinator.CoordinatorObj` by name.
 //!
-//! [`NodeConfig`] is the TOML configuration (`[registry]` and `[coordinator]` sections with the
-//! fields of each service's configuration); [`Node::start`] opens both stores, recovers, and
+//! With a `[cluster]` section (or `--cluster etcd=...`) the node runs in **cluster mode**
+//! (cargo feature `cluster`, see [`cluster`] and docs/cluster.md): registry and coordinator
+//! state live in etcd, fragments are led through etcd leases, and any node serves any call.
+//!
+//! [`NodeConfig`] is the TOML configuration (`[registry]`, `[coordinator]` and `[cluster]`
+//! sections); [`Node::start`] opens both stores, recovers, and
 //! serves both adapters from one server. [`Node`] is a [`Program`]: the `tarsd` binary runs it
 //! with `tars_bootstrap::run` (logs, `--config`, READY line, SIGTERM / SIGINT).
 #![deny(missing_docs)]
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod self_registration;
 
 use std::net::SocketAddr;
@@ -42,6 +48,8 @@ pub struct NodeConfig {
     pub registry: RegistryConfig,
     /// The coordinator.
     pub coordinator: CoordinatorConfig,
+    /// Cluster mode on etcd; embedded single-node mode when absent.
+    pub cluster: Option<ClusterSection>,
 }
 
 impl Default for NodeConfig {
@@ -52,6 +60,50 @@ impl Default for NodeConfig {
             net_threads: 1,
             registry: RegistryConfig::default(),
             coordinator: CoordinatorConfig::default(),
+            cluster: None,
+        }
+    }
+}
+
+/// The `[cluster]` section: how the node joins a cluster kept in etcd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Client URLs of the etcd members.
+    pub etcd: Vec<String>,
+    /// The prefix of every key in etcd.
+    pub prefix: String,
+    /// This node's id, unique in the cluster (`--node-id`).
+    pub node_id: String,
+    /// The host other nodes and clients reach this node on (`--advertise`); it is carried in
+    /// the XIDs this node issues and in its registrations.
+    pub advertise: String,
+    /// The node's lease: how long after its death its fragments are taken over, in
+    /// milliseconds (etcd grants whole seconds, at least 1.5 × its election timeout).
+    pub lease_ttl_ms: u64,
+    /// One etcd request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// The fragment manager's timings.
+    #[cfg(feature = "cluster")]
+    pub manager: tars_cluster::coordinator::manager::ManagerConfig,
+    /// The scheduler (elected among the nodes).
+    #[cfg(feature = "cluster")]
+    pub scheduler: tars_cluster::scheduler::SchedulerConfig,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            prefix: "/tars/".into(),
+            node_id: String::new(),
+            advertise: "127.0.0.1".into(),
+            lease_ttl_ms: 2000,
+            request_timeout_ms: 2000,
+            #[cfg(feature = "cluster")]
+            manager: Default::default(),
+            #[cfg(feature = "cluster")]
+            scheduler: Default::default(),
         }
     }
 }
@@ -93,6 +145,18 @@ pub enum NodeError {
     /// The server did not start (port in use, ...).
     #[error("server: {0}")]
     Server(#[from] tars::server::ServerError),
+    /// Cluster mode failed (etcd unreachable, ...), or this build has no cluster mode.
+    #[error("cluster: {0}")]
+    Cluster(String),
+}
+
+/// The coordinator side of a node.
+enum CoordinatorPart {
+    /// One node, embedded store.
+    Embedded(CoordinatorService),
+    /// Fragments led through etcd.
+    #[cfg(feature = "cluster")]
+    Cluster(cluster::ClusterParts),
 }
 
 /// A running node.
@@ -100,7 +164,7 @@ pub struct Node {
     server: Option<Server>,
     registration: Option<self_registration::SelfRegistration>,
     registry: RegistryService,
-    coordinator: CoordinatorService,
+    coordinator: CoordinatorPart,
 }
 
 impl std::fmt::Debug for Node {
@@ -113,8 +177,24 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Opens both services (recovering their state) and starts serving them.
+    /// Opens both services (recovering their state) and starts serving them — embedded, or
+    /// in cluster mode when the configuration has a `[cluster]` section.
     pub fn start(config: &NodeConfig) -> Result<Node, NodeError> {
+        match &config.cluster {
+            None => Self::start_embedded(config),
+            #[cfg(feature = "cluster")]
+            Some(section) => Self::start_cluster(config, section),
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => Err(NodeError::Cluster(
+                "this tarsd was built without cluster mode: build it with \
+                 `cargo build --release -p tarsd --features cluster` (needs protoc, Debian \
+                 protobuf-compiler)"
+                    .into(),
+            )),
+        }
+    }
+
+    fn start_embedded(config: &NodeConfig) -> Result<Node, NodeError> {
         let (registry_config, coordinator_config) = config.resolved();
         let registry = RegistryService::open(registry_config)?;
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
@@ -126,35 +206,83 @@ impl Node {
             },
             vec![registry.adapter(), coordinator.adapter()],
         )?;
-        let bound = |adapter: &str| {
-            server
-                .local_addr(adapter)
-                .ok_or_else(|| NodeError::Config(format!("adapter {adapter} is not bound")))
-        };
-        let (registry_addr, coordinator_addr) = (
-            bound(tars_registry::service::ADAPTER)?,
-            bound(tars_coordinator::service::ADAPTER)?,
-        );
+        let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
+        let core = coordinator.core().clone();
+        let registration = Self::register_self(
+            &registry,
+            registry_addr,
+            coordinator_addr,
+            Arc::new(move || core.len()),
+        )?;
+        Ok(Node {
+            server: Some(server),
+            registration: Some(registration),
+            registry,
+            coordinator: CoordinatorPart::Embedded(coordinator),
+        })
+    }
+
+    #[cfg(feature = "cluster")]
+    fn start_cluster(config: &NodeConfig, section: &ClusterSection) -> Result<Node, NodeError> {
+        let (registry_config, coordinator_config) = config.resolved();
+        let (registry, coordinator_adapter, joining) =
+            cluster::join(section, registry_config, &coordinator_config)?;
+        let server = Server::start(
+            ServerConfig {
+                net_threads: config.net_threads.max(1),
+                ..ServerConfig::default()
+            },
+            vec![registry.adapter(), coordinator_adapter],
+        )?;
+        let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
+        let parts = cluster::attach(
+            joining,
+            section,
+            &coordinator_config,
+            registry_addr,
+            coordinator_addr,
+        )?;
+        let manager = parts.manager().clone();
+        // Registered under the advertised host, so clients on other machines reach it.
+        let advertised = |a: SocketAddr| -> Result<SocketAddr, NodeError> {
+            format!("{}:{}", section.advertise, a.port())
+                .parse()
+                .map_err(|e| NodeError::Config(format!("advertise {:?}: {e}", section.advertise)))
+        };
+        let registration = Self::register_self(
+            &registry,
+            advertised(registry_addr)?,
+            advertised(coordinator_addr)?,
+            Arc::new(move || manager.active_transactions()),
+        )?;
+        Ok(Node {
+            server: Some(server),
+            registration: Some(registration),
+            registry,
+            coordinator: CoordinatorPart::Cluster(parts),
+        })
+    }
+
+    fn register_self(
+        registry: &RegistryService,
+        registry_addr: SocketAddr,
+        coordinator_addr: SocketAddr,
+        active: self_registration::ActiveTransactions,
+    ) -> Result<self_registration::SelfRegistration, NodeError> {
         let heartbeat = Duration::from_millis(
             (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
         );
-        let registration = self_registration::SelfRegistration::start(
+        Ok(self_registration::SelfRegistration::start(
             registry.registry().clone(),
-            coordinator.core().clone(),
+            active,
             &[
                 (tars_registry::QUERY_OBJ, registry_addr),
                 (tars_registry::REGISTRY_OBJ, registry_addr),
                 (tars_coordinator::service::COORDINATOR_OBJ, coordinator_addr),
             ],
             heartbeat,
-        )?;
-        Ok(Node {
-            server: Some(server),
-            registration: Some(registration),
-            registry,
-            coordinator,
-        })
+        )?)
     }
 
     fn addr(&self, adapter: &str) -> Option<SocketAddr> {
@@ -176,9 +304,31 @@ impl Node {
         &self.registry
     }
 
-    /// The coordinator.
-    pub fn coordinator(&self) -> &CoordinatorService {
-        &self.coordinator
+    /// The embedded coordinator (`None` in cluster mode).
+    pub fn coordinator(&self) -> Option<&CoordinatorService> {
+        match &self.coordinator {
+            CoordinatorPart::Embedded(c) => Some(c),
+            #[cfg(feature = "cluster")]
+            CoordinatorPart::Cluster(_) => None,
+        }
+    }
+
+    /// The cluster side (`None` in embedded mode).
+    #[cfg(feature = "cluster")]
+    pub fn cluster(&self) -> Option<&cluster::ClusterParts> {
+        match &self.coordinator {
+            CoordinatorPart::Cluster(c) => Some(c),
+            CoordinatorPart::Embedded(_) => None,
+        }
+    }
+
+    /// Open transactions this node serves.
+    pub fn open_transactions(&self) -> usize {
+        match &self.coordinator {
+            CoordinatorPart::Embedded(c) => c.core().len(),
+            #[cfg(feature = "cluster")]
+            CoordinatorPart::Cluster(c) => c.active_transactions(),
+        }
     }
 
     /// Stops serving (connections close after their replies), then stops phase two and
@@ -187,11 +337,32 @@ impl Node {
         if let Some(mut registration) = self.registration.take() {
             registration.stop();
         }
+        #[cfg(feature = "cluster")]
+        if let CoordinatorPart::Cluster(parts) = &self.coordinator {
+            // Hand the fragments over while still serving: calls in flight are answered or
+            // refused as retryable, then forwarded by the others.
+            parts.leave();
+        }
         if let Some(server) = self.server.take() {
             server.shutdown();
         }
-        self.coordinator.shutdown();
+        #[allow(irrefutable_let_patterns)] // without the `cluster` feature there is one part
+        if let CoordinatorPart::Embedded(c) = &self.coordinator {
+            c.shutdown();
+        }
     }
+}
+
+fn bound_addrs(server: &Server) -> Result<(SocketAddr, SocketAddr), NodeError> {
+    let bound = |adapter: &str| {
+        server
+            .local_addr(adapter)
+            .ok_or_else(|| NodeError::Config(format!("adapter {adapter} is not bound")))
+    };
+    Ok((
+        bound(tars_registry::service::ADAPTER)?,
+        bound(tars_coordinator::service::ADAPTER)?,
+    ))
 }
 
 impl Program for Node {
@@ -204,8 +375,9 @@ impl Program for Node {
         tracing::info!(
             registry = ?node.registry_addr(),
             coordinator = ?node.coordinator_addr(),
-            epoch = node.coordinator().epoch(),
-            open_transactions = node.coordinator().core().len(),
+            epoch = node.coordinator().map(|c| c.epoch()),
+            cluster = config.cluster.is_some(),
+            open_transactions = node.open_transactions(),
             instances = node.registry().registry().len(),
             "tarsd listening"
         );

@@ -11,9 +11,11 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Sender};
 use tars::client::instance_of_endpoint;
 use tars::server::Endpoint;
-use tars_coordinator::core::TransactionCore;
 use tars_protocols::tarsrs::{DynamicMeta, Instance};
 use tars_registry::Registry;
+
+/// Counts the node's open transactions (published with the coordinator's heartbeats).
+pub type ActiveTransactions = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// The node's own registrations and their heartbeat thread.
 #[derive(Debug)]
@@ -28,7 +30,7 @@ impl SelfRegistration {
     /// Registers `objects` (name, address) and heartbeats them every `interval`.
     pub fn start(
         registry: Arc<Registry>,
-        core: Arc<TransactionCore>,
+        active: ActiveTransactions,
         objects: &[(&str, std::net::SocketAddr)],
         interval: Duration,
     ) -> Result<SelfRegistration, tars_registry::StoreError> {
@@ -51,7 +53,7 @@ impl SelfRegistration {
                                 active_transactions: if i.obj_name
                                     == tars_coordinator::service::COORDINATOR_OBJ
                                 {
-                                    i32::try_from(core.len()).unwrap_or(i32::MAX)
+                                    i32::try_from(active()).unwrap_or(i32::MAX)
                                 } else {
                                     0
                                 },

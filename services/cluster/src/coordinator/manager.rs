@@ -451,8 +451,7 @@ impl FragmentManager {
                 continue;
             };
             let key = self.etcd.keys().load(f.fragment());
-            if let Err(e) = self.etcd.block_on(self.etcd.put(key, value, None))
-            {
+            if let Err(e) = self.etcd.block_on(self.etcd.put(key, value, None)) {
                 tracing::debug!(fragment = f.fragment(), error = %e, "load sample");
             }
         }

@@ -512,7 +512,9 @@ async fn release(shared: &Shared, lock_keys: Vec<String>) -> Result<(), ClusterE
 /// Every stored session of `fragment`.
 async fn read_sessions(etcd: &Etcd, fragment: u32) -> Result<Vec<GlobalSession>, ClusterError> {
     let prefix = etcd.keys().sessions(fragment);
-    let got = etcd.get(prefix, Some(GetOptions::new().with_prefix())).await?;
+    let got = etcd
+        .get(prefix, Some(GetOptions::new().with_prefix()))
+        .await?;
     let now = Instant::now();
     let mut sessions = Vec::with_capacity(got.kvs().len());
     for kv in got.kvs() {

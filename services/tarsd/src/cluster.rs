@@ -1,0 +1,199 @@
+//! `tarsd` in cluster mode (feature `cluster`; see docs/cluster.md): the node joins the
+//! cluster kept in etcd.
+//!
+//! - It publishes itself under `nodes/<id>` with its lease.
+//! - Its registry keeps instances in etcd and answers from a watch-fed cache
+//!   ([`tars_cluster::registry`]).
+//! - Its coordinator adapter serves the routing servant
+//!   ([`tars_cluster::coordinator::router`]): transactions of the fragments it leads are
+//!   served here, the others forwarded to their leaders.
+//! - It leads the fragments etcd gives it ([`tars_cluster::coordinator::manager`]) and takes
+//!   part in the scheduler election ([`tars_cluster::scheduler`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tars::client::Communicator;
+use tars::server::{AdapterConfig, Endpoint, Servants};
+use tars_cluster::coordinator::manager::{publish_node, FragmentManager, NodeIdentity};
+use tars_cluster::coordinator::router::ClusterCoordinator;
+use tars_cluster::etcd::{Etcd, EtcdConfig};
+use tars_cluster::keys::NodeInfo;
+use tars_cluster::lease::NodeLease;
+use tars_cluster::scheduler::Scheduler;
+use tars_cluster::status::ClusterStatus;
+use tars_coordinator::service::{CoordinatorConfig, ADAPTER, COORDINATOR_OBJ};
+use tars_protocols::tarstx::CoordinatorServant;
+use tars_registry::{RegistryConfig, RegistryService};
+
+use crate::{ClusterSection, NodeError};
+
+fn cluster_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Cluster(e.to_string())
+}
+
+/// The etcd connection settings of a `[cluster]` section.
+pub fn etcd_config(section: &ClusterSection) -> EtcdConfig {
+    EtcdConfig {
+        endpoints: section.etcd.clone(),
+        prefix: section.prefix.clone(),
+        request_timeout_ms: section.request_timeout_ms,
+        ..EtcdConfig::default()
+    }
+}
+
+/// The cluster half of a running node, before its coordinator is attached.
+pub struct Joining {
+    etcd: Etcd,
+    lease: NodeLease,
+    router: Arc<ClusterCoordinator>,
+    communicator: Communicator,
+}
+
+/// The cluster half of a running node.
+pub struct ClusterParts {
+    etcd: Etcd,
+    lease: NodeLease,
+    manager: Arc<FragmentManager>,
+    scheduler: Scheduler,
+}
+
+impl std::fmt::Debug for ClusterParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterParts")
+            .field("node", &self.manager.node_id())
+            .field("led", &self.manager.led_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to etcd, takes the node's lease and opens the registry over etcd. Returns the
+/// registry, the coordinator adapter (the routing servant) and what [`attach`] completes
+/// once the server is bound.
+pub fn join(
+    section: &ClusterSection,
+    registry_config: RegistryConfig,
+    coordinator: &CoordinatorConfig,
+) -> Result<(RegistryService, AdapterConfig, Joining), NodeError> {
+    if section.node_id.is_empty() {
+        return Err(NodeError::Config(
+            "cluster mode needs a node id (--node-id or [cluster] node_id)".into(),
+        ));
+    }
+    let etcd = Etcd::connect(&etcd_config(section)).map_err(cluster_err)?;
+    let lease = NodeLease::grant(&etcd, Duration::from_millis(section.lease_ttl_ms))
+        .map_err(cluster_err)?;
+    let registry = tars_cluster::registry::open_registry(&etcd, &section.node_id, registry_config)?;
+    let locator = Arc::new(tars_registry::InProcessLocator::new(
+        registry.registry().clone(),
+    ));
+    let communicator = Communicator::new().with_locator_impl(locator);
+    let router = Arc::new(ClusterCoordinator::new(
+        communicator.clone(),
+        coordinator.phase_two_timeout_ms.max(1000),
+    ));
+    let mut servants = Servants::new();
+    servants.add(
+        COORDINATOR_OBJ,
+        Arc::new(CoordinatorServant(router.clone())),
+    );
+    let mut adapter = AdapterConfig::new(
+        ADAPTER,
+        Endpoint::tcp(&coordinator.host, coordinator.port),
+        Arc::new(servants),
+    );
+    adapter.threads = coordinator.threads;
+    Ok((
+        registry,
+        adapter,
+        Joining {
+            etcd,
+            lease,
+            router,
+            communicator,
+        },
+    ))
+}
+
+/// Publishes the node, starts leading fragments and takes part in the scheduler election,
+/// now that the registry and coordinator listen on `registry_addr` and `coordinator_addr`.
+pub fn attach(
+    joining: Joining,
+    section: &ClusterSection,
+    coordinator: &CoordinatorConfig,
+    registry_addr: SocketAddr,
+    coordinator_addr: SocketAddr,
+) -> Result<ClusterParts, NodeError> {
+    let Joining {
+        etcd,
+        lease,
+        router,
+        communicator,
+    } = joining;
+    let info = NodeInfo {
+        node_id: section.node_id.clone(),
+        advertise: section.advertise.clone(),
+        registry_port: registry_addr.port(),
+        coordinator_port: coordinator_addr.port(),
+        started_ms: tars_coordinator::session::wall_clock_ms(),
+    };
+    publish_node(&etcd, &lease, &info).map_err(cluster_err)?;
+    let manager = FragmentManager::start(
+        etcd.clone(),
+        lease.clone(),
+        NodeIdentity {
+            node_id: section.node_id.clone(),
+            coordinator: format!("{}:{}", section.advertise, coordinator_addr.port()),
+            info,
+        },
+        communicator,
+        coordinator.clone(),
+        section.manager.clone(),
+    )
+    .map_err(cluster_err)?;
+    router.attach(manager.clone());
+    let scheduler = Scheduler::start(
+        etcd.clone(),
+        section.node_id.clone(),
+        lease.clone(),
+        section.scheduler.clone(),
+    );
+    Ok(ClusterParts {
+        etcd,
+        lease,
+        manager,
+        scheduler,
+    })
+}
+
+impl ClusterParts {
+    /// The fragments this node leads.
+    pub fn manager(&self) -> &Arc<FragmentManager> {
+        &self.manager
+    }
+
+    /// Open transactions of the fragments led here.
+    pub fn active_transactions(&self) -> usize {
+        self.manager.active_transactions()
+    }
+
+    /// Leaves the cluster gracefully: hands every led fragment over (flushed, resigned),
+    /// stops scheduling, and revokes the lease (the node's keys vanish at once).
+    pub fn leave(&self) {
+        self.scheduler.stop();
+        self.manager.shutdown();
+        self.lease.revoke(&self.etcd);
+    }
+}
+
+/// `tarsd cluster status`: the cluster as read from etcd, as a table (or JSON).
+pub fn status(section: &ClusterSection, json: bool) -> Result<String, NodeError> {
+    let etcd = Etcd::connect(&etcd_config(section)).map_err(cluster_err)?;
+    let status = ClusterStatus::read(&etcd).map_err(cluster_err)?;
+    Ok(if json {
+        status.to_json()
+    } else {
+        status.to_string()
+    })
+}
