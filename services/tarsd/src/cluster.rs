@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use tars::client::Communicator;
 use tars::server::{AdapterConfig, Endpoint, Servants};
 use tars_cluster::coordinator::manager::{publish_node, FragmentManager, NodeIdentity};
@@ -54,9 +56,10 @@ pub struct Joining {
 /// The cluster half of a running node.
 pub struct ClusterParts {
     etcd: Etcd,
-    lease: NodeLease,
     manager: Arc<FragmentManager>,
-    scheduler: Scheduler,
+    scheduler: Arc<Mutex<Scheduler>>,
+    stop: crossbeam_channel::Sender<()>,
+    watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for ClusterParts {
@@ -153,17 +156,41 @@ pub fn attach(
     )
     .map_err(cluster_err)?;
     router.attach(manager.clone());
-    let scheduler = Scheduler::start(
+    let scheduler = Arc::new(Mutex::new(Scheduler::start(
         etcd.clone(),
         section.node_id.clone(),
         lease.clone(),
         section.scheduler.clone(),
-    );
+    )));
+    // A scheduler ends with its lease; when the manager re-joined with a new lease (after a
+    // partition from etcd, say), the node takes part in the election again with it.
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+    let watcher = {
+        let (etcd, manager, scheduler) = (etcd.clone(), manager.clone(), scheduler.clone());
+        let (node_id, config) = (section.node_id.clone(), section.scheduler.clone());
+        let mut lease_id = lease.id();
+        std::thread::Builder::new()
+            .name("scheduler-rejoin".into())
+            .spawn(move || {
+                while stopped.recv_timeout(Duration::from_millis(500)).is_err() {
+                    let lease = manager.lease();
+                    if lease.id() != lease_id && lease.is_alive() {
+                        lease_id = lease.id();
+                        let next =
+                            Scheduler::start(etcd.clone(), node_id.clone(), lease, config.clone());
+                        let old = std::mem::replace(&mut *scheduler.lock(), next);
+                        old.stop();
+                    }
+                }
+            })
+            .map_err(|e| NodeError::Config(format!("scheduler thread: {e}")))?
+    };
     Ok(ClusterParts {
         etcd,
-        lease,
         manager,
         scheduler,
+        stop,
+        watcher: Mutex::new(Some(watcher)),
     })
 }
 
@@ -181,9 +208,17 @@ impl ClusterParts {
     /// Leaves the cluster gracefully: hands every led fragment over (flushed, resigned),
     /// stops scheduling, and revokes the lease (the node's keys vanish at once).
     pub fn leave(&self) {
-        self.scheduler.stop();
+        let _ = self.stop.send(());
+        if let Some(w) = self.watcher.lock().take() {
+            let _ = w.join();
+        }
+        self.scheduler.lock().stop();
         self.manager.shutdown();
-        self.lease.revoke(&self.etcd);
+        // The manager may have re-joined with a new lease; revoke the current one.
+        let lease = self.manager.lease();
+        if lease.is_alive() {
+            lease.revoke(&self.etcd);
+        }
     }
 }
 

@@ -260,9 +260,27 @@ impl FragmentManager {
             let _ = t.join();
         }
         let led = std::mem::take(&mut *self.state.led.write());
-        for f in led.values() {
-            f.hand_over(&self.etcd);
+        if !self.state.lease.lock().is_alive() {
+            // Without the lease nothing can be flushed or resigned: the keys are gone or
+            // going, and other nodes take over.
+            for f in led.values() {
+                f.stop(StoreError::NotLeader {
+                    fragment: f.fragment(),
+                });
+            }
+            return;
         }
+        // In parallel: each handover waits for its flush and its resign.
+        std::thread::scope(|scope| {
+            for f in led.values() {
+                scope.spawn(|| f.hand_over(&self.etcd));
+            }
+        });
+    }
+
+    /// The node's current lease.
+    pub fn lease(&self) -> NodeLease {
+        self.state.lease.lock().clone()
     }
 
     /// Stops at once, as if the process died: the control thread ends, every led fragment
