@@ -5,9 +5,10 @@
 //! - A call that carries an XID goes to the fragment the XID names: served here when this
 //!   node leads it, else forwarded once to the leader's coordinator (the forwarded call is
 //!   marked in its context and never forwarded again). With no leader known — during a
-//!   failover — it is refused with `NotRaftLeader`, a retryable code: the client tries again
-//!   and meets the new leader. A forwarded call whose leader dies on the way is refused the
-//!   same way; it is never answered with a guess.
+//!   failover — it is refused with `NotRaftLeader`, which promises nothing was done: the
+//!   client tries again and meets the new leader. A forwarded call whose leader dies on the way
+//!   is answered `FailedStore` (its outcome is unknown; the client checks with `getStatus`); it
+//!   is never answered with a guess.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -51,10 +52,13 @@ fn starting() -> TxResult {
     failed(Code::NotRaftLeader, "the node is starting; retry")
 }
 
+/// A forwarded call the leader did not answer: it may have been applied (the leader died
+/// after storing it), so this is not `NotRaftLeader` (which promises nothing was done) but
+/// `FailedStore`, the code for an outcome the client must check (`getStatus`).
 fn call_lost(e: &CallError) -> TxResult {
     failed(
-        Code::NotRaftLeader,
-        format!("the fragment's leader did not answer ({e}); retry"),
+        Code::FailedStore,
+        format!("the fragment's leader did not answer ({e}); the outcome is unknown"),
     )
 }
 

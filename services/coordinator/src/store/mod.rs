@@ -1,7 +1,7 @@
 //! Durable sessions: an embedded redb database (no server to install; copy-on-write B-trees,
 //! crash-safe commits) written with **group commit**.
 //!
-//! The core hands every session change to the store's [`Journal`](crate::core::Journal) implementation while it holds
+//! The core hands every session change to the store's [`Journal`] implementation while it holds
 //! its session table, so changes are queued in the order they happened. One writer thread takes
 //! everything queued, writes it in one database transaction (later changes of the same
 //! transaction replace earlier ones), commits with one fsync, and then runs the

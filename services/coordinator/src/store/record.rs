@@ -67,7 +67,7 @@ fn encode(session: &GlobalSession) -> Vec<u8> {
     Vec::from(w.into_inner())
 }
 
-/// Appends the record of `session` to `w`: the encoding of its [`StoredSession`], written
+/// Appends the record of `session` to `w`: the encoding of its `StoredSession`, written
 /// straight from the session (no copy of its strings; this runs for every session change).
 pub fn write(session: &GlobalSession, w: &mut Writer) {
     session.xid.write_field(w, 0);
