@@ -37,6 +37,13 @@ impl TxError {
         }
     }
 
+    /// Whether the coordinator promised the operation was not done and may simply be sent
+    /// again: `NotRaftLeader`, answered while a fragment changes leader in cluster mode (the
+    /// synchronous calls of this library retry it themselves for a few seconds).
+    pub fn is_retryable(&self) -> bool {
+        self.code() == Some(TransactionExceptionCode::NotRaftLeader)
+    }
+
     /// The coordinator operation that failed.
     pub fn op(&self) -> &'static str {
         match self {
@@ -46,6 +53,27 @@ impl TxError {
 
     pub(crate) fn call(op: &'static str) -> impl FnOnce(CallError) -> TxError {
         move |source| TxError::Call { op, source }
+    }
+}
+
+/// How long the synchronous calls keep retrying a [`TxError::is_retryable`] refusal: a
+/// failover takes the lease TTL plus a moment (about 2–3 s).
+pub const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Runs `call` again while it is refused with a retryable code (see
+/// [`TxError::is_retryable`]), backing off from 25 ms to 400 ms, for at most [`RETRY_FOR`].
+pub(crate) fn retrying<T>(mut call: impl FnMut() -> Result<T, TxError>) -> Result<T, TxError> {
+    let deadline = std::time::Instant::now() + RETRY_FOR;
+    let mut backoff = std::time::Duration::from_millis(25);
+    loop {
+        match call() {
+            Err(e) if e.is_retryable() && std::time::Instant::now() + backoff < deadline => {
+                tracing::debug!(op = e.op(), error = %e, "coordinator changing leader; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(std::time::Duration::from_millis(400));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -222,5 +250,45 @@ impl<E> TryError<E> {
             TryError::Body { error, .. } => Some(error),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn refused(code: TransactionExceptionCode) -> TxError {
+        TxError::Coordinator {
+            op: "commit",
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn not_leader_is_retried_until_it_succeeds_other_refusals_are_not() {
+        let mut calls = 0;
+        let r = retrying(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(refused(TransactionExceptionCode::NotRaftLeader))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r, Ok(3));
+        // FailedStore may have been applied: surfaced at once, never resent.
+        let mut calls = 0;
+        let r: Result<(), TxError> = retrying(|| {
+            calls += 1;
+            Err(refused(TransactionExceptionCode::FailedStore))
+        });
+        assert_eq!(calls, 1);
+        assert_eq!(
+            r.unwrap_err().code(),
+            Some(TransactionExceptionCode::FailedStore)
+        );
+        assert!(refused(TransactionExceptionCode::NotRaftLeader).is_retryable());
+        assert!(!refused(TransactionExceptionCode::LockKeyConflict).is_retryable());
     }
 }

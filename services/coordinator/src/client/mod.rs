@@ -33,7 +33,7 @@ mod error;
 mod rm;
 mod tm;
 
-pub use error::{RunError, TryError, TxError};
+pub use error::{RunError, TryError, TxError, RETRY_FOR};
 pub use rm::{
     propagate, xid_of, BranchInfo, ParticipantService, PhaseTwo, ResourceManager, TccParticipant,
     TxRef,

@@ -315,15 +315,17 @@ impl ResourceManager {
         lock_keys: &str,
         application_data: &str,
     ) -> Result<i64, TxError> {
-        let reply = self.for_xid(xid).branch_register(
-            xid,
-            branch_type,
-            resource_id,
-            &self.client_id,
-            lock_keys,
-            application_data,
-        );
-        branch_id_reply(reply)
+        let proxy = self.for_xid(xid);
+        super::error::retrying(|| {
+            branch_id_reply(proxy.branch_register(
+                xid,
+                branch_type,
+                resource_id,
+                &self.client_id,
+                lock_keys,
+                application_data,
+            ))
+        })
     }
 
     /// [`register_branch`](Self::register_branch) without blocking.
@@ -359,10 +361,10 @@ impl ResourceManager {
         status: BranchStatus,
         application_data: &str,
     ) -> Result<(), TxError> {
-        let reply = self
-            .for_xid(xid)
-            .branch_report(xid, branch_id, status, application_data);
-        report_reply(reply)
+        let proxy = self.for_xid(xid);
+        super::error::retrying(|| {
+            report_reply(proxy.branch_report(xid, branch_id, status, application_data))
+        })
     }
 
     /// [`report_with_data`](Self::report_with_data) without blocking.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tars::client::{ambient, XID_CONTEXT_KEY};
 use tars_protocols::tarstx::{CoordinatorProxy, GlobalStatus, TransactionExceptionCode};
 
-use super::error::{check, RunError, TxError};
+use super::error::{check, retrying, RunError, TxError};
 
 /// Begins global transactions on a coordinator (`tars.tarscoordinator.CoordinatorObj`).
 ///
@@ -55,11 +55,13 @@ impl TransactionManager {
     /// another one is a separate transaction.
     pub fn begin(&self, name: &str, timeout: Duration) -> Result<GlobalTransaction, TxError> {
         let _outside = ambient::without(XID_CONTEXT_KEY);
-        let reply = self
-            .proxy
-            .begin(&self.application_id, name, timeout_ms(timeout))
-            .map_err(TxError::call("begin"));
-        self.begun(reply)
+        retrying(|| {
+            let reply = self
+                .proxy
+                .begin(&self.application_id, name, timeout_ms(timeout))
+                .map_err(TxError::call("begin"));
+            self.begun(reply)
+        })
     }
 
     /// [`begin`](Self::begin) without blocking: the future resolves with the transaction.
@@ -229,7 +231,7 @@ impl GlobalTransaction {
     /// commit, `TimeoutRollback*` if the transaction had timed out, `Finished` if the
     /// coordinator no longer knows it).
     pub fn commit(&self) -> Result<GlobalStatus, TxError> {
-        status_reply("commit", self.proxy.commit(&self.xid))
+        retrying(|| status_reply("commit", self.proxy.commit(&self.xid)))
     }
 
     /// [`commit`](Self::commit) without blocking.
@@ -242,7 +244,7 @@ impl GlobalTransaction {
 
     /// Rolls back (branches in reverse registration order); returns the status after it.
     pub fn rollback(&self) -> Result<GlobalStatus, TxError> {
-        status_reply("rollback", self.proxy.rollback(&self.xid))
+        retrying(|| status_reply("rollback", self.proxy.rollback(&self.xid)))
     }
 
     /// [`rollback`](Self::rollback) without blocking.
@@ -255,7 +257,7 @@ impl GlobalTransaction {
 
     /// The current status (`Finished` when the coordinator no longer knows the transaction).
     pub fn status(&self) -> Result<GlobalStatus, TxError> {
-        status_reply("getStatus", self.proxy.get_status(&self.xid))
+        retrying(|| status_reply("getStatus", self.proxy.get_status(&self.xid)))
     }
 
     /// [`status`](Self::status) without blocking.
@@ -268,7 +270,7 @@ impl GlobalTransaction {
 
     /// Reports an outcome the TM decided on its own (SAGA); returns the status now.
     pub fn report(&self, status: GlobalStatus) -> Result<GlobalStatus, TxError> {
-        status_reply("globalReport", self.proxy.global_report(&self.xid, status))
+        retrying(|| status_reply("globalReport", self.proxy.global_report(&self.xid, status)))
     }
 
     /// [`report`](Self::report) without blocking.
