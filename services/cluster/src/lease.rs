@@ -7,7 +7,7 @@
 //! must stop acknowledging at once. Leaders also fence every write with a compare on their
 //! leader key, so even a node that has not noticed yet (paused, partitioned) cannot write.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ pub struct NodeLease {
     id: i64,
     ttl: Duration,
     alive: Arc<AtomicBool>,
+    /// When the last keep-alive that etcd confirmed was sent, in ms after `base`.
+    confirmed_ms: Arc<AtomicU64>,
+    base: Instant,
     lost: watch::Receiver<bool>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
@@ -31,18 +34,33 @@ impl NodeLease {
     pub fn grant(etcd: &Etcd, ttl: Duration) -> Result<NodeLease, ClusterError> {
         let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
         let mut client = etcd.client();
+        let sent_before = Instant::now();
         let granted = etcd.block_on(async move { client.lease_grant(secs, None).await })?;
         let id = granted.id();
         let ttl = Duration::from_secs(u64::try_from(granted.ttl().max(1)).unwrap_or(1));
         let alive = Arc::new(AtomicBool::new(true));
+        let confirmed_ms = Arc::new(AtomicU64::new(0));
+        let base = sent_before;
         let (tx, lost) = watch::channel(false);
         // The task holds a client, not the Etcd: the last Etcd (and its runtime) must not be
         // dropped on the runtime's own threads.
-        let task = etcd.spawn(keep_alive(etcd.client(), id, ttl, alive.clone(), tx));
+        let task = etcd.spawn(keep_alive(
+            etcd.client(),
+            id,
+            ttl,
+            alive.clone(),
+            Confirmed {
+                base,
+                ms: confirmed_ms.clone(),
+            },
+            tx,
+        ));
         Ok(NodeLease {
             id,
             ttl,
             alive,
+            confirmed_ms,
+            base,
             lost,
             task: Arc::new(task),
         })
@@ -61,6 +79,20 @@ impl NodeLease {
     /// Whether the lease is still believed alive.
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Whether the lease is certainly still granted: alive, and etcd confirmed a keep-alive
+    /// sent less than 90% of the TTL ago (etcd restarted the TTL no earlier than that send).
+    /// A leader serves reads only while this holds, so a leader that was paused or cut off
+    /// past its TTL answers nothing from memory before it notices (its writes are fenced
+    /// anyway).
+    pub fn is_valid(&self) -> bool {
+        if !self.is_alive() {
+            return false;
+        }
+        let confirmed = Duration::from_millis(self.confirmed_ms.load(Ordering::Acquire));
+        let age = self.base.elapsed().saturating_sub(confirmed);
+        age < self.ttl.mul_f64(0.9)
     }
 
     /// Resolves once the lease is lost.
@@ -87,11 +119,18 @@ impl NodeLease {
     }
 }
 
+/// Where the keep-alive task records when the last confirmed keep-alive was sent.
+struct Confirmed {
+    base: Instant,
+    ms: Arc<AtomicU64>,
+}
+
 async fn keep_alive(
     client: etcd_client::Client,
     id: i64,
     ttl: Duration,
     alive: Arc<AtomicBool>,
+    confirmed_at: Confirmed,
     lost: watch::Sender<bool>,
 ) {
     let period = ttl / 3;
@@ -122,13 +161,20 @@ async fn keep_alive(
         let Some((keeper, responses)) = stream.as_mut() else {
             continue;
         };
+        let sent = Instant::now();
         let round = async {
             keeper.keep_alive().await?;
             responses.message().await
         };
         match tokio::time::timeout(round_limit, round).await {
             Ok(Ok(Some(r))) if r.ttl() > 0 => {
-                confirmed = Instant::now();
+                confirmed = sent;
+                let ms = sent
+                    .saturating_duration_since(confirmed_at.base)
+                    .as_millis();
+                confirmed_at
+                    .ms
+                    .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
                 tokio::time::sleep(period).await;
             }
             Ok(Ok(Some(_))) => {

@@ -278,6 +278,12 @@ impl FragmentManager {
         });
     }
 
+    /// Whether the node's lease is certainly still granted ([`NodeLease::is_valid`]): the
+    /// router serves nothing from the fragments led here while it is not.
+    pub fn lease_valid(&self) -> bool {
+        self.state.lease.lock().is_valid()
+    }
+
     /// The node's current lease.
     pub fn lease(&self) -> NodeLease {
         self.state.lease.lock().clone()

@@ -110,7 +110,7 @@ impl ClusterCoordinator {
         let Some(manager) = self.manager.get() else {
             return Route::Refuse(starting());
         };
-        if let Some(f) = manager.pick_for_begin() {
+        if let Some(f) = manager.pick_for_begin().filter(|_| manager.lease_valid()) {
             return Route::Here(f);
         }
         if !Self::forwarded(current) {
@@ -139,7 +139,17 @@ impl ClusterCoordinator {
             };
         };
         if let Some(led) = manager.led(f) {
-            return Route::Here(led);
+            if manager.lease_valid() {
+                return Route::Here(led);
+            }
+            return Route::Refuse(failed(
+                Code::NotRaftLeader,
+                format!(
+                    "node {} cannot confirm its lease on fragment {f} (paused or cut off from \
+                     etcd); retry",
+                    manager.node_id()
+                ),
+            ));
         }
         if !Self::forwarded(current) {
             if let Some(p) = manager.leader_address(f).and_then(|a| self.proxy(&a)) {
