@@ -15,7 +15,7 @@ use tars_cluster::coordinator::manager::{
 use tars_cluster::coordinator::router::ClusterCoordinator;
 use tars_cluster::coordinator::store::FragmentStore;
 use tars_cluster::etcd::{Etcd, EtcdConfig};
-use tars_cluster::keys::NodeInfo;
+use tars_cluster::keys::{Assignment, NodeInfo};
 use tars_cluster::lease::NodeLease;
 use tars_coordinator::core::Journal;
 use tars_coordinator::service::{CoordinatorConfig, COORDINATOR_OBJ};
@@ -235,6 +235,17 @@ fn a_standby_takes_a_dead_leaders_fragments_over_with_what_was_acknowledged() {
     let etcd = TestEtcd::start(3);
     let admin = connect(&etcd);
     create_fragments(&admin, 2);
+    // Placed as the scheduler would: a leads, b stands by (and keeps a warm copy).
+    for f in 0..2 {
+        let assignment = Assignment {
+            leader: "a".into(),
+            standbys: vec!["b".into()],
+        };
+        let value = serde_json::to_vec(&assignment).expect("json");
+        admin
+            .block_on(admin.put(admin.keys().assignment(f), value, None))
+            .expect("assign");
+    }
     let mut a = TestNode::start(&etcd, "a");
     poll_until("a leads both fragments", Duration::from_secs(10), || {
         (a.manager.led_ids() == [0, 1]).then_some(())
@@ -248,8 +259,13 @@ fn a_standby_takes_a_dead_leaders_fragments_over_with_what_was_acknowledged() {
             ResultCode::Success
         );
     }
-    // b forwards calls for a's fragments to a.
+    // b forwards calls for a's fragments to a, and keeps warm copies of them.
     let pb = b.proxy();
+    poll_until(
+        "b's warm copies are current",
+        Duration::from_secs(10),
+        || (b.manager.warm_copies() == [(0, true), (1, true)]).then_some(()),
+    );
     assert_eq!(pb.get_status(&xids[0]).expect("status").1, G::Begin);
     let old_epoch = xids[0].parse::<Xid>().expect("xid").id.epoch;
 
@@ -266,6 +282,16 @@ fn a_standby_takes_a_dead_leaders_fragments_over_with_what_was_acknowledged() {
     poll_until("b leads both fragments", Duration::from_secs(10), || {
         (b.manager.led_ids() == [0, 1]).then_some(())
     });
+    for f in [0, 1] {
+        let loaded = b.manager.led(f).expect("led").loaded();
+        assert!(loaded.from_warm_copy, "fragment {f}: {loaded:?}");
+        assert_eq!(loaded.records, 3, "fragment {f}: {loaded:?}");
+        // Everything was already in the copy (nothing changed since the last watch event).
+        assert!(
+            loaded.values_read < loaded.records,
+            "fragment {f}: {loaded:?}"
+        );
+    }
     // Every acknowledged transaction is there; undecided ones are rolled back, and their
     // rows stay locked until the rollback reaches the participant.
     for (i, x) in xids.iter().enumerate() {

@@ -14,6 +14,7 @@ use tars_coordinator::store::{StoreError, TxStore};
 use tars_coordinator::xid::XidGenerator;
 
 use super::leadership::{resign, Fence};
+use super::standby::{LoadStats, Snapshot};
 use super::store::FragmentStore;
 use crate::etcd::{ClusterError, Etcd};
 
@@ -24,6 +25,7 @@ pub struct LedFragment {
     store: Arc<FragmentStore>,
     driver: Arc<PhaseTwoDriver>,
     servant: CoordinatorServantImpl,
+    loaded: LoadStats,
     /// Set while handing over: new transactions go elsewhere.
     draining: AtomicBool,
 }
@@ -32,17 +34,18 @@ impl LedFragment {
     /// Loads the fragment won with `fence` from etcd, takes its transactions over (undecided
     /// ones roll back, decided ones resume phase two, AT rows stay locked) and starts serving
     /// it. XIDs carry `address` (this node's coordinator); participants are called through
-    /// `communicator`.
+    /// `communicator`. With a standby's `warm` copy only what changed since is read.
     pub fn start(
         etcd: &Etcd,
         fence: Fence,
         address: &str,
         communicator: Communicator,
         config: &CoordinatorConfig,
+        warm: Option<Snapshot>,
     ) -> Result<Arc<LedFragment>, ClusterError> {
         let xids = XidGenerator::new(address, fence.fragment, fence.epoch)
             .map_err(|e| ClusterError::Config(e.to_string()))?;
-        let (store, sessions) = FragmentStore::open(etcd, fence)?;
+        let (store, sessions, loaded) = FragmentStore::open_warm(etcd, fence, warm)?;
         let store = Arc::new(store);
         let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
         let restored = sessions.len();
@@ -53,6 +56,8 @@ impl LedFragment {
             fragment = store.fence().fragment,
             epoch = store.fence().epoch,
             restored,
+            warm = loaded.from_warm_copy,
+            values_read = loaded.values_read,
             "leading fragment"
         );
         Ok(Arc::new(LedFragment {
@@ -60,6 +65,7 @@ impl LedFragment {
             store,
             driver,
             servant,
+            loaded,
             draining: AtomicBool::new(false),
         }))
     }
@@ -72,6 +78,11 @@ impl LedFragment {
     /// The leadership it serves under.
     pub fn fence(&self) -> &Fence {
         self.store.fence()
+    }
+
+    /// How its sessions were loaded when it was taken over.
+    pub fn loaded(&self) -> LoadStats {
+        self.loaded
     }
 
     /// The transactions.

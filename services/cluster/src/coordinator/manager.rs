@@ -30,6 +30,7 @@ use tars_coordinator::store::StoreError;
 
 use super::fragment::LedFragment;
 use super::leadership::campaign;
+use super::standby::WarmCopy;
 use crate::etcd::{ClusterError, Etcd};
 use crate::keys::{Assignment, LeaderInfo, LoadSample, NodeInfo};
 use crate::lease::NodeLease;
@@ -123,6 +124,8 @@ pub struct NodeIdentity {
 
 struct State {
     led: RwLock<BTreeMap<u32, Arc<LedFragment>>>,
+    /// Warm copies of the fragments this node stands by for.
+    warm: Mutex<BTreeMap<u32, WarmCopy>>,
     view: RwLock<ClusterView>,
     lease: Mutex<NodeLease>,
     stop: AtomicBool,
@@ -176,6 +179,7 @@ impl FragmentManager {
             config,
             state: State {
                 led: RwLock::new(BTreeMap::new()),
+                warm: Mutex::new(BTreeMap::new()),
                 view: RwLock::new(ClusterView::default()),
                 lease: Mutex::new(lease),
                 stop: AtomicBool::new(false),
@@ -256,6 +260,7 @@ impl FragmentManager {
     /// Hands every led fragment over (graceful shutdown), stops the control thread.
     pub fn shutdown(&self) {
         self.state.stop.store(true, Ordering::Release);
+        self.state.warm.lock().clear();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -294,6 +299,7 @@ impl FragmentManager {
     /// so other nodes take the fragments over when it expires.
     pub fn halt(&self) {
         self.state.stop.store(true, Ordering::Release);
+        self.state.warm.lock().clear();
         self.state.lease.lock().abandon();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
@@ -368,12 +374,46 @@ impl FragmentManager {
         });
     }
 
+    /// Keeps a warm copy of every fragment this node stands by for (and no other).
+    fn keep_warm(&self, view: &ClusterView) {
+        let me = self.identity.node_id.as_str();
+        let led = self.led_ids();
+        let mut warm = self.state.warm.lock();
+        let wanted: Vec<u32> = view
+            .fragments
+            .iter()
+            .filter(|(f, p)| {
+                !led.contains(f)
+                    && p.assignment
+                        .as_ref()
+                        .is_some_and(|a| a.standbys.iter().any(|s| s == me))
+            })
+            .map(|(f, _)| *f)
+            .collect();
+        warm.retain(|f, _| wanted.contains(f));
+        for f in wanted {
+            warm.entry(f)
+                .or_insert_with(|| WarmCopy::start(&self.etcd, f));
+        }
+    }
+
+    /// The fragments this node keeps a warm copy of, and whether each copy is current.
+    pub fn warm_copies(&self) -> Vec<(u32, bool)> {
+        self.state
+            .warm
+            .lock()
+            .iter()
+            .map(|(f, w)| (*f, w.snapshot().is_some()))
+            .collect()
+    }
+
     fn act(&self, view: &ClusterView, leaderless_since: &mut HashMap<u32, Instant>) {
         let me = self.identity.node_id.as_str();
         let lease = self.state.lease.lock().clone();
         if !lease.is_alive() {
             return;
         }
+        self.keep_warm(view);
         for (&f, placement) in &view.fragments {
             if let Some(led) = self.led(f) {
                 let still_ours = placement
@@ -444,12 +484,14 @@ impl FragmentManager {
                 return;
             }
         };
+        let warm = self.state.warm.lock().remove(&f).and_then(|w| w.snapshot());
         match LedFragment::start(
             &self.etcd,
             fence.clone(),
             &self.identity.coordinator,
             self.communicator.clone(),
             &self.coordinator,
+            warm,
         ) {
             Ok(led) => {
                 self.state.led.write().insert(f, led);

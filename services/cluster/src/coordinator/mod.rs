@@ -4,6 +4,7 @@
 //!   write of the leader carries.
 //! - [`store`]: a led fragment's sessions and the cluster-wide AT row locks in etcd, with
 //!   group commit.
+//! - [`standby`]: a standby's warm copy of a fragment's sessions, kept by an etcd watch.
 //! - [`fragment`]: a fragment this node leads (core, store, phase-two driver, servant).
 //! - [`manager`]: which fragments this node leads, kept in line with etcd.
 //! - [`router`]: the Coordinator servant every node serves, routing by XID.
@@ -12,4 +13,5 @@ pub mod fragment;
 pub mod leadership;
 pub mod manager;
 pub mod router;
+pub mod standby;
 pub mod store;

@@ -37,6 +37,7 @@ use tars_coordinator::store::{
 };
 
 use super::leadership::Fence;
+use super::standby::{load, LoadStats, Snapshot};
 use crate::etcd::{ClusterError, Etcd};
 
 /// Operations per etcd transaction (etcd's `--max-txn-ops` default is 128; one is the fence).
@@ -112,7 +113,17 @@ impl FragmentStore {
         etcd: &Etcd,
         fence: Fence,
     ) -> Result<(FragmentStore, Vec<GlobalSession>), ClusterError> {
-        let sessions = etcd.block_on(read_sessions(etcd, fence.fragment))?;
+        Self::open_warm(etcd, fence, None).map(|(store, sessions, _)| (store, sessions))
+    }
+
+    /// [`FragmentStore::open`] from a standby's warm copy: only the keys and the sessions
+    /// changed since the copy's revision are read.
+    pub fn open_warm(
+        etcd: &Etcd,
+        fence: Fence,
+        warm: Option<Snapshot>,
+    ) -> Result<(FragmentStore, Vec<GlobalSession>, LoadStats), ClusterError> {
+        let (sessions, loaded) = etcd.block_on(read_sessions(etcd, fence.fragment, warm))?;
         etcd.block_on(free_orphan_rows(etcd, &fence, &sessions))?;
         let shared = Arc::new(Shared {
             etcd: etcd.clone(),
@@ -133,6 +144,7 @@ impl FragmentStore {
                 writer: Mutex::new(Some(writer)),
             },
             sessions,
+            loaded,
         ))
     }
 
@@ -509,17 +521,17 @@ async fn release(shared: &Shared, lock_keys: Vec<String>) -> Result<(), ClusterE
     run_chunked(shared, ops).await.map(|_| ())
 }
 
-/// Every stored session of `fragment`.
-async fn read_sessions(etcd: &Etcd, fragment: u32) -> Result<Vec<GlobalSession>, ClusterError> {
-    let prefix = etcd.keys().sessions(fragment);
-    let got = etcd
-        .get(prefix, Some(GetOptions::new().with_prefix()))
-        .await?;
+/// Every stored session of `fragment` (from a warm copy when there is one).
+async fn read_sessions(
+    etcd: &Etcd,
+    fragment: u32,
+    warm: Option<Snapshot>,
+) -> Result<(Vec<GlobalSession>, LoadStats), ClusterError> {
+    let (records, loaded) = load(etcd, &etcd.keys().sessions(fragment), warm).await?;
     let now = Instant::now();
-    let mut sessions = Vec::with_capacity(got.kvs().len());
-    for kv in got.kvs() {
-        let key = String::from_utf8_lossy(kv.key()).into_owned();
-        let session = decode_record(kv.value(), now).map_err(|e| ClusterError::Corrupt {
+    let mut sessions = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let session = decode_record(&value, now).map_err(|e| ClusterError::Corrupt {
             key: key.clone(),
             reason: e.to_string(),
         })?;
@@ -532,7 +544,7 @@ async fn read_sessions(etcd: &Etcd, fragment: u32) -> Result<Vec<GlobalSession>,
         sessions.push(session);
     }
     sessions.sort_by(|a, b| a.xid.cmp(&b.xid));
-    Ok(sessions)
+    Ok((sessions, loaded))
 }
 
 /// Deletes `locks/*` held by an XID of this fragment that no stored session holds.
