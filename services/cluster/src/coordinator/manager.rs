@@ -211,15 +211,24 @@ impl FragmentManager {
         self.state.led.read().get(&f).cloned()
     }
 
-    /// A led fragment that takes new transactions, in turn.
+    /// The led fragment that takes new transactions with the most free room: every fragment
+    /// has the same capacity, so the one with the fewest open transactions (capacity-relative
+    /// over the fragments led here); ties are taken in turn.
     pub fn pick_for_begin(&self) -> Option<Arc<LedFragment>> {
         let led = self.state.led.read();
-        let open: Vec<&Arc<LedFragment>> = led.values().filter(|f| f.accepts_begins()).collect();
-        if open.is_empty() {
-            return None;
-        }
-        let i = self.state.next_begin.fetch_add(1, Ordering::Relaxed) % open.len();
-        Some(open[i].clone())
+        let open: Vec<(&Arc<LedFragment>, usize)> = led
+            .values()
+            .filter(|f| f.accepts_begins())
+            .map(|f| (f, f.core().len()))
+            .collect();
+        let least = open.iter().map(|(_, n)| *n).min()?;
+        let ties: Vec<&Arc<LedFragment>> = open
+            .iter()
+            .filter(|(_, n)| *n == least)
+            .map(|(f, _)| *f)
+            .collect();
+        let i = self.state.next_begin.fetch_add(1, Ordering::Relaxed) % ties.len();
+        Some(ties[i].clone())
     }
 
     /// The coordinator address of the leader of `f`, as last read.
