@@ -169,6 +169,16 @@ async fn follow_once(
     Err(ClusterError::Unavailable("watch ended".into()))
 }
 
+/// Key and value of each of `kvs`.
+fn records_of(kvs: &[etcd_client::KeyValue]) -> impl Iterator<Item = (String, Vec<u8>)> + '_ {
+    kvs.iter().map(|kv| {
+        (
+            String::from_utf8_lossy(kv.key()).into_owned(),
+            kv.value().to_vec(),
+        )
+    })
+}
+
 /// How a fragment's records were loaded at takeover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadStats {

@@ -21,7 +21,7 @@
 //! compare failed, `Unavailable` when etcd did not answer), and the node gives the fragment
 //! up; the next leader reads the fragment back from etcd.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -33,7 +33,8 @@ use tars::codec::Writer;
 use tars_coordinator::core::Journal;
 use tars_coordinator::session::GlobalSession;
 use tars_coordinator::store::{
-    decode_record, encode_record, Ack, RowsDone, RowsRefused, StoreError, StoreStats, TxStore,
+    decode_record, encode_record, Ack, AckQueue, RowsDone, RowsRefused, StoreError, StoreStats,
+    TxStore,
 };
 
 use super::leadership::Fence;
@@ -66,10 +67,7 @@ struct Acquire {
 struct Queue {
     changes: Vec<Change>,
     acquires: Vec<Acquire>,
-    queued: u64,
-    durable: u64,
-    waiters: VecDeque<(u64, Ack)>,
-    failed: Option<StoreError>,
+    acks: AckQueue,
     stop: bool,
     stats: StoreStats,
 }
@@ -155,13 +153,13 @@ impl FragmentStore {
 
     /// Why it stopped accepting writes, if it did.
     pub fn failure(&self) -> Option<StoreError> {
-        self.shared.queue.lock().failed.clone()
+        self.shared.queue.lock().acks.failed().cloned()
     }
 
     fn push(&self, change: Change) {
         let mut q = self.shared.queue.lock();
         q.changes.push(change);
-        q.queued += 1;
+        q.acks.push();
         q.stats.changes += 1;
         if q.changes.len() == 1 {
             self.shared.wake.notify_one();
@@ -171,20 +169,15 @@ impl FragmentStore {
     /// Fails every waiting and later acknowledgement with `error` (the node gave the
     /// fragment up) and stops the writer.
     pub fn fail(&self, error: StoreError) {
-        let (waiters, acquires) = {
+        let (waiters, error, acquires) = {
             let mut q = self.shared.queue.lock();
-            if q.failed.is_none() {
-                q.failed = Some(error.clone());
-            }
             q.stop = true;
             q.changes.clear();
-            (
-                std::mem::take(&mut q.waiters),
-                std::mem::take(&mut q.acquires),
-            )
+            let (waiters, error) = q.acks.fail(error);
+            (waiters, error, std::mem::take(&mut q.acquires))
         };
         self.shared.wake.notify_one();
-        for (_, ack) in waiters {
+        for ack in waiters {
             ack(Err(error.clone()));
         }
         for a in acquires {
@@ -230,21 +223,11 @@ impl Journal for FragmentStore {
 impl TxStore for FragmentStore {
     fn after_durable(&self, ack: Ack) {
         let mut q = self.shared.queue.lock();
-        if let Some(e) = &q.failed {
-            let e = e.clone();
+        let stop = q.stop;
+        if let Some((ack, outcome)) = q.acks.wait(ack, stop) {
             drop(q);
-            return ack(Err(e));
+            ack(outcome);
         }
-        if q.durable >= q.queued {
-            drop(q);
-            return ack(Ok(()));
-        }
-        if q.stop {
-            drop(q);
-            return ack(Err(StoreError::Closed));
-        }
-        let seq = q.queued;
-        q.waiters.push_back((seq, ack));
     }
 
     fn acquire_rows(&self, xid: &str, rows: Vec<String>, done: RowsDone) {
@@ -252,8 +235,7 @@ impl TxStore for FragmentStore {
             return done(Ok(()));
         }
         let mut q = self.shared.queue.lock();
-        if let Some(e) = &q.failed {
-            let e = e.clone();
+        if let Some(e) = q.acks.failed().cloned() {
             drop(q);
             return done(Err(RowsRefused::Store(e)));
         }
@@ -288,15 +270,21 @@ fn write_loop(shared: &Shared) {
     loop {
         let (changes, acquires, upto) = {
             let mut q = shared.queue.lock();
-            while q.failed.is_none() && q.changes.is_empty() && q.acquires.is_empty() && !q.stop {
+            while q.acks.failed().is_none()
+                && q.changes.is_empty()
+                && q.acquires.is_empty()
+                && !q.stop
+            {
                 shared.wake.wait(&mut q);
             }
-            if q.failed.is_some() || (q.stop && q.changes.is_empty() && q.acquires.is_empty()) {
-                let waiters = std::mem::take(&mut q.waiters);
+            if q.acks.failed().is_some()
+                || (q.stop && q.changes.is_empty() && q.acquires.is_empty())
+            {
+                let waiters = q.acks.take_all();
                 let acquires = std::mem::take(&mut q.acquires);
-                let e = q.failed.clone().unwrap_or(StoreError::Closed);
+                let e = q.acks.failed().cloned().unwrap_or(StoreError::Closed);
                 drop(q);
-                for (_, ack) in waiters {
+                for ack in waiters {
                     ack(Err(e.clone()));
                 }
                 for a in acquires {
@@ -307,7 +295,7 @@ fn write_loop(shared: &Shared) {
             (
                 std::mem::take(&mut q.changes),
                 std::mem::take(&mut q.acquires),
-                q.queued,
+                q.acks.queued(),
             )
         };
         if !changes.is_empty() {
@@ -315,15 +303,9 @@ fn write_loop(shared: &Shared) {
             let mut q = shared.queue.lock();
             match result {
                 Ok((txns, writes)) => {
-                    q.durable = upto;
                     q.stats.commits += txns;
                     q.stats.writes += writes;
-                    let mut ready = Vec::new();
-                    while q.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
-                        if let Some((_, ack)) = q.waiters.pop_front() {
-                            ready.push(ack);
-                        }
-                    }
+                    let ready = q.acks.durable(upto);
                     drop(q);
                     for ack in ready {
                         ack(Ok(()));
@@ -332,8 +314,12 @@ fn write_loop(shared: &Shared) {
                 Err(e) => {
                     let e = unavailable(e);
                     tracing::error!(fragment = shared.fence.fragment, error = %e, "fragment store write failed; giving the fragment up");
-                    q.failed = Some(e);
-                    continue; // the top of the loop fails everyone
+                    let (waiters, e) = q.acks.fail(e);
+                    drop(q);
+                    for ack in waiters {
+                        ack(Err(e.clone()));
+                    }
+                    continue; // the top of the loop fails the rest
                 }
             }
         }
@@ -358,7 +344,10 @@ fn write_loop(shared: &Shared) {
             }
             if let Some(e) = fatal {
                 tracing::error!(fragment = shared.fence.fragment, error = %e, "taking row locks failed; giving the fragment up");
-                shared.queue.lock().failed = Some(e);
+                let (waiters, e) = shared.queue.lock().acks.fail(e);
+                for ack in waiters {
+                    ack(Err(e.clone()));
+                }
             }
         }
     }

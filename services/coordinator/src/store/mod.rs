@@ -14,8 +14,11 @@
 //! and reads back the open transactions, for XIDs that stay unique across restarts and for
 //! recovery.
 
+mod acks;
 mod record;
 mod writer;
+
+pub use acks::AckQueue;
 
 pub use writer::{Ack, GroupCommit, Recovered, SessionStore, StoreStats};
 

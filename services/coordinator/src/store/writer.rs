@@ -1,6 +1,6 @@
 //! The group-commit writer of [`SessionStore`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tars::codec::Writer;
 
-use super::{record, StoreError, TxStore};
+use super::{record, AckQueue, StoreError, TxStore};
 use crate::core::Journal;
 use crate::session::GlobalSession;
 
@@ -150,14 +150,8 @@ impl Batch {
 struct Queue {
     /// Changes waiting for the next commit.
     changes: Batch,
-    /// Sequence number of the last change queued.
-    queued: u64,
-    /// Sequence number of the last change on disk.
-    durable: u64,
-    /// Acknowledgements in the order they were asked for; their sequence numbers never
-    /// decrease, so the ones a commit makes ready are a prefix.
-    waiters: VecDeque<(u64, Ack)>,
-    failed: Option<StoreError>,
+    /// The acknowledgements waiting for the changes queued before them.
+    acks: AckQueue,
     stop: bool,
     stats: StoreStats,
     group: GroupCommit,
@@ -250,7 +244,7 @@ impl SessionStore {
     fn push(&self, change: impl FnOnce(&mut Batch)) {
         let mut q = self.shared.queue.lock();
         change(&mut q.changes);
-        q.queued += 1;
+        q.acks.push();
         q.stats.changes += 1;
         if q.changes.len() == 1 {
             self.shared.wake.notify_one();
@@ -262,24 +256,11 @@ impl SessionStore {
     /// there is nothing to wait for.
     pub fn after_durable(&self, ack: Ack) {
         let mut q = self.shared.queue.lock();
-        if let Some(e) = &q.failed {
-            let e = e.clone();
+        let stop = q.stop;
+        if let Some((ack, outcome)) = q.acks.wait(ack, stop) {
             drop(q);
-            ack(Err(e));
-            return;
+            ack(outcome);
         }
-        if q.durable >= q.queued {
-            drop(q);
-            ack(Ok(()));
-            return;
-        }
-        if q.stop {
-            drop(q);
-            ack(Err(StoreError::Closed));
-            return;
-        }
-        let seq = q.queued;
-        q.waiters.push_back((seq, ack));
     }
 
     /// Blocks until every change queued so far is durable.
@@ -397,7 +378,6 @@ fn write_batch(db: &Database, changes: &Batch) -> Result<u64, StoreError> {
 fn write_loop(shared: &Shared) {
     // Swapped with the queue's and emptied after each commit: its buffers are reused.
     let mut batch = Batch::default();
-    let mut ready: Vec<(u64, Ack)> = Vec::new();
     // How long the last commit took.
     let mut last_commit = Duration::ZERO;
     // Average of how many changes queued up during a commit (1/4 weight to the newest), in
@@ -424,15 +404,15 @@ fn write_loop(shared: &Shared) {
             }
             if q.changes.is_empty() {
                 // Stopping with nothing left: whoever still waits will not be served.
-                let waiters = std::mem::take(&mut q.waiters);
+                let waiters = q.acks.take_all();
                 drop(q);
-                for (_, ack) in waiters {
+                for ack in waiters {
                     ack(Err(StoreError::Closed));
                 }
                 return;
             }
             std::mem::swap(&mut q.changes, &mut batch);
-            (q.queued, q.failed.is_some())
+            (q.acks.queued(), q.acks.failed().is_some())
         };
         let started = Instant::now();
         let result = if failed {
@@ -442,32 +422,22 @@ fn write_loop(shared: &Shared) {
         };
         last_commit = started.elapsed();
         batch.clear();
-        {
+        let ready = {
             let mut q = shared.queue.lock();
             match &result {
                 Ok(writes) => {
-                    q.durable = upto;
                     q.stats.commits += 1;
                     q.stats.writes += writes;
+                    q.acks.durable(upto)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "coordinator store write failed; refusing writes");
-                    if q.failed.is_none() {
-                        q.failed = Some(StoreError::Failed(e.to_string()));
-                    }
+                    q.acks.fail(StoreError::Failed(e.to_string())).0
                 }
             }
-            let all = q.failed.is_some();
-            while q
-                .waiters
-                .front()
-                .is_some_and(|(seq, _)| all || *seq <= upto)
-            {
-                ready.extend(q.waiters.pop_front());
-            }
-        }
+        };
         let outcome = result.map(|_| ());
-        for (_, ack) in ready.drain(..) {
+        for ack in ready {
             ack(outcome.clone());
         }
     }
