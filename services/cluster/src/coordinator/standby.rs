@@ -119,16 +119,7 @@ async fn follow_once(
         let mut c = copy.lock();
         c.snapshot = Snapshot {
             revision,
-            records: got
-                .kvs()
-                .iter()
-                .map(|kv| {
-                    (
-                        String::from_utf8_lossy(kv.key()).into_owned(),
-                        kv.value().to_vec(),
-                    )
-                })
-                .collect(),
+            records: records_of(got.kvs()).collect(),
         };
         c.ready = true;
     }
@@ -201,16 +192,7 @@ pub async fn load(
         let got = etcd
             .get(prefix.to_owned(), Some(GetOptions::new().with_prefix()))
             .await?;
-        let records: Vec<(String, Vec<u8>)> = got
-            .kvs()
-            .iter()
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv.key()).into_owned(),
-                    kv.value().to_vec(),
-                )
-            })
-            .collect();
+        let records: Vec<(String, Vec<u8>)> = records_of(got.kvs()).collect();
         let n = records.len();
         return Ok((
             records,
@@ -239,16 +221,7 @@ pub async fn load(
             ),
         )
         .await?;
-    let mut fresh: HashMap<String, Vec<u8>> = changed
-        .kvs()
-        .iter()
-        .map(|kv| {
-            (
-                String::from_utf8_lossy(kv.key()).into_owned(),
-                kv.value().to_vec(),
-            )
-        })
-        .collect();
+    let mut fresh: HashMap<String, Vec<u8>> = records_of(changed.kvs()).collect();
     let values_read = fresh.len();
     let mut records = Vec::with_capacity(keys.kvs().len());
     for kv in keys.kvs() {
