@@ -156,7 +156,7 @@ enum CoordinatorPart {
     Embedded(CoordinatorService),
     /// Fragments led through etcd.
     #[cfg(feature = "cluster")]
-    Cluster(cluster::ClusterParts),
+    Cluster(Box<cluster::ClusterParts>),
 }
 
 /// A running node.
@@ -260,7 +260,7 @@ impl Node {
             server: Some(server),
             registration: Some(registration),
             registry,
-            coordinator: CoordinatorPart::Cluster(parts),
+            coordinator: CoordinatorPart::Cluster(Box::new(parts)),
         })
     }
 
