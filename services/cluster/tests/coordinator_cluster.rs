@@ -39,12 +39,18 @@ struct TestNode {
 
 impl TestNode {
     fn start(etcd: &TestEtcd, id: &str) -> TestNode {
-        Self::start_with(etcd, id, ManagerConfig::default())
+        Self::start_with(etcd, id, ManagerConfig::default(), 3000)
     }
 
-    fn start_with(etcd: &TestEtcd, id: &str, manager: ManagerConfig) -> TestNode {
+    fn start_with(
+        etcd: &TestEtcd,
+        id: &str,
+        manager: ManagerConfig,
+        request_timeout_ms: u64,
+    ) -> TestNode {
         let config = EtcdConfig {
             endpoints: etcd.urls(),
+            request_timeout_ms,
             ..EtcdConfig::default()
         };
         let client = Etcd::connect(&config).expect("connect to etcd");
@@ -408,6 +414,7 @@ fn a_decision_whose_write_failed_is_never_driven() {
             period_ms: 3000,
             ..ManagerConfig::default()
         },
+        3000,
     );
     poll_until("n1 leads the fragment", Duration::from_secs(10), || {
         (node.manager.led_ids() == [0]).then_some(())
@@ -448,4 +455,41 @@ fn a_decision_whose_write_failed_is_never_driven() {
         || recorder.calls.lock().contains(&"rollback").then_some(()),
     );
     assert!(!recorder.calls.lock().contains(&"commit"));
+}
+
+/// A node whose fragment store failed (etcd did not answer one write in time) while its
+/// lease lived on gives the fragment up — and must let its leader key go too: the key lives
+/// as long as the lease, so before the fix nobody ever took the fragment over (the node
+/// itself skipped fragments with a leader, and the others waited for the key to expire).
+#[test]
+fn a_fragment_given_up_while_the_lease_lives_is_led_again() {
+    if !TestEtcd::available("a_fragment_given_up_while_the_lease_lives_is_led_again") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    // Requests time out well within the lease TTL.
+    let node = TestNode::start_with(&etcd, "n1", ManagerConfig::default(), 400);
+    poll_until("n1 leads the fragment", Duration::from_secs(10), || {
+        (node.manager.led_ids() == [0]).then_some(())
+    });
+    let p = node.proxy();
+    let first = begin(&p).parse::<Xid>().expect("xid").id.epoch;
+    // etcd stalls for less than the lease: a begin's write times out, the store fails.
+    etcd.pause(0, true);
+    let (r, _) = p.begin("app", "tx", 60_000).expect("begin answers");
+    std::thread::sleep(Duration::from_millis(300));
+    etcd.pause(0, false);
+    assert_eq!(r.code, ResultCode::Failed, "{r:?}");
+    assert!(
+        node.manager.lease().is_alive(),
+        "the lease should outlive the stall"
+    );
+    // The fragment is led again, under a new epoch.
+    let xid = poll_until("begins succeed again", Duration::from_secs(10), || {
+        let (r, xid) = p.begin("app", "tx", 60_000).ok()?;
+        (r.code == ResultCode::Success).then_some(xid)
+    });
+    assert!(xid.parse::<Xid>().expect("xid").id.epoch > first, "{xid}");
 }
