@@ -39,8 +39,18 @@ struct TestNode {
 
 impl TestNode {
     fn start(etcd: &TestEtcd, id: &str) -> TestNode {
+        Self::start_with(etcd, id, ManagerConfig::default(), 3000)
+    }
+
+    fn start_with(
+        etcd: &TestEtcd,
+        id: &str,
+        manager: ManagerConfig,
+        request_timeout_ms: u64,
+    ) -> TestNode {
         let config = EtcdConfig {
             endpoints: etcd.urls(),
+            request_timeout_ms,
             ..EtcdConfig::default()
         };
         let client = Etcd::connect(&config).expect("connect to etcd");
@@ -77,7 +87,7 @@ impl TestNode {
                 async_commit_ms: 50,
                 ..CoordinatorConfig::default()
             },
-            ManagerConfig::default(),
+            manager,
         )
         .expect("fragment manager");
         router.attach(manager.clone());
@@ -372,4 +382,140 @@ fn a_leader_whose_key_is_gone_cannot_write() {
         1,
         "only what the old leader wrote while leading"
     );
+}
+
+/// A participant that records the phase-two calls it gets.
+#[derive(Default, Clone)]
+struct Recorder {
+    calls: Arc<parking_lot::Mutex<Vec<&'static str>>>,
+}
+
+impl tars_protocols::tarstx::Participant for Recorder {
+    fn branch_commit(
+        &self,
+        _c: &mut tars::server::Current,
+        _x: tars::TarsString,
+        _b: i64,
+        _t: BranchType,
+        _r: tars::TarsString,
+        _d: tars::TarsString,
+    ) -> Result<tars_protocols::tarstx::BranchStatus, tars::server::ServantError> {
+        self.calls.lock().push("commit");
+        Ok(tars_protocols::tarstx::BranchStatus::PhaseTwo_Committed)
+    }
+
+    fn branch_rollback(
+        &self,
+        _c: &mut tars::server::Current,
+        _x: tars::TarsString,
+        _b: i64,
+        _t: BranchType,
+        _r: tars::TarsString,
+        _d: tars::TarsString,
+    ) -> Result<tars_protocols::tarstx::BranchStatus, tars::server::ServantError> {
+        self.calls.lock().push("rollback");
+        Ok(tars_protocols::tarstx::BranchStatus::PhaseTwo_Rollbacked)
+    }
+}
+
+/// A commit whose decision could not be written is answered with a failure and never
+/// driven: the decision lives only in the leader's memory, and the next leader reads the
+/// transaction back undecided and rolls it back. Before the fix the phase-two driver's
+/// background retry (every 100 ms here) drove it as soon as the failed write released it,
+/// until the fragment manager noticed the failed store (its next round: 100 ms by default,
+/// seconds while etcd is slow) — committing a branch that the next leader rolled back.
+#[test]
+fn a_decision_whose_write_failed_is_never_driven() {
+    if !TestEtcd::available("a_decision_whose_write_failed_is_never_driven") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    // A slow manager: the failed store is noticed late, as while etcd struggles.
+    let node = TestNode::start_with(
+        &etcd,
+        "n1",
+        ManagerConfig {
+            period_ms: 3000,
+            ..ManagerConfig::default()
+        },
+        3000,
+    );
+    poll_until("n1 leads the fragment", Duration::from_secs(10), || {
+        (node.manager.led_ids() == [0]).then_some(())
+    });
+    let recorder = Recorder::default();
+    let (_participant, port) = tars_test_support::serve_one(
+        "Test.Recorder.ParticipantObj",
+        Arc::new(tars_protocols::tarstx::ParticipantServant::new(
+            recorder.clone(),
+        )),
+    );
+    let resource = tars_test_support::proxy_string("Test.Recorder.ParticipantObj", port);
+    let p = node.proxy();
+    let xid = begin(&p);
+    let (r, _) = p
+        .branch_register(&xid, BranchType::TCC, &resource, "client", "", "")
+        .expect("register");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+
+    // The leader key goes (as when etcd expired it): the commit decision is not stored.
+    let key = admin.keys().leader(0);
+    let mut c = admin.client();
+    admin
+        .block_on(async move { c.delete(key, None).await })
+        .expect("delete the leader key");
+    let (r, _) = p.commit(&xid).expect("commit answers");
+    assert_eq!(r.code, ResultCode::Failed, "{r:?}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let seen = recorder.calls.lock().clone();
+    assert!(
+        !seen.contains(&"commit"),
+        "an unstored commit decision was driven: {seen:?}"
+    );
+    // The fragment is led again and the undecided transaction rolled back.
+    poll_until(
+        "the rollback reaches the participant",
+        Duration::from_secs(20),
+        || recorder.calls.lock().contains(&"rollback").then_some(()),
+    );
+    assert!(!recorder.calls.lock().contains(&"commit"));
+}
+
+/// A node whose fragment store failed (etcd did not answer one write in time) while its
+/// lease lived on gives the fragment up — and must let its leader key go too: the key lives
+/// as long as the lease, so before the fix nobody ever took the fragment over (the node
+/// itself skipped fragments with a leader, and the others waited for the key to expire).
+#[test]
+fn a_fragment_given_up_while_the_lease_lives_is_led_again() {
+    if !TestEtcd::available("a_fragment_given_up_while_the_lease_lives_is_led_again") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    // Requests time out well within the lease TTL.
+    let node = TestNode::start_with(&etcd, "n1", ManagerConfig::default(), 400);
+    poll_until("n1 leads the fragment", Duration::from_secs(10), || {
+        (node.manager.led_ids() == [0]).then_some(())
+    });
+    let p = node.proxy();
+    let first = begin(&p).parse::<Xid>().expect("xid").id.epoch;
+    // etcd stalls for less than the lease: a begin's write times out, the store fails.
+    etcd.pause(0, true);
+    let (r, _) = p.begin("app", "tx", 60_000).expect("begin answers");
+    std::thread::sleep(Duration::from_millis(300));
+    etcd.pause(0, false);
+    assert_eq!(r.code, ResultCode::Failed, "{r:?}");
+    assert!(
+        node.manager.lease().is_alive(),
+        "the lease should outlive the stall"
+    );
+    // The fragment is led again, under a new epoch.
+    let xid = poll_until("begins succeed again", Duration::from_secs(10), || {
+        let (r, xid) = p.begin("app", "tx", 60_000).ok()?;
+        (r.code == ResultCode::Success).then_some(xid)
+    });
+    assert!(xid.parse::<Xid>().expect("xid").id.epoch > first, "{xid}");
 }

@@ -31,6 +31,10 @@ use tars_registry::{RegistryConfig, RegistryService};
 
 use crate::{ClusterSection, NodeError};
 
+/// The cluster crate, for tools and tests that read the cluster's state from etcd
+/// (`tars_cluster::status::ClusterStatus`, `tars_cluster::etcd::Etcd`).
+pub use tars_cluster;
+
 fn cluster_err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Cluster(e.to_string())
 }

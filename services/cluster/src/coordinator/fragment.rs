@@ -51,6 +51,16 @@ impl LedFragment {
         let restored = sessions.len();
         let driver = take_over(&core, store.clone(), sessions, communicator, config)
             .map_err(|e| ClusterError::Config(format!("phase-two driver: {e}")))?;
+        // A failed write may leave a decision in memory that etcd does not have (the TM was
+        // told FailedStore; the next leader reads the transaction back undecided and rolls it
+        // back): phase two stops before anyone learns of the failure, so the background
+        // retries never drive such a decision to the participants.
+        let stop_driving = Arc::downgrade(&driver);
+        store.on_failure(move || {
+            if let Some(driver) = stop_driving.upgrade() {
+                driver.shutdown();
+            }
+        });
         let servant = CoordinatorServantImpl::new(core.clone(), store.clone(), driver.clone());
         tracing::info!(
             fragment = store.fence().fragment,

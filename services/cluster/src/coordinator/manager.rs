@@ -29,7 +29,7 @@ use tars_coordinator::service::CoordinatorConfig;
 use tars_coordinator::store::StoreError;
 
 use super::fragment::LedFragment;
-use super::leadership::campaign;
+use super::leadership::{campaign, resign, Fence};
 use super::standby::WarmCopy;
 use crate::etcd::{ClusterError, Etcd};
 use crate::keys::{Assignment, LeaderInfo, LoadSample, NodeInfo};
@@ -445,8 +445,15 @@ impl FragmentManager {
                 }
                 continue;
             }
-            if placement.leader.is_some() {
+            if let Some((info, revision)) = &placement.leader {
                 leaderless_since.remove(&f);
+                if info.node_id == me {
+                    // A leadership this node holds but does not serve: given up after its
+                    // store failed, or a take-over whose resign failed too (etcd was down).
+                    // Its key lives as long as the node's lease, so nobody else would ever
+                    // take the fragment over: let it go.
+                    self.resign_unserved(f, info, *revision);
+                }
                 continue;
             }
             let since = *leaderless_since.entry(f).or_insert_with(Instant::now);
@@ -474,6 +481,24 @@ impl FragmentManager {
             if should {
                 self.try_lead(f, &lease);
             }
+        }
+    }
+
+    fn resign_unserved(&self, f: u32, info: &LeaderInfo, revision: i64) {
+        let fence = Fence {
+            fragment: f,
+            key: self.etcd.keys().leader(f),
+            revision,
+            epoch: info.epoch,
+        };
+        match self.etcd.block_on(resign(&self.etcd, &fence)) {
+            Ok(true) => tracing::warn!(
+                fragment = f,
+                epoch = info.epoch,
+                "resigned a leadership this node no longer serves"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::debug!(fragment = f, error = %e, "resigning an unserved leadership"),
         }
     }
 
@@ -507,9 +532,8 @@ impl FragmentManager {
             }
             Err(e) => {
                 tracing::error!(fragment = f, error = %e, "taking the fragment over failed; resigning");
-                let _ = self
-                    .etcd
-                    .block_on(super::leadership::resign(&self.etcd, &fence));
+                // If this fails too, a later round resigns it (see `act`).
+                let _ = self.etcd.block_on(resign(&self.etcd, &fence));
             }
         }
     }

@@ -19,7 +19,10 @@
 //! Any failed write ends this store: its outcome may be unknown, so memory and etcd may
 //! differ. Every waiting and later acknowledgement fails (`NotLeader` when the fence
 //! compare failed, `Unavailable` when etcd did not answer), and the node gives the fragment
-//! up; the next leader reads the fragment back from etcd.
+//! up; the next leader reads the fragment back from etcd. The failure hook
+//! ([`FragmentStore::on_failure`]: the led fragment stops its phase-two driver) runs before
+//! the failure becomes visible to anyone, so no decision whose write failed — still held in
+//! memory — is ever driven to the participants.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,11 +75,26 @@ struct Queue {
     stats: StoreStats,
 }
 
+/// What runs before a failure of the store becomes visible.
+type FailureHook = Arc<dyn Fn() + Send + Sync>;
+
 struct Shared {
     etcd: Etcd,
     fence: Fence,
     queue: Mutex<Queue>,
     wake: Condvar,
+    on_failure: Mutex<Option<FailureHook>>,
+}
+
+impl Shared {
+    /// Runs the failure hook (without holding the queue). Call it before `failed` is set and
+    /// before any acknowledgement fails: until then nobody can act on the failure.
+    fn before_failing(&self) {
+        let hook = self.on_failure.lock().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
 }
 
 /// The store of one led fragment (see the module docs).
@@ -128,6 +146,7 @@ impl FragmentStore {
             fence,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            on_failure: Mutex::new(None),
         });
         let writer = {
             let shared = shared.clone();
@@ -166,9 +185,22 @@ impl FragmentStore {
         }
     }
 
+    /// Runs `hook` when the store fails, before the failure is visible to anyone (before
+    /// any acknowledgement fails); at once if it already failed. A write that failed may
+    /// leave a decision in memory that etcd does not have: the hook stops whatever would act
+    /// on it (the led fragment stops its phase-two driver).
+    pub fn on_failure(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let hook: FailureHook = Arc::new(hook);
+        *self.shared.on_failure.lock() = Some(hook.clone());
+        if self.failure().is_some() {
+            hook();
+        }
+    }
+
     /// Fails every waiting and later acknowledgement with `error` (the node gave the
     /// fragment up) and stops the writer.
     pub fn fail(&self, error: StoreError) {
+        self.shared.before_failing();
         let (waiters, error, acquires) = {
             let mut q = self.shared.queue.lock();
             q.stop = true;
@@ -312,10 +344,11 @@ fn write_loop(shared: &Shared) {
                     }
                 }
                 Err(e) => {
+                    drop(q);
                     let e = unavailable(e);
                     tracing::error!(fragment = shared.fence.fragment, error = %e, "fragment store write failed; giving the fragment up");
-                    let (waiters, e) = q.acks.fail(e);
-                    drop(q);
+                    shared.before_failing();
+                    let (waiters, e) = shared.queue.lock().acks.fail(e);
                     for ack in waiters {
                         ack(Err(e.clone()));
                     }
@@ -331,23 +364,29 @@ fn write_loop(shared: &Shared) {
                     .await
             });
             let mut fatal = None;
-            for (a, r) in acquires.into_iter().zip(results) {
-                let r = r.map_err(|e| match e {
-                    TakeError::Refused(r) => r,
-                    TakeError::Etcd(e) => {
-                        let e = unavailable(e);
-                        fatal = Some(e.clone());
-                        RowsRefused::Store(e)
-                    }
-                });
-                (a.done)(r);
-            }
+            let results: Vec<Result<(), RowsRefused>> = results
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| match e {
+                        TakeError::Refused(r) => r,
+                        TakeError::Etcd(e) => {
+                            let e = unavailable(e);
+                            fatal = Some(e.clone());
+                            RowsRefused::Store(e)
+                        }
+                    })
+                })
+                .collect();
             if let Some(e) = fatal {
                 tracing::error!(fragment = shared.fence.fragment, error = %e, "taking row locks failed; giving the fragment up");
+                shared.before_failing();
                 let (waiters, e) = shared.queue.lock().acks.fail(e);
                 for ack in waiters {
                     ack(Err(e.clone()));
                 }
+            }
+            for (a, r) in acquires.into_iter().zip(results) {
+                (a.done)(r);
             }
         }
     }
@@ -582,6 +621,7 @@ async fn free_orphan_rows(
         fence: fence.clone(),
         queue: Mutex::new(Queue::default()),
         wake: Condvar::new(),
+        on_failure: Mutex::new(None),
     };
     run_chunked(&shared, orphans).await.map(|_| ())
 }

@@ -1,0 +1,3 @@
+//! Helpers shared by the tarsd process tests.
+
+pub mod history;
