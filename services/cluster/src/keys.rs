@@ -9,6 +9,7 @@
 //! | `fragments/<f>/assign` | JSON: wanted leader and standbys (written by the scheduler) | none |
 //! | `fragments/<f>/leader` | JSON: the leader's node id, epoch and address | the leader's |
 //! | `fragments/<f>/epoch` | decimal: the last epoch a leader of `f` took | none |
+//! | `fragments/<f>/handover` | decimal: the last epoch that ended in a graceful handover | none |
 //! | `fragments/<f>/load` | JSON: active transactions, sampled by the leader | none |
 //! | `tx/<f>/<xid>` | a stored session of fragment `f` (the coordinator's record) | none |
 //! | `locks/<row>` | the XID holding the AT row lock `resource^^^table^^^pk` | none |
@@ -92,6 +93,12 @@ impl Keys {
     /// `fragments/<f>/epoch`: the last epoch a leader of `f` took.
     pub fn epoch(&self, f: u32) -> String {
         format!("{}epoch", self.fragment(f))
+    }
+
+    /// `fragments/<f>/handover`: the epoch whose leader handed the fragment over gracefully
+    /// (flushed and resigned), so its successor keeps undecided transactions open.
+    pub fn handover(&self, f: u32) -> String {
+        format!("{}handover", self.fragment(f))
     }
 
     /// `fragments/<f>/load`: the leader's load samples.

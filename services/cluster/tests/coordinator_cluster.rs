@@ -153,6 +153,17 @@ fn register_at(p: &CoordinatorProxy, xid: &str, rows: &str) -> (ResultCode, Code
     (r.code, r.error, id)
 }
 
+/// Writes the scheduler's placement of fragment `f`.
+fn assign(etcd: &Etcd, f: u32, leader: &str, standby: &str) {
+    let assignment = Assignment {
+        leader: leader.into(),
+        standbys: vec![standby.into()],
+    };
+    let value = serde_json::to_vec(&assignment).expect("json");
+    etcd.block_on(etcd.put(etcd.keys().assignment(f), value, None))
+        .expect("assign");
+}
+
 fn lock_holder(etcd: &Etcd, row: &str) -> Option<String> {
     let key = etcd.keys().lock(row);
     let mut c = etcd.client();
@@ -247,14 +258,7 @@ fn a_standby_takes_a_dead_leaders_fragments_over_with_what_was_acknowledged() {
     create_fragments(&admin, 2);
     // Placed as the scheduler would: a leads, b stands by (and keeps a warm copy).
     for f in 0..2 {
-        let assignment = Assignment {
-            leader: "a".into(),
-            standbys: vec!["b".into()],
-        };
-        let value = serde_json::to_vec(&assignment).expect("json");
-        admin
-            .block_on(admin.put(admin.keys().assignment(f), value, None))
-            .expect("assign");
+        assign(&admin, f, "a", "b");
     }
     let mut a = TestNode::start(&etcd, "a");
     poll_until("a leads both fragments", Duration::from_secs(10), || {
@@ -518,4 +522,66 @@ fn a_fragment_given_up_while_the_lease_lives_is_led_again() {
         (r.code == ResultCode::Success).then_some(xid)
     });
     assert!(xid.parse::<Xid>().expect("xid").id.epoch > first, "{xid}");
+}
+
+#[test]
+fn a_graceful_handover_keeps_undecided_transactions_open() {
+    if !TestEtcd::available("a_graceful_handover_keeps_undecided_transactions_open") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    assign(&admin, 0, "a", "b");
+    let a = TestNode::start(&etcd, "a");
+    poll_until("a leads", Duration::from_secs(10), || {
+        (a.manager.led_ids() == [0]).then_some(())
+    });
+    let b = TestNode::start(&etcd, "b");
+    let pa = a.proxy();
+    let xid = begin(&pa);
+    assert_eq!(register_at(&pa, &xid, "t:1").0, ResultCode::Success);
+
+    // The scheduler moves the fragment to b: a flushes, records the handover and resigns.
+    assign(&admin, 0, "b", "a");
+    poll_until("b leads", Duration::from_secs(10), || {
+        (b.manager.led_ids() == [0]).then_some(())
+    });
+    assert!(a.manager.led_ids().is_empty());
+    let led = b.manager.led(0).expect("led");
+    assert!(led.fence().graceful, "{:?}", led.fence());
+    // The transaction is still open: its TM goes on through either node.
+    let pb = b.proxy();
+    assert_eq!(pb.get_status(&xid).expect("status").1, G::Begin);
+    // Through a: forwarded to b once a's view caught up (NotRaftLeader until then, which
+    // promises nothing was done).
+    let (code, err, _) = poll_until("register through a", Duration::from_secs(5), || {
+        let r = register_at(&pa, &xid, "t:2");
+        (r.1 != Code::NotRaftLeader).then_some(r)
+    });
+    assert_eq!((code, err), (ResultCode::Success, Code::Unknown));
+    assert_eq!(
+        lock_holder(&admin, "jdbc:db^^^t^^^1").as_deref(),
+        Some(xid.as_str())
+    );
+    let (r, status) = pb.commit(&xid).expect("commit");
+    assert_eq!((r.code, status), (ResultCode::Success, G::Committed));
+
+    // A crash is not a handover: b dies, a takes over and rolls undecided ones back.
+    let open = begin(&pb);
+    assign(&admin, 0, "b", "a");
+    let mut b = b;
+    b.halt();
+    poll_until("a leads again", Duration::from_secs(10), || {
+        (a.manager.led_ids() == [0]).then_some(())
+    });
+    assert!(!a.manager.led(0).expect("led").fence().graceful);
+    let status = pa.get_status(&open).expect("status").1;
+    assert!(
+        matches!(
+            status,
+            G::Rollbacking | G::RollbackRetrying | G::Rollbacked | G::Finished
+        ),
+        "{status:?}"
+    );
 }

@@ -167,6 +167,14 @@ impl TransactionCore {
     /// rows of every session still holding locks are locked again. Returns the XIDs whose
     /// phase two must be driven, in XID order.
     pub fn restore(&self, restored: Vec<GlobalSession>) -> Vec<String> {
+        self.restore_with(restored, false)
+    }
+
+    /// [`TransactionCore::restore`], but when `keep_undecided` (the previous leader handed
+    /// the fragment over gracefully: it flushed everything and stopped) undecided
+    /// transactions stay open — their TMs go on registering branches and deciding, and their
+    /// timeouts still apply.
+    pub fn restore_with(&self, restored: Vec<GlobalSession>, keep_undecided: bool) -> Vec<String> {
         let mut sessions = self.sessions.lock();
         let mut drive = Vec::new();
         for mut session in restored {
@@ -193,6 +201,10 @@ impl TransactionCore {
             ) {
                 // Ended, but its rows stay locked until an operator steps in.
                 self.failed.lock().insert(session.xid.clone());
+                continue;
+            }
+            if session.status == GlobalStatus::Begin && keep_undecided {
+                sessions.insert(session.xid.clone(), session);
                 continue;
             }
             if session.status == GlobalStatus::Begin {

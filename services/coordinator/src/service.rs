@@ -113,8 +113,9 @@ pub enum CoordinatorError {
     Driver(std::io::Error),
 }
 
-/// Takes over `recovered` sessions (undecided ones are rolled back, decided ones resume
-/// phase two, AT rows are locked again) into `core`, starts the phase-two driver calling
+/// Takes over `recovered` sessions (undecided ones are rolled back — or kept open when
+/// `keep_undecided`, after a graceful handover — decided ones resume phase two, AT rows are
+/// locked again) into `core`, starts the phase-two driver calling
 /// participants through `communicator`, and drives the recovered transactions once the
 /// rollbacks decided here are durable. Used at every start, and by a new fragment leader in
 /// cluster mode.
@@ -122,10 +123,11 @@ pub fn take_over(
     core: &Arc<TransactionCore>,
     store: Arc<dyn TxStore>,
     recovered: Vec<crate::session::GlobalSession>,
+    keep_undecided: bool,
     communicator: Communicator,
     config: &CoordinatorConfig,
 ) -> std::io::Result<Arc<PhaseTwoDriver>> {
-    let resume = core.restore(recovered);
+    let resume = core.restore_with(recovered, keep_undecided);
     let participants = Participants::new(
         communicator,
         Duration::from_millis(config.phase_two_timeout_ms.max(1)),
@@ -203,6 +205,7 @@ impl CoordinatorService {
             &core,
             store.clone(),
             recovered.sessions,
+            false,
             communicator,
             &config,
         )

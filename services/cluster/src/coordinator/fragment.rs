@@ -13,7 +13,7 @@ use tars_coordinator::service::{take_over, CoordinatorConfig};
 use tars_coordinator::store::{StoreError, TxStore};
 use tars_coordinator::xid::XidGenerator;
 
-use super::leadership::{resign, Fence};
+use super::leadership::{resign_handover, Fence};
 use super::standby::{LoadStats, Snapshot};
 use super::store::FragmentStore;
 use crate::etcd::{ClusterError, Etcd};
@@ -32,7 +32,8 @@ pub struct LedFragment {
 
 impl LedFragment {
     /// Loads the fragment won with `fence` from etcd, takes its transactions over (undecided
-    /// ones roll back, decided ones resume phase two, AT rows stay locked) and starts serving
+    /// ones roll back — unless the previous leader handed over gracefully, then they stay
+    /// open — decided ones resume phase two, AT rows stay locked) and starts serving
     /// it. XIDs carry `address` (this node's coordinator); participants are called through
     /// `communicator`. With a standby's `warm` copy only what changed since is read.
     pub fn start(
@@ -49,8 +50,16 @@ impl LedFragment {
         let store = Arc::new(store);
         let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
         let restored = sessions.len();
-        let driver = take_over(&core, store.clone(), sessions, communicator, config)
-            .map_err(|e| ClusterError::Config(format!("phase-two driver: {e}")))?;
+        let graceful = store.fence().graceful;
+        let driver = take_over(
+            &core,
+            store.clone(),
+            sessions,
+            graceful,
+            communicator,
+            config,
+        )
+        .map_err(|e| ClusterError::Config(format!("phase-two driver: {e}")))?;
         // A failed write may leave a decision in memory that etcd does not have (the TM was
         // told FailedStore; the next leader reads the transaction back undecided and rolls it
         // back): phase two stops before anyone learns of the failure, so the background
@@ -66,6 +75,7 @@ impl LedFragment {
             fragment = store.fence().fragment,
             epoch = store.fence().epoch,
             restored,
+            graceful,
             warm = loaded.from_warm_copy,
             values_read = loaded.values_read,
             "leading fragment"
@@ -127,7 +137,7 @@ impl LedFragment {
         self.stop(StoreError::NotLeader {
             fragment: self.fragment(),
         });
-        match etcd.block_on(resign(etcd, self.fence())) {
+        match etcd.block_on(resign_handover(etcd, self.fence())) {
             Ok(true) => tracing::info!(fragment = self.fragment(), "handed the fragment over"),
             Ok(false) => {}
             Err(e) => tracing::warn!(fragment = self.fragment(), error = %e, "resigning"),

@@ -23,6 +23,9 @@ pub struct Fence {
     pub revision: i64,
     /// The epoch this leadership took.
     pub epoch: u64,
+    /// Whether the previous leader handed the fragment over gracefully (flushed, then
+    /// resigned): its undecided transactions stay open.
+    pub graceful: bool,
 }
 
 impl Fence {
@@ -43,6 +46,17 @@ pub async fn campaign(
 ) -> Result<Option<Fence>, ClusterError> {
     let keys = etcd.keys();
     let (leader_key, epoch_key) = (keys.leader(fragment), keys.epoch(fragment));
+    let handover_key = keys.handover(fragment);
+    let handover = etcd.get(handover_key.clone(), None).await?;
+    let (handed_over, handover_rev) = match handover.kvs().first() {
+        Some(kv) => (
+            std::str::from_utf8(kv.value())
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok()),
+            kv.mod_revision(),
+        ),
+        None => (None, 0),
+    };
     let got = etcd.get(epoch_key.clone(), None).await?;
     let (epoch, epoch_rev) = match got.kvs().first() {
         Some(kv) => {
@@ -72,6 +86,7 @@ pub async fn campaign(
         .when([
             Compare::create_revision(leader_key.clone(), CompareOp::Equal, 0),
             Compare::mod_revision(epoch_key.clone(), CompareOp::Equal, epoch_rev),
+            Compare::mod_revision(handover_key, CompareOp::Equal, handover_rev),
         ])
         .and_then([
             TxnOp::put(
@@ -91,6 +106,8 @@ pub async fn campaign(
         key: leader_key,
         revision,
         epoch: next,
+        // The last leader (epoch `epoch`) flushed and resigned on purpose.
+        graceful: epoch > 0 && handed_over == Some(epoch),
     }))
 }
 
@@ -99,6 +116,20 @@ pub async fn resign(etcd: &Etcd, fence: &Fence) -> Result<bool, ClusterError> {
     let txn = Txn::new()
         .when([fence.compare()])
         .and_then([TxnOp::delete(fence.key.clone(), None)]);
+    Ok(etcd.txn(txn).await?.succeeded())
+}
+
+/// Gives leadership up after a flush (a graceful handover): deletes the leader key and records
+/// this epoch as handed over, so the successor keeps the undecided transactions open.
+pub async fn resign_handover(etcd: &Etcd, fence: &Fence) -> Result<bool, ClusterError> {
+    let txn = Txn::new().when([fence.compare()]).and_then([
+        TxnOp::delete(fence.key.clone(), None),
+        TxnOp::put(
+            etcd.keys().handover(fence.fragment),
+            fence.epoch.to_string(),
+            None,
+        ),
+    ]);
     Ok(etcd.txn(txn).await?.succeeded())
 }
 

@@ -490,6 +490,7 @@ impl FragmentManager {
             key: self.etcd.keys().leader(f),
             revision,
             epoch: info.epoch,
+            graceful: false,
         };
         match self.etcd.block_on(resign(&self.etcd, &fence)) {
             Ok(true) => tracing::warn!(
