@@ -5,14 +5,21 @@
 //! writer thread takes everything queued, keeps only the last change of each key, and
 //! writes it in etcd transactions of at most [`MAX_TXN_OPS`] operations and
 //! [`MAX_TXN_BYTES`] bytes (etcd's defaults are 128 and 1.5 MiB), up to [`IN_FLIGHT`] at a
-//! time. Every transaction compares the leader key's revision: once this node lost the
+//! time. When busy (the last batch carried at least `LINGER_AFTER` changes) and fewer changes
+//! are queued than it carried, the writer waits up to as long as the last batch took (at most
+//! `MAX_LINGER`, 3 ms) for more to join: etcd's CPU per key write falls with the size of the
+//! transaction (measured: 0.19 → 0.12 transactions per TCC transaction, ~25% less etcd and
+//! node CPU per transaction). When a batch fits in one transaction, the rows it releases are
+//! deleted in that same transaction. Every transaction compares the leader key's revision: once this node lost the
 //! fragment, nothing it sends is applied. Acknowledgements run only after etcd committed
 //! every change queued before them.
 //!
 //! Row locks are cluster-wide keys `locks/<row>` holding the XID. Taking them
 //! ([`TxStore::acquire_rows`]) is a transaction of its own that compares each new row's
 //! key as absent, so two fragments never hold one row; it runs after every change queued
-//! before it (a row this fragment released a moment ago is free by then). Released rows are
+//! before it (a row this fragment released a moment ago is free by then). The acquires
+//! waiting together are taken in one transaction (up to `ROWS_PER_TXN` rows, no row twice);
+//! only when that one is refused is each taken on its own, to tell which one conflicts. Released rows are
 //! deleted only after the session changes of the same batch committed, so a row is never
 //! free while a stored session still counts on it.
 //!
@@ -21,7 +28,7 @@
 //! compare failed, `Unavailable` when etcd did not answer), and the node gives the fragment
 //! up; the next leader reads the fragment back from etcd.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -46,6 +53,12 @@ pub const MAX_TXN_OPS: usize = 120;
 pub const MAX_TXN_BYTES: usize = 1024 * 1024;
 /// Transactions of one batch in flight at once (more adds latency, not throughput).
 pub const IN_FLIGHT: usize = 4;
+/// Linger before a batch when the previous one carried at least this many changes.
+const LINGER_AFTER: usize = 16;
+/// Stop lingering once this many changes are queued.
+const LINGER_TARGET: usize = MAX_TXN_OPS;
+/// The longest linger.
+const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(3);
 /// Rows taken per lock transaction (each is a compare and a put).
 const ROWS_PER_TXN: usize = 100;
 
@@ -151,7 +164,7 @@ impl FragmentStore {
         q.changes.push(change);
         q.queued += 1;
         q.stats.changes += 1;
-        if q.changes.len() == 1 {
+        if q.changes.len() == 1 || q.changes.len() == LINGER_TARGET {
             self.shared.wake.notify_one();
         }
     }
@@ -273,12 +286,31 @@ impl TxStore for FragmentStore {
 }
 
 fn write_loop(shared: &Shared) {
+    let mut last_batch = 0usize;
+    let mut last_took = std::time::Duration::ZERO;
     loop {
         let (changes, acquires, upto) = {
             let mut q = shared.queue.lock();
             while q.failed.is_none() && q.changes.is_empty() && q.acquires.is_empty() && !q.stop {
                 shared.wake.wait(&mut q);
             }
+            // Busy (the last batch was big) and fewer changes queued than it carried: wait up
+            // to as long as the last batch took (at most MAX_LINGER) for more to join.
+            if last_batch >= LINGER_AFTER
+                && q.changes.len() < last_batch
+                && q.failed.is_none()
+                && !q.stop
+            {
+                let wait = last_took.min(MAX_LINGER);
+                let deadline = Instant::now() + wait;
+                while q.failed.is_none() && !q.stop && q.changes.len() < LINGER_TARGET {
+                    if shared.wake.wait_until(&mut q, deadline).timed_out() {
+                        break;
+                    }
+                }
+                q.stats.lingered += 1;
+            }
+            last_batch = q.changes.len();
             if q.failed.is_some() || (q.stop && q.changes.is_empty() && q.acquires.is_empty()) {
                 let waiters = std::mem::take(&mut q.waiters);
                 let acquires = std::mem::take(&mut q.acquires);
@@ -299,7 +331,9 @@ fn write_loop(shared: &Shared) {
             )
         };
         if !changes.is_empty() {
+            let started = Instant::now();
             let result = shared.etcd.block_on(write_batch(shared, changes));
+            last_took = started.elapsed();
             let mut q = shared.queue.lock();
             match result {
                 Ok((txns, writes)) => {
@@ -326,12 +360,15 @@ fn write_loop(shared: &Shared) {
             }
         }
         if !acquires.is_empty() {
+            let groups = group_acquires(&acquires);
             let results = shared.etcd.block_on(async {
-                futures::stream::iter(acquires.iter().map(|a| take_rows(shared, a)))
+                futures::stream::iter(groups.iter().map(|g| take_group(shared, &acquires, g)))
                     .buffered(IN_FLIGHT)
                     .collect::<Vec<_>>()
                     .await
             });
+            // Back in the order of `acquires` (the groups are runs of consecutive ones).
+            let results = results.into_iter().flatten();
             let mut fatal = None;
             for (a, r) in acquires.into_iter().zip(results) {
                 let r = r.map_err(|e| match e {
@@ -352,7 +389,10 @@ fn write_loop(shared: &Shared) {
     }
 }
 
-/// Writes one batch: the last change of each key, sessions first, then the released rows.
+/// Writes one batch: the last change of each key. When the whole batch fits in one etcd
+/// transaction, the released rows are deleted in the same transaction as the session changes
+/// (atomically, so a row is still never free while a stored session counts on it, and the
+/// batch costs one round trip); otherwise the sessions go first, then the released rows.
 /// Returns (transactions, key writes).
 async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64), ClusterError> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
@@ -362,7 +402,7 @@ async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64)
         };
         last.insert(key, i);
     }
-    let mut sessions = Vec::new();
+    let mut sessions: Vec<(TxnOp, usize)> = Vec::new();
     let mut rows = Vec::new();
     for (i, c) in changes.iter().enumerate() {
         let (key, op, size) = match c {
@@ -379,6 +419,11 @@ async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64)
         }
     }
     let writes = (sessions.len() + rows.len()) as u64;
+    let bytes: usize = sessions.iter().chain(&rows).map(|(_, n)| n).sum();
+    if sessions.len() + rows.len() <= MAX_TXN_OPS && bytes <= MAX_TXN_BYTES {
+        sessions.extend(rows);
+        return Ok((run_chunked(shared, sessions).await?, writes));
+    }
     let mut txns = run_chunked(shared, sessions).await?;
     txns += run_chunked(shared, rows).await?;
     Ok((txns, writes))
@@ -417,6 +462,71 @@ async fn run_chunked(shared: &Shared, ops: Vec<(TxnOp, usize)>) -> Result<u64, C
         .await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(n)
+}
+
+/// Splits `acquires` into runs of consecutive ones taken in one etcd transaction each: at most
+/// [`ROWS_PER_TXN`] rows together, and no row in two acquires of one run (a transaction may
+/// not put a key twice; the later acquire starts the next run). An acquire with more rows
+/// than that is a run of its own.
+fn group_acquires(acquires: &[Acquire]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut rows) = (0, 0);
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (i, a) in acquires.iter().enumerate() {
+        let clash = a.rows.iter().any(|r| seen.contains(r.as_str()));
+        if i > start && (clash || rows + a.rows.len() > ROWS_PER_TXN) {
+            groups.push(start..i);
+            start = i;
+            rows = 0;
+            seen.clear();
+        }
+        rows += a.rows.len();
+        seen.extend(a.rows.iter().map(String::as_str));
+    }
+    if start < acquires.len() {
+        groups.push(start..acquires.len());
+    }
+    groups
+}
+
+/// Takes the rows of `acquires[group]`: all of them in one transaction comparing every row
+/// key as absent (the usual case under load: one etcd transaction for many registrations
+/// instead of one each). When that is refused (a row is held, or the fence), each acquire is
+/// taken on its own ([`take_rows`]), which finds out which ones are refused and why.
+async fn take_group(
+    shared: &Shared,
+    acquires: &[Acquire],
+    group: &std::ops::Range<usize>,
+) -> Vec<Result<(), TakeError>> {
+    let members = &acquires[group.clone()];
+    if members.len() == 1 {
+        return vec![take_rows(shared, &members[0]).await];
+    }
+    let keys = shared.etcd.keys();
+    let mut compares = vec![shared.fence.compare()];
+    let mut puts = Vec::new();
+    for a in members {
+        for row in &a.rows {
+            let key = keys.lock(row);
+            compares.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
+            puts.push(TxnOp::put(key, a.xid.clone(), None));
+        }
+    }
+    let txn = Txn::new().when(compares).and_then(puts);
+    match shared.etcd.txn(txn).await {
+        Ok(resp) if resp.succeeded() => members.iter().map(|_| Ok(())).collect(),
+        Ok(_) => {
+            let mut out = Vec::with_capacity(members.len());
+            for a in members {
+                out.push(take_rows(shared, a).await);
+            }
+            out
+        }
+        Err(e) => members
+            .iter()
+            .map(|_| Err(TakeError::Etcd(e.clone())))
+            .collect(),
+    }
 }
 
 enum TakeError {
@@ -583,4 +693,40 @@ async fn free_orphan_rows(
         wake: Condvar::new(),
     };
     run_chunked(&shared, orphans).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acquire(xid: &str, rows: &[&str]) -> Acquire {
+        Acquire {
+            xid: xid.into(),
+            rows: rows.iter().map(|r| r.to_string()).collect(),
+            done: Box::new(|_| {}),
+        }
+    }
+
+    #[test]
+    fn acquires_group_into_runs_without_a_row_twice_and_within_the_row_limit() {
+        let big: Vec<String> = (0..ROWS_PER_TXN + 1).map(|i| format!("b{i}")).collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        let acquires = vec![
+            acquire("x1", &["r1", "r2"]),
+            acquire("x2", &["r3"]),
+            acquire("x3", &["r2"]), // r2 again: a new run
+            acquire("x4", &["r4"]),
+            acquire("x5", &big), // too many rows to share: alone
+            acquire("x6", &["r5"]),
+        ];
+        assert_eq!(group_acquires(&acquires), vec![0..2, 2..4, 4..5, 5..6]);
+        assert!(group_acquires(&[]).is_empty());
+        let many: Vec<Acquire> = (0..ROWS_PER_TXN + 5)
+            .map(|i| acquire(&format!("x{i}"), &[&format!("row{i}")]))
+            .collect();
+        assert_eq!(
+            group_acquires(&many),
+            vec![0..ROWS_PER_TXN, ROWS_PER_TXN..ROWS_PER_TXN + 5]
+        );
+    }
 }
