@@ -59,6 +59,10 @@ const LINGER_AFTER: usize = 16;
 const LINGER_TARGET: usize = MAX_TXN_OPS;
 /// The longest linger.
 const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(3);
+/// Acquires of at most this many rows are taken inside the batch's transaction. etcd allows a
+/// nested transaction `--max-txn-ops` (128) minus the operations of the one around it (at most
+/// [`MAX_TXN_OPS`]) in each branch: 8, and the refusal branch reads the fence and every row.
+const INLINE_ROWS: usize = 7;
 /// Rows taken per lock transaction (each is a compare and a put).
 const ROWS_PER_TXN: usize = 100;
 
@@ -330,13 +334,16 @@ fn write_loop(shared: &Shared) {
                 q.queued,
             )
         };
-        if !changes.is_empty() {
+        let mut acquires = acquires;
+        if !changes.is_empty() || !acquires.is_empty() {
             let started = Instant::now();
-            let result = shared.etcd.block_on(write_batch(shared, changes));
+            let result = shared
+                .etcd
+                .block_on(write_batch(shared, changes, &acquires));
             last_took = started.elapsed();
             let mut q = shared.queue.lock();
             match result {
-                Ok((txns, writes)) => {
+                Ok((txns, writes, inline)) => {
                     q.durable = upto;
                     q.stats.commits += txns;
                     q.stats.writes += writes;
@@ -350,11 +357,29 @@ fn write_loop(shared: &Shared) {
                     for ack in ready {
                         ack(Ok(()));
                     }
+                    // The acquires taken in the batch's transaction hear now; the rest are
+                    // taken below.
+                    let mut rest = Vec::new();
+                    for (a, r) in acquires.into_iter().zip(inline) {
+                        match r {
+                            Some(Ok(())) => (a.done)(Ok(())),
+                            Some(Err(TakeError::Refused(r))) => (a.done)(Err(r)),
+                            Some(Err(TakeError::Etcd(e))) => {
+                                (a.done)(Err(RowsRefused::Store(unavailable(e))))
+                            }
+                            None => rest.push(a),
+                        }
+                    }
+                    acquires = rest;
                 }
                 Err(e) => {
                     let e = unavailable(e);
                     tracing::error!(fragment = shared.fence.fragment, error = %e, "fragment store write failed; giving the fragment up");
-                    q.failed = Some(e);
+                    q.failed = Some(e.clone());
+                    drop(q);
+                    for a in acquires {
+                        (a.done)(Err(RowsRefused::Store(e.clone())));
+                    }
                     continue; // the top of the loop fails everyone
                 }
             }
@@ -392,9 +417,16 @@ fn write_loop(shared: &Shared) {
 /// Writes one batch: the last change of each key. When the whole batch fits in one etcd
 /// transaction, the released rows are deleted in the same transaction as the session changes
 /// (atomically, so a row is still never free while a stored session counts on it, and the
-/// batch costs one round trip); otherwise the sessions go first, then the released rows.
-/// Returns (transactions, key writes).
-async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64), ClusterError> {
+/// batch costs one round trip), and the waiting `acquires` that fit are taken in it too, each
+/// as a nested transaction of its own (its rows compared as absent, then put; all or none per
+/// acquire, as on their own); otherwise the sessions go first, then the released rows.
+/// Returns (transactions, key writes, the outcome of each acquire taken here or `None`).
+async fn write_batch(
+    shared: &Shared,
+    changes: Vec<Change>,
+    acquires: &[Acquire],
+) -> Result<(u64, u64, Vec<Option<Result<(), TakeError>>>), ClusterError> {
+    let mut inline: Vec<Option<Result<(), TakeError>>> = acquires.iter().map(|_| None).collect();
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         let key = match c {
@@ -419,14 +451,87 @@ async fn write_batch(shared: &Shared, changes: Vec<Change>) -> Result<(u64, u64)
         }
     }
     let writes = (sessions.len() + rows.len()) as u64;
-    let bytes: usize = sessions.iter().chain(&rows).map(|(_, n)| n).sum();
+    let mut bytes: usize = sessions.iter().chain(&rows).map(|(_, n)| n).sum();
     if sessions.len() + rows.len() <= MAX_TXN_OPS && bytes <= MAX_TXN_BYTES {
-        sessions.extend(rows);
-        return Ok((run_chunked(shared, sessions).await?, writes));
+        // Rows freed in this batch cannot be taken in it (a transaction may not delete and
+        // put one key, and its compares see the rows as they were before it): those acquires
+        // run after it. No row is put twice either.
+        let freed: HashSet<&str> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::FreeRow(k) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect();
+        let keys = shared.etcd.keys();
+        let mut put: HashSet<String> = HashSet::new();
+        let base = sessions.len() + rows.len();
+        let mut ops: Vec<TxnOp> = sessions.into_iter().chain(rows).map(|(op, _)| op).collect();
+        let mut nested = Vec::new();
+        for (i, a) in acquires.iter().enumerate() {
+            if ops.len() >= MAX_TXN_OPS {
+                break;
+            }
+            if a.rows.is_empty() || a.rows.len() > INLINE_ROWS {
+                continue;
+            }
+            let lock_keys: Vec<String> = a.rows.iter().map(|r| keys.lock(r)).collect();
+            let size: usize = lock_keys.iter().map(|k| k.len() + a.xid.len()).sum();
+            if bytes + size > MAX_TXN_BYTES
+                || lock_keys
+                    .iter()
+                    .any(|k| freed.contains(k.as_str()) || put.contains(k))
+            {
+                continue;
+            }
+            bytes += size;
+            let mut otherwise = vec![TxnOp::get(shared.fence.key.clone(), None)];
+            otherwise.extend(lock_keys.iter().map(|k| TxnOp::get(k.clone(), None)));
+            let txn = Txn::new()
+                .when(
+                    lock_keys
+                        .iter()
+                        .map(|k| Compare::create_revision(k.clone(), CompareOp::Equal, 0))
+                        .collect::<Vec<_>>(),
+                )
+                .and_then(
+                    lock_keys
+                        .iter()
+                        .map(|k| TxnOp::put(k.clone(), a.xid.clone(), None))
+                        .collect::<Vec<_>>(),
+                )
+                .or_else(otherwise);
+            put.extend(lock_keys);
+            ops.push(TxnOp::txn(txn));
+            nested.push(i);
+        }
+        if ops.is_empty() {
+            return Ok((0, 0, inline));
+        }
+        let txn = Txn::new().when([shared.fence.compare()]).and_then(ops);
+        let resp = shared.etcd.txn(txn).await?;
+        if !resp.succeeded() {
+            return Err(ClusterError::NotLeader {
+                fragment: shared.fence.fragment,
+            });
+        }
+        let responses = resp.op_responses().into_iter().skip(base);
+        for (i, r) in nested.into_iter().zip(responses) {
+            let a = &acquires[i];
+            inline[i] = Some(match r {
+                TxnOpResponse::Txn(t) if t.succeeded() => Ok(()),
+                TxnOpResponse::Txn(t) => Err(refusal(shared, &a.rows, &a.xid, t.op_responses())),
+                _ => Err(TakeError::Etcd(ClusterError::Corrupt {
+                    key: keys.lock(a.rows.first().map(String::as_str).unwrap_or_default()),
+                    reason: "etcd answered a nested transaction with another response".into(),
+                })),
+            });
+        }
+        return Ok((1, writes, inline));
     }
     let mut txns = run_chunked(shared, sessions).await?;
     txns += run_chunked(shared, rows).await?;
-    Ok((txns, writes))
+    Ok((txns, writes, inline))
 }
 
 /// Sends `ops` in fenced transactions within etcd's limits, [`IN_FLIGHT`] at a time.
