@@ -15,9 +15,17 @@
 //! By default the coordinator runs in this process ([`CoordinatorService`] over a store in a
 //! temporary directory: real files, real fsync) together with a participant server, and the
 //! store's counters (commits = fsyncs, changes, record writes) are reported so the group-commit
-//! batch size is visible. `--target host:port` measures a running coordinator (e.g. `tarsd`)
-//! instead; participants are still served from here (`--participant-host` must then be an
-//! address the coordinator can reach).
+//! batch size is visible. `--coordinator host:port[,host:port...]` (or `--target`) measures
+//! running coordinators (e.g. `tarsd`, or every node of a cluster: the connections are spread
+//! over the addresses, and each transaction stays on one connection) instead; participants are
+//! still served from here (`--participant-host` must then be an address the coordinator can
+//! reach; the TCC resource ids are full proxy strings, so no registry is needed to call them).
+//!
+//! Against a cluster, `--etcd-metrics URL[,URL...]` reads etcd's own counters (Prometheus
+//! `/metrics`: transactions, puts, deletes, proposals) before and after the measured window,
+//! and `--pids-file FILE` (`pid starttime name` lines, as `scripts/cluster-up.sh` writes) the
+//! CPU time of those processes: both are reported per global transaction. The machine's busy
+//! and stolen CPU over the window are always reported.
 //!
 //! Calls are timed out on the load generator's own runtime (`--proxy-timeouts` uses the
 //! proxies' per-call timers instead, as a TM would); `--thread-stats` adds CPU time and context
@@ -33,6 +41,8 @@
 //! transactions have not all reached the participants 15 s after the load stopped
 //! (`branch_commits_missing`), or when transactions are still open in an in-process coordinator
 //! by then (`open_left`).
+
+mod observe;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,10 +95,11 @@ impl Mode {
     about = "Global transactions/s (begin, 2 branch registers, commit) through the coordinator"
 )]
 struct Args {
-    /// `host:port` of a running coordinator; without it one is started in this process with
+    /// `host:port` of running coordinators, comma-separated (e.g. every node of a cluster;
+    /// the connections are spread over them); without it one is started in this process with
     /// durable storage in a temporary directory.
-    #[arg(long)]
-    target: Option<String>,
+    #[arg(long, alias = "target", value_delimiter = ',')]
+    coordinator: Vec<String>,
     /// Transactions in flight.
     #[arg(short = 'c', long, default_value_t = 256)]
     concurrency: usize,
@@ -144,6 +155,19 @@ struct Args {
     /// (threads of the same name summed), from /proc.
     #[arg(long)]
     thread_stats: bool,
+    /// etcd client URLs (`http://host:port`, comma-separated) whose `/metrics` are read
+    /// before and after the measured window: etcd transactions, puts, deletes and raft
+    /// proposals per global transaction.
+    #[arg(long, value_delimiter = ',')]
+    etcd_metrics: Vec<String>,
+    /// A file of `pid starttime name` lines (e.g. a cluster's STATE/pids): the CPU time of
+    /// each of those processes over the measured window, per global transaction.
+    #[arg(long)]
+    pids_file: Option<PathBuf>,
+    /// Before the warm-up, wait up to this many seconds until every coordinator begins (and
+    /// rolls back) a transaction.
+    #[arg(long, default_value_t = 0.0)]
+    wait_ready: f64,
 }
 
 /// Participants that commit and roll back every branch at once, counting the calls.
@@ -528,16 +552,12 @@ fn main() -> anyhow::Result<()> {
     }
     let counts = Arc::new(CountingParticipant::default());
     let (participants, resources) = start_participants(&args.participant_host, &counts)?;
-    let (local, target) = match &args.target {
-        Some(t) => (None, t.clone()),
-        None => {
-            let (local, target) = start_coordinator(&args)?;
-            (Some(local), target)
-        }
+    let (local, targets) = if args.coordinator.is_empty() {
+        let (local, target) = start_coordinator(&args)?;
+        (Some(local), vec![target])
+    } else {
+        (None, args.coordinator.clone())
     };
-    let (host, port) = target
-        .rsplit_once(':')
-        .with_context(|| format!("--target {target:?} is not host:port"))?;
     let communicator = Communicator::new();
     let call_timeout = Duration::from_millis(args.call_timeout_ms);
     // A proxy timeout of zero schedules no timer per call; the runtime times calls out then.
@@ -546,31 +566,74 @@ fn main() -> anyhow::Result<()> {
     } else {
         Duration::ZERO
     };
-    let proxy_string = format!(
-        "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
-        args.call_timeout_ms
-    );
-    // One string_to_proxy per connection: each proxy has its own connection.
+    let proxy_strings = targets
+        .iter()
+        .map(|target| {
+            let (host, port) = target
+                .rsplit_once(':')
+                .with_context(|| format!("--coordinator {target:?} is not host:port"))?;
+            Ok(format!(
+                "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
+                args.call_timeout_ms
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // One string_to_proxy per connection: each proxy has its own connection. Connection i
+    // goes to coordinator i mod n.
     let proxies = (0..args.connections)
-        .map(|_| {
+        .map(|i| {
             communicator
-                .string_to_proxy(&proxy_string)
+                .string_to_proxy(&proxy_strings[i % proxy_strings.len()])
                 .map(|p| CoordinatorProxy::new(p).with_timeout(proxy_timeout))
         })
         .collect::<Result<Vec<_>, _>>()
         .context("coordinator proxy")?;
-    // Fail early (and clearly) when the coordinator is not there.
-    let (r, _) = CoordinatorProxy::new(
-        communicator
-            .string_to_proxy(&proxy_string)
-            .context("coordinator proxy")?,
-    )
-    .with_timeout(call_timeout)
-    .get_status("0:0:0")
-    .with_context(|| format!("coordinator at {target}"))?;
-    if r.code != ResultCode::Success {
-        bail!("getStatus answered {r:?}");
+    // Fail early (and clearly) when a coordinator is not there.
+    for (target, proxy_string) in targets.iter().zip(&proxy_strings) {
+        let (r, _) = CoordinatorProxy::new(
+            communicator
+                .string_to_proxy(proxy_string)
+                .context("coordinator proxy")?,
+        )
+        .with_timeout(call_timeout)
+        .get_status("0:0:0")
+        .with_context(|| format!("coordinator at {target}"))?;
+        if r.code != ResultCode::Success {
+            bail!("getStatus of {target} answered {r:?}");
+        }
     }
+    // Wait until every coordinator takes transactions (a cluster node may not lead a
+    // fragment yet right after it started).
+    if args.wait_ready > 0.0 {
+        let deadline = Instant::now() + Duration::from_secs_f64(args.wait_ready);
+        for (target, proxy_string) in targets.iter().zip(&proxy_strings) {
+            let proxy = CoordinatorProxy::new(
+                communicator
+                    .string_to_proxy(proxy_string)
+                    .context("coordinator proxy")?,
+            )
+            .with_timeout(call_timeout);
+            loop {
+                let last = match proxy.begin("tx-bench", "ready-probe", 10_000) {
+                    Ok((r, xid)) if r.code == ResultCode::Success && !xid.is_empty() => {
+                        match proxy.rollback(&xid) {
+                            Ok((r, _)) if r.code == ResultCode::Success => break,
+                            other => format!("rollback: {other:?}"),
+                        }
+                    }
+                    other => format!("begin: {other:?}"),
+                };
+                if Instant::now() >= deadline {
+                    bail!("coordinator at {target} not ready within --wait-ready: {last}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let watched = match &args.pids_file {
+        Some(p) => observe::read_pids(p)?,
+        None => Vec::new(),
+    };
 
     let plan = Arc::new(Plan {
         mode: args.mode,
@@ -601,6 +664,9 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
     let stats_before = local.as_ref().map(|l| l.service.store().stats());
     let commits_before = counts.commits.load(Ordering::Relaxed);
+    let etcd_before = observe::etcd_samples(&args.etcd_metrics)?;
+    let watched_before: Vec<_> = watched.iter().map(observe::proc_cpu).collect();
+    let machine_before = observe::machine_cpu();
     let cpu_before = process_cpu();
     let threads_before = args.thread_stats.then(thread_use);
     measuring.store(true, Ordering::Relaxed);
@@ -623,6 +689,9 @@ fn main() -> anyhow::Result<()> {
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = process_cpu();
+    let machine_after = observe::machine_cpu();
+    let watched_after: Vec<_> = watched.iter().map(observe::proc_cpu).collect();
+    let etcd_after = observe::etcd_samples(&args.etcd_metrics)?;
     let threads_after = args.thread_stats.then(thread_use);
     let stats_after = local.as_ref().map(|l| l.service.store().stats());
     let branch_commits = counts.commits.load(Ordering::Relaxed) - commits_before;
@@ -660,7 +729,11 @@ fn main() -> anyhow::Result<()> {
         args.mode.name(),
         args.concurrency,
         args.connections,
-        if local.is_some() { "in-process" } else { "remote" },
+        if local.is_some() {
+            "in-process".to_owned()
+        } else {
+            format!("{} remote", targets.len())
+        },
     );
     for (f, n) in &failures {
         println!("  failed: {n} x {f}");
@@ -692,6 +765,47 @@ fn main() -> anyhow::Result<()> {
     };
     if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
         print_thread_use(b, a, ok);
+    }
+    let per_tx = |x: f64| x / ok.max(1) as f64;
+    // CPU per watched process (and this one), in us per transaction, as JSON entries.
+    let mut proc_json = vec![format!("\"tx-bench\":{cpu_per_tx_us:.1}")];
+    for ((p, b), a) in watched.iter().zip(&watched_before).zip(&watched_after) {
+        match (b, a) {
+            (Some(b), Some(a)) => {
+                let cpu = a.saturating_sub(*b).as_secs_f64();
+                println!(
+                    "  CPU of {:<12} (pid {:>7}): {:.2} cores, {:.1} us per transaction",
+                    p.name,
+                    p.pid,
+                    cpu / elapsed,
+                    per_tx(cpu * 1e6)
+                );
+                proc_json.push(format!("\"{}\":{:.1}", p.name, per_tx(cpu * 1e6)));
+            }
+            _ => println!("  CPU of {} (pid {}): gone", p.name, p.pid),
+        }
+    }
+    let (busy_cores, steal_cores) = match (machine_before, machine_after) {
+        (Some(b), Some(a)) => (
+            a.busy.saturating_sub(b.busy).as_secs_f64() / elapsed,
+            a.steal.saturating_sub(b.steal).as_secs_f64() / elapsed,
+        ),
+        _ => (0.0, 0.0),
+    };
+    println!("  machine: {busy_cores:.2} cores busy, {steal_cores:.2} cores stolen");
+    let etcd = observe::etcd_delta(&etcd_before, &etcd_after);
+    let etcd_get = |name: &str| etcd.get(name).copied().unwrap_or(0.0);
+    if !etcd.is_empty() {
+        println!(
+            "  etcd per global transaction: {:.2} txns, {:.2} puts, {:.2} deletes, {:.2} ranges, \
+             {:.2} proposals, {:.0} put bytes",
+            per_tx(etcd_get("etcd_mvcc_txn_total")),
+            per_tx(etcd_get("etcd_mvcc_put_total")),
+            per_tx(etcd_get("etcd_mvcc_delete_total")),
+            per_tx(etcd_get("etcd_mvcc_range_total")),
+            per_tx(etcd_get("etcd_server_proposals_committed_total")),
+            per_tx(etcd_get("etcd_debugging_mvcc_total_put_size_in_bytes")),
+        );
     }
     // Every transaction commits two branches: half the calls is the rate phase two completes
     // transactions at (for AT it can trail the rate the TM sees).
@@ -777,7 +891,10 @@ fn main() -> anyhow::Result<()> {
         "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
          \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
          \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\"store_lingered\":{},\
-         \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left},\"branch_commits_missing\":{missing}}}",
+         \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left},\"branch_commits_missing\":{missing},\
+         \"targets\":{},\"busy_cores\":{busy_cores:.2},\"steal_cores\":{steal_cores:.2},\
+         \"etcd_txns\":{},\"etcd_puts\":{},\"etcd_deletes\":{},\"etcd_ranges\":{},\"etcd_proposals\":{},\"etcd_put_bytes\":{},\
+         \"cpu_us_per_tx_by_process\":{{{}}}}}",
         args.label,
         args.mode.name(),
         local.is_some(),
@@ -787,6 +904,14 @@ fn main() -> anyhow::Result<()> {
         delta.changes,
         delta.writes,
         delta.lingered,
+        targets.len(),
+        etcd_get("etcd_mvcc_txn_total"),
+        etcd_get("etcd_mvcc_put_total"),
+        etcd_get("etcd_mvcc_delete_total"),
+        etcd_get("etcd_mvcc_range_total"),
+        etcd_get("etcd_server_proposals_committed_total"),
+        etcd_get("etcd_debugging_mvcc_total_put_size_in_bytes"),
+        proc_json.join(","),
     );
 
     if let Some(l) = local {
