@@ -524,22 +524,7 @@ async fn write_batch(
                 continue;
             }
             bytes += size;
-            let mut otherwise = vec![TxnOp::get(shared.fence.key.clone(), None)];
-            otherwise.extend(lock_keys.iter().map(|k| TxnOp::get(k.clone(), None)));
-            let txn = Txn::new()
-                .when(
-                    lock_keys
-                        .iter()
-                        .map(|k| Compare::create_revision(k.clone(), CompareOp::Equal, 0))
-                        .collect::<Vec<_>>(),
-                )
-                .and_then(
-                    lock_keys
-                        .iter()
-                        .map(|k| TxnOp::put(k.clone(), a.xid.clone(), None))
-                        .collect::<Vec<_>>(),
-                )
-                .or_else(otherwise);
+            let txn = take_txn(shared, &a.xid, &lock_keys, false);
             put.extend(lock_keys);
             ops.push(TxnOp::txn(txn));
             nested.push(i);
@@ -673,6 +658,32 @@ async fn take_group(
     }
 }
 
+/// The transaction taking `lock_keys` for `xid`: every key compared as absent (and the fence
+/// when `fenced`; a nested transaction runs inside a fenced one), then put; when refused, it
+/// reads the fence and every key back, to tell why.
+fn take_txn(shared: &Shared, xid: &str, lock_keys: &[String], fenced: bool) -> Txn {
+    let mut compares = Vec::with_capacity(lock_keys.len() + 1);
+    if fenced {
+        compares.push(shared.fence.compare());
+    }
+    compares.extend(
+        lock_keys
+            .iter()
+            .map(|k| Compare::create_revision(k.clone(), CompareOp::Equal, 0)),
+    );
+    let mut otherwise = vec![TxnOp::get(shared.fence.key.clone(), None)];
+    otherwise.extend(lock_keys.iter().map(|k| TxnOp::get(k.clone(), None)));
+    Txn::new()
+        .when(compares)
+        .and_then(
+            lock_keys
+                .iter()
+                .map(|k| TxnOp::put(k.clone(), xid.to_owned(), None))
+                .collect::<Vec<_>>(),
+        )
+        .or_else(otherwise)
+}
+
 enum TakeError {
     Refused(RowsRefused),
     Etcd(ClusterError),
@@ -685,23 +696,7 @@ async fn take_rows(shared: &Shared, a: &Acquire) -> Result<(), TakeError> {
     let mut taken: Vec<String> = Vec::new();
     for chunk in a.rows.chunks(ROWS_PER_TXN) {
         let lock_keys: Vec<String> = chunk.iter().map(|r| keys.lock(r)).collect();
-        let mut compares = vec![shared.fence.compare()];
-        compares.extend(
-            lock_keys
-                .iter()
-                .map(|k| Compare::create_revision(k.clone(), CompareOp::Equal, 0)),
-        );
-        let mut otherwise = vec![TxnOp::get(shared.fence.key.clone(), None)];
-        otherwise.extend(lock_keys.iter().map(|k| TxnOp::get(k.clone(), None)));
-        let txn = Txn::new()
-            .when(compares)
-            .and_then(
-                lock_keys
-                    .iter()
-                    .map(|k| TxnOp::put(k.clone(), a.xid.clone(), None))
-                    .collect::<Vec<_>>(),
-            )
-            .or_else(otherwise);
+        let txn = take_txn(shared, &a.xid, &lock_keys, true);
         let resp = shared.etcd.txn(txn).await.map_err(TakeError::Etcd)?;
         if resp.succeeded() {
             taken.extend(lock_keys);
