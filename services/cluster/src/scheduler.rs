@@ -42,10 +42,6 @@ use crate::state::{self, Snapshot};
 
 /// Assignments written per transaction.
 const WRITES_PER_TXN: usize = 100;
-/// Rediscover the fragment ids every this many rounds (only the scheduler creates
-/// fragments, so this is a safety net).
-const REDISCOVER_ROUNDS: u64 = 20;
-
 /// The scheduler's settings (the `[cluster.scheduler]` TOML section).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -332,8 +328,6 @@ impl Task {
         let mut round = Round {
             term,
             ids: Vec::new(),
-            rediscover: true,
-            count: 0,
             autogrow: Autogrow::new(self.config.autogrow()),
             leaderless_since: BTreeMap::new(),
         };
@@ -366,16 +360,10 @@ impl Task {
     /// One round. `Ok(None)`: deposed. `Ok(Some(true))`: something was created; run the next
     /// round at once.
     async fn round(&mut self, r: &mut Round) -> Result<Option<bool>, ClusterError> {
-        if r.rediscover || r.count.is_multiple_of(REDISCOVER_ROUNDS) {
-            r.ids = state::fragment_ids(&mut self.client, &self.keys).await?;
-            r.rediscover = false;
-        }
-        r.count += 1;
-        let Some(snapshot) =
-            state::read(&mut self.client, &self.keys, &r.ids, Some(r.term)).await?
-        else {
+        let Some(snapshot) = state::read(&mut self.client, &self.keys, Some(r.term)).await? else {
             return Ok(None);
         };
+        r.ids = snapshot.fragments.iter().map(|f| f.id).collect();
         let existing: Vec<u32> = snapshot
             .fragments
             .iter()
@@ -387,7 +375,6 @@ impl Task {
             let ids: Vec<u32> = (0..self.config.initial_fragments.max(1))
                 .filter_map(|i| first.checked_add(i))
                 .collect();
-            r.rediscover = true;
             return match self.create(r.term, &ids, "initial").await? {
                 true => {
                     tracing::info!(node = %self.node_id, fragments = ?ids, "scheduler: created the initial fragments");
@@ -550,7 +537,6 @@ impl Task {
             "autogrow: fragment {hot} overloaded ({over} of {total} samples above {} active transactions)",
             self.config.autogrow_threshold
         );
-        r.rediscover = true;
         if self.create(r.term, &[id], &reason).await? {
             tracing::info!(node = %self.node_id, fragment = id, overloaded = hot, over, total, "scheduler: grew a fragment");
             r.autogrow.reset(hot);
@@ -564,10 +550,8 @@ impl Task {
 /// A term's state between rounds.
 struct Round {
     term: i64,
-    /// Every fragment id seen with any key (not only those with meta).
+    /// Every fragment id with any key (not only those with meta), as last read.
     ids: Vec<u32>,
-    rediscover: bool,
-    count: u64,
     autogrow: Autogrow,
     leaderless_since: BTreeMap<u32, Instant>,
 }

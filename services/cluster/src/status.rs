@@ -74,15 +74,12 @@ fn now_ms() -> i64 {
 }
 
 impl ClusterStatus {
-    /// Reads it (a few small requests; never the fragments' sessions). Must not be called
+    /// Reads it (one small read; never the fragments' sessions). Must not be called
     /// from the etcd runtime's threads.
     pub fn read(etcd: &Etcd) -> Result<ClusterStatus, ClusterError> {
         let keys = etcd.keys().clone();
         let mut client = etcd.client();
-        let snapshot = etcd.block_on(async move {
-            let ids = state::fragment_ids(&mut client, &keys).await?;
-            state::read(&mut client, &keys, &ids, None).await
-        })?;
+        let snapshot = etcd.block_on(async move { state::read(&mut client, &keys, None).await })?;
         let Some(s) = snapshot else {
             return Err(ClusterError::Unavailable(
                 "an unguarded read reported a failed compare".into(),

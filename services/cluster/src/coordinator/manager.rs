@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use etcd_client::{GetOptions, PutOptions};
+use etcd_client::PutOptions;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tars::client::Communicator;
@@ -76,39 +76,34 @@ pub struct ClusterView {
     pub nodes: BTreeMap<String, NodeInfo>,
 }
 
-/// Reads every fragment's placement and every live node.
+/// Reads every fragment's placement and every live node (one read of the small keys).
 pub async fn read_view(etcd: &Etcd) -> Result<ClusterView, ClusterError> {
-    let keys = etcd.keys();
-    let frags = etcd
-        .get(keys.fragments(), Some(GetOptions::new().with_prefix()))
-        .await?;
-    let nodes = etcd
-        .get(keys.nodes(), Some(GetOptions::new().with_prefix()))
-        .await?;
-    let mut view = ClusterView::default();
-    for kv in frags.kvs() {
-        let key = String::from_utf8_lossy(kv.key()).into_owned();
-        let Some(f) = keys.fragment_of(&key) else {
-            continue;
-        };
-        let entry = view.fragments.entry(f).or_default();
-        let corrupt = |e: serde_json::Error| ClusterError::Corrupt {
-            key: key.clone(),
-            reason: e.to_string(),
-        };
-        if key == keys.assignment(f) {
-            entry.assignment = Some(serde_json::from_slice(kv.value()).map_err(corrupt)?);
-        } else if key == keys.leader(f) {
-            let info: LeaderInfo = serde_json::from_slice(kv.value()).map_err(corrupt)?;
-            entry.leader = Some((info, kv.create_revision()));
-        }
-    }
-    for kv in nodes.kvs() {
-        if let Ok(info) = serde_json::from_slice::<NodeInfo>(kv.value()) {
-            view.nodes.insert(info.node_id.clone(), info);
-        }
-    }
-    Ok(view)
+    let snapshot = crate::state::read(&mut etcd.client(), etcd.keys(), None)
+        .await?
+        .ok_or_else(|| {
+            ClusterError::Unavailable("an unguarded read reported a failed compare".into())
+        })?;
+    Ok(ClusterView {
+        fragments: snapshot
+            .fragments
+            .into_iter()
+            .map(|f| {
+                let leader = f.leader.zip(f.leader_revision);
+                (
+                    f.id,
+                    Placement {
+                        assignment: f.assignment,
+                        leader,
+                    },
+                )
+            })
+            .collect(),
+        nodes: snapshot
+            .nodes
+            .into_iter()
+            .map(|n| (n.node_id.clone(), n))
+            .collect(),
+    })
 }
 
 /// What a node runs fragments with.
