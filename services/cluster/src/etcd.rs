@@ -36,30 +36,6 @@ impl Default for EtcdConfig {
     }
 }
 
-impl EtcdConfig {
-    /// Parses the value of `--cluster`: `etcd=URL[,URL...]`.
-    pub fn from_flag(flag: &str) -> Result<EtcdConfig, ClusterError> {
-        let urls = flag.strip_prefix("etcd=").ok_or_else(|| {
-            ClusterError::Config(format!("--cluster {flag:?}: expected etcd=URL[,URL...]"))
-        })?;
-        let endpoints: Vec<String> = urls
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if endpoints.is_empty() {
-            return Err(ClusterError::Config(format!(
-                "--cluster {flag:?}: no etcd endpoint"
-            )));
-        }
-        Ok(EtcdConfig {
-            endpoints,
-            ..EtcdConfig::default()
-        })
-    }
-}
-
 /// A failure of cluster mode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
@@ -84,9 +60,6 @@ pub enum ClusterError {
         /// Why.
         reason: String,
     },
-    /// The runtime or a task stopped.
-    #[error("cluster runtime stopped")]
-    Stopped,
 }
 
 impl From<etcd_client::Error> for ClusterError {

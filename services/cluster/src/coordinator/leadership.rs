@@ -133,23 +133,6 @@ pub async fn resign_handover(etcd: &Etcd, fence: &Fence) -> Result<bool, Cluster
     Ok(etcd.txn(txn).await?.succeeded())
 }
 
-/// The current leader of `fragment`, if any.
-pub async fn leader_of(etcd: &Etcd, fragment: u32) -> Result<Option<LeaderInfo>, ClusterError> {
-    let key = etcd.keys().leader(fragment);
-    let got = etcd.get(key.clone(), None).await?;
-    match got.kvs().first() {
-        None => Ok(None),
-        Some(kv) => {
-            serde_json::from_slice(kv.value())
-                .map(Some)
-                .map_err(|e| ClusterError::Corrupt {
-                    key,
-                    reason: e.to_string(),
-                })
-        }
-    }
-}
-
 /// Creates fragment `f` (its `meta` key) unless it exists; whether this call created it.
 pub async fn create_fragment(etcd: &Etcd, f: u32, why: &str) -> Result<bool, ClusterError> {
     let key = etcd.keys().fragment_meta(f);
