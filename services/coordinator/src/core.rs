@@ -155,13 +155,6 @@ impl TransactionCore {
         &self.xids
     }
 
-    /// Every open transaction's session (copies), in XID order.
-    pub fn sessions(&self) -> Vec<GlobalSession> {
-        let mut all: Vec<GlobalSession> = self.sessions.lock().values().cloned().collect();
-        all.sort_by(|a, b| a.xid.cmp(&b.xid));
-        all
-    }
-
     /// Takes over sessions read back from the store after a restart or failover:
     /// undecided (`Begin`) ones are rolled back, decided ones resume phase two, and the AT
     /// rows of every session still holding locks are locked again. Returns the XIDs whose

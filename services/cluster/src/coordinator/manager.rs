@@ -251,11 +251,6 @@ impl FragmentManager {
         Some(others[i].to_owned())
     }
 
-    /// What was read last.
-    pub fn view(&self) -> ClusterView {
-        self.state.view.read().clone()
-    }
-
     /// Open transactions of the fragments led here.
     pub fn active_transactions(&self) -> usize {
         self.state.led.read().values().map(|f| f.core().len()).sum()
