@@ -11,7 +11,9 @@
 //! | `fragments/<f>/epoch` | decimal: the last epoch a leader of `f` took | none |
 //! | `fragments/<f>/handover` | decimal: the last epoch that ended in a graceful handover | none |
 //! | `fragments/<f>/load` | JSON: active transactions, sampled by the leader | none |
-//! | `tx/<f>/<xid>` | a stored session of fragment `f` (the coordinator's record) | none |
+//! | `tx/<f>/log/<seq>` | a batch of session changes of fragment `f` (the session log) | none |
+//! | `tx/<f>/checkpoint` | which image holds fragment `f`'s sessions up to which log entry | none |
+//! | `tx/<f>/image/<gen>/<i>` | chunk `i` of a checkpoint's image of the open sessions | none |
 //! | `locks/<row>` | the XID holding the AT row lock `resource^^^table^^^pk` | none |
 //! | `registry/...` | registry instances (see the registry module) | |
 //!
@@ -111,9 +113,35 @@ impl Keys {
         format!("{}tx/{f:05}/", self.prefix)
     }
 
-    /// `tx/<f>/<xid>`.
-    pub fn session(&self, f: u32, xid: &str) -> String {
-        format!("{}{xid}", self.sessions(f))
+    /// `tx/<f>/log/`: the session log of `f` (see `coordinator::log`).
+    pub fn log(&self, f: u32) -> String {
+        format!("{}log/", self.sessions(f))
+    }
+
+    /// `tx/<f>/log/<seq>`: one entry of the session log (`seq` in 16 hex digits, so the
+    /// entries sort in order).
+    pub fn log_entry(&self, f: u32, seq: u64) -> String {
+        format!("{}{seq:016x}", self.log(f))
+    }
+
+    /// `tx/<f>/checkpoint`: the last checkpoint of `f`'s session log.
+    pub fn checkpoint(&self, f: u32) -> String {
+        format!("{}checkpoint", self.sessions(f))
+    }
+
+    /// `tx/<f>/image/`: the images of `f`'s checkpoints.
+    pub fn images(&self, f: u32) -> String {
+        format!("{}image/", self.sessions(f))
+    }
+
+    /// `tx/<f>/image/<gen>/`: the chunks of one image.
+    pub fn image(&self, f: u32, generation: u64) -> String {
+        format!("{}{generation:016x}/", self.images(f))
+    }
+
+    /// `tx/<f>/image/<gen>/<i>`: chunk `i` of an image.
+    pub fn image_chunk(&self, f: u32, generation: u64, i: u32) -> String {
+        format!("{}{i:04x}", self.image(f, generation))
     }
 
     /// `locks/`: every AT row lock.
@@ -193,7 +221,14 @@ mod tests {
         assert_eq!(k.leader(3), "/x/fragments/00003/leader");
         assert!(k.fragment(9) < k.fragment(10));
         assert_eq!(k.fragment_of(&k.assignment(12)), Some(12));
-        assert_eq!(k.session(12, "h:1:5"), "/x/tx/00012/h:1:5");
+        assert_eq!(k.log_entry(12, 26), "/x/tx/00012/log/000000000000001a");
+        assert!(k.log_entry(12, 255) < k.log_entry(12, 256));
+        assert_eq!(
+            k.image_chunk(1, 2, 3),
+            "/x/tx/00001/image/0000000000000002/0003"
+        );
+        assert!(k.image(1, 2) < k.image_chunk(1, 2, 0));
+        assert!(k.image_chunk(1, 1, 9) < k.image(1, 2));
         assert_eq!(k.fragment_of(&k.node("n1")), None);
     }
 }

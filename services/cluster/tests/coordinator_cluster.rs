@@ -13,7 +13,8 @@ use tars_cluster::coordinator::manager::{
     publish_node, FragmentManager, ManagerConfig, NodeIdentity,
 };
 use tars_cluster::coordinator::router::ClusterCoordinator;
-use tars_cluster::coordinator::store::FragmentStore;
+use tars_cluster::coordinator::standby::WarmCopy;
+use tars_cluster::coordinator::store::{stored_sessions, FragmentStore};
 use tars_cluster::etcd::{Etcd, EtcdConfig};
 use tars_cluster::keys::{Assignment, NodeInfo};
 use tars_cluster::lease::NodeLease;
@@ -198,12 +199,11 @@ fn a_node_leads_fragments_stores_in_etcd_and_locks_rows_across_fragments() {
     assert!(x1.starts_with(&format!("127.0.0.1:{}:", node.port)), "{x1}");
 
     // The session is in etcd once begin was acknowledged.
-    let key = admin.keys().session(f1, &x1);
-    let mut c = admin.client();
-    let stored = admin
-        .block_on(async move { c.get(key, None).await })
-        .expect("get");
-    assert_eq!(stored.kvs().len(), 1, "session of {x1} stored");
+    let stored = stored_sessions(&admin, f1).expect("read the session log");
+    assert!(
+        stored.iter().any(|s| s.xid == x1),
+        "session of {x1} stored: {stored:?}"
+    );
 
     // Rows: x1 takes account 1 and 2; x2 (another fragment) is refused row 2, and takes 3.
     let (code, _, b1) = register_at(&p, &x1, "account:1,2");
@@ -299,7 +299,7 @@ fn a_standby_takes_a_dead_leaders_fragments_over_with_what_was_acknowledged() {
     for f in [0, 1] {
         let loaded = b.manager.led(f).expect("led").loaded();
         assert!(loaded.from_warm_copy, "fragment {f}: {loaded:?}");
-        assert_eq!(loaded.records, 3, "fragment {f}: {loaded:?}");
+        assert_eq!(loaded.sessions, 3, "fragment {f}: {loaded:?}");
         // Everything was already in the copy (nothing changed since the last watch event).
         assert!(
             loaded.values_read < loaded.records,
@@ -372,12 +372,8 @@ fn a_leader_whose_key_is_gone_cannot_write() {
         Err(StoreError::NotLeader { fragment: 0 })
     );
     // Nothing of it reached etcd, and later writes fail at once.
-    let key = admin.keys().session(0, &late);
-    let mut c = admin.client();
-    let got = admin
-        .block_on(async move { c.get(key, None).await })
-        .expect("get");
-    assert!(got.kvs().is_empty());
+    let stored = stored_sessions(&admin, 0).expect("read the session log");
+    assert!(stored.iter().all(|s| s.xid != late), "{stored:?}");
     store.put(&session("x".into()));
     assert!(TxStore::sync(&store).is_err());
     let (_, sessions) = FragmentStore::open(&admin, fence2).expect("new leader opens");
@@ -583,5 +579,124 @@ fn a_graceful_handover_keeps_undecided_transactions_open() {
             G::Rollbacking | G::RollbackRetrying | G::Rollbacked | G::Finished
         ),
         "{status:?}"
+    );
+}
+
+/// The session log is checkpointed as it grows: etcd keeps a bounded number of keys for the
+/// fragment, and a new leader (cold, or from a warm copy that followed the checkpoints) reads
+/// back exactly the sessions the old one last stored, every change included.
+#[test]
+fn the_session_log_is_checkpointed_and_read_back_exactly() {
+    if !TestEtcd::available("the_session_log_is_checkpointed_and_read_back_exactly") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    let warm = WarmCopy::start(&admin, 0);
+    let lease = NodeLease::grant(&admin, TTL).expect("lease");
+    let fence = admin
+        .block_on(campaign(&admin, 0, lease.id(), "old", "127.0.0.1:1"))
+        .expect("campaign")
+        .expect("won");
+    let (store, _) = FragmentStore::open(&admin, fence.clone()).expect("open");
+    let xids = XidGenerator::new("127.0.0.1:1", 0, fence.epoch).expect("ids");
+    // The model: XID -> transaction name (changed on updates).
+    let mut model: std::collections::BTreeMap<String, String> = Default::default();
+    let session = |xid: &str, name: &str| GlobalSession {
+        xid: xid.to_owned(),
+        application_id: "a".into(),
+        transaction_name: name.to_owned(),
+        status: G::Begin,
+        active: true,
+        began: Instant::now(),
+        begin_time_ms: 0,
+        timeout: Duration::from_secs(60),
+        branches: Vec::new(),
+    };
+    let rounds = 3 * tars_cluster::coordinator::log::CHECKPOINT_ENTRIES as usize + 7;
+    for round in 0..rounds {
+        // Each round is a batch of its own: two begins, an update and (mostly) a removal.
+        for _ in 0..2 {
+            let xid = xids.next_xid().expect("id").to_string();
+            store.put(&session(&xid, "new"));
+            model.insert(xid, "new".into());
+        }
+        let keys: Vec<String> = model.keys().cloned().collect();
+        let updated = &keys[round * 7 % keys.len()];
+        let name = format!("round {round}");
+        store.put(&session(updated, &name));
+        model.insert(updated.clone(), name);
+        if round % 5 != 0 {
+            let gone = keys[round * 3 % keys.len()].clone();
+            store.remove(&gone);
+            model.remove(&gone);
+        }
+        TxStore::sync(&store).expect("stored");
+    }
+    let stored = |sessions: Vec<GlobalSession>| -> std::collections::BTreeMap<String, String> {
+        sessions
+            .into_iter()
+            .map(|s| (s.xid, s.transaction_name))
+            .collect()
+    };
+    assert_eq!(
+        stored(stored_sessions(&admin, 0).expect("read back")),
+        model
+    );
+    // The log was cut at every checkpoint: far fewer keys than batches.
+    let prefix = admin.keys().sessions(0);
+    let mut c = admin.client();
+    let held = admin
+        .block_on(async move {
+            c.get(
+                prefix,
+                Some(
+                    etcd_client::GetOptions::new()
+                        .with_prefix()
+                        .with_keys_only(),
+                ),
+            )
+            .await
+        })
+        .expect("get");
+    let n = held.kvs().len();
+    assert!(
+        n <= tars_cluster::coordinator::log::CHECKPOINT_ENTRIES as usize + 3,
+        "{n} keys after {rounds} batches"
+    );
+    assert!(held
+        .kvs()
+        .iter()
+        .any(|kv| kv.key_str().is_ok_and(|k| k.ends_with("/checkpoint"))));
+
+    // A new leader from the warm copy that followed all of it.
+    poll_until("the warm copy is current", Duration::from_secs(10), || {
+        let s = warm.snapshot()?;
+        (s.revision >= held.header()?.revision()).then_some(())
+    });
+    store.close();
+    assert!(admin.block_on(resign(&admin, &fence)).expect("resign"));
+    let fence2 = admin
+        .block_on(campaign(&admin, 0, lease.id(), "new", "127.0.0.1:2"))
+        .expect("campaign")
+        .expect("won");
+    let (store2, sessions, loaded) =
+        FragmentStore::open_warm(&admin, fence2, warm.snapshot()).expect("open warm");
+    assert!(loaded.from_warm_copy, "{loaded:?}");
+    assert_eq!(loaded.values_read, 0, "{loaded:?}");
+    assert_eq!(stored(sessions), model);
+    // It goes on writing after what it read (its sequence numbers are above the old ones).
+    let xid = XidGenerator::new("127.0.0.1:2", 0, 99)
+        .expect("ids")
+        .next_xid()
+        .expect("id")
+        .to_string();
+    store2.put(&session(&xid, "after"));
+    TxStore::sync(&store2).expect("stored");
+    model.insert(xid, "after".into());
+    assert_eq!(
+        stored(stored_sessions(&admin, 0).expect("read back")),
+        model
     );
 }

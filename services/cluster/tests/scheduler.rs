@@ -530,12 +530,7 @@ fn status_reads_fragments_past_their_sessions_and_stray_keys() {
         (s.fragments.len() == 3 && balanced(&s, &["n1"], 3)).then_some(())
     });
     for i in 0..200 {
-        put(
-            &etcd,
-            &etcd.keys().session(1, &format!("127.0.0.1:8091:{i}")),
-            b"x",
-            None,
-        );
+        put(&etcd, &etcd.keys().log_entry(1, i), b"x", None);
     }
     put(
         &etcd,

@@ -2,6 +2,7 @@
 //!
 //! - [`leadership`]: campaigning for a fragment, the epoch it takes, and the fence every
 //!   write of the leader carries.
+//! - [`log`]: how a fragment's sessions are laid out in etcd (a log with checkpoints).
 //! - [`store`]: a led fragment's sessions and the cluster-wide AT row locks in etcd, with
 //!   group commit.
 //! - [`standby`]: a standby's warm copy of a fragment's sessions, kept by an etcd watch.
@@ -11,6 +12,7 @@
 
 pub mod fragment;
 pub mod leadership;
+pub mod log;
 pub mod manager;
 pub mod router;
 pub mod standby;

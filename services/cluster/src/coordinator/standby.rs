@@ -173,8 +173,10 @@ fn records_of(kvs: &[etcd_client::KeyValue]) -> impl Iterator<Item = (String, Ve
 /// How a fragment's records were loaded at takeover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadStats {
-    /// Records in the fragment.
+    /// Keys read (log entries, the checkpoint and its image).
     pub records: usize,
+    /// Open sessions they held.
+    pub sessions: usize,
     /// Whether a warm copy was used.
     pub from_warm_copy: bool,
     /// Values read from etcd (all of them without a warm copy; only the changed ones with).
@@ -198,6 +200,7 @@ pub async fn load(
             records,
             LoadStats {
                 records: n,
+                sessions: 0,
                 from_warm_copy: false,
                 values_read: n,
             },
@@ -242,6 +245,7 @@ pub async fn load(
         records,
         LoadStats {
             records: n,
+            sessions: 0,
             from_warm_copy: true,
             values_read,
         },
