@@ -14,6 +14,10 @@
 //!   entry `covers`.
 //! - `image/<generation>/<i>`: chunk `i` of that image ([`Changes`] with records only).
 //!
+//! Log entries and image chunks are stored LZ4-compressed ([`pack`]): the records of one batch
+//! repeat their resource ids and names, and every byte etcd takes is written to its WAL, sent
+//! to each member and to every watcher.
+//!
 //! Reading back ([`replay`]): the checkpoint's image, then every log entry after `covers`, in
 //! order. The writer checkpoints once the log holds [`CHECKPOINT_ENTRIES`] entries or
 //! [`CHECKPOINT_BYTES`] bytes: it writes the image chunks, then one transaction that puts the
@@ -38,6 +42,42 @@ use crate::keys::Keys;
 pub const CHECKPOINT_ENTRIES: u64 = 64;
 /// Checkpoint once the log holds this many bytes.
 pub const CHECKPOINT_BYTES: usize = 8 * 1024 * 1024;
+/// The first byte of a packed value: an LZ4 block, after its size (u32, little-endian).
+const PACKED_LZ4: u8 = 1;
+/// The largest unpacked value accepted (etcd's values are at most 1.5 MiB; LZ4 expands at
+/// most 255 times).
+const MAX_UNPACKED: usize = 64 * 1024 * 1024;
+
+/// `changes` as stored: encoded, then compressed.
+pub fn pack(changes: &Changes) -> Vec<u8> {
+    let encoded = changes.encode_to_bytes();
+    let size = u32::try_from(encoded.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(5 + lz4_flex::block::get_maximum_output_size(encoded.len()));
+    out.push(PACKED_LZ4);
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&lz4_flex::block::compress(&encoded));
+    out
+}
+
+/// The changes stored under `key` as `value` (see [`pack`]).
+pub fn unpack(key: &str, value: &[u8]) -> Result<Changes, ClusterError> {
+    let [PACKED_LZ4, a, b, c, d, block @ ..] = value else {
+        return Err(corrupt(key, "not a packed session log value".into()));
+    };
+    let size = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+    if size > MAX_UNPACKED {
+        return Err(corrupt(key, format!("unpacks to {size} bytes")));
+    }
+    let encoded =
+        lz4_flex::block::decompress(block, size).map_err(|e| corrupt(key, e.to_string()))?;
+    if encoded.len() != size {
+        return Err(corrupt(
+            key,
+            format!("unpacked to {} bytes, not {size}", encoded.len()),
+        ));
+    }
+    Changes::decode_from(&encoded).map_err(|e| corrupt(key, e.to_string()))
+}
 
 /// A log entry, or a chunk of an image (records only).
 #[derive(Debug, Clone, PartialEq, Default, DeriveTarsStruct)]
@@ -83,7 +123,7 @@ pub struct Replayed {
 impl Replayed {
     /// Applies one log entry or image chunk (`key` names it in errors).
     fn apply(&mut self, key: &str, value: &[u8]) -> Result<(), ClusterError> {
-        let changes = Changes::decode_from(value).map_err(|e| corrupt(key, e.to_string()))?;
+        let changes = unpack(key, value)?;
         let now = Instant::now();
         for record in changes.records {
             let session = decode_record(&record, now).map_err(|e| corrupt(key, e.to_string()))?;
@@ -165,8 +205,8 @@ pub fn replay(keys: &Keys, f: u32, kvs: &[(String, Vec<u8>)]) -> Result<Replayed
     Ok(replayed)
 }
 
-/// Splits `records` into image chunks of at most `max_bytes` each (a record larger than that
-/// is a chunk of its own), encoded.
+/// Splits `records` into image chunks of at most `max_bytes` each before compression (a record
+/// larger than that is a chunk of its own), packed.
 pub fn image_chunks<'a>(
     records: impl Iterator<Item = &'a Bytes>,
     max_bytes: usize,
@@ -176,7 +216,7 @@ pub fn image_chunks<'a>(
     let mut bytes = 0;
     for r in records {
         if !current.records.is_empty() && bytes + r.len() > max_bytes {
-            chunks.push(current.encode_to_bytes().to_vec());
+            chunks.push(pack(&current));
             current = Changes::default();
             bytes = 0;
         }
@@ -184,7 +224,7 @@ pub fn image_chunks<'a>(
         current.records.push(r.clone());
     }
     if !current.records.is_empty() {
-        chunks.push(current.encode_to_bytes().to_vec());
+        chunks.push(pack(&current));
     }
     chunks
 }
@@ -246,12 +286,10 @@ mod tests {
     }
 
     fn entry(records: &[Bytes], removed: &[&str]) -> Vec<u8> {
-        Changes {
+        pack(&Changes {
             records: records.to_vec(),
             removed: removed.iter().map(|s| s.to_string()).collect(),
-        }
-        .encode_to_bytes()
-        .to_vec()
+        })
     }
 
     #[test]
@@ -308,6 +346,17 @@ mod tests {
         );
         let garbage = vec![(k.log_entry(1, 1), vec![0xff, 0x01])];
         assert!(replay(&k, 1, &garbage).is_err());
+        // A size past the limit is refused before anything is allocated; a block that does
+        // not unpack to its size is refused.
+        let mut huge = vec![PACKED_LZ4];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        let e = replay(&k, 1, &[(k.log_entry(1, 1), huge)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unpacks to"), "{e}");
+        let mut short = entry(&[record("a", "1")], &[]);
+        short[1] = short[1].wrapping_add(1);
+        assert!(replay(&k, 1, &[(k.log_entry(1, 1), short)]).is_err());
         let bad_seq = vec![(format!("{}zz", k.log(1)), entry(&[], &[]))];
         assert!(replay(&k, 1, &bad_seq)
             .unwrap_err()
@@ -325,6 +374,7 @@ mod tests {
         let mut r = Replayed::default();
         for c in &chunks {
             assert!(c.len() < 1300, "{}", c.len());
+            assert!(unpack("k", c).expect("unpacks").records.len() < 10);
             r.apply("k", c).expect("chunk");
         }
         assert_eq!(r.records.len(), 50);

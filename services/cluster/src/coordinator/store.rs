@@ -42,7 +42,7 @@ use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use futures::stream::StreamExt;
 use parking_lot::{Condvar, Mutex};
 use tars::bytes::Bytes;
-use tars::codec::{TarsStruct, Writer};
+use tars::codec::Writer;
 use tars_coordinator::core::Journal;
 use tars_coordinator::session::GlobalSession;
 use tars_coordinator::store::{
@@ -625,7 +625,7 @@ fn log_entries(
         }
         let key = keys.log_entry(shared.fence.fragment, log.next_seq);
         log.next_seq += 1;
-        let value = std::mem::take(current).encode_to_bytes().to_vec();
+        let value = log::pack(&std::mem::take(current));
         let size = key.len() + value.len();
         entries.push((TxnOp::put(key, value, None), size));
         *bytes = 0;
