@@ -21,7 +21,7 @@
 # --no-build or NO_BUILD=1), ETCD (default etcd on PATH), READY_TIMEOUT (seconds to wait for
 # each process, default 30).
 #
-# etcd runs with --heartbeat-interval=100 --election-timeout=1000 (lease TTLs from 1.5 s) and
+# etcd runs with --heartbeat-interval=100 --election-timeout=600 (lease TTLs from 0.9 s) and
 # revision auto-compaction (without it the 2 GiB quota fills under load; docs/cluster.md).
 # Each node is started as
 #   tarsd --cluster etcd=URL1,URL2,URL3 --node-id nK --advertise 127.0.0.1
@@ -196,7 +196,7 @@ for i in $(seq 1 "$MEMBERS"); do
     --initial-cluster-state=new \
     --initial-cluster-token=tars-cluster-up \
     --heartbeat-interval=100 \
-    --election-timeout=1000 \
+    --election-timeout=600 \
     --auto-compaction-mode=revision \
     --auto-compaction-retention=10000 \
     </dev/null >"$log" 2>&1

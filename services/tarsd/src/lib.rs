@@ -79,7 +79,8 @@ pub struct ClusterSection {
     /// the XIDs this node issues and in its registrations.
     pub advertise: String,
     /// The node's lease: how long after its death its fragments are taken over, in
-    /// milliseconds (etcd grants whole seconds, at least 1.5 × its election timeout).
+    /// milliseconds (etcd grants whole seconds, at least 1.5 × its election timeout: 1 s
+    /// needs `--election-timeout` of at most 666 ms, else it is raised to 2 s).
     pub lease_ttl_ms: u64,
     /// One etcd request, in milliseconds.
     pub request_timeout_ms: u64,
@@ -98,7 +99,7 @@ impl Default for ClusterSection {
             prefix: "/tars/".into(),
             node_id: String::new(),
             advertise: "127.0.0.1".into(),
-            lease_ttl_ms: 2000,
+            lease_ttl_ms: 1000,
             request_timeout_ms: 2000,
             #[cfg(feature = "cluster")]
             manager: Default::default(),

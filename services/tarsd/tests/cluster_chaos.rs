@@ -60,7 +60,7 @@ const TX_TIMEOUT_MS: i32 = 5000;
 /// How long a TM retries one call before it gives up on it.
 const OP_DEADLINE: Duration = Duration::from_secs(15);
 /// The nodes' lease TTL.
-const TTL: Duration = Duration::from_secs(2);
+const TTL: Duration = Duration::from_secs(1);
 /// Rows AT transactions lock (few, so that they contend).
 const AT_ROWS: u64 = 12;
 
@@ -958,7 +958,7 @@ fn kill_9_of_a_leader_under_load_ten_times() {
     );
     assert_consistent(&history, "kill -9");
     assert!(
-        p99 < Duration::from_secs(4),
+        p99 < Duration::from_secs(3),
         "failover p99 {p99:?} (p50 {p50:?})"
     );
 }
