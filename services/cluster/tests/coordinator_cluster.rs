@@ -700,3 +700,35 @@ fn the_session_log_is_checkpointed_and_read_back_exactly() {
         model
     );
 }
+
+/// A standby takes a dead leader's fragment over when its etcd watch sees the leader's keys
+/// vanish, not at its manager's next period (here a minute).
+#[test]
+fn a_standby_is_woken_by_the_leaders_keys_vanishing() {
+    if !TestEtcd::available("a_standby_is_woken_by_the_leaders_keys_vanishing") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    assign(&admin, 0, "a", "b");
+    let mut a = TestNode::start(&etcd, "a");
+    poll_until("a leads the fragment", Duration::from_secs(10), || {
+        (a.manager.led_ids() == [0]).then_some(())
+    });
+    let slow = ManagerConfig {
+        period_ms: 60_000,
+        ..ManagerConfig::default()
+    };
+    let b = TestNode::start_with(&etcd, "b", slow, 3000);
+    poll_until("b keeps a warm copy", Duration::from_secs(10), || {
+        (b.manager.warm_copies() == [(0, true)]).then_some(())
+    });
+    let halted = Instant::now();
+    a.halt();
+    poll_until("b leads the fragment", TTL + Duration::from_secs(5), || {
+        (b.manager.led_ids() == [0]).then_some(())
+    });
+    let took = halted.elapsed();
+    assert!(took < TTL + Duration::from_secs(2), "{took:?}");
+}

@@ -25,8 +25,8 @@ fn the_example_cluster_section_parses_with_its_documented_values() {
     let cluster = config.cluster.expect("cluster mode");
     assert_eq!(cluster.node_id, "n1");
     assert_eq!(cluster.etcd.len(), 3);
-    assert_eq!(cluster.lease_ttl_ms, 2000);
-    assert_eq!(cluster.manager.period_ms, 100);
+    assert_eq!(cluster.lease_ttl_ms, 1000);
+    assert_eq!(cluster.manager.period_ms, 250);
     assert_eq!(cluster.scheduler.initial_fragments, 6);
     assert_eq!(cluster.scheduler.autogrow_window_ms, 60_000);
 }

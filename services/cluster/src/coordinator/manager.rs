@@ -1,7 +1,8 @@
 //! Which fragments this node leads, kept in line with etcd by one control thread.
 //!
-//! Every [`ManagerConfig::period_ms`] it reads the placement of every fragment (one small range
-//! read of `fragments/`, which holds no sessions) and the live nodes, then per fragment:
+//! Every [`ManagerConfig::period_ms`], and at once when an etcd watch sees a node, a leader or
+//! an assignment change ([`super::wake`]), it reads the placement of every fragment (one small
+//! range read of `fragments/`, which holds no sessions) and the live nodes, then per fragment:
 //!
 //! - **led here**: given up at once when its store failed, the node's lease is lost, or the
 //!   leader key is no longer this leadership's; handed over gracefully when the scheduler
@@ -31,6 +32,7 @@ use tars_coordinator::store::StoreError;
 use super::fragment::LedFragment;
 use super::leadership::{campaign, resign, Fence};
 use super::standby::WarmCopy;
+use super::wake::{PlacementWatch, Wake};
 use crate::etcd::{ClusterError, Etcd};
 use crate::keys::{Assignment, LeaderInfo, LoadSample, NodeInfo};
 use crate::lease::NodeLease;
@@ -39,7 +41,8 @@ use crate::lease::NodeLease;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ManagerConfig {
-    /// How often placement is read and acted on, in milliseconds.
+    /// How often placement is read and acted on at the latest, in milliseconds (a change
+    /// seen by the manager's watches wakes it earlier).
     pub period_ms: u64,
     /// How long the n-th standby waits (n × this) for the assigned leader before it
     /// campaigns, in milliseconds.
@@ -51,7 +54,7 @@ pub struct ManagerConfig {
 impl Default for ManagerConfig {
     fn default() -> Self {
         ManagerConfig {
-            period_ms: 100,
+            period_ms: 250,
             standby_delay_ms: 300,
             load_sample_ms: 1000,
         }
@@ -125,6 +128,18 @@ struct State {
     lease: Mutex<NodeLease>,
     stop: AtomicBool,
     next_begin: AtomicUsize,
+    /// Raised by the placement watches (and by stopping).
+    wake: Arc<Wake>,
+    watch: Mutex<Option<PlacementWatch>>,
+}
+
+impl State {
+    /// Tells the control thread to end, wakes it and ends the watches.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.raise();
+        self.watch.lock().take();
+    }
 }
 
 /// The fragments this node leads (see the module docs).
@@ -166,6 +181,8 @@ impl FragmentManager {
         coordinator: CoordinatorConfig,
         config: ManagerConfig,
     ) -> Result<Arc<FragmentManager>, ClusterError> {
+        let wake = Arc::new(Wake::default());
+        let watch = PlacementWatch::start(&etcd, wake.clone());
         let manager = Arc::new(FragmentManager {
             etcd,
             identity,
@@ -179,6 +196,8 @@ impl FragmentManager {
                 lease: Mutex::new(lease),
                 stop: AtomicBool::new(false),
                 next_begin: AtomicUsize::new(0),
+                wake,
+                watch: Mutex::new(Some(watch)),
             },
             thread: Mutex::new(None),
         });
@@ -258,7 +277,7 @@ impl FragmentManager {
 
     /// Hands every led fragment over (graceful shutdown), stops the control thread.
     pub fn shutdown(&self) {
-        self.state.stop.store(true, Ordering::Release);
+        self.state.stop();
         self.state.warm.lock().clear();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
@@ -297,7 +316,7 @@ impl FragmentManager {
     /// stops acknowledging (nothing is handed over or resigned) and the lease is abandoned,
     /// so other nodes take the fragments over when it expires.
     pub fn halt(&self) {
-        self.state.stop.store(true, Ordering::Release);
+        self.state.stop();
         self.state.warm.lock().clear();
         self.state.lease.lock().abandon();
         if let Some(t) = self.thread.lock().take() {
@@ -333,7 +352,9 @@ impl FragmentManager {
                 last_sample = Instant::now();
                 self.sample_load();
             }
-            std::thread::sleep(period.saturating_sub(started.elapsed()));
+            self.state
+                .wake
+                .wait(period.saturating_sub(started.elapsed()));
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`standby`]: a standby's warm copy of a fragment's sessions, kept by an etcd watch.
 //! - [`fragment`]: a fragment this node leads (core, store, phase-two driver, servant).
 //! - [`manager`]: which fragments this node leads, kept in line with etcd.
+//! - [`wake`]: the watches that wake the manager when placement changes.
 //! - [`router`]: the Coordinator servant every node serves, routing by XID.
 
 pub mod fragment;
@@ -17,3 +18,4 @@ pub mod manager;
 pub mod router;
 pub mod standby;
 pub mod store;
+pub mod wake;
