@@ -19,8 +19,9 @@
 //! to each member and to every watcher.
 //!
 //! Reading back ([`replay`]): the checkpoint's image, then every log entry after `covers`, in
-//! order. The writer checkpoints once the log holds [`CHECKPOINT_ENTRIES`] entries or
-//! [`CHECKPOINT_BYTES`] bytes: it writes the image chunks, then one transaction that puts the
+//! order. The writer checkpoints when [`checkpoint_due`] says so (the log is long, and long
+//! against the image, so a large image is not rewritten every few batches): it writes the
+//! image chunks, then one transaction that puts the
 //! checkpoint and deletes the log up to `covers` and every older image. At every revision the
 //! checkpoint and the log after it hold every session; a checkpoint that failed half-way
 //! leaves an image nobody names, deleted by the next one. Sequence numbers and generations are
@@ -38,10 +39,21 @@ use tars_coordinator::store::decode_record;
 use crate::etcd::ClusterError;
 use crate::keys::Keys;
 
-/// Checkpoint once the log holds this many entries.
+/// A checkpoint needs at least this many log entries since the last one.
 pub const CHECKPOINT_ENTRIES: u64 = 64;
-/// Checkpoint once the log holds this many bytes.
+/// ... or this many bytes of records in the log (and twice the image).
 pub const CHECKPOINT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Whether the writer should checkpoint, with `entries` log entries holding `log_bytes` bytes
+/// of records since the last checkpoint and an image of `image_bytes`: after
+/// [`CHECKPOINT_ENTRIES`] entries once the log holds at least half the image's bytes (each
+/// byte logged then costs at most two bytes of image; a takeover reads at most about three
+/// times the image), or once the log is past [`CHECKPOINT_BYTES`] and twice the image,
+/// however few its entries.
+pub fn checkpoint_due(entries: u64, log_bytes: usize, image_bytes: usize) -> bool {
+    (entries >= CHECKPOINT_ENTRIES && log_bytes.saturating_mul(2) >= image_bytes)
+        || log_bytes >= CHECKPOINT_BYTES.max(image_bytes.saturating_mul(2))
+}
 /// The first byte of a packed value: an LZ4 block, after its size (u32, little-endian).
 const PACKED_LZ4: u8 = 1;
 /// The largest unpacked value accepted (etcd's values are at most 1.5 MiB; LZ4 expands at
@@ -116,14 +128,17 @@ pub struct Replayed {
     pub next_seq: u64,
     /// Log entries after the checkpoint.
     pub entries: u64,
-    /// Their bytes.
+    /// The bytes of the records and XIDs they hold.
     pub bytes: usize,
 }
 
 impl Replayed {
-    /// Applies one log entry or image chunk (`key` names it in errors).
-    fn apply(&mut self, key: &str, value: &[u8]) -> Result<(), ClusterError> {
+    /// Applies one log entry or image chunk (`key` names it in errors). Returns the bytes of
+    /// the records and XIDs it held.
+    fn apply(&mut self, key: &str, value: &[u8]) -> Result<usize, ClusterError> {
         let changes = unpack(key, value)?;
+        let bytes = changes.records.iter().map(Bytes::len).sum::<usize>()
+            + changes.removed.iter().map(String::len).sum::<usize>();
         let now = Instant::now();
         for record in changes.records {
             let session = decode_record(&record, now).map_err(|e| corrupt(key, e.to_string()))?;
@@ -132,7 +147,7 @@ impl Replayed {
         for xid in changes.removed {
             self.records.remove(&xid);
         }
-        Ok(())
+        Ok(bytes)
     }
 }
 
@@ -198,9 +213,8 @@ pub fn replay(keys: &Keys, f: u32, kvs: &[(String, Vec<u8>)]) -> Result<Replayed
         }
     }
     for (key, value) in log.range(covers + 1..).map(|(_, kv)| kv) {
-        replayed.apply(key, value)?;
+        replayed.bytes += replayed.apply(key, value)?;
         replayed.entries += 1;
-        replayed.bytes += value.len();
     }
     Ok(replayed)
 }
@@ -362,6 +376,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("hex"));
+    }
+
+    #[test]
+    fn checkpoints_come_with_the_log_long_against_the_image() {
+        let n = CHECKPOINT_ENTRIES;
+        // A small image: every CHECKPOINT_ENTRIES entries.
+        assert!(!checkpoint_due(n - 1, 1 << 20, 10_000));
+        assert!(checkpoint_due(n, 5_000, 10_000));
+        // A large image is not rewritten every few batches: the log must hold half of it.
+        assert!(!checkpoint_due(10 * n, 49 << 20, 100 << 20));
+        assert!(checkpoint_due(10 * n, 50 << 20, 100 << 20));
+        // A few huge entries: past CHECKPOINT_BYTES and twice the image.
+        assert!(checkpoint_due(2, CHECKPOINT_BYTES, 1_000));
+        assert!(!checkpoint_due(2, CHECKPOINT_BYTES, CHECKPOINT_BYTES));
+        assert!(!checkpoint_due(0, 0, 0));
     }
 
     #[test]

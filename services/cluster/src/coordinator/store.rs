@@ -94,13 +94,15 @@ struct LogState {
     next_seq: u64,
     /// Log entries since the checkpoint.
     entries: u64,
-    /// Their bytes.
+    /// The bytes of the records and XIDs they hold.
     bytes: usize,
+    /// The bytes of the records in `image`.
+    image_bytes: usize,
 }
 
 impl LogState {
     fn due(&self) -> bool {
-        self.entries >= log::CHECKPOINT_ENTRIES || self.bytes >= log::CHECKPOINT_BYTES
+        log::checkpoint_due(self.entries, self.bytes, self.image_bytes)
     }
 }
 
@@ -186,6 +188,7 @@ impl FragmentStore {
         let (sessions, replayed, loaded) =
             etcd.block_on(read_sessions(etcd, fence.fragment, warm))?;
         let log = LogState {
+            image_bytes: replayed.records.values().map(Bytes::len).sum(),
             image: replayed.records,
             next_seq: replayed.next_seq,
             entries: replayed.entries,
@@ -535,7 +538,6 @@ async fn write_batch(
     }
     let sessions = log_entries(shared, log, &puts, &removed);
     let entries = sessions.len();
-    let log_bytes: usize = sessions.iter().map(|(_, n)| n).sum();
     let writes = (sessions.len() + rows.len()) as u64;
     let mut bytes: usize = sessions.iter().chain(&rows).map(|(_, n)| n).sum();
     if sessions.len() + rows.len() <= MAX_TXN_OPS && bytes <= MAX_TXN_BYTES {
@@ -598,11 +600,11 @@ async fn write_batch(
                 })),
             });
         }
-        log.written(&puts, &removed, entries, log_bytes);
+        log.written(&puts, &removed, entries);
         return Ok((1, writes, inline));
     }
     let mut txns = run_chunked(shared, sessions).await?;
-    log.written(&puts, &removed, entries, log_bytes);
+    log.written(&puts, &removed, entries);
     txns += run_chunked(shared, rows).await?;
     Ok((txns, writes, inline))
 }
@@ -651,16 +653,22 @@ fn log_entries(
 }
 
 impl LogState {
-    /// Records a batch's log entries as written.
-    fn written(&mut self, puts: &[(&str, &Bytes)], removed: &[&str], entries: usize, bytes: usize) {
+    /// Records a batch's `entries` log entries, holding `puts` and `removed`, as written.
+    fn written(&mut self, puts: &[(&str, &Bytes)], removed: &[&str], entries: usize) {
         for (xid, record) in puts {
-            self.image.insert((*xid).to_owned(), (*record).clone());
+            self.bytes += record.len();
+            self.image_bytes += record.len();
+            if let Some(old) = self.image.insert((*xid).to_owned(), (*record).clone()) {
+                self.image_bytes -= old.len();
+            }
         }
         for xid in removed {
-            self.image.remove(*xid);
+            self.bytes += xid.len();
+            if let Some(old) = self.image.remove(*xid) {
+                self.image_bytes -= old.len();
+            }
         }
         self.entries += entries as u64;
-        self.bytes += bytes;
     }
 }
 
