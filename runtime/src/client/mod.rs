@@ -21,7 +21,7 @@ pub mod net;
 pub mod policy;
 mod proxy;
 mod reply;
-pub(crate) mod timer;
+mod timer;
 mod wait;
 
 pub use balance::{instance_of_endpoint, stable_hash, Selection, ShieldConfig};
@@ -39,6 +39,7 @@ pub use proxy::{
     CallFuture, CallOptions, ReplyBody, ServantProxy, DEFAULT_ASYNC_TIMEOUT, DEFAULT_SYNC_TIMEOUT,
 };
 pub use reply::Reply;
+pub use timer::{sleep, Sleep};
 
 /// Runs a future (such as the result of an `*_async` proxy call) to completion on the current
 /// thread. Proxy futures need no particular executor, so this is all a synchronous caller needs.

@@ -101,3 +101,104 @@ fn run(shared: &(Mutex<State>, Condvar)) {
         };
     }
 }
+
+/// A future that completes once a duration has passed, on any executor (tokio's included) and
+/// under [`block_on`](crate::client::block_on): the runtime's timer thread wakes it. Made by
+/// [`sleep`]. Dropping it cancels its timer.
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: Instant,
+    shared: Option<(Arc<Mutex<SleepState>>, TimerId)>,
+}
+
+#[derive(Debug, Default)]
+struct SleepState {
+    fired: bool,
+    waker: Option<std::task::Waker>,
+}
+
+/// A future that completes after `duration` (see [`Sleep`]).
+pub fn sleep(duration: std::time::Duration) -> Sleep {
+    Sleep {
+        deadline: Instant::now() + duration,
+        shared: None,
+    }
+}
+
+impl std::future::Future for Sleep {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if Instant::now() >= self.deadline {
+            return std::task::Poll::Ready(());
+        }
+        if let Some((state, _)) = &self.shared {
+            let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.fired {
+                return std::task::Poll::Ready(());
+            }
+            st.waker = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        let state = Arc::new(Mutex::new(SleepState {
+            fired: false,
+            waker: Some(cx.waker().clone()),
+        }));
+        let fired = state.clone();
+        let id = Timer::global().schedule(self.deadline, move || {
+            let waker = {
+                let mut st = fired.lock().unwrap_or_else(|p| p.into_inner());
+                st.fired = true;
+                st.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+        self.shared = Some((state, id));
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((_, id)) = self.shared.take() {
+            Timer::global().cancel(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::time::Duration;
+
+    #[test]
+    fn sleep_completes_after_its_duration_under_block_on() {
+        let started = Instant::now();
+        crate::client::block_on(sleep(Duration::from_millis(60)));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(60), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // Zero completes at once.
+        crate::client::block_on(sleep(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_dropped_sleep_cancels_its_timer() {
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+        let Some((_, id)) = s.shared else {
+            panic!("scheduled")
+        };
+        drop(s);
+        let (m, _) = &*Timer::global().shared;
+        assert!(!lock(m).tasks.contains_key(&id.0));
+    }
+}

@@ -96,6 +96,10 @@ enum Call {
 /// What the fake answers: failures by operation, and the statuses commit/rollback return.
 struct Script {
     fail: HashMap<&'static str, (TransactionExceptionCode, &'static str)>,
+    /// Operations refused with `NotRaftLeader` this many more times.
+    not_leader: HashMap<&'static str, usize>,
+    /// Attempts per operation.
+    attempts: HashMap<String, usize>,
     commit_status: GlobalStatus,
     rollback_status: GlobalStatus,
 }
@@ -104,6 +108,8 @@ impl Default for Script {
     fn default() -> Self {
         Script {
             fail: HashMap::new(),
+            not_leader: HashMap::new(),
+            attempts: HashMap::new(),
             commit_status: GlobalStatus::Committed,
             rollback_status: GlobalStatus::Rollbacked,
         }
@@ -147,7 +153,17 @@ impl FakeCoordinator {
 
     /// The scripted failure of `op`, else the failure for an unknown `xid` (if given).
     fn failure(&self, op: &str, xid: Option<&str>) -> Option<TxResult> {
-        if let Some((code, message)) = self.script.lock().unwrap().fail.get(op) {
+        let mut script = self.script.lock().unwrap();
+        *script.attempts.entry(op.to_owned()).or_default() += 1;
+        if let Some(n) = script.not_leader.get_mut(op).filter(|n| **n > 0) {
+            *n -= 1;
+            return Some(TxResult {
+                code: ResultCode::Failed,
+                error: TransactionExceptionCode::NotRaftLeader,
+                message: "changing leader".into(),
+            });
+        }
+        if let Some((code, message)) = script.fail.get(op) {
             return Some(TxResult {
                 code: ResultCode::Failed,
                 error: *code,
@@ -808,6 +824,62 @@ fn an_unreachable_coordinator_is_a_call_error() {
     assert_eq!(err.code(), None);
     let err = tm.transaction("x").commit().expect_err("unreachable");
     assert!(matches!(err, TxError::Call { op: "commit", .. }), "{err:?}");
+}
+
+/// The asynchronous calls retry `NotRaftLeader` (nothing was done) as the synchronous ones do,
+/// under tokio and under `block_on`; a refusal that may have been applied is not resent.
+#[test]
+fn async_calls_retry_not_raft_leader_on_any_executor() {
+    let w = world();
+    let ops = [
+        "begin",
+        "branchRegister",
+        "branchReport",
+        "lockQuery",
+        "commit",
+    ];
+    w.fake.script(|s| {
+        for op in ops {
+            s.not_leader.insert(op, 2);
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let tx = rt
+        .block_on(w.tm.begin_async("retried", TIMEOUT))
+        .expect("begun after two refusals");
+    let branch = rt
+        .block_on(w.rm.register_branch_async(tx.xid(), BranchType::AT, "res", "stock:1", ""))
+        .expect("registered after two refusals");
+    rt.block_on(w.rm.report_async(tx.xid(), branch, BranchStatus::PhaseOne_Done, ""))
+        .expect("reported after two refusals");
+    assert!(
+        block_on(w.rm.lock_query_async(tx.xid(), BranchType::AT, "res", "stock:1"))
+            .expect("queried after two refusals")
+    );
+    assert_eq!(
+        block_on(tx.commit_async()).expect("committed after two refusals"),
+        GlobalStatus::Committed
+    );
+    let attempts = w.fake.script.lock().unwrap().attempts.clone();
+    for op in ops {
+        assert_eq!(attempts.get(op), Some(&3), "{op}: {attempts:?}");
+    }
+    // FailedStore may have been applied: answered at once, never resent.
+    w.fake.script(|s| {
+        s.attempts.clear();
+        s.fail
+            .insert("rollback", (TransactionExceptionCode::FailedStore, "?"));
+    });
+    let err = block_on(tx.rollback_async()).expect_err("refused");
+    assert_eq!(err.code(), Some(TransactionExceptionCode::FailedStore));
+    assert_eq!(
+        w.fake.script.lock().unwrap().attempts.get("rollback"),
+        Some(&1)
+    );
 }
 
 #[test]

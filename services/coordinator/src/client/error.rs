@@ -39,7 +39,8 @@ impl TxError {
 
     /// Whether the coordinator promised the operation was not done and may simply be sent
     /// again: `NotRaftLeader`, answered while a fragment changes leader in cluster mode (the
-    /// synchronous calls of this library retry it themselves for a few seconds).
+    /// calls of this library, synchronous and asynchronous, retry it themselves for
+    /// [`RETRY_FOR`]).
     pub fn is_retryable(&self) -> bool {
         self.code() == Some(TransactionExceptionCode::NotRaftLeader)
     }
@@ -56,23 +57,67 @@ impl TxError {
     }
 }
 
-/// How long the synchronous calls keep retrying a [`TxError::is_retryable`] refusal: a
-/// failover takes the lease TTL plus a moment (about 2–3 s).
+/// How long the library's calls keep retrying a [`TxError::is_retryable`] refusal: a
+/// failover takes the lease TTL plus a moment (1–2 s with the documented etcd flags, a few
+/// more with etcd's defaults).
 pub const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// The waits between attempts: from 25 ms, doubling up to 400 ms, for at most [`RETRY_FOR`].
+struct Backoff {
+    deadline: std::time::Instant,
+    next: std::time::Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            deadline: std::time::Instant::now() + RETRY_FOR,
+            next: std::time::Duration::from_millis(25),
+        }
+    }
+
+    /// How long to wait before sending again after `error`, or `None` to give up with it.
+    fn after(&mut self, error: &TxError) -> Option<std::time::Duration> {
+        let wait = self.next;
+        if !error.is_retryable() || std::time::Instant::now() + wait >= self.deadline {
+            return None;
+        }
+        tracing::debug!(op = error.op(), error = %error, "coordinator changing leader; retrying");
+        self.next = (wait * 2).min(std::time::Duration::from_millis(400));
+        Some(wait)
+    }
+}
 
 /// Runs `call` again while it is refused with a retryable code (see
 /// [`TxError::is_retryable`]), backing off from 25 ms to 400 ms, for at most [`RETRY_FOR`].
 pub(crate) fn retrying<T>(mut call: impl FnMut() -> Result<T, TxError>) -> Result<T, TxError> {
-    let deadline = std::time::Instant::now() + RETRY_FOR;
-    let mut backoff = std::time::Duration::from_millis(25);
+    let mut backoff = Backoff::new();
     loop {
         match call() {
-            Err(e) if e.is_retryable() && std::time::Instant::now() + backoff < deadline => {
-                tracing::debug!(op = e.op(), error = %e, "coordinator changing leader; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(std::time::Duration::from_millis(400));
-            }
-            other => return other,
+            Err(e) => match backoff.after(&e) {
+                Some(wait) => std::thread::sleep(wait),
+                None => return Err(e),
+            },
+            ok => return ok,
+        }
+    }
+}
+
+/// [`retrying`] for asynchronous calls: `call` starts each attempt; the waits are
+/// [`tars::client::sleep`], so the future runs on any executor.
+pub(crate) async fn retrying_async<T, F, Fut>(mut call: F) -> Result<T, TxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TxError>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match call().await {
+            Err(e) => match backoff.after(&e) {
+                Some(wait) => tars::client::sleep(wait).await,
+                None => return Err(e),
+            },
+            ok => return ok,
         }
     }
 }

@@ -12,7 +12,7 @@ use tars_protocols::tarstx::{
     BranchStatus, BranchType, CoordinatorProxy, Participant, ParticipantServant, TxResult,
 };
 
-use super::error::{check, TryError, TxError};
+use super::error::{check, retrying_async, TryError, TxError};
 use super::tm::GlobalTransaction;
 
 /// The XID of the global transaction the call being served belongs to (`TX_XID` in its
@@ -337,15 +337,25 @@ impl ResourceManager {
         lock_keys: &str,
         application_data: &str,
     ) -> impl Future<Output = Result<i64, TxError>> + Send + 'static {
-        let pending = self.for_xid(xid).branch_register_async(
-            xid,
-            branch_type,
-            resource_id,
-            &self.client_id,
-            lock_keys,
-            application_data,
+        let proxy = self.for_xid(xid);
+        let client_id = self.client_id.clone();
+        let (xid, resource_id, lock_keys, application_data) = (
+            xid.to_owned(),
+            resource_id.to_owned(),
+            lock_keys.to_owned(),
+            application_data.to_owned(),
         );
-        async move { branch_id_reply(pending.await) }
+        retrying_async(move || {
+            let pending = proxy.branch_register_async(
+                &xid,
+                branch_type,
+                &resource_id,
+                &client_id,
+                &lock_keys,
+                &application_data,
+            );
+            async move { branch_id_reply(pending.await) }
+        })
     }
 
     /// Reports the phase-one outcome of a branch.
@@ -375,10 +385,12 @@ impl ResourceManager {
         status: BranchStatus,
         application_data: &str,
     ) -> impl Future<Output = Result<(), TxError>> + Send + 'static {
-        let pending =
-            self.for_xid(xid)
-                .branch_report_async(xid, branch_id, status, application_data);
-        async move { report_reply(pending.await) }
+        let proxy = self.for_xid(xid);
+        let (xid, application_data) = (xid.to_owned(), application_data.to_owned());
+        retrying_async(move || {
+            let pending = proxy.branch_report_async(&xid, branch_id, status, &application_data);
+            async move { report_reply(pending.await) }
+        })
     }
 
     /// Whether the AT row locks `lock_keys` of `resource_id` are free (or held by `xid`).
@@ -389,10 +401,10 @@ impl ResourceManager {
         resource_id: &str,
         lock_keys: &str,
     ) -> Result<bool, TxError> {
-        let reply = self
-            .for_xid(xid)
-            .lock_query(xid, branch_type, resource_id, lock_keys);
-        lockable_reply(reply)
+        let proxy = self.for_xid(xid);
+        super::error::retrying(|| {
+            lockable_reply(proxy.lock_query(xid, branch_type, resource_id, lock_keys))
+        })
     }
 
     /// [`lock_query`](Self::lock_query) without blocking.
@@ -403,10 +415,13 @@ impl ResourceManager {
         resource_id: &str,
         lock_keys: &str,
     ) -> impl Future<Output = Result<bool, TxError>> + Send + 'static {
-        let pending = self
-            .for_xid(xid)
-            .lock_query_async(xid, branch_type, resource_id, lock_keys);
-        async move { lockable_reply(pending.await) }
+        let proxy = self.for_xid(xid);
+        let (xid, resource_id, lock_keys) =
+            (xid.to_owned(), resource_id.to_owned(), lock_keys.to_owned());
+        retrying_async(move || {
+            let pending = proxy.lock_query_async(&xid, branch_type, &resource_id, &lock_keys);
+            async move { lockable_reply(pending.await) }
+        })
     }
 
     /// The try phase of a TCC branch on `resource_id`: finds the global transaction in `tx`

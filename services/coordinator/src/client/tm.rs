@@ -7,7 +7,7 @@ use std::time::Duration;
 use tars::client::{ambient, XID_CONTEXT_KEY};
 use tars_protocols::tarstx::{CoordinatorProxy, GlobalStatus, TransactionExceptionCode};
 
-use super::error::{check, retrying, RunError, TxError};
+use super::error::{check, retrying, retrying_async, RunError, TxError};
 
 /// Begins global transactions on a coordinator (`tars.tarscoordinator.CoordinatorObj`).
 ///
@@ -70,13 +70,17 @@ impl TransactionManager {
         name: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<GlobalTransaction, TxError>> + Send + 'static {
-        let pending = {
-            let _outside = ambient::without(XID_CONTEXT_KEY);
-            self.proxy
-                .begin_async(&self.application_id, name, timeout_ms(timeout))
-        };
         let tm = self.clone();
-        async move { tm.begun(pending.await.map_err(TxError::call("begin"))) }
+        let name = name.to_owned();
+        retrying_async(move || {
+            let pending = {
+                let _outside = ambient::without(XID_CONTEXT_KEY);
+                tm.proxy
+                    .begin_async(&tm.application_id, &name, timeout_ms(timeout))
+            };
+            let tm = tm.clone();
+            async move { tm.begun(pending.await.map_err(TxError::call("begin"))) }
+        })
     }
 
     fn begun(
@@ -238,8 +242,11 @@ impl GlobalTransaction {
     pub fn commit_async(
         &self,
     ) -> impl Future<Output = Result<GlobalStatus, TxError>> + Send + 'static {
-        let pending = self.proxy.commit_async(&self.xid);
-        async move { status_reply("commit", pending.await) }
+        let (proxy, xid) = (self.proxy.clone(), self.xid.clone());
+        retrying_async(move || {
+            let pending = proxy.commit_async(&xid);
+            async move { status_reply("commit", pending.await) }
+        })
     }
 
     /// Rolls back (branches in reverse registration order); returns the status after it.
@@ -251,8 +258,11 @@ impl GlobalTransaction {
     pub fn rollback_async(
         &self,
     ) -> impl Future<Output = Result<GlobalStatus, TxError>> + Send + 'static {
-        let pending = self.proxy.rollback_async(&self.xid);
-        async move { status_reply("rollback", pending.await) }
+        let (proxy, xid) = (self.proxy.clone(), self.xid.clone());
+        retrying_async(move || {
+            let pending = proxy.rollback_async(&xid);
+            async move { status_reply("rollback", pending.await) }
+        })
     }
 
     /// The current status (`Finished` when the coordinator no longer knows the transaction).
@@ -264,8 +274,11 @@ impl GlobalTransaction {
     pub fn status_async(
         &self,
     ) -> impl Future<Output = Result<GlobalStatus, TxError>> + Send + 'static {
-        let pending = self.proxy.get_status_async(&self.xid);
-        async move { status_reply("getStatus", pending.await) }
+        let (proxy, xid) = (self.proxy.clone(), self.xid.clone());
+        retrying_async(move || {
+            let pending = proxy.get_status_async(&xid);
+            async move { status_reply("getStatus", pending.await) }
+        })
     }
 
     /// Reports an outcome the TM decided on its own (SAGA); returns the status now.
@@ -278,8 +291,11 @@ impl GlobalTransaction {
         &self,
         status: GlobalStatus,
     ) -> impl Future<Output = Result<GlobalStatus, TxError>> + Send + 'static {
-        let pending = self.proxy.global_report_async(&self.xid, status);
-        async move { status_reply("globalReport", pending.await) }
+        let (proxy, xid) = (self.proxy.clone(), self.xid.clone());
+        retrying_async(move || {
+            let pending = proxy.global_report_async(&xid, status);
+            async move { status_reply("globalReport", pending.await) }
+        })
     }
 }
 
