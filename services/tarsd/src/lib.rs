@@ -214,7 +214,10 @@ impl Node {
             &registry,
             registry_addr,
             coordinator_addr,
-            Arc::new(move || core.len()),
+            Arc::new(move || self_registration::CoordinatorLoad {
+                active: core.len(),
+                capacity: 0,
+            }),
         )?;
         Ok(Node {
             server: Some(server),
@@ -245,6 +248,9 @@ impl Node {
             coordinator_addr,
         )?;
         let manager = parts.manager().clone();
+        // A fragment carries up to the auto-grow threshold of open transactions.
+        let fragment_capacity =
+            usize::try_from(section.scheduler.autogrow_threshold).unwrap_or(usize::MAX);
         // Registered under the advertised host, so clients on other machines reach it.
         let advertised = |a: SocketAddr| -> Result<SocketAddr, NodeError> {
             format!("{}:{}", section.advertise, a.port())
@@ -255,7 +261,10 @@ impl Node {
             &registry,
             advertised(registry_addr)?,
             advertised(coordinator_addr)?,
-            Arc::new(move || manager.active_transactions()),
+            Arc::new(move || self_registration::CoordinatorLoad {
+                active: manager.active_transactions(),
+                capacity: manager.led_ids().len().saturating_mul(fragment_capacity),
+            }),
         )?;
         Ok(Node {
             server: Some(server),
@@ -269,14 +278,14 @@ impl Node {
         registry: &RegistryService,
         registry_addr: SocketAddr,
         coordinator_addr: SocketAddr,
-        active: self_registration::ActiveTransactions,
+        load: self_registration::LoadSource,
     ) -> Result<self_registration::SelfRegistration, NodeError> {
         let heartbeat = Duration::from_millis(
             (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
         );
         Ok(self_registration::SelfRegistration::start(
             registry.registry().clone(),
-            active,
+            load,
             &[
                 (tars_registry::QUERY_OBJ, registry_addr),
                 (tars_registry::REGISTRY_OBJ, registry_addr),

@@ -1,8 +1,10 @@
 //! The node lists its own objects in the registry it hosts — QueryObj, RegistryObj and
 //! CoordinatorObj at their bound addresses — so clients with only a locator find the
-//! coordinator by name, and keeps them active with in-process heartbeats (the coordinator's
-//! carry its number of open transactions, for load balancing). They are deregistered on
-//! shutdown.
+//! coordinator by name, and keeps them active with in-process heartbeats. The coordinator's
+//! carry its number of open transactions, and its registration its capacity (in cluster mode:
+//! the fragments it leads times what a fragment carries; re-registered when that changes), so
+//! clients balancing `CapacityRelative` send `begin` where fragments have room. They are
+//! deregistered on shutdown.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,8 +16,25 @@ use tars::server::Endpoint;
 use tars_protocols::tarsrs::{DynamicMeta, Instance};
 use tars_registry::Registry;
 
-/// Counts the node's open transactions (published with the coordinator's heartbeats).
-pub type ActiveTransactions = Arc<dyn Fn() -> usize + Send + Sync>;
+/// The coordinator's load as published: open transactions (with every heartbeat) and
+/// capacity (in the registration; 0 = unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CoordinatorLoad {
+    /// Open transactions.
+    pub active: usize,
+    /// Open transactions it has room for.
+    pub capacity: usize,
+}
+
+/// Reads the coordinator's load.
+pub type LoadSource = Arc<dyn Fn() -> CoordinatorLoad + Send + Sync>;
+
+/// How often the capacity is compared with what is registered.
+const CAPACITY_CHECK: Duration = Duration::from_millis(500);
+
+fn clamp(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
 
 /// The node's own registrations and their heartbeat thread.
 #[derive(Debug)]
@@ -30,14 +49,24 @@ impl SelfRegistration {
     /// Registers `objects` (name, address) and heartbeats them every `interval`.
     pub fn start(
         registry: Arc<Registry>,
-        active: ActiveTransactions,
+        load: LoadSource,
         objects: &[(&str, std::net::SocketAddr)],
         interval: Duration,
     ) -> Result<SelfRegistration, tars_registry::StoreError> {
+        let is_coordinator =
+            |i: &Instance| i.obj_name == tars_coordinator::service::COORDINATOR_OBJ;
+        let first = load();
+        let mut capacity = clamp(first.capacity);
         let instances: Vec<Instance> = objects
             .iter()
             .map(|(obj, addr)| {
-                instance_of_endpoint(obj, &Endpoint::tcp(addr.ip().to_string(), addr.port()))
+                let mut i =
+                    instance_of_endpoint(obj, &Endpoint::tcp(addr.ip().to_string(), addr.port()));
+                if is_coordinator(&i) {
+                    i.meta.capacity = capacity;
+                    i.load.active_transactions = clamp(first.active);
+                }
+                i
             })
             .collect();
         registry.register_all(instances.clone())?;
@@ -47,29 +76,46 @@ impl SelfRegistration {
             std::thread::Builder::new()
                 .name("tarsd-heartbeat".into())
                 .spawn(move || {
-                    let beat = || {
-                        for i in &instances {
-                            let load = DynamicMeta {
-                                active_transactions: if i.obj_name
-                                    == tars_coordinator::service::COORDINATOR_OBJ
-                                {
-                                    i32::try_from(active()).unwrap_or(i32::MAX)
-                                } else {
-                                    0
-                                },
-                                ..DynamicMeta::default()
-                            };
-                            registry.heartbeat(
-                                &i.obj_name,
-                                &i.endpoint.host,
-                                i.endpoint.port,
-                                load,
-                            );
+                    // The capacity is checked every CAPACITY_CHECK (a handover changes it),
+                    // the heartbeats go out every `interval`.
+                    let mut last_beat: Option<std::time::Instant> = None;
+                    loop {
+                        let now = load();
+                        let wanted = clamp(now.capacity);
+                        if wanted != capacity {
+                            let changed = instances.iter().filter(|i| is_coordinator(i)).map(|i| {
+                                let mut i = i.clone();
+                                i.meta.capacity = wanted;
+                                i.load.active_transactions = clamp(now.active);
+                                i
+                            });
+                            match registry.register_all(changed.collect()) {
+                                Ok(()) => capacity = wanted,
+                                Err(e) => tracing::warn!(error = %e, "re-registering the coordinator with its capacity"),
+                            }
                         }
-                    };
-                    beat();
-                    while stopped.recv_timeout(interval).is_err() {
-                        beat();
+                        if last_beat.is_none_or(|t| t.elapsed() >= interval) {
+                            last_beat = Some(std::time::Instant::now());
+                            for i in &instances {
+                                let load = DynamicMeta {
+                                    active_transactions: if is_coordinator(i) {
+                                        clamp(now.active)
+                                    } else {
+                                        0
+                                    },
+                                    ..DynamicMeta::default()
+                                };
+                                registry.heartbeat(
+                                    &i.obj_name,
+                                    &i.endpoint.host,
+                                    i.endpoint.port,
+                                    load,
+                                );
+                            }
+                        }
+                        if stopped.recv_timeout(interval.min(CAPACITY_CHECK)).is_ok() {
+                            return;
+                        }
                     }
                 })
                 .ok()

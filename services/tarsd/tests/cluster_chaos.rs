@@ -1383,6 +1383,38 @@ fn a_node_joins_a_loaded_cluster() {
         joined.elapsed()
     );
     assert!(balanced < Duration::from_secs(30));
+    // Every node's coordinator is registered with the capacity of the fragments it leads (a
+    // fragment carries the auto-grow threshold, 1000 by default), so CapacityRelative clients
+    // send begins where there is room; the newcomer's share shows up there too.
+    wait_until(
+        "registered capacities follow the fragments led",
+        Duration::from_secs(10),
+        || {
+            let Some(status) = cluster.status() else {
+                return false;
+            };
+            let (_, listed) = cluster
+                .registry(0)
+                .list(&InstanceFilter {
+                    obj_name: COORDINATOR_OBJ.into(),
+                    ..InstanceFilter::default()
+                })
+                .expect("list");
+            status.nodes.len() == 3
+                && status.nodes.iter().all(|n| {
+                    let port = cluster
+                        .specs
+                        .iter()
+                        .find(|s| s.id == n.node_id)
+                        .map(|s| i32::from(s.coordinator));
+                    n.leading > 0
+                        && listed.iter().any(|x| {
+                            Some(x.endpoint.port) == port
+                                && x.meta.capacity == i32::try_from(n.leading * 1000).unwrap_or(-1)
+                        })
+                })
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
     let failed = load.failures_since(joined);
     let history = load.finish(&ledger, "join");
