@@ -154,6 +154,7 @@ impl Scheduler {
         let task = Task {
             keys: etcd.keys().clone(),
             client: etcd.client(),
+            limit: crate::etcd::request_limit(&etcd),
             node_id: node_id.clone(),
             lease,
             config,
@@ -207,6 +208,8 @@ enum TermEnd {
 struct Task {
     keys: Keys,
     client: Client,
+    /// One request's time limit.
+    limit: std::time::Duration,
     node_id: String,
     lease: NodeLease,
     config: SchedulerConfig,
@@ -360,7 +363,9 @@ impl Task {
     /// One round. `Ok(None)`: deposed. `Ok(Some(true))`: something was created; run the next
     /// round at once.
     async fn round(&mut self, r: &mut Round) -> Result<Option<bool>, ClusterError> {
-        let Some(snapshot) = state::read(&mut self.client, &self.keys, Some(r.term)).await? else {
+        let Some(snapshot) =
+            state::read(&self.client, &self.keys, self.limit, Some(r.term)).await?
+        else {
             return Ok(None);
         };
         r.ids = snapshot.fragments.iter().map(|f| f.id).collect();

@@ -9,30 +9,6 @@ use crate::etcd::ClusterError;
 use crate::keys::{Assignment, Keys, LeaderInfo, LoadSample, NodeInfo};
 use crate::scheduler::FragmentMeta;
 
-/// Attempts of one read (reads are idempotent; a request may go to a member that just died
-/// before the client notices).
-const READ_ATTEMPTS: u32 = 3;
-
-/// Runs the read `f` up to [`READ_ATTEMPTS`] times while it fails.
-async fn retried<T, F, Fut>(mut f: F) -> Result<T, ClusterError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
-{
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if attempt >= READ_ATTEMPTS => return Err(e.into()),
-            Err(e) => {
-                tracing::debug!(error = %e, attempt, "etcd read failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
 /// The scheduler key's holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SchedulerKey {
@@ -103,10 +79,12 @@ fn kvs(response: Option<&TxnOpResponse>) -> &[KeyValue] {
 /// Reads the nodes, the scheduler key and every fragment's small keys at one revision, in one
 /// transaction (`fragments/` holds no sessions: they live under `tx/`). With `guard` (the
 /// scheduler key's create revision) the read is compared on it and `Ok(None)` returned when
-/// it does not hold: this scheduler was deposed.
+/// it does not hold: this scheduler was deposed. A request the client could not send (to a
+/// dead member) is sent again within `limit` ([`crate::etcd::sent`]).
 pub(crate) async fn read(
-    client: &mut Client,
+    client: &Client,
     keys: &Keys,
+    limit: std::time::Duration,
     guard: Option<i64>,
 ) -> Result<Option<Snapshot>, ClusterError> {
     let prefix = || Some(GetOptions::new().with_prefix());
@@ -123,7 +101,7 @@ pub(crate) async fn read(
         TxnOp::get(keys.scheduler(), None),
         TxnOp::get(keys.fragments(), prefix()),
     ]);
-    let response = retried(|| {
+    let response = crate::etcd::sent(limit, || {
         let mut c = client.clone();
         let txn = txn.clone();
         async move { c.txn(txn).await }

@@ -77,9 +77,10 @@ impl ClusterStatus {
     /// Reads it (one small read; never the fragments' sessions). Must not be called
     /// from the etcd runtime's threads.
     pub fn read(etcd: &Etcd) -> Result<ClusterStatus, ClusterError> {
-        let keys = etcd.keys().clone();
-        let mut client = etcd.client();
-        let snapshot = etcd.block_on(async move { state::read(&mut client, &keys, None).await })?;
+        let (keys, client) = (etcd.keys().clone(), etcd.client());
+        let limit = crate::etcd::request_limit(etcd);
+        let snapshot =
+            etcd.block_on(async move { state::read(&client, &keys, limit, None).await })?;
         let Some(s) = snapshot else {
             return Err(ClusterError::Unavailable(
                 "an unguarded read reported a failed compare".into(),

@@ -81,7 +81,8 @@ pub struct ClusterView {
 
 /// Reads every fragment's placement and every live node (one read of the small keys).
 pub async fn read_view(etcd: &Etcd) -> Result<ClusterView, ClusterError> {
-    let snapshot = crate::state::read(&mut etcd.client(), etcd.keys(), None)
+    let limit = crate::etcd::request_limit(etcd);
+    let snapshot = crate::state::read(&etcd.client(), etcd.keys(), limit, None)
         .await?
         .ok_or_else(|| {
             ClusterError::Unavailable("an unguarded read reported a failed compare".into())
