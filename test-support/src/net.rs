@@ -10,10 +10,21 @@ pub const ADAPTER: &str = "Test.Adapter";
 
 /// A port nothing listens on right now (bound to 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
+    // The kernel may hand a port it just handed out again once its listener is closed; a
+    // caller asking for several ports at once (an etcd cluster's peer and client ports) needs
+    // them distinct, so no port is returned twice in one process.
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port on 127.0.0.1")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Starts `servants` on 127.0.0.1 (a free port) with `threads` business threads (0: on the

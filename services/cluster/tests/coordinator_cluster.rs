@@ -732,3 +732,53 @@ fn a_standby_is_woken_by_the_leaders_keys_vanishing() {
     let took = halted.elapsed();
     assert!(took < TTL + Duration::from_secs(2), "{took:?}");
 }
+
+/// A leader that handed its fragment over to an assigned leader that does not take it (alive
+/// in `nodes/`, slow to campaign) takes it back only after its standby delay, not at once:
+/// no leadership ping-pong burning an epoch every few milliseconds.
+#[test]
+fn a_handover_nobody_takes_is_taken_back_after_the_standby_delay() {
+    if !TestEtcd::available("a_handover_nobody_takes_is_taken_back_after_the_standby_delay") {
+        return;
+    }
+    let etcd = TestEtcd::start(1);
+    let admin = connect(&etcd);
+    create_fragments(&admin, 1);
+    assign(&admin, 0, "a", "b");
+    let a = TestNode::start(&etcd, "a");
+    poll_until("a leads the fragment", Duration::from_secs(10), || {
+        (a.manager.led_ids() == [0]).then_some(())
+    });
+    // "slow" is a live node (its key is published) that never campaigns.
+    let lease = NodeLease::grant(&admin, TTL).expect("lease");
+    let slow = NodeInfo {
+        node_id: "slow".into(),
+        advertise: "127.0.0.1".into(),
+        registry_port: 0,
+        coordinator_port: 1,
+        started_ms: 0,
+    };
+    publish_node(&admin, &lease, &slow).expect("publish");
+    let epoch = || {
+        let key = admin.keys().epoch(0);
+        let mut c = admin.client();
+        let got = admin
+            .block_on(async move { c.get(key, None).await })
+            .expect("get");
+        got.kvs()
+            .first()
+            .and_then(|kv| std::str::from_utf8(kv.value()).ok()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = epoch();
+    assign(&admin, 0, "slow", "a");
+    let window = Duration::from_secs(3);
+    std::thread::sleep(window);
+    let taken = epoch() - before;
+    // With a 300 ms standby delay, at most one take-back per ~300 ms (plus the handover).
+    let most = window.as_millis() as u64 / ManagerConfig::default().standby_delay_ms + 2;
+    assert!(
+        (1..=most).contains(&taken),
+        "{taken} epochs in {window:?} (at most {most})"
+    );
+}

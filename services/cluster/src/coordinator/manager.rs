@@ -437,6 +437,9 @@ impl FragmentManager {
         self.keep_warm(view);
         for (&f, placement) in &view.fragments {
             if let Some(led) = self.led(f) {
+                // Led here: when it is leaderless next (handed over, given up), the standby
+                // delay counts from then, not from an older leaderless spell.
+                leaderless_since.remove(&f);
                 let still_ours = placement
                     .leader
                     .as_ref()
