@@ -37,6 +37,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The `bytes` crate this codec's buffers come from.
+pub use bytes;
+
 pub mod enums;
 pub mod error;
 pub mod frame;
