@@ -33,6 +33,9 @@ fn check(frame: &Frame) {
     assert_eq!(&reparsed, frame);
     if let Ok(Some(msg)) = frame.message() {
         let body = msg.to_bytes().expect("a decoded message encodes");
-        assert_eq!(Message::decode(&body).expect("an encoded message decodes"), msg);
+        assert_eq!(
+            Message::decode(&body).expect("an encoded message decodes"),
+            msg
+        );
     }
 }
