@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the decoders with cargo-fuzz (libFuzzer), seeded with the byte
-# vectors the npm peers produced (conformance/vectors/stream.json, via fuzz/seeds.py).
+# vectors the npm peers produced (conformance/vectors/stream.json, via fuzz/seeds.py) and, for
+# seata_frames, the hand-written Seata v1 vectors (services/seata/tests/vectors.txt).
 # Usage: scripts/fuzz.sh [seconds-per-target]   (default 60)
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP enables them on the stable toolchain.
 set -euo pipefail
@@ -13,7 +14,7 @@ log=""
 on_exit '[ -z "$log" ] || rm -f "$log"'
 command -v cargo-fuzz >/dev/null 2>&1 || run cargo install cargo-fuzz --locked
 python3 seeds.py
-for target in decode_packet frame_stream skip_values decode_values; do
+for target in decode_packet frame_stream skip_values decode_values seata_frames; do
   echo "== fuzz $target for ${secs}s"
   mkdir -p "corpus/$target"
   log="$(mktemp)"
