@@ -126,10 +126,13 @@ impl Connection {
         }
     }
 
-    /// Queues an encoded frame; fails when the outbound buffer passes `max_outbound` (a peer
-    /// that does not read).
+    /// Queues an encoded frame; fails when the outbound buffer passes `max_outbound` even
+    /// after writing what the socket takes (a peer that does not read).
     pub(crate) fn queue(&mut self, bytes: &[u8], max_outbound: usize) -> Result<(), String> {
         self.outbuf.extend_from_slice(bytes);
+        if self.outbuf.len() > max_outbound {
+            self.flush()?;
+        }
         if self.outbuf.len() > max_outbound {
             return Err(format!(
                 "{} bytes waiting to be sent (cap {max_outbound}): the peer does not read",

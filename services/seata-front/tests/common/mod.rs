@@ -65,7 +65,30 @@ impl Env {
             service,
         }
     }
+}
 
+/// A front end alone, calling the coordinator at `127.0.0.1:coordinator_port` with a call
+/// timeout of `timeout_ms` (for tests where the coordinator is absent or never answers).
+pub fn front_only(coordinator_port: u16, timeout_ms: u64, max_outbound: usize) -> SeataFrontEnd {
+    let proxy = CoordinatorProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {coordinator_port} -t {timeout_ms}"
+            ))
+            .expect("proxy"),
+    );
+    SeataFrontEnd::start(
+        SeataConfig {
+            port: 0,
+            max_outbound,
+            ..SeataConfig::default()
+        },
+        proxy,
+    )
+    .expect("start front end")
+}
+
+impl Env {
     pub fn client(&self) -> Client {
         Client::connect(self.front.local_addr())
     }
