@@ -244,7 +244,14 @@ impl Node {
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
-        let seata = start_seata(config, coordinator_addr)?;
+        let seata = match start_seata(config, coordinator_addr) {
+            Ok(seata) => seata,
+            Err(e) => {
+                server.shutdown();
+                coordinator.shutdown();
+                return Err(e);
+            }
+        };
         if let Some((front, advertise)) = &seata {
             coordinator
                 .core()
@@ -283,6 +290,14 @@ impl Node {
             vec![registry.adapter(), coordinator_adapter],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
+        // Before attaching: a Seata port in use stops the node before it leads anything.
+        let seata = match start_seata(config, coordinator_addr) {
+            Ok(seata) => seata.map(|(front, _)| front),
+            Err(e) => {
+                server.shutdown();
+                return Err(e);
+            }
+        };
         let parts = cluster::attach(
             joining,
             section,
@@ -290,7 +305,6 @@ impl Node {
             registry_addr,
             coordinator_addr,
         )?;
-        let seata = start_seata(config, coordinator_addr)?.map(|(front, _)| front);
         let manager = parts.manager().clone();
         // A fragment carries up to the auto-grow threshold of open transactions.
         let fragment_capacity =

@@ -154,3 +154,26 @@ fn the_example_seata_section_parses_with_its_documented_values() {
         "unknown keys refused"
     );
 }
+
+#[test]
+fn a_seata_port_in_use_fails_the_start_and_releases_the_stores() {
+    let dir = tempfile::tempdir().expect("dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut config = NodeConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..NodeConfig::default()
+    };
+    config.registry.port = 0;
+    config.coordinator.port = 0;
+    config.seata.port = Some(taken.local_addr().expect("addr").port());
+    match tarsd::Node::start(&config) {
+        Err(tarsd::NodeError::Seata(e)) => assert!(e.to_string().contains("binding"), "{e}"),
+        Err(other) => panic!("not a Seata error: {other}"),
+        Ok(_) => panic!("started on a port in use"),
+    }
+    // The stores were closed: the same data directory opens again.
+    config.seata.port = Some(0);
+    let node = tarsd::Node::start(&config).expect("restart");
+    assert!(node.seata_addr().is_some_and(|a| a.port() != 0));
+    node.shutdown();
+}
