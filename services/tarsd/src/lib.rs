@@ -12,8 +12,12 @@
 //! (cargo feature `cluster`, see [`cluster`] and docs/cluster.md): registry and coordinator
 //! state live in etcd, fragments are led through etcd leases, and any node serves any call.
 //!
-//! [`NodeConfig`] is the TOML configuration (`[registry]`, `[coordinator]` and `[cluster]`
-//! sections); [`Node::start`] opens both stores, recovers, and
+//! With a Seata port (`[seata] port`, `--seata-port`) the node also runs the **Seata v1
+//! front end** ([`tars_seata_front`]): Seata TM/RM clients (Java, python, go) talk to it as to
+//! a Seata TC, and their requests become calls on the node's own CoordinatorObj.
+//!
+//! [`NodeConfig`] is the TOML configuration (`[registry]`, `[coordinator]`, `[seata]` and
+//! `[cluster]` sections); [`Node::start`] opens both stores, recovers, and
 //! serves both adapters from one server. [`Node`] is a [`Program`]: the `tarsd` binary runs it
 //! with `tars_bootstrap::run` (logs, `--config`, READY line, SIGTERM / SIGINT).
 #![deny(missing_docs)]
@@ -28,10 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tars::client::Communicator;
 use tars::server::{Server, ServerConfig};
 use tars_bootstrap::{Hosted, Program};
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorError, CoordinatorService};
+use tars_protocols::tarstx::CoordinatorProxy;
 use tars_registry::{InProcessLocator, RegistryConfig, RegistryService};
+use tars_seata_front::{SeataConfig, SeataFrontEnd};
 
 /// The node's configuration (TOML; every field optional).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +55,8 @@ pub struct NodeConfig {
     pub registry: RegistryConfig,
     /// The coordinator.
     pub coordinator: CoordinatorConfig,
+    /// The Seata v1 front end (off unless a port is set).
+    pub seata: SeataSection,
     /// Cluster mode on etcd; embedded single-node mode when absent.
     pub cluster: Option<ClusterSection>,
 }
@@ -60,9 +69,25 @@ impl Default for NodeConfig {
             net_threads: 1,
             registry: RegistryConfig::default(),
             coordinator: CoordinatorConfig::default(),
+            seata: SeataSection::default(),
             cluster: None,
         }
     }
+}
+
+/// The `[seata]` section: the Seata v1 front end, for Seata TM/RM clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeataSection {
+    /// The port Seata clients connect to (`--seata-port`; 0 picks a free one). The front end
+    /// is off when unset.
+    pub port: Option<u16>,
+    /// The listening host; defaults to the node's `host`, else the coordinator's.
+    pub host: Option<String>,
+    /// The host XIDs carry with the Seata port (`<advertise>:<port>:<id>`): Java clients
+    /// connect to the XID's `ip:port`. Defaults to the listening host (embedded mode; cluster
+    /// mode keeps the coordinator's XID address for now, see [`Node::start`]).
+    pub advertise: Option<String>,
 }
 
 /// The `[cluster]` section: how the node joins a cluster kept in etcd.
@@ -146,6 +171,9 @@ pub enum NodeError {
     /// The server did not start (port in use, ...).
     #[error("server: {0}")]
     Server(#[from] tars::server::ServerError),
+    /// The Seata front end did not start.
+    #[error("seata: {0}")]
+    Seata(#[from] tars_seata_front::Error),
     /// Cluster mode failed (etcd unreachable, ...), or this build has no cluster mode.
     #[error("cluster: {0}")]
     Cluster(String),
@@ -166,6 +194,7 @@ pub struct Node {
     registration: Option<self_registration::SelfRegistration>,
     registry: RegistryService,
     coordinator: CoordinatorPart,
+    seata: Option<SeataFrontEnd>,
 }
 
 impl std::fmt::Debug for Node {
@@ -179,7 +208,13 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Opens both services (recovering their state) and starts serving them — embedded, or
-    /// in cluster mode when the configuration has a `[cluster]` section.
+    /// in cluster mode when the configuration has a `[cluster]` section — and the Seata front
+    /// end when a Seata port is configured.
+    ///
+    /// Embedded, the XIDs then carry the Seata address (`<advertise>:<seata port>`), as Java
+    /// clients route by the XID's `ip:port`. In cluster mode the XIDs keep the node's
+    /// coordinator address (the cluster also uses it to find fragment leaders), which is fine
+    /// for python and go clients; Java clients routing by XID need that changed later.
     pub fn start(config: &NodeConfig) -> Result<Node, NodeError> {
         match &config.cluster {
             None => Self::start_embedded(config),
@@ -209,6 +244,20 @@ impl Node {
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
+        let seata = match start_seata(config, coordinator_addr) {
+            Ok(seata) => seata,
+            Err(e) => {
+                server.shutdown();
+                coordinator.shutdown();
+                return Err(e);
+            }
+        };
+        if let Some((front, advertise)) = &seata {
+            coordinator
+                .core()
+                .xids()
+                .set_address(&format!("{advertise}:{}", front.local_addr().port()));
+        }
         let core = coordinator.core().clone();
         let registration = Self::register_self(
             &registry,
@@ -224,6 +273,7 @@ impl Node {
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Embedded(coordinator),
+            seata: seata.map(|(front, _)| front),
         })
     }
 
@@ -240,6 +290,14 @@ impl Node {
             vec![registry.adapter(), coordinator_adapter],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
+        // Before attaching: a Seata port in use stops the node before it leads anything.
+        let seata = match start_seata(config, coordinator_addr) {
+            Ok(seata) => seata.map(|(front, _)| front),
+            Err(e) => {
+                server.shutdown();
+                return Err(e);
+            }
+        };
         let parts = cluster::attach(
             joining,
             section,
@@ -271,6 +329,7 @@ impl Node {
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
+            seata,
         })
     }
 
@@ -309,6 +368,11 @@ impl Node {
         self.addr(tars_coordinator::service::ADAPTER)
     }
 
+    /// Where the Seata front end listens (`None` when it is off).
+    pub fn seata_addr(&self) -> Option<SocketAddr> {
+        self.seata.as_ref().map(SeataFrontEnd::local_addr)
+    }
+
     /// The registry.
     pub fn registry(&self) -> &RegistryService {
         &self.registry
@@ -344,6 +408,9 @@ impl Node {
     /// Stops serving (connections close after their replies), then stops phase two and
     /// writes out the coordinator's store.
     pub fn shutdown(mut self) {
+        if let Some(mut seata) = self.seata.take() {
+            seata.stop();
+        }
         if let Some(mut registration) = self.registration.take() {
             registration.stop();
         }
@@ -361,6 +428,51 @@ impl Node {
             c.shutdown();
         }
     }
+}
+
+/// Starts the Seata front end when `config.seata.port` is set, calling the coordinator bound
+/// at `coordinator_addr` (over loopback when it listens on every interface). Returns it with
+/// the host its XIDs should carry.
+fn start_seata(
+    config: &NodeConfig,
+    coordinator_addr: SocketAddr,
+) -> Result<Option<(SeataFrontEnd, String)>, NodeError> {
+    let Some(port) = config.seata.port else {
+        return Ok(None);
+    };
+    let host = config
+        .seata
+        .host
+        .clone()
+        .or_else(|| config.host.clone())
+        .unwrap_or_else(|| config.coordinator.host.clone());
+    let advertise = config
+        .seata
+        .advertise
+        .clone()
+        .unwrap_or_else(|| host.clone());
+    let target = if coordinator_addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        coordinator_addr.ip()
+    };
+    let proxy_string = format!(
+        "{}@tcp -h {target} -p {}",
+        tars_coordinator::service::COORDINATOR_OBJ,
+        coordinator_addr.port()
+    );
+    let proxy = Communicator::new()
+        .string_to_proxy(&proxy_string)
+        .map_err(|e| NodeError::Config(format!("seata coordinator proxy {proxy_string:?}: {e}")))?;
+    let front = SeataFrontEnd::start(
+        SeataConfig {
+            host,
+            port,
+            ..SeataConfig::default()
+        },
+        CoordinatorProxy::new(proxy),
+    )?;
+    Ok(Some((front, advertise)))
 }
 
 fn bound_addrs(server: &Server) -> Result<(SocketAddr, SocketAddr), NodeError> {
@@ -385,6 +497,7 @@ impl Program for Node {
         tracing::info!(
             registry = ?node.registry_addr(),
             coordinator = ?node.coordinator_addr(),
+            seata = ?node.seata_addr(),
             epoch = node.coordinator().map(|c| c.epoch()),
             cluster = config.cluster.is_some(),
             open_transactions = node.open_transactions(),
@@ -394,14 +507,19 @@ impl Program for Node {
         Ok(node)
     }
 
-    /// `READY registry=<port> coordinator=<port>`.
+    /// `READY registry=<port> coordinator=<port>`, then ` seata=<port>` when the Seata front
+    /// end runs.
     fn ready_line(&self) -> String {
         let port = |a: Option<SocketAddr>| a.map(|a| a.port()).unwrap_or_default();
-        format!(
+        let mut line = format!(
             "READY registry={} coordinator={}",
             port(self.registry_addr()),
             port(self.coordinator_addr())
-        )
+        );
+        if let Some(seata) = self.seata_addr() {
+            line.push_str(&format!(" seata={}", seata.port()));
+        }
+        line
     }
 
     fn shutdown(self) {

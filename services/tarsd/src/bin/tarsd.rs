@@ -1,7 +1,7 @@
 //! `tarsd`: the tars-rs node — registry and transaction coordinator in one process with
 //! embedded storage, or (feature `cluster`) one node of a cluster kept in etcd. Prints
-//! `READY registry=<port> coordinator=<port>` once listening; SIGINT/SIGTERM shut it down
-//! cleanly.
+//! `READY registry=<port> coordinator=<port>` (and ` seata=<port>` with `--seata-port`) once
+//! listening; SIGINT/SIGTERM shut it down cleanly.
 //!
 //! - `cargo run -p tarsd -- --data-dir /tmp/tars`
 //! - `tarsd --cluster etcd=http://127.0.0.1:2379 --node-id n1 --advertise 127.0.0.1`
@@ -27,6 +27,10 @@ struct Args {
     /// Coordinator port (0 picks a free one).
     #[arg(long)]
     coordinator_port: Option<u16>,
+    /// Port of the Seata v1 front end for Seata TM/RM clients (0 picks a free one; off when
+    /// neither this nor `[seata] port` is set).
+    #[arg(long)]
+    seata_port: Option<u16>,
     /// The coordinator fragment this node leads (embedded mode).
     #[arg(long)]
     fragment: Option<u32>,
@@ -130,6 +134,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(p) = args.coordinator_port {
             config.coordinator.port = p;
+        }
+        if let Some(p) = args.seata_port {
+            config.seata.port = Some(p);
         }
         if let Some(f) = args.fragment {
             config.coordinator.fragment = f;

@@ -1,0 +1,167 @@
+//! The Seata v1 front end of the tars-rs coordinator: Seata TM and RM clients (Java, python,
+//! go) connect to it as to a Seata TC; their requests become calls on
+//! `tars.tarscoordinator.CoordinatorObj` through a [`CoordinatorProxy`].
+//!
+//! - [`listener`](SeataFrontEnd::start): one mio thread accepts, reads and decodes frames
+//!   (several per read, split across reads; a frame error closes the connection, as Java
+//!   does), answers PING with PONG (even before registration) and registrations itself, and
+//!   writes responses; a client that does not read is closed once its outbound buffer passes
+//!   [`SeataConfig::max_outbound`].
+//! - [`connection`]: per-connection state; [`Registration`] is what the client registered as.
+//!   A transaction request before any registration closes the connection (the Java TC's rule).
+//! - `dispatch`: GlobalBegin / Commit / Rollback / Status / Report, BranchRegister /
+//!   Report, GlobalLockQuery → `begin`, `commit`, ... with the XID in the call context; a
+//!   MergedWarpMessage is answered by one MergeResultMessage in request order. Nothing blocks
+//!   the mio thread: each answer comes back from a Tars callback thread through a channel and
+//!   a [`mio::Waker`], tagged with the connection's slot generation (a response for a closed
+//!   connection is dropped).
+//! - [`codes`]: clients below version 1.5 never get codes they cannot decode.
+//! - [`registry`]: the RM connections and their resources ([`RmRegistry`]), for sending
+//!   TC → RM requests (phase two, done by a later piece).
+//!
+//! The registration answer carries [`SeataConfig::server_version`] (default
+//! [`SERVER_VERSION`], "2.0.0"), as a Java TC answers with its own release.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod codes;
+pub mod connection;
+mod dispatch;
+mod listener;
+pub mod registry;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tars_protocols::tarstx::CoordinatorProxy;
+
+pub use connection::{ConnId, Registration};
+pub use registry::{PendingResponse, RequestError, RmConnection, RmRegistry};
+/// The Seata wire codec this front end speaks.
+pub use tars_seata;
+
+/// The version the front end answers registrations with.
+pub const SERVER_VERSION: &str = "2.0.0";
+/// The default Seata TC port.
+pub const DEFAULT_PORT: u16 = 8091;
+
+/// Where and how the front end listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeataConfig {
+    /// Listening host.
+    pub host: String,
+    /// Listening port (0 picks a free one; see [`SeataFrontEnd::local_addr`]).
+    pub port: u16,
+    /// The largest frame accepted (Java's 8 MiB by default); a larger one closes the
+    /// connection.
+    pub max_frame: usize,
+    /// The most bytes waiting to be sent to one client before it is closed as not reading.
+    pub max_outbound: usize,
+    /// The version registrations are answered with.
+    pub server_version: String,
+}
+
+impl Default for SeataConfig {
+    fn default() -> Self {
+        SeataConfig {
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            max_frame: tars_seata::frame::DEFAULT_MAX_FRAME,
+            max_outbound: 16 * 1024 * 1024,
+            server_version: SERVER_VERSION.into(),
+        }
+    }
+}
+
+/// Why the front end did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// `host:port`.
+        addr: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// Setting up the poll, the waker or the socket failed.
+    #[error("seata listener: {0}")]
+    Io(std::io::Error),
+    /// The listener thread did not start.
+    #[error("starting the seata listener thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running Seata front end. [`stop`](Self::stop) (or dropping it) ends its thread and
+/// closes every connection.
+pub struct SeataFrontEnd {
+    local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    mailbox: listener::Mailbox,
+    registry: RmRegistry,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SeataFrontEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeataFrontEnd")
+            .field("local_addr", &self.local_addr)
+            .field("running", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SeataFrontEnd {
+    /// Binds `config.host:config.port` and starts the listener thread, which sends every
+    /// transaction request to `coordinator`.
+    pub fn start(
+        config: SeataConfig,
+        coordinator: CoordinatorProxy,
+    ) -> Result<SeataFrontEnd, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bound = listener::Listener::bind(&config, coordinator, stop.clone())?;
+        let listener = bound.listener;
+        let thread = std::thread::Builder::new()
+            .name("seata-listener".into())
+            .spawn(move || listener.run())
+            .map_err(Error::Thread)?;
+        tracing::info!(addr = %bound.local_addr, "Seata front end listening");
+        Ok(SeataFrontEnd {
+            local_addr: bound.local_addr,
+            stop,
+            mailbox: bound.mailbox,
+            registry: bound.registry,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The RM connections (for TC → RM requests).
+    pub fn rm_registry(&self) -> &RmRegistry {
+        &self.registry
+    }
+
+    /// Ends the listener thread and closes every connection (idempotent).
+    pub fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.store(true, Ordering::Release);
+            self.mailbox.wake();
+            if thread.join().is_err() {
+                tracing::error!("the Seata listener thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for SeataFrontEnd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

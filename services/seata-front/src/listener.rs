@@ -1,0 +1,455 @@
+//! The listener thread: one mio loop accepting Seata clients, reading and decoding their
+//! frames, handing requests to [`dispatch`](crate::dispatch), and writing the responses that
+//! come back from the Tars callback threads through a channel and a [`mio::Waker`].
+//!
+//! Each pass of the loop: handle the readiness events (accept; read every readable
+//! connection until it would block, decoding every complete frame), take every completed
+//! response from the channel (dropping those whose connection's slot changed generation),
+//! then flush each connection with output once.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use tars_protocols::tarstx::CoordinatorProxy;
+use tars_seata::bytes::{Bytes, BytesMut};
+use tars_seata::message::RegisterResponse;
+use tars_seata::{Frame, Message, MessageType};
+
+use crate::codes::downgrade;
+use crate::connection::{ConnId, Connection, ReadOutcome};
+use crate::dispatch::{dispatch, is_dispatchable, Caller};
+use crate::registry::{client_id, RmConnection, RmRegistry};
+use crate::SeataConfig;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// What other threads hand the listener thread.
+pub(crate) enum Outbound {
+    /// Bytes (whole frames) to send on a connection.
+    Frame {
+        /// The connection.
+        conn: ConnId,
+        /// The encoded frames.
+        bytes: Bytes,
+    },
+    /// Close a connection.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why (logged).
+        reason: String,
+    },
+}
+
+/// The channel into the listener thread, with the waker that makes it look.
+#[derive(Clone)]
+pub(crate) struct Mailbox {
+    tx: Sender<Outbound>,
+    waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    /// Hands `item` to the listener thread; false when it stopped.
+    pub(crate) fn send(&self, item: Outbound) -> bool {
+        if self.tx.send(item).is_err() {
+            return false;
+        }
+        if let Err(e) = self.waker.wake() {
+            tracing::warn!(error = %e, "waking the Seata listener");
+        }
+        true
+    }
+
+    /// Wakes the loop without a message (to see the stop flag).
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            tracing::warn!(error = %e, "waking the Seata listener");
+        }
+    }
+}
+
+struct Slot {
+    generation: u64,
+    conn: Option<Connection>,
+}
+
+/// Everything the frame handlers need besides the connection.
+struct Ctx {
+    proxy: CoordinatorProxy,
+    mailbox: Mailbox,
+    registry: RmRegistry,
+    max_outbound: usize,
+    server_version: String,
+}
+
+/// The loop's state (owned by the listener thread).
+pub(crate) struct Listener {
+    poll: Poll,
+    listener: TcpListener,
+    rx: Receiver<Outbound>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    max_frame: usize,
+    stop: Arc<AtomicBool>,
+    ctx: Ctx,
+}
+
+/// A bound, not yet running listener, with what the handle of the front end keeps.
+pub(crate) struct Bound {
+    pub(crate) listener: Listener,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) registry: RmRegistry,
+}
+
+impl Listener {
+    /// Binds `config.host:config.port` and sets up the poll, waker and channel.
+    pub(crate) fn bind(
+        config: &SeataConfig,
+        proxy: CoordinatorProxy,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Bound, crate::Error> {
+        let addr = format!("{}:{}", config.host, config.port);
+        let std_listener =
+            std::net::TcpListener::bind(&addr).map_err(|source| crate::Error::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(crate::Error::Io)?;
+        let local_addr = std_listener.local_addr().map_err(crate::Error::Io)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let poll = Poll::new().map_err(crate::Error::Io)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(crate::Error::Io)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(crate::Error::Io)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mailbox = Mailbox { tx, waker };
+        let registry = RmRegistry::new(mailbox.clone());
+        Ok(Bound {
+            listener: Listener {
+                poll,
+                listener,
+                rx,
+                slots: Vec::new(),
+                free: Vec::new(),
+                max_frame: config.max_frame,
+                stop,
+                ctx: Ctx {
+                    proxy,
+                    mailbox: mailbox.clone(),
+                    registry: registry.clone(),
+                    max_outbound: config.max_outbound,
+                    server_version: config.server_version.clone(),
+                },
+            },
+            local_addr,
+            mailbox,
+            registry,
+        })
+    }
+
+    /// Runs until the stop flag is set (and the waker woken); then closes every connection.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut dirty = BTreeSet::new();
+        while !self.stop.load(Ordering::Acquire) {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "Seata listener poll failed; stopping");
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(t) => {
+                        let index = t - FIRST_CONN;
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(index);
+                        }
+                        if event.is_writable() {
+                            dirty.insert(index);
+                        }
+                    }
+                }
+            }
+            while let Ok(item) = self.rx.try_recv() {
+                match item {
+                    Outbound::Frame { conn, bytes } => {
+                        let max_outbound = self.ctx.max_outbound;
+                        let Some(c) = self.conn_mut(conn) else {
+                            tracing::debug!(?conn, "response for a closed connection dropped");
+                            continue;
+                        };
+                        match c.queue(&bytes, max_outbound) {
+                            Ok(()) => {
+                                dirty.insert(conn.index);
+                            }
+                            Err(why) => self.close(conn.index, &why),
+                        }
+                    }
+                    Outbound::Close { conn, reason } => {
+                        if self.conn_mut(conn).is_some() {
+                            self.close(conn.index, &reason);
+                        }
+                    }
+                }
+            }
+            // Responses queued while reading (heartbeats, registrations) count too.
+            for (index, slot) in self.slots.iter().enumerate() {
+                if slot.conn.as_ref().is_some_and(Connection::has_output) {
+                    dirty.insert(index);
+                }
+            }
+            for index in std::mem::take(&mut dirty) {
+                let result = match self.slots.get_mut(index).and_then(|s| s.conn.as_mut()) {
+                    Some(c) => c.flush(),
+                    None => continue,
+                };
+                if let Err(why) = result {
+                    self.close(index, &why);
+                }
+            }
+        }
+        for index in 0..self.slots.len() {
+            if self.slots[index].conn.is_some() {
+                self.close(index, "the front end stops");
+            }
+        }
+        self.ctx.registry.clear();
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        let slot = self.slots.get_mut(id.index)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.conn.as_mut()
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, say: the pending connection waits for the next pass.
+                    tracing::warn!(error = %e, "Seata accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                self.slots.len() - 1
+            }
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(index + FIRST_CONN),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!(error = %e, %peer, "registering a Seata connection");
+            self.free.push(index);
+            return;
+        }
+        let slot = &mut self.slots[index];
+        let id = ConnId {
+            index,
+            generation: slot.generation,
+        };
+        tracing::debug!(%peer, ?id, "Seata client connected");
+        slot.conn = Some(Connection::new(id, stream, peer, self.max_frame));
+    }
+
+    fn read(&mut self, index: usize) {
+        let Some(conn) = self.slots.get_mut(index).and_then(|s| s.conn.as_mut()) else {
+            return;
+        };
+        let ctx = &self.ctx;
+        match conn.read_available(|c, frame| handle_frame(ctx, c, frame)) {
+            Ok(ReadOutcome::Drained) => {}
+            Ok(ReadOutcome::Eof) => {
+                // Answers still due are lost with the connection (the peer left).
+                self.close(index, "peer closed the connection");
+            }
+            Err(why) => self.close(index, &why),
+        }
+    }
+
+    fn close(&mut self, index: usize, why: &str) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if why == "peer closed the connection" {
+            tracing::debug!(peer = %conn.peer, "Seata client disconnected");
+        } else {
+            tracing::info!(peer = %conn.peer, reason = why, "closing Seata connection");
+        }
+        self.ctx.registry.remove(conn.id);
+        self.free.push(index);
+    }
+}
+
+/// One decoded frame of `conn`. `Err` closes the connection.
+fn handle_frame(ctx: &Ctx, conn: &mut Connection, frame: Frame) -> Result<(), String> {
+    match frame.message_type {
+        MessageType::HeartbeatRequest => {
+            let mut pong = Frame::pong(frame.request_id);
+            pong.codec = frame.codec;
+            pong.compressor = frame.compressor;
+            conn.queue_frame(&pong, ctx.max_outbound)
+        }
+        MessageType::HeartbeatResponse => Ok(()),
+        MessageType::Response => {
+            if !ctx.registry.complete(conn.id, &frame) {
+                tracing::debug!(peer = %conn.peer, id = frame.request_id, "unexpected response dropped");
+            }
+            Ok(())
+        }
+        MessageType::OneWay => {
+            tracing::debug!(peer = %conn.peer, "one-way Seata message ignored");
+            Ok(())
+        }
+        MessageType::Request => {
+            let msg = match frame.message() {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("undecodable request: {e}")),
+            };
+            handle_request(ctx, conn, &frame, msg)
+        }
+    }
+}
+
+fn respond(ctx: &Ctx, conn: &mut Connection, request: &Frame, msg: &Message) -> Result<(), String> {
+    let mut frame = Frame::with_message(MessageType::Response, request.request_id, msg)
+        .map_err(|e| format!("encoding a response: {e}"))?;
+    frame.codec = request.codec;
+    frame.compressor = request.compressor;
+    conn.queue_frame(&frame, ctx.max_outbound)
+}
+
+fn handle_request(
+    ctx: &Ctx,
+    conn: &mut Connection,
+    frame: &Frame,
+    msg: Message,
+) -> Result<(), String> {
+    match msg {
+        Message::RegisterTmRequest(r) => {
+            let reg = &mut conn.registration;
+            reg.tm = true;
+            reg.application_id = r.application_id;
+            reg.transaction_service_group = r.transaction_service_group;
+            reg.version = r.version;
+            tracing::debug!(peer = %conn.peer, app = %reg.application_id, version = %reg.version, "TM registered");
+            let answer = Message::RegisterTmResponse(RegisterResponse {
+                identified: true,
+                version: ctx.server_version.clone(),
+            });
+            respond(ctx, conn, frame, &answer)
+        }
+        Message::RegisterRmRequest(r) => {
+            let reg = &mut conn.registration;
+            reg.rm = true;
+            reg.application_id = r.application_id;
+            reg.transaction_service_group = r.transaction_service_group;
+            reg.version = r.version;
+            reg.add_resources(&r.resource_ids);
+            tracing::debug!(peer = %conn.peer, app = %reg.application_id, resources = %r.resource_ids, "RM registered");
+            ctx.registry.upsert(RmConnection {
+                conn: conn.id,
+                peer: conn.peer,
+                application_id: reg.application_id.clone(),
+                transaction_service_group: reg.transaction_service_group.clone(),
+                version: reg.version.clone(),
+                resource_ids: reg.resource_ids.clone(),
+            });
+            let answer = Message::RegisterRmResponse(RegisterResponse {
+                identified: true,
+                version: ctx.server_version.clone(),
+            });
+            respond(ctx, conn, frame, &answer)
+        }
+        msg if is_dispatchable(&msg) => {
+            if !conn.registration.is_registered() {
+                // What the Java TC does (ServerOnRequestProcessor).
+                return Err(format!(
+                    "transaction request (type {}) before registration",
+                    msg.type_code()
+                ));
+            }
+            let caller = Caller {
+                application_id: conn.registration.application_id.clone(),
+                client_id: client_id(&conn.registration.application_id, conn.peer),
+            };
+            let old = conn.registration.is_old_client();
+            let (id, request_id, codec, compressor) =
+                (conn.id, frame.request_id, frame.codec, frame.compressor);
+            let mailbox = ctx.mailbox.clone();
+            let done = Box::new(move |mut answer: Message| {
+                if old {
+                    downgrade(&mut answer);
+                }
+                let item = match encode_response(request_id, codec, compressor, &answer) {
+                    Ok(bytes) => Outbound::Frame { conn: id, bytes },
+                    Err(reason) => Outbound::Close { conn: id, reason },
+                };
+                // False only when the front end stopped: nobody to answer any more.
+                let _ = mailbox.send(item);
+            });
+            dispatch(&ctx.proxy, &caller, msg, done)
+                .map_err(|m| format!("request type {} not dispatched", m.type_code()))
+        }
+        other => Err(format!(
+            "unsupported request (type {}) from a client",
+            other.type_code()
+        )),
+    }
+}
+
+fn encode_response(
+    request_id: i32,
+    codec: u8,
+    compressor: u8,
+    msg: &Message,
+) -> Result<Bytes, String> {
+    let mut frame = Frame::with_message(MessageType::Response, request_id, msg)
+        .map_err(|e| format!("encoding a response: {e}"))?;
+    frame.codec = codec;
+    frame.compressor = compressor;
+    let mut buf = BytesMut::with_capacity(frame.encoded_len());
+    frame
+        .encode(&mut buf)
+        .map_err(|e| format!("encoding a response: {e}"))?;
+    Ok(buf.freeze())
+}

@@ -1,0 +1,248 @@
+//! Test fixtures: a coordinator hosted in process on 127.0.0.1, the Seata front end in front
+//! of it, and a raw Seata client written with the `tars-seata` codec over a `TcpStream`.
+
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use tars::client::Communicator;
+use tars::server::Server;
+use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
+use tars_protocols::tarstx::CoordinatorProxy;
+use tars_seata::bytes::BytesMut;
+use tars_seata::message::{
+    GlobalBeginRequest, GlobalXidRequest, RegisterRmRequest, RegisterTmRequest,
+};
+use tars_seata::{Frame, FrameDecoder, Message, MessageType};
+use tars_seata_front::{SeataConfig, SeataFrontEnd};
+
+/// How long a test waits for one answer.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A coordinator (in memory) and the front end calling it.
+pub struct Env {
+    pub front: SeataFrontEnd,
+    pub server: Option<Server>,
+    pub service: CoordinatorService,
+}
+
+impl Env {
+    pub fn start() -> Env {
+        let service = CoordinatorService::open(CoordinatorConfig {
+            in_memory: true,
+            port: 0,
+            fragment: 5,
+            retry_period_ms: 50,
+            max_backoff_ms: 200,
+            timeout_check_ms: 50,
+            async_commit_ms: 50,
+            phase_two_timeout_ms: 300,
+            ..CoordinatorConfig::default()
+        })
+        .expect("open coordinator");
+        let server = service.start().expect("start coordinator");
+        let port = server.local_addr(ADAPTER).expect("bound").port();
+        let proxy = CoordinatorProxy::new(
+            Communicator::new()
+                .string_to_proxy(&format!(
+                    "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {port} -t 5000"
+                ))
+                .expect("proxy"),
+        );
+        let front = SeataFrontEnd::start(
+            SeataConfig {
+                port: 0,
+                ..SeataConfig::default()
+            },
+            proxy,
+        )
+        .expect("start front end");
+        Env {
+            front,
+            server: Some(server),
+            service,
+        }
+    }
+}
+
+/// A front end alone, calling the coordinator at `127.0.0.1:coordinator_port` with a call
+/// timeout of `timeout_ms` (for tests where the coordinator is absent or never answers).
+pub fn front_only(coordinator_port: u16, timeout_ms: u64, max_outbound: usize) -> SeataFrontEnd {
+    let proxy = CoordinatorProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {coordinator_port} -t {timeout_ms}"
+            ))
+            .expect("proxy"),
+    );
+    SeataFrontEnd::start(
+        SeataConfig {
+            port: 0,
+            max_outbound,
+            ..SeataConfig::default()
+        },
+        proxy,
+    )
+    .expect("start front end")
+}
+
+impl Env {
+    pub fn client(&self) -> Client {
+        Client::connect(self.front.local_addr())
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.front.stop();
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+        }
+        self.service.shutdown();
+    }
+}
+
+/// A raw Seata client.
+pub struct Client {
+    pub stream: TcpStream,
+    decoder: FrameDecoder,
+    buf: BytesMut,
+    next_id: i32,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            stream,
+            decoder: FrameDecoder::new(),
+            buf: BytesMut::new(),
+            next_id: 100,
+        }
+    }
+
+    pub fn next_id(&mut self) -> i32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The encoded request frame for `msg` with a fresh id.
+    pub fn request_bytes(&mut self, msg: &Message) -> (i32, BytesMut) {
+        let id = self.next_id();
+        let mut wire = BytesMut::new();
+        Frame::with_message(MessageType::Request, id, msg)
+            .expect("frame")
+            .encode(&mut wire)
+            .expect("encode");
+        (id, wire)
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends `msg` as a request; returns its id.
+    pub fn send(&mut self, msg: &Message) -> i32 {
+        let (id, wire) = self.request_bytes(msg);
+        self.write(&wire);
+        id
+    }
+
+    /// The next frame (panics after [`WAIT`] or on EOF).
+    pub fn recv_frame(&mut self) -> Frame {
+        self.try_recv_frame().expect("a frame, not EOF")
+    }
+
+    /// The next frame, `None` on EOF or reset.
+    pub fn try_recv_frame(&mut self) -> Option<Frame> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("frame") {
+                return Some(frame);
+            }
+            assert!(Instant::now() < deadline, "no frame within {WAIT:?}");
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    panic!("no frame within {WAIT:?}")
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// The response message to request `id` (the next frame must be it).
+    pub fn response(&mut self, id: i32) -> Message {
+        let frame = self.recv_frame();
+        assert_eq!(frame.message_type, MessageType::Response, "{frame:?}");
+        assert_eq!(frame.request_id, id, "response id");
+        frame.message().expect("decode").expect("a body")
+    }
+
+    /// Sends `msg` and waits for its response.
+    pub fn call(&mut self, msg: Message) -> Message {
+        let id = self.send(&msg);
+        self.response(id)
+    }
+
+    /// Asserts the server closes the connection (EOF or reset within [`WAIT`]).
+    pub fn expect_closed(&mut self) {
+        let frame = self.try_recv_frame();
+        assert!(
+            frame.is_none(),
+            "expected the connection closed, got {frame:?}"
+        );
+    }
+
+    pub fn register_tm(&mut self, version: &str) -> Message {
+        self.call(Message::RegisterTmRequest(RegisterTmRequest {
+            version: version.into(),
+            application_id: "test-app".into(),
+            transaction_service_group: "default_tx_group".into(),
+            extra_data: String::new(),
+        }))
+    }
+
+    pub fn register_rm(&mut self, version: &str, resources: &str) -> Message {
+        self.call(Message::RegisterRmRequest(RegisterRmRequest {
+            version: version.into(),
+            application_id: "test-app".into(),
+            transaction_service_group: "default_tx_group".into(),
+            extra_data: String::new(),
+            resource_ids: resources.into(),
+        }))
+    }
+
+    /// Begins a transaction; returns its XID.
+    pub fn begin(&mut self, name: &str) -> String {
+        match self.call(Message::GlobalBeginRequest(GlobalBeginRequest {
+            timeout: 60_000,
+            transaction_name: name.into(),
+        })) {
+            Message::GlobalBeginResponse(r) => {
+                assert_eq!(
+                    r.result.result_code,
+                    tars_seata::ResultCode::Success,
+                    "{r:?}"
+                );
+                assert!(!r.xid.is_empty());
+                r.xid
+            }
+            other => panic!("not a begin response: {other:?}"),
+        }
+    }
+}
+
+pub fn xid_request(xid: &str) -> GlobalXidRequest {
+    GlobalXidRequest {
+        xid: xid.into(),
+        extra_data: String::new(),
+    }
+}

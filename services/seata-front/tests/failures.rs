@@ -1,0 +1,131 @@
+//! The front end when the coordinator cannot be reached or never answers, and when a client
+//! does not read.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{front_only, Client};
+use tars_seata::bytes::BytesMut;
+use tars_seata::message::GlobalBeginRequest;
+use tars_seata::{Frame, Message, ResultCode, TransactionExceptionCode};
+
+fn begin() -> Message {
+    Message::GlobalBeginRequest(GlobalBeginRequest {
+        timeout: 1000,
+        transaction_name: "t".into(),
+    })
+}
+
+fn failed_with_io(msg: Message) {
+    let Message::GlobalBeginResponse(r) = msg else {
+        panic!("not a begin response: {msg:?}")
+    };
+    assert_eq!(r.result.result_code, ResultCode::Failed, "{r:?}");
+    assert_eq!(
+        r.result.exception_code,
+        TransactionExceptionCode::Io,
+        "{r:?}"
+    );
+    assert!(r.result.msg.contains("begin"), "{r:?}");
+    assert!(r.xid.is_empty());
+}
+
+#[test]
+fn an_unreachable_coordinator_is_a_failed_io_answer() {
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let front = front_only(port, 2000, 16 << 20);
+    let mut c = Client::connect(front.local_addr());
+    c.register_tm("2.2.0");
+    failed_with_io(c.call(begin()));
+}
+
+#[test]
+fn an_answer_for_a_closed_connection_is_not_delivered_to_the_next_one_in_its_slot() {
+    // A coordinator that accepts and never answers: calls time out after 800 ms.
+    let hole = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = hole.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        hole.set_nonblocking(true).expect("nonblocking");
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            if let Ok((s, _)) = hole.accept() {
+                kept.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let front = front_only(port, 800, 16 << 20);
+    let started = Instant::now();
+    {
+        let mut a = Client::connect(front.local_addr());
+        a.register_tm("2.2.0");
+        a.send(&begin());
+    } // closed before its answer
+    std::thread::sleep(Duration::from_millis(200));
+    // The freed slot is reused by the next connection.
+    let mut b = Client::connect(front.local_addr());
+    b.register_tm("2.2.0");
+    // Past A's timeout: its failed answer was produced, and must have been dropped.
+    std::thread::sleep(Duration::from_millis(1200).saturating_sub(started.elapsed()));
+    let mut wire = BytesMut::new();
+    Frame::ping(4242).encode(&mut wire).expect("encode");
+    b.write(&wire);
+    assert_eq!(b.recv_frame(), Frame::pong(4242), "nothing before the PONG");
+    failed_with_io(b.call(begin()));
+    held.join().expect("hole");
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_past_the_outbound_cap() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let front = front_only(port, 1000, 64 * 1024);
+    let mut c = Client::connect(front.local_addr());
+    // PINGs without reading the PONGs, until the front end closes the connection.
+    let mut pings = BytesMut::new();
+    for id in 0..4096 {
+        Frame::ping(id).encode(&mut pings).expect("encode");
+    }
+    let mut writer = c.stream.try_clone().expect("clone");
+    writer
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let sender = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if writer.write_all(&pings).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        sender.join().expect("sender"),
+        "the front end never closed the connection"
+    );
+    // What the kernel buffered is readable, then the connection ends.
+    let mut sink = vec![0u8; 1 << 16];
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < until, "no end of stream");
+        match c.stream.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    // Others are still served.
+    let mut other = Client::connect(front.local_addr());
+    other.register_tm("2.2.0");
+}
