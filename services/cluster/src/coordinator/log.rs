@@ -219,25 +219,35 @@ pub fn replay(keys: &Keys, f: u32, kvs: &[(String, Vec<u8>)]) -> Result<Replayed
     Ok(replayed)
 }
 
-/// Splits `records` into image chunks of at most `max_bytes` each before compression (a record
-/// larger than that is a chunk of its own), packed.
-pub fn image_chunks<'a>(
+/// `records` and `removed` packed into values of at most about `max_bytes` each before
+/// compression (each record and XID counted with a little framing; one larger than that is a
+/// value of its own): the entries of one log write, or the chunks of an image (no removals).
+/// None when there is nothing to pack.
+pub fn packed_chunks<'a>(
     records: impl Iterator<Item = &'a Bytes>,
+    removed: impl Iterator<Item = &'a str>,
     max_bytes: usize,
 ) -> Vec<Vec<u8>> {
     let mut chunks = Vec::new();
     let mut current = Changes::default();
     let mut bytes = 0;
-    for r in records {
-        if !current.records.is_empty() && bytes + r.len() > max_bytes {
-            chunks.push(pack(&current));
-            current = Changes::default();
-            bytes = 0;
+    let mut room_for = |current: &mut Changes, bytes: &mut usize, len: usize| {
+        let empty = current.records.is_empty() && current.removed.is_empty();
+        if !empty && *bytes + len + 8 > max_bytes {
+            chunks.push(pack(&std::mem::take(current)));
+            *bytes = 0;
         }
-        bytes += r.len() + 4;
+        *bytes += len + 8;
+    };
+    for r in records {
+        room_for(&mut current, &mut bytes, r.len());
         current.records.push(r.clone());
     }
-    if !current.records.is_empty() {
+    for xid in removed {
+        room_for(&mut current, &mut bytes, xid.len());
+        current.removed.push(xid.to_owned());
+    }
+    if !current.records.is_empty() || !current.removed.is_empty() {
         chunks.push(pack(&current));
     }
     chunks
@@ -315,7 +325,7 @@ mod tests {
             record("b", "1"),
             record("c", "1"),
         );
-        let chunks = image_chunks([a1.clone(), b.clone()].iter(), 1 << 20);
+        let chunks = packed_chunks([a1.clone(), b.clone()].iter(), std::iter::empty(), 1 << 20);
         assert_eq!(chunks.len(), 1);
         let kvs = vec![
             (k.checkpoint(3), checkpoint_value(5, 4, 1)),
@@ -398,7 +408,7 @@ mod tests {
         let records: Vec<Bytes> = (0..50)
             .map(|i| record(&format!("x{i}"), &"n".repeat(100)))
             .collect();
-        let chunks = image_chunks(records.iter(), 1000);
+        let chunks = packed_chunks(records.iter(), std::iter::empty(), 1000);
         assert!(chunks.len() > 5, "{}", chunks.len());
         let mut r = Replayed::default();
         for c in &chunks {
@@ -407,6 +417,6 @@ mod tests {
             r.apply("k", c).expect("chunk");
         }
         assert_eq!(r.records.len(), 50);
-        assert!(image_chunks(std::iter::empty(), 1000).is_empty());
+        assert!(packed_chunks(std::iter::empty(), std::iter::empty(), 1000).is_empty());
     }
 }

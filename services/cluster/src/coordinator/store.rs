@@ -51,7 +51,7 @@ use tars_coordinator::store::{
 };
 
 use super::leadership::Fence;
-use super::log::{self, Changes};
+use super::log;
 use super::standby::{load, LoadStats, Snapshot};
 use crate::etcd::{ClusterError, Etcd};
 
@@ -472,12 +472,7 @@ fn write_loop(shared: &Shared, mut log: LogState) {
                 })
                 .collect();
             if let Some(e) = fatal {
-                tracing::error!(fragment = shared.fence.fragment, error = %e, "taking row locks failed; giving the fragment up");
-                shared.before_failing();
-                let (waiters, e) = shared.queue.lock().acks.fail(e);
-                for ack in waiters {
-                    ack(Err(e.clone()));
-                }
+                fail_acks(shared, e, "taking row locks failed");
             }
             for (a, r) in acquires.into_iter().zip(results) {
                 (a.done)(r);
@@ -489,16 +484,22 @@ fn write_loop(shared: &Shared, mut log: LogState) {
 /// Fails the store after a write to etcd failed (its outcome is unknown): the failure hook
 /// first, then every waiting acknowledgement and `acquires`.
 fn fail_writes(shared: &Shared, e: ClusterError, acquires: Vec<Acquire>) {
-    let e = unavailable(e);
-    tracing::error!(fragment = shared.fence.fragment, error = %e, "fragment store write failed; giving the fragment up");
+    let e = fail_acks(shared, unavailable(e), "fragment store write failed");
+    for a in acquires {
+        (a.done)(Err(RowsRefused::Store(e.clone())));
+    }
+}
+
+/// Fails the store with `e` (`what` failed): the failure hook first, then every waiting
+/// acknowledgement. Returns the error the store now answers with.
+fn fail_acks(shared: &Shared, e: StoreError, what: &str) -> StoreError {
+    tracing::error!(fragment = shared.fence.fragment, error = %e, "{what}; giving the fragment up");
     shared.before_failing();
     let (waiters, e) = shared.queue.lock().acks.fail(e);
     for ack in waiters {
         ack(Err(e.clone()));
     }
-    for a in acquires {
-        (a.done)(Err(RowsRefused::Store(e.clone())));
-    }
+    e
 }
 
 /// Writes one batch: the last change of each session (one log entry, more only past
@@ -618,38 +619,20 @@ fn log_entries(
     removed: &[&str],
 ) -> Vec<(TxnOp, usize)> {
     let keys = shared.etcd.keys();
-    let mut entries = Vec::new();
-    let mut current = Changes::default();
-    let mut bytes = 0;
-    let mut flush = |current: &mut Changes, bytes: &mut usize| {
-        if current.records.is_empty() && current.removed.is_empty() {
-            return;
-        }
-        let key = keys.log_entry(shared.fence.fragment, log.next_seq);
-        log.next_seq += 1;
-        let value = log::pack(&std::mem::take(current));
-        let size = key.len() + value.len();
-        entries.push((TxnOp::put(key, value, None), size));
-        *bytes = 0;
-    };
-    // Records and removals counted at their size plus a little framing.
-    let limit = MAX_TXN_BYTES - 4096;
-    for (_, record) in puts {
-        if bytes + record.len() + 8 > limit {
-            flush(&mut current, &mut bytes);
-        }
-        bytes += record.len() + 8;
-        current.records.push((*record).clone());
-    }
-    for xid in removed {
-        if bytes + xid.len() + 8 > limit {
-            flush(&mut current, &mut bytes);
-        }
-        bytes += xid.len() + 8;
-        current.removed.push((*xid).to_owned());
-    }
-    flush(&mut current, &mut bytes);
-    entries
+    let values = log::packed_chunks(
+        puts.iter().map(|(_, record)| *record),
+        removed.iter().copied(),
+        MAX_TXN_BYTES - 4096,
+    );
+    values
+        .into_iter()
+        .map(|value| {
+            let key = keys.log_entry(shared.fence.fragment, log.next_seq);
+            log.next_seq += 1;
+            let size = key.len() + value.len();
+            (TxnOp::put(key, value, None), size)
+        })
+        .collect()
 }
 
 impl LogState {
@@ -681,7 +664,7 @@ async fn checkpoint(shared: &Shared, log: &mut LogState) -> Result<(u64, u64), C
     let covers = log.next_seq - 1;
     let generation = log.next_seq;
     log.next_seq += 1;
-    let chunks = log::image_chunks(log.image.values(), MAX_TXN_BYTES - 4096);
+    let chunks = log::packed_chunks(log.image.values(), std::iter::empty(), MAX_TXN_BYTES - 4096);
     let n = chunks.len();
     let mut ops = Vec::new();
     let mut txns = 0;
