@@ -49,6 +49,14 @@ impl Registration {
         is_old_client(&self.version)
     }
 
+    /// Records who registered (the latest RegisterTM or RegisterRM wins): version,
+    /// application id and transaction service group.
+    pub fn identify(&mut self, version: String, application_id: String, group: String) {
+        self.version = version;
+        self.application_id = application_id;
+        self.transaction_service_group = group;
+    }
+
     /// Adds the comma-separated `resource_ids` of a RegisterRM (blanks ignored).
     pub fn add_resources(&mut self, resource_ids: &str) {
         self.resource_ids.extend(

@@ -368,9 +368,7 @@ fn handle_request(
         Message::RegisterTmRequest(r) => {
             let reg = &mut conn.registration;
             reg.tm = true;
-            reg.application_id = r.application_id;
-            reg.transaction_service_group = r.transaction_service_group;
-            reg.version = r.version;
+            reg.identify(r.version, r.application_id, r.transaction_service_group);
             tracing::debug!(peer = %conn.peer, app = %reg.application_id, version = %reg.version, "TM registered");
             let answer = Message::RegisterTmResponse(RegisterResponse {
                 identified: true,
@@ -381,9 +379,7 @@ fn handle_request(
         Message::RegisterRmRequest(r) => {
             let reg = &mut conn.registration;
             reg.rm = true;
-            reg.application_id = r.application_id;
-            reg.transaction_service_group = r.transaction_service_group;
-            reg.version = r.version;
+            reg.identify(r.version, r.application_id, r.transaction_service_group);
             reg.add_resources(&r.resource_ids);
             tracing::debug!(peer = %conn.peer, app = %reg.application_id, resources = %r.resource_ids, "RM registered");
             ctx.registry.upsert(RmConnection {
