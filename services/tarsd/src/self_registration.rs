@@ -13,7 +13,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Sender};
 use tars::client::instance_of_endpoint;
 use tars::server::Endpoint;
-use tars_protocols::tarsrs::{DynamicMeta, Instance};
+use tars_protocols::tarsrs::Instance;
 use tars_registry::Registry;
 
 /// The coordinator's load as published: open transactions (with every heartbeat) and
@@ -36,6 +36,20 @@ fn clamp(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+fn is_coordinator(i: &Instance) -> bool {
+    i.obj_name == tars_coordinator::service::COORDINATOR_OBJ
+}
+
+/// `i` carrying the coordinator's `load` (capacity and open transactions); other objects as
+/// they are.
+fn with_load(mut i: Instance, load: CoordinatorLoad) -> Instance {
+    if is_coordinator(&i) {
+        i.meta.capacity = clamp(load.capacity);
+        i.load.active_transactions = clamp(load.active);
+    }
+    i
+}
+
 /// The node's own registrations and their heartbeat thread.
 #[derive(Debug)]
 pub struct SelfRegistration {
@@ -53,20 +67,14 @@ impl SelfRegistration {
         objects: &[(&str, std::net::SocketAddr)],
         interval: Duration,
     ) -> Result<SelfRegistration, tars_registry::StoreError> {
-        let is_coordinator =
-            |i: &Instance| i.obj_name == tars_coordinator::service::COORDINATOR_OBJ;
         let first = load();
-        let mut capacity = clamp(first.capacity);
+        let mut capacity = first.capacity;
         let instances: Vec<Instance> = objects
             .iter()
             .map(|(obj, addr)| {
-                let mut i =
+                let i =
                     instance_of_endpoint(obj, &Endpoint::tcp(addr.ip().to_string(), addr.port()));
-                if is_coordinator(&i) {
-                    i.meta.capacity = capacity;
-                    i.load.active_transactions = clamp(first.active);
-                }
-                i
+                with_load(i, first)
             })
             .collect();
         registry.register_all(instances.clone())?;
@@ -81,35 +89,24 @@ impl SelfRegistration {
                     let mut last_beat: Option<std::time::Instant> = None;
                     loop {
                         let now = load();
-                        let wanted = clamp(now.capacity);
-                        if wanted != capacity {
-                            let changed = instances.iter().filter(|i| is_coordinator(i)).map(|i| {
-                                let mut i = i.clone();
-                                i.meta.capacity = wanted;
-                                i.load.active_transactions = clamp(now.active);
-                                i
-                            });
+                        if now.capacity != capacity {
+                            let changed = instances
+                                .iter()
+                                .filter(|i| is_coordinator(i))
+                                .map(|i| with_load(i.clone(), now));
                             match registry.register_all(changed.collect()) {
-                                Ok(()) => capacity = wanted,
+                                Ok(()) => capacity = now.capacity,
                                 Err(e) => tracing::warn!(error = %e, "re-registering the coordinator with its capacity"),
                             }
                         }
                         if last_beat.is_none_or(|t| t.elapsed() >= interval) {
                             last_beat = Some(std::time::Instant::now());
                             for i in &instances {
-                                let load = DynamicMeta {
-                                    active_transactions: if is_coordinator(i) {
-                                        clamp(now.active)
-                                    } else {
-                                        0
-                                    },
-                                    ..DynamicMeta::default()
-                                };
                                 registry.heartbeat(
                                     &i.obj_name,
                                     &i.endpoint.host,
                                     i.endpoint.port,
-                                    load,
+                                    with_load(i.clone(), now).load,
                                 );
                             }
                         }
