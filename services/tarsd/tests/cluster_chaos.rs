@@ -1167,11 +1167,13 @@ fn partition_of_a_node_from_etcd() {
     std::thread::sleep(Duration::from_secs(2));
     let isolated = 2;
     let id = cluster.specs[isolated].id.clone();
-    let led = cluster.led_by(&id);
-    assert!(
-        !led.is_empty(),
-        "{id} leads nothing: {:?}",
-        cluster.status()
+    // The node behind the proxies must lead fragments when it is cut off. It may just have
+    // given one up (a connection through the proxies broke: seen once in five runs, cause
+    // not found) and be leading it again a moment later: wait for that, bounded.
+    let led = poll_until(
+        &format!("{id} leads a fragment before the cut"),
+        Duration::from_secs(10),
+        || Some(cluster.led_by(&id)).filter(|led| !led.is_empty()),
     );
     let cut = Instant::now();
     for p in &proxies {
