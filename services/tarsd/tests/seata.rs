@@ -1,18 +1,25 @@
 //! The node's Seata front end: `--seata-port` starts it, the READY line names its port, Seata
 //! clients begin and commit through it, and the XIDs carry its address. The `[seata]` section
-//! of the example configuration, uncommented, parses with its documented values.
+//! of the example configuration, uncommented, parses with its documented values. A decided
+//! transaction survives `kill -9` of tarsd and its Seata RM gets the BranchCommit after the
+//! restart; a transaction mixing a Seata RM and a Tars participant reaches both.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use tars::client::Communicator;
+use tars::server::{Current, ServantError, Servants};
+use tars::TarsString;
+use tars_protocols::tarstx::{self as tx, CoordinatorProxy, Participant, ParticipantServant};
 use tars_seata_front::tars_seata::bytes::BytesMut;
 use tars_seata_front::tars_seata::message::{
-    GlobalBeginRequest, GlobalXidRequest, RegisterTmRequest,
+    BranchPhaseTwoRequest, BranchPhaseTwoResponse, BranchRegisterRequest, GlobalBeginRequest,
+    GlobalXidRequest, RegisterRmRequest, RegisterTmRequest, TransactionResponse,
 };
 use tars_seata_front::tars_seata::{
-    Frame, FrameDecoder, GlobalStatus, Message, MessageType, ResultCode,
+    BranchStatus, BranchType, Frame, FrameDecoder, GlobalStatus, Message, MessageType, ResultCode,
 };
 use tars_test_support::{ChildProcess, Signal};
 use tarsd::NodeConfig;
@@ -25,23 +32,138 @@ struct Client {
 }
 
 impl Client {
-    fn call(&mut self, msg: Message) -> Message {
-        self.id += 1;
+    fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Client {
+            stream,
+            decoder: FrameDecoder::new(),
+            buf: BytesMut::new(),
+            id: 0,
+        }
+    }
+
+    fn write(&mut self, message_type: MessageType, id: i32, msg: &Message) {
         let mut wire = BytesMut::new();
-        Frame::with_message(MessageType::Request, self.id, &msg)
+        Frame::with_message(message_type, id, msg)
             .expect("frame")
             .encode(&mut wire)
             .expect("encode");
         self.stream.write_all(&wire).expect("write");
+    }
+
+    fn send(&mut self, msg: &Message) -> i32 {
+        self.id += 1;
+        self.write(MessageType::Request, self.id, msg);
+        self.id
+    }
+
+    fn recv_frame(&mut self) -> Frame {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf).expect("frame") {
-                assert_eq!(frame.request_id, self.id);
-                return frame.message().expect("decode").expect("body");
+                return frame;
             }
             let mut chunk = [0u8; 4096];
             let n = self.stream.read(&mut chunk).expect("read");
             assert!(n > 0, "tarsd closed the Seata connection");
             self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn call(&mut self, msg: Message) -> Message {
+        let id = self.send(&msg);
+        let frame = self.recv_frame();
+        assert_eq!(frame.request_id, id);
+        frame.message().expect("decode").expect("body")
+    }
+
+    /// The next request of the TC (a phase-two request to this RM), with its id.
+    fn next_request(&mut self) -> (i32, Message) {
+        let frame = self.recv_frame();
+        assert_eq!(frame.message_type, MessageType::Request, "{frame:?}");
+        (
+            frame.request_id,
+            frame.message().expect("decode").expect("body"),
+        )
+    }
+
+    /// Registers as TM and RM of `app` holding `resource`.
+    fn register(&mut self, app: &str, resource: &str) {
+        let tm = self.call(Message::RegisterTmRequest(RegisterTmRequest {
+            version: "2.2.0".into(),
+            application_id: app.into(),
+            transaction_service_group: "default_tx_group".into(),
+            extra_data: String::new(),
+        }));
+        assert!(matches!(tm, Message::RegisterTmResponse(r) if r.identified));
+        let rm = self.call(Message::RegisterRmRequest(RegisterRmRequest {
+            version: "2.2.0".into(),
+            application_id: app.into(),
+            transaction_service_group: "default_tx_group".into(),
+            extra_data: String::new(),
+            resource_ids: resource.into(),
+        }));
+        assert!(matches!(rm, Message::RegisterRmResponse(r) if r.identified));
+    }
+
+    fn begin(&mut self) -> String {
+        let Message::GlobalBeginResponse(begun) =
+            self.call(Message::GlobalBeginRequest(GlobalBeginRequest {
+                timeout: 60_000,
+                transaction_name: "seata-test".into(),
+            }))
+        else {
+            panic!("not a begin response")
+        };
+        assert_eq!(begun.result.result_code, ResultCode::Success, "{begun:?}");
+        begun.xid
+    }
+
+    fn tcc_branch(&mut self, xid: &str, resource: &str) -> i64 {
+        let Message::BranchRegisterResponse(r) =
+            self.call(Message::BranchRegisterRequest(BranchRegisterRequest {
+                xid: xid.into(),
+                branch_type: BranchType::Tcc,
+                resource_id: resource.into(),
+                lock_key: String::new(),
+                application_data: "seata-branch".into(),
+            }))
+        else {
+            panic!("not a branch register response")
+        };
+        assert_eq!(r.result.result_code, ResultCode::Success, "{r:?}");
+        r.branch_id
+    }
+
+    /// Answers phase-two request `id` about `request` with success.
+    fn succeed(&mut self, id: i32, request: &Message) {
+        let (r, wrap): (_, fn(BranchPhaseTwoResponse) -> Message) = match request {
+            Message::BranchCommitRequest(r) => (r, Message::BranchCommitResponse),
+            Message::BranchRollbackRequest(r) => (r, Message::BranchRollbackResponse),
+            other => panic!("not a phase-two request: {other:?}"),
+        };
+        let status = match request {
+            Message::BranchCommitRequest(_) => BranchStatus::PhaseTwoCommitted,
+            _ => BranchStatus::PhaseTwoRollbacked,
+        };
+        let answer = wrap(BranchPhaseTwoResponse {
+            result: TransactionResponse::success(),
+            xid: r.xid.clone(),
+            branch_id: r.branch_id,
+            branch_status: status,
+        });
+        self.write(MessageType::Response, id, &answer);
+    }
+
+    fn status(&mut self, xid: &str) -> GlobalStatus {
+        match self.call(Message::GlobalStatusRequest(GlobalXidRequest {
+            xid: xid.into(),
+            extra_data: String::new(),
+        })) {
+            Message::GlobalStatusResponse(r) => r.global_status,
+            other => panic!("not a status response: {other:?}"),
         }
     }
 }
@@ -66,16 +188,7 @@ fn seata_clients_begin_and_commit_through_the_node_and_xids_carry_the_seata_addr
         child.ready()
     );
 
-    let stream = TcpStream::connect(("127.0.0.1", seata)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut c = Client {
-        stream,
-        decoder: FrameDecoder::new(),
-        buf: BytesMut::new(),
-        id: 0,
-    };
+    let mut c = Client::connect(seata);
     let registered = c.call(Message::RegisterTmRequest(RegisterTmRequest {
         version: "2.2.0".into(),
         application_id: "node-test".into(),
@@ -148,6 +261,12 @@ fn the_example_seata_section_parses_with_its_documented_values() {
     assert_eq!(config.seata.port, Some(8091));
     assert_eq!(config.seata.host.as_deref(), Some("127.0.0.1"));
     assert_eq!(config.seata.advertise.as_deref(), Some("127.0.0.1"));
+    // The documented UndoLogDelete values are Java's defaults.
+    assert_eq!(
+        config.seata.undo_log(),
+        tars_seata_front::UndoLogSchedule::default()
+    );
+    assert_eq!(config.seata.undo_log_save_days, Some(7));
     let typo = text.replace("advertise = ", "advertize = ");
     assert!(
         NodeConfig::from_toml(&typo).is_err(),
@@ -176,4 +295,179 @@ fn a_seata_port_in_use_fails_the_start_and_releases_the_stores() {
     let node = tarsd::Node::start(&config).expect("restart");
     assert!(node.seata_addr().is_some_and(|a| a.port() != 0));
     node.shutdown();
+}
+
+fn start_tarsd(dir: &std::path::Path) -> ChildProcess {
+    // Phase two retried quickly, so the test does not wait for the default backoff.
+    let config = dir.join("tarsd.toml");
+    std::fs::write(
+        &config,
+        "[coordinator]\nphase_two_timeout_ms = 1000\nretry_period_ms = 100\nmax_backoff_ms = 300\n",
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tarsd"));
+    command
+        .args(["--config", config.to_str().expect("utf-8")])
+        .args(["--data-dir", dir.to_str().expect("utf-8")])
+        .args(["--registry-port", "0", "--coordinator-port", "0"])
+        .args(["--seata-port", "0"])
+        .env("RUST_LOG", "warn");
+    ChildProcess::start(command, Duration::from_secs(30))
+}
+
+#[test]
+fn a_decided_commit_reaches_the_seata_rm_after_kill_9() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = start_tarsd(dir.path());
+    let seata = child.ready_field("seata").expect("seata port");
+    let mut c = Client::connect(seata);
+    c.register("crash-app", "crash-account");
+    let xid = c.begin();
+    let branch = c.tcc_branch(&xid, "crash-account");
+    // The TM commits; the RM receives the BranchCommit (so the decision is stored: phase two
+    // starts only after it is durable) and tarsd dies before the RM answers.
+    c.send(&Message::GlobalCommitRequest(GlobalXidRequest {
+        xid: xid.clone(),
+        extra_data: String::new(),
+    }));
+    let (_, first) = c.next_request();
+    let expected = Message::BranchCommitRequest(BranchPhaseTwoRequest {
+        xid: xid.clone(),
+        branch_id: branch,
+        branch_type: BranchType::Tcc,
+        resource_id: "crash-account".into(),
+        application_data: "seata-branch".into(),
+    });
+    assert_eq!(first, expected);
+    child.signal(Signal::SIGKILL);
+    let _ = child.wait_exit(Duration::from_secs(10));
+    drop(c);
+
+    // Restarted on other ports: the branch's recorded bridge is gone, so the coordinator finds
+    // the RM through the bridge registered in the registry once it has reconnected.
+    let mut child = start_tarsd(dir.path());
+    let seata = child.ready_field("seata").expect("seata port");
+    let mut rm = Client::connect(seata);
+    rm.register("crash-app", "crash-account");
+    let (id, again) = rm.next_request();
+    assert_eq!(again, expected, "the same branch commit, after the restart");
+    rm.succeed(id, &again);
+    tars_test_support::wait_until(
+        "the transaction is finished",
+        Duration::from_secs(10),
+        || rm.status(&xid) == GlobalStatus::Finished,
+    );
+    child.signal(Signal::SIGTERM);
+    assert!(child.wait_exit(Duration::from_secs(10)).success());
+}
+
+/// A Tars participant that records what it was asked and always succeeds.
+#[derive(Default, Clone)]
+struct TarsParticipant(std::sync::Arc<parking_lot::Mutex<Vec<(&'static str, i64)>>>);
+
+impl Participant for TarsParticipant {
+    fn branch_commit(
+        &self,
+        _: &mut Current,
+        _xid: TarsString,
+        branch_id: i64,
+        _: tx::BranchType,
+        _: TarsString,
+        _: TarsString,
+    ) -> Result<tx::BranchStatus, ServantError> {
+        self.0.lock().push(("commit", branch_id));
+        Ok(tx::BranchStatus::PhaseTwo_Committed)
+    }
+
+    fn branch_rollback(
+        &self,
+        _: &mut Current,
+        _xid: TarsString,
+        branch_id: i64,
+        _: tx::BranchType,
+        _: TarsString,
+        _: TarsString,
+    ) -> Result<tx::BranchStatus, ServantError> {
+        self.0.lock().push(("rollback", branch_id));
+        Ok(tx::BranchStatus::PhaseTwo_Rollbacked)
+    }
+}
+
+#[test]
+fn a_seata_tm_ends_a_transaction_with_a_seata_rm_branch_and_a_tars_participant() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = start_tarsd(dir.path());
+    let (seata, coordinator) = (
+        child.ready_field("seata").expect("seata port"),
+        child.ready_field("coordinator").expect("coordinator port"),
+    );
+    let tars_side = TarsParticipant::default();
+    let mut servants = Servants::new();
+    servants.add(
+        "Mixed.Account.ParticipantObj",
+        std::sync::Arc::new(ParticipantServant::new(tars_side.clone())),
+    );
+    let (server, port) = tars_test_support::serve(servants, 1);
+    let resource = format!("Mixed.Account.ParticipantObj@tcp -h 127.0.0.1 -p {port}");
+    let tars_rm = CoordinatorProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "tars.tarscoordinator.CoordinatorObj@tcp -h 127.0.0.1 -p {coordinator} -t 5000"
+            ))
+            .expect("proxy"),
+    );
+    let mut c = Client::connect(seata);
+    c.register("mixed-app", "mixed-seata");
+
+    for (commit, expected) in [
+        (true, GlobalStatus::Committed),
+        (false, GlobalStatus::Rollbacked),
+    ] {
+        tars_side.0.lock().clear();
+        let xid = c.begin();
+        let seata_branch = c.tcc_branch(&xid, "mixed-seata");
+        let (r, tars_branch) = tars_rm
+            .branch_register(&xid, tx::BranchType::TCC, &resource, "tars-rm", "", "")
+            .expect("tars branch register");
+        assert_eq!(r.code, tx::ResultCode::Success, "{r:?}");
+        let end = GlobalXidRequest {
+            xid: xid.clone(),
+            extra_data: String::new(),
+        };
+        let id = c.send(&if commit {
+            Message::GlobalCommitRequest(end)
+        } else {
+            Message::GlobalRollbackRequest(end)
+        });
+        // Serve the Seata branch's phase two until the TM's answer comes, noting when it
+        // was asked relative to the Tars participant.
+        let mut seata_asked_after_tars = None;
+        let answer = loop {
+            let frame = c.recv_frame();
+            if frame.message_type == MessageType::Request {
+                let request = frame.message().expect("decode").expect("body");
+                seata_asked_after_tars = Some(!tars_side.0.lock().is_empty());
+                c.succeed(frame.request_id, &request);
+                continue;
+            }
+            assert_eq!(frame.request_id, id);
+            break frame.message().expect("decode").expect("body");
+        };
+        let status = match answer {
+            Message::GlobalCommitResponse(r) | Message::GlobalRollbackResponse(r) => {
+                r.global_status
+            }
+            other => panic!("not an end response: {other:?}"),
+        };
+        assert_eq!(status, expected);
+        let op = if commit { "commit" } else { "rollback" };
+        assert_eq!(*tars_side.0.lock(), [(op, tars_branch)]);
+        // Commit goes in registration order (Seata branch first), rollback in reverse.
+        assert_eq!(seata_asked_after_tars, Some(!commit), "{op} order");
+        assert!(seata_branch != tars_branch);
+        assert_eq!(c.status(&xid), GlobalStatus::Finished);
+    }
+    server.shutdown();
+    child.signal(Signal::SIGTERM);
+    assert!(child.wait_exit(Duration::from_secs(10)).success());
 }
