@@ -78,6 +78,10 @@ pub struct SeataConfig {
     pub bridge: Option<String>,
     /// When UndoLogDelete requests are sent.
     pub undo_log: UndoLogSchedule,
+    /// Answer the merged requests of clients >= 1.5 that number their sub-requests with one
+    /// BatchResultMessage per result, as each is ready, instead of one MergeResultMessage
+    /// once all are (Java's `transport.enableTcServerBatchSendResponse`, off by default).
+    pub batch_responses: bool,
 }
 
 /// When the front end asks the RMs to purge old undo logs (Java's `undoLogDelete` task).
@@ -111,6 +115,7 @@ impl Default for SeataConfig {
             server_version: SERVER_VERSION.into(),
             bridge: None,
             undo_log: UndoLogSchedule::default(),
+            batch_responses: false,
         }
     }
 }

@@ -19,7 +19,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tars_protocols::tarstx::CoordinatorProxy;
 use tars_seata::bytes::{Bytes, BytesMut};
-use tars_seata::message::{RegisterResponse, UndoLogDeleteRequest};
+use tars_seata::message::{BatchResultMessage, RegisterResponse, UndoLogDeleteRequest};
 use tars_seata::{BranchType, Frame, Message, MessageType};
 
 use crate::codes::downgrade;
@@ -95,6 +95,8 @@ struct Ctx {
     /// The Tars endpoint of this node's phase-two bridge, put into the client id of every
     /// branch registered here (see [`crate::bridge`]).
     bridge: Option<String>,
+    /// Whether merged requests of clients >= 1.5 are answered by BatchResultMessages.
+    batch_responses: bool,
 }
 
 /// The loop's state (owned by the listener thread).
@@ -161,6 +163,7 @@ impl Listener {
                     max_outbound: config.max_outbound,
                     server_version: config.server_version.clone(),
                     bridge: config.bridge.clone(),
+                    batch_responses: config.batch_responses,
                 },
             },
             local_addr,
@@ -467,7 +470,7 @@ fn handle_request(
             let (id, request_id, codec, compressor) =
                 (conn.id, frame.request_id, frame.codec, frame.compressor);
             let mailbox = ctx.mailbox.clone();
-            let done = Box::new(move |mut answer: Message| {
+            let send = move |mut answer: Message| {
                 if old {
                     downgrade(&mut answer);
                 }
@@ -477,9 +480,34 @@ fn handle_request(
                 };
                 // False only when the front end stopped: nobody to answer any more.
                 let _ = mailbox.send(item);
-            });
-            dispatch(&ctx.proxy, &caller, msg, done)
-                .map_err(|m| format!("request type {} not dispatched", m.type_code()))
+            };
+            match msg {
+                // Java's TC with `transport.enableTcServerBatchSendResponse` answers a merged
+                // request of a client >= 1.5 (which numbers its sub-requests) result by result
+                // in BatchResultMessages, as each one is ready.
+                Message::MergedWarpMessage(merged)
+                    if ctx.batch_responses
+                        && !old
+                        && !merged.msgs.is_empty()
+                        && merged.msg_ids.len() == merged.msgs.len() =>
+                {
+                    for (msg, msg_id) in merged.msgs.into_iter().zip(merged.msg_ids) {
+                        let send = send.clone();
+                        let done = Box::new(move |answer: Message| {
+                            send(Message::BatchResultMessage(BatchResultMessage {
+                                msgs: vec![answer],
+                                msg_ids: vec![msg_id],
+                            }))
+                        });
+                        dispatch(&ctx.proxy, &caller, msg, done).map_err(|m| {
+                            format!("merged request type {} not dispatched", m.type_code())
+                        })?;
+                    }
+                    Ok(())
+                }
+                msg => dispatch(&ctx.proxy, &caller, msg, Box::new(send))
+                    .map_err(|m| format!("request type {} not dispatched", m.type_code())),
+            }
         }
         other => Err(format!(
             "unsupported request (type {}) from a client",
