@@ -151,6 +151,10 @@ struct Args {
     /// Label printed with the results.
     #[arg(long, default_value = "seata-bench")]
     label: String,
+    /// A file of `pid starttime name` lines (e.g. the coordinator's): the CPU time of each of
+    /// those processes over the measured window, per transaction.
+    #[arg(long)]
+    pids_file: Option<std::path::PathBuf>,
 }
 
 /// Why a transaction failed (each kind counted separately).
@@ -388,8 +392,8 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-/// Busy CPU time of the whole machine so far (every core; idle and iowait excluded).
-fn machine_busy() -> Option<Duration> {
+/// The machine's CPU so far (every core): busy (user, nice, system, irq, softirq) and stolen.
+fn machine_cpu() -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
     let f: Vec<u64> = line
@@ -397,8 +401,51 @@ fn machine_busy() -> Option<Duration> {
         .map(|x| x.parse().ok())
         .collect::<Option<_>>()?;
     // user nice system idle iowait irq softirq steal ...
-    let busy = f.iter().take(8).sum::<u64>() - f.get(3)? - f.get(4)?;
-    Some(Duration::from_millis(busy * 10))
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?;
+    let steal = *f.get(7)?;
+    Some((
+        Duration::from_millis(busy * 10),
+        Duration::from_millis(steal * 10),
+    ))
+}
+
+/// A process to watch (a line `pid starttime name` of `--pids-file`).
+#[derive(Debug, Clone)]
+struct Watched {
+    pid: u32,
+    start: String,
+    name: String,
+}
+
+/// The `pid starttime name` lines of `path` (others skipped).
+fn read_pids(path: &std::path::Path) -> anyhow::Result<Vec<Watched>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            Some(Watched {
+                pid: f.next()?.parse().ok()?,
+                start: f.next()?.to_owned(),
+                name: f.next()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// User + system CPU of a watched process (all its threads), if it is still the process
+/// recorded (same start time).
+fn watched_cpu(p: &Watched) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: utime (field 14) is index 11, stime 12, starttime (22) 19.
+    if f.get(19).copied() != Some(p.start.as_str()) {
+        return None;
+    }
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The outcome of a run.
@@ -428,6 +475,9 @@ struct Report {
     cpu_us_per_tx: f64,
     cpu_cores: f64,
     machine_busy_cores: f64,
+    machine_steal_cores: f64,
+    /// CPU µs per committed transaction of each `--pids-file` process (None: it went away).
+    watched: Vec<(Watched, Option<f64>)>,
     first_error: Option<String>,
     problems: Vec<String>,
 }
@@ -477,6 +527,10 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         tx_timeout_ms: args.tx_timeout_ms,
         first_error: Mutex::new(None),
     });
+    let watched = match &args.pids_file {
+        Some(p) => read_pids(p)?,
+        None => Vec::new(),
+    };
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     if args.ping_secs > 0.0 {
@@ -509,14 +563,16 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
     let commits_before = counters.branch_commits.load(Ordering::Relaxed);
     let cpu_before = process_cpu();
-    let busy_before = machine_busy();
+    let machine_before = machine_cpu();
+    let watched_before: Vec<_> = watched.iter().map(watched_cpu).collect();
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = process_cpu();
-    let busy_after = machine_busy();
+    let machine_after = machine_cpu();
+    let watched_after: Vec<_> = watched.iter().map(watched_cpu).collect();
     let branch_commits_window = counters.branch_commits.load(Ordering::Relaxed) - commits_before;
     stop.store(true, Ordering::Relaxed);
 
@@ -543,14 +599,34 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     report.p90_us = hist.value_at_quantile(0.9);
     report.p99_us = hist.value_at_quantile(0.99);
     report.max_us = hist.max();
+    // CPU µs per committed transaction (0 when none committed).
+    let per_tx = |cpu: f64| {
+        if report.committed == 0 {
+            0.0
+        } else {
+            cpu * 1e6 / report.committed as f64
+        }
+    };
     if let (Some(b), Some(a)) = (cpu_before, cpu_after) {
         let cpu = a.saturating_sub(b).as_secs_f64();
         report.cpu_cores = cpu / elapsed;
-        report.cpu_us_per_tx = cpu * 1e6 / report.committed.max(1) as f64;
+        report.cpu_us_per_tx = per_tx(cpu);
     }
-    if let (Some(b), Some(a)) = (busy_before, busy_after) {
-        report.machine_busy_cores = a.saturating_sub(b).as_secs_f64() / elapsed;
+    if let (Some(b), Some(a)) = (machine_before, machine_after) {
+        report.machine_busy_cores = a.0.saturating_sub(b.0).as_secs_f64() / elapsed;
+        report.machine_steal_cores = a.1.saturating_sub(b.1).as_secs_f64() / elapsed;
     }
+    report.watched = watched
+        .iter()
+        .zip(watched_before.iter().zip(&watched_after))
+        .map(|(w, (b, a))| {
+            let cpu = match (b, a) {
+                (Some(b), Some(a)) => Some(per_tx(a.saturating_sub(*b).as_secs_f64())),
+                _ => None,
+            };
+            (w.clone(), cpu)
+        })
+        .collect();
 
     // Every committed transaction leaves two branch commits to the RMs (for AT they may
     // still be on their way).
@@ -641,9 +717,23 @@ fn print_report(args: &Args, r: &Report) {
         println!("  first error: {first}");
     }
     println!(
-        "  load generator: {:.2} cores, {:.1} us CPU per transaction; machine: {:.2} cores busy",
-        r.cpu_cores, r.cpu_us_per_tx, r.machine_busy_cores
+        "  load generator: {:.2} cores, {:.1} us CPU per transaction; machine: {:.2} cores busy, \
+         {:.2} stolen",
+        r.cpu_cores, r.cpu_us_per_tx, r.machine_busy_cores, r.machine_steal_cores
     );
+    let mut by_process = vec![format!("\"seata-bench\":{:.1}", r.cpu_us_per_tx)];
+    for (w, cpu) in &r.watched {
+        match cpu {
+            Some(us) => {
+                println!(
+                    "  CPU of {:<12} (pid {:>7}): {us:.1} us per transaction",
+                    w.name, w.pid
+                );
+                by_process.push(format!("\"{}\":{us:.1}", w.name.replace(['"', '\\'], "_")));
+            }
+            None => println!("  CPU of {} (pid {}): gone", w.name, w.pid),
+        }
+    }
     println!(
         "  phase two: {} branch commits in the window ({:.0} transactions/s completed), {} in \
          the whole run for {} committed; {} rollback(s), {} PING(s) answered, {} unexpected frame(s)",
@@ -669,7 +759,8 @@ fn print_report(args: &Args, r: &Report) {
          \"committed\":{},\"committed_all\":{},\"failed\":{},\"failures\":{{{}}},\
          \"branch_commits\":{},\"branch_commits_window\":{},\"branch_commits_missing\":{},\
          \"branch_rollbacks\":{},\"pings\":{},\"unexpected_frames\":{},\"connections_closed\":{},\
-         \"cpu_cores\":{:.2},\"cpu_us_per_tx\":{:.1},\"busy_cores\":{:.2}}}",
+         \"cpu_cores\":{:.2},\"cpu_us_per_tx\":{:.1},\"busy_cores\":{:.2},\"steal_cores\":{:.2},\
+         \"cpu_us_per_tx_by_process\":{{{}}}}}",
         args.label.replace(['"', '\\'], "_"),
         args.mode.name(),
         args.mock,
@@ -695,6 +786,8 @@ fn print_report(args: &Args, r: &Report) {
         r.cpu_cores,
         r.cpu_us_per_tx,
         r.machine_busy_cores,
+        r.machine_steal_cores,
+        by_process.join(","),
     );
 }
 
