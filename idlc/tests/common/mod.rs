@@ -175,6 +175,9 @@ pub fn run_cargo(krate: tempfile::TempDir, command: &[&str]) -> String {
             "CARGO_TARGET_DIR",
             workspace_root().join("target/idlc-scratch"),
         )
+        // Small artifacts: the scratch crates are built, run and thrown away.
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_INCREMENTAL", "0")
         .output()
         .expect("run cargo");
     if !out.status.success() {
