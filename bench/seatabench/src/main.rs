@@ -392,6 +392,34 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// CPU time (user + system) so far of this process's threads whose name starts with
+/// `prefix` (the mock TC's, to take them out of the generator's own).
+fn threads_cpu(prefix: &str) -> Duration {
+    let mut total = Duration::ZERO;
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let named = std::fs::read_to_string(path.join("comm"))
+            .map(|name| name.starts_with(prefix))
+            .unwrap_or(false);
+        if !named {
+            continue;
+        }
+        let ticks = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = stat.rsplit_once(')')?.1.to_owned();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0);
+        total += Duration::from_millis(ticks * 10);
+    }
+    total
+}
+
 /// The machine's CPU so far (every core): busy (user, nice, system, irq, softirq) and stolen.
 fn machine_cpu() -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -474,6 +502,8 @@ struct Report {
     connections_closed: u64,
     cpu_us_per_tx: f64,
     cpu_cores: f64,
+    /// With --mock: the mock TC's CPU µs per transaction (not in `cpu_us_per_tx`).
+    mock_cpu_us_per_tx: f64,
     machine_busy_cores: f64,
     machine_steal_cores: f64,
     /// CPU µs per committed transaction of each `--pids-file` process (None: it went away).
@@ -563,6 +593,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
     let commits_before = counters.branch_commits.load(Ordering::Relaxed);
     let cpu_before = process_cpu();
+    let mock_before = threads_cpu(mock::THREAD_NAME);
     let machine_before = machine_cpu();
     let watched_before: Vec<_> = watched.iter().map(watched_cpu).collect();
     measuring.store(true, Ordering::Relaxed);
@@ -571,6 +602,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = process_cpu();
+    let mock_after = threads_cpu(mock::THREAD_NAME);
     let machine_after = machine_cpu();
     let watched_after: Vec<_> = watched.iter().map(watched_cpu).collect();
     let branch_commits_window = counters.branch_commits.load(Ordering::Relaxed) - commits_before;
@@ -608,7 +640,10 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         }
     };
     if let (Some(b), Some(a)) = (cpu_before, cpu_after) {
-        let cpu = a.saturating_sub(b).as_secs_f64();
+        // The generator's own: the mock TC's threads (with --mock) are not counted.
+        let mock_cpu = mock_after.saturating_sub(mock_before);
+        let cpu = a.saturating_sub(b).saturating_sub(mock_cpu).as_secs_f64();
+        report.mock_cpu_us_per_tx = per_tx(mock_cpu.as_secs_f64());
         report.cpu_cores = cpu / elapsed;
         report.cpu_us_per_tx = per_tx(cpu);
     }
@@ -721,7 +756,16 @@ fn print_report(args: &Args, r: &Report) {
          {:.2} stolen",
         r.cpu_cores, r.cpu_us_per_tx, r.machine_busy_cores, r.machine_steal_cores
     );
+    if args.mock {
+        println!(
+            "  mock TC (threads of this process, not counted above): {:.1} us CPU per transaction",
+            r.mock_cpu_us_per_tx
+        );
+    }
     let mut by_process = vec![format!("\"seata-bench\":{:.1}", r.cpu_us_per_tx)];
+    if args.mock {
+        by_process.push(format!("\"mock-tc\":{:.1}", r.mock_cpu_us_per_tx));
+    }
     for (w, cpu) in &r.watched {
         match cpu {
             Some(us) => {

@@ -27,6 +27,9 @@ use tars_seata::{
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
+/// The name of the mock's runtime threads (their CPU is not the generator's).
+pub const THREAD_NAME: &str = "mock-tc";
+
 /// What the mock coordinator counted.
 #[derive(Debug, Default)]
 pub struct MockStats {
@@ -50,7 +53,7 @@ impl MockTc {
     pub fn start() -> std::io::Result<MockTc> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("mock-tc")
+            .thread_name(THREAD_NAME)
             .enable_all()
             .build()?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
