@@ -9,6 +9,8 @@
 //! - `tarstx::Coordinator`, `tarstx::Participant`: the transaction coordinator (a Seata-style
 //!   TC: begin/commit/rollback, branch register/report, lock query) and the phase-two
 //!   interface resource managers host, with Seata's status values and error codes.
+//! - [`seata_route`]: how phase two reaches the RMs of Seata clients (the client id of a
+//!   branch registered through the Seata front end, and the bridge object that forwards it).
 //!
 //! The runtime speaks the first four itself (its locator, self-registration and admin
 //! servant), so they are generated into [`tars::protocol`](::tars::protocol) and re-exported
@@ -20,5 +22,6 @@
 pub use ::tars::protocol::{tars, tarsrs};
 
 mod coordinator;
+pub mod seata_route;
 
 pub use coordinator::tarstx;

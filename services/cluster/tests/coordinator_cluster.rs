@@ -78,6 +78,7 @@ impl TestNode {
                 node_id: id.into(),
                 info,
                 coordinator: format!("127.0.0.1:{port}"),
+                xid_address: format!("127.0.0.1:{port}"),
             },
             Communicator::new(),
             CoordinatorConfig {
@@ -644,7 +645,9 @@ fn the_session_log_is_checkpointed_and_read_back_exactly() {
         stored(stored_sessions(&admin, 0).expect("read back")),
         model
     );
-    // The log was cut at every checkpoint: far fewer keys than batches.
+    // The log was cut at checkpoints: far fewer keys than batches. (A checkpoint is due at
+    // CHECKPOINT_ENTRIES entries only once the log is half the image in bytes, and the image
+    // has chunks of its own, so the bound leaves room for both.)
     let prefix = admin.keys().sessions(0);
     let mut c = admin.client();
     let held = admin
@@ -661,10 +664,7 @@ fn the_session_log_is_checkpointed_and_read_back_exactly() {
         })
         .expect("get");
     let n = held.kvs().len();
-    assert!(
-        n <= tars_cluster::coordinator::log::CHECKPOINT_ENTRIES as usize + 3,
-        "{n} keys after {rounds} batches"
-    );
+    assert!(n < rounds / 2, "{n} keys after {rounds} batches");
     assert!(held
         .kvs()
         .iter()

@@ -1,13 +1,26 @@
-//! Reaching the participants of phase two: a branch's `resourceId` names the `Participant`
-//! object of its resource manager. A bare object name is resolved through the communicator's
-//! locator (the registry); a full proxy string (`Obj@tcp -h .. -p ..`) is used as it is.
-//! Proxies are made once per resource and reused.
+//! Reaching the participants of phase two.
+//!
+//! - A Tars branch's `resourceId` names the `Participant` object of its resource manager. A
+//!   bare object name is resolved through the communicator's locator (the registry); a full
+//!   proxy string (`Obj@tcp -h .. -p ..`) is used as it is.
+//! - A branch registered through a Seata front end has a [`SeataRoute`] as its client id: it
+//!   is called on the phase-two bridge of the node its RM is connected to, with the RM's Java
+//!   client id in the context (the bridge forwards it to the RM's connection). When that
+//!   bridge cannot be reached or has no connection of the RM's application and resource, the
+//!   call goes once more to a bridge resolved through the registry (every node with a Seata
+//!   front end registers one; successive calls rotate over them), so an RM that reconnected
+//!   to another node is found.
+//!
+//! Proxies are made once per resource (or bridge) and reused.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tars::client::{CallError, Communicator};
+use tars_protocols::seata_route::{
+    SeataRoute, NO_RM_CONNECTION, SEATA_CLIENT_ID_CONTEXT, SEATA_RM_OBJ,
+};
 use tars_protocols::tarstx::{BranchStatus, ParticipantProxy};
 
 use crate::core::{Direction, Step};
@@ -59,14 +72,15 @@ impl Participants {
         }
     }
 
-    fn proxy(&self, resource: &str) -> Result<ParticipantProxy, ParticipantError> {
-        if let Some(p) = self.proxies.lock().get(resource) {
+    /// The proxy of `target` (a resource id or proxy string), made once.
+    fn proxy(&self, target: &str) -> Result<ParticipantProxy, ParticipantError> {
+        if let Some(p) = self.proxies.lock().get(target) {
             return Ok(p.clone());
         }
         // Resolving may ask the registry: do it outside the lock.
-        let proxy = self.communicator.string_to_proxy(resource).map_err(|e| {
+        let proxy = self.communicator.string_to_proxy(target).map_err(|e| {
             ParticipantError::Unreachable {
-                resource: resource.to_owned(),
+                resource: target.to_owned(),
                 reason: e.to_string(),
             }
         })?;
@@ -74,7 +88,7 @@ impl Participants {
         Ok(self
             .proxies
             .lock()
-            .entry(resource.to_owned())
+            .entry(target.to_owned())
             .or_insert(typed)
             .clone())
     }
@@ -82,9 +96,50 @@ impl Participants {
     /// Makes the phase-two call of `step` and returns the participant's answer.
     pub async fn call(&self, step: &Step) -> Result<BranchStatus, ParticipantError> {
         let b = &step.branch;
-        let proxy = self
-            .proxy(&b.resource_id)?
+        let Some(route) = SeataRoute::parse(&b.client_id) else {
+            return self.call_on(&b.resource_id, step, None).await;
+        };
+        let bridge =
+            route.proxy_string(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
+        let first = self.call_on(&bridge, step, Some(route.client_id)).await;
+        let elsewhere = match &first {
+            Err(ParticipantError::Call { source, .. }) => match source {
+                CallError::Server { code, .. } => *code == NO_RM_CONNECTION,
+                CallError::Timeout(_) | CallError::Transport(_) | CallError::NoEndpoint { .. } => {
+                    true
+                }
+                CallError::Decode(_) => false,
+            },
+            _ => false,
+        };
+        if !elsewhere {
+            return first;
+        }
+        match self
+            .call_on(SEATA_RM_OBJ, step, Some(route.client_id))
+            .await
+        {
+            // No bridge registered anywhere: the first failure says more.
+            Err(ParticipantError::Unreachable { .. }) => first,
+            other => other,
+        }
+    }
+
+    /// The phase-two call of `step` on the participant `target`; `seata_client` is the Java
+    /// client id a Seata bridge needs.
+    async fn call_on(
+        &self,
+        target: &str,
+        step: &Step,
+        seata_client: Option<&str>,
+    ) -> Result<BranchStatus, ParticipantError> {
+        let b = &step.branch;
+        let mut proxy = self
+            .proxy(target)?
             .with_context(tars::client::XID_CONTEXT_KEY, step.xid.as_str());
+        if let Some(client) = seata_client {
+            proxy = proxy.with_context(SEATA_CLIENT_ID_CONTEXT, client);
+        }
         let answer = match step.direction {
             Direction::Commit => {
                 proxy
@@ -112,7 +167,7 @@ impl Participants {
         if matches!(answer, Err(CallError::NoEndpoint { .. })) {
             // Resolved before the participant was (re)registered or heartbeating (as right
             // after a restart): resolve it again next time instead of waiting for a refresh.
-            self.proxies.lock().remove(&b.resource_id);
+            self.proxies.lock().remove(target);
         }
         answer.map_err(|source| ParticipantError::Call {
             resource: b.resource_id.clone(),

@@ -173,6 +173,11 @@ pub fn branch_type_to_tars(branch_type: BranchType) -> Option<tx::BranchType> {
     }
 }
 
+/// The Seata branch type of the coordinator's.
+pub fn branch_type_from_tars(branch_type: tx::BranchType) -> BranchType {
+    BranchType::from_code(i8::try_from(branch_type.to_i32()).unwrap_or(i8::MIN))
+}
+
 /// The coordinator's branch status for a Seata one (`None`: the coordinator has no such
 /// value, e.g. XA's PhaseOne_RDONLY).
 pub fn branch_status_to_tars(status: BranchStatus) -> Option<tx::BranchStatus> {

@@ -17,7 +17,14 @@
 //!   connection is dropped).
 //! - [`codes`]: clients below version 1.5 never get codes they cannot decode.
 //! - [`registry`]: the RM connections and their resources ([`RmRegistry`]), for sending
-//!   TC → RM requests (phase two, done by a later piece).
+//!   TC → RM requests.
+//! - [`bridge`]: phase two to Seata RMs. [`SeataBridge`] is a `tarstx::Participant` servant
+//!   the node hosts as `tars.tarscoordinator.SeataRmObj`; branches registered here carry
+//!   its address in their client id ([`SeataConfig::bridge`]), so the coordinator driving
+//!   phase two (this node's or, in cluster mode, a fragment leader elsewhere) calls it, and it
+//!   forwards BranchCommit / BranchRollback to the RM's connection.
+//! - UndoLogDelete: as the Java TC, 3 minutes after start and then daily
+//!   ([`UndoLogSchedule`]), one one-way UndoLogDeleteRequest per registered resource id.
 //!
 //! The registration answer carries [`SeataConfig::server_version`] (default
 //! [`SERVER_VERSION`], "2.0.0"), as a Java TC answers with its own release.
@@ -25,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bridge;
 pub mod codes;
 pub mod connection;
 mod dispatch;
@@ -35,11 +43,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tars_protocols::tarstx::CoordinatorProxy;
 
+pub use bridge::SeataBridge;
 pub use connection::{ConnId, Registration};
-pub use registry::{PendingResponse, RequestError, RmConnection, RmRegistry};
+pub use registry::{PendingResponse, RequestError, ResponseCallback, RmConnection, RmRegistry};
 /// The Seata wire codec this front end speaks.
 pub use tars_seata;
 
@@ -62,6 +72,33 @@ pub struct SeataConfig {
     pub max_outbound: usize,
     /// The version registrations are answered with.
     pub server_version: String,
+    /// `host:port` of the Tars endpoint serving this node's [`SeataBridge`]: recorded in the
+    /// client id of every branch registered here, so phase two reaches its RM. `None`:
+    /// branches keep Java's plain client id and phase two cannot reach their RMs.
+    pub bridge: Option<String>,
+    /// When UndoLogDelete requests are sent.
+    pub undo_log: UndoLogSchedule,
+}
+
+/// When the front end asks the RMs to purge old undo logs (Java's `undoLogDelete` task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UndoLogSchedule {
+    /// After start, before the first round (Java: 3 minutes).
+    pub delay: Duration,
+    /// Between rounds (Java's `server.undo.logDeletePeriod`: one day).
+    pub period: Duration,
+    /// Days of undo log the RMs keep (Java's `server.undo.logSaveDays`: 7).
+    pub save_days: i16,
+}
+
+impl Default for UndoLogSchedule {
+    fn default() -> Self {
+        UndoLogSchedule {
+            delay: Duration::from_secs(3 * 60),
+            period: Duration::from_secs(24 * 60 * 60),
+            save_days: 7,
+        }
+    }
 }
 
 impl Default for SeataConfig {
@@ -72,6 +109,8 @@ impl Default for SeataConfig {
             max_frame: tars_seata::frame::DEFAULT_MAX_FRAME,
             max_outbound: 16 * 1024 * 1024,
             server_version: SERVER_VERSION.into(),
+            bridge: None,
+            undo_log: UndoLogSchedule::default(),
         }
     }
 }

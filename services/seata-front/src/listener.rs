@@ -12,24 +12,28 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tars_protocols::tarstx::CoordinatorProxy;
 use tars_seata::bytes::{Bytes, BytesMut};
-use tars_seata::message::RegisterResponse;
-use tars_seata::{Frame, Message, MessageType};
+use tars_seata::message::{RegisterResponse, UndoLogDeleteRequest};
+use tars_seata::{BranchType, Frame, Message, MessageType};
 
 use crate::codes::downgrade;
 use crate::connection::{ConnId, Connection, ReadOutcome};
 use crate::dispatch::{dispatch, is_dispatchable, Caller};
 use crate::registry::{client_id, RmConnection, RmRegistry};
-use crate::SeataConfig;
+use crate::{SeataConfig, UndoLogSchedule};
+use tars_protocols::seata_route::SeataRoute;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
+/// How often overdue TC → RM requests are looked for (their timeouts fire this late at most).
+const EXPIRY_PERIOD: Duration = Duration::from_millis(50);
 
 /// What other threads hand the listener thread.
 pub(crate) enum Outbound {
@@ -88,6 +92,9 @@ struct Ctx {
     registry: RmRegistry,
     max_outbound: usize,
     server_version: String,
+    /// The Tars endpoint of this node's phase-two bridge, put into the client id of every
+    /// branch registered here (see [`crate::bridge`]).
+    bridge: Option<String>,
 }
 
 /// The loop's state (owned by the listener thread).
@@ -98,6 +105,7 @@ pub(crate) struct Listener {
     slots: Vec<Slot>,
     free: Vec<usize>,
     max_frame: usize,
+    undo_log: UndoLogSchedule,
     stop: Arc<AtomicBool>,
     ctx: Ctx,
 }
@@ -144,6 +152,7 @@ impl Listener {
                 slots: Vec::new(),
                 free: Vec::new(),
                 max_frame: config.max_frame,
+                undo_log: config.undo_log,
                 stop,
                 ctx: Ctx {
                     proxy,
@@ -151,6 +160,7 @@ impl Listener {
                     registry: registry.clone(),
                     max_outbound: config.max_outbound,
                     server_version: config.server_version.clone(),
+                    bridge: config.bridge.clone(),
                 },
             },
             local_addr,
@@ -163,8 +173,25 @@ impl Listener {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
         let mut dirty = BTreeSet::new();
+        let mut next_undo_log_delete = Instant::now() + self.undo_log.delay;
+        let mut next_expiry = Instant::now();
+        let mut earliest_deadline = None;
         while !self.stop.load(Ordering::Acquire) {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let now = Instant::now();
+            // TC → RM requests past their deadline fail (looked at every EXPIRY_PERIOD at most).
+            if now >= next_expiry {
+                earliest_deadline = self.ctx.registry.expire(now);
+                next_expiry = now + EXPIRY_PERIOD;
+            }
+            if now >= next_undo_log_delete {
+                self.undo_log_delete();
+                next_undo_log_delete = now + self.undo_log.period;
+            }
+            let wake_at = earliest_deadline
+                .map(|d: Instant| d.max(next_expiry))
+                .map_or(next_undo_log_delete, |d| d.min(next_undo_log_delete));
+            let timeout = wake_at.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -230,6 +257,30 @@ impl Listener {
             }
         }
         self.ctx.registry.clear();
+    }
+
+    /// Java's daily UndoLogDelete: one one-way request per registered resource id, on one of
+    /// its connections.
+    fn undo_log_delete(&self) {
+        let resources = self.ctx.registry.one_per_resource();
+        if resources.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            resources = resources.len(),
+            save_days = self.undo_log.save_days,
+            "sending UndoLogDelete"
+        );
+        for (resource_id, conn) in resources {
+            let request = Message::UndoLogDeleteRequest(UndoLogDeleteRequest {
+                branch_type: BranchType::At,
+                resource_id,
+                save_days: self.undo_log.save_days,
+            });
+            if let Err(e) = self.ctx.registry.send_oneway(conn, &request) {
+                tracing::debug!(error = %e, "UndoLogDelete not sent");
+            }
+        }
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
@@ -404,9 +455,13 @@ fn handle_request(
                     msg.type_code()
                 ));
             }
+            let java_client_id = client_id(&conn.registration.application_id, conn.peer);
             let caller = Caller {
                 application_id: conn.registration.application_id.clone(),
-                client_id: client_id(&conn.registration.application_id, conn.peer),
+                client_id: match &ctx.bridge {
+                    Some(bridge) => SeataRoute::client_id(bridge, &java_client_id),
+                    None => java_client_id,
+                },
             };
             let old = conn.registration.is_old_client();
             let (id, request_id, codec, compressor) =

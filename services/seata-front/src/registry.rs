@@ -3,10 +3,11 @@
 //!
 //! [`RmRegistry`] is shared (cheap to clone, thread-safe). The listener records every
 //! connection that sent a RegisterRMRequest ([`RmConnection`]: application id, peer address,
-//! resource ids, version) and forgets it when it closes. A later phase-two piece finds the
-//! connections of a branch's resource with [`RmRegistry::for_resource`] and sends a
-//! BranchCommit / BranchRollback with [`RmRegistry::send_request`], whose future resolves with
-//! the RM's response (matched by request id) or fails when the connection closes.
+//! resource ids, version) and forgets it when it closes. Phase two ([`crate::bridge`]) picks
+//! the connection of a branch with [`RmRegistry::pick`] and sends a BranchCommit /
+//! BranchRollback with [`RmRegistry::send_request_with`], whose callback gets the RM's
+//! response (matched by request id), or an error when the connection closes or the deadline
+//! passes (the listener thread expires overdue requests).
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use parking_lot::{Mutex, RwLock};
@@ -54,6 +56,34 @@ pub fn client_id(application_id: &str, peer: SocketAddr) -> String {
     format!("{application_id}:{peer}")
 }
 
+/// The application id and peer address of a Java client id, `<applicationId>:<ip:port>`: the
+/// address is the first suffix after a ':' that parses as one (the application id may hold
+/// ':' itself, an IPv6 peer is `[..]:port`). Without one, the whole id is the application id.
+fn split_client_id(client_id: &str) -> (&str, Option<SocketAddr>) {
+    client_id
+        .match_indices(':')
+        .find_map(|(i, _)| {
+            let peer = client_id.get(i + 1..)?.parse().ok()?;
+            Some((client_id.get(..i)?, Some(peer)))
+        })
+        .unwrap_or((client_id, None))
+}
+
+/// Encodes `message` as one frame of `kind` with `id`.
+fn encode(
+    kind: MessageType,
+    id: i32,
+    message: &Message,
+) -> Result<tars_seata::bytes::Bytes, RequestError> {
+    let frame =
+        Frame::with_message(kind, id, message).map_err(|e| RequestError::Encode(e.to_string()))?;
+    let mut buf = BytesMut::with_capacity(frame.encoded_len());
+    frame
+        .encode(&mut buf)
+        .map_err(|e| RequestError::Encode(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
 /// Why a TC → RM request got no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -72,9 +102,21 @@ pub enum RequestError {
     /// The front end stopped.
     #[error("the Seata front end stopped")]
     Stopped,
+    /// The RM did not answer in time.
+    #[error("the RM did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
-type Pending = HashMap<(ConnId, i32), oneshot::Sender<Result<Message, RequestError>>>;
+/// What gets a TC → RM request's outcome (once, on the listener thread or the caller's).
+pub type ResponseCallback = Box<dyn FnOnce(Result<Message, RequestError>) + Send + 'static>;
+
+struct Waiting {
+    deadline: Instant,
+    timeout: Duration,
+    reply: ResponseCallback,
+}
+
+type Pending = HashMap<(ConnId, i32), Waiting>;
 
 struct Inner {
     connections: RwLock<HashMap<ConnId, RmConnection>>,
@@ -99,8 +141,7 @@ impl std::fmt::Debug for RmRegistry {
 }
 
 /// The response to a [`RmRegistry::send_request`]: resolves with the RM's message, or an
-/// error when the connection closed first. It has no timeout of its own: the caller bounds
-/// the wait (a dropped future is forgotten when its response comes or the connection closes).
+/// error when the connection closed or the request's timeout passed first.
 #[derive(Debug)]
 pub struct PendingResponse {
     rx: oneshot::Receiver<Result<Message, RequestError>>,
@@ -151,44 +192,134 @@ impl RmRegistry {
         found
     }
 
+    /// The connection phase two of a branch goes to, as the Java TC picks it: the one the
+    /// branch was registered from (`client_id`, `<applicationId>:<ip:port>`) when it is still
+    /// open and holds `resource_id`; else another connection of the same application with
+    /// that resource, one from the same IP first, oldest first. Connections of other
+    /// applications are never used.
+    pub fn pick(&self, resource_id: &str, client_id: &str) -> Option<RmConnection> {
+        let (app, peer) = split_client_id(client_id);
+        let candidates: Vec<RmConnection> = self
+            .for_resource(resource_id)
+            .into_iter()
+            .filter(|c| c.application_id == app)
+            .collect();
+        let exact = candidates.iter().find(|c| Some(c.peer) == peer);
+        let same_ip = candidates
+            .iter()
+            .find(|c| peer.is_some_and(|p| p.ip() == c.peer.ip()));
+        exact.or(same_ip).or(candidates.first()).cloned()
+    }
+
+    /// One connection per registered resource id (the oldest), for requests about a resource
+    /// rather than a branch (UndoLogDelete).
+    pub fn one_per_resource(&self) -> Vec<(String, ConnId)> {
+        let mut by_resource: std::collections::BTreeMap<String, ConnId> = Default::default();
+        for c in self.connections() {
+            for r in &c.resource_ids {
+                by_resource.entry(r.clone()).or_insert(c.conn);
+            }
+        }
+        by_resource.into_iter().collect()
+    }
+
     /// The RM connection `conn`, if it is open and registered.
     pub fn get(&self, conn: ConnId) -> Option<RmConnection> {
         self.inner.connections.read().get(&conn).cloned()
     }
 
     /// Sends `message` as a request frame (type 0, a request id of the front end's) on the
-    /// RM connection `conn`; the returned future resolves with the response carrying that id.
+    /// RM connection `conn`; the returned future resolves with the response carrying that id,
+    /// or fails (not sent, connection closed, [`RequestError::Timeout`] after `timeout`).
     pub fn send_request(
         &self,
         conn: ConnId,
         message: &Message,
-    ) -> Result<PendingResponse, RequestError> {
+        timeout: Duration,
+    ) -> PendingResponse {
+        let (tx, rx) = oneshot::channel();
+        self.send_request_with(
+            conn,
+            message,
+            timeout,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        PendingResponse { rx }
+    }
+
+    /// Like [`send_request`](Self::send_request), handing the outcome to `reply` instead,
+    /// which is called exactly once: with the response, or the reason there is none (at once
+    /// when the request could not be sent).
+    pub fn send_request_with(
+        &self,
+        conn: ConnId,
+        message: &Message,
+        timeout: Duration,
+        reply: ResponseCallback,
+    ) {
+        if !self.inner.connections.read().contains_key(&conn) {
+            return reply(Err(RequestError::NoConnection(conn)));
+        }
+        let id = self.next_request_id();
+        let bytes = match encode(MessageType::Request, id, message) {
+            Ok(bytes) => bytes,
+            Err(e) => return reply(Err(e)),
+        };
+        self.inner.pending.lock().insert(
+            (conn, id),
+            Waiting {
+                deadline: Instant::now() + timeout,
+                timeout,
+                reply,
+            },
+        );
+        let failed = if !self.inner.mailbox.send(Outbound::Frame { conn, bytes }) {
+            Some(RequestError::Stopped)
+        } else if !self.inner.connections.read().contains_key(&conn) {
+            // The connection closed between the check and the insert.
+            Some(RequestError::Closed)
+        } else {
+            None
+        };
+        if let Some(error) = failed {
+            if let Some(w) = self.inner.pending.lock().remove(&(conn, id)) {
+                (w.reply)(Err(error));
+            }
+        }
+    }
+
+    /// Sends `message` as a one-way frame (type 2) on `conn`: nothing answers it.
+    pub fn send_oneway(&self, conn: ConnId, message: &Message) -> Result<(), RequestError> {
         if !self.inner.connections.read().contains_key(&conn) {
             return Err(RequestError::NoConnection(conn));
         }
-        let id = self.next_request_id();
-        let frame = Frame::with_message(MessageType::Request, id, message)
-            .map_err(|e| RequestError::Encode(e.to_string()))?;
-        let mut buf = BytesMut::with_capacity(frame.encoded_len());
-        frame
-            .encode(&mut buf)
-            .map_err(|e| RequestError::Encode(e.to_string()))?;
-        let (tx, rx) = oneshot::channel();
-        self.inner.pending.lock().insert((conn, id), tx);
-        if !self.inner.mailbox.send(Outbound::Frame {
-            conn,
-            bytes: buf.freeze(),
-        }) {
-            self.inner.pending.lock().remove(&(conn, id));
-            return Err(RequestError::Stopped);
+        let bytes = encode(MessageType::OneWay, self.next_request_id(), message)?;
+        if self.inner.mailbox.send(Outbound::Frame { conn, bytes }) {
+            Ok(())
+        } else {
+            Err(RequestError::Stopped)
         }
-        // The connection may have closed between the check and the insert.
-        if !self.inner.connections.read().contains_key(&conn) {
-            if let Some(tx) = self.inner.pending.lock().remove(&(conn, id)) {
-                let _ = tx.send(Err(RequestError::Closed));
-            }
+    }
+
+    /// Fails the requests whose deadline passed; returns the earliest deadline still waiting
+    /// (the listener sleeps no longer than that).
+    pub(crate) fn expire(&self, now: Instant) -> Option<Instant> {
+        let (overdue, next) = {
+            let mut pending = self.inner.pending.lock();
+            let keys: Vec<_> = pending
+                .iter()
+                .filter(|(_, w)| w.deadline <= now)
+                .map(|(k, _)| *k)
+                .collect();
+            let overdue: Vec<Waiting> = keys.iter().filter_map(|k| pending.remove(k)).collect();
+            (overdue, pending.values().map(|w| w.deadline).min())
+        };
+        for w in overdue {
+            (w.reply)(Err(RequestError::Timeout(w.timeout)));
         }
-        Ok(PendingResponse { rx })
+        next
     }
 
     fn next_request_id(&self) -> i32 {
@@ -229,15 +360,15 @@ impl RmRegistry {
                 .filter_map(|k| pending.remove(&k))
                 .collect()
         };
-        for tx in failed {
-            let _ = tx.send(Err(RequestError::Closed));
+        for w in failed {
+            (w.reply)(Err(RequestError::Closed));
         }
     }
 
     /// A response frame from `conn`: completes the request with its id. Returns false when
     /// no request waits for it.
     pub(crate) fn complete(&self, conn: ConnId, frame: &Frame) -> bool {
-        let Some(tx) = self.inner.pending.lock().remove(&(conn, frame.request_id)) else {
+        let Some(waiting) = self.inner.pending.lock().remove(&(conn, frame.request_id)) else {
             return false;
         };
         let result = match frame.message() {
@@ -245,22 +376,16 @@ impl RmRegistry {
             Ok(None) => Err(RequestError::Decode("a heartbeat as response".into())),
             Err(e) => Err(RequestError::Decode(e.to_string())),
         };
-        let _ = tx.send(result);
+        (waiting.reply)(result);
         true
     }
 
     /// Fails every pending request (the front end stopped).
     pub(crate) fn clear(&self) {
         self.inner.connections.write().clear();
-        let pending: Vec<_> = self
-            .inner
-            .pending
-            .lock()
-            .drain()
-            .map(|(_, tx)| tx)
-            .collect();
-        for tx in pending {
-            let _ = tx.send(Err(RequestError::Stopped));
+        let pending: Vec<_> = self.inner.pending.lock().drain().map(|(_, w)| w).collect();
+        for w in pending {
+            (w.reply)(Err(RequestError::Stopped));
         }
     }
 }

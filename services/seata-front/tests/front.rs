@@ -350,7 +350,7 @@ fn rm_connections_are_registered_and_reachable_by_request_id() {
         resource_id: "db2".into(),
         application_data: String::new(),
     });
-    let pending = registry.send_request(conn.conn, &request).expect("sent");
+    let pending = registry.send_request(conn.conn, &request, Duration::from_secs(10));
     let frame = rm.recv_frame();
     assert_eq!(frame.message_type, MessageType::Request);
     assert_eq!(frame.message().expect("decode"), Some(request.clone()));
@@ -369,7 +369,7 @@ fn rm_connections_are_registered_and_reachable_by_request_id() {
     assert_eq!(futures::executor::block_on(pending), Ok(answer));
 
     // A request whose connection closes fails.
-    let pending = registry.send_request(conn.conn, &request).expect("sent");
+    let pending = registry.send_request(conn.conn, &request, Duration::from_secs(10));
     let _ = rm.recv_frame();
     drop(rm);
     assert_eq!(
@@ -378,7 +378,11 @@ fn rm_connections_are_registered_and_reachable_by_request_id() {
     );
     assert!(registry.for_resource("db2").is_empty());
     assert!(matches!(
-        registry.send_request(conn.conn, &request),
+        futures::executor::block_on(registry.send_request(
+            conn.conn,
+            &request,
+            Duration::from_secs(10)
+        )),
         Err(RequestError::NoConnection(_))
     ));
 }

@@ -125,7 +125,23 @@ fn seata_python_codec_talks_to_the_front_end() {
         ],
         "commit_empty": {"result": 1, "code": 0, "global_status": 9},
         "commit": {"result": 1, "code": 0, "global_status": 9},
-        "commit_unknown": {"result": 1, "code": 0, "global_status": 15}
+        "at_branch_commit": [["commit", 0, "jdbc:mysql://127.0.0.1:3306/pydb", null]],
+        "commit_unknown": {"result": 1, "code": 0, "global_status": 15},
+        "rollback_unknown": {"result": 1, "code": 0, "global_status": 15},
+        "status_unknown": {"result": 1, "code": 0, "global_status": 15},
+        "tcc_commit": {"result": 1, "code": 0, "global_status": 9},
+        "tcc_commit_seen": [
+            ["commit", 0, "py-tcc-account", "first"],
+            ["commit", 1, "py-tcc-account", "second"]
+        ],
+        "tcc_rollback": {"result": 1, "code": 0, "global_status": 11},
+        "tcc_rollback_seen": [
+            ["rollback", 2, "py-tcc-account", "c"],
+            ["rollback", 1, "py-tcc-account", "b"],
+            ["rollback", 0, "py-tcc-account", "a"]
+        ],
+        "timeout_seen": [["rollback", 0, "py-tcc-account", "late"]],
+        "timeout_status": 15
     });
     assert_eq!(v, expected);
     assert!(

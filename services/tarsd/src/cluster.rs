@@ -125,12 +125,14 @@ pub fn join(
 
 /// Publishes the node, starts leading fragments and takes part in the scheduler election,
 /// now that the registry and coordinator listen on `registry_addr` and `coordinator_addr`.
+/// The XIDs it issues carry `xid_address` (the Seata front end's), else its coordinator's.
 pub fn attach(
     joining: Joining,
     section: &ClusterSection,
     coordinator: &CoordinatorConfig,
     registry_addr: SocketAddr,
     coordinator_addr: SocketAddr,
+    xid_address: Option<String>,
 ) -> Result<ClusterParts, NodeError> {
     let Joining {
         etcd,
@@ -152,6 +154,8 @@ pub fn attach(
         NodeIdentity {
             node_id: section.node_id.clone(),
             coordinator: format!("{}:{}", section.advertise, coordinator_addr.port()),
+            xid_address: xid_address
+                .unwrap_or_else(|| format!("{}:{}", section.advertise, coordinator_addr.port())),
             info,
         },
         communicator,

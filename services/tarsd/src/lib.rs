@@ -33,12 +33,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tars::client::Communicator;
-use tars::server::{Server, ServerConfig};
+use tars::server::{AdapterConfig, Server, ServerConfig};
 use tars_bootstrap::{Hosted, Program};
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorError, CoordinatorService};
+use tars_protocols::seata_route::SEATA_RM_OBJ;
 use tars_protocols::tarstx::CoordinatorProxy;
 use tars_registry::{InProcessLocator, RegistryConfig, RegistryService};
-use tars_seata_front::{SeataConfig, SeataFrontEnd};
+use tars_seata_front::{SeataBridge, SeataConfig, SeataFrontEnd, UndoLogSchedule};
 
 /// The node's configuration (TOML; every field optional).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,9 +86,35 @@ pub struct SeataSection {
     /// The listening host; defaults to the node's `host`, else the coordinator's.
     pub host: Option<String>,
     /// The host XIDs carry with the Seata port (`<advertise>:<port>:<id>`): Java clients
-    /// connect to the XID's `ip:port`. Defaults to the listening host (embedded mode; cluster
-    /// mode keeps the coordinator's XID address for now, see [`Node::start`]).
+    /// connect to the XID's `ip:port`. Defaults to the cluster's `advertise` in cluster mode,
+    /// else to the listening host.
     pub advertise: Option<String>,
+    /// Milliseconds after start before the first UndoLogDelete round (Java: 3 minutes).
+    pub undo_log_delete_delay_ms: Option<u64>,
+    /// Milliseconds between UndoLogDelete rounds (Java's `server.undo.logDeletePeriod`: one
+    /// day).
+    pub undo_log_delete_period_ms: Option<u64>,
+    /// Days of undo log the RMs are asked to keep (Java's `server.undo.logSaveDays`: 7).
+    pub undo_log_save_days: Option<i16>,
+}
+
+impl SeataSection {
+    /// The UndoLogDelete schedule, Java's defaults where unset.
+    pub fn undo_log(&self) -> UndoLogSchedule {
+        let java = UndoLogSchedule::default();
+        UndoLogSchedule {
+            delay: self
+                .undo_log_delete_delay_ms
+                .map_or(java.delay, Duration::from_millis),
+            period: self
+                .undo_log_delete_period_ms
+                .map_or(java.period, |ms| Duration::from_millis(ms.max(1))),
+            save_days: self
+                .undo_log_save_days
+                .filter(|d| *d > 0)
+                .unwrap_or(java.save_days),
+        }
+    }
 }
 
 /// The `[cluster]` section: how the node joins a cluster kept in etcd.
@@ -235,16 +262,26 @@ impl Node {
         let registry = RegistryService::open(registry_config)?;
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
         let coordinator = CoordinatorService::open_with_locator(coordinator_config, Some(locator))?;
+        let bridge = config.seata.port.map(|_| SeataBridge::new());
         let server = Server::start(
             ServerConfig {
                 net_threads: config.net_threads.max(1),
                 ..ServerConfig::default()
             },
-            vec![registry.adapter(), coordinator.adapter()],
+            vec![
+                registry.adapter(),
+                with_bridge(coordinator.adapter(), bridge.as_ref()),
+            ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
-        let seata = match start_seata(config, coordinator_addr) {
+        // The coordinator calls its own bridge.
+        let bridge_addr = SocketAddr::new(
+            loopback_if_unspecified(coordinator_addr.ip()),
+            coordinator_addr.port(),
+        );
+        let seata = match start_seata(config, coordinator_addr, bridge.as_ref(), bridge_addr, None)
+        {
             Ok(seata) => seata,
             Err(e) => {
                 server.shutdown();
@@ -263,6 +300,7 @@ impl Node {
             &registry,
             registry_addr,
             coordinator_addr,
+            seata.is_some(),
             Arc::new(move || self_registration::CoordinatorLoad {
                 active: core.len(),
                 capacity: 0,
@@ -282,28 +320,48 @@ impl Node {
         let (registry_config, coordinator_config) = config.resolved();
         let (registry, coordinator_adapter, joining) =
             cluster::join(section, registry_config, &coordinator_config)?;
+        let bridge = config.seata.port.map(|_| SeataBridge::new());
         let server = Server::start(
             ServerConfig {
                 net_threads: config.net_threads.max(1),
                 ..ServerConfig::default()
             },
-            vec![registry.adapter(), coordinator_adapter],
+            vec![
+                registry.adapter(),
+                with_bridge(coordinator_adapter, bridge.as_ref()),
+            ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
+        // Other nodes' fragment leaders call this node's bridge at its advertised address.
+        let bridge_addr: SocketAddr = format!("{}:{}", section.advertise, coordinator_addr.port())
+            .parse()
+            .map_err(|e| NodeError::Config(format!("advertise {:?}: {e}", section.advertise)))?;
         // Before attaching: a Seata port in use stops the node before it leads anything.
-        let seata = match start_seata(config, coordinator_addr) {
-            Ok(seata) => seata.map(|(front, _)| front),
+        let seata = match start_seata(
+            config,
+            coordinator_addr,
+            bridge.as_ref(),
+            bridge_addr,
+            Some(&section.advertise),
+        ) {
+            Ok(seata) => seata,
             Err(e) => {
                 server.shutdown();
                 return Err(e);
             }
         };
+        // The XIDs of fragments led here carry the Seata address when there is one.
+        let xid_address = seata
+            .as_ref()
+            .map(|(front, advertise)| format!("{advertise}:{}", front.local_addr().port()));
+        let seata = seata.map(|(front, _)| front);
         let parts = cluster::attach(
             joining,
             section,
             &coordinator_config,
             registry_addr,
             coordinator_addr,
+            xid_address,
         )?;
         let manager = parts.manager().clone();
         // A fragment carries up to the auto-grow threshold of open transactions.
@@ -319,6 +377,7 @@ impl Node {
             &registry,
             advertised(registry_addr)?,
             advertised(coordinator_addr)?,
+            seata.is_some(),
             Arc::new(move || self_registration::CoordinatorLoad {
                 active: manager.active_transactions(),
                 capacity: manager.led_ids().len().saturating_mul(fragment_capacity),
@@ -333,23 +392,30 @@ impl Node {
         })
     }
 
+    /// Registers the node's objects in its registry (with the Seata bridge, which the
+    /// coordinator adapter hosts, when `seata`).
     fn register_self(
         registry: &RegistryService,
         registry_addr: SocketAddr,
         coordinator_addr: SocketAddr,
+        seata: bool,
         load: self_registration::LoadSource,
     ) -> Result<self_registration::SelfRegistration, NodeError> {
         let heartbeat = Duration::from_millis(
             (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
         );
+        let mut objects = vec![
+            (tars_registry::QUERY_OBJ, registry_addr),
+            (tars_registry::REGISTRY_OBJ, registry_addr),
+            (tars_coordinator::service::COORDINATOR_OBJ, coordinator_addr),
+        ];
+        if seata {
+            objects.push((SEATA_RM_OBJ, coordinator_addr));
+        }
         Ok(self_registration::SelfRegistration::start(
             registry.registry().clone(),
             load,
-            &[
-                (tars_registry::QUERY_OBJ, registry_addr),
-                (tars_registry::REGISTRY_OBJ, registry_addr),
-                (tars_coordinator::service::COORDINATOR_OBJ, coordinator_addr),
-            ],
+            &objects,
             heartbeat,
         )?)
     }
@@ -430,14 +496,35 @@ impl Node {
     }
 }
 
+/// The coordinator's adapter, hosting the Seata phase-two bridge too when there is one.
+fn with_bridge(adapter: AdapterConfig, bridge: Option<&SeataBridge>) -> AdapterConfig {
+    match bridge {
+        Some(bridge) => bridge.host_on(adapter),
+        None => adapter,
+    }
+}
+
+fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
+    if ip.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    }
+}
+
 /// Starts the Seata front end when `config.seata.port` is set, calling the coordinator bound
-/// at `coordinator_addr` (over loopback when it listens on every interface). Returns it with
-/// the host its XIDs should carry.
+/// at `coordinator_addr` (over loopback when it listens on every interface); the branches
+/// registered through it are reached in phase two through `bridge`, served at `bridge_addr`.
+/// Returns it with the host its XIDs should carry (`[seata] advertise`, else
+/// `default_advertise`, else the listening host).
 fn start_seata(
     config: &NodeConfig,
     coordinator_addr: SocketAddr,
+    bridge: Option<&SeataBridge>,
+    bridge_addr: SocketAddr,
+    default_advertise: Option<&str>,
 ) -> Result<Option<(SeataFrontEnd, String)>, NodeError> {
-    let Some(port) = config.seata.port else {
+    let (Some(port), Some(bridge)) = (config.seata.port, bridge) else {
         return Ok(None);
     };
     let host = config
@@ -450,15 +537,12 @@ fn start_seata(
         .seata
         .advertise
         .clone()
+        .or_else(|| default_advertise.map(str::to_owned))
         .unwrap_or_else(|| host.clone());
-    let target = if coordinator_addr.ip().is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        coordinator_addr.ip()
-    };
     let proxy_string = format!(
-        "{}@tcp -h {target} -p {}",
+        "{}@tcp -h {} -p {}",
         tars_coordinator::service::COORDINATOR_OBJ,
+        loopback_if_unspecified(coordinator_addr.ip()),
         coordinator_addr.port()
     );
     let proxy = Communicator::new()
@@ -468,10 +552,13 @@ fn start_seata(
         SeataConfig {
             host,
             port,
+            bridge: Some(bridge_addr.to_string()),
+            undo_log: config.seata.undo_log(),
             ..SeataConfig::default()
         },
         CoordinatorProxy::new(proxy),
     )?;
+    bridge.bind(front.rm_registry().clone());
     Ok(Some((front, advertise)))
 }
 

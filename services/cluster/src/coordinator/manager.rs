@@ -117,8 +117,11 @@ pub struct NodeIdentity {
     pub node_id: String,
     /// What the node publishes under `nodes/<id>`.
     pub info: NodeInfo,
-    /// `host:port` of its coordinator (carried in the XIDs it issues).
+    /// `host:port` of its coordinator (where the other nodes forward calls to).
     pub coordinator: String,
+    /// `host:port` carried in the XIDs it issues: its coordinator, or its Seata front end
+    /// when it runs one (Java clients send a transaction's requests to its XID's address).
+    pub xid_address: String,
 }
 
 struct State {
@@ -538,7 +541,7 @@ impl FragmentManager {
         match LedFragment::start(
             &self.etcd,
             fence.clone(),
-            &self.identity.coordinator,
+            &self.identity.xid_address,
             self.communicator.clone(),
             &self.coordinator,
             warm,

@@ -8,7 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use tars::client::Communicator;
-use tars::server::Server;
+use tars::server::{Server, ServerConfig};
+use tars_bootstrap::Hosted;
 use tars_coordinator::service::{CoordinatorConfig, CoordinatorService, ADAPTER, COORDINATOR_OBJ};
 use tars_protocols::tarstx::CoordinatorProxy;
 use tars_seata::bytes::BytesMut;
@@ -16,7 +17,7 @@ use tars_seata::message::{
     GlobalBeginRequest, GlobalXidRequest, RegisterRmRequest, RegisterTmRequest,
 };
 use tars_seata::{Frame, FrameDecoder, Message, MessageType};
-use tars_seata_front::{SeataConfig, SeataFrontEnd};
+use tars_seata_front::{SeataBridge, SeataConfig, SeataFrontEnd};
 
 /// How long a test waits for one answer.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -30,6 +31,12 @@ pub struct Env {
 
 impl Env {
     pub fn start() -> Env {
+        Env::start_with(|_| {})
+    }
+
+    /// An environment whose front end configuration `adjust` may change (the port, the
+    /// bridge and the coordinator are set here).
+    pub fn start_with(adjust: impl FnOnce(&mut SeataConfig)) -> Env {
         let service = CoordinatorService::open(CoordinatorConfig {
             in_memory: true,
             port: 0,
@@ -42,8 +49,16 @@ impl Env {
             ..CoordinatorConfig::default()
         })
         .expect("open coordinator");
-        let server = service.start().expect("start coordinator");
-        let port = server.local_addr(ADAPTER).expect("bound").port();
+        // The coordinator's adapter hosts the phase-two bridge too, as in tarsd.
+        let bridge = SeataBridge::new();
+        let server = Server::start(
+            ServerConfig::default(),
+            vec![bridge.host_on(service.adapter())],
+        )
+        .expect("start coordinator");
+        let addr = server.local_addr(ADAPTER).expect("bound");
+        service.set_address(addr);
+        let port = addr.port();
         let proxy = CoordinatorProxy::new(
             Communicator::new()
                 .string_to_proxy(&format!(
@@ -51,14 +66,14 @@ impl Env {
                 ))
                 .expect("proxy"),
         );
-        let front = SeataFrontEnd::start(
-            SeataConfig {
-                port: 0,
-                ..SeataConfig::default()
-            },
-            proxy,
-        )
-        .expect("start front end");
+        let mut config = SeataConfig {
+            port: 0,
+            bridge: Some(format!("127.0.0.1:{port}")),
+            ..SeataConfig::default()
+        };
+        adjust(&mut config);
+        let front = SeataFrontEnd::start(config, proxy).expect("start front end");
+        bridge.bind(front.rm_registry().clone());
         Env {
             front,
             server: Some(server),
@@ -102,6 +117,14 @@ impl Drop for Env {
         }
         self.service.shutdown();
     }
+}
+
+/// What [`Client::next_frame`] saw.
+#[derive(Debug)]
+pub enum Next {
+    Frame(Frame),
+    Timeout,
+    Closed,
 }
 
 /// A raw Seata client.
@@ -178,6 +201,43 @@ impl Client {
         }
     }
 
+    /// The next frame within `wait`.
+    pub fn next_frame(&mut self, wait: Duration) -> Next {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("frame") {
+                return Next::Frame(frame);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Next::Timeout;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            let mut chunk = [0u8; 4096];
+            let read = self.stream.read(&mut chunk);
+            self.stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            match read {
+                Ok(0) => return Next::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Next::Closed,
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// Answers request `request_id` of the server with `msg`.
+    pub fn answer(&mut self, request_id: i32, msg: &Message) {
+        let mut wire = BytesMut::new();
+        Frame::with_message(MessageType::Response, request_id, msg)
+            .expect("frame")
+            .encode(&mut wire)
+            .expect("encode");
+        self.write(&wire);
+    }
+
     /// The response message to request `id` (the next frame must be it).
     pub fn response(&mut self, id: i32) -> Message {
         let frame = self.recv_frame();
@@ -211,9 +271,13 @@ impl Client {
     }
 
     pub fn register_rm(&mut self, version: &str, resources: &str) -> Message {
+        self.register_rm_as("test-app", version, resources)
+    }
+
+    pub fn register_rm_as(&mut self, app: &str, version: &str, resources: &str) -> Message {
         self.call(Message::RegisterRmRequest(RegisterRmRequest {
             version: version.into(),
-            application_id: "test-app".into(),
+            application_id: app.into(),
             transaction_service_group: "default_tx_group".into(),
             extra_data: String::new(),
             resource_ids: resources.into(),
