@@ -395,3 +395,49 @@ fn stop_closes_connections() {
     env.front.stop();
     c.expect_closed();
 }
+
+#[test]
+fn batch_results_only_for_new_clients_with_msg_ids_when_enabled() {
+    let env = Env::start_with(|c| c.batch_responses = true);
+    let mut c = env.client();
+    identified(c.register_tm("1.5.0"));
+    let xid = c.begin("batched");
+    let msgs = vec![
+        Message::GlobalStatusRequest(xid_request(&xid)),
+        Message::GlobalLockQueryRequest(branch(&xid, DB, "t:1")),
+        Message::GlobalStatusRequest(xid_request("127.0.0.1:1:5")),
+    ];
+    let id = c.send(&Message::MergedWarpMessage(MergedWarpMessage {
+        msgs: msgs.clone(),
+        msg_ids: vec![21, 22, 23],
+    }));
+    // One BatchResultMessage per result, on the merged request's id, in any order.
+    let mut results = std::collections::BTreeMap::new();
+    while results.len() < 3 {
+        let Message::BatchResultMessage(batch) = c.response(id) else {
+            panic!("not a batch result")
+        };
+        assert_eq!(batch.msgs.len(), batch.msg_ids.len());
+        for (msg_id, msg) in batch.msg_ids.into_iter().zip(batch.msgs) {
+            assert!(
+                results.insert(msg_id, msg).is_none(),
+                "msg id {msg_id} twice"
+            );
+        }
+    }
+    assert_eq!(results.keys().copied().collect::<Vec<_>>(), [21, 22, 23]);
+    assert!(
+        matches!(&results[&21], Message::GlobalStatusResponse(r) if r.global_status == GlobalStatus::Begin)
+    );
+    assert!(matches!(&results[&22], Message::GlobalLockQueryResponse(r) if r.lockable));
+    assert!(
+        matches!(&results[&23], Message::GlobalStatusResponse(r) if r.global_status == GlobalStatus::Finished)
+    );
+    // Without message ids, the one MergeResultMessage.
+    merged_round(&mut c, false);
+
+    // A client below 1.5 always gets a MergeResultMessage.
+    let mut old = env.client();
+    identified(old.register_tm("1.4.2"));
+    merged_round(&mut old, true);
+}

@@ -96,6 +96,9 @@ pub struct SeataSection {
     pub undo_log_delete_period_ms: Option<u64>,
     /// Days of undo log the RMs are asked to keep (Java's `server.undo.logSaveDays`: 7).
     pub undo_log_save_days: Option<i16>,
+    /// Answer merged requests of clients >= 1.5 with BatchResultMessages (Java's
+    /// `transport.enableTcServerBatchSendResponse`; off by default, as in Java).
+    pub batch_responses: bool,
 }
 
 impl SeataSection {
@@ -554,6 +557,7 @@ fn start_seata(
             port,
             bridge: Some(bridge_addr.to_string()),
             undo_log: config.seata.undo_log(),
+            batch_responses: config.seata.batch_responses,
             ..SeataConfig::default()
         },
         CoordinatorProxy::new(proxy),

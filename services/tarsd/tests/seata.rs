@@ -121,6 +121,7 @@ fn the_example_seata_section_parses_with_its_documented_values() {
         tars_seata_front::UndoLogSchedule::default()
     );
     assert_eq!(config.seata.undo_log_save_days, Some(7));
+    assert!(!config.seata.batch_responses);
     let typo = text.replace("advertise = ", "advertize = ");
     assert!(
         NodeConfig::from_toml(&typo).is_err(),
