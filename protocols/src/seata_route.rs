@@ -22,8 +22,9 @@ pub const SEATA_CLIENT_ID_CONTEXT: &str = "seata.clientId";
 
 /// The ret code of a bridge call that found no connection of the branch's application and
 /// resource (the RM is not connected to that node; the coordinator retries, possibly through
-/// another node's bridge).
-pub const NO_RM_CONNECTION: i32 = -9001;
+/// another node's bridge). Positive: a servant's own code (negative ones below -99 are the
+/// framework's and travel as -99).
+pub const NO_RM_CONNECTION: i32 = 9001;
 
 const SCHEME: &str = "seata://";
 

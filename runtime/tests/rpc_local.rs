@@ -230,3 +230,47 @@ fn any_local_target_serves_a_local_invoker() {
         .expect_err("dropped");
     assert!(matches!(err, CallError::Timeout(100)), "{err:?}");
 }
+
+#[test]
+fn a_communicator_calls_objects_served_locally_in_process() {
+    let (hello, servants, _) = setup();
+    let communicator = tars::client::Communicator::new();
+    // Nothing listens on port 1: only the in-process path can answer.
+    communicator.serve_locally(OBJ, "127.0.0.1", 1, servants.clone());
+    let local = communicator
+        .string_to_proxy(&format!("{OBJ}@tcp -h 127.0.0.1 -p 1 -t 500"))
+        .unwrap();
+    let reply = local
+        .invoke_sync("echo", string_param("in process"), &CallOptions::new())
+        .unwrap();
+    assert_eq!(
+        reply.reader().read_return::<String>().unwrap(),
+        "in process"
+    );
+    assert_eq!(hello.calls(), 1);
+    // A clone made earlier or later sees it too; another object, port or a proxy with more
+    // than one endpoint goes over the network (and finds nothing on port 1).
+    let clone = communicator.clone();
+    for other in [
+        "Other.Obj@tcp -h 127.0.0.1 -p 1 -t 500".to_string(),
+        format!("{OBJ}@tcp -h 127.0.0.1 -p 2 -t 500"),
+        format!("{OBJ}@tcp -h 127.0.0.1 -p 1 -t 500:tcp -h 127.0.0.1 -p 2 -t 500"),
+    ] {
+        let proxy = clone.string_to_proxy(&other).unwrap();
+        let call = proxy.invoke_sync(
+            "echo",
+            string_param("x"),
+            &CallOptions::new().timeout(Duration::from_millis(500)),
+        );
+        assert!(call.is_err(), "{other} answered: {call:?}");
+    }
+    assert_eq!(hello.calls(), 1);
+    // The communicator does not keep the servants alive: once dropped, calls time out.
+    drop(servants);
+    let gone = local.invoke_sync(
+        "echo",
+        string_param("x"),
+        &CallOptions::new().timeout(Duration::from_millis(100)),
+    );
+    assert!(matches!(gone, Err(CallError::Timeout(_))), "{gone:?}");
+}

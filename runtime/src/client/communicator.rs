@@ -1,12 +1,14 @@
 //! [`Communicator`]: turns `Obj@endpoints` strings, or bare object names resolved through a
 //! locator, into proxies over TCP.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use super::balance::{instance_of_endpoint, Balancer, Selection, ShieldConfig};
 use super::callback::{AsyncThreads, DEFAULT_ASYNC_THREADS};
 use super::error::CallError;
+use super::local::{LocalInvoker, LocalTarget};
 use super::locator::{Locator, QueryFLocator, QueryLookup, Refresher, RegistryLocator};
 use super::net::{ClientNet, NetConfig};
 use super::policy::Policy;
@@ -87,6 +89,9 @@ pub struct Communicator {
     net: Arc<OnceLock<Arc<ClientNet>>>,
     /// Threads of the callbacks of `*_callback` calls (0: [`DEFAULT_ASYNC_THREADS`]).
     async_thread_count: usize,
+    /// Objects served in this process, by object name and `host:port` (see
+    /// [`Communicator::serve_locally`]); shared by every clone.
+    local: Arc<RwLock<LocalObjects>>,
     /// Created with the first proxy (its threads start with the first callback).
     async_threads: Arc<OnceLock<AsyncThreads>>,
 }
@@ -96,6 +101,22 @@ impl std::fmt::Debug for ClientNet {
         f.debug_struct("ClientNet")
             .field("threads", &self.threads())
             .finish_non_exhaustive()
+    }
+}
+
+/// Objects served in process, by (object name, `host:port`).
+type LocalObjects = HashMap<(String, String), Weak<dyn LocalTarget>>;
+
+/// A [`LocalTarget`] served while it lives (see [`Communicator::serve_locally`]).
+#[derive(Debug)]
+struct WeakTarget(Weak<dyn LocalTarget>);
+
+impl LocalTarget for WeakTarget {
+    fn deliver(&self, request: crate::packet::RequestPacket, reply: Option<super::LocalReply>) {
+        // Gone: the reply is dropped unanswered and the call ends with its timeout.
+        if let Some(target) = self.0.upgrade() {
+            target.deliver(request, reply);
+        }
     }
 }
 
@@ -277,16 +298,36 @@ impl Communicator {
     ///
     /// A bare name is looked up once here (blocking for at most the locator's call timeout);
     /// if that fails, the proxy starts without endpoints and the next refresh retries.
+    ///
+    /// A direct proxy whose only endpoint is an object this process serves itself
+    /// ([`serve_locally`](Self::serve_locally)) calls it in process.
     pub fn string_to_proxy(&self, text: &str) -> Result<ServantProxy, ProxyError> {
         let Some((obj, endpoints)) = text.split_once('@') else {
             return self.located_proxy(text.trim());
         };
         let obj = obj.trim();
-        let instances = endpoints
+        let endpoints = endpoints
             .split(':')
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.parse::<Endpoint>().map(|e| instance_of_endpoint(obj, &e)))
+            .map(|s| s.parse::<Endpoint>())
             .collect::<Result<Vec<_>, _>>()?;
+        if let [only] = endpoints.as_slice() {
+            let key = (obj.to_owned(), format!("{}:{}", only.host, only.port));
+            let local = self
+                .local
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .cloned();
+            if let Some(target) = local {
+                let invoker = LocalInvoker::new(Arc::new(WeakTarget(target)));
+                return Ok(self.proxy(obj, Arc::new(invoker)));
+            }
+        }
+        let instances: Vec<_> = endpoints
+            .iter()
+            .map(|e| instance_of_endpoint(obj, e))
+            .collect();
         if instances.is_empty() {
             return Err(ProxyError::NoEndpoints(text.to_owned()));
         }
@@ -298,6 +339,25 @@ impl Communicator {
             self.net()?,
         ));
         Ok(self.proxy(obj, Arc::new(balancer)))
+    }
+
+    /// Declares that `obj` at `host:port` is served in this process by `target` (e.g. the
+    /// `Servants` of one of its own adapters): direct proxies to exactly that object and
+    /// endpoint, made from now on by this communicator or any clone of it, call `target` in
+    /// process through the wire encoding ([`LocalInvoker`]) instead of over a connection to
+    /// the process itself. `host` must be written as the proxy strings write it.
+    ///
+    /// Neither the communicator nor those proxies keep `target` alive (servants commonly
+    /// hold proxies of this communicator: a strong reference would be a cycle); once it is
+    /// dropped, their calls get no answer and end with their timeout.
+    pub fn serve_locally(&self, obj: &str, host: &str, port: u16, target: Arc<dyn LocalTarget>) {
+        self.local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                (obj.to_owned(), format!("{host}:{port}")),
+                Arc::downgrade(&target),
+            );
     }
 
     /// A proxy with the default policy, for registry objects themselves.

@@ -167,6 +167,7 @@ pub struct CoordinatorService {
     driver: Arc<PhaseTwoDriver>,
     config: CoordinatorConfig,
     epoch: u64,
+    communicator: Communicator,
 }
 
 impl CoordinatorService {
@@ -206,7 +207,7 @@ impl CoordinatorService {
             store.clone(),
             recovered.sessions,
             false,
-            communicator,
+            communicator.clone(),
             &config,
         )
         .map_err(CoordinatorError::Driver)?;
@@ -216,6 +217,7 @@ impl CoordinatorService {
             driver,
             config,
             epoch,
+            communicator,
         })
     }
 
@@ -232,6 +234,12 @@ impl CoordinatorService {
     /// The phase-two driver.
     pub fn driver(&self) -> &Arc<PhaseTwoDriver> {
         &self.driver
+    }
+
+    /// The communicator phase two reaches participants through (clones share its settings,
+    /// e.g. the objects it calls in process, [`Communicator::serve_locally`]).
+    pub fn communicator(&self) -> &Communicator {
+        &self.communicator
     }
 
     /// The leader epoch of this start.

@@ -146,6 +146,26 @@ fn at_branches_lock_rows_and_conflict_across_transactions() {
     let (r, status) = end(tm.call(Message::GlobalCommitRequest(xid_request(&xid1))));
     assert_eq!(r.result_code, ResultCode::Success, "{r:?}");
     assert_eq!(status, GlobalStatus::Committed);
+    // The branch is committed asynchronously: the RM gets it and says done.
+    let frame = rm.recv_frame();
+    let request = frame.message().expect("decode").expect("body");
+    let Message::BranchCommitRequest(commit) = &request else {
+        panic!("not a branch commit: {request:?}")
+    };
+    assert_eq!(
+        (commit.xid.as_str(), commit.branch_id),
+        (xid1.as_str(), first.branch_id)
+    );
+    assert_eq!(commit.resource_id, DB);
+    rm.answer(
+        frame.request_id,
+        &Message::BranchCommitResponse(BranchPhaseTwoResponse {
+            result: TransactionResponse::success(),
+            xid: xid1.clone(),
+            branch_id: first.branch_id,
+            branch_status: BranchStatus::PhaseTwoCommitted,
+        }),
+    );
     assert!(query(&mut rm, &xid2, "account:2"));
 }
 

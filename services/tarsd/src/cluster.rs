@@ -57,6 +57,14 @@ pub struct Joining {
     communicator: Communicator,
 }
 
+impl Joining {
+    /// The communicator the node forwards calls and reaches participants through (clones
+    /// share what it serves in process).
+    pub fn communicator(&self) -> &Communicator {
+        &self.communicator
+    }
+}
+
 /// The cluster half of a running node.
 pub struct ClusterParts {
     etcd: Etcd,

@@ -212,7 +212,7 @@ pub enum NodeError {
 /// The coordinator side of a node.
 enum CoordinatorPart {
     /// One node, embedded store.
-    Embedded(CoordinatorService),
+    Embedded(Box<CoordinatorService>),
     /// Fragments led through etcd.
     #[cfg(feature = "cluster")]
     Cluster(Box<cluster::ClusterParts>),
@@ -266,25 +266,37 @@ impl Node {
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
         let coordinator = CoordinatorService::open_with_locator(coordinator_config, Some(locator))?;
         let bridge = config.seata.port.map(|_| SeataBridge::new());
+        let coordinator_adapter = with_bridge(coordinator.adapter(), bridge.as_ref());
+        let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
             ServerConfig {
                 net_threads: config.net_threads.max(1),
                 ..ServerConfig::default()
             },
-            vec![
-                registry.adapter(),
-                with_bridge(coordinator.adapter(), bridge.as_ref()),
-            ],
+            vec![registry.adapter(), coordinator_adapter],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
-        // The coordinator calls its own bridge.
+        // The coordinator calls its own bridge (in process).
         let bridge_addr = SocketAddr::new(
             loopback_if_unspecified(coordinator_addr.ip()),
             coordinator_addr.port(),
         );
-        let seata = match start_seata(config, coordinator_addr, bridge.as_ref(), bridge_addr, None)
-        {
+        if bridge.is_some() {
+            serve_bridge_locally(
+                coordinator.communicator(),
+                bridge_addr,
+                &coordinator_servants,
+            );
+        }
+        let seata = match start_seata(
+            config,
+            &coordinator_servants,
+            coordinator_addr,
+            bridge.as_ref(),
+            bridge_addr,
+            None,
+        ) {
             Ok(seata) => seata,
             Err(e) => {
                 server.shutdown();
@@ -313,7 +325,7 @@ impl Node {
             server: Some(server),
             registration: Some(registration),
             registry,
-            coordinator: CoordinatorPart::Embedded(coordinator),
+            coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
             seata: seata.map(|(front, _)| front),
         })
     }
@@ -324,24 +336,28 @@ impl Node {
         let (registry, coordinator_adapter, joining) =
             cluster::join(section, registry_config, &coordinator_config)?;
         let bridge = config.seata.port.map(|_| SeataBridge::new());
+        let coordinator_adapter = with_bridge(coordinator_adapter, bridge.as_ref());
+        let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
             ServerConfig {
                 net_threads: config.net_threads.max(1),
                 ..ServerConfig::default()
             },
-            vec![
-                registry.adapter(),
-                with_bridge(coordinator_adapter, bridge.as_ref()),
-            ],
+            vec![registry.adapter(), coordinator_adapter],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         // Other nodes' fragment leaders call this node's bridge at its advertised address.
         let bridge_addr: SocketAddr = format!("{}:{}", section.advertise, coordinator_addr.port())
             .parse()
             .map_err(|e| NodeError::Config(format!("advertise {:?}: {e}", section.advertise)))?;
+        // Fragment leaders here reach this node's bridge in process.
+        if bridge.is_some() {
+            serve_bridge_locally(joining.communicator(), bridge_addr, &coordinator_servants);
+        }
         // Before attaching: a Seata port in use stops the node before it leads anything.
         let seata = match start_seata(
             config,
+            &coordinator_servants,
             coordinator_addr,
             bridge.as_ref(),
             bridge_addr,
@@ -507,6 +523,21 @@ fn with_bridge(adapter: AdapterConfig, bridge: Option<&SeataBridge>) -> AdapterC
     }
 }
 
+/// Phase two of the branches registered through this node's front end calls the bridge at
+/// `bridge_addr`, which this process serves: in process, not over a connection to itself.
+fn serve_bridge_locally(
+    communicator: &Communicator,
+    bridge_addr: SocketAddr,
+    servants: &Arc<tars::server::Servants>,
+) {
+    communicator.serve_locally(
+        SEATA_RM_OBJ,
+        &bridge_addr.ip().to_string(),
+        bridge_addr.port(),
+        servants.clone(),
+    );
+}
+
 fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
     if ip.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
@@ -515,13 +546,14 @@ fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-/// Starts the Seata front end when `config.seata.port` is set, calling the coordinator bound
-/// at `coordinator_addr` (over loopback when it listens on every interface); the branches
-/// registered through it are reached in phase two through `bridge`, served at `bridge_addr`.
+/// Starts the Seata front end when `config.seata.port` is set, calling the coordinator's
+/// `servants` (bound at `coordinator_addr`) in process; the branches registered through it
+/// are reached in phase two through `bridge`, served at `bridge_addr`.
 /// Returns it with the host its XIDs should carry (`[seata] advertise`, else
 /// `default_advertise`, else the listening host).
 fn start_seata(
     config: &NodeConfig,
+    servants: &Arc<tars::server::Servants>,
     coordinator_addr: SocketAddr,
     bridge: Option<&SeataBridge>,
     bridge_addr: SocketAddr,
@@ -542,13 +574,21 @@ fn start_seata(
         .clone()
         .or_else(|| default_advertise.map(str::to_owned))
         .unwrap_or_else(|| host.clone());
-    let proxy_string = format!(
-        "{}@tcp -h {} -p {}",
+    // The coordinator object of this process, called in process (no loopback connection).
+    let coordinator_host = loopback_if_unspecified(coordinator_addr.ip()).to_string();
+    let communicator = Communicator::new();
+    communicator.serve_locally(
         tars_coordinator::service::COORDINATOR_OBJ,
-        loopback_if_unspecified(coordinator_addr.ip()),
+        &coordinator_host,
+        coordinator_addr.port(),
+        servants.clone(),
+    );
+    let proxy_string = format!(
+        "{}@tcp -h {coordinator_host} -p {}",
+        tars_coordinator::service::COORDINATOR_OBJ,
         coordinator_addr.port()
     );
-    let proxy = Communicator::new()
+    let proxy = communicator
         .string_to_proxy(&proxy_string)
         .map_err(|e| NodeError::Config(format!("seata coordinator proxy {proxy_string:?}: {e}")))?;
     let front = SeataFrontEnd::start(

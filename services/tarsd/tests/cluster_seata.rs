@@ -140,4 +140,39 @@ fn a_non_leader_nodes_seata_port_serves_another_nodes_xid() {
     // Both nodes' Seata ports answer for it now: it is finished.
     assert_eq!(tm.status(&xid), GlobalStatus::Finished);
     assert_eq!(rm.status(&xid), GlobalStatus::Finished);
+
+    // An RM that moved: it registers a branch through the other node, then that connection
+    // is gone and the RM is connected to the issuer only. The bridge the branch names has no
+    // RM of it any more; the leader finds the RM through the bridges in the registry.
+    let xid = tm.begin();
+    let branch = rm.tcc_branch(&xid, "cluster-account");
+    drop(rm);
+    let mut moved = Client::connect(nodes[issuer].seata);
+    moved.register("cluster-app", "cluster-account");
+    let id = moved.send(&Message::GlobalCommitRequest(GlobalXidRequest {
+        xid: xid.clone(),
+        extra_data: String::new(),
+    }));
+    let mut answered = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !answered {
+        assert!(Instant::now() < deadline, "the moved RM was not reached");
+        let frame = moved.recv_frame();
+        if frame.message_type == MessageType::Request {
+            let request = frame.message().expect("decode").expect("body");
+            let Message::BranchCommitRequest(r) = &request else {
+                panic!("not a branch commit: {request:?}")
+            };
+            assert_eq!((r.xid.as_str(), r.branch_id), (xid.as_str(), branch));
+            moved.succeed(frame.request_id, &request);
+        } else {
+            assert_eq!(frame.request_id, id);
+            answered = true;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while moved.status(&xid) != GlobalStatus::Finished {
+        assert!(Instant::now() < deadline, "{xid} not finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -149,13 +149,25 @@ impl Client {
         self.write(MessageType::Response, id, &answer);
     }
 
+    /// The transaction's status; phase-two requests of the TC that arrive meanwhile are
+    /// answered with success.
     pub fn status(&mut self, xid: &str) -> GlobalStatus {
-        match self.call(Message::GlobalStatusRequest(GlobalXidRequest {
+        let id = self.send(&Message::GlobalStatusRequest(GlobalXidRequest {
             xid: xid.into(),
             extra_data: String::new(),
-        })) {
-            Message::GlobalStatusResponse(r) => r.global_status,
-            other => panic!("not a status response: {other:?}"),
+        }));
+        loop {
+            let frame = self.recv_frame();
+            let msg = frame.message().expect("decode").expect("body");
+            if frame.message_type == MessageType::Request {
+                self.succeed(frame.request_id, &msg);
+                continue;
+            }
+            assert_eq!(frame.request_id, id);
+            match msg {
+                Message::GlobalStatusResponse(r) => return r.global_status,
+                other => panic!("not a status response: {other:?}"),
+            }
         }
     }
 }
