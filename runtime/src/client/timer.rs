@@ -55,8 +55,13 @@ impl Timer {
         st.next_id += 1;
         let id = st.next_id;
         st.tasks.insert(id, Box::new(task));
+        // The thread sleeps until the earliest deadline: only an earlier one needs it awake
+        // (waking it for every call's timeout cost more than the calls' own work).
+        let earlier = st.heap.peek().is_none_or(|Reverse((first, _))| at < *first);
         st.heap.push(Reverse((at, id)));
-        cv.notify_one();
+        if earlier {
+            cv.notify_one();
+        }
         TimerId(id)
     }
 
