@@ -1,8 +1,10 @@
 //! One Seata transaction request → one `CoordinatorObj` call → one Seata response.
 //!
-//! Calls use the proxy's `_callback` variants: nothing here blocks, the answer is built on a
-//! Tars async-callback thread and handed to `done`. Calls about an existing transaction carry
-//! the XID in their context (`XID_CONTEXT_KEY`), which the cluster router forwards by.
+//! [`dispatch`] makes the call (the proxy's `_async` variant) and returns the future of the
+//! Seata answer; the listener thread polls it (woken through its mio waker), so nothing
+//! blocks and no other thread is involved in building the answer. Calls about an existing
+//! transaction carry the XID in their context (`XID_CONTEXT_KEY`), which the cluster router
+//! forwards by.
 //!
 //! A failed call (transport error, timeout, no endpoint) becomes a `Failed` response with
 //! exception code `IO` (the outcome is unknown to the client, which retries or asks the
@@ -10,9 +12,10 @@
 //! (`BeginFailed`, `BranchRegisterFailed`, `BranchReportFailed`, `LockableCheckFailed`,
 //! `Unknown` for commit / rollback / status / report).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 
-use parking_lot::Mutex;
+use futures::FutureExt;
 use tars::client::{CallError, XID_CONTEXT_KEY};
 use tars::TarsString;
 use tars_protocols::tarstx::{self as tx, CoordinatorProxy, TxResult};
@@ -36,8 +39,12 @@ pub(crate) struct Caller {
     pub(crate) client_id: String,
 }
 
-/// Called once with the response.
-pub(crate) type Done = Box<dyn FnOnce(Message) + Send + 'static>;
+/// The Seata answer to a request, once the coordinator has answered.
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Message> + Send + 'static>>;
+
+fn ready(msg: Message) -> Answer {
+    Box::pin(futures::future::ready(msg))
+}
 
 /// Whether `msg` is a request this front end answers through the coordinator.
 pub(crate) fn is_transaction_request(msg: &Message) -> bool {
@@ -176,47 +183,35 @@ pub(crate) fn lock_query_response(reply: Result<(TxResult, bool), CallError>) ->
     Message::GlobalLockQueryResponse(GlobalLockQueryResponse { result, lockable })
 }
 
-/// Sends `request` to the coordinator; `done` gets the response (on another thread, or here
-/// when the request is refused without a call). `request` must satisfy [`is_dispatchable`];
-/// anything else is answered by nothing and returned as `Err` (the caller closes).
+/// Sends `request` to the coordinator and returns the future of its Seata answer (ready at
+/// once when the request is refused without a call). `request` must satisfy
+/// [`is_dispatchable`]; anything else is returned as `Err` (the caller closes).
 pub(crate) fn dispatch(
     proxy: &CoordinatorProxy,
     caller: &Caller,
     request: Message,
-    done: Done,
-) -> Result<(), Message> {
+) -> Result<Answer, Message> {
     let with_xid = |xid: &str| proxy.with_context(XID_CONTEXT_KEY, xid.to_owned());
-    match request {
-        Message::GlobalBeginRequest(r) => proxy.begin_callback(
-            &caller.application_id,
-            &r.transaction_name,
-            r.timeout,
-            move |reply| done(begin_response(reply)),
-        ),
-        Message::GlobalCommitRequest(r) => with_xid(&r.xid).commit_callback(&r.xid, move |reply| {
-            done(end_response("commit", reply, Message::GlobalCommitResponse))
-        }),
-        Message::GlobalRollbackRequest(r) => {
-            with_xid(&r.xid).rollback_callback(&r.xid, move |reply| {
-                done(end_response(
-                    "rollback",
-                    reply,
-                    Message::GlobalRollbackResponse,
-                ))
-            })
-        }
-        Message::GlobalStatusRequest(r) => {
-            with_xid(&r.xid).get_status_callback(&r.xid, move |reply| {
-                done(end_response(
-                    "getStatus",
-                    reply,
-                    Message::GlobalStatusResponse,
-                ))
-            })
-        }
+    Ok(match request {
+        Message::GlobalBeginRequest(r) => proxy
+            .begin_async(&caller.application_id, &r.transaction_name, r.timeout)
+            .map(begin_response)
+            .boxed(),
+        Message::GlobalCommitRequest(r) => with_xid(&r.xid)
+            .commit_async(&r.xid)
+            .map(|reply| end_response("commit", reply, Message::GlobalCommitResponse))
+            .boxed(),
+        Message::GlobalRollbackRequest(r) => with_xid(&r.xid)
+            .rollback_async(&r.xid)
+            .map(|reply| end_response("rollback", reply, Message::GlobalRollbackResponse))
+            .boxed(),
+        Message::GlobalStatusRequest(r) => with_xid(&r.xid)
+            .get_status_async(&r.xid)
+            .map(|reply| end_response("getStatus", reply, Message::GlobalStatusResponse))
+            .boxed(),
         Message::GlobalReportRequest(r) => {
             let Some(status) = r.global_status.and_then(status_to_tars) else {
-                done(Message::GlobalReportResponse(GlobalEndResponse {
+                return Ok(ready(Message::GlobalReportResponse(GlobalEndResponse {
                     result: failed(
                         TransactionExceptionCode::GlobalTransactionStatusInvalid,
                         format!(
@@ -225,130 +220,83 @@ pub(crate) fn dispatch(
                         ),
                     ),
                     global_status: GlobalStatus::UnKnown,
-                }));
-                return Ok(());
+                })));
             };
-            with_xid(&r.xid).global_report_callback(&r.xid, status, move |reply| {
-                done(end_response(
-                    "globalReport",
-                    reply,
-                    Message::GlobalReportResponse,
-                ))
-            })
+            with_xid(&r.xid)
+                .global_report_async(&r.xid, status)
+                .map(|reply| end_response("globalReport", reply, Message::GlobalReportResponse))
+                .boxed()
         }
         Message::BranchRegisterRequest(r) => {
             let Some(branch_type) = branch_type_to_tars(r.branch_type) else {
-                done(Message::BranchRegisterResponse(BranchRegisterResponse {
-                    result: failed(
-                        TransactionExceptionCode::BranchRegisterFailed,
-                        format!("unknown branch type {}", r.branch_type.code()),
-                    ),
-                    branch_id: 0,
-                }));
-                return Ok(());
+                return Ok(ready(Message::BranchRegisterResponse(
+                    BranchRegisterResponse {
+                        result: failed(
+                            TransactionExceptionCode::BranchRegisterFailed,
+                            format!("unknown branch type {}", r.branch_type.code()),
+                        ),
+                        branch_id: 0,
+                    },
+                )));
             };
-            with_xid(&r.xid).branch_register_callback(
-                &r.xid,
-                branch_type,
-                &r.resource_id,
-                &caller.client_id,
-                &r.lock_key,
-                &r.application_data,
-                move |reply| done(branch_register_response(reply)),
-            )
+            with_xid(&r.xid)
+                .branch_register_async(
+                    &r.xid,
+                    branch_type,
+                    &r.resource_id,
+                    &caller.client_id,
+                    &r.lock_key,
+                    &r.application_data,
+                )
+                .map(branch_register_response)
+                .boxed()
         }
         Message::BranchReportRequest(r) => {
             let Some(status) = branch_status_to_tars(r.status) else {
-                done(Message::BranchReportResponse(failed(
+                return Ok(ready(Message::BranchReportResponse(failed(
                     TransactionExceptionCode::BranchReportFailed,
                     format!("branch status {} is not supported", r.status.code()),
-                )));
-                return Ok(());
+                ))));
             };
-            with_xid(&r.xid).branch_report_callback(
-                &r.xid,
-                r.branch_id,
-                status,
-                &r.application_data,
-                move |reply| done(branch_report_response(reply)),
-            )
+            with_xid(&r.xid)
+                .branch_report_async(&r.xid, r.branch_id, status, &r.application_data)
+                .map(branch_report_response)
+                .boxed()
         }
         Message::GlobalLockQueryRequest(r) => {
             let Some(branch_type) = branch_type_to_tars(r.branch_type) else {
-                done(Message::GlobalLockQueryResponse(GlobalLockQueryResponse {
-                    result: failed(
-                        TransactionExceptionCode::LockableCheckFailed,
-                        format!("unknown branch type {}", r.branch_type.code()),
-                    ),
-                    lockable: false,
-                }));
-                return Ok(());
+                return Ok(ready(Message::GlobalLockQueryResponse(
+                    GlobalLockQueryResponse {
+                        result: failed(
+                            TransactionExceptionCode::LockableCheckFailed,
+                            format!("unknown branch type {}", r.branch_type.code()),
+                        ),
+                        lockable: false,
+                    },
+                )));
             };
-            with_xid(&r.xid).lock_query_callback(
-                &r.xid,
-                branch_type,
-                &r.resource_id,
-                &r.lock_key,
-                move |reply| done(lock_query_response(reply)),
-            )
+            with_xid(&r.xid)
+                .lock_query_async(&r.xid, branch_type, &r.resource_id, &r.lock_key)
+                .map(lock_query_response)
+                .boxed()
         }
         Message::MergedWarpMessage(merged) => {
             if !merged.msgs.iter().all(is_transaction_request) {
                 return Err(Message::MergedWarpMessage(merged));
             }
-            dispatch_merged(proxy, caller, merged.msgs, done);
+            // Every sub-request at once; one MergeResultMessage with the results in request
+            // order once the last one is in.
+            let answers = merged
+                .msgs
+                .into_iter()
+                .map(|msg| dispatch(proxy, caller, msg))
+                .collect::<Result<Vec<_>, _>>()?;
+            futures::future::join_all(answers)
+                .map(|msgs| Message::MergeResultMessage(MergeResultMessage { msgs }))
+                .boxed()
         }
         other => return Err(other),
-    }
-    Ok(())
-}
-
-/// Every sub-request dispatched at once; one MergeResultMessage with the results in request
-/// order once the last one is in.
-fn dispatch_merged(proxy: &CoordinatorProxy, caller: &Caller, msgs: Vec<Message>, done: Done) {
-    struct Merge {
-        results: Vec<Option<Message>>,
-        missing: usize,
-        done: Option<Done>,
-    }
-    let n = msgs.len();
-    if n == 0 {
-        done(Message::MergeResultMessage(MergeResultMessage::default()));
-        return;
-    }
-    let merge = Arc::new(Mutex::new(Merge {
-        results: vec![None; n],
-        missing: n,
-        done: Some(done),
-    }));
-    for (i, msg) in msgs.into_iter().enumerate() {
-        let merge = merge.clone();
-        let one: Done = Box::new(move |result| {
-            let finished = {
-                let mut m = merge.lock();
-                if let Some(slot) = m.results.get_mut(i) {
-                    *slot = Some(result);
-                }
-                m.missing = m.missing.saturating_sub(1);
-                if m.missing == 0 {
-                    let msgs = m.results.drain(..).flatten().collect();
-                    m.done.take().map(|done| (done, msgs))
-                } else {
-                    None
-                }
-            };
-            if let Some((done, msgs)) = finished {
-                done(Message::MergeResultMessage(MergeResultMessage { msgs }));
-            }
-        });
-        // Checked by the caller: every sub-request is a transaction request.
-        if let Err(m) = dispatch(proxy, caller, msg, one) {
-            tracing::warn!(
-                type_code = m.type_code(),
-                "merged sub-request not dispatched"
-            );
-        }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@
 //! - `dispatch`: GlobalBegin / Commit / Rollback / Status / Report, BranchRegister /
 //!   Report, GlobalLockQuery → `begin`, `commit`, ... with the XID in the call context; a
 //!   MergedWarpMessage is answered by one MergeResultMessage in request order. Nothing blocks
-//!   the mio thread: each answer comes back from a Tars callback thread through a channel and
-//!   a [`mio::Waker`], tagged with the connection's slot generation (a response for a closed
-//!   connection is dropped).
+//!   the mio thread: each call's answer is a future the thread polls when the call's
+//!   completion wakes it (a [`mio::Waker`]), tagged with the connection's slot generation (an
+//!   answer for a closed connection is dropped).
 //! - [`codes`]: clients below version 1.5 never get codes they cannot decode.
 //! - [`registry`]: the RM connections and their resources ([`RmRegistry`]), for sending
 //!   TC → RM requests.

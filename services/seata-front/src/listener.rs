@@ -1,22 +1,28 @@
 //! The listener thread: one mio loop accepting Seata clients, reading and decoding their
-//! frames, handing requests to [`dispatch`](crate::dispatch), and writing the responses that
-//! come back from the Tars callback threads through a channel and a [`mio::Waker`].
+//! frames, handing requests to [`dispatch`](crate::dispatch), and writing the answers.
 //!
 //! Each pass of the loop: handle the readiness events (accept; read every readable
-//! connection until it would block, decoding every complete frame), take every completed
-//! response from the channel (dropping those whose connection's slot changed generation),
-//! then flush each connection with output once.
+//! connection until it would block, decoding every complete frame); take what other threads
+//! sent through the channel (TC → RM requests); poll the answers started by this pass and
+//! those whose coordinator call completed since (the call's completion wakes the loop through
+//! its [`mio::Waker`], at most once until the loop looks); then flush each connection with
+//! output once. An answer for a connection whose slot changed generation is dropped.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Token, Waker};
 use tars_protocols::tarstx::CoordinatorProxy;
 use tars_seata::bytes::{Bytes, BytesMut};
 use tars_seata::message::{BatchResultMessage, RegisterResponse, UndoLogDeleteRequest};
@@ -51,6 +57,29 @@ pub(crate) enum Outbound {
         /// Why (logged).
         reason: String,
     },
+}
+
+/// An answer being computed: the encoded frame (or the reason to close) once it is ready.
+type Pending = Pin<Box<dyn Future<Output = Outbound> + Send + 'static>>;
+
+/// Wakes the listener thread for its pending answers, once until it looks again.
+struct LoopWaker {
+    woken: AtomicBool,
+    waker: Arc<Waker>,
+}
+
+impl Wake for LoopWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                tracing::warn!(error = %e, "waking the Seata listener");
+            }
+        }
+    }
 }
 
 /// The channel into the listener thread, with the waker that makes it look.
@@ -88,7 +117,6 @@ struct Slot {
 /// Everything the frame handlers need besides the connection.
 struct Ctx {
     proxy: CoordinatorProxy,
-    mailbox: Mailbox,
     registry: RmRegistry,
     max_outbound: usize,
     server_version: String,
@@ -101,7 +129,7 @@ struct Ctx {
 
 /// The loop's state (owned by the listener thread).
 pub(crate) struct Listener {
-    poll: Poll,
+    poll: mio::Poll,
     listener: TcpListener,
     rx: Receiver<Outbound>,
     slots: Vec<Slot>,
@@ -110,6 +138,11 @@ pub(crate) struct Listener {
     undo_log: UndoLogSchedule,
     stop: Arc<AtomicBool>,
     ctx: Ctx,
+    /// Answers being computed, polled when woken.
+    pending: FuturesUnordered<Pending>,
+    /// Answers started while reading, added to `pending` after the read.
+    started: Vec<Pending>,
+    loop_waker: Arc<LoopWaker>,
 }
 
 /// A bound, not yet running listener, with what the handle of the front end keeps.
@@ -138,12 +171,16 @@ impl Listener {
             .map_err(crate::Error::Io)?;
         let local_addr = std_listener.local_addr().map_err(crate::Error::Io)?;
         let mut listener = TcpListener::from_std(std_listener);
-        let poll = Poll::new().map_err(crate::Error::Io)?;
+        let poll = mio::Poll::new().map_err(crate::Error::Io)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(crate::Error::Io)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(crate::Error::Io)?);
         let (tx, rx) = crossbeam_channel::unbounded();
+        let loop_waker = Arc::new(LoopWaker {
+            woken: AtomicBool::new(false),
+            waker: waker.clone(),
+        });
         let mailbox = Mailbox { tx, waker };
         let registry = RmRegistry::new(mailbox.clone());
         Ok(Bound {
@@ -156,9 +193,11 @@ impl Listener {
                 max_frame: config.max_frame,
                 undo_log: config.undo_log,
                 stop,
+                pending: FuturesUnordered::new(),
+                started: Vec::new(),
+                loop_waker,
                 ctx: Ctx {
                     proxy,
-                    mailbox: mailbox.clone(),
                     registry: registry.clone(),
                     max_outbound: config.max_outbound,
                     server_version: config.server_version.clone(),
@@ -217,27 +256,9 @@ impl Listener {
                 }
             }
             while let Ok(item) = self.rx.try_recv() {
-                match item {
-                    Outbound::Frame { conn, bytes } => {
-                        let max_outbound = self.ctx.max_outbound;
-                        let Some(c) = self.conn_mut(conn) else {
-                            tracing::debug!(?conn, "response for a closed connection dropped");
-                            continue;
-                        };
-                        match c.queue(&bytes, max_outbound) {
-                            Ok(()) => {
-                                dirty.insert(conn.index);
-                            }
-                            Err(why) => self.close(conn.index, &why),
-                        }
-                    }
-                    Outbound::Close { conn, reason } => {
-                        if self.conn_mut(conn).is_some() {
-                            self.close(conn.index, &reason);
-                        }
-                    }
-                }
+                self.deliver(item, &mut dirty);
             }
+            self.poll_answers(&mut dirty);
             // Responses queued while reading (heartbeats, registrations) count too.
             for (index, slot) in self.slots.iter().enumerate() {
                 if slot.conn.as_ref().is_some_and(Connection::has_output) {
@@ -260,6 +281,45 @@ impl Listener {
             }
         }
         self.ctx.registry.clear();
+    }
+
+    /// Queues what another thread or an answer hands the loop.
+    fn deliver(&mut self, item: Outbound, dirty: &mut BTreeSet<usize>) {
+        match item {
+            Outbound::Frame { conn, bytes } => {
+                let max_outbound = self.ctx.max_outbound;
+                let Some(c) = self.conn_mut(conn) else {
+                    tracing::debug!(?conn, "response for a closed connection dropped");
+                    return;
+                };
+                match c.queue(&bytes, max_outbound) {
+                    Ok(()) => {
+                        dirty.insert(conn.index);
+                    }
+                    Err(why) => self.close(conn.index, &why),
+                }
+            }
+            Outbound::Close { conn, reason } => {
+                if self.conn_mut(conn).is_some() {
+                    self.close(conn.index, &reason);
+                }
+            }
+        }
+    }
+
+    /// Polls the answers started since the last pass and those woken since (the coordinator
+    /// answered), queueing every one that is ready.
+    fn poll_answers(&mut self, dirty: &mut BTreeSet<usize>) {
+        let woken = self.loop_waker.woken.swap(false, Ordering::AcqRel);
+        if !woken && self.started.is_empty() {
+            return;
+        }
+        self.pending.extend(self.started.drain(..));
+        let waker = std::task::Waker::from(self.loop_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        while let Poll::Ready(Some(item)) = self.pending.poll_next_unpin(&mut cx) {
+            self.deliver(item, dirty);
+        }
     }
 
     /// Java's daily UndoLogDelete: one one-way request per registered resource id, on one of
@@ -343,8 +403,8 @@ impl Listener {
         let Some(conn) = self.slots.get_mut(index).and_then(|s| s.conn.as_mut()) else {
             return;
         };
-        let ctx = &self.ctx;
-        match conn.read_available(|c, frame| handle_frame(ctx, c, frame)) {
+        let (ctx, started) = (&self.ctx, &mut self.started);
+        match conn.read_available(|c, frame| handle_frame(ctx, started, c, frame)) {
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::Eof) => {
                 // Answers still due are lost with the connection (the peer left).
@@ -373,8 +433,14 @@ impl Listener {
     }
 }
 
-/// One decoded frame of `conn`. `Err` closes the connection.
-fn handle_frame(ctx: &Ctx, conn: &mut Connection, frame: Frame) -> Result<(), String> {
+/// One decoded frame of `conn`; the answers it starts go to `started`. `Err` closes the
+/// connection.
+fn handle_frame(
+    ctx: &Ctx,
+    started: &mut Vec<Pending>,
+    conn: &mut Connection,
+    frame: Frame,
+) -> Result<(), String> {
     match frame.message_type {
         MessageType::HeartbeatRequest => {
             let mut pong = Frame::pong(frame.request_id);
@@ -399,7 +465,7 @@ fn handle_frame(ctx: &Ctx, conn: &mut Connection, frame: Frame) -> Result<(), St
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(format!("undecodable request: {e}")),
             };
-            handle_request(ctx, conn, &frame, msg)
+            handle_request(ctx, started, conn, &frame, msg)
         }
     }
 }
@@ -414,6 +480,7 @@ fn respond(ctx: &Ctx, conn: &mut Connection, request: &Frame, msg: &Message) -> 
 
 fn handle_request(
     ctx: &Ctx,
+    started: &mut Vec<Pending>,
     conn: &mut Connection,
     frame: &Frame,
     msg: Message,
@@ -469,17 +536,14 @@ fn handle_request(
             let old = conn.registration.is_old_client();
             let (id, request_id, codec, compressor) =
                 (conn.id, frame.request_id, frame.codec, frame.compressor);
-            let mailbox = ctx.mailbox.clone();
-            let send = move |mut answer: Message| {
+            let frame_of = move |mut answer: Message| -> Outbound {
                 if old {
                     downgrade(&mut answer);
                 }
-                let item = match encode_response(request_id, codec, compressor, &answer) {
+                match encode_response(request_id, codec, compressor, &answer) {
                     Ok(bytes) => Outbound::Frame { conn: id, bytes },
                     Err(reason) => Outbound::Close { conn: id, reason },
-                };
-                // False only when the front end stopped: nobody to answer any more.
-                let _ = mailbox.send(item);
+                }
             };
             match msg {
                 // Java's TC with `transport.enableTcServerBatchSendResponse` answers a merged
@@ -492,21 +556,24 @@ fn handle_request(
                         && merged.msg_ids.len() == merged.msgs.len() =>
                 {
                     for (msg, msg_id) in merged.msgs.into_iter().zip(merged.msg_ids) {
-                        let send = send.clone();
-                        let done = Box::new(move |answer: Message| {
-                            send(Message::BatchResultMessage(BatchResultMessage {
+                        let answer = dispatch(&ctx.proxy, &caller, msg).map_err(|m| {
+                            format!("merged request type {} not dispatched", m.type_code())
+                        })?;
+                        started.push(Box::pin(answer.map(move |answer| {
+                            frame_of(Message::BatchResultMessage(BatchResultMessage {
                                 msgs: vec![answer],
                                 msg_ids: vec![msg_id],
                             }))
-                        });
-                        dispatch(&ctx.proxy, &caller, msg, done).map_err(|m| {
-                            format!("merged request type {} not dispatched", m.type_code())
-                        })?;
+                        })));
                     }
                     Ok(())
                 }
-                msg => dispatch(&ctx.proxy, &caller, msg, Box::new(send))
-                    .map_err(|m| format!("request type {} not dispatched", m.type_code())),
+                msg => {
+                    let answer = dispatch(&ctx.proxy, &caller, msg)
+                        .map_err(|m| format!("request type {} not dispatched", m.type_code()))?;
+                    started.push(Box::pin(answer.map(frame_of)));
+                    Ok(())
+                }
             }
         }
         other => Err(format!(
