@@ -78,6 +78,9 @@ pub(crate) struct Connection {
     inbuf: BytesMut,
     outbuf: BytesMut,
     pub(crate) registration: Registration,
+    /// Who the transaction requests come from, made once per registration (`None` until the
+    /// first request after one).
+    pub(crate) caller: Option<crate::dispatch::Caller>,
 }
 
 /// What [`Connection::read_available`] saw.
@@ -103,6 +106,7 @@ impl Connection {
             inbuf: BytesMut::new(),
             outbuf: BytesMut::new(),
             registration: Registration::default(),
+            caller: None,
         }
     }
 

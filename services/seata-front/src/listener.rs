@@ -487,6 +487,7 @@ fn handle_request(
 ) -> Result<(), String> {
     match msg {
         Message::RegisterTmRequest(r) => {
+            conn.caller = None;
             let reg = &mut conn.registration;
             reg.tm = true;
             reg.identify(r.version, r.application_id, r.transaction_service_group);
@@ -498,6 +499,7 @@ fn handle_request(
             respond(ctx, conn, frame, &answer)
         }
         Message::RegisterRmRequest(r) => {
+            conn.caller = None;
             let reg = &mut conn.registration;
             reg.rm = true;
             reg.identify(r.version, r.application_id, r.transaction_service_group);
@@ -525,14 +527,17 @@ fn handle_request(
                     msg.type_code()
                 ));
             }
-            let java_client_id = client_id(&conn.registration.application_id, conn.peer);
-            let caller = Caller {
-                application_id: conn.registration.application_id.clone(),
-                client_id: match &ctx.bridge {
-                    Some(bridge) => SeataRoute::client_id(bridge, &java_client_id),
-                    None => java_client_id,
-                },
-            };
+            let registration = &conn.registration;
+            let caller = conn.caller.get_or_insert_with(|| {
+                let java_client_id = client_id(&registration.application_id, conn.peer);
+                Caller {
+                    application_id: registration.application_id.clone(),
+                    client_id: match &ctx.bridge {
+                        Some(bridge) => SeataRoute::client_id(bridge, &java_client_id),
+                        None => java_client_id,
+                    },
+                }
+            });
             let old = conn.registration.is_old_client();
             let (id, request_id, codec, compressor) =
                 (conn.id, frame.request_id, frame.codec, frame.compressor);
@@ -556,7 +561,7 @@ fn handle_request(
                         && merged.msg_ids.len() == merged.msgs.len() =>
                 {
                     for (msg, msg_id) in merged.msgs.into_iter().zip(merged.msg_ids) {
-                        let answer = dispatch(&ctx.proxy, &caller, msg).map_err(|m| {
+                        let answer = dispatch(&ctx.proxy, caller, msg).map_err(|m| {
                             format!("merged request type {} not dispatched", m.type_code())
                         })?;
                         started.push(Box::pin(answer.map(move |answer| {
@@ -569,7 +574,7 @@ fn handle_request(
                     Ok(())
                 }
                 msg => {
-                    let answer = dispatch(&ctx.proxy, &caller, msg)
+                    let answer = dispatch(&ctx.proxy, caller, msg)
                         .map_err(|m| format!("request type {} not dispatched", m.type_code()))?;
                     started.push(Box::pin(answer.map(frame_of)));
                     Ok(())
