@@ -1,11 +1,11 @@
 //! Where the client's in-process invoker meets the server's servants: [`Servants`] is a
-//! [`LocalTarget`], so `LocalInvoker::new(Arc::new(servants))` calls them through the wire
-//! encoding without a network. This module sits above both the client and the server, which
+//! [`LocalTarget`], so `LocalInvoker::new(Arc::new(servants))` calls them without a network
+//! (Tars responses are handed back as packets, TUP ones encoded). This module sits above both the client and the server, which
 //! do not import each other.
 
 use std::sync::Mutex;
 
-use crate::client::{LocalReply, LocalTarget};
+use crate::client::{LocalReply, LocalResponse, LocalTarget};
 use crate::packet::RequestPacket;
 use crate::server::{Response, ResponseSink, Servants};
 
@@ -16,7 +16,10 @@ impl ResponseSink for ReplySink {
     fn send(&self, response: Response) {
         let reply = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(reply) = reply {
-            reply(response.encode_body());
+            reply(match response {
+                Response::Tars(packet) => LocalResponse::Packet(packet),
+                tup @ Response::Tup(_) => LocalResponse::Encoded(tup.encode_body()),
+            });
         }
     }
 }

@@ -205,7 +205,9 @@ impl tars::client::LocalTarget for Threaded {
                 result_desc: Default::default(),
                 context: Default::default(),
             };
-            reply(response.encode_to_bytes());
+            reply(tars::client::LocalResponse::Encoded(
+                response.encode_to_bytes(),
+            ));
         });
     }
 }

@@ -344,7 +344,7 @@ impl Communicator {
     /// Declares that `obj` at `host:port` is served in this process by `target` (e.g. the
     /// `Servants` of one of its own adapters): direct proxies to exactly that object and
     /// endpoint, made from now on by this communicator or any clone of it, call `target` in
-    /// process through the wire encoding ([`LocalInvoker`]) instead of over a connection to
+    /// process as packets ([`LocalInvoker`]) instead of over a connection to
     /// the process itself. `host` must be written as the proxy strings write it.
     ///
     /// Neither the communicator nor those proxies keep `target` alive (servants commonly

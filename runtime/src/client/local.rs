@@ -1,6 +1,7 @@
-//! An in-process [`Invoker`]: requests are encoded, handed to a [`LocalTarget`] (such as the
-//! server's `Servants`) and the responses decoded, exactly as over a connection but without
-//! the network. Useful for tests and for calling co-located servants.
+//! An in-process [`Invoker`]: requests are handed to a [`LocalTarget`] (such as the server's
+//! `Servants`) as packets, without the network and without encoding the packet around the
+//! parameters (the parameters travel encoded in its buffer, as over a connection). Useful for
+//! tests and for calling co-located servants.
 //!
 //! The client reaches the servants only through [`LocalTarget`], a trait of its own; the
 //! implementation for `Servants` lives above both the client and the server.
@@ -14,23 +15,31 @@ use futures::channel::oneshot;
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use super::timer::{Timer, TimerId};
-use crate::codec::TarsStruct;
 use crate::packet::{RequestPacket, ResponsePacket};
 
-/// Completes one in-process call with the encoded response: a `ResponsePacket` in the Tars
-/// layout, or the TUP layout for a TUP request, without the length prefix.
-pub type LocalReply = Box<dyn FnOnce(Bytes) + Send + 'static>;
+/// The answer to one in-process call.
+#[derive(Debug)]
+pub enum LocalResponse {
+    /// A Tars response packet, handed over as it is.
+    Packet(ResponsePacket),
+    /// An encoded response without the length prefix: a `ResponsePacket` in the Tars layout,
+    /// or the TUP layout for a TUP request.
+    Encoded(Bytes),
+}
+
+/// Completes one in-process call with its response.
+pub type LocalReply = Box<dyn FnOnce(LocalResponse) + Send + 'static>;
 
 /// What a [`LocalInvoker`] delivers requests to: servants in the same process.
 pub trait LocalTarget: std::fmt::Debug + Send + Sync + 'static {
     /// Serves `request`. For a two-way call `reply` is `Some`: the target calls it once with
-    /// the encoded response, at once or later from any thread. A reply dropped without being
+    /// the response, at once or later from any thread. A reply dropped without being
     /// called leaves the call to its timeout (a call without a timeout fails at once). For a
     /// one-way call `reply` is `None` and nothing is answered.
     fn deliver(&self, request: RequestPacket, reply: Option<LocalReply>);
 }
 
-/// Delivers requests to a [`LocalTarget`] in the same process through the wire encoding.
+/// Delivers requests to a [`LocalTarget`] in the same process.
 #[derive(Debug, Clone)]
 pub struct LocalInvoker {
     target: Arc<dyn LocalTarget>,
@@ -45,10 +54,6 @@ impl LocalInvoker {
     /// An invoker over a target already behind a trait object.
     pub fn from_target(target: Arc<dyn LocalTarget>) -> LocalInvoker {
         LocalInvoker { target }
-    }
-
-    fn through_wire(req: &RequestPacket) -> Result<RequestPacket, CallError> {
-        Ok(RequestPacket::decode_from(&req.encode_to_bytes())?)
     }
 }
 
@@ -73,19 +78,18 @@ impl OneshotSink {
     }
 }
 
-fn decode_response(body: &Bytes) -> Result<ResponsePacket, CallError> {
-    Ok(ResponsePacket::decode_any(
-        body,
-        crate::codec::DecodeLimits::DEFAULT,
-    )?)
+fn response_packet(response: LocalResponse) -> Result<ResponsePacket, CallError> {
+    match response {
+        LocalResponse::Packet(p) => Ok(p),
+        LocalResponse::Encoded(body) => Ok(ResponsePacket::decode_any(
+            &body,
+            crate::codec::DecodeLimits::DEFAULT,
+        )?),
+    }
 }
 
 impl Invoker for LocalInvoker {
-    fn invoke(&self, request: RequestPacket, _hash: Option<u64>) -> ResponseFuture {
-        let req = match Self::through_wire(&request) {
-            Ok(r) => r,
-            Err(e) => return ResponseFuture::ready(Err(e)),
-        };
+    fn invoke(&self, req: RequestPacket, _hash: Option<u64>) -> ResponseFuture {
         let (tx, rx) = oneshot::channel();
         let sink = Arc::new(OneshotSink {
             tx: Mutex::new(Some(tx)),
@@ -103,8 +107,8 @@ impl Invoker for LocalInvoker {
         let on_reply = sink;
         self.target.deliver(
             req,
-            Some(Box::new(move |body: Bytes| {
-                on_reply.complete(decode_response(&body))
+            Some(Box::new(move |response: LocalResponse| {
+                on_reply.complete(response_packet(response))
             })),
         );
         ResponseFuture::new(async move {
@@ -115,8 +119,7 @@ impl Invoker for LocalInvoker {
         })
     }
 
-    fn invoke_oneway(&self, request: RequestPacket, _hash: Option<u64>) -> Result<(), CallError> {
-        let req = Self::through_wire(&request)?;
+    fn invoke_oneway(&self, req: RequestPacket, _hash: Option<u64>) -> Result<(), CallError> {
         self.target.deliver(req, None);
         Ok(())
     }

@@ -29,7 +29,7 @@ pub use callback::{AsyncThreads, AsyncThreadsError, ASYNC_THREAD_PREFIX, DEFAULT
 pub use communicator::{Communicator, ProxyError, DEFAULT_REFRESH_INTERVAL};
 pub use error::CallError;
 pub use invoker::{Invoker, ResponseFuture};
-pub use local::{LocalInvoker, LocalReply, LocalTarget};
+pub use local::{LocalInvoker, LocalReply, LocalResponse, LocalTarget};
 pub use locator::{
     Locator, ObjectUpdate, QueryFLocator, QueryLookup, RegistryLocator, WatchError, WatchFuture,
 };

@@ -110,11 +110,15 @@ impl Connection {
         }
     }
 
-    /// Reads until the socket would block (edge-triggered readiness), handing every complete
-    /// frame to `on_frame` as soon as it is in. A frame error or an `Err` of `on_frame` stops
-    /// reading: the connection is to be closed.
+    /// Reads until the socket is drained (edge-triggered readiness), handing every complete
+    /// frame to `on_frame` as soon as it is in. A read that fills less than the buffer means
+    /// the socket had no more (new data raises a new edge), so it ends the pass without the
+    /// extra read that would only say WouldBlock; unless `until_eof` (the event reported the
+    /// peer's close), which reads on until the end. A frame error or an `Err` of `on_frame`
+    /// stops reading: the connection is to be closed.
     pub(crate) fn read_available(
         &mut self,
+        until_eof: bool,
         mut on_frame: impl FnMut(&mut Connection, Frame) -> Result<(), String>,
     ) -> Result<ReadOutcome, String> {
         let mut chunk = [0u8; 16 * 1024];
@@ -129,6 +133,9 @@ impl Connection {
                             Ok(None) => break,
                             Err(e) => return Err(format!("frame error: {e}")),
                         }
+                    }
+                    if n < chunk.len() && !until_eof {
+                        return Ok(ReadOutcome::Drained);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),

@@ -62,7 +62,8 @@ pub(crate) enum Outbound {
 /// An answer being computed: the encoded frame (or the reason to close) once it is ready.
 type Pending = Pin<Box<dyn Future<Output = Outbound> + Send + 'static>>;
 
-/// Wakes the listener thread for its pending answers, once until it looks again.
+/// Wakes the listener thread for its pending answers and its mailbox, once until it looks
+/// again.
 struct LoopWaker {
     woken: AtomicBool,
     waker: Arc<Waker>,
@@ -86,24 +87,23 @@ impl Wake for LoopWaker {
 #[derive(Clone)]
 pub(crate) struct Mailbox {
     tx: Sender<Outbound>,
-    waker: Arc<Waker>,
+    waker: Arc<LoopWaker>,
 }
 
 impl Mailbox {
-    /// Hands `item` to the listener thread; false when it stopped.
+    /// Hands `item` to the listener thread; false when it stopped. The loop is woken once
+    /// until it looks, however many items arrive meanwhile.
     pub(crate) fn send(&self, item: Outbound) -> bool {
         if self.tx.send(item).is_err() {
             return false;
         }
-        if let Err(e) = self.waker.wake() {
-            tracing::warn!(error = %e, "waking the Seata listener");
-        }
+        self.waker.wake_by_ref();
         true
     }
 
     /// Wakes the loop without a message (to see the stop flag).
     pub(crate) fn wake(&self) {
-        if let Err(e) = self.waker.wake() {
+        if let Err(e) = self.waker.waker.wake() {
             tracing::warn!(error = %e, "waking the Seata listener");
         }
     }
@@ -179,9 +179,12 @@ impl Listener {
         let (tx, rx) = crossbeam_channel::unbounded();
         let loop_waker = Arc::new(LoopWaker {
             woken: AtomicBool::new(false),
-            waker: waker.clone(),
+            waker,
         });
-        let mailbox = Mailbox { tx, waker };
+        let mailbox = Mailbox {
+            tx,
+            waker: loop_waker.clone(),
+        };
         let registry = RmRegistry::new(mailbox.clone());
         Ok(Bound {
             listener: Listener {
@@ -246,8 +249,9 @@ impl Listener {
                     WAKER => {}
                     Token(t) => {
                         let index = t - FIRST_CONN;
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(index);
+                        let closing = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closing {
+                            self.read(index, closing);
                         }
                         if event.is_writable() {
                             dirty.insert(index);
@@ -255,10 +259,12 @@ impl Listener {
                     }
                 }
             }
+            // Cleared before looking, so a wake from now on makes the next poll return.
+            let woken = self.loop_waker.woken.swap(false, Ordering::AcqRel);
             while let Ok(item) = self.rx.try_recv() {
                 self.deliver(item, &mut dirty);
             }
-            self.poll_answers(&mut dirty);
+            self.poll_answers(woken, &mut dirty);
             // Responses queued while reading (heartbeats, registrations) count too.
             for (index, slot) in self.slots.iter().enumerate() {
                 if slot.conn.as_ref().is_some_and(Connection::has_output) {
@@ -307,10 +313,9 @@ impl Listener {
         }
     }
 
-    /// Polls the answers started since the last pass and those woken since (the coordinator
-    /// answered), queueing every one that is ready.
-    fn poll_answers(&mut self, dirty: &mut BTreeSet<usize>) {
-        let woken = self.loop_waker.woken.swap(false, Ordering::AcqRel);
+    /// Polls the answers started since the last pass and, when the loop was `woken`, those
+    /// woken since (the coordinator answered), queueing every one that is ready.
+    fn poll_answers(&mut self, woken: bool, dirty: &mut BTreeSet<usize>) {
         if !woken && self.started.is_empty() {
             return;
         }
@@ -399,12 +404,13 @@ impl Listener {
         slot.conn = Some(Connection::new(id, stream, peer, self.max_frame));
     }
 
-    fn read(&mut self, index: usize) {
+    /// Reads what `index` has (to its end when the peer is `closing`).
+    fn read(&mut self, index: usize, closing: bool) {
         let Some(conn) = self.slots.get_mut(index).and_then(|s| s.conn.as_mut()) else {
             return;
         };
         let (ctx, started) = (&self.ctx, &mut self.started);
-        match conn.read_available(|c, frame| handle_frame(ctx, started, c, frame)) {
+        match conn.read_available(closing, |c, frame| handle_frame(ctx, started, c, frame)) {
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::Eof) => {
                 // Answers still due are lost with the connection (the peer left).

@@ -129,3 +129,38 @@ fn a_client_that_does_not_read_is_closed_past_the_outbound_cap() {
     let mut other = Client::connect(front.local_addr());
     other.register_tm("2.2.0");
 }
+
+#[test]
+fn a_client_that_half_closes_right_after_its_last_frames_is_served_then_closed() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let front = front_only(port, 1000, 16 << 20);
+    for round in 0..20 {
+        let mut c = Client::connect(front.local_addr());
+        c.register_rm("2.2.0", "jdbc:mysql://h/db");
+        // Two PINGs and the end of the stream in one write burst: the front end reads the
+        // frames in one short read, and must still see the end that came with them.
+        let mut wire = BytesMut::new();
+        Frame::ping(1).encode(&mut wire).expect("encode");
+        Frame::ping(2).encode(&mut wire).expect("encode");
+        c.write(&wire);
+        c.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        // The RM is forgotten (its connection closed) within a bounded time.
+        let until = Instant::now() + Duration::from_secs(5);
+        while !front.rm_registry().connections().is_empty() {
+            assert!(
+                Instant::now() < until,
+                "round {round}: the half-closed RM connection is still registered"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // And the client reads the end of the stream (after any PONG that made it out).
+        while let Some(frame) = c.try_recv_frame() {
+            assert!(frame.is_heartbeat(), "round {round}: {frame:?}");
+        }
+    }
+}
