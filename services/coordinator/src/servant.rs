@@ -2,9 +2,19 @@
 //! and the phase-two driver. Nothing here blocks: every call that changes state is answered
 //! through a deferred reply once its change is durable, and commit/rollback are answered
 //! when phase two has run (or is left to the retry task).
+//!
+//! Each operation is written once, over a [`Defer`]: what it calls when it answers later.
+//! The Tars servant defers through its `Current` (a deferred reply); [`direct`] calls the
+//! same operations from the same process without the Tars layer and hands back a future of
+//! the answer (the Seata front end of a node calls its coordinator that way).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
 use tars::TarsString;
 
 use tars::server::{Current, Responder, ServantError};
@@ -28,6 +38,86 @@ pub struct CoordinatorServantImpl {
     core: Arc<TransactionCore>,
     store: Arc<dyn TxStore>,
     driver: Arc<PhaseTwoDriver>,
+}
+
+/// Sends an operation's answer once, from any thread.
+pub type Later<T> = Box<dyn FnOnce(T) + Send + 'static>;
+
+/// What an operation calls when it will answer later: the sender of its answer, or `None`
+/// when nobody waits for one (a one-way call; the change is made all the same).
+pub type Defer<'a, T> = dyn FnMut() -> Option<Later<T>> + 'a;
+
+/// The answer of an operation called with [`direct`]: ready at once, or when the operation
+/// sends it. `None` when the operation dropped its sender without answering (a bug, never
+/// expected).
+pub struct DirectAnswer<T> {
+    now: Option<T>,
+    later: Option<oneshot::Receiver<T>>,
+}
+
+impl<T> Unpin for DirectAnswer<T> {}
+
+impl<T> Future for DirectAnswer<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(now) = self.now.take() {
+            return Poll::Ready(Some(now));
+        }
+        match self.later.as_mut() {
+            Some(rx) => Pin::new(rx).poll(cx).map(|r| r.ok()),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// Runs `op` (one of the servant's `*_with` operations) in this process and returns the
+/// future of its answer: the value it returns when it answered at once, else what it sends
+/// through the deferral.
+pub fn direct<T: Send + 'static>(op: impl FnOnce(&mut Defer<'_, T>) -> T) -> DirectAnswer<T> {
+    let (tx, rx) = oneshot::channel();
+    let mut tx = Some(tx);
+    let mut deferred = false;
+    let now = op(&mut || {
+        deferred = true;
+        tx.take().map(|tx| {
+            Box::new(move |answer: T| {
+                // The caller may have gone away; nothing to do then.
+                let _ = tx.send(answer);
+            }) as Later<T>
+        })
+    });
+    if deferred {
+        DirectAnswer {
+            now: None,
+            later: Some(rx),
+        }
+    } else {
+        DirectAnswer {
+            now: Some(now),
+            later: None,
+        }
+    }
+}
+
+/// The deferral of a Tars call: a deferred reply through `current`, sent with `send`.
+fn through<'a, T: 'static>(
+    current: &'a mut Current,
+    send: fn(Responder, T),
+) -> impl FnMut() -> Option<Later<T>> + 'a {
+    move || {
+        current
+            .defer()
+            .map(|responder| Box::new(move |answer: T| send(responder, answer)) as Later<T>)
+    }
+}
+
+/// The sender of a `(result, status)` answer through a generated responder function. A
+/// macro, not a function: each use is a capture-free closure (a `fn` pointer).
+macro_rules! end_state {
+    ($send:expr) => {
+        |r: Responder, (result, status): (TxResult, GlobalStatus)| $send(r, &result, &status)
+    };
 }
 
 /// A successful result.
@@ -88,16 +178,16 @@ impl CoordinatorServantImpl {
         }
     }
 
-    /// Answers through `reply` once everything queued so far is durable (a one-way call gets
-    /// no answer; its change is stored all the same).
-    fn when_durable(
+    /// Answers with `answer` of the store's result once everything queued so far is durable
+    /// (a one-way call gets no answer; its change is stored all the same).
+    fn when_durable<T: 'static>(
         &self,
-        current: &mut Current,
-        reply: impl FnOnce(Responder, std::result::Result<(), StoreError>) + Send + 'static,
+        defer: &mut Defer<'_, T>,
+        answer: impl FnOnce(std::result::Result<(), StoreError>) -> T + Send + 'static,
     ) {
-        if let Some(responder) = current.defer() {
+        if let Some(later) = defer() {
             self.store
-                .after_durable(Box::new(move |r| reply(responder, r)));
+                .after_durable(Box::new(move |r| later(answer(r))));
         }
     }
 
@@ -107,11 +197,10 @@ impl CoordinatorServantImpl {
     /// it ends in, or at once with the decision's status.
     fn decide(
         &self,
-        current: &mut Current,
+        defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
         xid: String,
         decide: impl FnOnce() -> GlobalStatus,
         drive_now: fn(GlobalStatus) -> bool,
-        send: fn(Responder, &TxResult, &GlobalStatus),
     ) -> GlobalStatus {
         let reserved = self.driver.reserve(&xid);
         let status = decide();
@@ -124,21 +213,20 @@ impl CoordinatorServantImpl {
         }
         let wait = phase_two && drive_now(status);
         let driver = self.driver.clone();
-        let responder = current.defer();
+        let later = defer();
         self.store.after_durable(Box::new(move |r| {
             if let Err(e) = r {
                 if phase_two {
                     driver.release(&xid, status);
                 }
-                match responder {
-                    Some(responder) => send(responder, &store_failed(&e), &status),
+                match later {
+                    Some(later) => later((store_failed(&e), status)),
                     None => tracing::error!(xid, error = %e, "decision not stored"),
                 }
                 return;
             }
-            let reply = responder.map(|responder| {
-                Box::new(move |end: GlobalStatus| send(responder, &ok(), &end))
-                    as crate::driver::Done
+            let reply = later.map(|later| {
+                Box::new(move |end: GlobalStatus| later((ok(), end))) as crate::driver::Done
             });
             if wait {
                 driver.drive_reserved(xid, reply);
@@ -160,7 +248,7 @@ impl CoordinatorServantImpl {
     #[allow(clippy::too_many_arguments)]
     fn register(
         &self,
-        current: &mut Current,
+        defer: &mut Defer<'_, (TxResult, i64)>,
         xid: &str,
         branch_type: BranchType,
         resource_id: &str,
@@ -177,9 +265,9 @@ impl CoordinatorServantImpl {
             application_data,
         ) {
             Ok(branch_id) => {
-                self.when_durable(current, move |responder, r| {
+                self.when_durable(defer, move |r| {
                     let id = if r.is_ok() { branch_id } else { 0 };
-                    CoordinatorResponder::branch_register(responder, &stored(r), &id)
+                    (stored(r), id)
                 });
                 (ok(), branch_id)
             }
@@ -193,26 +281,30 @@ impl CoordinatorServantImpl {
     /// taken for a branch that then fails to register are released again.
     fn register_shared_rows(
         &self,
-        current: &mut Current,
+        defer: &mut Defer<'_, (TxResult, i64)>,
         xid: String,
         resource_id: String,
         client_id: String,
         lock_keys: String,
         application_data: String,
     ) {
-        let send = |current: &mut Current, r: &TxResult| {
-            if let Some(responder) = current.defer() {
-                CoordinatorResponder::branch_register(responder, r, &0);
+        let send = |defer: &mut Defer<'_, (TxResult, i64)>, r: TxResult| {
+            if let Some(later) = defer() {
+                later((r, 0));
             }
         };
         let rows = match crate::lock::row_keys(&resource_id, &lock_keys) {
             Ok(rows) => rows,
-            Err(e) => return send(current, &failed(Code::BranchRegisterFailed, e.to_string())),
+            Err(e) => return send(defer, failed(Code::BranchRegisterFailed, e.to_string())),
         };
         if self.core.status(&xid) != GlobalStatus::Begin {
             // Unknown, closed or deciding: the core gives the precise refusal.
+            let mut deferred = false;
             let (r, _) = self.register(
-                current,
+                &mut || {
+                    deferred = true;
+                    defer()
+                },
                 &xid,
                 BranchType::AT,
                 &resource_id,
@@ -220,23 +312,26 @@ impl CoordinatorServantImpl {
                 &lock_keys,
                 &application_data,
             );
-            return send(current, &r);
+            if !deferred {
+                send(defer, r);
+            }
+            return;
         }
         match self.core.lock_query(&xid, &resource_id, &lock_keys) {
             Ok(true) => {}
             Ok(false) => {
                 return send(
-                    current,
-                    &failed(
+                    defer,
+                    failed(
                         Code::LockKeyConflict,
                         format!("{lock_keys} locked in {resource_id}"),
                     ),
                 )
             }
-            Err(e) => return send(current, &(&e).into()),
+            Err(e) => return send(defer, (&e).into()),
         }
         let new_rows = self.core.locks().not_held_by(&xid, &rows);
-        let Some(responder) = current.defer() else {
+        let Some(later) = defer() else {
             return; // a one-way registration has nobody to tell its branch id
         };
         let this = self.clone();
@@ -259,11 +354,7 @@ impl CoordinatorServantImpl {
                             Ok(branch_id) => {
                                 this.store.after_durable(Box::new(move |r| {
                                     let id = if r.is_ok() { branch_id } else { 0 };
-                                    CoordinatorResponder::branch_register(
-                                        responder,
-                                        &stored(r),
-                                        &id,
-                                    )
+                                    later((stored(r), id))
                                 }));
                                 return;
                             }
@@ -279,7 +370,7 @@ impl CoordinatorServantImpl {
                     ),
                     Err(RowsRefused::Store(e)) => store_failed(&e),
                 };
-                CoordinatorResponder::branch_register(responder, &refused, &0);
+                later((refused, 0));
             }),
         );
     }
@@ -293,6 +384,166 @@ fn timeout_of(ms: i32) -> Duration {
     }
 }
 
+/// The operations, each answering at once (its return value) or later through `defer`.
+impl CoordinatorServantImpl {
+    /// Begins a transaction; answers with its XID once the begin is durable.
+    pub fn begin_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, TarsString)>,
+        application_id: &str,
+        transaction_name: &str,
+        timeout_ms: i32,
+    ) -> (TxResult, TarsString) {
+        let xid = match self.core.begin(
+            application_id,
+            transaction_name,
+            timeout_of(timeout_ms),
+            Instant::now(),
+        ) {
+            Ok(xid) => xid,
+            Err(e) => return ((&e).into(), TarsString::new()),
+        };
+        let answer = TarsString::from(&xid);
+        self.when_durable(defer, move |r| {
+            // A begin that was not stored hands out no XID.
+            let xid = if r.is_ok() { answer } else { TarsString::new() };
+            (stored(r), xid)
+        });
+        (ok(), xid.into())
+    }
+
+    /// Commits `xid`. The TM waits for a TCC commit; a timed-out transaction's rollback and an
+    /// all-AT async commit run in the background (the TM is told TimeoutRollbacking /
+    /// Committed).
+    pub fn commit_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        xid: &str,
+    ) -> (TxResult, GlobalStatus) {
+        let core = self.core.clone();
+        let x = xid.to_owned();
+        let status = self.decide(
+            defer,
+            xid.to_owned(),
+            move || core.commit(&x, Instant::now()),
+            |s| s == GlobalStatus::Committing,
+        );
+        (ok(), status)
+    }
+
+    /// Rolls `xid` back; the TM waits for phase two.
+    pub fn rollback_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        xid: &str,
+    ) -> (TxResult, GlobalStatus) {
+        let core = self.core.clone();
+        let x = xid.to_owned();
+        let status = self.decide(
+            defer,
+            xid.to_owned(),
+            move || core.rollback(&x, Instant::now()),
+            |s| {
+                matches!(
+                    s,
+                    GlobalStatus::Rollbacking | GlobalStatus::TimeoutRollbacking
+                )
+            },
+        );
+        (ok(), status)
+    }
+
+    /// The status of `xid` (answered at once).
+    pub fn get_status_with(&self, xid: &str) -> (TxResult, GlobalStatus) {
+        (ok(), self.core.status(xid))
+    }
+
+    /// A TM reports the end state of `xid`; answered once stored.
+    pub fn global_report_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        xid: &str,
+        status: GlobalStatus,
+    ) -> (TxResult, GlobalStatus) {
+        match self.core.global_report(xid, status) {
+            Ok(now) => {
+                // An end state: nothing to drive, only to answer once stored.
+                self.when_durable(defer, move |r| (stored(r), now));
+                (ok(), now)
+            }
+            Err(e) => ((&e).into(), self.core.status(xid)),
+        }
+    }
+
+    /// Registers a branch; answers with its id once durable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn branch_register_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, i64)>,
+        xid: &str,
+        branch_type: BranchType,
+        resource_id: &str,
+        client_id: &str,
+        lock_keys: &str,
+        application_data: &str,
+    ) -> (TxResult, i64) {
+        if branch_type == BranchType::AT && self.store.shares_locks() {
+            self.register_shared_rows(
+                defer,
+                xid.to_owned(),
+                resource_id.to_owned(),
+                client_id.to_owned(),
+                lock_keys.to_owned(),
+                application_data.to_owned(),
+            );
+            return (ok(), 0);
+        }
+        self.register(
+            defer,
+            xid,
+            branch_type,
+            resource_id,
+            client_id,
+            lock_keys,
+            application_data,
+        )
+    }
+
+    /// A branch reports its phase-one status; answered once stored.
+    pub fn branch_report_with(
+        &self,
+        defer: &mut Defer<'_, TxResult>,
+        xid: &str,
+        branch_id: i64,
+        status: BranchStatus,
+        application_data: &str,
+    ) -> TxResult {
+        match self
+            .core
+            .branch_report(xid, branch_id, status, application_data)
+        {
+            Ok(()) => {
+                self.when_durable(defer, stored);
+                ok()
+            }
+            Err(e) => (&e).into(),
+        }
+    }
+
+    /// Whether `lock_keys` of `resource_id` could be locked by `xid` (answered at once).
+    pub fn lock_query_with(
+        &self,
+        xid: &str,
+        resource_id: &str,
+        lock_keys: &str,
+    ) -> (TxResult, bool) {
+        match self.core.lock_query(xid, resource_id, lock_keys) {
+            Ok(lockable) => (ok(), lockable),
+            Err(e) => ((&e).into(), false),
+        }
+    }
+}
+
 impl Coordinator for CoordinatorServantImpl {
     fn begin(
         &self,
@@ -301,55 +552,28 @@ impl Coordinator for CoordinatorServantImpl {
         transaction_name: TarsString,
         timeout_ms: i32,
     ) -> Result<(TxResult, TarsString)> {
-        let xid = match self.core.begin(
+        Ok(self.begin_with(
+            &mut through(current, |r, (result, xid)| {
+                CoordinatorResponder::begin(r, &result, &xid)
+            }),
             &application_id,
             &transaction_name,
-            timeout_of(timeout_ms),
-            Instant::now(),
-        ) {
-            Ok(xid) => xid,
-            Err(e) => return Ok(((&e).into(), TarsString::new())),
-        };
-        let answer = TarsString::from(&xid);
-        self.when_durable(current, move |responder, r| {
-            // A begin that was not stored hands out no XID.
-            let xid = if r.is_ok() { answer } else { TarsString::new() };
-            CoordinatorResponder::begin(responder, &stored(r), &xid)
-        });
-        Ok((ok(), xid.into()))
+            timeout_ms,
+        ))
     }
 
     fn commit(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
-        // The TM waits for a TCC commit; a timed-out transaction's rollback and an all-AT
-        // async commit run in the background (the TM is told TimeoutRollbacking / Committed).
-        let core = self.core.clone();
-        let x = xid.clone();
-        let status = self.decide(
-            current,
-            xid.to_string(),
-            move || core.commit(&x, Instant::now()),
-            |s| s == GlobalStatus::Committing,
-            CoordinatorResponder::commit,
-        );
-        Ok((ok(), status))
+        Ok(self.commit_with(
+            &mut through(current, end_state!(CoordinatorResponder::commit)),
+            &xid,
+        ))
     }
 
     fn rollback(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
-        let core = self.core.clone();
-        let x = xid.clone();
-        let status = self.decide(
-            current,
-            xid.to_string(),
-            move || core.rollback(&x, Instant::now()),
-            |s| {
-                matches!(
-                    s,
-                    GlobalStatus::Rollbacking | GlobalStatus::TimeoutRollbacking
-                )
-            },
-            CoordinatorResponder::rollback,
-        );
-        Ok((ok(), status))
+        Ok(self.rollback_with(
+            &mut through(current, end_state!(CoordinatorResponder::rollback)),
+            &xid,
+        ))
     }
 
     fn get_status(
@@ -357,7 +581,7 @@ impl Coordinator for CoordinatorServantImpl {
         _current: &mut Current,
         xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus)> {
-        Ok((ok(), self.core.status(&xid)))
+        Ok(self.get_status_with(&xid))
     }
 
     fn global_report(
@@ -366,16 +590,11 @@ impl Coordinator for CoordinatorServantImpl {
         xid: TarsString,
         status: GlobalStatus,
     ) -> Result<(TxResult, GlobalStatus)> {
-        match self.core.global_report(&xid, status) {
-            Ok(now) => {
-                // An end state: nothing to drive, only to answer once stored.
-                self.when_durable(current, move |responder, r| {
-                    CoordinatorResponder::global_report(responder, &stored(r), &now)
-                });
-                Ok((ok(), now))
-            }
-            Err(e) => Ok(((&e).into(), self.core.status(&xid))),
-        }
+        Ok(self.global_report_with(
+            &mut through(current, end_state!(CoordinatorResponder::global_report)),
+            &xid,
+            status,
+        ))
     }
 
     fn branch_register(
@@ -388,19 +607,10 @@ impl Coordinator for CoordinatorServantImpl {
         lock_keys: TarsString,
         application_data: TarsString,
     ) -> Result<(TxResult, i64)> {
-        if branch_type == BranchType::AT && self.store.shares_locks() {
-            self.register_shared_rows(
-                current,
-                xid.to_string(),
-                resource_id.to_string(),
-                client_id.to_string(),
-                lock_keys.to_string(),
-                application_data.to_string(),
-            );
-            return Ok((ok(), 0));
-        }
-        Ok(self.register(
-            current,
+        Ok(self.branch_register_with(
+            &mut through(current, |r, (result, id)| {
+                CoordinatorResponder::branch_register(r, &result, &id)
+            }),
             &xid,
             branch_type,
             &resource_id,
@@ -418,18 +628,15 @@ impl Coordinator for CoordinatorServantImpl {
         status: BranchStatus,
         application_data: TarsString,
     ) -> Result<TxResult> {
-        match self
-            .core
-            .branch_report(&xid, branch_id, status, &application_data)
-        {
-            Ok(()) => {
-                self.when_durable(current, |responder, r| {
-                    CoordinatorResponder::branch_report(responder, &stored(r))
-                });
-                Ok(ok())
-            }
-            Err(e) => Ok((&e).into()),
-        }
+        Ok(self.branch_report_with(
+            &mut through(current, |r, result| {
+                CoordinatorResponder::branch_report(r, &result)
+            }),
+            &xid,
+            branch_id,
+            status,
+            &application_data,
+        ))
     }
 
     fn lock_query(
@@ -440,9 +647,6 @@ impl Coordinator for CoordinatorServantImpl {
         resource_id: TarsString,
         lock_keys: TarsString,
     ) -> Result<(TxResult, bool)> {
-        match self.core.lock_query(&xid, &resource_id, &lock_keys) {
-            Ok(lockable) => Ok((ok(), lockable)),
-            Err(e) => Ok(((&e).into(), false)),
-        }
+        Ok(self.lock_query_with(&xid, &resource_id, &lock_keys))
     }
 }

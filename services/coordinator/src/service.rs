@@ -273,6 +273,14 @@ impl CoordinatorService {
     }
 }
 
+impl CoordinatorService {
+    /// The servant over this coordinator's core, store and phase-two driver (the one hosted
+    /// under [`COORDINATOR_OBJ`]; its `*_with` operations can be called directly).
+    pub fn servant(&self) -> CoordinatorServantImpl {
+        CoordinatorServantImpl::new(self.core.clone(), self.store.clone(), self.driver.clone())
+    }
+}
+
 impl Hosted for CoordinatorService {
     /// [`ADAPTER`] on the configured host, port and threads.
     fn hosting(&self) -> Hosting {
@@ -285,11 +293,7 @@ impl Hosted for CoordinatorService {
     fn add_servants(&self, servants: &mut Servants) {
         servants.add(
             COORDINATOR_OBJ,
-            Arc::new(CoordinatorServant::new(CoordinatorServantImpl::new(
-                self.core.clone(),
-                self.store.clone(),
-                self.driver.clone(),
-            ))),
+            Arc::new(CoordinatorServant::new(self.servant())),
         );
     }
 }

@@ -1,10 +1,8 @@
-//! One Seata transaction request → one `CoordinatorObj` call → one Seata response.
+//! One Seata transaction request → one coordinator call ([`Backend`]) → one Seata response.
 //!
-//! [`dispatch`] makes the call (the proxy's `_async` variant) and returns the future of the
-//! Seata answer; the listener thread polls it (woken through its mio waker), so nothing
-//! blocks and no other thread is involved in building the answer. Calls about an existing
-//! transaction carry the XID in their context (`XID_CONTEXT_KEY`), which the cluster router
-//! forwards by.
+//! [`dispatch`] makes the call and returns the future of the Seata answer; the listener
+//! thread polls it (woken through its mio waker), so nothing blocks and no other thread is
+//! involved in building the answer.
 //!
 //! A failed call (transport error, timeout, no endpoint) becomes a `Failed` response with
 //! exception code `IO` (the outcome is unknown to the client, which retries or asks the
@@ -16,15 +14,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures::FutureExt;
-use tars::client::{CallError, XID_CONTEXT_KEY};
+use tars::client::CallError;
 use tars::TarsString;
-use tars_protocols::tarstx::{self as tx, CoordinatorProxy, TxResult};
+use tars_protocols::tarstx::{self as tx, TxResult};
 use tars_seata::message::{
     BranchRegisterResponse, GlobalBeginResponse, GlobalEndResponse, GlobalLockQueryResponse,
     MergeResultMessage, TransactionResponse,
 };
 use tars_seata::{GlobalStatus, Message, ResultCode, TransactionExceptionCode};
 
+use crate::backend::Backend;
 use crate::codes::{
     branch_status_to_tars, branch_type_to_tars, exception_from_tars, status_from_tars,
     status_to_tars,
@@ -187,26 +186,25 @@ pub(crate) fn lock_query_response(reply: Result<(TxResult, bool), CallError>) ->
 /// once when the request is refused without a call). `request` must satisfy
 /// [`is_dispatchable`]; anything else is returned as `Err` (the caller closes).
 pub(crate) fn dispatch(
-    proxy: &CoordinatorProxy,
+    coordinator: &dyn Backend,
     caller: &Caller,
     request: Message,
 ) -> Result<Answer, Message> {
-    let with_xid = |xid: &str| proxy.with_context(XID_CONTEXT_KEY, xid.to_owned());
     Ok(match request {
-        Message::GlobalBeginRequest(r) => proxy
-            .begin_async(&caller.application_id, &r.transaction_name, r.timeout)
+        Message::GlobalBeginRequest(r) => coordinator
+            .begin(&caller.application_id, &r.transaction_name, r.timeout)
             .map(begin_response)
             .boxed(),
-        Message::GlobalCommitRequest(r) => with_xid(&r.xid)
-            .commit_async(&r.xid)
+        Message::GlobalCommitRequest(r) => coordinator
+            .commit(&r.xid)
             .map(|reply| end_response("commit", reply, Message::GlobalCommitResponse))
             .boxed(),
-        Message::GlobalRollbackRequest(r) => with_xid(&r.xid)
-            .rollback_async(&r.xid)
+        Message::GlobalRollbackRequest(r) => coordinator
+            .rollback(&r.xid)
             .map(|reply| end_response("rollback", reply, Message::GlobalRollbackResponse))
             .boxed(),
-        Message::GlobalStatusRequest(r) => with_xid(&r.xid)
-            .get_status_async(&r.xid)
+        Message::GlobalStatusRequest(r) => coordinator
+            .get_status(&r.xid)
             .map(|reply| end_response("getStatus", reply, Message::GlobalStatusResponse))
             .boxed(),
         Message::GlobalReportRequest(r) => {
@@ -222,8 +220,8 @@ pub(crate) fn dispatch(
                     global_status: GlobalStatus::UnKnown,
                 })));
             };
-            with_xid(&r.xid)
-                .global_report_async(&r.xid, status)
+            coordinator
+                .global_report(&r.xid, status)
                 .map(|reply| end_response("globalReport", reply, Message::GlobalReportResponse))
                 .boxed()
         }
@@ -239,8 +237,8 @@ pub(crate) fn dispatch(
                     },
                 )));
             };
-            with_xid(&r.xid)
-                .branch_register_async(
+            coordinator
+                .branch_register(
                     &r.xid,
                     branch_type,
                     &r.resource_id,
@@ -258,8 +256,8 @@ pub(crate) fn dispatch(
                     format!("branch status {} is not supported", r.status.code()),
                 ))));
             };
-            with_xid(&r.xid)
-                .branch_report_async(&r.xid, r.branch_id, status, &r.application_data)
+            coordinator
+                .branch_report(&r.xid, r.branch_id, status, &r.application_data)
                 .map(branch_report_response)
                 .boxed()
         }
@@ -275,8 +273,8 @@ pub(crate) fn dispatch(
                     },
                 )));
             };
-            with_xid(&r.xid)
-                .lock_query_async(&r.xid, branch_type, &r.resource_id, &r.lock_key)
+            coordinator
+                .lock_query(&r.xid, branch_type, &r.resource_id, &r.lock_key)
                 .map(lock_query_response)
                 .boxed()
         }
@@ -289,7 +287,7 @@ pub(crate) fn dispatch(
             let answers = merged
                 .msgs
                 .into_iter()
-                .map(|msg| dispatch(proxy, caller, msg))
+                .map(|msg| dispatch(coordinator, caller, msg))
                 .collect::<Result<Vec<_>, _>>()?;
             futures::future::join_all(answers)
                 .map(|msgs| Message::MergeResultMessage(MergeResultMessage { msgs }))

@@ -1,6 +1,7 @@
 //! The Seata v1 front end of the tars-rs coordinator: Seata TM and RM clients (Java, python,
-//! go) connect to it as to a Seata TC; their requests become calls on
-//! `tars.tarscoordinator.CoordinatorObj` through a [`CoordinatorProxy`].
+//! go) connect to it as to a Seata TC; their requests become calls on the coordinator
+//! ([`Backend`]): `tars.tarscoordinator.CoordinatorObj` through a [`CoordinatorProxy`], or the
+//! coordinator servant of the same process called directly.
 //!
 //! - [`listener`](SeataFrontEnd::start): one mio thread accepts, reads and decodes frames
 //!   (several per read, split across reads; a frame error closes the connection, as Java
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod bridge;
 pub mod codes;
 pub mod connection;
@@ -45,8 +47,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[cfg(doc)]
 use tars_protocols::tarstx::CoordinatorProxy;
 
+pub use backend::Backend;
 pub use bridge::SeataBridge;
 pub use connection::{ConnId, Registration};
 pub use registry::{PendingResponse, RequestError, ResponseCallback, RmConnection, RmRegistry};
@@ -160,10 +164,11 @@ impl std::fmt::Debug for SeataFrontEnd {
 
 impl SeataFrontEnd {
     /// Binds `config.host:config.port` and starts the listener thread, which sends every
-    /// transaction request to `coordinator`.
+    /// transaction request to `coordinator` (a `CoordinatorProxy`, or the servant of a
+    /// coordinator in this process).
     pub fn start(
         config: SeataConfig,
-        coordinator: CoordinatorProxy,
+        coordinator: Arc<dyn Backend>,
     ) -> Result<SeataFrontEnd, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let bound = listener::Listener::bind(&config, coordinator, stop.clone())?;

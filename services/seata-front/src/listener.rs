@@ -23,11 +23,11 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Token, Waker};
-use tars_protocols::tarstx::CoordinatorProxy;
 use tars_seata::bytes::{Bytes, BytesMut};
 use tars_seata::message::{BatchResultMessage, RegisterResponse, UndoLogDeleteRequest};
 use tars_seata::{BranchType, Frame, Message, MessageType};
 
+use crate::backend::Backend;
 use crate::codes::downgrade;
 use crate::connection::{ConnId, Connection, ReadOutcome};
 use crate::dispatch::{dispatch, is_dispatchable, Caller};
@@ -116,7 +116,7 @@ struct Slot {
 
 /// Everything the frame handlers need besides the connection.
 struct Ctx {
-    proxy: CoordinatorProxy,
+    coordinator: Arc<dyn Backend>,
     registry: RmRegistry,
     max_outbound: usize,
     server_version: String,
@@ -157,7 +157,7 @@ impl Listener {
     /// Binds `config.host:config.port` and sets up the poll, waker and channel.
     pub(crate) fn bind(
         config: &SeataConfig,
-        proxy: CoordinatorProxy,
+        coordinator: Arc<dyn Backend>,
         stop: Arc<AtomicBool>,
     ) -> Result<Bound, crate::Error> {
         let addr = format!("{}:{}", config.host, config.port);
@@ -200,7 +200,7 @@ impl Listener {
                 started: Vec::new(),
                 loop_waker,
                 ctx: Ctx {
-                    proxy,
+                    coordinator,
                     registry: registry.clone(),
                     max_outbound: config.max_outbound,
                     server_version: config.server_version.clone(),
@@ -567,9 +567,10 @@ fn handle_request(
                         && merged.msg_ids.len() == merged.msgs.len() =>
                 {
                     for (msg, msg_id) in merged.msgs.into_iter().zip(merged.msg_ids) {
-                        let answer = dispatch(&ctx.proxy, caller, msg).map_err(|m| {
-                            format!("merged request type {} not dispatched", m.type_code())
-                        })?;
+                        let answer =
+                            dispatch(ctx.coordinator.as_ref(), caller, msg).map_err(|m| {
+                                format!("merged request type {} not dispatched", m.type_code())
+                            })?;
                         started.push(Box::pin(answer.map(move |answer| {
                             frame_of(Message::BatchResultMessage(BatchResultMessage {
                                 msgs: vec![answer],
@@ -580,7 +581,7 @@ fn handle_request(
                     Ok(())
                 }
                 msg => {
-                    let answer = dispatch(&ctx.proxy, caller, msg)
+                    let answer = dispatch(ctx.coordinator.as_ref(), caller, msg)
                         .map_err(|m| format!("request type {} not dispatched", m.type_code()))?;
                     started.push(Box::pin(answer.map(frame_of)));
                     Ok(())

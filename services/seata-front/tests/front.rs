@@ -101,8 +101,17 @@ fn begin_then_rollback_without_branches_is_rolled_back() {
 }
 
 #[test]
-fn at_branches_lock_rows_and_conflict_across_transactions() {
-    let env = Env::start();
+fn at_branches_lock_rows_and_conflict_across_transactions_called_directly() {
+    at_branches_lock_rows_and_conflict_across_transactions(Env::start());
+}
+
+#[test]
+fn at_branches_lock_rows_and_conflict_across_transactions_over_tars() {
+    at_branches_lock_rows_and_conflict_across_transactions(Env::start_over_tars());
+}
+
+/// AT rows locked by one transaction conflict with another's until the commit frees them.
+fn at_branches_lock_rows_and_conflict_across_transactions(env: Env) {
     let mut tm = env.client();
     identified(tm.register_tm("2.2.0"));
     let mut rm = env.client();
@@ -196,8 +205,17 @@ fn branch_report_is_forwarded() {
 }
 
 #[test]
-fn unknown_xids_are_finished_and_refuse_branches() {
-    let env = Env::start();
+fn unknown_xids_are_finished_and_refuse_branches_called_directly() {
+    unknown_xids_are_finished_and_refuse_branches(Env::start());
+}
+
+#[test]
+fn unknown_xids_are_finished_and_refuse_branches_over_tars() {
+    unknown_xids_are_finished_and_refuse_branches(Env::start_over_tars());
+}
+
+/// An XID nobody began: its commit says Finished, a branch of it is refused.
+fn unknown_xids_are_finished_and_refuse_branches(env: Env) {
     let mut c = env.client();
     identified(c.register_tm("2.2.0"));
     let ghost = "127.0.0.1:1:424242";
@@ -250,8 +268,17 @@ fn merged_round(c: &mut Client, msg_ids: bool) {
 }
 
 #[test]
-fn merged_requests_are_answered_in_order_with_and_without_msg_ids() {
-    let env = Env::start();
+fn merged_requests_are_answered_in_order_called_directly() {
+    merged_requests_are_answered_in_order_with_and_without_msg_ids(Env::start());
+}
+
+#[test]
+fn merged_requests_are_answered_in_order_over_tars() {
+    merged_requests_are_answered_in_order_with_and_without_msg_ids(Env::start_over_tars());
+}
+
+/// Merged requests, with and without message ids, answered in request order.
+fn merged_requests_are_answered_in_order_with_and_without_msg_ids(env: Env) {
     let mut c = env.client();
     identified(c.register_tm("2.2.0"));
     identified(c.register_rm("2.2.0", DB));

@@ -228,8 +228,17 @@ fn wait_finished(tm: &mut Client, xid: &str) {
 }
 
 #[test]
-fn commit_reaches_the_rm_in_registration_order() {
-    let env = Env::start();
+fn commit_reaches_the_rm_in_registration_order_called_directly() {
+    commit_reaches_the_rm_in_registration_order(Env::start());
+}
+
+#[test]
+fn commit_reaches_the_rm_in_registration_order_over_tars() {
+    commit_reaches_the_rm_in_registration_order(Env::start_over_tars());
+}
+
+/// A TCC commit is answered once both branch commits reached the RM, in order.
+fn commit_reaches_the_rm_in_registration_order(env: Env) {
     let (mut tm, rm, xid, ids) = transaction(
         &env,
         "tcc-a,tcc-b",
@@ -250,8 +259,17 @@ fn commit_reaches_the_rm_in_registration_order() {
 }
 
 #[test]
-fn rollback_reaches_the_rm_in_reverse_registration_order() {
-    let env = Env::start();
+fn rollback_reaches_the_rm_in_reverse_order_called_directly() {
+    rollback_reaches_the_rm_in_reverse_registration_order(Env::start());
+}
+
+#[test]
+fn rollback_reaches_the_rm_in_reverse_order_over_tars() {
+    rollback_reaches_the_rm_in_reverse_registration_order(Env::start_over_tars());
+}
+
+/// A rollback reaches the RM's branches in reverse registration order.
+fn rollback_reaches_the_rm_in_reverse_registration_order(env: Env) {
     let (mut tm, rm, xid, ids) = transaction(
         &env,
         "tcc-a",

@@ -291,6 +291,7 @@ impl Node {
         }
         let seata = match start_seata(
             config,
+            Some(coordinator.servant()),
             &coordinator_servants,
             coordinator_addr,
             bridge.as_ref(),
@@ -357,6 +358,7 @@ impl Node {
         // Before attaching: a Seata port in use stops the node before it leads anything.
         let seata = match start_seata(
             config,
+            None,
             &coordinator_servants,
             coordinator_addr,
             bridge.as_ref(),
@@ -546,13 +548,17 @@ fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-/// Starts the Seata front end when `config.seata.port` is set, calling the coordinator's
-/// `servants` (bound at `coordinator_addr`) in process; the branches registered through it
-/// are reached in phase two through `bridge`, served at `bridge_addr`.
+/// Starts the Seata front end when `config.seata.port` is set, calling the coordinator in
+/// process: its servant directly when given (`direct`: an embedded coordinator), else the
+/// `servants` (bound at `coordinator_addr`; a cluster node's router) through a proxy served
+/// locally. The branches registered through it are reached in phase two through `bridge`,
+/// served at `bridge_addr`.
 /// Returns it with the host its XIDs should carry (`[seata] advertise`, else
 /// `default_advertise`, else the listening host).
+#[allow(clippy::too_many_arguments)]
 fn start_seata(
     config: &NodeConfig,
+    direct: Option<tars_coordinator::servant::CoordinatorServantImpl>,
     servants: &Arc<tars::server::Servants>,
     coordinator_addr: SocketAddr,
     bridge: Option<&SeataBridge>,
@@ -574,7 +580,31 @@ fn start_seata(
         .clone()
         .or_else(|| default_advertise.map(str::to_owned))
         .unwrap_or_else(|| host.clone());
-    // The coordinator object of this process, called in process (no loopback connection).
+    let coordinator: Arc<dyn tars_seata_front::Backend> = match direct {
+        Some(servant) => Arc::new(servant),
+        None => Arc::new(local_coordinator_proxy(servants, coordinator_addr)?),
+    };
+    let front = SeataFrontEnd::start(
+        SeataConfig {
+            host,
+            port,
+            bridge: Some(bridge_addr.to_string()),
+            undo_log: config.seata.undo_log(),
+            batch_responses: config.seata.batch_responses,
+            ..SeataConfig::default()
+        },
+        coordinator,
+    )?;
+    bridge.bind(front.rm_registry().clone());
+    Ok(Some((front, advertise)))
+}
+
+/// A proxy to the coordinator object of this process, called in process (no loopback
+/// connection).
+fn local_coordinator_proxy(
+    servants: &Arc<tars::server::Servants>,
+    coordinator_addr: SocketAddr,
+) -> Result<CoordinatorProxy, NodeError> {
     let coordinator_host = loopback_if_unspecified(coordinator_addr.ip()).to_string();
     let communicator = Communicator::new();
     communicator.serve_locally(
@@ -591,19 +621,7 @@ fn start_seata(
     let proxy = communicator
         .string_to_proxy(&proxy_string)
         .map_err(|e| NodeError::Config(format!("seata coordinator proxy {proxy_string:?}: {e}")))?;
-    let front = SeataFrontEnd::start(
-        SeataConfig {
-            host,
-            port,
-            bridge: Some(bridge_addr.to_string()),
-            undo_log: config.seata.undo_log(),
-            batch_responses: config.seata.batch_responses,
-            ..SeataConfig::default()
-        },
-        CoordinatorProxy::new(proxy),
-    )?;
-    bridge.bind(front.rm_registry().clone());
-    Ok(Some((front, advertise)))
+    Ok(CoordinatorProxy::new(proxy))
 }
 
 fn bound_addrs(server: &Server) -> Result<(SocketAddr, SocketAddr), NodeError> {

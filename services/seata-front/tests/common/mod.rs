@@ -22,6 +22,12 @@ use tars_seata_front::{SeataBridge, SeataConfig, SeataFrontEnd};
 /// How long a test waits for one answer.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// How the front end reaches the coordinator.
+enum Calls {
+    Direct,
+    OverTars,
+}
+
 /// A coordinator (in memory) and the front end calling it.
 pub struct Env {
     pub front: SeataFrontEnd,
@@ -35,8 +41,19 @@ impl Env {
     }
 
     /// An environment whose front end configuration `adjust` may change (the port, the
-    /// bridge and the coordinator are set here).
+    /// bridge and the coordinator are set here). The front end calls the coordinator's
+    /// servant directly, as embedded tarsd does.
     pub fn start_with(adjust: impl FnOnce(&mut SeataConfig)) -> Env {
+        Env::start_calling(Calls::Direct, adjust)
+    }
+
+    /// An environment whose front end calls the coordinator over Tars (a `CoordinatorProxy`
+    /// to its port, as a cluster node calls its router).
+    pub fn start_over_tars() -> Env {
+        Env::start_calling(Calls::OverTars, |_| {})
+    }
+
+    fn start_calling(calls: Calls, adjust: impl FnOnce(&mut SeataConfig)) -> Env {
         let service = CoordinatorService::open(CoordinatorConfig {
             in_memory: true,
             port: 0,
@@ -72,7 +89,11 @@ impl Env {
             ..SeataConfig::default()
         };
         adjust(&mut config);
-        let front = SeataFrontEnd::start(config, proxy).expect("start front end");
+        let coordinator: std::sync::Arc<dyn tars_seata_front::Backend> = match calls {
+            Calls::Direct => std::sync::Arc::new(service.servant()),
+            Calls::OverTars => std::sync::Arc::new(proxy),
+        };
+        let front = SeataFrontEnd::start(config, coordinator).expect("start front end");
         bridge.bind(front.rm_registry().clone());
         Env {
             front,
@@ -98,7 +119,7 @@ pub fn front_only(coordinator_port: u16, timeout_ms: u64, max_outbound: usize) -
             max_outbound,
             ..SeataConfig::default()
         },
-        proxy,
+        std::sync::Arc::new(proxy),
     )
     .expect("start front end")
 }
