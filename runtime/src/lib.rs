@@ -26,6 +26,7 @@ extern crate self as tars;
 pub mod client;
 pub mod endpoint;
 mod in_process;
+pub mod panic;
 pub mod protocol;
 pub mod registration;
 pub mod server;

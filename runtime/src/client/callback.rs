@@ -98,7 +98,7 @@ impl Task {
             }
             Ok(Poll::Ready(())) => self.finish(),
             Err(panic) => {
-                let what = panic_message(panic.as_ref());
+                let what = crate::panic::message(panic.as_ref());
                 tracing::error!(panic = %what, "an async callback panicked; the thread goes on");
                 self.finish();
             }
@@ -143,16 +143,6 @@ impl Wake for Task {
                 Err(actual) => state = actual,
             }
         }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }
 

@@ -36,6 +36,11 @@ pub struct CoordinatorConfig {
     pub data_dir: PathBuf,
     /// Keep sessions in memory only (nothing survives a restart). For tests.
     pub in_memory: bool,
+    /// Begin a new database although this data directory ran a coordinator before and its
+    /// database is missing or empty (tarsd `--init`; never read from a file). Without it such
+    /// a start is refused ([`StoreError::Missing`]).
+    #[serde(skip)]
+    pub init: bool,
     /// Listening host.
     pub host: String,
     /// Listening port (0 picks a free one).
@@ -68,6 +73,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             data_dir: PathBuf::from("tars-data/coordinator"),
             in_memory: false,
+            init: false,
             host: "127.0.0.1".into(),
             port: DEFAULT_PORT,
             fragment: 0,
@@ -186,7 +192,7 @@ impl CoordinatorService {
         let (store, recovered) = if config.in_memory {
             SessionStore::in_memory()?
         } else {
-            SessionStore::open(&config.data_dir.join("coordinator.redb"))?
+            SessionStore::open_with(&config.data_dir.join("coordinator.redb"), config.init)?
         };
         let store = Arc::new(store);
         let epoch = recovered.epoch;

@@ -34,6 +34,14 @@ pub enum StoreError {
     /// retried (registering and deregistering are idempotent).
     #[error("registry store unavailable: {0}")]
     Unavailable(String),
+    /// The database file is damaged: the storage engine could not read it or failed on it.
+    #[error("registry store: {file} is damaged: {what}")]
+    Damaged {
+        /// The file.
+        file: String,
+        /// What failed.
+        what: String,
+    },
     /// A stored record did not decode (the file was damaged or written by something else).
     #[error("registry store: record {key:?} is corrupt: {source}")]
     Corrupt {
@@ -42,6 +50,21 @@ pub enum StoreError {
         /// Why it did not decode.
         source: tars::codec::DecodeError,
     },
+}
+
+/// Runs `f`, which calls the storage engine; a panic in it (redb panics on some damaged
+/// pages) becomes [`StoreError::Damaged`] naming `file` and what was being done.
+fn engine<T>(
+    file: &str,
+    doing: &str,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    tars::panic::catch(f).unwrap_or_else(|message| {
+        Err(StoreError::Damaged {
+            file: file.to_owned(),
+            what: format!("the storage engine failed {doing}: {message}"),
+        })
+    })
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -105,6 +128,8 @@ pub trait RegistrationBackend: Send + Sync + 'static {
 /// The embedded registration database.
 pub struct RegistrationStore {
     db: Database,
+    /// The database file (for errors).
+    file: String,
 }
 
 impl std::fmt::Debug for RegistrationStore {
@@ -114,14 +139,27 @@ impl std::fmt::Debug for RegistrationStore {
 }
 
 impl RegistrationStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`. A damaged file is an error naming
+    /// it ([`StoreError::Damaged`]), also where the storage engine panics on it.
     pub fn open(path: &Path) -> Result<RegistrationStore, StoreError> {
-        let db = Database::create(path).map_err(db_err)?;
-        // Create the table so that reads of a fresh database succeed.
-        let tx = db.begin_write().map_err(db_err)?;
-        tx.open_table(REGISTRATIONS).map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        Ok(RegistrationStore { db })
+        let file = path.display().to_string();
+        let db = engine(&file, "opening it", || {
+            let db = Database::create(path).map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => {
+                    StoreError::Damaged {
+                        file: file.clone(),
+                        what,
+                    }
+                }
+                other => StoreError::Db(format!("{file}: {other}")),
+            })?;
+            // Create the table so that reads of a fresh database succeed.
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(REGISTRATIONS).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(db)
+        })?;
+        Ok(RegistrationStore { db, file })
     }
 
     /// Stores (or replaces) an instance's registration durably.
@@ -131,6 +169,10 @@ impl RegistrationStore {
 
     /// Stores (or replaces) several registrations in one durable commit.
     pub fn put_all(&self, instances: &[Instance]) -> Result<(), StoreError> {
+        engine(&self.file, "writing", || self.put_all_now(instances))
+    }
+
+    fn put_all_now(&self, instances: &[Instance]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
@@ -149,6 +191,10 @@ impl RegistrationStore {
 
     /// Removes a registration durably; whether it existed.
     pub fn remove(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
+        engine(&self.file, "removing", || self.remove_now(obj, host, port))
+    }
+
+    fn remove_now(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
         let key = record_key(obj, host, port);
         let tx = self.db.begin_write().map_err(db_err)?;
         let existed = {
@@ -162,6 +208,10 @@ impl RegistrationStore {
 
     /// Every stored registration.
     pub fn load_all(&self) -> Result<Vec<Instance>, StoreError> {
+        engine(&self.file, "reading", || self.load_all_now())
+    }
+
+    fn load_all_now(&self) -> Result<Vec<Instance>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
         let mut out = Vec::new();

@@ -12,9 +12,13 @@
 //!
 //! [`SessionStore::open`] also bumps the stored leader **epoch** (durably, before anything else)
 //! and reads back the open transactions, for XIDs that stay unique across restarts and for
-//! recovery.
+//! recovery. The epoch is also kept beside the database ([`epoch_file`]), so a database that
+//! went missing or was truncated is refused instead of starting over. Panics of the storage
+//! engine (a damaged file) are caught where the store calls it and become
+//! [`StoreError::Damaged`].
 
 mod acks;
+pub mod epoch_file;
 mod record;
 mod writer;
 
@@ -102,6 +106,32 @@ pub enum StoreError {
         key: String,
         /// Why it did not decode.
         reason: String,
+    },
+    /// A file of the store is damaged: the storage engine could not read it (or failed on
+    /// it), or it holds something else.
+    #[error("coordinator store: {file} is damaged: {what}")]
+    Damaged {
+        /// The file.
+        file: String,
+        /// What failed.
+        what: String,
+    },
+    /// The database is missing or empty although this data directory has run a coordinator
+    /// before (its epoch file says so): starting over would hand out XIDs again. Start with
+    /// `init` (tarsd `--init`) to begin a new database anyway; its epochs continue after the
+    /// recorded one.
+    #[error(
+        "coordinator store: {file} is missing or empty, but this data directory ran epoch \
+         {epoch} (see {epoch_file}); restore the file, or start with --init to begin a new \
+         store whose XIDs continue after that epoch"
+    )]
+    Missing {
+        /// The database file.
+        file: String,
+        /// The epoch file.
+        epoch_file: String,
+        /// The epoch it records.
+        epoch: u64,
     },
     /// An earlier write failed; the store refuses further writes (memory and disk may differ).
     #[error("coordinator store failed earlier and accepts no writes: {0}")]

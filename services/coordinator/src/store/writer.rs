@@ -11,7 +11,7 @@ use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tars::codec::Writer;
 
-use super::{record, AckQueue, StoreError, TxStore};
+use super::{epoch_file, record, AckQueue, StoreError, TxStore};
 use crate::core::Journal;
 use crate::session::GlobalSession;
 
@@ -159,6 +159,8 @@ struct Queue {
 
 struct Shared {
     db: Database,
+    /// The database file, for errors ("in memory" for a store in memory).
+    file: String,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -183,15 +185,42 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 
 impl SessionStore {
     /// Opens (or creates) the database file at `path`, bumps the epoch and reads back the open
-    /// transactions.
+    /// transactions. Refuses a missing or empty database in a data directory that ran before
+    /// ([`StoreError::Missing`]; see [`SessionStore::open_with`]).
     pub fn open(path: &Path) -> Result<(SessionStore, Recovered), StoreError> {
+        SessionStore::open_with(path, false)
+    }
+
+    /// [`SessionStore::open`]; with `init`, a missing or empty database is begun anew even
+    /// though the epoch file beside it says this data directory ran before (its epochs, and
+    /// so its XIDs, continue after the recorded one).
+    pub fn open_with(path: &Path, init: bool) -> Result<(SessionStore, Recovered), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         }
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
-        Self::start(db)
+        let file = path.display().to_string();
+        let epochs = epoch_file::path_of(path);
+        let recorded = epoch_file::read(&epochs)?;
+        let present = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let missing = |epoch| StoreError::Missing {
+            file: file.clone(),
+            epoch_file: epochs.display().to_string(),
+            epoch,
+        };
+        if let (Some(epoch), false, false) = (recorded, present, init) {
+            return Err(missing(epoch));
+        }
+        let db = engine(&file, "opening it", || {
+            Database::create(path).map_err(|e| open_error(&file, e))
+        })?;
+        let start = Start {
+            file: file.clone(),
+            epoch_file: Some(epochs.clone()),
+            recorded,
+            init,
+        };
+        Self::start(db, start)
     }
 
     /// A store kept in memory only (tests, and nodes that choose no durability).
@@ -199,29 +228,22 @@ impl SessionStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(db_err)?;
-        Self::start(db)
+        let start = Start {
+            file: "in memory".into(),
+            epoch_file: None,
+            recorded: None,
+            init: true,
+        };
+        Self::start(db, start)
     }
 
-    fn start(db: Database) -> Result<(SessionStore, Recovered), StoreError> {
-        let epoch = {
-            let tx = db.begin_write().map_err(db_err)?;
-            let epoch = {
-                let mut meta = tx.open_table(META).map_err(db_err)?;
-                let epoch = meta
-                    .get(EPOCH_KEY)
-                    .map_err(db_err)?
-                    .map_or(0, |v| v.value())
-                    + 1;
-                meta.insert(EPOCH_KEY, epoch).map_err(db_err)?;
-                epoch
-            };
-            tx.open_table(SESSIONS).map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
-            epoch
-        };
-        let sessions = read_sessions(&db)?;
+    fn start(db: Database, start: Start) -> Result<(SessionStore, Recovered), StoreError> {
+        let file = start.file.clone();
+        let epoch = engine(&file, "bumping the epoch", || bump_epoch(&db, &start))?;
+        let sessions = engine(&file, "reading the sessions", || read_sessions(&db))?;
         let shared = Arc::new(Shared {
             db,
+            file,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
         });
@@ -324,6 +346,75 @@ impl Journal for SessionStore {
     }
 }
 
+/// How a database is being started.
+struct Start {
+    /// The database file (for errors).
+    file: String,
+    /// Where the epoch is kept beside it (none in memory).
+    epoch_file: Option<std::path::PathBuf>,
+    /// The epoch that file recorded.
+    recorded: Option<u64>,
+    /// Whether a database without an epoch may begin anew although one was recorded.
+    init: bool,
+}
+
+/// Stores the next epoch: one more than both the database's and the epoch file's, in the
+/// epoch file first (see [`epoch_file`]), then in the database.
+fn bump_epoch(db: &Database, start: &Start) -> Result<u64, StoreError> {
+    let tx = db.begin_write().map_err(db_err)?;
+    let epoch = {
+        let mut meta = tx.open_table(META).map_err(db_err)?;
+        let stored = meta.get(EPOCH_KEY).map_err(db_err)?.map(|v| v.value());
+        if let (None, Some(recorded), false) = (stored, start.recorded, start.init) {
+            // A database that holds no epoch where one ran: replaced or emptied.
+            return Err(StoreError::Missing {
+                file: start.file.clone(),
+                epoch_file: start
+                    .epoch_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                epoch: recorded,
+            });
+        }
+        let epoch = stored.unwrap_or(0).max(start.recorded.unwrap_or(0)) + 1;
+        if let Some(file) = &start.epoch_file {
+            epoch_file::write(file, epoch)?;
+        }
+        meta.insert(EPOCH_KEY, epoch).map_err(db_err)?;
+        epoch
+    };
+    tx.open_table(SESSIONS).map_err(db_err)?;
+    tx.commit().map_err(db_err)?;
+    Ok(epoch)
+}
+
+/// An error of opening the database: a damaged file, or another failure, naming the file.
+fn open_error(file: &str, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => StoreError::Damaged {
+            file: file.to_owned(),
+            what,
+        },
+        other => StoreError::Db(format!("{file}: {other}")),
+    }
+}
+
+/// Runs `f`, which calls the storage engine; a panic in it (redb panics on some damaged
+/// pages) becomes [`StoreError::Damaged`] naming `file` and what was being done.
+fn engine<T>(
+    file: &str,
+    doing: &str,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    tars::panic::catch(f).unwrap_or_else(|message| {
+        Err(StoreError::Damaged {
+            file: file.to_owned(),
+            what: format!("the storage engine failed {doing}: {message}"),
+        })
+    })
+}
+
 fn read_sessions(db: &Database) -> Result<Vec<GlobalSession>, StoreError> {
     let now = Instant::now();
     let tx = db.begin_read().map_err(db_err)?;
@@ -418,7 +509,7 @@ fn write_loop(shared: &Shared) {
         let result = if failed {
             Err(StoreError::Failed("an earlier commit failed".into()))
         } else {
-            write_batch(&shared.db, &batch)
+            engine(&shared.file, "writing", || write_batch(&shared.db, &batch))
         };
         last_commit = started.elapsed();
         batch.clear();

@@ -34,6 +34,11 @@ struct Args {
     /// The coordinator fragment this node leads (embedded mode).
     #[arg(long)]
     fragment: Option<u32>,
+    /// Begin a new coordinator store although this data directory ran one before and its
+    /// database is missing or empty (without it tarsd refuses to start then); XIDs continue
+    /// after the epoch recorded beside the database.
+    #[arg(long)]
+    init: bool,
     /// Cluster mode: `etcd=URL[,URL...]` (the etcd members' client URLs).
     #[arg(long, global = true)]
     cluster: Option<String>,
@@ -140,6 +145,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(f) = args.fragment {
             config.coordinator.fragment = f;
+        }
+        if args.init {
+            config.coordinator.init = true;
         }
         config.cluster = cluster_section(
             config.cluster.take(),
