@@ -74,11 +74,47 @@ pub struct Step {
     pub branch: BranchSession,
 }
 
+/// How many ended transactions the core remembers the outcome of (about 100 bytes each).
+pub const ENDED_REMEMBERED: usize = 65_536;
+
+/// The outcomes of the transactions that ended most recently (at most [`ENDED_REMEMBERED`],
+/// the oldest forgotten first; in memory, so a restart forgets them): a TM asking about one
+/// (a commit after someone else's rollback, a second commit) hears how it really ended
+/// instead of `Finished`.
+#[derive(Debug, Default)]
+struct Ended {
+    status: HashMap<String, GlobalStatus>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Ended {
+    fn record(&mut self, xid: &str, status: GlobalStatus) {
+        if self.status.insert(xid.to_owned(), status).is_none() {
+            self.order.push_back(xid.to_owned());
+            if self.order.len() > ENDED_REMEMBERED {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.status.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// How `xid` ended; `Finished` when it is not remembered (never known, or long ago).
+    fn of(&self, xid: &str) -> GlobalStatus {
+        self.status
+            .get(xid)
+            .copied()
+            .unwrap_or(GlobalStatus::Finished)
+    }
+}
+
 /// Sessions, locks and the rules between them.
 #[derive(Debug)]
 pub struct TransactionCore {
     xids: XidGenerator,
     sessions: Mutex<HashMap<String, GlobalSession>>,
+    /// Outcomes of recently ended transactions (locked after `sessions` when both are).
+    ended: Mutex<Ended>,
     locks: LockManager,
     next_branch: AtomicI64,
     failed: Mutex<std::collections::HashSet<String>>,
@@ -111,6 +147,7 @@ impl TransactionCore {
         TransactionCore {
             xids,
             sessions: Mutex::new(HashMap::new()),
+            ended: Mutex::new(Ended::default()),
             locks: LockManager::new(),
             next_branch: AtomicI64::new(first_branch_id + 1),
             failed: Mutex::new(Default::default()),
@@ -274,12 +311,20 @@ impl TransactionCore {
         self.sessions.lock().get(xid).cloned()
     }
 
-    /// The status of `xid`; `Finished` once it has ended (or was never known).
+    /// The status of `xid`; `Finished` once it has ended (or was never known), as a Seata TC
+    /// answers (TMs wait for it).
     pub fn status(&self, xid: &str) -> GlobalStatus {
         self.sessions
             .lock()
             .get(xid)
             .map_or(GlobalStatus::Finished, |s| s.status)
+    }
+
+    /// How `xid` ended, while that is remembered ([`ENDED_REMEMBERED`] most recent ones, in
+    /// memory); `None` for a transaction still open, forgotten or never known.
+    pub fn outcome(&self, xid: &str) -> Option<GlobalStatus> {
+        let _sessions = self.sessions.lock();
+        self.ended.lock().status.get(xid).copied()
     }
 
     /// Registers a branch. AT branches take their row locks (all or none).
@@ -373,14 +418,15 @@ impl TransactionCore {
             .map_err(|e| TxError::new(Code::LockableCheckFailed, e.to_string()))
     }
 
-    /// The TM commits. Returns the status the TM is told: `Finished` for an unknown XID, the
-    /// current status when phase two already started, `TimeoutRollbacking` when it timed out,
+    /// The TM commits. Returns the status the TM is told: for an XID that has ended, how it
+    /// ended (`Rollbacked` after someone else's rollback; `Finished` when not remembered or
+    /// never known), the current status when phase two already started, `TimeoutRollbacking` when it timed out,
     /// `Committed` when every branch is AT (async commit: locks released now, undo logs
     /// deleted in the background), else `Committing` (drive the steps).
     pub fn commit(&self, xid: &str, now: Instant) -> GlobalStatus {
         let mut sessions = self.sessions.lock();
         let Some(session) = sessions.get_mut(xid) else {
-            return GlobalStatus::Finished;
+            return self.ended.lock().of(xid);
         };
         if session.status != GlobalStatus::Begin {
             return session.status;
@@ -390,7 +436,7 @@ impl TransactionCore {
             session.status = GlobalStatus::TimeoutRollbacking;
             self.prune(session);
             if session.branches.is_empty() {
-                self.end(&mut sessions, xid);
+                self.end(&mut sessions, xid, GlobalStatus::TimeoutRollbacked);
                 return GlobalStatus::TimeoutRollbacked;
             }
             self.journal_put(session);
@@ -398,7 +444,7 @@ impl TransactionCore {
         }
         self.prune(session);
         if session.branches.is_empty() {
-            self.end(&mut sessions, xid);
+            self.end(&mut sessions, xid, GlobalStatus::Committed);
             return GlobalStatus::Committed;
         }
         if session.all_at() {
@@ -412,12 +458,13 @@ impl TransactionCore {
         session.status
     }
 
-    /// The TM rolls back: `Finished` for an unknown XID, the current status when phase two
-    /// already started, else `Rollbacking` (`TimeoutRollbacking` past the timeout).
+    /// The TM rolls back: for an XID that has ended, how it ended (`Finished` when not
+    /// remembered or never known), the current status when phase two already started, else
+    /// `Rollbacking` (`TimeoutRollbacking` past the timeout).
     pub fn rollback(&self, xid: &str, now: Instant) -> GlobalStatus {
         let mut sessions = self.sessions.lock();
         let Some(session) = sessions.get_mut(xid) else {
-            return GlobalStatus::Finished;
+            return self.ended.lock().of(xid);
         };
         if session.status != GlobalStatus::Begin {
             return session.status;
@@ -431,7 +478,7 @@ impl TransactionCore {
         self.prune(session);
         if session.branches.is_empty() {
             let done = self.finish_rollback(session.status);
-            self.end(&mut sessions, xid);
+            self.end(&mut sessions, xid, done);
             return done;
         }
         self.journal_put(session);
@@ -463,14 +510,16 @@ impl TransactionCore {
             return Ok(Finished);
         }
         self.release_global(xid);
-        self.end(&mut sessions, xid);
+        self.end(&mut sessions, xid, status);
         Ok(status)
     }
 
-    /// Removes an ended transaction (the journal forgets it too).
-    fn end(&self, sessions: &mut HashMap<String, GlobalSession>, xid: &str) {
+    /// Removes a transaction that ended in `status` (the journal forgets it too; the outcome
+    /// is remembered for a while).
+    fn end(&self, sessions: &mut HashMap<String, GlobalSession>, xid: &str, status: GlobalStatus) {
         if sessions.remove(xid).is_some() {
             self.journal_remove(xid);
+            self.ended.lock().record(xid, status);
         }
     }
 
@@ -502,7 +551,7 @@ impl TransactionCore {
             }
         }
         for xid in ended {
-            self.end(&mut sessions, &xid);
+            self.end(&mut sessions, &xid, GlobalStatus::TimeoutRollbacked);
         }
         expired.sort();
         expired
@@ -538,10 +587,13 @@ impl TransactionCore {
         };
         let Some(branch) = branch else {
             // Nothing left to drive (a restored transaction that never got a branch): it ends.
-            if direction == Direction::Commit {
+            let ended = if direction == Direction::Commit {
                 self.release_global(xid);
-            }
-            self.end(&mut sessions, xid);
+                GlobalStatus::Committed
+            } else {
+                self.finish_rollback(session.status)
+            };
+            self.end(&mut sessions, xid, ended);
             return None;
         };
         Some(Step {
@@ -605,6 +657,7 @@ impl TransactionCore {
                 session.status = failed;
                 self.journal_put(session);
                 sessions.remove(&step.xid);
+                self.ended.lock().record(&step.xid, failed);
                 self.failed.lock().insert(step.xid.clone());
                 return failed;
             }
@@ -635,7 +688,7 @@ impl TransactionCore {
         if next == GlobalStatus::Committed || next == GlobalStatus::CommitFailed {
             self.release_global(&step.xid);
         }
-        self.end(&mut sessions, &step.xid);
+        self.end(&mut sessions, &step.xid, next);
         next
     }
 

@@ -281,3 +281,46 @@ fn branches_that_failed_phase_one_are_skipped() {
     assert!(c.expire(now + MINUTE).is_empty());
     assert_eq!(c.status(&xid), G::Finished);
 }
+
+#[test]
+fn a_commit_or_rollback_after_the_end_answers_how_it_really_ended() {
+    let c = core();
+    let now = Instant::now();
+    // Someone else rolled it back: the TM's commit hears Rollbacked, not Finished.
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
+    assert_eq!(c.rollback(&xid, now), G::Rollbacked);
+    assert_eq!(c.commit(&xid, now), G::Rollbacked);
+    assert_eq!(c.outcome(&xid), Some(G::Rollbacked));
+    // getStatus keeps the Seata TC's answer for an ended transaction.
+    assert_eq!(c.status(&xid), G::Finished);
+    // A commit repeated after its own success (a lost answer) hears Committed; a rollback
+    // after a commit hears it too.
+    let xid = c.begin("a", "t", MINUTE, now).expect("begin");
+    assert_eq!(c.commit(&xid, now), G::Committed);
+    assert_eq!(c.commit(&xid, now), G::Committed);
+    assert_eq!(c.rollback(&xid, now), G::Committed);
+    // Past its timeout, a late commit hears TimeoutRollbacked.
+    let xid = c
+        .begin("a", "t", Duration::from_millis(1), now)
+        .expect("begin");
+    let later = now + Duration::from_secs(1);
+    assert!(c.expire(later).is_empty());
+    assert_eq!(c.commit(&xid, later), G::TimeoutRollbacked);
+    // Never known: Finished, as before.
+    assert_eq!(c.commit("127.0.0.1:1:77", now), G::Finished);
+    assert_eq!(c.outcome("127.0.0.1:1:77"), None);
+}
+
+#[test]
+fn only_the_most_recent_outcomes_are_remembered() {
+    let c = core();
+    let now = Instant::now();
+    let first = c.begin("a", "t", MINUTE, now).expect("begin");
+    assert_eq!(c.rollback(&first, now), G::Rollbacked);
+    for _ in 0..tars_coordinator::core::ENDED_REMEMBERED {
+        let xid = c.begin("a", "t", MINUTE, now).expect("begin");
+        c.commit(&xid, now);
+    }
+    assert_eq!(c.outcome(&first), None, "the oldest is forgotten first");
+    assert_eq!(c.commit(&first, now), G::Finished);
+}

@@ -206,8 +206,12 @@ fn undecided_transactions_time_out_and_roll_back() {
     eventually("the end", || {
         c.proxy.get_status(&xid).expect("status").1 == G::Finished
     });
-    // The TM's late commit is answered with the end.
-    assert_eq!(c.proxy.commit(&xid).expect("commit").1, G::Finished);
+    // The TM's late commit is answered with how the transaction really ended (a Java TM
+    // raises TimeoutRollback on it), not Finished.
+    assert_eq!(
+        c.proxy.commit(&xid).expect("commit").1,
+        G::TimeoutRollbacked
+    );
     c.stop();
 }
 
