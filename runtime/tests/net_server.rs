@@ -394,3 +394,58 @@ fn pipelined_requests_share_socket_writes() {
         server.shutdown();
     }
 }
+
+#[test]
+fn a_frame_trickling_in_is_cut_off_at_the_frame_deadline_not_the_idle_timeout() {
+    let config = ServerConfig {
+        frame_timeout: Duration::from_millis(800),
+        ..Default::default()
+    };
+    // An idle timeout far longer than the test: only the frame deadline can close it.
+    let (server, port) = serve_adapter(0, echo_servants(), config, |a| {
+        a.endpoint.timeout_ms = 60_000;
+    });
+    let mut wire = BytesMut::new();
+    PacketCodec::<ResponsePacket, RequestPacket>::new()
+        .encode(&call(1, "echo", string_param("slow")), &mut wire)
+        .unwrap();
+    // A slowloris: one byte every 100 ms, never the whole frame in time.
+    let mut slow = Client::connect(port);
+    let started = Instant::now();
+    let mut cut = false;
+    for b in wire.iter().take(wire.len() - 1) {
+        if slow.stream.write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    assert!(
+        cut || slow.closed_by_server(),
+        "a frame still arriving after {:?} was not cut off",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off only after {:?}",
+        started.elapsed()
+    );
+    // A client that completes its frames (pausing between them longer than the frame
+    // deadline) is served: the deadline counts from a frame's first byte.
+    let mut ok = Client::connect(port);
+    for i in 0..2 {
+        ok.send(&call(i, "echo", string_param("in time")));
+        assert_eq!(returned_string(&ok.recv().unwrap()), "in time");
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    // A frame sent in two halves within the deadline is served too.
+    let (head, tail) = wire.split_at(wire.len() / 2);
+    ok.stream.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ok.stream.write_all(tail).unwrap();
+    assert_eq!(returned_string(&ok.recv().unwrap()), "slow");
+    server.shutdown();
+}

@@ -50,6 +50,9 @@ impl AdapterConfig {
     }
 }
 
+/// How long a request frame may take to arrive by default: 10 s (a 10 MB frame needs 1 MB/s).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Server-wide configuration.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -59,6 +62,10 @@ pub struct ServerConfig {
     pub max_packet: usize,
     /// Bytes of unsent responses a connection may hold before it is closed as too slow.
     pub max_write_buffer: usize,
+    /// How long a request frame may take to arrive once its first byte did; a connection
+    /// that is slower is closed (checked every 500 ms). Separate from the adapter's idle
+    /// timeout, which every byte resets. Default [`DEFAULT_FRAME_TIMEOUT`].
+    pub frame_timeout: Duration,
     /// Decode limits for request parameters.
     pub limits: DecodeLimits,
     /// How long a graceful shutdown waits for in-flight requests and unsent responses.
@@ -75,6 +82,7 @@ impl Default for ServerConfig {
             net_threads: 1,
             max_packet: DEFAULT_MAX_FRAME,
             max_write_buffer: 16 * 1024 * 1024,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
             limits: DecodeLimits::DEFAULT,
             shutdown_grace: Duration::from_secs(5),
             announcer: None,

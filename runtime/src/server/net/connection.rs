@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use mio::net::TcpStream;
@@ -28,6 +28,8 @@ pub(crate) struct Connection {
     pub generation: u32,
     pub adapter: usize,
     pub last_active: Instant,
+    /// When the first byte of the frame still incomplete arrived (`None`: no partial frame).
+    pub partial_since: Option<Instant>,
     rbuf: BytesMut,
     wbuf: BytesMut,
     frames: FrameCodec,
@@ -55,6 +57,7 @@ impl Connection {
             generation,
             adapter,
             last_active: Instant::now(),
+            partial_since: None,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: BytesMut::new(),
             frames: FrameCodec::with_max_frame(max_packet),
@@ -112,8 +115,21 @@ impl Connection {
                 out.error = Some(e);
             }
         }
+        // The frame deadline runs from the first byte of an incomplete frame: a frame that
+        // completed in this pass starts the clock again for what follows it.
+        self.partial_since = match (self.rbuf.is_empty(), out.frames.is_empty()) {
+            (true, _) => None,
+            (false, false) => Some(self.last_active),
+            (false, true) => self.partial_since.or(Some(self.last_active)),
+        };
         IoCounters::add(&self.counters.requests, out.frames.len() as u64);
         out
+    }
+
+    /// Whether an incomplete frame has been arriving for longer than `limit` at `now`.
+    pub fn frame_overdue(&self, now: Instant, limit: Duration) -> bool {
+        self.partial_since
+            .is_some_and(|since| now.duration_since(since) > limit)
     }
 
     fn split_frames(&mut self, frames: &mut Vec<bytes::Bytes>) -> Result<(), FrameError> {

@@ -23,6 +23,6 @@ mod stats;
 mod udp;
 
 pub use crate::endpoint::{Endpoint, EndpointError};
-pub use config::{AdapterConfig, ServerConfig};
+pub use config::{AdapterConfig, ServerConfig, DEFAULT_FRAME_TIMEOUT};
 pub use server::{ConnectionStats, Server, ServerError, StopHandle};
 pub use stats::IoStats;

@@ -117,6 +117,8 @@ pub(crate) struct NetThread {
     pub max_packet: usize,
     pub max_write_buffer: usize,
     pub limits: DecodeLimits,
+    /// How long a request frame may take to arrive once its first byte did.
+    pub frame_timeout: Duration,
     conns: Vec<Option<Connection>>,
     free: Vec<usize>,
     scratch: Vec<u8>,
@@ -153,6 +155,7 @@ impl NetThread {
             max_packet,
             max_write_buffer,
             limits,
+            frame_timeout: super::config::DEFAULT_FRAME_TIMEOUT,
             conns: Vec::new(),
             free: Vec::new(),
             scratch: vec![0; 64 * 1024],
@@ -665,19 +668,35 @@ impl NetThread {
         }
     }
 
+    /// Closes connections idle past their adapter's timeout, and those sending a frame more
+    /// slowly than [`ServerConfig::frame_timeout`](crate::server::ServerConfig::frame_timeout)
+    /// allows (a slowloris resets the idle clock with every byte, not this one).
     fn close_idle(&mut self) {
         let now = Instant::now();
-        let idle: Vec<usize> = self
+        let frame_timeout = self.frame_timeout;
+        let idle: Vec<(usize, bool)> = self
             .conns
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
                 let c = c.as_ref()?;
+                if c.frame_overdue(now, frame_timeout) {
+                    return Some((i, true));
+                }
                 let limit = self.adapters[c.adapter].idle_timeout;
-                (c.pending_write() == 0 && now.duration_since(c.last_active) > limit).then_some(i)
+                (c.pending_write() == 0 && now.duration_since(c.last_active) > limit)
+                    .then_some((i, false))
             })
             .collect();
-        for slot in idle {
+        for (slot, slow) in idle {
+            if slow {
+                if let Some(c) = self.conns.get(slot).and_then(Option::as_ref) {
+                    tracing::warn!(
+                        peer = %c.peer,
+                        "closing connection: a request frame took longer than {frame_timeout:?}"
+                    );
+                }
+            }
             self.close(slot);
         }
     }

@@ -262,6 +262,7 @@ impl Server {
                 config.limits,
             );
             t.counters = counters.clone();
+            t.frame_timeout = config.frame_timeout;
             if i == 0 {
                 t.peers = handles[1..].to_vec();
             }
