@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use mio::net::TcpStream;
 use tars_seata::bytes::BytesMut;
@@ -76,6 +77,8 @@ pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     decoder: FrameDecoder,
     inbuf: BytesMut,
+    /// When the first byte of the frame still incomplete arrived (`None`: no partial frame).
+    partial_since: Option<std::time::Instant>,
     outbuf: BytesMut,
     pub(crate) registration: Registration,
     /// Who the transaction requests come from, made once per registration (`None` until the
@@ -104,6 +107,7 @@ impl Connection {
             peer,
             decoder: FrameDecoder::with_max_frame(max_frame),
             inbuf: BytesMut::new(),
+            partial_since: None,
             outbuf: BytesMut::new(),
             registration: Registration::default(),
             caller: None,
@@ -127,13 +131,23 @@ impl Connection {
                 Ok(0) => return Ok(ReadOutcome::Eof),
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&chunk[..n]);
+                    let mut completed = false;
                     loop {
                         match self.decoder.decode(&mut self.inbuf) {
-                            Ok(Some(frame)) => on_frame(self, frame)?,
+                            Ok(Some(frame)) => {
+                                completed = true;
+                                on_frame(self, frame)?
+                            }
                             Ok(None) => break,
                             Err(e) => return Err(format!("frame error: {e}")),
                         }
                     }
+                    // The frame deadline runs from the first byte of an incomplete frame.
+                    self.partial_since = match (self.inbuf.is_empty(), completed) {
+                        (true, _) => None,
+                        (false, true) => Some(std::time::Instant::now()),
+                        (false, false) => self.partial_since.or(Some(std::time::Instant::now())),
+                    };
                     if n < chunk.len() && !until_eof {
                         return Ok(ReadOutcome::Drained);
                     }
@@ -143,6 +157,17 @@ impl Connection {
                 Err(e) => return Err(format!("read: {e}")),
             }
         }
+    }
+
+    /// Whether an incomplete frame has been arriving for longer than `limit` at `now`.
+    pub(crate) fn frame_overdue(&self, now: std::time::Instant, limit: Duration) -> bool {
+        self.partial_since
+            .is_some_and(|since| now.duration_since(since) > limit)
+    }
+
+    /// Whether part of a frame is buffered.
+    pub(crate) fn has_partial_frame(&self) -> bool {
+        self.partial_since.is_some()
     }
 
     /// Queues an encoded frame; fails when the outbound buffer passes `max_outbound` even

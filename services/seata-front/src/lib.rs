@@ -74,6 +74,9 @@ pub struct SeataConfig {
     pub max_frame: usize,
     /// The most bytes waiting to be sent to one client before it is closed as not reading.
     pub max_outbound: usize,
+    /// How long a frame may take to arrive once its first byte did; a slower connection is
+    /// closed (a client trickling bytes holds a partial frame for nothing). Default 10 s.
+    pub frame_timeout: Duration,
     /// The version registrations are answered with.
     pub server_version: String,
     /// `host:port` of the Tars endpoint serving this node's [`SeataBridge`]: recorded in the
@@ -116,6 +119,7 @@ impl Default for SeataConfig {
             port: DEFAULT_PORT,
             max_frame: tars_seata::frame::DEFAULT_MAX_FRAME,
             max_outbound: 16 * 1024 * 1024,
+            frame_timeout: Duration::from_secs(10),
             server_version: SERVER_VERSION.into(),
             bridge: None,
             undo_log: UndoLogSchedule::default(),

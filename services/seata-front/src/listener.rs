@@ -40,6 +40,9 @@ const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 /// How often overdue TC → RM requests are looked for (their timeouts fire this late at most).
 const EXPIRY_PERIOD: Duration = Duration::from_millis(50);
+/// How often connections are checked for frames past the frame deadline, while any has part
+/// of a frame buffered.
+const FRAME_SWEEP: Duration = Duration::from_millis(250);
 
 /// What other threads hand the listener thread.
 pub(crate) enum Outbound {
@@ -135,6 +138,7 @@ pub(crate) struct Listener {
     slots: Vec<Slot>,
     free: Vec<usize>,
     max_frame: usize,
+    frame_timeout: Duration,
     undo_log: UndoLogSchedule,
     stop: Arc<AtomicBool>,
     ctx: Ctx,
@@ -194,6 +198,7 @@ impl Listener {
                 slots: Vec::new(),
                 free: Vec::new(),
                 max_frame: config.max_frame,
+                frame_timeout: config.frame_timeout,
                 undo_log: config.undo_log,
                 stop,
                 pending: FuturesUnordered::new(),
@@ -221,8 +226,13 @@ impl Listener {
         let mut next_undo_log_delete = Instant::now() + self.undo_log.delay;
         let mut next_expiry = Instant::now();
         let mut earliest_deadline = None;
+        let mut next_frame_sweep = Instant::now() + FRAME_SWEEP;
         while !self.stop.load(Ordering::Acquire) {
             let now = Instant::now();
+            if now >= next_frame_sweep {
+                self.close_slow_frames(now);
+                next_frame_sweep = now + FRAME_SWEEP;
+            }
             // TC → RM requests past their deadline fail (looked at every EXPIRY_PERIOD at most).
             if now >= next_expiry {
                 earliest_deadline = self.ctx.registry.expire(now);
@@ -232,9 +242,12 @@ impl Listener {
                 self.undo_log_delete();
                 next_undo_log_delete = now + self.undo_log.period;
             }
-            let wake_at = earliest_deadline
+            let mut wake_at = earliest_deadline
                 .map(|d: Instant| d.max(next_expiry))
                 .map_or(next_undo_log_delete, |d| d.min(next_undo_log_delete));
+            if self.any_partial_frame() {
+                wake_at = wake_at.min(next_frame_sweep);
+            }
             let timeout = wake_at.saturating_duration_since(now);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -287,6 +300,32 @@ impl Listener {
             }
         }
         self.ctx.registry.clear();
+    }
+
+    /// Whether any connection has part of a frame buffered.
+    fn any_partial_frame(&self) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .any(Connection::has_partial_frame)
+    }
+
+    /// Closes the connections whose incomplete frame is older than the frame deadline.
+    fn close_slow_frames(&mut self, now: Instant) {
+        let limit = self.frame_timeout;
+        let slow: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.conn.as_ref().is_some_and(|c| c.frame_overdue(now, limit)))
+            .map(|(i, _)| i)
+            .collect();
+        for index in slow {
+            self.close(
+                index,
+                &format!("a frame took longer than {limit:?} to arrive"),
+            );
+        }
     }
 
     /// Queues what another thread or an answer hands the loop.

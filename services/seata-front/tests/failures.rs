@@ -164,3 +164,46 @@ fn a_client_that_half_closes_right_after_its_last_frames_is_served_then_closed()
         }
     }
 }
+
+#[test]
+fn a_frame_trickling_in_is_cut_off_at_the_frame_deadline() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let front = common::front_only_with(port, |c| {
+        c.frame_timeout = Duration::from_millis(600);
+    });
+    let mut wire = BytesMut::new();
+    Frame::ping(7).encode(&mut wire).expect("encode");
+    // One byte every 100 ms: the frame is never whole in time.
+    let mut slow = Client::connect(front.local_addr());
+    let started = Instant::now();
+    for b in wire.iter().take(wire.len() - 1) {
+        if slow.stream.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    slow.expect_closed();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+    // Whole frames with pauses longer than the deadline between them are served, and so is
+    // a frame in two halves within it.
+    let mut ok = Client::connect(front.local_addr());
+    for id in 0..2 {
+        let mut ping = BytesMut::new();
+        Frame::ping(id).encode(&mut ping).expect("encode");
+        ok.write(&ping);
+        assert!(ok.recv_frame().is_heartbeat());
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    let (head, tail) = wire.split_at(wire.len() / 2);
+    ok.write(head);
+    std::thread::sleep(Duration::from_millis(200));
+    ok.write(tail);
+    assert!(ok.recv_frame().is_heartbeat());
+}

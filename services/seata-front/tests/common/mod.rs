@@ -106,6 +106,24 @@ impl Env {
 /// A front end alone, calling the coordinator at `127.0.0.1:coordinator_port` with a call
 /// timeout of `timeout_ms` (for tests where the coordinator is absent or never answers).
 pub fn front_only(coordinator_port: u16, timeout_ms: u64, max_outbound: usize) -> SeataFrontEnd {
+    front_only_calling(coordinator_port, timeout_ms, |c| {
+        c.max_outbound = max_outbound
+    })
+}
+
+/// [`front_only`] with a call timeout of 1 s and the configuration `adjust` may change.
+pub fn front_only_with(
+    coordinator_port: u16,
+    adjust: impl FnOnce(&mut SeataConfig),
+) -> SeataFrontEnd {
+    front_only_calling(coordinator_port, 1000, adjust)
+}
+
+fn front_only_calling(
+    coordinator_port: u16,
+    timeout_ms: u64,
+    adjust: impl FnOnce(&mut SeataConfig),
+) -> SeataFrontEnd {
     let proxy = CoordinatorProxy::new(
         Communicator::new()
             .string_to_proxy(&format!(
@@ -113,15 +131,12 @@ pub fn front_only(coordinator_port: u16, timeout_ms: u64, max_outbound: usize) -
             ))
             .expect("proxy"),
     );
-    SeataFrontEnd::start(
-        SeataConfig {
-            port: 0,
-            max_outbound,
-            ..SeataConfig::default()
-        },
-        std::sync::Arc::new(proxy),
-    )
-    .expect("start front end")
+    let mut config = SeataConfig {
+        port: 0,
+        ..SeataConfig::default()
+    };
+    adjust(&mut config);
+    SeataFrontEnd::start(config, std::sync::Arc::new(proxy)).expect("start front end")
 }
 
 impl Env {
