@@ -449,3 +449,37 @@ fn a_frame_trickling_in_is_cut_off_at_the_frame_deadline_not_the_idle_timeout() 
     assert_eq!(returned_string(&ok.recv().unwrap()), "slow");
     server.shutdown();
 }
+
+#[test]
+fn at_the_connection_limit_the_idlest_connection_makes_room() {
+    let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |a| {
+        a.max_connections = 4;
+        a.endpoint.timeout_ms = 60_000;
+    });
+    // Four connections held open and quiet (an attacker, or forgotten clients).
+    let mut held: Vec<Client> = (0..4).map(|_| Client::connect(port)).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send(&call(i as i32, "echo", string_param("hi")));
+        assert_eq!(returned_string(&c.recv().unwrap()), "hi");
+    }
+    // Right away, nothing has been quiet long enough: the newcomer is refused.
+    let mut early = Client::connect(port);
+    assert!(
+        early.closed_by_server(),
+        "refused while every connection is busy"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    // One of them keeps talking; the newcomer gets the place of a quiet one.
+    held[3].send(&call(9, "echo", string_param("still here")));
+    assert_eq!(returned_string(&held[3].recv().unwrap()), "still here");
+    let mut newcomer = Client::connect(port);
+    newcomer.send(&call(1, "echo", string_param("served")));
+    assert_eq!(returned_string(&newcomer.recv().unwrap()), "served");
+    assert!(
+        held[0].closed_by_server(),
+        "the idlest connection gave its place"
+    );
+    held[3].send(&call(10, "echo", string_param("not evicted")));
+    assert_eq!(returned_string(&held[3].recv().unwrap()), "not evicted");
+    server.shutdown();
+}

@@ -26,7 +26,10 @@ pub struct AdapterConfig {
     pub queue_capacity: usize,
     /// Requests that waited longer than this in the queue are answered -6 (queue timeout).
     pub queue_timeout: Duration,
-    /// Connections beyond this are closed as soon as they are accepted (TCP only).
+    /// Connections beyond this (TCP only): a new connection takes the place of the one that
+    /// has been quiet longest (2 s or more without traffic, nothing buffered either way, on the
+    /// accepting net thread), so idle connections held open cannot lock clients out; when
+    /// there is no such connection the new one is closed at once.
     pub max_connections: usize,
 }
 

@@ -273,15 +273,20 @@ impl NetThread {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let slot = &self.adapters[adapter];
-                    if slot.connections.load(Ordering::Relaxed) >= slot.max_connections {
+                    let full = {
+                        let slot = &self.adapters[adapter];
+                        slot.connections.load(Ordering::Relaxed) >= slot.max_connections
+                    };
+                    if full && !self.evict_idlest(adapter) {
                         tracing::warn!(
                             "adapter {adapter}: connection limit reached, closing {peer}"
                         );
                         drop(stream);
                         continue;
                     }
-                    slot.connections.fetch_add(1, Ordering::Relaxed);
+                    self.adapters[adapter]
+                        .connections
+                        .fetch_add(1, Ordering::Relaxed);
                     let n = self.peers.len() + 1;
                     let target = self.next_peer % n;
                     self.next_peer = self.next_peer.wrapping_add(1);
@@ -298,6 +303,33 @@ impl NetThread {
                 }
             }
         }
+    }
+
+    /// At the connection limit: closes this thread's connection of `adapter` that has been
+    /// quiet longest — no traffic for [`EVICT_AFTER_QUIET`], nothing buffered either way — to
+    /// make room for a new one; false when there is none. Idle connections held open (by an
+    /// attacker, or clients that forgot them) cannot lock legitimate clients out.
+    fn evict_idlest(&mut self, adapter: usize) -> bool {
+        let now = Instant::now();
+        let idlest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, c.as_ref()?)))
+            .filter(|(_, c)| {
+                c.adapter == adapter
+                    && c.pending_write() == 0
+                    && c.partial_since.is_none()
+                    && now.duration_since(c.last_active) >= EVICT_AFTER_QUIET
+            })
+            .min_by_key(|(_, c)| c.last_active)
+            .map(|(i, c)| (i, c.peer));
+        let Some((slot, peer)) = idlest else {
+            return false;
+        };
+        tracing::info!(%peer, "adapter {adapter}: connection limit reached, closing the idlest connection");
+        self.close(slot);
+        true
     }
 
     fn adopt(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, adapter: usize) {
@@ -701,6 +733,10 @@ impl NetThread {
         }
     }
 }
+
+/// How long a connection must have been quiet to give its place to a new one at the
+/// connection limit.
+const EVICT_AFTER_QUIET: Duration = Duration::from_secs(2);
 
 /// The connection in `slot` if it is still the one of `generation`.
 fn live(conns: &mut [Option<Connection>], slot: usize, generation: u32) -> Option<&mut Connection> {
