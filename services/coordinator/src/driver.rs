@@ -238,6 +238,11 @@ impl Inner {
     /// One pass of phase two: steps until the transaction ends or a branch fails.
     async fn run(&self, xid: &str) -> GlobalStatus {
         loop {
+            if self.store.is_failed() {
+                // A decision in memory may not be on disk: nothing is driven until the store
+                // writes again (the retry task picks it up then).
+                return self.core.status(xid);
+            }
             let Some(step) = self.core.next_step(xid) else {
                 return self.core.status(xid);
             };
@@ -291,6 +296,9 @@ impl Inner {
     }
 
     fn retry_due(self: &Arc<Self>, which: impl Fn(GlobalStatus) -> bool) {
+        if self.store.is_failed() {
+            return;
+        }
         let now = Instant::now();
         for xid in self.core.phase_two_where(which) {
             let due = self.backoff.lock().get(&xid).is_none_or(|b| b.next <= now);

@@ -81,6 +81,12 @@ impl AckQueue {
         (self.take_all(), error)
     }
 
+    /// The store writes again (what had failed is stored now): acknowledgements wait for
+    /// durability again instead of failing at once.
+    pub fn recover(&mut self) {
+        self.failed = None;
+    }
+
     /// Every waiting acknowledgement (the store stops; they get `Closed` or the failure).
     pub fn take_all(&mut self) -> Vec<Ack> {
         self.waiters.drain(..).map(|(_, ack)| ack).collect()

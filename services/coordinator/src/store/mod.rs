@@ -69,6 +69,13 @@ pub trait TxStore: Journal {
 
     /// The writer's counters.
     fn stats(&self) -> StoreStats;
+
+    /// Whether a write failed and is not stored yet (the disk is full, say): changes are
+    /// refused, and phase two is not driven, since a decision in memory may not be on disk.
+    /// The embedded store keeps trying and writes again once it can.
+    fn is_failed(&self) -> bool {
+        false
+    }
 }
 
 /// Hears whether cluster-wide row locks were granted.

@@ -135,6 +135,17 @@ impl Batch {
         self.changes.clear();
     }
 
+    /// Adds the changes of `other` after these, in order.
+    fn append(&mut self, other: &Batch) {
+        let base = self.buf.len();
+        self.buf.write_raw(other.buf.as_slice());
+        let shift = |r: &Range<usize>| r.start + base..r.end + base;
+        self.changes.extend(other.changes.iter().map(|c| Packed {
+            key: shift(&c.key),
+            value: c.value.as_ref().map(shift),
+        }));
+    }
+
     /// The changes in order: XID and record (`None`: removed).
     fn iter(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
         let bytes = self.buf.as_slice();
@@ -157,8 +168,13 @@ struct Queue {
     group: GroupCommit,
 }
 
+/// Opens the database again (after a failed write redb refuses further ones until reopened).
+type Reopen = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+
 struct Shared {
-    db: Database,
+    /// `None` only between a failed write and a successful reopen.
+    db: Mutex<Option<Database>>,
+    reopen: Option<Reopen>,
     /// The database file, for errors ("in memory" for a store in memory).
     file: String,
     queue: Mutex<Queue>,
@@ -220,7 +236,13 @@ impl SessionStore {
             recorded,
             init,
         };
-        Self::start(db, start)
+        let (path, name) = (path.to_owned(), file.clone());
+        let reopen: Reopen = Box::new(move || {
+            engine(&name, "reopening it", || {
+                Database::create(&path).map_err(|e| open_error(&name, e))
+            })
+        });
+        Self::start(db, start, Some(reopen))
     }
 
     /// A store kept in memory only (tests, and nodes that choose no durability).
@@ -234,15 +256,20 @@ impl SessionStore {
             recorded: None,
             init: true,
         };
-        Self::start(db, start)
+        Self::start(db, start, None)
     }
 
-    fn start(db: Database, start: Start) -> Result<(SessionStore, Recovered), StoreError> {
+    fn start(
+        db: Database,
+        start: Start,
+        reopen: Option<Reopen>,
+    ) -> Result<(SessionStore, Recovered), StoreError> {
         let file = start.file.clone();
         let epoch = engine(&file, "bumping the epoch", || bump_epoch(&db, &start))?;
         let sessions = engine(&file, "reading the sessions", || read_sessions(&db))?;
         let shared = Arc::new(Shared {
-            db,
+            db: Mutex::new(Some(db)),
+            reopen,
             file,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -325,6 +352,10 @@ impl Drop for SessionStore {
 impl TxStore for SessionStore {
     fn after_durable(&self, ack: Ack) {
         SessionStore::after_durable(self, ack)
+    }
+
+    fn is_failed(&self) -> bool {
+        self.shared.queue.lock().acks.failed().is_some()
     }
 
     fn close(&self) {
@@ -466,16 +497,26 @@ fn write_batch(db: &Database, changes: &Batch) -> Result<u64, StoreError> {
     Ok(writes)
 }
 
+/// How long the writer waits before trying again to store what a failed commit could not
+/// (doubling from [`RETRY_FIRST`] up to [`RETRY_MAX`]).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
 fn write_loop(shared: &Shared) {
     // Swapped with the queue's and emptied after each commit: its buffers are reused.
     let mut batch = Batch::default();
+    // Changes a failed commit could not store, with every change queued since, in order:
+    // written again (with backoff) until they are stored.
+    let mut unstored: Option<Batch> = None;
+    let mut retry_wait = RETRY_FIRST;
+    let mut retry_at = Instant::now();
     // How long the last commit took.
     let mut last_commit = Duration::ZERO;
     // Average of how many changes queued up during a commit (1/4 weight to the newest), in
     // sixteenths: one busy moment alone does not make the writer linger.
     let mut busy_x16: usize = 0;
     loop {
-        let (upto, failed) = {
+        let upto = {
             let mut q = shared.queue.lock();
             // What queued up while the last commit ran: enough, on average, means the store
             // is busy.
@@ -490,10 +531,22 @@ fn write_loop(shared: &Shared) {
                     q.stats.lingered += 1;
                 }
             }
-            while q.changes.is_empty() && !q.stop {
-                shared.wake.wait(&mut q);
+            if unstored.is_some() {
+                // Failed: try again after the backoff (new changes join the retry), or as
+                // soon as the store stops.
+                while !q.stop {
+                    let now = Instant::now();
+                    if now >= retry_at {
+                        break;
+                    }
+                    shared.wake.wait_for(&mut q, retry_at - now);
+                }
+            } else {
+                while q.changes.is_empty() && !q.stop {
+                    shared.wake.wait(&mut q);
+                }
             }
-            if q.changes.is_empty() {
+            if q.changes.is_empty() && unstored.is_none() {
                 // Stopping with nothing left: whoever still waits will not be served.
                 let waiters = q.acks.take_all();
                 drop(q);
@@ -503,30 +556,75 @@ fn write_loop(shared: &Shared) {
                 return;
             }
             std::mem::swap(&mut q.changes, &mut batch);
-            (q.acks.queued(), q.acks.failed().is_some())
+            q.acks.queued()
         };
+        if let Some(pending) = unstored.as_mut() {
+            pending.append(&batch);
+            batch.clear();
+        }
         let started = Instant::now();
-        let result = if failed {
-            Err(StoreError::Failed("an earlier commit failed".into()))
-        } else {
-            engine(&shared.file, "writing", || write_batch(&shared.db, &batch))
+        let result = {
+            let changes = unstored.as_ref().unwrap_or(&batch);
+            let mut db = shared.db.lock();
+            if unstored.is_some() {
+                // After a failed write redb accepts no other until the database is reopened.
+                if let Some(reopen) = &shared.reopen {
+                    *db = None;
+                    match reopen() {
+                        Ok(again) => *db = Some(again),
+                        Err(e) => tracing::warn!(error = %e, "reopening the coordinator store"),
+                    }
+                }
+            }
+            match db.as_ref() {
+                Some(db) => engine(&shared.file, "writing", || write_batch(db, changes)),
+                None => Err(StoreError::Failed(
+                    "the database could not be reopened".into(),
+                )),
+            }
         };
         last_commit = started.elapsed();
-        batch.clear();
         let ready = {
             let mut q = shared.queue.lock();
             match &result {
                 Ok(writes) => {
                     q.stats.commits += 1;
                     q.stats.writes += writes;
+                    if unstored.take().is_some() {
+                        tracing::warn!(
+                            file = %shared.file,
+                            "coordinator store writes again: what failed is stored now"
+                        );
+                        retry_wait = RETRY_FIRST;
+                        q.acks.recover();
+                    }
                     q.acks.durable(upto)
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "coordinator store write failed; refusing writes");
-                    q.acks.fail(StoreError::Failed(e.to_string())).0
+                    let stopping = q.stop;
+                    if unstored.is_none() {
+                        tracing::error!(
+                            error = %e,
+                            "coordinator store write failed; refusing writes until it is stored"
+                        );
+                        let mut pending = Batch::default();
+                        pending.append(&batch);
+                        unstored = Some(pending);
+                    } else {
+                        retry_wait = (retry_wait * 2).min(RETRY_MAX);
+                    }
+                    retry_at = Instant::now() + retry_wait;
+                    let (waiting, _) = q.acks.fail(StoreError::Failed(e.to_string()));
+                    if stopping {
+                        // Closing: what could not be stored is given up.
+                        unstored = None;
+                        q.changes.clear();
+                    }
+                    waiting
                 }
             }
         };
+        batch.clear();
         let outcome = result.map(|_| ());
         for ack in ready {
             ack(outcome.clone());
@@ -588,6 +686,123 @@ mod tests {
         drop(store);
         let (_, recovered) = SessionStore::open(&dir.path().join("s.redb")).expect("reopen");
         assert_eq!(recovered.sessions.len(), 400);
+    }
+
+    /// A disk that can fill up: writes and growth fail with ENOSPC while `full`.
+    #[derive(Debug, Clone, Default)]
+    struct Disk {
+        data: Arc<Mutex<Vec<u8>>>,
+        full: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Disk {
+        fn is_full(&self) -> bool {
+            self.full.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn no_space() -> std::io::Error {
+            std::io::Error::from_raw_os_error(28) // ENOSPC
+        }
+    }
+
+    impl redb::StorageBackend for Disk {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            Ok(self.data.lock().len() as u64)
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            let data = self.data.lock();
+            let start = offset as usize;
+            let end = start + out.len();
+            if end > data.len() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            out.copy_from_slice(&data[start..end]);
+            Ok(())
+        }
+
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            let mut data = self.data.lock();
+            if self.is_full() && len as usize > data.len() {
+                return Err(Disk::no_space());
+            }
+            data.resize(len as usize, 0);
+            Ok(())
+        }
+
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            if self.is_full() {
+                return Err(Disk::no_space());
+            }
+            Ok(())
+        }
+
+        fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), std::io::Error> {
+            if self.is_full() {
+                return Err(Disk::no_space());
+            }
+            let mut data = self.data.lock();
+            let start = offset as usize;
+            if data.len() < start + bytes.len() {
+                data.resize(start + bytes.len(), 0);
+            }
+            data[start..start + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    fn store_on(disk: &Disk) -> (SessionStore, Recovered) {
+        let open = |disk: &Disk| {
+            Database::builder()
+                .create_with_backend(disk.clone())
+                .map_err(db_err)
+        };
+        let db = open(disk).expect("database");
+        let again = disk.clone();
+        let reopen: Reopen = Box::new(move || open(&again));
+        let start = Start {
+            file: "disk".into(),
+            epoch_file: None,
+            recorded: None,
+            init: true,
+        };
+        SessionStore::start(db, start, Some(reopen)).expect("store")
+    }
+
+    #[test]
+    fn after_a_full_disk_writes_resume_on_their_own_and_nothing_is_lost() {
+        let disk = Disk::default();
+        let (store, _) = store_on(&disk);
+        store.put(&session(1));
+        store.sync().expect("stored");
+        assert!(!store.is_failed());
+
+        disk.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        store.put(&session(2));
+        let err = store.sync().expect_err("the disk is full");
+        assert!(matches!(err, StoreError::Failed(_)), "{err}");
+        assert!(store.is_failed());
+        // While it is full, changes are refused at once, and stay queued for the retry.
+        store.put(&session(3));
+        store.remove("1:1:1");
+        assert!(store.sync().is_err());
+
+        disk.full.store(false, std::sync::atomic::Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.is_failed() {
+            assert!(Instant::now() < deadline, "writes did not resume");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        store.put(&session(4));
+        store.sync().expect("writes again");
+        store.close();
+        drop(store);
+
+        // Everything queued, during the failure too, is on the disk, in order.
+        let (_, recovered) = store_on(&disk);
+        let mut xids: Vec<String> = recovered.sessions.iter().map(|s| s.xid.clone()).collect();
+        xids.sort();
+        assert_eq!(xids, ["1:1:2", "1:1:3", "1:1:4"]);
     }
 
     #[test]
