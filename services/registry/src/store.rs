@@ -127,7 +127,11 @@ pub trait RegistrationBackend: Send + Sync + 'static {
 
 /// The embedded registration database.
 pub struct RegistrationStore {
-    db: Database,
+    /// Replaced by a reopened database after a failed write (redb refuses writes after an
+    /// I/O error until the database is reopened).
+    /// `None` only when reopening failed.
+    db: parking_lot::RwLock<Option<Database>>,
+    path: std::path::PathBuf,
     /// The database file (for errors).
     file: String,
 }
@@ -143,23 +147,48 @@ impl RegistrationStore {
     /// it ([`StoreError::Damaged`]), also where the storage engine panics on it.
     pub fn open(path: &Path) -> Result<RegistrationStore, StoreError> {
         let file = path.display().to_string();
-        let db = engine(&file, "opening it", || {
-            let db = Database::create(path).map_err(|e| match e {
-                redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => {
-                    StoreError::Damaged {
-                        file: file.clone(),
-                        what,
-                    }
-                }
-                other => StoreError::Db(format!("{file}: {other}")),
-            })?;
-            // Create the table so that reads of a fresh database succeed.
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(REGISTRATIONS).map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
-            Ok(db)
-        })?;
-        Ok(RegistrationStore { db, file })
+        let db = open_db(path, &file)?;
+        Ok(RegistrationStore {
+            db: parking_lot::RwLock::new(Some(db)),
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Runs a write with the database; when it fails, reopens the database and tries once
+    /// more (a write refused after a full disk succeeds again once there is space), and
+    /// reports the first failure if that fails too.
+    fn write<T>(
+        &self,
+        doing: &str,
+        f: impl Fn(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let first = self.with_db(doing, &f);
+        let Err(error) = first else {
+            return first;
+        };
+        {
+            let mut db = self.db.write();
+            // The old handle goes first: it holds the file's lock.
+            *db = None;
+            *db = open_db(&self.path, &self.file).ok();
+        }
+        self.with_db(doing, &f).map_err(|_| error)
+    }
+
+    fn with_db<T>(
+        &self,
+        doing: &str,
+        f: impl Fn(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let db = self.db.read();
+        let Some(db) = db.as_ref() else {
+            return Err(StoreError::Db(format!(
+                "{}: the database could not be reopened",
+                self.file
+            )));
+        };
+        engine(&self.file, doing, || f(db))
     }
 
     /// Stores (or replaces) an instance's registration durably.
@@ -169,63 +198,82 @@ impl RegistrationStore {
 
     /// Stores (or replaces) several registrations in one durable commit.
     pub fn put_all(&self, instances: &[Instance]) -> Result<(), StoreError> {
-        engine(&self.file, "writing", || self.put_all_now(instances))
-    }
-
-    fn put_all_now(&self, instances: &[Instance]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
-            for instance in instances {
-                let key = record_key(
-                    &instance.obj_name,
-                    &instance.endpoint.host,
-                    instance.endpoint.port,
-                );
-                let value = instance.encode_to_bytes();
-                table.insert(key.as_str(), &value[..]).map_err(db_err)?;
-            }
-        }
-        tx.commit().map_err(db_err)
+        self.write("writing", |db| put_all_in(db, instances))
     }
 
     /// Removes a registration durably; whether it existed.
     pub fn remove(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
-        engine(&self.file, "removing", || self.remove_now(obj, host, port))
-    }
-
-    fn remove_now(&self, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
-        let key = record_key(obj, host, port);
-        let tx = self.db.begin_write().map_err(db_err)?;
-        let existed = {
-            let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
-            let removed = table.remove(key.as_str()).map_err(db_err)?;
-            removed.is_some()
-        };
-        tx.commit().map_err(db_err)?;
-        Ok(existed)
+        self.write("removing", |db| remove_in(db, obj, host, port))
     }
 
     /// Every stored registration.
     pub fn load_all(&self) -> Result<Vec<Instance>, StoreError> {
-        engine(&self.file, "reading", || self.load_all_now())
+        self.with_db("reading", load_all_in)
     }
+}
 
-    fn load_all_now(&self) -> Result<Vec<Instance>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(db_err)? {
-            let (key, value) = row.map_err(db_err)?;
-            let instance =
-                Instance::decode_from(value.value()).map_err(|source| StoreError::Corrupt {
-                    key: key.value().to_owned(),
-                    source,
-                })?;
-            out.push(instance);
+fn open_db(path: &Path, file: &str) -> Result<Database, StoreError> {
+    engine(file, "opening it", || {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => {
+                StoreError::Damaged {
+                    file: file.to_owned(),
+                    what,
+                }
+            }
+            other => StoreError::Db(format!("{file}: {other}")),
+        })?;
+        // Create the table so that reads of a fresh database succeed.
+        let tx = db.begin_write().map_err(db_err)?;
+        tx.open_table(REGISTRATIONS).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(db)
+    })
+}
+
+fn put_all_in(db: &Database, instances: &[Instance]) -> Result<(), StoreError> {
+    let tx = db.begin_write().map_err(db_err)?;
+    {
+        let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
+        for instance in instances {
+            let key = record_key(
+                &instance.obj_name,
+                &instance.endpoint.host,
+                instance.endpoint.port,
+            );
+            let value = instance.encode_to_bytes();
+            table.insert(key.as_str(), &value[..]).map_err(db_err)?;
         }
-        Ok(out)
     }
+    tx.commit().map_err(db_err)
+}
+
+fn remove_in(db: &Database, obj: &str, host: &str, port: i32) -> Result<bool, StoreError> {
+    let key = record_key(obj, host, port);
+    let tx = db.begin_write().map_err(db_err)?;
+    let existed = {
+        let mut table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
+        let removed = table.remove(key.as_str()).map_err(db_err)?;
+        removed.is_some()
+    };
+    tx.commit().map_err(db_err)?;
+    Ok(existed)
+}
+
+fn load_all_in(db: &Database) -> Result<Vec<Instance>, StoreError> {
+    let tx = db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(REGISTRATIONS).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in table.iter().map_err(db_err)? {
+        let (key, value) = row.map_err(db_err)?;
+        let instance =
+            Instance::decode_from(value.value()).map_err(|source| StoreError::Corrupt {
+                key: key.value().to_owned(),
+                source,
+            })?;
+        out.push(instance);
+    }
+    Ok(out)
 }
 
 impl RegistrationBackend for RegistrationStore {
