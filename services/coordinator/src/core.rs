@@ -115,6 +115,9 @@ pub struct TransactionCore {
     sessions: Mutex<HashMap<String, GlobalSession>>,
     /// Outcomes of recently ended transactions (locked after `sessions` when both are).
     ended: Mutex<Ended>,
+    /// When an operator last retried a transaction that gave up retrying (ms since the Unix
+    /// epoch; locked after `sessions`).
+    retried_at: Mutex<HashMap<String, i64>>,
     locks: LockManager,
     next_branch: AtomicI64,
     failed: Mutex<std::collections::HashSet<String>>,
@@ -148,6 +151,7 @@ impl TransactionCore {
             xids,
             sessions: Mutex::new(HashMap::new()),
             ended: Mutex::new(Ended::default()),
+            retried_at: Mutex::new(HashMap::new()),
             locks: LockManager::new(),
             next_branch: AtomicI64::new(first_branch_id + 1),
             failed: Mutex::new(Default::default()),
@@ -208,7 +212,12 @@ impl TransactionCore {
         let mut sessions = self.sessions.lock();
         let mut drive = Vec::new();
         for mut session in restored {
-            let keeps_locks = session.status != GlobalStatus::AsyncCommitting;
+            // An async commit released its rows at the decision, a commit that gave up
+            // retrying when it gave up.
+            let keeps_locks = !matches!(
+                session.status,
+                GlobalStatus::AsyncCommitting | GlobalStatus::CommitRetryTimeout
+            );
             if keeps_locks {
                 for b in session.branches.iter() {
                     if b.branch_type == BranchType::AT {
@@ -251,6 +260,96 @@ impl TransactionCore {
         }
         drive.sort();
         drive
+    }
+
+    /// Phase two that has been retried for too long gives up, as a Seata TC does: a commit
+    /// still retrying more than `max_commit` after the transaction began (or after an
+    /// operator's [`retry`](Self::retry)) ends as `CommitRetryTimeout` and releases its rows;
+    /// a rollback past `max_rollback` ends as `RollbackRetryTimeout` and keeps them (its data
+    /// may not be restored). Both stay stored and visible (their status reads so) and are no
+    /// longer driven, until an operator retries them. `None` retries forever; transactions
+    /// `busy` says are being driven are left for later. Returns what gave up. `now_ms`:
+    /// milliseconds since the Unix epoch.
+    pub fn give_up_retrying(
+        &self,
+        max_commit: Option<Duration>,
+        max_rollback: Option<Duration>,
+        now_ms: i64,
+        busy: impl Fn(&str) -> bool,
+    ) -> Vec<(String, GlobalStatus)> {
+        use GlobalStatus::*;
+        let mut sessions = self.sessions.lock();
+        let retried = self.retried_at.lock();
+        let mut gave_up = Vec::new();
+        for s in sessions.values_mut() {
+            let (max, end) = match s.status {
+                CommitRetrying => (max_commit, CommitRetryTimeout),
+                RollbackRetrying | TimeoutRollbackRetrying => (max_rollback, RollbackRetryTimeout),
+                _ => continue,
+            };
+            let Some(max) = max else { continue };
+            if busy(&s.xid) {
+                continue; // being driven right now: judged after this run
+            }
+            let since = retried
+                .get(&s.xid)
+                .copied()
+                .unwrap_or(s.begin_time_ms)
+                .max(s.begin_time_ms);
+            let age_ms = now_ms.saturating_sub(since);
+            if age_ms < 0 || (age_ms as u128) <= max.as_millis() {
+                continue;
+            }
+            s.status = end;
+            self.journal_put(s);
+            gave_up.push((s.xid.clone(), end));
+        }
+        drop(retried);
+        for (xid, end) in &gave_up {
+            if *end == CommitRetryTimeout {
+                self.release_global(xid);
+            }
+        }
+        gave_up.sort();
+        gave_up
+    }
+
+    /// An operator retries a transaction that gave up (`CommitRetryTimeout` →
+    /// `CommitRetrying`, `RollbackRetryTimeout` → `RollbackRetrying`): it is driven again and
+    /// may retry for the full time from `now_ms` (that clock is kept in memory only). A commit
+    /// retried takes back the rows it released; false when `xid` is not such a transaction
+    /// or a row it released has been taken by another transaction meanwhile.
+    pub fn retry(&self, xid: &str, now_ms: i64) -> bool {
+        use GlobalStatus::*;
+        let mut sessions = self.sessions.lock();
+        let Some(s) = sessions.get_mut(xid) else {
+            return false;
+        };
+        let again = match s.status {
+            CommitRetryTimeout => CommitRetrying,
+            RollbackRetryTimeout => RollbackRetrying,
+            _ => return false,
+        };
+        if again == CommitRetrying {
+            for b in s
+                .branches
+                .iter()
+                .filter(|b| b.branch_type == BranchType::AT)
+            {
+                if self
+                    .locks
+                    .acquire(xid, b.branch_id, &b.resource_id, &b.lock_keys)
+                    .is_err()
+                {
+                    self.release_global(xid);
+                    return false;
+                }
+            }
+        }
+        s.status = again;
+        self.journal_put(s);
+        self.retried_at.lock().insert(xid.to_owned(), now_ms);
+        true
     }
 
     /// How many transactions are open (not yet ended).
@@ -520,6 +619,7 @@ impl TransactionCore {
         if sessions.remove(xid).is_some() {
             self.journal_remove(xid);
             self.ended.lock().record(xid, status);
+            self.retried_at.lock().remove(xid);
         }
     }
 

@@ -38,6 +38,12 @@ pub struct DriverConfig {
     pub async_commit_period: Duration,
     /// Participant calls in flight at most.
     pub max_in_flight: usize,
+    /// How long after its begin a commit may keep retrying before it ends as
+    /// `CommitRetryTimeout` (`None`: forever).
+    pub max_commit_retry: Option<Duration>,
+    /// How long after its begin a rollback may keep retrying before it ends as
+    /// `RollbackRetryTimeout`, its rows still locked (`None`: forever).
+    pub max_rollback_retry: Option<Duration>,
 }
 
 impl Default for DriverConfig {
@@ -48,9 +54,14 @@ impl Default for DriverConfig {
             timeout_check_period: Duration::from_secs(1),
             async_commit_period: Duration::from_secs(1),
             max_in_flight: 1024,
+            max_commit_retry: Some(DEFAULT_MAX_RETRY),
+            max_rollback_retry: Some(DEFAULT_MAX_RETRY),
         }
     }
 }
+
+/// How long phase two is retried by default before it gives up: a day.
+pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(24 * 3600);
 
 /// Receives the status a transaction's phase two ended in (an end state, or a retry state).
 pub type Done = Box<dyn FnOnce(GlobalStatus) + Send>;
@@ -118,6 +129,7 @@ impl PhaseTwoDriver {
             |i| i.expire(),
         ));
         runtime.spawn(every(inner.config.retry_period, inner.clone(), |i| {
+            i.give_up();
             i.retry_due(|s| s != GlobalStatus::AsyncCommitting)
         }));
         runtime.spawn(every(
@@ -305,6 +317,31 @@ impl Inner {
             if due && self.reserve(&xid) {
                 self.drive_reserved(xid, None);
             }
+        }
+    }
+
+    /// Transactions retried for longer than allowed give up
+    /// ([`TransactionCore::give_up_retrying`]).
+    fn give_up(&self) {
+        if self.store.is_failed() {
+            return;
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let gave_up = self.core.give_up_retrying(
+            self.config.max_commit_retry,
+            self.config.max_rollback_retry,
+            now_ms,
+            |xid| self.driving.lock().contains_key(xid),
+        );
+        for (xid, status) in gave_up {
+            self.backoff.lock().remove(&xid);
+            tracing::error!(
+                xid,
+                ?status,
+                "phase two retried too long; given up (an operator may retry it)"
+            );
         }
     }
 

@@ -65,6 +65,13 @@ pub struct CoordinatorConfig {
     pub timeout_check_ms: u64,
     /// Async commit period in milliseconds.
     pub async_commit_ms: u64,
+    /// How long after its begin a commit keeps retrying before it ends as
+    /// `CommitRetryTimeout`, in milliseconds (0: forever). Default a day.
+    pub max_commit_retry_ms: u64,
+    /// How long after its begin a rollback keeps retrying before it ends as
+    /// `RollbackRetryTimeout` with its rows still locked, in milliseconds (0: forever).
+    /// Default a day.
+    pub max_rollback_retry_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -85,6 +92,8 @@ impl Default for CoordinatorConfig {
             max_backoff_ms: d.max_backoff.as_millis() as u64,
             timeout_check_ms: d.timeout_check_period.as_millis() as u64,
             async_commit_ms: d.async_commit_period.as_millis() as u64,
+            max_commit_retry_ms: crate::driver::DEFAULT_MAX_RETRY.as_millis() as u64,
+            max_rollback_retry_ms: crate::driver::DEFAULT_MAX_RETRY.as_millis() as u64,
         }
     }
 }
@@ -97,6 +106,10 @@ impl CoordinatorConfig {
             max_backoff: Duration::from_millis(self.max_backoff_ms),
             timeout_check_period: Duration::from_millis(self.timeout_check_ms),
             async_commit_period: Duration::from_millis(self.async_commit_ms),
+            max_commit_retry: (self.max_commit_retry_ms > 0)
+                .then(|| Duration::from_millis(self.max_commit_retry_ms)),
+            max_rollback_retry: (self.max_rollback_retry_ms > 0)
+                .then(|| Duration::from_millis(self.max_rollback_retry_ms)),
             ..DriverConfig::default()
         }
     }
@@ -240,6 +253,20 @@ impl CoordinatorService {
     /// The phase-two driver.
     pub fn driver(&self) -> &Arc<PhaseTwoDriver> {
         &self.driver
+    }
+
+    /// An operator retries a transaction whose phase two gave up (`CommitRetryTimeout`,
+    /// `RollbackRetryTimeout`): it is driven again now, and may retry for the full time
+    /// again. False when `xid` is not such a transaction (see [`TransactionCore::retry`]).
+    pub fn retry(&self, xid: &str) -> bool {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        if !self.core.retry(xid, now_ms) {
+            return false;
+        }
+        self.driver.drive(xid.to_owned(), None);
+        true
     }
 
     /// The communicator phase two reaches participants through (clones share its settings,

@@ -324,3 +324,65 @@ fn only_the_most_recent_outcomes_are_remembered() {
     assert_eq!(c.outcome(&first), None, "the oldest is forgotten first");
     assert_eq!(c.commit(&first, now), G::Finished);
 }
+
+#[test]
+fn phase_two_retried_too_long_gives_up_stays_visible_and_can_be_retried() {
+    let c = core();
+    let now = Instant::now();
+    let hour = Duration::from_secs(3600);
+    // A TCC commit whose participant keeps failing.
+    let commit = c.begin("a", "t", MINUTE, now).expect("begin");
+    tcc(&c, &commit, "Bank.A.Obj");
+    assert_eq!(c.commit(&commit, now), G::Committing);
+    let (_, status) = drive(&c, &commit, |_| B::PhaseTwo_CommitFailed_Retryable);
+    assert_eq!(status, G::CommitRetrying);
+    // An AT rollback whose undo keeps failing: its rows must stay locked when it gives up.
+    let rollback = c.begin("a", "t", MINUTE, now).expect("begin");
+    c.branch_register(&rollback, BranchType::AT, "db", "rm", "t:1", "")
+        .expect("register");
+    assert_eq!(c.rollback(&rollback, now), G::Rollbacking);
+    let (_, status) = drive(&c, &rollback, |_| B::PhaseTwo_RollbackFailed_Retryable);
+    assert_eq!(status, G::RollbackRetrying);
+
+    let began = c.session(&commit).expect("session").begin_time_ms;
+    // Within the limit, or being driven: nothing gives up.
+    assert!(c
+        .give_up_retrying(Some(hour), Some(hour), began + 1000, |_| false)
+        .is_empty());
+    let later = began + 2 * 3600 * 1000;
+    assert!(c
+        .give_up_retrying(Some(hour), Some(hour), later, |_| true)
+        .is_empty());
+    // Without a limit: forever.
+    assert!(c.give_up_retrying(None, None, later, |_| false).is_empty());
+
+    let gave_up = c.give_up_retrying(Some(hour), Some(hour), later, |_| false);
+    let mut expected = vec![
+        (commit.clone(), G::CommitRetryTimeout),
+        (rollback.clone(), G::RollbackRetryTimeout),
+    ];
+    expected.sort();
+    assert_eq!(gave_up, expected);
+    // Visible, not driven any more.
+    assert_eq!(c.status(&commit), G::CommitRetryTimeout);
+    assert_eq!(c.status(&rollback), G::RollbackRetryTimeout);
+    assert!(c.in_phase_two().is_empty());
+    assert!(c.next_step(&commit).is_none());
+    // The rolled-back rows stay locked; nobody else gets them.
+    let other = c.begin("a", "t", MINUTE, now).expect("begin");
+    assert!(!c.lock_query(&other, "db", "t:1").expect("query"));
+
+    // An operator retries: driven again, with the full time from now.
+    assert!(c.retry(&commit, later));
+    assert!(!c.retry(&commit, later), "already retrying");
+    assert_eq!(c.status(&commit), G::CommitRetrying);
+    assert!(c
+        .give_up_retrying(Some(hour), Some(hour), later + 1000, |_| false)
+        .is_empty());
+    let (_, status) = drive(&c, &commit, |_| B::PhaseTwo_Committed);
+    assert_eq!(status, G::Committed);
+    assert!(c.retry(&rollback, later));
+    let (_, status) = drive(&c, &rollback, |_| B::PhaseTwo_Rollbacked);
+    assert_eq!(status, G::Rollbacked);
+    assert!(c.lock_query(&other, "db", "t:1").expect("query"));
+}

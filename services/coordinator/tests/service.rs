@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, fast_config, Coordinator, Participants, Script};
+use tars_coordinator::service::CoordinatorConfig;
 use tars_protocols::tarstx::{
     BranchStatus as B, BranchType, GlobalStatus as G, ResultCode, TransactionExceptionCode as Code,
 };
@@ -345,5 +346,61 @@ fn group_commit_batches_concurrent_writes() {
         "{commits} commits for {changes} changes: no batching"
     );
     let _ = Duration::ZERO;
+    c.stop();
+}
+
+#[test]
+fn phase_two_that_retries_too_long_gives_up_and_an_operator_can_retry_it() {
+    let p = Participants::start(&[A], 0, Script::default());
+    let c = Coordinator::start(CoordinatorConfig {
+        max_commit_retry_ms: 600,
+        max_rollback_retry_ms: 600,
+        ..fast_config(None)
+    });
+    // Participants nobody serves: every phase-two call fails, retryably.
+    let commit = begin(&c);
+    register(&c, &commit, BranchType::TCC, &common::resource(A, 1), "");
+    assert_eq!(
+        c.proxy.commit(&commit).expect("commit").1,
+        G::CommitRetrying
+    );
+    let rollback = begin(&c);
+    register(&c, &rollback, BranchType::TCC, &common::resource(A, 1), "");
+    assert_eq!(
+        c.proxy.rollback(&rollback).expect("rollback").1,
+        G::RollbackRetrying
+    );
+    eventually("both to give up", || {
+        c.proxy.get_status(&commit).expect("status").1 == G::CommitRetryTimeout
+            && c.proxy.get_status(&rollback).expect("status").1 == G::RollbackRetryTimeout
+    });
+    // They stay so: visible, no longer driven.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        c.proxy.get_status(&commit).expect("status").1,
+        G::CommitRetryTimeout
+    );
+    // A TM asking again hears the same.
+    assert_eq!(
+        c.proxy.commit(&commit).expect("commit").1,
+        G::CommitRetryTimeout
+    );
+
+    // An operator retries: it is driven again with the full time, and since its participant
+    // is still unreachable, gives up again after it.
+    assert!(c.service.retry(&commit));
+    assert!(!c.service.retry(&commit), "already retrying");
+    assert!(!c.service.retry("7:1:424242"), "unknown");
+    assert_ne!(
+        c.proxy.get_status(&commit).expect("status").1,
+        G::CommitRetryTimeout
+    );
+    eventually("the retried commit to give up again", || {
+        c.proxy.get_status(&commit).expect("status").1 == G::CommitRetryTimeout
+    });
+    // Transactions whose participants answer are not affected.
+    let live = begin(&c);
+    register(&c, &live, BranchType::TCC, &p.resource(A), "");
+    assert_eq!(c.proxy.commit(&live).expect("commit").1, G::Committed);
     c.stop();
 }
