@@ -483,3 +483,55 @@ fn at_the_connection_limit_the_idlest_connection_makes_room() {
     assert_eq!(returned_string(&held[3].recv().unwrap()), "not evicted");
     server.shutdown();
 }
+
+#[test]
+fn an_inline_adapter_bounds_its_requests_in_flight_and_sheds_past_it() {
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |a| {
+        a.threads = 0;
+        a.queue_capacity = 5;
+    });
+    let mut c = Client::connect(port);
+    // Five deferred replies in flight fill it; the next three are refused at once.
+    for i in 1..=8 {
+        c.send(&call(i, "park", ParamWriter::tars()));
+    }
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        let r = c.recv().unwrap();
+        assert_eq!(r.ret, -9, "{r:?}");
+        refused.push(r.request_id);
+    }
+    refused.sort();
+    assert_eq!(refused, [6, 7, 8]);
+    let parked = poll_until("five parked calls", Duration::from_secs(2), || {
+        let p = echo.parked();
+        (p.len() == 5).then_some(p)
+    });
+    // Answered replies and replies dropped unanswered both make room again.
+    let mut parked = parked.into_iter();
+    for r in parked.by_ref().take(2) {
+        let mut w = r.result_writer();
+        w.write_return(&"late".to_string());
+        r.send_ok(w);
+    }
+    drop(parked);
+    for _ in 0..2 {
+        assert_eq!(returned_string(&c.recv().unwrap()), "late");
+    }
+    // All five places are free again: five park, the sixth is refused.
+    for i in 30..36 {
+        c.send(&call(i, "park", ParamWriter::tars()));
+    }
+    let r = c.recv().unwrap();
+    assert_eq!((r.request_id, r.ret), (35, -9), "{r:?}");
+    let parked = poll_until("five parked again", Duration::from_secs(2), || {
+        let p = echo.parked();
+        (p.len() == 5).then_some(p)
+    });
+    drop(parked);
+    c.send(&call(40, "echo", string_param("room")));
+    assert_eq!(returned_string(&c.recv().unwrap()), "room");
+    server.shutdown();
+}

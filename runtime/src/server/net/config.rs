@@ -23,6 +23,8 @@ pub struct AdapterConfig {
     /// block — a blocking servant then stalls every connection of that net thread.
     pub threads: usize,
     /// Capacity of the request queue; past 4/5 of it requests are refused with -9 (overload).
+    /// An inline adapter (`threads` 0) has no queue: this bounds its requests in flight
+    /// instead (deferred replies not sent yet), and past it requests are refused with -9.
     pub queue_capacity: usize,
     /// Requests that waited longer than this in the queue are answered -6 (queue timeout).
     pub queue_timeout: Duration,

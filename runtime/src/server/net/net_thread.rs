@@ -94,12 +94,46 @@ impl ResponseSink for ConnSink {
     }
 }
 
+/// The sink of one inline request: its answer goes to the connection, and the request stops
+/// counting as in flight when it is answered, or when nothing can answer it any more (its
+/// `Current` and `Responder` are gone).
+struct CountedSink {
+    sink: ConnSink,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    answered: std::sync::atomic::AtomicBool,
+}
+
+impl CountedSink {
+    fn done(&self) {
+        if !self.answered.swap(true, Ordering::AcqRel) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl ResponseSink for CountedSink {
+    fn send(&self, response: Response) {
+        self.sink.send(response);
+        self.done();
+    }
+}
+
+impl Drop for CountedSink {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 /// Per-adapter state a net thread needs.
 pub(crate) struct AdapterSlot {
     pub listener: Option<TcpListener>,
     pub jobs: Option<JobQueue>,
     /// Servants called on the net thread itself (adapters configured with 0 threads).
     pub inline: Option<Arc<crate::server::Servants>>,
+    /// Requests of the inline servants not answered yet (shared by the net threads).
+    pub inline_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Past this many inline requests in flight, requests are refused with -9.
+    pub inline_capacity: usize,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
@@ -392,14 +426,10 @@ impl NetThread {
         });
         if !stopping {
             let mut batch = Vec::new();
-            // Deferred responses of this pass's inline requests all go to this connection.
-            let mut sink: Option<Arc<dyn ResponseSink>> = None;
             for frame in outcome.frames {
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
-                    Ok(request) => {
-                        self.dispatch(adapter, conn_id, peer, request, &mut batch, &mut sink)
-                    }
+                    Ok(request) => self.dispatch(adapter, conn_id, peer, request, &mut batch),
                     Err(e) => {
                         tracing::warn!("closing connection: undecodable request: {e}");
                         if let Some(jobs) = &self.adapters[adapter].jobs {
@@ -430,20 +460,35 @@ impl NetThread {
         peer: std::net::SocketAddr,
         request: RequestPacket,
         batch: &mut Vec<RequestPacket>,
-        sink: &mut Option<Arc<dyn ResponseSink>>,
     ) {
         let slot = &self.adapters[adapter];
         if let Some(servants) = slot.inline.as_ref() {
-            let sink = sink.get_or_insert_with(|| {
-                Arc::new(ConnSink {
+            if request.is_oneway() {
+                let _ = servants.clone().handle_from(request, None, Some(peer));
+                return;
+            }
+            // Admission: an inline servant has no queue to shed from, so its requests in
+            // flight (replies deferred and not sent yet) are bounded instead.
+            let in_flight = slot.inline_in_flight.fetch_add(1, Ordering::AcqRel);
+            if in_flight >= slot.inline_capacity {
+                slot.inline_in_flight.fetch_sub(1, Ordering::AcqRel);
+                self.answer(
+                    conn,
+                    Response::error(&request, RetCode::Overload, "server overloaded"),
+                );
+                return;
+            }
+            let counted: Arc<dyn ResponseSink> = Arc::new(CountedSink {
+                sink: ConnSink {
                     conn,
                     net: self.me.clone(),
-                })
+                },
+                in_flight: slot.inline_in_flight.clone(),
+                answered: std::sync::atomic::AtomicBool::new(false),
             });
-            if let Some(response) =
-                servants
-                    .clone()
-                    .handle_from(request, Some(sink.clone()), Some(peer))
+            if let Some(response) = servants
+                .clone()
+                .handle_from(request, Some(counted), Some(peer))
             {
                 self.answer(conn, response);
             }
@@ -567,7 +612,6 @@ impl NetThread {
             let (frames, drained) = udp.receive(&mut self.scratch, max_packet);
             let mut batch = Vec::new();
             let mut batch_peer = None;
-            let mut sink: Option<Arc<dyn ResponseSink>> = None;
             for (peer, frame) in frames {
                 let to = ReplyTo::Datagram { adapter, peer };
                 if batch_peer != Some(peer) {
@@ -579,11 +623,10 @@ impl NetThread {
                         self.enqueue(adapter, prev_to, prev, std::mem::take(&mut batch));
                     }
                     batch_peer = Some(peer);
-                    sink = None;
                 }
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
-                    Ok(request) => self.dispatch(adapter, to, peer, request, &mut batch, &mut sink),
+                    Ok(request) => self.dispatch(adapter, to, peer, request, &mut batch),
                     Err(e) => {
                         IoCounters::add(&self.counters.udp_bad_datagrams, 1);
                         tracing::debug!("udp: dropping an undecodable request from {peer}: {e}");

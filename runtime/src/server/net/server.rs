@@ -224,6 +224,7 @@ impl Server {
                 );
             }
             let connections = Arc::new(AtomicUsize::new(0));
+            let inline_in_flight = Arc::new(AtomicUsize::new(0));
             conn_counts.push((a.name.clone(), connections.clone()));
             // Only net thread 0 accepts; it hands connections to the others round-robin.
             for (t, slots) in slots_per_thread.iter_mut().enumerate() {
@@ -236,6 +237,8 @@ impl Server {
                     },
                     jobs: inline.is_none().then(|| tx.clone()),
                     inline: inline.clone(),
+                    inline_in_flight: inline_in_flight.clone(),
+                    inline_capacity: a.queue_capacity.max(1),
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
                     max_connections: a.max_connections,
                     connections: connections.clone(),
