@@ -74,6 +74,65 @@ pub struct Step {
     pub branch: BranchSession,
 }
 
+/// What the core admits: bounds on open transactions, so no client can exhaust a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Open transactions at most; past it `begin` is refused (`BeginFailed`, "overloaded").
+    pub max_open: usize,
+    /// Open transactions of one application id at most.
+    pub max_open_per_application: usize,
+    /// All-AT transactions committed but not yet finished in the background at most; past it
+    /// `begin` is held back (refused) until the backlog shrinks.
+    pub max_async_backlog: usize,
+    /// The longest timeout a transaction gets (a longer one is cut to it).
+    pub max_timeout: Duration,
+}
+
+impl Default for Admission {
+    /// 100,000 open (20,000 per application), 50,000 async commits waiting, timeouts of a
+    /// day at most.
+    fn default() -> Self {
+        Admission {
+            max_open: 100_000,
+            max_open_per_application: 20_000,
+            max_async_backlog: 50_000,
+            max_timeout: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Open transactions per application id, and the async-commit backlog (kept under the
+/// sessions' lock, changed with them).
+#[derive(Debug, Default)]
+struct Counts {
+    by_application: HashMap<String, usize>,
+    async_committing: usize,
+}
+
+impl Counts {
+    fn opened(&mut self, session: &GlobalSession) {
+        *self
+            .by_application
+            .entry(session.application_id.clone())
+            .or_default() += 1;
+        if session.status == GlobalStatus::AsyncCommitting {
+            self.async_committing += 1;
+        }
+    }
+
+    fn closed(&mut self, session: &GlobalSession) {
+        if let Some(n) = self.by_application.get_mut(&session.application_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_application.remove(&session.application_id);
+            }
+        }
+        if session.status == GlobalStatus::AsyncCommitting {
+            self.async_committing = self.async_committing.saturating_sub(1);
+        }
+    }
+}
+
 /// How many ended transactions the core remembers the outcome of (about 100 bytes each).
 pub const ENDED_REMEMBERED: usize = 65_536;
 
@@ -115,6 +174,10 @@ pub struct TransactionCore {
     sessions: Mutex<HashMap<String, GlobalSession>>,
     /// Outcomes of recently ended transactions (locked after `sessions` when both are).
     ended: Mutex<Ended>,
+    /// What is admitted.
+    admission: Admission,
+    /// Open transactions per application and the async backlog (locked after `sessions`).
+    counts: Mutex<Counts>,
     /// When an operator last retried a transaction that gave up retrying (ms since the Unix
     /// epoch; locked after `sessions`).
     retried_at: Mutex<HashMap<String, i64>>,
@@ -151,12 +214,20 @@ impl TransactionCore {
             xids,
             sessions: Mutex::new(HashMap::new()),
             ended: Mutex::new(Ended::default()),
+            admission: Admission::default(),
+            counts: Mutex::new(Counts::default()),
             retried_at: Mutex::new(HashMap::new()),
             locks: LockManager::new(),
             next_branch: AtomicI64::new(first_branch_id + 1),
             failed: Mutex::new(Default::default()),
             journal: None,
         }
+    }
+
+    /// The same core, admitting what `admission` allows.
+    pub fn with_admission(mut self, admission: Admission) -> TransactionCore {
+        self.admission = admission;
+        self
     }
 
     /// The same core, writing every session change to `journal`.
@@ -243,6 +314,7 @@ impl TransactionCore {
                 continue;
             }
             if session.status == GlobalStatus::Begin && keep_undecided {
+                self.counts.lock().opened(&session);
                 sessions.insert(session.xid.clone(), session);
                 continue;
             }
@@ -256,6 +328,7 @@ impl TransactionCore {
             {
                 drive.push(session.xid.clone());
             }
+            self.counts.lock().opened(&session);
             sessions.insert(session.xid.clone(), session);
         }
         drive.sort();
@@ -374,8 +447,10 @@ impl TransactionCore {
         &self.locks
     }
 
-    /// Starts a global transaction in `Begin`. Fails (`BeginFailed`) only when the fragment's
-    /// ids of this epoch are used up.
+    /// Starts a global transaction in `Begin`, its timeout cut to the admitted maximum. Fails
+    /// (`BeginFailed`) when the node is overloaded (more open transactions, in all or of this
+    /// application, or more async commits waiting, than [`Admission`] allows; the message
+    /// says which) or the fragment's ids of this epoch are used up.
     pub fn begin(
         &self,
         application_id: &str,
@@ -383,6 +458,8 @@ impl TransactionCore {
         timeout: Duration,
         now: Instant,
     ) -> Result<String, TxError> {
+        self.admit(application_id)?;
+        let timeout = timeout.min(self.admission.max_timeout);
         let xid = self
             .xids
             .next_xid()
@@ -401,8 +478,43 @@ impl TransactionCore {
         };
         let mut sessions = self.sessions.lock();
         self.journal_put(&session);
+        self.counts.lock().opened(&session);
         sessions.insert(xid.clone(), session);
         Ok(xid)
+    }
+
+    /// Whether a new transaction of `application_id` is admitted now.
+    fn admit(&self, application_id: &str) -> Result<(), TxError> {
+        let a = &self.admission;
+        let open = self.sessions.lock().len();
+        let overloaded = |what: String| {
+            TxError::new(Code::BeginFailed, format!("coordinator overloaded: {what}"))
+        };
+        if open >= a.max_open {
+            return Err(overloaded(format!(
+                "{open} open transactions (at most {})",
+                a.max_open
+            )));
+        }
+        let counts = self.counts.lock();
+        let of_app = counts
+            .by_application
+            .get(application_id)
+            .copied()
+            .unwrap_or(0);
+        if of_app >= a.max_open_per_application {
+            return Err(overloaded(format!(
+                "{of_app} open transactions of {application_id:?} (at most {} per application)",
+                a.max_open_per_application
+            )));
+        }
+        if counts.async_committing >= a.max_async_backlog {
+            return Err(overloaded(format!(
+                "{} committed transactions waiting for their async commit (at most {})",
+                counts.async_committing, a.max_async_backlog
+            )));
+        }
+        Ok(())
     }
 
     /// A copy of the session of `xid`.
@@ -548,6 +660,7 @@ impl TransactionCore {
         }
         if session.all_at() {
             session.status = GlobalStatus::AsyncCommitting;
+            self.counts.lock().async_committing += 1;
             self.journal_put(session);
             self.release_global(xid);
             return GlobalStatus::Committed;
@@ -616,7 +729,8 @@ impl TransactionCore {
     /// Removes a transaction that ended in `status` (the journal forgets it too; the outcome
     /// is remembered for a while).
     fn end(&self, sessions: &mut HashMap<String, GlobalSession>, xid: &str, status: GlobalStatus) {
-        if sessions.remove(xid).is_some() {
+        if let Some(session) = sessions.remove(xid) {
+            self.counts.lock().closed(&session);
             self.journal_remove(xid);
             self.ended.lock().record(xid, status);
             self.retried_at.lock().remove(xid);
@@ -756,7 +870,9 @@ impl TransactionCore {
                 set_branch(session, id, outcome);
                 session.status = failed;
                 self.journal_put(session);
-                sessions.remove(&step.xid);
+                if let Some(session) = sessions.remove(&step.xid) {
+                    self.counts.lock().closed(&session);
+                }
                 self.ended.lock().record(&step.xid, failed);
                 self.failed.lock().insert(step.xid.clone());
                 return failed;

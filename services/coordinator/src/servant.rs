@@ -29,8 +29,6 @@ use crate::store::{RowsRefused, StoreError, TxStore};
 
 /// Timeout of a transaction begun with `timeoutMs <= 0` (Seata's default).
 pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
-/// The longest timeout a transaction may ask for.
-pub const MAX_TX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The Coordinator servant.
 #[derive(Debug, Clone)]
@@ -380,7 +378,8 @@ fn timeout_of(ms: i32) -> Duration {
     if ms <= 0 {
         DEFAULT_TX_TIMEOUT
     } else {
-        Duration::from_millis(ms as u64).min(MAX_TX_TIMEOUT)
+        // The core cuts it to the admitted maximum (`Admission::max_timeout`).
+        Duration::from_millis(ms as u64)
     }
 }
 

@@ -14,6 +14,7 @@ use tars::server::{Servants, Server, ServerError};
 use tars_bootstrap::{Hosted, Hosting};
 use tars_protocols::tarstx::CoordinatorServant;
 
+use crate::core::Admission;
 use crate::core::TransactionCore;
 use crate::driver::{DriverConfig, PhaseTwoDriver};
 use crate::participants::Participants;
@@ -72,11 +73,21 @@ pub struct CoordinatorConfig {
     /// `RollbackRetryTimeout` with its rows still locked, in milliseconds (0: forever).
     /// Default a day.
     pub max_rollback_retry_ms: u64,
+    /// Open transactions at most (past it `begin` is refused as overloaded).
+    pub max_open_transactions: usize,
+    /// Open transactions of one application id at most.
+    pub max_open_per_application: usize,
+    /// All-AT commits waiting to finish in the background at most (past it `begin` is held
+    /// back).
+    pub max_async_commit_backlog: usize,
+    /// The longest transaction timeout, in milliseconds (a longer one is cut to it).
+    pub max_timeout_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
         let d = DriverConfig::default();
+        let a = Admission::default();
         CoordinatorConfig {
             data_dir: PathBuf::from("tars-data/coordinator"),
             in_memory: false,
@@ -94,11 +105,25 @@ impl Default for CoordinatorConfig {
             async_commit_ms: d.async_commit_period.as_millis() as u64,
             max_commit_retry_ms: crate::driver::DEFAULT_MAX_RETRY.as_millis() as u64,
             max_rollback_retry_ms: crate::driver::DEFAULT_MAX_RETRY.as_millis() as u64,
+            max_open_transactions: a.max_open,
+            max_open_per_application: a.max_open_per_application,
+            max_async_commit_backlog: a.max_async_backlog,
+            max_timeout_ms: a.max_timeout.as_millis() as u64,
         }
     }
 }
 
 impl CoordinatorConfig {
+    /// What the core admits.
+    pub fn admission(&self) -> Admission {
+        Admission {
+            max_open: self.max_open_transactions,
+            max_open_per_application: self.max_open_per_application,
+            max_async_backlog: self.max_async_commit_backlog,
+            max_timeout: Duration::from_millis(self.max_timeout_ms.max(1)),
+        }
+    }
+
     /// The phase-two driver's periods.
     pub fn driver(&self) -> DriverConfig {
         DriverConfig {
@@ -211,7 +236,11 @@ impl CoordinatorService {
         let epoch = recovered.epoch;
         let address = format!("{}:{}", config.host, config.port);
         let xids = XidGenerator::new(&address, config.fragment, epoch)?;
-        let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
+        let core = Arc::new(
+            TransactionCore::new(xids)
+                .with_admission(config.admission())
+                .with_journal(store.clone()),
+        );
         let communicator = match (&config.locator, locator) {
             (_, Some(locator)) => Ok(Communicator::new().with_locator_impl(locator)),
             (None, None) => Ok(Communicator::new()),

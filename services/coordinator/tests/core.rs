@@ -386,3 +386,56 @@ fn phase_two_retried_too_long_gives_up_stays_visible_and_can_be_retried() {
     assert_eq!(status, G::Rollbacked);
     assert!(c.lock_query(&other, "db", "t:1").expect("query"));
 }
+
+#[test]
+fn begin_is_refused_past_the_admitted_open_transactions_and_timeouts_are_capped() {
+    use tars_coordinator::core::Admission;
+    let c = TransactionCore::new(XidGenerator::new("127.0.0.1:17891", 4, 9).expect("ids"))
+        .with_admission(Admission {
+            max_open: 5,
+            max_open_per_application: 3,
+            max_async_backlog: 2,
+            max_timeout: Duration::from_secs(10),
+        });
+    let now = Instant::now();
+    let overloaded = |r: Result<String, tars_coordinator::core::TxError>, what: &str| {
+        let e = r.expect_err("refused");
+        assert_eq!(
+            e.code,
+            tars_protocols::tarstx::TransactionExceptionCode::BeginFailed
+        );
+        assert!(
+            e.message.contains("overloaded") && e.message.contains(what),
+            "{e:?}"
+        );
+    };
+    // Per application.
+    let a: Vec<String> = (0..3)
+        .map(|_| c.begin("a", "t", MINUTE, now).expect("begin"))
+        .collect();
+    overloaded(c.begin("a", "t", MINUTE, now), "per application");
+    // Timeouts are cut to the maximum.
+    assert_eq!(
+        c.session(&a[0]).expect("session").timeout,
+        Duration::from_secs(10)
+    );
+    // In all.
+    let b1 = c.begin("b", "t", MINUTE, now).expect("begin");
+    let _b2 = c.begin("b", "t", MINUTE, now).expect("begin");
+    overloaded(c.begin("c", "t", MINUTE, now), "open transactions");
+    // Ending transactions makes room, for their application too.
+    assert_eq!(c.rollback(&a[0], now), G::Rollbacked);
+    assert_eq!(c.rollback(&b1, now), G::Rollbacked);
+    let a3 = c.begin("a", "t", MINUTE, now).expect("room again");
+    // The async-commit backlog holds begin back.
+    for xid in [&a[1], &a[2]] {
+        c.branch_register(xid, BranchType::AT, "db", "rm", &format!("t:{xid}"), "")
+            .expect("register");
+        assert_eq!(c.commit(xid, now), G::Committed);
+    }
+    assert_eq!(c.rollback(&a3, now), G::Rollbacked);
+    overloaded(c.begin("d", "t", MINUTE, now), "async commit");
+    let (_, status) = drive(&c, &a[1], |_| B::PhaseTwo_Committed);
+    assert_eq!(status, G::Committed);
+    c.begin("d", "t", MINUTE, now).expect("the backlog shrank");
+}

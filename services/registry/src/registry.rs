@@ -128,9 +128,29 @@ pub enum HeartbeatOutcome {
     Unknown,
 }
 
+/// How many instances the registry takes, so that no client can fill it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationLimits {
+    /// Instances of one object name at most.
+    pub max_per_object: usize,
+    /// Instances on one host (of all objects) at most.
+    pub max_per_host: usize,
+}
+
+impl Default for RegistrationLimits {
+    /// 1,000 instances per object, 10,000 per host.
+    fn default() -> Self {
+        RegistrationLimits {
+            max_per_object: 1_000,
+            max_per_host: 10_000,
+        }
+    }
+}
+
 /// Registrations and their liveness.
 pub struct Registry {
     store: Arc<dyn RegistrationBackend>,
+    limits: RwLock<RegistrationLimits>,
     entries: RwLock<BTreeMap<Key, Entry>>,
     /// How far the backend's feed got. Written with `entries` held.
     feed: Mutex<FeedState>,
@@ -217,6 +237,7 @@ impl Registry {
             .collect();
         Ok(Registry {
             store: backend,
+            limits: RwLock::new(RegistrationLimits::default()),
             entries: RwLock::new(entries),
             feed: Mutex::new(FeedState::default()),
             write_order: Mutex::new(()),
@@ -225,6 +246,57 @@ impl Registry {
             next_version: AtomicI64::new(now_ms().saturating_mul(1000).max(1)),
             listeners: RwLock::new(Vec::new()),
         })
+    }
+
+    /// The limits new registrations are held to from now on (default
+    /// [`RegistrationLimits::default`]).
+    pub fn set_limits(&self, limits: RegistrationLimits) {
+        *self.limits.write() = limits;
+    }
+
+    /// Refuses `instances` when the new ones among them would pass the limits.
+    fn check_limits(&self, instances: &[Instance]) -> Result<(), StoreError> {
+        let limits = *self.limits.read();
+        let entries = self.entries.read();
+        let mut per_object: HashMap<&str, usize> = HashMap::new();
+        let mut per_host: HashMap<&str, usize> = HashMap::new();
+        for i in instances {
+            if entries.contains_key(&key_of(i)) {
+                continue; // a re-registration adds nothing
+            }
+            let obj = per_object.entry(i.obj_name.as_str()).or_insert_with(|| {
+                let from = (i.obj_name.clone(), TarsString::new(), i32::MIN);
+                entries
+                    .range(from..)
+                    .take_while(|((o, _, _), _)| *o == i.obj_name)
+                    .count()
+            });
+            *obj += 1;
+            if *obj > limits.max_per_object {
+                return Err(StoreError::LimitReached(format!(
+                    "{} has {} instances (at most {})",
+                    i.obj_name,
+                    *obj - 1,
+                    limits.max_per_object
+                )));
+            }
+            let host = per_host.entry(i.endpoint.host.as_str()).or_insert_with(|| {
+                entries
+                    .values()
+                    .filter(|e| e.instance.endpoint.host == i.endpoint.host)
+                    .count()
+            });
+            *host += 1;
+            if *host > limits.max_per_host {
+                return Err(StoreError::LimitReached(format!(
+                    "host {} has {} instances (at most {})",
+                    i.endpoint.host,
+                    *host - 1,
+                    limits.max_per_host
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Tells `listener` of every change from now on (until it is dropped).
@@ -487,6 +559,7 @@ impl Registry {
         // Writers go to disk in turn, so disk and memory see them in the same order; readers
         // and heartbeats are not held up by the disk.
         let order = self.write_order.lock();
+        self.check_limits(&instances)?;
         let revision = self.store.put_all(&instances)?;
         let now = Instant::now();
         let mut changed = BTreeSet::new();

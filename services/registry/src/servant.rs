@@ -33,9 +33,17 @@ pub const STORAGE_FAILED: i32 = -2;
 /// answer in time); nothing was half-written. Lookups keep being answered; retry the write.
 pub const STORE_UNAVAILABLE: i32 = -3;
 
+/// `registerInstance` refused: the object or the host has as many instances as the
+/// registry allows (`RegistrationLimits`).
+pub const LIMIT_REACHED: i32 = -4;
+
 /// The return code of a failed write.
 fn write_failed(e: &StoreError, what: &str) -> i32 {
     match e {
+        StoreError::LimitReached(_) => {
+            tracing::warn!(error = %e, "{what} refused");
+            LIMIT_REACHED
+        }
         StoreError::Unavailable(_) => {
             tracing::warn!(error = %e, "cannot store a {what}: store unavailable");
             STORE_UNAVAILABLE

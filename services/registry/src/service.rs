@@ -14,7 +14,7 @@ use tars_protocols::tars::QueryFServant;
 use tars_protocols::tarsrs::RegistryServant;
 
 use crate::query::{GroupRule, QueryService};
-use crate::registry::Registry;
+use crate::registry::{RegistrationLimits, Registry};
 use crate::servant::RegistryServantImpl;
 use crate::store::{RegistrationBackend, StoreError};
 use crate::watch::{WatchConfig, WatchHub};
@@ -53,6 +53,10 @@ pub struct RegistryConfig {
     /// The longest a `watch` call is held, in milliseconds (keep it below the clients'
     /// connection idle timeout).
     pub watch_max_wait_ms: u64,
+    /// Instances of one object name at most (more registrations are refused with -4).
+    pub max_instances_per_object: usize,
+    /// Instances on one host at most (more registrations are refused with -4).
+    pub max_instances_per_host: usize,
 }
 
 impl Default for RegistryConfig {
@@ -67,6 +71,8 @@ impl Default for RegistryConfig {
             groups: Vec::new(),
             watch_max_held: WatchConfig::default().max_held,
             watch_max_wait_ms: WatchConfig::default().max_wait.as_millis() as u64,
+            max_instances_per_object: RegistrationLimits::default().max_per_object,
+            max_instances_per_host: RegistrationLimits::default().max_per_host,
         }
     }
 }
@@ -103,6 +109,10 @@ impl RegistryService {
     }
 
     fn serve(registry: Arc<Registry>, config: RegistryConfig) -> RegistryService {
+        registry.set_limits(RegistrationLimits {
+            max_per_object: config.max_instances_per_object,
+            max_per_host: config.max_instances_per_host,
+        });
         let watch = WatchHub::start(
             registry.clone(),
             WatchConfig {

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// retried (registering and deregistering are idempotent).
     #[error("registry store unavailable: {0}")]
     Unavailable(String),
+    /// The registration was refused: it would pass a limit of the registry
+    /// ([`crate::registry::RegistrationLimits`]). Nothing was written.
+    #[error("registration refused: {0}")]
+    LimitReached(String),
     /// The database file is damaged: the storage engine could not read it or failed on it.
     #[error("registry store: {file} is damaged: {what}")]
     Damaged {

@@ -217,3 +217,35 @@ fn list_filters_by_metadata() {
         Vec::<i32>::new()
     );
 }
+
+#[test]
+fn registrations_past_the_limits_are_refused_and_re_registrations_are_not() {
+    use tars_registry::registry::RegistrationLimits;
+    use tars_registry::store::StoreError;
+    let instance = |obj: &str, host: &str, port: i32| {
+        let mut i = instance(obj, port, "", "", &[]);
+        i.endpoint.host = host.into();
+        i
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(&dir.path().join("r.redb"), Duration::from_secs(30)).unwrap();
+    r.set_limits(RegistrationLimits {
+        max_per_object: 3,
+        max_per_host: 4,
+    });
+    for port in 1..=3 {
+        r.register(instance("A.B.Obj", "10.0.0.1", port)).unwrap();
+    }
+    let refused = r.register(instance("A.B.Obj", "10.0.0.2", 9)).unwrap_err();
+    assert!(matches!(refused, StoreError::LimitReached(_)), "{refused}");
+    // Registering an instance again (its heartbeat lost, say) is not a new one.
+    r.register(instance("A.B.Obj", "10.0.0.1", 2)).unwrap();
+    // Per host, across objects.
+    r.register(instance("C.D.Obj", "10.0.0.1", 1)).unwrap();
+    let refused = r.register(instance("E.F.Obj", "10.0.0.1", 1)).unwrap_err();
+    assert!(refused.to_string().contains("10.0.0.1"), "{refused}");
+    // Room again once one is gone.
+    r.deregister("A.B.Obj", "10.0.0.1", 1).unwrap();
+    r.register(instance("E.F.Obj", "10.0.0.1", 1)).unwrap();
+    assert_eq!(r.len(), 4);
+}

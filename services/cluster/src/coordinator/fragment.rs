@@ -48,7 +48,11 @@ impl LedFragment {
             .map_err(|e| ClusterError::Config(e.to_string()))?;
         let (store, sessions, loaded) = FragmentStore::open_warm(etcd, fence, warm)?;
         let store = Arc::new(store);
-        let core = Arc::new(TransactionCore::new(xids).with_journal(store.clone()));
+        let core = Arc::new(
+            TransactionCore::new(xids)
+                .with_admission(config.admission())
+                .with_journal(store.clone()),
+        );
         let restored = sessions.len();
         let graceful = store.fence().graceful;
         let driver = take_over(
