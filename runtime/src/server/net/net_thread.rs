@@ -549,6 +549,32 @@ impl NetThread {
         Some(c)
     }
 
+    /// Keeps a connection's unsent bytes under `max_write_buffer` as they are queued, not
+    /// only when the pass ends (a pass may queue many batches): past the cap it writes what
+    /// the socket takes now, and a connection still past it is closed as a slow reader. The
+    /// cut-off is thus accurate to one queued batch.
+    fn within_write_cap(&mut self, conn: ConnId) {
+        let max = self.max_write_buffer;
+        let Some(c) = live(&mut self.conns, conn.slot, conn.generation) else {
+            return;
+        };
+        if c.pending_write() <= max {
+            return;
+        }
+        if !c.want_write && c.flush().is_err() {
+            self.close(conn.slot);
+            return;
+        }
+        if c.pending_write() > max {
+            tracing::warn!(
+                "closing {}: client reads too slowly ({} bytes unsent)",
+                c.peer,
+                c.pending_write()
+            );
+            self.close(conn.slot);
+        }
+    }
+
     /// Queues `response` for `to`; it is written when the loop pass ends.
     fn answer(&mut self, to: ReplyTo, response: Response) {
         match to {
@@ -556,6 +582,7 @@ impl NetThread {
                 if let Some(c) = self.queue_for(conn) {
                     c.queue_response(&response);
                 }
+                self.within_write_cap(conn);
             }
             ReplyTo::Datagram { adapter, peer } => {
                 let mut out = bytes::BytesMut::new();
@@ -572,6 +599,7 @@ impl NetThread {
                 if let Some(c) = self.queue_for(conn) {
                     c.queue(bytes, frames);
                 }
+                self.within_write_cap(conn);
             }
             // One datagram per frame.
             ReplyTo::Datagram { adapter, peer } => {
