@@ -22,7 +22,7 @@ pub use current::{Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
     AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
-    StopHandle, DEFAULT_FRAME_TIMEOUT,
+    StopHandle, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_BUFFERED,
 };
 pub use servants::Servants;
 pub use signals::{ShutdownSignal, ShutdownSignals};

@@ -55,6 +55,10 @@ impl AdapterConfig {
     }
 }
 
+/// Bytes all connections of a server may hold by default: 1 GiB (a hundred partial frames of
+/// the largest size, or 10,000 connections with 100 KiB each).
+pub const DEFAULT_MAX_BUFFERED: u64 = 1 << 30;
+
 /// How long a request frame may take to arrive by default: 10 s (a 10 MB frame needs 1 MB/s).
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,6 +71,10 @@ pub struct ServerConfig {
     pub max_packet: usize,
     /// Bytes of unsent responses a connection may hold before it is closed as too slow.
     pub max_write_buffer: usize,
+    /// Bytes all connections together may hold in partial request frames and unsent replies.
+    /// Past it, the connections holding the most are closed first until the node is under
+    /// it again. Default [`DEFAULT_MAX_BUFFERED`].
+    pub max_buffered_bytes: u64,
     /// How long a request frame may take to arrive once its first byte did; a connection
     /// that is slower is closed (checked every 500 ms). Separate from the adapter's idle
     /// timeout, which every byte resets. Default [`DEFAULT_FRAME_TIMEOUT`].
@@ -88,6 +96,7 @@ impl Default for ServerConfig {
             max_packet: DEFAULT_MAX_FRAME,
             max_write_buffer: 16 * 1024 * 1024,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED,
             limits: DecodeLimits::DEFAULT,
             shutdown_grace: Duration::from_secs(5),
             announcer: None,

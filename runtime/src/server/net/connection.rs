@@ -36,7 +36,17 @@ pub(crate) struct Connection {
     pub want_write: bool,
     /// Queued bytes not yet attempted this loop (the connection is in the dirty list).
     pub dirty: bool,
+    /// What this connection adds to the server's buffered bytes now.
+    buffered: u64,
     counters: Arc<IoCounters>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.counters
+            .buffered
+            .fetch_sub(self.buffered, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Initial read buffer of a connection.
@@ -63,6 +73,7 @@ impl Connection {
             frames: FrameCodec::with_max_frame(max_packet),
             want_write: false,
             dirty: false,
+            buffered: 0,
             counters,
         }
     }
@@ -123,7 +134,29 @@ impl Connection {
             (false, true) => self.partial_since.or(Some(self.last_active)),
         };
         IoCounters::add(&self.counters.requests, out.frames.len() as u64);
+        self.account();
         out
+    }
+
+    /// Bytes this connection holds: its partial request frame and its unsent replies.
+    pub fn buffered(&self) -> u64 {
+        self.buffered
+    }
+
+    /// Brings the server's buffered-bytes total up to date with this connection's.
+    fn account(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = (self.rbuf.len() + self.wbuf.len()) as u64;
+        if now > self.buffered {
+            self.counters
+                .buffered
+                .fetch_add(now - self.buffered, Relaxed);
+        } else {
+            self.counters
+                .buffered
+                .fetch_sub(self.buffered - now, Relaxed);
+        }
+        self.buffered = now;
     }
 
     /// Whether an incomplete frame has been arriving for longer than `limit` at `now`.
@@ -148,17 +181,25 @@ impl Connection {
     pub fn queue(&mut self, bytes: &[u8], frames: usize) {
         self.wbuf.extend_from_slice(bytes);
         IoCounters::add(&self.counters.responses, frames as u64);
+        self.account();
     }
 
     /// Encodes a response straight into the write buffer.
     pub fn queue_response(&mut self, response: &crate::server::Response) {
         response.write_frame(&mut self.wbuf);
         IoCounters::add(&self.counters.responses, 1);
+        self.account();
     }
 
     /// Writes queued bytes until done or the socket would block. Returns whether everything
     /// was written; an error means the connection is dead.
     pub fn flush(&mut self) -> io::Result<bool> {
+        let done = self.write_out();
+        self.account();
+        done
+    }
+
+    fn write_out(&mut self) -> io::Result<bool> {
         while !self.wbuf.is_empty() {
             match self.stream.write(&self.wbuf) {
                 Ok(0) => {

@@ -153,6 +153,8 @@ pub(crate) struct NetThread {
     pub limits: DecodeLimits,
     /// How long a request frame may take to arrive once its first byte did.
     pub frame_timeout: Duration,
+    /// Bytes all connections of the server may hold (partial frames, unsent replies).
+    pub max_buffered: u64,
     conns: Vec<Option<Connection>>,
     free: Vec<usize>,
     scratch: Vec<u8>,
@@ -190,6 +192,7 @@ impl NetThread {
             max_write_buffer,
             limits,
             frame_timeout: super::config::DEFAULT_FRAME_TIMEOUT,
+            max_buffered: super::config::DEFAULT_MAX_BUFFERED,
             conns: Vec::new(),
             free: Vec::new(),
             scratch: vec![0; 64 * 1024],
@@ -269,6 +272,7 @@ impl NetThread {
             // One write per connection for everything answered in this pass.
             self.flush_dirty();
             self.flush_udp();
+            self.within_memory_budget();
             if let Some(deadline) = exit_deadline {
                 let unsent = self.conns.iter().flatten().any(|c| c.pending_write() > 0)
                     || self
@@ -547,6 +551,33 @@ impl NetThread {
             self.dirty.push((conn.slot, conn.generation));
         }
         Some(c)
+    }
+
+    /// Keeps the bytes all connections hold under `max_buffered`: past it, closes this
+    /// thread's connections holding the most until the node is under it (or this thread holds
+    /// nothing more). Every net thread does so at the end of each pass.
+    fn within_memory_budget(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        while self.counters.buffered.load(Relaxed) > self.max_buffered {
+            let costliest = self
+                .conns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((i, c.as_ref()?)))
+                .filter(|(_, c)| c.buffered() > 0)
+                .max_by_key(|(_, c)| c.buffered())
+                .map(|(i, c)| (i, c.peer, c.buffered()));
+            let Some((slot, peer, bytes)) = costliest else {
+                return;
+            };
+            tracing::warn!(
+                %peer,
+                bytes,
+                "closing the connection holding the most: the server holds more than {} bytes",
+                self.max_buffered
+            );
+            self.close(slot);
+        }
     }
 
     /// Keeps a connection's unsent bytes under `max_write_buffer` as they are queued, not

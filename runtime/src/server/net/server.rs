@@ -266,6 +266,7 @@ impl Server {
             );
             t.counters = counters.clone();
             t.frame_timeout = config.frame_timeout;
+            t.max_buffered = config.max_buffered_bytes;
             if i == 0 {
                 t.peers = handles[1..].to_vec();
             }

@@ -13,6 +13,8 @@ pub(crate) struct IoCounters {
     pub udp_bad_datagrams: AtomicU64,
     pub udp_oversized_replies: AtomicU64,
     pub udp_unsent_replies: AtomicU64,
+    /// Bytes the connections hold now: partial request frames and unsent replies.
+    pub buffered: AtomicU64,
 }
 
 impl IoCounters {
@@ -29,6 +31,7 @@ impl IoCounters {
             udp_bad_datagrams: self.udp_bad_datagrams.load(Ordering::Relaxed),
             udp_oversized_replies: self.udp_oversized_replies.load(Ordering::Relaxed),
             udp_unsent_replies: self.udp_unsent_replies.load(Ordering::Relaxed),
+            buffered_bytes: self.buffered.load(Ordering::Relaxed),
         }
     }
 }
@@ -54,4 +57,7 @@ pub struct IoStats {
     /// UDP replies not sent: too large even as an error answer, the adapter's send queue was
     /// full, or the socket refused them.
     pub udp_unsent_replies: u64,
+    /// Bytes the connections hold at this moment (not a total): partial request frames and
+    /// unsent replies, bounded by `ServerConfig::max_buffered_bytes`.
+    pub buffered_bytes: u64,
 }
