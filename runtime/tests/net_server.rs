@@ -581,3 +581,36 @@ fn past_the_memory_budget_the_connections_holding_the_most_are_closed() {
     );
     server.shutdown();
 }
+
+#[test]
+fn one_address_holds_at_most_its_share_of_connections() {
+    let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |a| {
+        a.max_connections = 100;
+        a.max_connections_per_ip = 3;
+        a.endpoint.timeout_ms = 60_000;
+    });
+    let mut held: Vec<Client> = (0..3).map(|_| Client::connect(port)).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send(&call(i as i32, "echo", string_param("hi")));
+        assert_eq!(returned_string(&c.recv().unwrap()), "hi");
+    }
+    // The adapter has room, the address does not: refused while its connections are busy.
+    let mut fourth = Client::connect(port);
+    assert!(
+        fourth.closed_by_server(),
+        "a fourth connection from one address"
+    );
+    let stats = server.connection_stats();
+    assert_eq!(stats.snapshot()[0].1, 3);
+    // Once they are quiet, the newcomer takes the place of the address's idlest one.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut newcomer = Client::connect(port);
+    newcomer.send(&call(1, "echo", string_param("served")));
+    assert_eq!(returned_string(&newcomer.recv().unwrap()), "served");
+    assert!(
+        held[0].closed_by_server(),
+        "the idlest connection gave its place"
+    );
+    assert_eq!(stats.snapshot()[0].1, 3);
+    server.shutdown();
+}

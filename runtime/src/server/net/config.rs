@@ -33,6 +33,10 @@ pub struct AdapterConfig {
     /// accepting net thread), so idle connections held open cannot lock clients out; when
     /// there is no such connection the new one is closed at once.
     pub max_connections: usize,
+    /// Connections one client address may hold at most (TCP only); past it, that address's
+    /// connection quiet longest makes room, as at `max_connections`, or the new one is
+    /// closed. Default 1,000.
+    pub max_connections_per_ip: usize,
 }
 
 impl AdapterConfig {
@@ -51,6 +55,7 @@ impl AdapterConfig {
             queue_capacity: 10_000,
             queue_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }

@@ -124,6 +124,30 @@ impl Drop for CountedSink {
     }
 }
 
+/// Open connections of an adapter per client address.
+#[derive(Debug, Default)]
+pub(crate) struct PerIp(parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+impl PerIp {
+    fn of(&self, ip: std::net::IpAddr) -> usize {
+        self.0.lock().get(&ip).copied().unwrap_or(0)
+    }
+
+    fn add(&self, ip: std::net::IpAddr) {
+        *self.0.lock().entry(ip).or_default() += 1;
+    }
+
+    fn remove(&self, ip: std::net::IpAddr) {
+        let mut map = self.0.lock();
+        if let Some(n) = map.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Per-adapter state a net thread needs.
 pub(crate) struct AdapterSlot {
     pub listener: Option<TcpListener>,
@@ -137,6 +161,10 @@ pub(crate) struct AdapterSlot {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Open connections per client address (shared by the net threads).
+    pub per_ip: Arc<PerIp>,
+    /// Connections one address may hold at most.
+    pub max_per_ip: usize,
     /// The adapter's UDP socket, on the one net thread that owns it.
     pub udp: Option<UdpAdapter>,
 }
@@ -311,20 +339,31 @@ impl NetThread {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let full = {
+                    let (full, ip_full) = {
                         let slot = &self.adapters[adapter];
-                        slot.connections.load(Ordering::Relaxed) >= slot.max_connections
+                        (
+                            slot.connections.load(Ordering::Relaxed) >= slot.max_connections,
+                            slot.per_ip.of(peer.ip()) >= slot.max_per_ip,
+                        )
                     };
-                    if full && !self.evict_idlest(adapter) {
+                    if ip_full && !self.evict_idlest(adapter, Some(peer.ip())) {
+                        tracing::warn!(
+                            "adapter {adapter}: {} has as many connections as one address may, closing {peer}",
+                            peer.ip()
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                    if full && !ip_full && !self.evict_idlest(adapter, None) {
                         tracing::warn!(
                             "adapter {adapter}: connection limit reached, closing {peer}"
                         );
                         drop(stream);
                         continue;
                     }
-                    self.adapters[adapter]
-                        .connections
-                        .fetch_add(1, Ordering::Relaxed);
+                    let slot = &self.adapters[adapter];
+                    slot.connections.fetch_add(1, Ordering::Relaxed);
+                    slot.per_ip.add(peer.ip());
                     let n = self.peers.len() + 1;
                     let target = self.next_peer % n;
                     self.next_peer = self.next_peer.wrapping_add(1);
@@ -343,11 +382,12 @@ impl NetThread {
         }
     }
 
-    /// At the connection limit: closes this thread's connection of `adapter` that has been
-    /// quiet longest — no traffic for [`EVICT_AFTER_QUIET`], nothing buffered either way — to
-    /// make room for a new one; false when there is none. Idle connections held open (by an
-    /// attacker, or clients that forgot them) cannot lock legitimate clients out.
-    fn evict_idlest(&mut self, adapter: usize) -> bool {
+    /// At the connection limit (of the adapter, or of one address `from`): closes this
+    /// thread's connection of `adapter` (from that address) that has been quiet longest — no
+    /// traffic for [`EVICT_AFTER_QUIET`], nothing buffered either way — to make room for a
+    /// new one; false when there is none. Idle connections held open (by an attacker, or
+    /// clients that forgot them) cannot lock legitimate clients out.
+    fn evict_idlest(&mut self, adapter: usize, from: Option<std::net::IpAddr>) -> bool {
         let now = Instant::now();
         let idlest = self
             .conns
@@ -356,6 +396,7 @@ impl NetThread {
             .filter_map(|(i, c)| Some((i, c.as_ref()?)))
             .filter(|(_, c)| {
                 c.adapter == adapter
+                    && from.is_none_or(|ip| c.peer.ip() == ip)
                     && c.pending_write() == 0
                     && c.partial_since.is_none()
                     && now.duration_since(c.last_active) >= EVICT_AFTER_QUIET
@@ -386,9 +427,9 @@ impl NetThread {
         {
             tracing::warn!("cannot register connection from {peer}: {e}");
             self.free.push(slot);
-            self.adapters[adapter]
-                .connections
-                .fetch_sub(1, Ordering::Relaxed);
+            let a = &self.adapters[adapter];
+            a.connections.fetch_sub(1, Ordering::Relaxed);
+            a.per_ip.remove(peer.ip());
             return;
         }
         self.conns[slot] = Some(Connection::new(
@@ -406,9 +447,9 @@ impl NetThread {
     fn close(&mut self, slot: usize) {
         if let Some(Some(mut c)) = self.conns.get_mut(slot).map(Option::take) {
             let _ = self.poll.registry().deregister(&mut c.stream);
-            self.adapters[c.adapter]
-                .connections
-                .fetch_sub(1, Ordering::Relaxed);
+            let a = &self.adapters[c.adapter];
+            a.connections.fetch_sub(1, Ordering::Relaxed);
+            a.per_ip.remove(c.peer.ip());
             self.free.push(slot);
         }
     }

@@ -225,6 +225,7 @@ impl Server {
             }
             let connections = Arc::new(AtomicUsize::new(0));
             let inline_in_flight = Arc::new(AtomicUsize::new(0));
+            let per_ip = Arc::new(super::net_thread::PerIp::default());
             conn_counts.push((a.name.clone(), connections.clone()));
             // Only net thread 0 accepts; it hands connections to the others round-robin.
             for (t, slots) in slots_per_thread.iter_mut().enumerate() {
@@ -242,6 +243,8 @@ impl Server {
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
                     max_connections: a.max_connections,
                     connections: connections.clone(),
+                    per_ip: per_ip.clone(),
+                    max_per_ip: a.max_connections_per_ip.max(1),
                 });
             }
         }
