@@ -60,6 +60,10 @@ pub struct NodeConfig {
     pub seata: SeataSection,
     /// Cluster mode on etcd; embedded single-node mode when absent.
     pub cluster: Option<ClusterSection>,
+    /// Serve callers without authentication on addresses other than loopback
+    /// (`--allow-anonymous`). Without it a node listening on such an address refuses to
+    /// start: anyone who reaches it could register instances and end transactions.
+    pub allow_anonymous: bool,
 }
 
 impl Default for NodeConfig {
@@ -72,6 +76,7 @@ impl Default for NodeConfig {
             coordinator: CoordinatorConfig::default(),
             seata: SeataSection::default(),
             cluster: None,
+            allow_anonymous: false,
         }
     }
 }
@@ -246,6 +251,7 @@ impl Node {
     /// coordinator address (the cluster also uses it to find fragment leaders), which is fine
     /// for python and go clients; Java clients routing by XID need that changed later.
     pub fn start(config: &NodeConfig) -> Result<Node, NodeError> {
+        refuse_open_anonymous(config)?;
         match &config.cluster {
             None => Self::start_embedded(config),
             #[cfg(feature = "cluster")]
@@ -540,6 +546,35 @@ fn serve_bridge_locally(
     );
 }
 
+/// Whether `host` is a loopback address (or `localhost`).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A node serves anonymous callers (no authentication exists yet), which is safe only where
+/// nobody else can reach it: listening anywhere but loopback needs `allow_anonymous`.
+fn refuse_open_anonymous(config: &NodeConfig) -> Result<(), NodeError> {
+    if config.allow_anonymous {
+        return Ok(());
+    }
+    let (registry, coordinator) = config.resolved();
+    let mut hosts = vec![registry.host, coordinator.host];
+    if config.seata.port.is_some() {
+        hosts.extend(config.seata.host.clone().or_else(|| config.host.clone()));
+    }
+    match hosts.into_iter().find(|h| !is_loopback(h)) {
+        None => Ok(()),
+        Some(host) => Err(NodeError::Config(format!(
+            "tarsd would listen on {host}, which is not loopback, without authentication: \
+             anyone who reaches it could register instances and end transactions; pass \
+             --allow-anonymous (allow_anonymous = true) to run it so anyway"
+        ))),
+    }
+}
+
 fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
     if ip.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
@@ -673,5 +708,41 @@ impl Program for Node {
 
     fn shutdown(self) {
         Node::shutdown(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anonymous_node_listens_only_on_loopback_unless_allowed() {
+        let mut config = NodeConfig::default();
+        assert!(
+            refuse_open_anonymous(&config).is_ok(),
+            "127.0.0.1 by default"
+        );
+        config.host = Some("localhost".into());
+        assert!(refuse_open_anonymous(&config).is_ok());
+        config.host = Some("::1".into());
+        assert!(refuse_open_anonymous(&config).is_ok());
+        for open in ["0.0.0.0", "10.1.2.3", "node1.example.com"] {
+            config.host = Some(open.into());
+            let err = refuse_open_anonymous(&config).expect_err(open).to_string();
+            assert!(
+                err.contains(open) && err.contains("--allow-anonymous"),
+                "{err}"
+            );
+        }
+        // The Seata front end's own host counts too.
+        config.host = None;
+        config.seata.port = Some(0);
+        config.seata.host = Some("0.0.0.0".into());
+        assert!(refuse_open_anonymous(&config).is_err());
+        config.allow_anonymous = true;
+        assert!(refuse_open_anonymous(&config).is_ok());
+        // It reaches Node::start before anything binds.
+        config.allow_anonymous = false;
+        assert!(matches!(Node::start(&config), Err(NodeError::Config(_))));
     }
 }

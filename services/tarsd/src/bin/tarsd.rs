@@ -39,6 +39,10 @@ struct Args {
     /// after the epoch recorded beside the database.
     #[arg(long)]
     init: bool,
+    /// Serve callers without authentication on an address other than loopback (tarsd
+    /// refuses to listen there otherwise).
+    #[arg(long)]
+    allow_anonymous: bool,
     /// Cluster mode: `etcd=URL[,URL...]` (the etcd members' client URLs).
     #[arg(long, global = true)]
     cluster: Option<String>,
@@ -148,6 +152,9 @@ fn main() -> anyhow::Result<()> {
         }
         if args.init {
             config.coordinator.init = true;
+        }
+        if args.allow_anonymous {
+            config.allow_anonymous = true;
         }
         config.cluster = cluster_section(
             config.cluster.take(),
