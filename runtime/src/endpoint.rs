@@ -29,6 +29,9 @@ pub struct Endpoint {
     pub weight: i32,
     /// Weight type (`-v`).
     pub weight_type: i32,
+    /// `-e`: the authentication the endpoint requires (0 none, 1 TarsCpp's local
+    /// authentication, see [`crate::auth`]).
+    pub auth_type: i32,
 }
 
 impl Endpoint {
@@ -42,6 +45,7 @@ impl Endpoint {
             grid: 0,
             weight: -1,
             weight_type: 0,
+            auth_type: 0,
         }
     }
 
@@ -104,7 +108,11 @@ impl FromStr for Endpoint {
                     ep.weight_type = i32::try_from(int("weight type")?)
                         .map_err(|_| err("weight type out of range"))?
                 }
-                // Options other implementations add (-e auth, -s ssl, ...) are accepted and ignored.
+                "-e" => {
+                    ep.auth_type = i32::try_from(int("auth type")?)
+                        .map_err(|_| err("auth type out of range"))?
+                }
+                // Options other implementations add (-s ssl, ...) are accepted and ignored.
                 _ if flag.starts_with('-') => {}
                 _ => return Err(err(&format!("unexpected {flag:?}"))),
             }
@@ -129,6 +137,9 @@ impl fmt::Display for Endpoint {
         }
         if self.weight >= 0 {
             write!(f, " -w {} -v {}", self.weight, self.weight_type)?;
+        }
+        if self.auth_type != 0 {
+            write!(f, " -e {}", self.auth_type)?;
         }
         Ok(())
     }

@@ -23,6 +23,7 @@
 // Lets the derive output (which names `::tars`) work inside this crate too.
 extern crate self as tars;
 
+pub mod auth;
 pub mod client;
 pub mod endpoint;
 mod in_process;

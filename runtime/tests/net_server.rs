@@ -614,3 +614,67 @@ fn one_address_holds_at_most_its_share_of_connections() {
     assert_eq!(stats.snapshot()[0].1, 3);
     server.shutdown();
 }
+
+/// An authentication request as a TarsCpp client sends it: the package in `sBuffer`.
+fn auth_request(pkg: &tars::auth::BasicAuthPackage) -> RequestPacket {
+    use tars::codec::TarsStruct;
+    RequestPacket::new(0, OBJ, "", pkg.encode_to_bytes(), 3000)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn an_endpoint_with_local_auth_serves_only_connections_that_authenticated_first() {
+    let (server, port) = serve_adapter(0, echo_servants(), ServerConfig::default(), |a| {
+        a.endpoint.auth_type = 1;
+        a.auth_keys.insert("ak1".into(), "123456".into());
+    });
+    // A call without authenticating first: the connection is closed.
+    let mut anonymous = Client::connect(port);
+    anonymous.send(&call(1, "echo", string_param("hi")));
+    assert!(anonymous.closed_by_server(), "an anonymous call");
+    // A wrong secret, a wrong access key, a wrong object, a stale clock: closed.
+    for pkg in [
+        tars::auth::sign(OBJ, "ak1", "654321", unix_now()),
+        tars::auth::sign(OBJ, "ak2", "123456", unix_now()),
+        tars::auth::sign("Other.Obj", "ak1", "123456", unix_now()),
+        tars::auth::sign(OBJ, "ak1", "123456", unix_now() - 7200),
+    ] {
+        let mut c = Client::connect(port);
+        c.send(&auth_request(&pkg));
+        assert!(c.closed_by_server(), "{pkg:?}");
+    }
+    // The right package: AUTH_SUCC, then calls are served.
+    let mut c = Client::connect(port);
+    c.send(&auth_request(&tars::auth::sign(
+        OBJ,
+        "ak1",
+        "123456",
+        unix_now(),
+    )));
+    let answer = c.recv().unwrap();
+    assert_eq!(&answer.buffer[..], b"AUTH_SUCC");
+    c.send(&call(1, "echo", string_param("authenticated")));
+    assert_eq!(returned_string(&c.recv().unwrap()), "authenticated");
+    server.shutdown();
+    // `-e 1` is read from and written back into endpoint strings.
+    let ep: Endpoint = "tcp -h 127.0.0.1 -p 9 -t 1000 -e 1".parse().unwrap();
+    assert_eq!(ep.auth_type, 1);
+    assert_eq!(ep.to_string().parse::<Endpoint>().unwrap(), ep);
+    // Authentication needs a connection.
+    let udp = AdapterConfig::new(
+        "U",
+        Endpoint {
+            protocol: "udp".into(),
+            auth_type: 1,
+            ..Endpoint::tcp("127.0.0.1", 0)
+        },
+        Arc::new(echo_servants()),
+    );
+    assert!(Server::start(ServerConfig::default(), vec![udp]).is_err());
+}

@@ -37,6 +37,10 @@ pub struct AdapterConfig {
     /// connection quiet longest makes room, as at `max_connections`, or the new one is
     /// closed. Default 1,000.
     pub max_connections_per_ip: usize,
+    /// Access key → secret key of the callers an endpoint with `-e 1` (TarsCpp's local
+    /// authentication, [`crate::auth`]) accepts. Such an endpoint refuses every connection
+    /// whose first request is not a valid authentication package for one of its servants.
+    pub auth_keys: std::collections::BTreeMap<String, String>,
 }
 
 impl AdapterConfig {
@@ -56,6 +60,7 @@ impl AdapterConfig {
             queue_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
+            auth_keys: Default::default(),
         }
     }
 }

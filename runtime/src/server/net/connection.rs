@@ -38,6 +38,8 @@ pub(crate) struct Connection {
     pub dirty: bool,
     /// What this connection adds to the server's buffered bytes now.
     buffered: u64,
+    /// Whether its first request authenticated it (always, where the adapter needs none).
+    pub authenticated: bool,
     counters: Arc<IoCounters>,
 }
 
@@ -74,6 +76,7 @@ impl Connection {
             want_write: false,
             dirty: false,
             buffered: 0,
+            authenticated: true,
             counters,
         }
     }

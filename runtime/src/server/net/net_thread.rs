@@ -124,6 +124,49 @@ impl Drop for CountedSink {
     }
 }
 
+/// What an adapter with `-e 1` checks a connection's first request against.
+#[derive(Debug)]
+pub(crate) struct AdapterAuth {
+    /// Its servants' names (the objects a package may name).
+    pub objects: Vec<String>,
+    /// Access key → secret key.
+    pub keys: std::collections::BTreeMap<String, String>,
+}
+
+impl AdapterAuth {
+    /// The state the first request `request` earns, and the answer to send back.
+    fn check(&self, request: &RequestPacket) -> (crate::auth::AuthState, Response) {
+        use crate::auth::{verify, AuthState, BasicAuthPackage};
+        use crate::codec::TarsStruct;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let state = if request.buffer.len() <= 20 {
+            AuthState::ProtoErr
+        } else {
+            match BasicAuthPackage::decode_from(&request.buffer) {
+                Ok(pkg) => {
+                    let objects: Vec<&str> = self.objects.iter().map(String::as_str).collect();
+                    verify(&pkg, &objects, |ak| self.keys.get(ak).cloned(), now)
+                }
+                Err(_) => AuthState::ProtoErr,
+            }
+        };
+        let response = Response::Tars(crate::packet::ResponsePacket {
+            version: 1,
+            packet_type: request.packet_type,
+            request_id: request.request_id,
+            message_type: request.message_type,
+            ret: 0,
+            buffer: bytes::Bytes::from_static(state.name().as_bytes()),
+            status: Default::default(),
+            result_desc: Default::default(),
+            context: Default::default(),
+        });
+        (state, response)
+    }
+}
+
 /// Open connections of an adapter per client address.
 #[derive(Debug, Default)]
 pub(crate) struct PerIp(parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
@@ -163,6 +206,8 @@ pub(crate) struct AdapterSlot {
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
     /// Open connections per client address (shared by the net threads).
     pub per_ip: Arc<PerIp>,
+    /// TarsCpp local authentication (`-e 1`): what a connection's first request must prove.
+    pub auth: Option<Arc<AdapterAuth>>,
     /// Connections one address may hold at most.
     pub max_per_ip: usize,
     /// The adapter's UDP socket, on the one net thread that owns it.
@@ -432,14 +477,16 @@ impl NetThread {
             a.per_ip.remove(peer.ip());
             return;
         }
-        self.conns[slot] = Some(Connection::new(
+        let mut connection = Connection::new(
             stream,
             peer,
             generation,
             adapter,
             self.max_packet,
             self.counters.clone(),
-        ));
+        );
+        connection.authenticated = self.adapters[adapter].auth.is_none();
+        self.conns[slot] = Some(connection);
         // Data may already be waiting (edge-triggered): read now.
         self.on_readable(slot, generation, true);
     }
@@ -474,6 +521,15 @@ impl NetThread {
             for frame in outcome.frames {
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
+                    Ok(request) if self.awaits_auth(slot, generation) => {
+                        if !self.authenticate(adapter, slot, generation, conn_id, &request) {
+                            if let Some(jobs) = &self.adapters[adapter].jobs {
+                                jobs.release(batch.len());
+                            }
+                            self.close(slot);
+                            return;
+                        }
+                    }
                     Ok(request) => self.dispatch(adapter, conn_id, peer, request, &mut batch),
                     Err(e) => {
                         tracing::warn!("closing connection: undecodable request: {e}");
@@ -494,6 +550,45 @@ impl NetThread {
             // Half-closed by the peer: responses can no longer be read reliably; close.
             self.close(slot);
         }
+    }
+
+    /// Whether the connection in `slot` has yet to authenticate.
+    fn awaits_auth(&self, slot: usize, generation: u32) -> bool {
+        self.conns
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.generation == generation && !c.authenticated)
+    }
+
+    /// Checks the first request of a connection to an adapter with `-e 1`: answers with the
+    /// state's name and lets the connection on, or returns false (to close it) as TarsCpp
+    /// does on a failed check.
+    fn authenticate(
+        &mut self,
+        adapter: usize,
+        slot: usize,
+        generation: u32,
+        conn: ReplyTo,
+        request: &RequestPacket,
+    ) -> bool {
+        let Some(auth) = self.adapters[adapter].auth.clone() else {
+            return true;
+        };
+        let (state, response) = auth.check(request);
+        if state.code() < 0 {
+            let peer = live(&mut self.conns, slot, generation).map(|c| c.peer);
+            tracing::warn!(
+                ?peer,
+                state = state.name(),
+                "authentication failed; closing"
+            );
+            return false;
+        }
+        if let Some(c) = live(&mut self.conns, slot, generation) {
+            c.authenticated = true;
+        }
+        self.answer(conn, response);
+        true
     }
 
     /// Runs `request` on this thread (inline adapters), adds it to `batch` for the business

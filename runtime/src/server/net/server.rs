@@ -178,6 +178,22 @@ impl Server {
                     )))
                 }
             };
+            match a.endpoint.auth_type {
+                0 => {}
+                1 if !udp => {}
+                1 => {
+                    return Err(ServerError::Config(format!(
+                        "adapter {}: authentication (-e 1) needs a tcp endpoint",
+                        a.name
+                    )))
+                }
+                other => {
+                    return Err(ServerError::Config(format!(
+                        "adapter {}: unknown authentication type -e {other} (0 or 1)",
+                        a.name
+                    )))
+                }
+            }
             let bind_err = |source| ServerError::Bind {
                 adapter: a.name.clone(),
                 endpoint: a.endpoint.to_string(),
@@ -226,6 +242,12 @@ impl Server {
             let connections = Arc::new(AtomicUsize::new(0));
             let inline_in_flight = Arc::new(AtomicUsize::new(0));
             let per_ip = Arc::new(super::net_thread::PerIp::default());
+            let auth = (a.endpoint.auth_type == 1).then(|| {
+                Arc::new(super::net_thread::AdapterAuth {
+                    objects: a.servants.names().map(str::to_owned).collect(),
+                    keys: a.auth_keys.clone(),
+                })
+            });
             conn_counts.push((a.name.clone(), connections.clone()));
             // Only net thread 0 accepts; it hands connections to the others round-robin.
             for (t, slots) in slots_per_thread.iter_mut().enumerate() {
@@ -244,6 +266,7 @@ impl Server {
                     max_connections: a.max_connections,
                     connections: connections.clone(),
                     per_ip: per_ip.clone(),
+                    auth: auth.clone(),
                     max_per_ip: a.max_connections_per_ip.max(1),
                 });
             }
