@@ -89,6 +89,7 @@ pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
             istcp: i32::from(endpoint.protocol == "tcp"),
             grid: endpoint.grid,
             weight_type: endpoint.weight_type,
+            auth_type: endpoint.auth_type,
             ..EndpointF::default()
         },
     )
@@ -122,6 +123,7 @@ fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
     ep.grid = e.grid;
     ep.weight = e.weight;
     ep.weight_type = e.weight_type;
+    ep.auth_type = e.auth_type;
     Some(ep)
 }
 
@@ -235,10 +237,25 @@ impl Balancer {
                         continue;
                     };
                     let health = Arc::new(EndpointHealth::new(self.shield));
+                    // An endpoint with `-e 1` gets the signed package first on each connection.
+                    let auth = match (endpoint.auth_type, self.net.auth_key()) {
+                        (1, Some(key)) => Some((self.object.clone(), key.clone())),
+                        (1, None) => {
+                            tracing::warn!(object = %self.object, %endpoint,
+                                "the endpoint requires authentication (-e 1) and the communicator has no key");
+                            None
+                        }
+                        _ => None,
+                    };
                     let links = (0..self.net.connections_per_endpoint())
                         .map(|_| {
                             let net = self.net.handle();
-                            Arc::new(AdapterProxy::new(&endpoint, health.clone(), net))
+                            Arc::new(AdapterProxy::new(
+                                &endpoint,
+                                health.clone(),
+                                net,
+                                auth.clone(),
+                            ))
                         })
                         .collect();
                     Slot {

@@ -89,6 +89,8 @@ pub struct Communicator {
     net: Arc<OnceLock<Arc<ClientNet>>>,
     /// Threads of the callbacks of `*_callback` calls (0: [`DEFAULT_ASYNC_THREADS`]).
     async_thread_count: usize,
+    /// The key for endpoints with `-e 1` (TarsCpp's local authentication).
+    auth_key: Option<Arc<crate::auth::ClientKey>>,
     /// Objects served in this process, by object name and `host:port` (see
     /// [`Communicator::serve_locally`]); shared by every clone.
     local: Arc<RwLock<LocalObjects>>,
@@ -162,6 +164,22 @@ impl Communicator {
         self.with_net_config(config)
     }
 
+    /// Authenticates with `access_key` / `secret_key` to every endpoint whose string says
+    /// `-e 1` (TarsCpp's local authentication, [`crate::auth`]): the first frame on each such
+    /// connection is the signed package. Applies to proxies made from now on.
+    pub fn with_auth_key(
+        mut self,
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Communicator {
+        self.auth_key = Some(Arc::new(crate::auth::ClientKey {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+        }));
+        self.net = Arc::default();
+        self
+    }
+
     /// How many threads run the callbacks of this communicator's `*_callback` calls (TarsCpp's
     /// AsyncThreads; default [`DEFAULT_ASYNC_THREADS`]). They start with the first callback and
     /// end, after the callbacks in flight, when the communicator and its proxies are dropped.
@@ -190,7 +208,8 @@ impl Communicator {
             return Ok(net.clone());
         }
         let started = Arc::new(
-            ClientNet::start(self.net_config).map_err(|e| ProxyError::Net(e.to_string()))?,
+            ClientNet::start(self.net_config, self.auth_key.clone())
+                .map_err(|e| ProxyError::Net(e.to_string()))?,
         );
         // Another clone may have started its threads first: use whichever won (the loser's
         // threads exit as soon as `started` is dropped).

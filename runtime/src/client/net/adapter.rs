@@ -121,6 +121,8 @@ pub(crate) struct AdapterShared {
     /// thread cannot grow the channel without bound.
     pub in_channel: AtomicUsize,
     max_send_buffer: usize,
+    /// The object and key to authenticate with first (an endpoint with `-e 1`).
+    pub auth: Option<(String, Arc<crate::auth::ClientKey>)>,
 }
 
 impl AdapterShared {
@@ -166,7 +168,12 @@ impl Future for PendingReply {
 impl AdapterProxy {
     /// A connection to `endpoint` on the net thread of `net`, recording into `health`; it
     /// connects on its first call.
-    pub fn new(endpoint: &Endpoint, health: Arc<EndpointHealth>, net: NetHandle) -> AdapterProxy {
+    pub fn new(
+        endpoint: &Endpoint,
+        health: Arc<EndpointHealth>,
+        net: NetHandle,
+        auth: Option<(String, Arc<crate::auth::ClientKey>)>,
+    ) -> AdapterProxy {
         let (slot, generation) = net.open_slot();
         let shared = Arc::new(AdapterShared {
             address: endpoint.address(),
@@ -175,6 +182,7 @@ impl AdapterProxy {
             gate: WriteGate::default(),
             in_channel: AtomicUsize::new(0),
             max_send_buffer: net.max_send_buffer(),
+            auth,
         });
         net.send(Command::Open {
             slot,

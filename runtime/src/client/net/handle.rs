@@ -174,11 +174,15 @@ pub(crate) struct ClientNet {
     handles: Vec<NetHandle>,
     next: AtomicUsize,
     connections_per_endpoint: usize,
+    auth_key: Option<Arc<crate::auth::ClientKey>>,
 }
 
 impl ClientNet {
     /// Starts `config.threads` net threads (at least one).
-    pub fn start(config: NetConfig) -> std::io::Result<ClientNet> {
+    pub fn start(
+        config: NetConfig,
+        auth_key: Option<Arc<crate::auth::ClientKey>>,
+    ) -> std::io::Result<ClientNet> {
         let n = config.threads.max(1);
         let mut handles = Vec::with_capacity(n);
         for index in 0..n {
@@ -204,7 +208,13 @@ impl ClientNet {
             handles,
             next: AtomicUsize::new(0),
             connections_per_endpoint: config.connections_per_endpoint.max(1),
+            auth_key,
         })
+    }
+
+    /// The key for endpoints with `-e 1`, if the communicator has one.
+    pub fn auth_key(&self) -> Option<&Arc<crate::auth::ClientKey>> {
+        self.auth_key.as_ref()
     }
 
     /// The thread for the next adapter.

@@ -449,9 +449,18 @@ impl NetThread {
                 {
                     let _ = stream.set_nodelay(true);
                     let stream = Arc::new(stream);
-                    conn.adapter
-                        .gate
-                        .publish(stream.clone(), conn.socket_generation);
+                    match &conn.adapter.auth {
+                        // The signed package goes first; every request then goes through
+                        // this thread's queue (no direct writes that could overtake it).
+                        Some((obj, key)) => {
+                            let frame = crate::auth::request_frame(obj, key);
+                            conn.queue_first(&frame);
+                        }
+                        None => conn
+                            .adapter
+                            .gate
+                            .publish(stream.clone(), conn.socket_generation),
+                    }
                     conn.socket = Socket::Tcp(stream);
                 }
                 self.mark_dirty(slot);
