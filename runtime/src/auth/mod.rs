@@ -28,14 +28,22 @@ impl std::fmt::Debug for ClientKey {
 /// a request (id 0, which no call uses) whose buffer is the signed package.
 pub fn request_frame(obj: &str, key: &ClientKey) -> bytes::Bytes {
     use crate::codec::TarsStruct;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let pkg = sign(obj, &key.access_key, &key.secret_key, now);
-    let request = crate::packet::RequestPacket::new(0, obj, "", pkg.encode_to_bytes(), 3000);
-    let body = request.encode_to_bytes();
-    let mut frame = bytes::BytesMut::with_capacity(4 + body.len());
-    frame.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
+    use crate::packet::{PacketCodec, RequestPacket, ResponsePacket};
+    let pkg = sign(obj, &key.access_key, &key.secret_key, unix_seconds());
+    let request = RequestPacket::new(0, obj, "", pkg.encode_to_bytes(), 3000);
+    let mut frame = bytes::BytesMut::new();
+    // A package of a few hundred bytes is far below any frame limit.
+    if let Err(e) =
+        PacketCodec::<ResponsePacket, RequestPacket>::new().encode_packet(&request, &mut frame)
+    {
+        tracing::error!(error = %e, obj, "cannot frame the authentication package");
+    }
     frame.freeze()
+}
+
+/// Seconds since the Unix epoch (the clock `iTime` is read against).
+pub(crate) fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -534,7 +534,6 @@ impl TransactionCore {
     /// How `xid` ended, while that is remembered ([`ENDED_REMEMBERED`] most recent ones, in
     /// memory); `None` for a transaction still open, forgotten or never known.
     pub fn outcome(&self, xid: &str) -> Option<GlobalStatus> {
-        let _sessions = self.sessions.lock();
         self.ended.lock().status.get(xid).copied()
     }
 

@@ -326,9 +326,7 @@ impl Inner {
         if self.store.is_failed() {
             return;
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::session::wall_clock_ms();
         let gave_up = self.core.give_up_retrying(
             self.config.max_commit_retry,
             self.config.max_rollback_retry,

@@ -288,9 +288,7 @@ impl CoordinatorService {
     /// `RollbackRetryTimeout`): it is driven again now, and may retry for the full time
     /// again. False when `xid` is not such a transaction (see [`TransactionCore::retry`]).
     pub fn retry(&self, xid: &str) -> bool {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::session::wall_clock_ms();
         if !self.core.retry(xid, now_ms) {
             return false;
         }

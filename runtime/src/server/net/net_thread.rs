@@ -138,9 +138,7 @@ impl AdapterAuth {
     fn check(&self, request: &RequestPacket) -> (crate::auth::AuthState, Response) {
         use crate::auth::{verify, AuthState, BasicAuthPackage};
         use crate::codec::TarsStruct;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::auth::unix_seconds();
         let state = if request.buffer.len() <= 20 {
             AuthState::ProtoErr
         } else {
@@ -722,23 +720,10 @@ impl NetThread {
     /// cut-off is thus accurate to one queued batch.
     fn within_write_cap(&mut self, conn: ConnId) {
         let max = self.max_write_buffer;
-        let Some(c) = live(&mut self.conns, conn.slot, conn.generation) else {
-            return;
-        };
-        if c.pending_write() <= max {
-            return;
-        }
-        if !c.want_write && c.flush().is_err() {
-            self.close(conn.slot);
-            return;
-        }
-        if c.pending_write() > max {
-            tracing::warn!(
-                "closing {}: client reads too slowly ({} bytes unsent)",
-                c.peer,
-                c.pending_write()
-            );
-            self.close(conn.slot);
+        if live(&mut self.conns, conn.slot, conn.generation)
+            .is_some_and(|c| c.pending_write() > max)
+        {
+            self.flush(conn.slot, conn.generation);
         }
     }
 
