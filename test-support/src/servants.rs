@@ -73,7 +73,16 @@ impl Drop for Sleeping<'_> {
 impl Dispatch for Echo {
     fn functions(&self) -> &'static [&'static str] {
         &[
-            "count", "echo", "echo_out", "fail", "later", "notify", "park", "sleep", "sleeping",
+            "count",
+            "echo",
+            "echo_out",
+            "fail",
+            "later",
+            "notify",
+            "park",
+            "principal",
+            "sleep",
+            "sleeping",
         ]
     }
 
@@ -106,6 +115,8 @@ impl Dispatch for Echo {
                 out.write_return(&ms);
             }
             "sleeping" => out.write_return(&count(&self.sleeping)),
+            // Who the caller proved to be ("" when anonymous).
+            "principal" => out.write_return(&current.principal().unwrap_or_default().to_owned()),
             "later" => {
                 let x: i32 = params.read(1, "x")?;
                 let responder = current

@@ -77,6 +77,26 @@ pub trait ResponseSink: Send + Sync + 'static {
     fn send(&self, response: Response);
 }
 
+/// Who sent a request: the address it came from and the identity it proved, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The peer's address (`None` for requests that did not come over the network).
+    pub addr: Option<std::net::SocketAddr>,
+    /// The identity the connection proved: the access key of TarsCpp local authentication
+    /// (`-e 1`), or the name in a TLS client certificate. `None` for anonymous callers.
+    pub principal: Option<Arc<str>>,
+}
+
+impl Caller {
+    /// An anonymous caller at `addr`.
+    pub fn at(addr: std::net::SocketAddr) -> Caller {
+        Caller {
+            addr: Some(addr),
+            principal: None,
+        }
+    }
+}
+
 /// Everything about the call being served, plus what the servant wants to add to the response.
 pub struct Current {
     version: i16,
@@ -91,7 +111,7 @@ pub struct Current {
     response_context: BTreeMap<TarsString, TarsString>,
     sink: Option<Arc<dyn ResponseSink>>,
     deferred: bool,
-    peer: Option<std::net::SocketAddr>,
+    caller: Caller,
 }
 
 impl fmt::Debug for Current {
@@ -122,7 +142,7 @@ impl Current {
             response_context: BTreeMap::new(),
             sink,
             deferred: false,
-            peer: None,
+            caller: Caller::default(),
         }
     }
 
@@ -131,7 +151,7 @@ impl Current {
     pub(crate) fn from_packet(
         req: crate::packet::RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
-        peer: Option<std::net::SocketAddr>,
+        caller: Caller,
     ) -> (Current, bytes::Bytes) {
         let current = Current {
             version: req.version,
@@ -146,14 +166,31 @@ impl Current {
             response_context: BTreeMap::new(),
             sink,
             deferred: false,
-            peer,
+            caller,
         };
         (current, req.buffer)
     }
 
     /// The caller's address (`None` for requests that did not come over the network).
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.peer
+        self.caller.addr
+    }
+
+    /// The identity the caller's connection proved (local authentication's access key, or
+    /// the TLS client certificate's name); `None` for an anonymous caller.
+    pub fn principal(&self) -> Option<&str> {
+        self.caller.principal.as_deref()
+    }
+
+    /// Who sent the request.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Replaces who the request is from: for front ends that authenticate callers in a
+    /// protocol of their own before calling a servant in process.
+    pub fn set_caller(&mut self, caller: Caller) {
+        self.caller = caller;
     }
 
     /// The servant (object) name called.

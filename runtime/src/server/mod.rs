@@ -18,7 +18,7 @@ mod signals;
 
 pub use admin::{AdminServant, CommandHandler, LOG_LEVELS};
 pub use announce::{AnnounceError, AnnouncedServant, Announcement, Announcer};
-pub use current::{Current, Responder, Response, ResponseSink};
+pub use current::{Caller, Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
     AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,

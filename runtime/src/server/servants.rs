@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::current::{Current, Response, ResponseSink};
+use super::current::{Caller, Current, Response, ResponseSink};
 use super::dispatch::Dispatch;
 use crate::codec::DecodeLimits;
 use crate::packet::{version, ParamReader, RequestPacket, RetCode, TupVersion, UniAttribute};
@@ -63,17 +63,17 @@ impl Servants {
         req: RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
     ) -> Option<Response> {
-        self.handle_from(req, sink, None)
+        self.handle_from(req, sink, Caller::default())
     }
 
-    /// [`Servants::handle`] for a request from `peer` (what [`Current::peer_addr`] returns).
+    /// [`Servants::handle`] for a request from `caller` (what [`Current::caller`] returns).
     pub fn handle_from(
         &self,
         req: RequestPacket,
         sink: Option<Arc<dyn ResponseSink>>,
-        peer: Option<std::net::SocketAddr>,
+        caller: Caller,
     ) -> Option<Response> {
-        let (mut current, buffer) = Current::from_packet(req, sink, peer);
+        let (mut current, buffer) = Current::from_packet(req, sink, caller);
         let response = self.serve(&mut current, &buffer);
         if current.is_oneway() || current.is_deferred() {
             return None;

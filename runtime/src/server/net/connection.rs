@@ -40,6 +40,9 @@ pub(crate) struct Connection {
     buffered: u64,
     /// Whether its first request authenticated it (always, where the adapter needs none).
     pub authenticated: bool,
+    /// The identity it proved (local authentication's access key, or a TLS client
+    /// certificate's name); `None` while anonymous.
+    pub principal: Option<std::sync::Arc<str>>,
     counters: Arc<IoCounters>,
 }
 
@@ -77,6 +80,7 @@ impl Connection {
             dirty: false,
             buffered: 0,
             authenticated: true,
+            principal: None,
             counters,
         }
     }

@@ -34,7 +34,7 @@ pub(crate) fn run(jobs: JobSource, servants: Arc<Servants>, queue_timeout: Durat
                 servants.handle_from(
                     request,
                     Some(sink.clone() as Arc<dyn ResponseSink>),
-                    Some(batch.peer),
+                    batch.caller.clone(),
                 )
             };
             if let Some(response) = response {

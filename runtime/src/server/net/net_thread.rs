@@ -17,7 +17,7 @@ use super::stats::IoCounters;
 use super::udp::{split_frames, UdpAdapter};
 use crate::codec::{DecodeLimits, Reader, TarsStruct};
 use crate::packet::{RequestPacket, RetCode};
-use crate::server::{Response, ResponseSink};
+use crate::server::{Caller, Response, ResponseSink};
 
 const WAKER: Token = Token(0);
 const LISTENER_BASE: usize = 1;
@@ -135,17 +135,23 @@ pub(crate) struct AdapterAuth {
 
 impl AdapterAuth {
     /// The state the first request `request` earns, and the answer to send back.
-    fn check(&self, request: &RequestPacket) -> (crate::auth::AuthState, Response) {
+    fn check(
+        &self,
+        request: &RequestPacket,
+    ) -> (crate::auth::AuthState, Option<Arc<str>>, Response) {
         use crate::auth::{verify, AuthState, BasicAuthPackage};
         use crate::codec::TarsStruct;
         let now = crate::auth::unix_seconds();
+        let mut principal = None;
         let state = if request.buffer.len() <= 20 {
             AuthState::ProtoErr
         } else {
             match BasicAuthPackage::decode_from(&request.buffer) {
                 Ok(pkg) => {
                     let objects: Vec<&str> = self.objects.iter().map(String::as_str).collect();
-                    verify(&pkg, &objects, |ak| self.keys.get(ak).cloned(), now)
+                    let state = verify(&pkg, &objects, |ak| self.keys.get(ak).cloned(), now);
+                    principal = Some(Arc::from(pkg.access_key.as_str()));
+                    state
                 }
                 Err(_) => AuthState::ProtoErr,
             }
@@ -161,7 +167,7 @@ impl AdapterAuth {
             result_desc: Default::default(),
             context: Default::default(),
         });
-        (state, response)
+        (state, principal, response)
     }
 }
 
@@ -508,7 +514,10 @@ impl NetThread {
         };
         let outcome = conn.read(&mut self.scratch, until_eof);
         let adapter = conn.adapter;
-        let peer = conn.peer;
+        let mut caller = Caller {
+            addr: Some(conn.peer),
+            principal: conn.principal.clone(),
+        };
         let conn_id = ReplyTo::Conn(ConnId {
             thread: self.index,
             slot,
@@ -520,15 +529,18 @@ impl NetThread {
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
                     Ok(request) if self.awaits_auth(slot, generation) => {
-                        if !self.authenticate(adapter, slot, generation, conn_id, &request) {
-                            if let Some(jobs) = &self.adapters[adapter].jobs {
-                                jobs.release(batch.len());
+                        match self.authenticate(adapter, slot, generation, conn_id, &request) {
+                            Some(principal) => caller.principal = principal,
+                            None => {
+                                if let Some(jobs) = &self.adapters[adapter].jobs {
+                                    jobs.release(batch.len());
+                                }
+                                self.close(slot);
+                                return;
                             }
-                            self.close(slot);
-                            return;
                         }
                     }
-                    Ok(request) => self.dispatch(adapter, conn_id, peer, request, &mut batch),
+                    Ok(request) => self.dispatch(adapter, conn_id, &caller, request, &mut batch),
                     Err(e) => {
                         tracing::warn!("closing connection: undecodable request: {e}");
                         if let Some(jobs) = &self.adapters[adapter].jobs {
@@ -539,7 +551,7 @@ impl NetThread {
                     }
                 }
             }
-            self.enqueue(adapter, conn_id, peer, batch);
+            self.enqueue(adapter, conn_id, caller, batch);
         }
         if let Some(e) = outcome.error {
             tracing::warn!("closing connection: {e}");
@@ -559,8 +571,8 @@ impl NetThread {
     }
 
     /// Checks the first request of a connection to an adapter with `-e 1`: answers with the
-    /// state's name and lets the connection on, or returns false (to close it) as TarsCpp
-    /// does on a failed check.
+    /// state's name and lets the connection on as the principal it proved (returned), or
+    /// returns `None` (to close it) as TarsCpp does on a failed check.
     fn authenticate(
         &mut self,
         adapter: usize,
@@ -568,11 +580,11 @@ impl NetThread {
         generation: u32,
         conn: ReplyTo,
         request: &RequestPacket,
-    ) -> bool {
+    ) -> Option<Option<Arc<str>>> {
         let Some(auth) = self.adapters[adapter].auth.clone() else {
-            return true;
+            return Some(None);
         };
-        let (state, response) = auth.check(request);
+        let (state, principal, response) = auth.check(request);
         if state.code() < 0 {
             let peer = live(&mut self.conns, slot, generation).map(|c| c.peer);
             tracing::warn!(
@@ -580,13 +592,14 @@ impl NetThread {
                 state = state.name(),
                 "authentication failed; closing"
             );
-            return false;
+            return None;
         }
         if let Some(c) = live(&mut self.conns, slot, generation) {
             c.authenticated = true;
+            c.principal = principal.clone();
         }
         self.answer(conn, response);
-        true
+        Some(principal)
     }
 
     /// Runs `request` on this thread (inline adapters), adds it to `batch` for the business
@@ -595,14 +608,14 @@ impl NetThread {
         &mut self,
         adapter: usize,
         conn: ReplyTo,
-        peer: std::net::SocketAddr,
+        caller: &Caller,
         request: RequestPacket,
         batch: &mut Vec<RequestPacket>,
     ) {
         let slot = &self.adapters[adapter];
         if let Some(servants) = slot.inline.as_ref() {
             if request.is_oneway() {
-                let _ = servants.clone().handle_from(request, None, Some(peer));
+                let _ = servants.clone().handle_from(request, None, caller.clone());
                 return;
             }
             // Admission: an inline servant has no queue to shed from, so its requests in
@@ -624,9 +637,10 @@ impl NetThread {
                 in_flight: slot.inline_in_flight.clone(),
                 answered: std::sync::atomic::AtomicBool::new(false),
             });
-            if let Some(response) = servants
-                .clone()
-                .handle_from(request, Some(counted), Some(peer))
+            if let Some(response) =
+                servants
+                    .clone()
+                    .handle_from(request, Some(counted), caller.clone())
             {
                 self.answer(conn, response);
             }
@@ -650,7 +664,7 @@ impl NetThread {
         &mut self,
         adapter: usize,
         conn: ReplyTo,
-        peer: std::net::SocketAddr,
+        caller: Caller,
         requests: Vec<RequestPacket>,
     ) {
         if requests.is_empty() {
@@ -664,7 +678,7 @@ impl NetThread {
             net: self.me.clone(),
             received: Instant::now(),
             requests,
-            peer,
+            caller,
         };
         if let Err(batch) = jobs.push(batch) {
             // No business thread is left (shutting down): refuse what was read.
@@ -800,13 +814,20 @@ impl NetThread {
                             adapter,
                             peer: prev,
                         };
-                        self.enqueue(adapter, prev_to, prev, std::mem::take(&mut batch));
+                        self.enqueue(
+                            adapter,
+                            prev_to,
+                            Caller::at(prev),
+                            std::mem::take(&mut batch),
+                        );
                     }
                     batch_peer = Some(peer);
                 }
                 let mut r = Reader::from_bytes(&frame, self.limits);
                 match RequestPacket::read_fields(&mut r) {
-                    Ok(request) => self.dispatch(adapter, to, peer, request, &mut batch),
+                    Ok(request) => {
+                        self.dispatch(adapter, to, &Caller::at(peer), request, &mut batch)
+                    }
                     Err(e) => {
                         IoCounters::add(&self.counters.udp_bad_datagrams, 1);
                         tracing::debug!("udp: dropping an undecodable request from {peer}: {e}");
@@ -815,7 +836,7 @@ impl NetThread {
             }
             if let Some(peer) = batch_peer {
                 let to = ReplyTo::Datagram { adapter, peer };
-                self.enqueue(adapter, to, peer, batch);
+                self.enqueue(adapter, to, Caller::at(peer), batch);
             }
             if drained {
                 return;

@@ -21,7 +21,7 @@ pub(crate) struct JobBatch {
     pub net: NetHandle,
     pub received: Instant,
     pub requests: Vec<RequestPacket>,
-    pub peer: std::net::SocketAddr,
+    pub caller: crate::server::Caller,
 }
 
 /// The sending side (one clone per net thread).
