@@ -233,6 +233,10 @@ pub mod tarstx {
         /// `LockKeyConflictFailFast` = 20.
         #[tars(value = 20)]
         LockKeyConflictFailFast,
+        /// tars-rs: the caller's principal may not do this to the transaction (not in Seata;
+        /// its front end answers these as Unknown with the message).
+        #[tars(value = 100)]
+        AccessDenied,
         /// A value no enumerator names (sent by a peer with a newer IDL), kept as
         /// received so it is written back unchanged.
         #[tars(unknown)]

@@ -537,6 +537,55 @@ fn an_inline_adapter_bounds_its_requests_in_flight_and_sheds_past_it() {
 }
 
 #[test]
+fn an_inline_request_unanswered_past_the_queue_timeout_is_answered_6_and_frees_its_place() {
+    let echo = Arc::new(Echo::default());
+    let servants = one_servant(OBJ, echo.clone());
+    let (server, port) = serve_adapter(0, servants, ServerConfig::default(), |a| {
+        a.threads = 0;
+        a.queue_capacity = 2;
+        a.queue_timeout = Duration::from_millis(300);
+    });
+    let mut c = Client::connect(port);
+    c.send(&call(1, "park", ParamWriter::tars()));
+    c.send(&call(2, "park", ParamWriter::tars()));
+    let started = std::time::Instant::now();
+    let mut expired: Vec<(i32, i32)> = (0..2)
+        .map(|_| c.recv().unwrap())
+        .map(|r| (r.request_id, r.ret))
+        .collect();
+    expired.sort();
+    assert_eq!(expired, [(1, -6), (2, -6)]);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // The servant's late answers are dropped (the caller had its -6), and both places are
+    // free again.
+    for r in echo.parked() {
+        let mut w = r.result_writer();
+        w.write_return(&"too late".to_string());
+        r.send_ok(w);
+    }
+    c.send(&call(3, "echo", string_param("after")));
+    let r = c.recv().unwrap();
+    assert_eq!(
+        (r.request_id, returned_string(&r)),
+        (3, "after".to_string())
+    );
+    c.send(&call(4, "park", ParamWriter::tars()));
+    c.send(&call(5, "park", ParamWriter::tars()));
+    c.send(&call(6, "park", ParamWriter::tars()));
+    let r = c.recv().unwrap();
+    assert_eq!(
+        (r.request_id, r.ret),
+        (6, -9),
+        "two places, not fewer: {r:?}"
+    );
+    server.shutdown();
+}
+
+#[test]
 fn past_the_memory_budget_the_connections_holding_the_most_are_closed() {
     let config = ServerConfig {
         max_packet: 4 << 20,

@@ -345,6 +345,7 @@ fn a_leader_whose_key_is_gone_cannot_write() {
     let session = |xid: String| GlobalSession {
         xid,
         application_id: "a".into(),
+        owner: String::new(),
         transaction_name: "t".into(),
         status: G::Begin,
         active: true,
@@ -607,6 +608,7 @@ fn the_session_log_is_checkpointed_and_read_back_exactly() {
     let session = |xid: &str, name: &str| GlobalSession {
         xid: xid.to_owned(),
         application_id: "a".into(),
+        owner: String::new(),
         transaction_name: name.to_owned(),
         status: G::Begin,
         active: true,

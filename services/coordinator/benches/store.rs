@@ -25,6 +25,7 @@ fn session(n: u64) -> GlobalSession {
     GlobalSession {
         xid: format!("7:1:{n}"),
         application_id: "tx-bench".into(),
+        owner: String::new(),
         transaction_name: "bench".into(),
         status: GlobalStatus::Begin,
         active: true,

@@ -458,6 +458,19 @@ impl TransactionCore {
         timeout: Duration,
         now: Instant,
     ) -> Result<String, TxError> {
+        self.begin_owned("", application_id, transaction_name, timeout, now)
+    }
+
+    /// [`TransactionCore::begin`] for the principal `owner` (stored with the session; see
+    /// [`crate::access`]).
+    pub fn begin_owned(
+        &self,
+        owner: &str,
+        application_id: &str,
+        transaction_name: &str,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<String, TxError> {
         self.admit(application_id)?;
         let timeout = timeout.min(self.admission.max_timeout);
         let xid = self
@@ -468,6 +481,7 @@ impl TransactionCore {
         let session = GlobalSession {
             xid: xid.clone(),
             application_id: application_id.to_owned(),
+            owner: owner.to_owned(),
             transaction_name: transaction_name.to_owned(),
             status: GlobalStatus::Begin,
             active: true,
@@ -481,6 +495,11 @@ impl TransactionCore {
         self.counts.lock().opened(&session);
         sessions.insert(xid.clone(), session);
         Ok(xid)
+    }
+
+    /// The principal that began `xid`, while it is open (`None`: not open here).
+    pub fn owner_of(&self, xid: &str) -> Option<String> {
+        self.sessions.lock().get(xid).map(|s| s.owner.clone())
     }
 
     /// Whether a new transaction of `application_id` is admitted now.

@@ -9,6 +9,7 @@
 //! - [`store`]: durable sessions in an embedded database with group commit, and recovery.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod client;
 pub mod core;
 pub mod driver;

@@ -23,6 +23,7 @@ use tars_protocols::tarstx::{
     TransactionExceptionCode as Code, TxResult,
 };
 
+use crate::access::{AccessConfig, Action};
 use crate::core::{TransactionCore, TxError};
 use crate::driver::PhaseTwoDriver;
 use crate::store::{RowsRefused, StoreError, TxStore};
@@ -36,7 +37,12 @@ pub struct CoordinatorServantImpl {
     core: Arc<TransactionCore>,
     store: Arc<dyn TxStore>,
     driver: Arc<PhaseTwoDriver>,
+    access: Arc<AccessConfig>,
 }
+
+/// The context key in which a trusted forwarder (a cluster node routing a call to a
+/// fragment's leader, [`AccessConfig::forwarders`]) names the principal it forwards for.
+pub const PRINCIPAL_CONTEXT_KEY: &str = "tars.access.principal";
 
 /// Sends an operation's answer once, from any thread.
 pub type Later<T> = Box<dyn FnOnce(T) + Send + 'static>;
@@ -173,7 +179,56 @@ impl CoordinatorServantImpl {
             core,
             store,
             driver,
+            access: Arc::new(AccessConfig::default()),
         }
+    }
+
+    /// Checks every call against `access` from now on.
+    pub fn with_access(mut self, access: AccessConfig) -> CoordinatorServantImpl {
+        self.access = Arc::new(access);
+        self
+    }
+
+    /// The access rules calls are checked against.
+    pub fn access(&self) -> &AccessConfig {
+        &self.access
+    }
+
+    /// The principal a Tars call acts as: its connection's, or the one a trusted forwarder
+    /// names in [`PRINCIPAL_CONTEXT_KEY`].
+    pub fn principal_of<'c>(&self, current: &'c Current) -> Option<&'c str> {
+        let direct = current.principal();
+        match current.context().get(PRINCIPAL_CONTEXT_KEY) {
+            Some(named)
+                if direct.is_some_and(|d| self.access.forwarders.iter().any(|f| f == d)) =>
+            {
+                Some(named.as_str()).filter(|n| !n.is_empty())
+            }
+            _ => direct,
+        }
+    }
+
+    /// `Err` with the refusal to send when `principal` may not do `action` to `xid`
+    /// ([`crate::access`]); refusals are logged.
+    pub fn authorize(
+        &self,
+        action: Action,
+        principal: Option<&str>,
+        xid: &str,
+    ) -> std::result::Result<(), TxResult> {
+        if !self.access.enforce {
+            return Ok(());
+        }
+        let owner = match action {
+            Action::Begin => None,
+            _ => self.core.owner_of(xid),
+        };
+        self.access
+            .check(action, principal, owner.as_deref())
+            .map_err(|why| {
+                tracing::warn!(?action, principal, xid, "refused: {why}");
+                failed(Code::AccessDenied, why)
+            })
     }
 
     /// Answers with `answer` of the store's result once everything queued so far is durable
@@ -386,14 +441,20 @@ fn timeout_of(ms: i32) -> Duration {
 /// The operations, each answering at once (its return value) or later through `defer`.
 impl CoordinatorServantImpl {
     /// Begins a transaction; answers with its XID once the begin is durable.
+    /// The transaction is owned by `owner` (the principal that began it, `None`: anonymous).
     pub fn begin_with(
         &self,
         defer: &mut Defer<'_, (TxResult, TarsString)>,
+        owner: Option<&str>,
         application_id: &str,
         transaction_name: &str,
         timeout_ms: i32,
     ) -> (TxResult, TarsString) {
-        let xid = match self.core.begin(
+        if let Err(refused) = self.authorize(Action::Begin, owner, "") {
+            return (refused, TarsString::new());
+        }
+        let xid = match self.core.begin_owned(
+            owner.unwrap_or_default(),
             application_id,
             transaction_name,
             timeout_of(timeout_ms),
@@ -417,8 +478,12 @@ impl CoordinatorServantImpl {
     pub fn commit_with(
         &self,
         defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        principal: Option<&str>,
         xid: &str,
     ) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::End, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
         let core = self.core.clone();
         let x = xid.to_owned();
         let status = self.decide(
@@ -434,8 +499,12 @@ impl CoordinatorServantImpl {
     pub fn rollback_with(
         &self,
         defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        principal: Option<&str>,
         xid: &str,
     ) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::End, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
         let core = self.core.clone();
         let x = xid.to_owned();
         let status = self.decide(
@@ -453,7 +522,10 @@ impl CoordinatorServantImpl {
     }
 
     /// The status of `xid` (answered at once).
-    pub fn get_status_with(&self, xid: &str) -> (TxResult, GlobalStatus) {
+    pub fn get_status_with(&self, principal: Option<&str>, xid: &str) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::Read, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
         (ok(), self.core.status(xid))
     }
 
@@ -461,9 +533,13 @@ impl CoordinatorServantImpl {
     pub fn global_report_with(
         &self,
         defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        principal: Option<&str>,
         xid: &str,
         status: GlobalStatus,
     ) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::End, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
         match self.core.global_report(xid, status) {
             Ok(now) => {
                 // An end state: nothing to drive, only to answer once stored.
@@ -479,6 +555,7 @@ impl CoordinatorServantImpl {
     pub fn branch_register_with(
         &self,
         defer: &mut Defer<'_, (TxResult, i64)>,
+        principal: Option<&str>,
         xid: &str,
         branch_type: BranchType,
         resource_id: &str,
@@ -486,6 +563,9 @@ impl CoordinatorServantImpl {
         lock_keys: &str,
         application_data: &str,
     ) -> (TxResult, i64) {
+        if let Err(refused) = self.authorize(Action::Join, principal, xid) {
+            return (refused, 0);
+        }
         if branch_type == BranchType::AT && self.store.shares_locks() {
             self.register_shared_rows(
                 defer,
@@ -512,11 +592,15 @@ impl CoordinatorServantImpl {
     pub fn branch_report_with(
         &self,
         defer: &mut Defer<'_, TxResult>,
+        principal: Option<&str>,
         xid: &str,
         branch_id: i64,
         status: BranchStatus,
         application_data: &str,
     ) -> TxResult {
+        if let Err(refused) = self.authorize(Action::Join, principal, xid) {
+            return refused;
+        }
         match self
             .core
             .branch_report(xid, branch_id, status, application_data)
@@ -532,10 +616,14 @@ impl CoordinatorServantImpl {
     /// Whether `lock_keys` of `resource_id` could be locked by `xid` (answered at once).
     pub fn lock_query_with(
         &self,
+        principal: Option<&str>,
         xid: &str,
         resource_id: &str,
         lock_keys: &str,
     ) -> (TxResult, bool) {
+        if let Err(refused) = self.authorize(Action::Read, principal, xid) {
+            return (refused, false);
+        }
         match self.core.lock_query(xid, resource_id, lock_keys) {
             Ok(lockable) => (ok(), lockable),
             Err(e) => ((&e).into(), false),
@@ -551,10 +639,12 @@ impl Coordinator for CoordinatorServantImpl {
         transaction_name: TarsString,
         timeout_ms: i32,
     ) -> Result<(TxResult, TarsString)> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.begin_with(
             &mut through(current, |r, (result, xid)| {
                 CoordinatorResponder::begin(r, &result, &xid)
             }),
+            principal.as_deref(),
             &application_id,
             &transaction_name,
             timeout_ms,
@@ -562,25 +652,29 @@ impl Coordinator for CoordinatorServantImpl {
     }
 
     fn commit(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.commit_with(
             &mut through(current, end_state!(CoordinatorResponder::commit)),
+            principal.as_deref(),
             &xid,
         ))
     }
 
     fn rollback(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.rollback_with(
             &mut through(current, end_state!(CoordinatorResponder::rollback)),
+            principal.as_deref(),
             &xid,
         ))
     }
 
     fn get_status(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         xid: TarsString,
     ) -> Result<(TxResult, GlobalStatus)> {
-        Ok(self.get_status_with(&xid))
+        Ok(self.get_status_with(self.principal_of(current), &xid))
     }
 
     fn global_report(
@@ -589,8 +683,10 @@ impl Coordinator for CoordinatorServantImpl {
         xid: TarsString,
         status: GlobalStatus,
     ) -> Result<(TxResult, GlobalStatus)> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.global_report_with(
             &mut through(current, end_state!(CoordinatorResponder::global_report)),
+            principal.as_deref(),
             &xid,
             status,
         ))
@@ -606,10 +702,12 @@ impl Coordinator for CoordinatorServantImpl {
         lock_keys: TarsString,
         application_data: TarsString,
     ) -> Result<(TxResult, i64)> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.branch_register_with(
             &mut through(current, |r, (result, id)| {
                 CoordinatorResponder::branch_register(r, &result, &id)
             }),
+            principal.as_deref(),
             &xid,
             branch_type,
             &resource_id,
@@ -627,10 +725,12 @@ impl Coordinator for CoordinatorServantImpl {
         status: BranchStatus,
         application_data: TarsString,
     ) -> Result<TxResult> {
+        let principal = self.principal_of(current).map(str::to_owned);
         Ok(self.branch_report_with(
             &mut through(current, |r, result| {
                 CoordinatorResponder::branch_report(r, &result)
             }),
+            principal.as_deref(),
             &xid,
             branch_id,
             status,
@@ -640,12 +740,12 @@ impl Coordinator for CoordinatorServantImpl {
 
     fn lock_query(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         xid: TarsString,
         _branch_type: BranchType,
         resource_id: TarsString,
         lock_keys: TarsString,
     ) -> Result<(TxResult, bool)> {
-        Ok(self.lock_query_with(&xid, &resource_id, &lock_keys))
+        Ok(self.lock_query_with(self.principal_of(current), &xid, &resource_id, &lock_keys))
     }
 }

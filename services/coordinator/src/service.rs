@@ -82,6 +82,8 @@ pub struct CoordinatorConfig {
     pub max_async_commit_backlog: usize,
     /// The longest transaction timeout, in milliseconds (a longer one is cut to it).
     pub max_timeout_ms: u64,
+    /// Who may do what to a transaction (`[coordinator.access]`; open when not enforced).
+    pub access: crate::access::AccessConfig,
 }
 
 impl Default for CoordinatorConfig {
@@ -109,6 +111,7 @@ impl Default for CoordinatorConfig {
             max_open_per_application: a.max_open_per_application,
             max_async_commit_backlog: a.max_async_backlog,
             max_timeout_ms: a.max_timeout.as_millis() as u64,
+            access: Default::default(),
         }
     }
 }
@@ -338,6 +341,7 @@ impl CoordinatorService {
     /// under [`COORDINATOR_OBJ`]; its `*_with` operations can be called directly).
     pub fn servant(&self) -> CoordinatorServantImpl {
         CoordinatorServantImpl::new(self.core.clone(), self.store.clone(), self.driver.clone())
+            .with_access(self.config.access.clone())
     }
 }
 

@@ -30,6 +30,8 @@ pub struct GlobalSession {
     pub xid: String,
     /// Application that began it.
     pub application_id: String,
+    /// The principal that began it (`""`: an anonymous caller); see [`crate::access`].
+    pub owner: String,
     /// Transaction name.
     pub transaction_name: String,
     /// Where it is.

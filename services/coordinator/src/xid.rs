@@ -8,7 +8,14 @@
 //! |---|---|---|
 //! | 62..53 | `fragment`: the coordinator fragment owning the transaction (TaaS-style sharding: any node can tell from the XID which fragment, and so which leader, handles it) | 0..=1023 |
 //! | 52..32 | `epoch`: bumped durably every time a leader of the fragment starts | 1..=2,097,151 |
-//! | 31..0 | `sequence`: counts up within an epoch | 1..=4,294,967,295 |
+//! | 31..0 | `sequence`: unique within an epoch, in an order only the issuer knows | 1..=4,294,967,295 |
+//!
+//! The sequence is a counter passed through a keyed permutation of the 32-bit numbers (a
+//! four-round Feistel network whose round function is a SipHash of a key drawn from the
+//! operating system when the generator is made), so consecutive XIDs look unrelated: seeing
+//! some XIDs does not tell the next, and guessing an open one succeeds with probability about
+//! (open transactions) / 2³² per try. That is defense in depth only — the access rules
+//! ([`crate::access`]) decide who may act on a transaction whose XID they hold.
 //!
 //! Ids never repeat across restarts or failovers: a new leader always takes a new epoch
 //! before issuing anything. The address is informational (where the transaction began); the
@@ -142,6 +149,41 @@ pub struct XidGenerator {
     fragment: u32,
     epoch: u64,
     next: AtomicU64,
+    key: [u64; 2],
+}
+
+/// A secret key for the sequence permutation, from the operating system's random source
+/// (else, should that fail, from std's randomly keyed hasher state).
+fn secret_key() -> [u64; 2] {
+    match (getrandom::u64(), getrandom::u64()) {
+        (Ok(a), Ok(b)) => [a, b],
+        _ => {
+            use std::hash::{BuildHasher, Hasher};
+            tracing::warn!("no OS randomness; XID sequence key from std's hasher keys");
+            let state = std::collections::hash_map::RandomState::new();
+            let mut a = state.build_hasher();
+            a.write_u8(1);
+            let mut b = state.build_hasher();
+            b.write_u8(2);
+            [a.finish(), b.finish()]
+        }
+    }
+}
+
+/// The keyed permutation of 32-bit numbers the sequence goes through.
+fn permute(key: [u64; 2], n: u32) -> u32 {
+    use std::hash::Hasher;
+    let (mut left, mut right) = ((n >> 16) as u16, n as u16);
+    for round in 0u8..4 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write_u64(key[0]);
+        h.write_u64(key[1]);
+        h.write_u8(round);
+        h.write_u16(right);
+        let f = h.finish() as u16;
+        (left, right) = (right, left ^ f);
+    }
+    (u32::from(left) << 16) | u32::from(right)
 }
 
 impl XidGenerator {
@@ -155,7 +197,8 @@ impl XidGenerator {
             address: parking_lot::RwLock::new(address.to_owned()),
             fragment,
             epoch,
-            next: AtomicU64::new(1),
+            next: AtomicU64::new(0),
+            key: secret_key(),
         })
     }
 
@@ -176,14 +219,22 @@ impl XidGenerator {
 
     /// The next id.
     pub fn next_xid(&self) -> Result<Xid, IdError> {
-        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        if sequence > MAX_SEQUENCE {
-            self.next.store(MAX_SEQUENCE + 1, Ordering::Relaxed);
-            return Err(IdError::Exhausted {
-                fragment: self.fragment,
-                epoch: self.epoch,
-            });
-        }
+        // The counter runs through 0..=MAX_SEQUENCE; the one count the permutation maps to
+        // 0 (not a valid sequence) is skipped.
+        let sequence = loop {
+            let count = self.next.fetch_add(1, Ordering::Relaxed);
+            if count > MAX_SEQUENCE {
+                self.next.store(MAX_SEQUENCE + 1, Ordering::Relaxed);
+                return Err(IdError::Exhausted {
+                    fragment: self.fragment,
+                    epoch: self.epoch,
+                });
+            }
+            let permuted = permute(self.key, count as u32);
+            if permuted != 0 {
+                break u64::from(permuted);
+            }
+        };
         Ok(Xid {
             address: self.address.read().clone(),
             id: TxId {
@@ -211,13 +262,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sequence_is_a_keyed_permutation_not_a_count() {
+        let key = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+        // A bijection: distinct inputs, distinct outputs (checked on a large sample).
+        let mut seen: Vec<u32> = (0..200_000).map(|n| permute(key, n)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 200_000);
+        // Consecutive ids are far apart, and two generators (two keys) differ.
+        let g = XidGenerator::new("h:1", 0, 1).expect("in range");
+        let ids: Vec<u64> = (0..1000)
+            .map(|_| g.next_xid().expect("id").id.sequence)
+            .collect();
+        let close = ids
+            .windows(2)
+            .filter(|w| w[0].abs_diff(w[1]) < 1000)
+            .count();
+        assert!(close < 5, "{close} of 999 neighbours are within 1000");
+        let h = XidGenerator::new("h:1", 0, 1).expect("in range");
+        assert_ne!(h.next_xid().expect("id").id.sequence, ids[0]);
+    }
+
+    #[test]
     fn round_trips_and_rejects_garbage() {
         let g = XidGenerator::new("10.0.0.7:8091", 3, 17).expect("in range");
         let x = g.next_xid().expect("id");
         let text = x.to_string();
         assert_eq!(
             text,
-            format!("10.0.0.7:8091:{}", (3i64 << 53) | (17 << 32) | 1)
+            format!(
+                "10.0.0.7:8091:{}",
+                (3i64 << 53) | (17 << 32) | x.id.sequence as i64
+            )
         );
         assert_eq!(text.parse::<Xid>(), Ok(x.clone()));
         assert_eq!(Xid::fragment_of(&text), Some(3));
@@ -274,8 +350,12 @@ mod tests {
         assert!(XidGenerator::new("h:1", 0, 0).is_err());
         assert!(XidGenerator::new("h:1", 0, MAX_EPOCH + 1).is_err());
         let g = XidGenerator::new("h:1", 0, 1).expect("in range");
-        g.next.store(MAX_SEQUENCE, Ordering::Relaxed);
-        assert_eq!(g.next_xid().expect("last").id.sequence, MAX_SEQUENCE);
+        g.next.store(MAX_SEQUENCE - 1, Ordering::Relaxed);
+        // The last two counts: at most one of them is the skipped one.
+        let _ = g.next_xid().expect("last");
+        if g.next.load(Ordering::Relaxed) <= MAX_SEQUENCE {
+            let _ = g.next_xid().expect("very last");
+        }
         assert!(matches!(g.next_xid(), Err(IdError::Exhausted { .. })));
         assert!(matches!(g.next_xid(), Err(IdError::Exhausted { .. })));
     }

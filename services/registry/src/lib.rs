@@ -8,10 +8,12 @@
 //! - [`servant`]: `tars.tarsregistry.RegistryObj`, the tars-rs interface (register with static
 //!   metadata, heartbeat with dynamic metadata, deregister, list with filters).
 //! - [`watch`]: the `watch` long poll of RegistryObj (changes pushed to clients).
+//! - [`access`]: who may change which registrations.
 //! - [`locator`]: resolution from the registry of the same process (no network).
 //! - [`service`]: configuration and hosting (alone, or inside `tarsd`).
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod locator;
 pub mod query;
 pub mod registry;
@@ -20,6 +22,7 @@ pub mod service;
 pub mod store;
 pub mod watch;
 
+pub use access::{RegistryAccess, WriteRule};
 pub use locator::InProcessLocator;
 pub use query::{GroupRule, QueryService};
 pub use registry::{matches, ChangeListener, HeartbeatOutcome, Registry, RemoteChange};

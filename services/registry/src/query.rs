@@ -27,6 +27,7 @@ use tars::server::{Current, ServantError};
 use tars_protocols::tars::{EndpointF, GetMasterSlaveLock, QueryF};
 use tars_protocols::tarsrs::Instance;
 
+use crate::access::RegistryAccess;
 use crate::registry::Registry;
 
 /// Callers whose IP starts with one of `ip_prefixes` belong to IDC group `group`.
@@ -43,6 +44,7 @@ pub struct GroupRule {
 pub struct QueryService {
     registry: Arc<Registry>,
     rules: Vec<GroupRule>,
+    access: RegistryAccess,
 }
 
 type Lists = (i32, Vec<EndpointF>, Vec<EndpointF>);
@@ -50,7 +52,23 @@ type Lists = (i32, Vec<EndpointF>, Vec<EndpointF>);
 impl QueryService {
     /// Answers from `registry`, grouping callers by `rules`.
     pub fn new(registry: Arc<Registry>, rules: Vec<GroupRule>) -> QueryService {
-        QueryService { registry, rules }
+        QueryService {
+            registry,
+            rules,
+            access: RegistryAccess::default(),
+        }
+    }
+
+    /// Refuses reads `access` does not allow.
+    pub fn with_access(mut self, access: RegistryAccess) -> QueryService {
+        self.access = access;
+        self
+    }
+
+    fn may_read(&self, current: &Current) -> Result<(), ServantError> {
+        self.access
+            .may_read(current.principal())
+            .map_err(ServantError::unknown)
     }
 
     /// The IDC group of a caller at `ip`.
@@ -76,25 +94,28 @@ impl QueryService {
 impl QueryF for QueryService {
     fn find_object_by_id(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
     ) -> Result<Vec<EndpointF>, ServantError> {
+        self.may_read(current)?;
         Ok(self.registry.endpoints(&id, |_| true).0)
     }
 
     fn find_object_by_id4_any(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
     ) -> Result<Lists, ServantError> {
+        self.may_read(current)?;
         Ok(self.all(&id))
     }
 
     fn find_object_by_id4_all(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
     ) -> Result<Lists, ServantError> {
+        self.may_read(current)?;
         Ok(self.all(&id))
     }
 
@@ -103,6 +124,7 @@ impl QueryF for QueryService {
         current: &mut Current,
         id: TarsString,
     ) -> Result<Lists, ServantError> {
+        self.may_read(current)?;
         let group = current
             .peer_addr()
             .and_then(|peer| self.group_of(&peer.ip().to_string()));
@@ -117,19 +139,21 @@ impl QueryF for QueryService {
 
     fn find_object_by_id_in_same_station(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
         s_station: TarsString,
     ) -> Result<Lists, ServantError> {
+        self.may_read(current)?;
         Ok(self.only(&id, |i| i.meta.region == s_station))
     }
 
     fn find_object_by_id_in_same_set(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
         set_id: TarsString,
     ) -> Result<Lists, ServantError> {
+        self.may_read(current)?;
         let lists = self.only(&id, |i| set_matches(&set_id, &i.endpoint.set_id));
         if lists.1.is_empty() && lists.2.is_empty() {
             return Ok(self.only(&id, |i| i.endpoint.set_id.is_empty()));
@@ -139,9 +163,10 @@ impl QueryF for QueryService {
 
     fn find_object_node_name(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         id: TarsString,
     ) -> Result<(i32, Vec<TarsString>), ServantError> {
+        self.may_read(current)?;
         let mut names: Vec<TarsString> = self
             .registry
             .endpoints(&id, |_| true)

@@ -7,6 +7,9 @@
 //!   when it could not be stored (not registered; retry); [`STORE_UNAVAILABLE`] when the store
 //!   cannot commit now (cluster mode: etcd has no majority): nothing was half-written; retry.
 //! - `heartbeat`: 0 recorded; 1 unknown instance (register again).
+//! - `registerInstance`, `heartbeat`, `deregister`: [`ACCESS_DENIED`] when the caller may not
+//!   change that object's registrations; `list`, `watch` too when reads need a principal
+//!   ([`crate::access`]).
 //! - `deregister`: 0 removed; 1 was not registered; [`STORAGE_FAILED`]; [`STORE_UNAVAILABLE`].
 //! - `list`: 0 and the matching instances.
 //! - `watch`: 0 and the changed objects (none when the wait ended), [`WATCH_BUSY`](crate::watch::WATCH_BUSY) when the
@@ -21,6 +24,7 @@ use tars::TarsString;
 use tars::server::{Current, ServantError};
 use tars_protocols::tarsrs::{self, DynamicMeta, Instance, InstanceFilter, ObjectInstances};
 
+use crate::access::RegistryAccess;
 use crate::registry::{HeartbeatOutcome, Registry};
 use crate::store::StoreError;
 use crate::watch::{WatchConfig, WatchHub};
@@ -36,6 +40,9 @@ pub const STORE_UNAVAILABLE: i32 = -3;
 /// `registerInstance` refused: the object or the host has as many instances as the
 /// registry allows (`RegistrationLimits`).
 pub const LIMIT_REACHED: i32 = -4;
+
+/// The caller's principal may not do this ([`crate::access`]); nothing changed.
+pub const ACCESS_DENIED: i32 = -5;
 
 /// The return code of a failed write.
 fn write_failed(e: &StoreError, what: &str) -> i32 {
@@ -60,6 +67,7 @@ fn write_failed(e: &StoreError, what: &str) -> i32 {
 pub struct RegistryServantImpl {
     registry: Arc<Registry>,
     watch: Arc<WatchHub>,
+    access: RegistryAccess,
 }
 
 impl RegistryServantImpl {
@@ -72,7 +80,32 @@ impl RegistryServantImpl {
     /// Serves `registry`, holding `watch` calls in `watch` (shared by every servant of the
     /// registry).
     pub fn with_watch(registry: Arc<Registry>, watch: Arc<WatchHub>) -> RegistryServantImpl {
-        RegistryServantImpl { registry, watch }
+        RegistryServantImpl {
+            registry,
+            watch,
+            access: RegistryAccess::default(),
+        }
+    }
+
+    /// Checks calls against `access`.
+    pub fn with_access(mut self, access: RegistryAccess) -> RegistryServantImpl {
+        self.access = access;
+        self
+    }
+
+    /// Whether the caller of `current` may change registrations of `obj` (refusals logged).
+    fn may_write(&self, current: &Current, what: &str, obj: &str) -> bool {
+        match self.access.may_write(current.principal(), obj) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(peer = ?current.peer_addr(), "{what} refused: {why}");
+                false
+            }
+        }
+    }
+
+    fn may_read(&self, current: &Current) -> bool {
+        self.access.may_read(current.principal()).is_ok()
     }
 }
 
@@ -85,11 +118,14 @@ fn valid(instance: &Instance) -> bool {
 impl tarsrs::Registry for RegistryServantImpl {
     fn register_instance(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         instance: Instance,
     ) -> Result<i32, ServantError> {
         if !valid(&instance) {
             return Ok(INVALID_INSTANCE);
+        }
+        if !self.may_write(current, "registration", &instance.obj_name) {
+            return Ok(ACCESS_DENIED);
         }
         match self.registry.register(instance) {
             Ok(()) => Ok(0),
@@ -99,12 +135,15 @@ impl tarsrs::Registry for RegistryServantImpl {
 
     fn heartbeat(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         obj_name: TarsString,
         host: TarsString,
         port: i32,
         load: DynamicMeta,
     ) -> Result<i32, ServantError> {
+        if !self.may_write(current, "heartbeat", &obj_name) {
+            return Ok(ACCESS_DENIED);
+        }
         Ok(
             match self.registry.heartbeat(&obj_name, &host, port, load) {
                 HeartbeatOutcome::Recorded => 0,
@@ -115,11 +154,14 @@ impl tarsrs::Registry for RegistryServantImpl {
 
     fn deregister(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         obj_name: TarsString,
         host: TarsString,
         port: i32,
     ) -> Result<i32, ServantError> {
+        if !self.may_write(current, "deregistration", &obj_name) {
+            return Ok(ACCESS_DENIED);
+        }
         match self.registry.deregister(&obj_name, &host, port) {
             Ok(true) => Ok(0),
             Ok(false) => Ok(1),
@@ -129,9 +171,12 @@ impl tarsrs::Registry for RegistryServantImpl {
 
     fn list(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         filter: InstanceFilter,
     ) -> Result<(i32, Vec<Instance>), ServantError> {
+        if !self.may_read(current) {
+            return Ok((ACCESS_DENIED, Vec::new()));
+        }
         Ok((0, self.registry.list(&filter)))
     }
 
@@ -141,6 +186,9 @@ impl tarsrs::Registry for RegistryServantImpl {
         known: BTreeMap<TarsString, i64>,
         wait_ms: i32,
     ) -> Result<(i32, Vec<ObjectInstances>), ServantError> {
+        if !self.may_read(current) {
+            return Ok((ACCESS_DENIED, Vec::new()));
+        }
         Ok(self.watch.watch(current, known, wait_ms))
     }
 }

@@ -13,6 +13,7 @@ use tars_bootstrap::{Hosted, Hosting};
 use tars_protocols::tars::QueryFServant;
 use tars_protocols::tarsrs::RegistryServant;
 
+use crate::access::RegistryAccess;
 use crate::query::{GroupRule, QueryService};
 use crate::registry::{RegistrationLimits, Registry};
 use crate::servant::RegistryServantImpl;
@@ -57,6 +58,8 @@ pub struct RegistryConfig {
     pub max_instances_per_object: usize,
     /// Instances on one host at most (more registrations are refused with -4).
     pub max_instances_per_host: usize,
+    /// Who may change which registrations (`[registry.access]`; open when not enforced).
+    pub access: RegistryAccess,
 }
 
 impl Default for RegistryConfig {
@@ -73,6 +76,7 @@ impl Default for RegistryConfig {
             watch_max_wait_ms: WatchConfig::default().max_wait.as_millis() as u64,
             max_instances_per_object: RegistrationLimits::default().max_per_object,
             max_instances_per_host: RegistrationLimits::default().max_per_host,
+            access: RegistryAccess::default(),
         }
     }
 }
@@ -161,17 +165,17 @@ impl Hosted for RegistryService {
     fn add_servants(&self, servants: &mut Servants) {
         servants.add(
             QUERY_OBJ,
-            Arc::new(QueryFServant::new(QueryService::new(
-                self.registry.clone(),
-                self.config.groups.clone(),
-            ))),
+            Arc::new(QueryFServant::new(
+                QueryService::new(self.registry.clone(), self.config.groups.clone())
+                    .with_access(self.config.access.clone()),
+            )),
         );
         servants.add(
             REGISTRY_OBJ,
-            Arc::new(RegistryServant::new(RegistryServantImpl::with_watch(
-                self.registry.clone(),
-                self.watch.clone(),
-            ))),
+            Arc::new(RegistryServant::new(
+                RegistryServantImpl::with_watch(self.registry.clone(), self.watch.clone())
+                    .with_access(self.config.access.clone()),
+            )),
         );
     }
 }

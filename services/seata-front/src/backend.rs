@@ -150,7 +150,10 @@ fn answered<T: Send + 'static>(answer: DirectAnswer<T>) -> Reply<T> {
         .boxed()
 }
 
-/// The coordinator of this process, called directly.
+/// The principal the front end's callers act as (Seata v1 carries no credentials).
+const SEATA: Option<&str> = Some(tars_coordinator::access::SEATA_PRINCIPAL);
+
+/// The coordinator of this process, called directly, as [`SEATA`].
 impl Backend for CoordinatorServantImpl {
     fn begin(
         &self,
@@ -159,24 +162,26 @@ impl Backend for CoordinatorServantImpl {
         timeout_ms: i32,
     ) -> Reply<(TxResult, TarsString)> {
         answered(direct(|defer| {
-            self.begin_with(defer, application_id, name, timeout_ms)
+            self.begin_with(defer, SEATA, application_id, name, timeout_ms)
         }))
     }
 
     fn commit(&self, xid: &str) -> Reply<(TxResult, GlobalStatus)> {
-        answered(direct(|defer| self.commit_with(defer, xid)))
+        answered(direct(|defer| self.commit_with(defer, SEATA, xid)))
     }
 
     fn rollback(&self, xid: &str) -> Reply<(TxResult, GlobalStatus)> {
-        answered(direct(|defer| self.rollback_with(defer, xid)))
+        answered(direct(|defer| self.rollback_with(defer, SEATA, xid)))
     }
 
     fn get_status(&self, xid: &str) -> Reply<(TxResult, GlobalStatus)> {
-        answered(direct(|_| self.get_status_with(xid)))
+        answered(direct(|_| self.get_status_with(SEATA, xid)))
     }
 
     fn global_report(&self, xid: &str, status: GlobalStatus) -> Reply<(TxResult, GlobalStatus)> {
-        answered(direct(|defer| self.global_report_with(defer, xid, status)))
+        answered(direct(|defer| {
+            self.global_report_with(defer, SEATA, xid, status)
+        }))
     }
 
     fn branch_register(
@@ -191,6 +196,7 @@ impl Backend for CoordinatorServantImpl {
         answered(direct(|defer| {
             self.branch_register_with(
                 defer,
+                SEATA,
                 xid,
                 branch_type,
                 resource_id,
@@ -209,7 +215,7 @@ impl Backend for CoordinatorServantImpl {
         application_data: &str,
     ) -> Reply<TxResult> {
         answered(direct(|defer| {
-            self.branch_report_with(defer, xid, branch_id, status, application_data)
+            self.branch_report_with(defer, SEATA, xid, branch_id, status, application_data)
         }))
     }
 
@@ -221,7 +227,7 @@ impl Backend for CoordinatorServantImpl {
         lock_keys: &str,
     ) -> Reply<(TxResult, bool)> {
         answered(direct(|_| {
-            self.lock_query_with(xid, resource_id, lock_keys)
+            self.lock_query_with(SEATA, xid, resource_id, lock_keys)
         }))
     }
 }

@@ -64,6 +64,36 @@ pub struct NodeConfig {
     /// (`--allow-anonymous`). Without it a node listening on such an address refuses to
     /// start: anyone who reaches it could register instances and end transactions.
     pub allow_anonymous: bool,
+    /// Authentication of the node's callers (`[security]`).
+    pub security: SecuritySection,
+}
+
+/// The `[security]` section: how callers of the node's registry and coordinator prove who
+/// they are. Which principal may do what is `[registry.access]` and `[coordinator.access]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Access key → secret key of TarsCpp local authentication. When any is set, both
+    /// adapters' endpoints say `-e 1`: every connection's first request must be a package
+    /// signed with one of these keys, and the access key is the caller's principal. Clients
+    /// then use endpoints with `-e 1` and `Communicator::with_auth_key`.
+    pub auth_keys: std::collections::BTreeMap<String, String>,
+}
+
+impl SecuritySection {
+    /// Whether callers must authenticate.
+    pub fn authenticates(&self) -> bool {
+        !self.auth_keys.is_empty()
+    }
+
+    /// `adapter` with this section's authentication.
+    pub fn apply(&self, mut adapter: AdapterConfig) -> AdapterConfig {
+        if self.authenticates() {
+            adapter.endpoint.auth_type = 1;
+            adapter.auth_keys = self.auth_keys.clone();
+        }
+        adapter
+    }
 }
 
 impl Default for NodeConfig {
@@ -77,6 +107,7 @@ impl Default for NodeConfig {
             seata: SeataSection::default(),
             cluster: None,
             allow_anonymous: false,
+            security: SecuritySection::default(),
         }
     }
 }
@@ -279,7 +310,10 @@ impl Node {
                 net_threads: config.net_threads.max(1),
                 ..ServerConfig::default()
             },
-            vec![registry.adapter(), coordinator_adapter],
+            vec![
+                config.security.apply(registry.adapter()),
+                config.security.apply(coordinator_adapter),
+            ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         coordinator.set_address(coordinator_addr);
@@ -554,23 +588,54 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A node serves anonymous callers (no authentication exists yet), which is safe only where
-/// nobody else can reach it: listening anywhere but loopback needs `allow_anonymous`.
+/// Anonymous callers are safe only where nobody else can reach the node: listening on an
+/// address other than loopback needs authentication with enforced access rules on the Tars
+/// adapters (`[security] auth_keys`, `[registry.access] enforce`, `[coordinator.access]
+/// enforce`), and — as Seata v1 carries no credentials — a Seata port there is anonymous by
+/// nature. Either needs `allow_anonymous` to go ahead regardless.
 fn refuse_open_anonymous(config: &NodeConfig) -> Result<(), NodeError> {
+    if config.security.authenticates() && config.cluster.is_some() {
+        return Err(NodeError::Config(
+            "[security] auth_keys is not supported in cluster mode yet: nodes forward calls \
+             to fragment leaders without authenticating to each other"
+                .into(),
+        ));
+    }
     if config.allow_anonymous {
         return Ok(());
     }
     let (registry, coordinator) = config.resolved();
-    let mut hosts = vec![registry.host, coordinator.host];
-    if config.seata.port.is_some() {
-        hosts.extend(config.seata.host.clone().or_else(|| config.host.clone()));
+    let mut missing = Vec::new();
+    if !config.security.authenticates() {
+        missing.push("[security] auth_keys");
     }
-    match hosts.into_iter().find(|h| !is_loopback(h)) {
+    if !registry.access.enforce {
+        missing.push("[registry.access] enforce = true");
+    }
+    if !coordinator.access.enforce {
+        missing.push("[coordinator.access] enforce = true");
+    }
+    let open = [registry.host, coordinator.host]
+        .into_iter()
+        .find(|h| !is_loopback(h) && !missing.is_empty());
+    if let Some(host) = open {
+        return Err(NodeError::Config(format!(
+            "tarsd would listen on {host}, which is not loopback, without authentication: \
+             anyone who reaches it could register instances and end transactions; configure \
+             {} (or pass --allow-anonymous, allow_anonymous = true, to run it so anyway)",
+            missing.join(", ")
+        )));
+    }
+    let seata_host = config
+        .seata
+        .port
+        .and(config.seata.host.clone().or_else(|| config.host.clone()));
+    match seata_host.filter(|h| !is_loopback(h)) {
         None => Ok(()),
         Some(host) => Err(NodeError::Config(format!(
-            "tarsd would listen on {host}, which is not loopback, without authentication: \
-             anyone who reaches it could register instances and end transactions; pass \
-             --allow-anonymous (allow_anonymous = true) to run it so anyway"
+            "the Seata front end would listen on {host}, which is not loopback: Seata v1 \
+             clients carry no credentials, so anyone who reaches it could end transactions; \
+             pass --allow-anonymous (allow_anonymous = true) to run it so anyway"
         ))),
     }
 }
@@ -744,5 +809,28 @@ mod tests {
         // It reaches Node::start before anything binds.
         config.allow_anonymous = false;
         assert!(matches!(Node::start(&config), Err(NodeError::Config(_))));
+    }
+
+    #[test]
+    fn a_node_with_authentication_and_enforced_rules_may_listen_anywhere() {
+        let mut config = NodeConfig {
+            host: Some("0.0.0.0".into()),
+            ..NodeConfig::default()
+        };
+        config
+            .security
+            .auth_keys
+            .insert("ops".into(), "s3cret".into());
+        let err = refuse_open_anonymous(&config).expect_err("rules not enforced");
+        assert!(
+            err.to_string().contains("[registry.access] enforce"),
+            "{err}"
+        );
+        config.registry.access.enforce = true;
+        config.coordinator.access.enforce = true;
+        assert!(refuse_open_anonymous(&config).is_ok());
+        config.security.auth_keys.clear();
+        let err = refuse_open_anonymous(&config).expect_err("no keys");
+        assert!(err.to_string().contains("auth_keys"), "{err}");
     }
 }

@@ -27,6 +27,9 @@ pub struct AdapterConfig {
     /// instead (deferred replies not sent yet), and past it requests are refused with -9.
     pub queue_capacity: usize,
     /// Requests that waited longer than this in the queue are answered -6 (queue timeout).
+    /// On an inline adapter (`threads` 0), a request whose deferred reply is not sent this
+    /// long after it arrived is answered -6 (within half a second more), which ends its
+    /// count as in flight; the servant's later reply is dropped.
     pub queue_timeout: Duration,
     /// Connections beyond this (TCP only): a new connection takes the place of the one that
     /// has been quiet longest (2 s or more without traffic, nothing buffered either way, on the

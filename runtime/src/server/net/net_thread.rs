@@ -97,24 +97,40 @@ impl ResponseSink for ConnSink {
 /// The sink of one inline request: its answer goes to the connection, and the request stops
 /// counting as in flight when it is answered, or when nothing can answer it any more (its
 /// `Current` and `Responder` are gone).
-struct CountedSink {
+pub(crate) struct CountedSink {
     sink: ConnSink,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     answered: std::sync::atomic::AtomicBool,
+    /// The -6 answer sent instead when the request outlives the adapter's queue timeout.
+    expired: parking_lot::Mutex<Option<Response>>,
 }
 
 impl CountedSink {
-    fn done(&self) {
-        if !self.answered.swap(true, Ordering::AcqRel) {
+    /// Marks the request answered; true the first time only.
+    fn done(&self) -> bool {
+        let first = !self.answered.swap(true, Ordering::AcqRel);
+        if first {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        first
+    }
+
+    /// Answers -6 when nothing answered yet (the servant's later answer is then dropped).
+    fn expire(&self) {
+        if self.done() {
+            if let Some(response) = self.expired.lock().take() {
+                self.sink.send(response);
+            }
         }
     }
 }
 
 impl ResponseSink for CountedSink {
     fn send(&self, response: Response) {
-        self.sink.send(response);
-        self.done();
+        // A request answered -6 already gets no second answer.
+        if self.done() {
+            self.sink.send(response);
+        }
     }
 }
 
@@ -205,6 +221,10 @@ pub(crate) struct AdapterSlot {
     pub inline_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Past this many inline requests in flight, requests are refused with -9.
     pub inline_capacity: usize,
+    /// An inline request not answered this long after it arrived is answered -6.
+    pub inline_timeout: Duration,
+    /// Deferred inline requests of this thread, oldest first, until answered or expired.
+    pub inline_pending: std::collections::VecDeque<(Instant, std::sync::Weak<CountedSink>)>,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
@@ -364,7 +384,27 @@ impl NetThread {
             if last_sweep.elapsed() >= Duration::from_millis(500) {
                 last_sweep = Instant::now();
                 self.close_idle();
+                self.expire_inline(last_sweep);
             }
+        }
+    }
+
+    /// Answers -6 to the inline requests still unanswered past their adapter's queue
+    /// timeout, and forgets the answered ones (so the list holds about what arrives between
+    /// two sweeps plus what is really pending).
+    fn expire_inline(&mut self, now: Instant) {
+        for a in &mut self.adapters {
+            while let Some((deadline, _)) = a.inline_pending.front() {
+                if *deadline > now {
+                    break;
+                }
+                if let Some((_, sink)) = a.inline_pending.pop_front() {
+                    if let Some(sink) = sink.upgrade() {
+                        sink.expire();
+                    }
+                }
+            }
+            a.inline_pending.retain(|(_, sink)| sink.strong_count() > 0);
         }
     }
 
@@ -629,20 +669,35 @@ impl NetThread {
                 );
                 return;
             }
-            let counted: Arc<dyn ResponseSink> = Arc::new(CountedSink {
+            let expired = Response::error(
+                &request,
+                RetCode::QueueTimeout,
+                "request not answered within the queue timeout",
+            );
+            let counted = Arc::new(CountedSink {
                 sink: ConnSink {
                     conn,
                     net: self.me.clone(),
                 },
                 in_flight: slot.inline_in_flight.clone(),
                 answered: std::sync::atomic::AtomicBool::new(false),
+                expired: parking_lot::Mutex::new(Some(expired)),
             });
-            if let Some(response) =
-                servants
-                    .clone()
-                    .handle_from(request, Some(counted), caller.clone())
-            {
-                self.answer(conn, response);
+            let pending = Arc::downgrade(&counted);
+            let deadline = Instant::now() + slot.inline_timeout;
+            match servants.clone().handle_from(
+                request,
+                Some(counted as Arc<dyn ResponseSink>),
+                caller.clone(),
+            ) {
+                Some(response) => self.answer(conn, response),
+                None => {
+                    if pending.strong_count() > 0 {
+                        self.adapters[adapter]
+                            .inline_pending
+                            .push_back((deadline, pending));
+                    }
+                }
             }
             return;
         }

@@ -74,11 +74,11 @@ impl JobQueue {
 
     /// Hands over a batch of admitted requests. Returns it when no business thread is left
     /// (shutdown), releasing their reservations.
-    pub fn push(&self, batch: JobBatch) -> Result<(), JobBatch> {
+    pub fn push(&self, batch: JobBatch) -> Result<(), Box<JobBatch>> {
         let n = batch.requests.len();
         self.tx.send(batch).map_err(|e| {
             self.queued.fetch_sub(n, Ordering::AcqRel);
-            e.into_inner()
+            Box::new(e.into_inner())
         })
     }
 

@@ -262,6 +262,8 @@ impl Server {
                     inline: inline.clone(),
                     inline_in_flight: inline_in_flight.clone(),
                     inline_capacity: a.queue_capacity.max(1),
+                    inline_timeout: a.queue_timeout,
+                    inline_pending: Default::default(),
                     idle_timeout: std::time::Duration::from_millis(a.endpoint.timeout_ms.max(1)),
                     max_connections: a.max_connections,
                     connections: connections.clone(),

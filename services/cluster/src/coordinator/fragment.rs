@@ -74,7 +74,8 @@ impl LedFragment {
                 driver.shutdown();
             }
         });
-        let servant = CoordinatorServantImpl::new(core.clone(), store.clone(), driver.clone());
+        let servant = CoordinatorServantImpl::new(core.clone(), store.clone(), driver.clone())
+            .with_access(config.access.clone());
         tracing::info!(
             fragment = store.fence().fragment,
             epoch = store.fence().epoch,

@@ -297,6 +297,7 @@ mod tests {
         let s = GlobalSession {
             xid: xid.into(),
             application_id: "app".into(),
+            owner: String::new(),
             transaction_name: name.into(),
             status: tars_protocols::tarstx::GlobalStatus::Begin,
             active: true,

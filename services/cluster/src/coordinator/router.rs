@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tars::client::{CallError, Communicator};
 use tars::server::{Current, ServantError};
 use tars::TarsString;
-use tars_coordinator::servant::{failed, ok};
+use tars_coordinator::servant::{failed, ok, PRINCIPAL_CONTEXT_KEY};
 use tars_coordinator::service::COORDINATOR_OBJ;
 use tars_coordinator::xid::Xid;
 use tars_protocols::tarstx::{
@@ -171,12 +171,18 @@ impl ClusterCoordinator {
 
 type Result<T> = std::result::Result<T, ServantError>;
 
-/// Forwards one call: `$call` on the proxy with a callback that answers through
+/// Forwards one call, naming the caller's principal for the leader (which trusts the name
+/// from nodes listed in its `access.forwarders`): `$call` on the proxy with a callback that answers through
 /// `CoordinatorResponder::$method` (or a retryable refusal when the leader did not answer).
 macro_rules! forward {
     ($current:expr, $proxy:expr, $method:ident, $callback:ident ( $($arg:expr),* ), $default:expr) => {{
+        // The leader checks the caller's principal, not this node's ("": anonymous).
+        let proxy = $proxy.with_context(
+            PRINCIPAL_CONTEXT_KEY,
+            $current.principal().unwrap_or_default().to_owned(),
+        );
         let responder = $current.defer();
-        $proxy.$callback($($arg,)* move |r| {
+        proxy.$callback($($arg,)* move |r| {
             let Some(responder) = responder else { return };
             match r {
                 Ok(out) => forward!(@answer $method, responder, out),

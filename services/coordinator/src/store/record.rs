@@ -49,6 +49,8 @@ pub struct StoredSession {
     timeout_ms: i64,
     #[tars(tag = 7)]
     branches: Vec<StoredBranch>,
+    #[tars(tag = 8)]
+    owner: String,
 }
 
 /// Writes optional field `tag` as the derived encoder of [`StoredSession`] does (skipped when
@@ -94,6 +96,7 @@ pub fn write(session: &GlobalSession, w: &mut Writer) {
             w.write_struct_end();
         }
     }
+    write_optional(w, 8, &session.owner);
 }
 
 /// The record of `session` through the derived encoder of [`StoredSession`] (copies every
@@ -121,6 +124,7 @@ fn encode_derived(session: &GlobalSession) -> Vec<u8> {
                 status: b.status,
             })
             .collect(),
+        owner: session.owner.clone(),
     };
     stored.encode_to_bytes().to_vec()
 }
@@ -133,6 +137,7 @@ pub fn decode(bytes: &[u8], now: Instant) -> Result<GlobalSession, tars::DecodeE
     Ok(GlobalSession {
         xid: s.xid,
         application_id: s.application_id,
+        owner: s.owner,
         transaction_name: s.transaction_name,
         status: s.status,
         active: s.active,
@@ -163,6 +168,7 @@ mod tests {
         GlobalSession {
             xid: "7:3:42".into(),
             application_id: strings.into(),
+            owner: strings.into(),
             transaction_name: strings.into(),
             status: GlobalStatus::Committing,
             active: false,

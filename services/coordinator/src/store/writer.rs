@@ -641,6 +641,7 @@ mod tests {
         GlobalSession {
             xid: format!("1:1:{n}"),
             application_id: "app".into(),
+            owner: String::new(),
             transaction_name: "tx".into(),
             status: GlobalStatus::Begin,
             active: true,
