@@ -34,7 +34,7 @@ pub use net::{
     free_port, instance, one_servant, proxy, proxy_string, serve, serve_adapter, serve_on,
     serve_one,
 };
-pub use process::{send_signal, ChildProcess, Signal};
+pub use process::{raise_open_files, send_signal, ChildProcess, Signal};
 #[cfg(feature = "registry")]
 pub use registry::TestRegistry;
 pub use servants::{ContextEcho, Echo, Who};

@@ -13,6 +13,23 @@ use nix::unistd::Pid;
 #[doc(no_inline)]
 pub use nix::sys::signal::Signal;
 
+/// Raises this process's open-file limit (soft) to at least `wanted` when the hard limit
+/// allows; returns the soft limit in force afterwards. Children started later inherit it.
+pub fn raise_open_files(wanted: u64) -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft >= wanted {
+        return soft;
+    }
+    let target = wanted.min(hard);
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => target,
+        Err(_) => soft,
+    }
+}
+
 /// Sends `signal` to process `pid`; panics if it cannot be sent.
 pub fn send_signal(pid: u32, signal: Signal) {
     let raw = i32::try_from(pid).expect("pid fits in i32");
@@ -109,6 +126,15 @@ impl ChildProcess {
     /// The child's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The child's resident set size in bytes (`VmRSS` of `/proc/<pid>/status`); `None` when
+    /// it cannot be read (the child is gone, or no procfs).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 
     /// Sends `signal` to the child by pid.

@@ -84,7 +84,10 @@ impl FrameCodec {
         }
         let len = len as usize;
         if src.len() < len {
-            src.reserve(len - src.len());
+            // Room for what is missing, but never more than doubles what arrived (at least
+            // 64 KiB): four bytes announcing a large frame must not reserve its size.
+            let missing = len - src.len();
+            src.reserve(missing.min(src.len().max(64 * 1024)));
             return Ok(None);
         }
         Ok(Some(len))

@@ -66,6 +66,54 @@ pub struct NodeConfig {
     pub allow_anonymous: bool,
     /// Authentication of the node's callers (`[security]`).
     pub security: SecuritySection,
+    /// Connection and memory limits of the node's server (`[limits]`).
+    pub limits: LimitsSection,
+}
+
+/// The `[limits]` section: what connections may cost the node. Unset fields keep the
+/// runtime's defaults ([`ServerConfig`], [`AdapterConfig`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Bytes all connections together may hold in partial request frames and unsent replies
+    /// (default 1 GiB); past it the connections holding the most are closed.
+    pub max_buffered_bytes: Option<u64>,
+    /// Milliseconds a request frame may take to arrive once its first byte did (default
+    /// 10,000).
+    pub frame_timeout_ms: Option<u64>,
+    /// Largest request frame in bytes (default 10,000,000).
+    pub max_packet: Option<usize>,
+    /// Connections per adapter (default 10,000).
+    pub max_connections: Option<usize>,
+    /// Connections one client address may hold per adapter (default 1,000).
+    pub max_connections_per_ip: Option<usize>,
+}
+
+impl LimitsSection {
+    /// The node's server configuration with `net_threads` network threads.
+    pub fn server_config(&self, net_threads: usize) -> ServerConfig {
+        let d = ServerConfig::default();
+        ServerConfig {
+            net_threads: net_threads.max(1),
+            max_buffered_bytes: self.max_buffered_bytes.unwrap_or(d.max_buffered_bytes),
+            frame_timeout: self
+                .frame_timeout_ms
+                .map_or(d.frame_timeout, Duration::from_millis),
+            max_packet: self.max_packet.unwrap_or(d.max_packet),
+            ..d
+        }
+    }
+
+    /// `adapter` with these connection limits.
+    pub fn apply(&self, mut adapter: AdapterConfig) -> AdapterConfig {
+        if let Some(n) = self.max_connections {
+            adapter.max_connections = n.max(1);
+        }
+        if let Some(n) = self.max_connections_per_ip {
+            adapter.max_connections_per_ip = n.max(1);
+        }
+        adapter
+    }
 }
 
 /// The `[security]` section: how callers of the node's registry and coordinator prove who
@@ -108,6 +156,7 @@ impl Default for NodeConfig {
             cluster: None,
             allow_anonymous: false,
             security: SecuritySection::default(),
+            limits: LimitsSection::default(),
         }
     }
 }
@@ -306,13 +355,14 @@ impl Node {
         let coordinator_adapter = with_bridge(coordinator.adapter(), bridge.as_ref());
         let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
-            ServerConfig {
-                net_threads: config.net_threads.max(1),
-                ..ServerConfig::default()
-            },
+            config.limits.server_config(config.net_threads),
             vec![
-                config.security.apply(registry.adapter()),
-                config.security.apply(coordinator_adapter),
+                config
+                    .limits
+                    .apply(config.security.apply(registry.adapter())),
+                config
+                    .limits
+                    .apply(config.security.apply(coordinator_adapter)),
             ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
@@ -380,11 +430,11 @@ impl Node {
         let coordinator_adapter = with_bridge(coordinator_adapter, bridge.as_ref());
         let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
-            ServerConfig {
-                net_threads: config.net_threads.max(1),
-                ..ServerConfig::default()
-            },
-            vec![registry.adapter(), coordinator_adapter],
+            config.limits.server_config(config.net_threads),
+            vec![
+                config.limits.apply(registry.adapter()),
+                config.limits.apply(coordinator_adapter),
+            ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
         // Other nodes' fragment leaders call this node's bridge at its advertised address.

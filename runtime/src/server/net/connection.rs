@@ -54,8 +54,9 @@ impl Drop for Connection {
     }
 }
 
-/// Initial read buffer of a connection.
-const READ_CHUNK: usize = 16 * 1024;
+/// An empty buffer with more room than this gives its memory back (a connection that once
+/// received or sent a large frame does not keep its size while idle).
+const KEEP_EMPTY_CAPACITY: usize = 64 * 1024;
 
 impl Connection {
     pub fn new(
@@ -73,7 +74,8 @@ impl Connection {
             adapter,
             last_active: Instant::now(),
             partial_since: None,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            // Allocated as bytes arrive: an idle connection holds no buffer.
+            rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             frames: FrameCodec::with_max_frame(max_packet),
             want_write: false,
@@ -141,11 +143,16 @@ impl Connection {
             (false, true) => self.partial_since.or(Some(self.last_active)),
         };
         IoCounters::add(&self.counters.requests, out.frames.len() as u64);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_EMPTY_CAPACITY {
+            self.rbuf = BytesMut::new();
+        }
         self.account();
         out
     }
 
-    /// Bytes this connection holds: its partial request frame and its unsent replies.
+    /// Bytes this connection holds: the memory of its partial request frame and of its
+    /// unsent replies (buffer capacity, which is what the process pays, not just the bytes
+    /// in them).
     pub fn buffered(&self) -> u64 {
         self.buffered
     }
@@ -153,7 +160,7 @@ impl Connection {
     /// Brings the server's buffered-bytes total up to date with this connection's.
     fn account(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
-        let now = (self.rbuf.len() + self.wbuf.len()) as u64;
+        let now = (self.rbuf.capacity() + self.wbuf.capacity()) as u64;
         if now > self.buffered {
             self.counters
                 .buffered
@@ -202,6 +209,9 @@ impl Connection {
     /// was written; an error means the connection is dead.
     pub fn flush(&mut self) -> io::Result<bool> {
         let done = self.write_out();
+        if self.wbuf.is_empty() && self.wbuf.capacity() > KEEP_EMPTY_CAPACITY {
+            self.wbuf = BytesMut::new();
+        }
         self.account();
         done
     }

@@ -600,6 +600,11 @@ impl NetThread {
             // Half-closed by the peer: responses can no longer be read reliably; close.
             self.close(slot);
         }
+        // Checked after every read, not only at the end of the pass: one pass may read from
+        // a thousand connections, which would overshoot the budget by their sum.
+        if self.counters.buffered.load(Ordering::Relaxed) > self.max_buffered {
+            self.within_memory_budget();
+        }
     }
 
     /// Whether the connection in `slot` has yet to authenticate.
