@@ -149,13 +149,12 @@ impl ServerTls {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let config =
-            builder
-                .with_single_cert(chain, key)
-                .map_err(|source| TlsError::Rustls {
-                    what: "server certificate and key",
-                    source,
-                })?;
+        let config = builder
+            .with_single_cert(chain, key)
+            .map_err(|source| TlsError::Rustls {
+                what: "server certificate and key",
+                source,
+            })?;
         Ok(ServerTls::new(config))
     }
 
@@ -198,7 +197,10 @@ impl ClientTls {
 
     /// Trusts the CA certificates in the PEM file `ca`; presents the certificate chain and
     /// key of `identity` (PEM files) to servers that ask for one.
-    pub fn from_pem_files(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<ClientTls, TlsError> {
+    pub fn from_pem_files(
+        ca: &Path,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<ClientTls, TlsError> {
         let roots = load_roots(ca, "CA")?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -302,7 +304,9 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 fn load_roots(path: &Path, what: &'static str) -> Result<Arc<rustls::RootCertStore>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in load_certs(path, what)? {
-        roots.add(cert).map_err(|source| TlsError::Rustls { what, source })?;
+        roots
+            .add(cert)
+            .map_err(|source| TlsError::Rustls { what, source })?;
     }
     Ok(Arc::new(roots))
 }
@@ -494,12 +498,20 @@ mod tests {
 
     #[test]
     fn der_lengths_and_names() {
-        assert_eq!(der_tlv(&[0x04, 0x01, 0xaa, 0xbb]), Some((4, &[0xaa][..], &[0xbb][..])));
+        assert_eq!(
+            der_tlv(&[0x04, 0x01, 0xaa, 0xbb]),
+            Some((4, &[0xaa][..], &[0xbb][..]))
+        );
         assert_eq!(der_tlv(&[0x04, 0x02, 0xaa]), None);
-        assert_eq!(der_tlv(&[0x04, 0x81, 0x01, 0xaa]), Some((4, &[0xaa][..], &[][..])));
+        assert_eq!(
+            der_tlv(&[0x04, 0x81, 0x01, 0xaa]),
+            Some((4, &[0xaa][..], &[][..]))
+        );
         assert_eq!(der_tlv(&[0x04, 0x85, 0, 0, 0, 0, 1]), None);
         // SET { SEQUENCE { OID 2.5.4.3, UTF8String "ab" } }
-        let rdn = [0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, b'a', b'b'];
+        let rdn = [
+            0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, b'a', b'b',
+        ];
         assert_eq!(common_name(&rdn).as_deref(), Some("ab"));
         assert_eq!(common_name(&rdn[..5]), None);
         assert_eq!(common_name(&[0x31, 0x00]), None);

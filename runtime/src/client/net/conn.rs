@@ -138,13 +138,8 @@ impl Conn {
         };
         let mut budget = READ_BUDGET;
         if let (Some(tls), Socket::Tcp(stream)) = (self.tls.as_deref_mut(), &self.socket) {
-            let (read, more) = crate::tls::read_into(
-                tls,
-                &mut &**stream,
-                &mut self.rbuf,
-                scratch,
-                READ_BUDGET,
-            );
+            let (read, more) =
+                crate::tls::read_into(tls, &mut &**stream, &mut self.rbuf, scratch, READ_BUDGET);
             out.more = more;
             if let Err(e) = split(&mut self.frames, &mut self.rbuf, &mut out.frames) {
                 out.failed = Some(bad_response(&self.adapter.address, &e));

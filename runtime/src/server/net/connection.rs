@@ -176,13 +176,8 @@ impl Connection {
             return;
         };
         let was_handshaking = tls.is_handshaking();
-        let (read, _) = crate::tls::read_into(
-            tls,
-            &mut self.stream,
-            &mut self.rbuf,
-            scratch,
-            usize::MAX,
-        );
+        let (read, _) =
+            crate::tls::read_into(tls, &mut self.stream, &mut self.rbuf, scratch, usize::MAX);
         let handshaking = tls.is_handshaking();
         if was_handshaking && !handshaking {
             self.principal = tls
