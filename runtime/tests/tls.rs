@@ -428,10 +428,10 @@ fn ssl_needs_tls_settings_on_both_sides() {
         Arc::new(one_servant(OBJ, Arc::new(Echo::default()))),
     );
     adapter.threads = 0;
-    let err = Server::start(ServerConfig::default(), vec![adapter])
-        .err()
-        .expect("an ssl adapter without TLS settings must not start")
-        .to_string();
+    let err = match Server::start(ServerConfig::default(), vec![adapter]) {
+        Ok(_) => panic!("an ssl adapter without TLS settings must not start"),
+        Err(e) => e.to_string(),
+    };
     assert!(err.contains("ssl endpoint needs TLS settings"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();

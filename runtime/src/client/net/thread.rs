@@ -508,11 +508,9 @@ impl NetThread {
         };
         let outcome = conn.read(&mut self.scratch);
         // A TLS session may have records to send after reading (its handshake).
-        if outcome.failed.is_none() && conn.needs_flush() {
-            if !conn.dirty {
-                conn.dirty = true;
-                self.dirty.push(slot);
-            }
+        if outcome.failed.is_none() && conn.needs_flush() && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(slot);
         }
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
