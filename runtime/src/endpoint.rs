@@ -1,4 +1,5 @@
-//! Endpoint strings: `tcp -h 127.0.0.1 -p 18601 -t 60000 [-g grid -w weight -v weightType]`.
+//! Endpoint strings: `tcp -h 127.0.0.1 -p 18601 -t 60000 [-g grid -w weight -v weightType]`,
+//! with `tcp`, `udp` or `ssl` (TLS over TCP, see [`crate::tls`]) as the transport.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +15,7 @@ pub struct EndpointError {
 /// One transport endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
-    /// `tcp` or `udp`.
+    /// `tcp`, `udp` or `ssl` (TarsCpp's TLS transport: TCP with TLS, see [`crate::tls`]).
     pub protocol: String,
     /// Host name or IP address.
     pub host: String,
@@ -49,6 +50,11 @@ impl Endpoint {
         }
     }
 
+    /// Whether the transport is TLS (`ssl`).
+    pub fn is_tls(&self) -> bool {
+        self.protocol == "ssl"
+    }
+
     /// `host:port`, for connecting and binding.
     pub fn address(&self) -> String {
         if self.host.contains(':') {
@@ -72,8 +78,8 @@ impl FromStr for Endpoint {
             .next()
             .ok_or_else(|| err("empty"))?
             .to_ascii_lowercase();
-        if protocol != "tcp" && protocol != "udp" {
-            return Err(err("protocol must be tcp or udp"));
+        if !matches!(protocol.as_str(), "tcp" | "udp" | "ssl") {
+            return Err(err("protocol must be tcp, udp or ssl"));
         }
         let mut ep = Endpoint::tcp("", 0);
         ep.protocol = protocol;
@@ -162,6 +168,9 @@ mod tests {
             .unwrap();
         assert_eq!((ep.grid, ep.weight, ep.weight_type), (2, 50, 1));
         assert_eq!(ep.address(), "[::1]:9");
+        let ep: Endpoint = "SSL -h 127.0.0.1 -p 9001 -t 60000".parse().unwrap();
+        assert!(ep.is_tls());
+        assert_eq!(ep.to_string(), "ssl -h 127.0.0.1 -p 9001 -t 60000");
         for bad in [
             "",
             "http -h a -p 1",

@@ -31,6 +31,7 @@ pub mod panic;
 pub mod protocol;
 pub mod registration;
 pub mod server;
+pub mod tls;
 
 pub use tars_codec as codec;
 #[doc(no_inline)]

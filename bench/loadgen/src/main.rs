@@ -13,6 +13,13 @@
 //! noise against checking none (interop-server inline, 5 interleaved pairs of 3 s runs: ratio
 //! of calls/s 0.89-1.19, median 0.95), so it is on by default.
 //!
+//! With `--tls-ca <pem>` the connections are TLS (an `ssl` endpoint; rustls with ring, the
+//! server certificate verified against that CA and `--tls-server-name`, by default `--host`).
+//!
+//! CPU per call: the load generator's own CPU time (user + system, all threads, from
+//! `/proc/self/stat`) during the measured seconds divided by the calls, and with
+//! `--server-pid` the same for the server process.
+//!
 //! ```sh
 //! cargo run --release -p tars-loadgen -- --port 18601 -c 4 -m 16 -t 5
 //! ```
@@ -69,6 +76,49 @@ struct Args {
     /// The request id of every reply is always checked.
     #[arg(long, default_value_t = 1)]
     check_every: u64,
+    /// Connect over TLS, trusting the CA certificates in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The name the server certificate is verified against (default: `--host`).
+    #[arg(long)]
+    tls_server_name: Option<String>,
+    /// Also report the CPU time per call of this process (the server), from `/proc`.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// A connection: plain TCP or TLS over TCP.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// The TLS client configuration and server name of `args`, if it asks for TLS.
+fn tls_setup(
+    args: &Args,
+) -> anyhow::Result<
+    Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+> {
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let tls = tars::tls::ClientTls::from_pem_files(ca, None)?;
+    let name = args.tls_server_name.as_deref().unwrap_or(&args.host);
+    Ok(Some((tls.config().clone(), tls.server_name_for(name)?)))
+}
+
+/// CPU time (user + system, all threads) of process `pid` (`self` for this one), in
+/// microseconds; `None` where `/proc` does not tell. `/proc` counts in USER_HZ ticks, which
+/// Linux fixes at 100 per second for user space.
+fn cpu_us(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000)
 }
 
 struct Worker {
@@ -131,10 +181,17 @@ fn run_connection(
     if args.check_every == 0 {
         bail!("--check-every must be at least 1");
     }
-    let mut stream = TcpStream::connect((args.host.as_str(), args.port))
+    let tcp = TcpStream::connect((args.host.as_str(), args.port))
         .with_context(|| format!("connect {}:{}", args.host, args.port))?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut stream: Box<dyn Stream> = match tls_setup(args)? {
+        Some((config, name)) => {
+            let session = rustls::ClientConnection::new(config, name)?;
+            Box::new(rustls::StreamOwned::new(session, tcp))
+        }
+        None => Box::new(tcp),
+    };
     let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::new();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut calls, mut errors) = (0u64, 0u64);
@@ -314,11 +371,14 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(1));
+    let server_pid = args.server_pid.map(|p| p.to_string());
+    let cpu_before = (cpu_us("self"), server_pid.as_deref().and_then(cpu_us));
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu_after = (cpu_us("self"), server_pid.as_deref().and_then(cpu_us));
     stop.store(true, Ordering::Relaxed);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut calls, mut errors, mut checked, mut mismatches) = (0u64, 0u64, 0u64, 0u64);
@@ -335,6 +395,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let rate = calls as f64 / elapsed;
+    let per_call = |before: Option<u64>, after: Option<u64>| {
+        Some(((after? - before?) as f64 / calls.max(1) as f64 * 100.0).round() / 100.0)
+    };
+    let client_cpu = per_call(cpu_before.0, cpu_after.0);
+    let server_cpu = per_call(cpu_before.1, cpu_after.1);
     let (p50, p99, p999) = (
         hist.value_at_quantile(0.5),
         hist.value_at_quantile(0.99),
@@ -355,13 +420,25 @@ fn main() -> anyhow::Result<()> {
             "connections": args.connections,
             "inflight": args.inflight,
             "check_every": args.check_every,
+            "tls": args.tls_ca.is_some(),
+            "client_cpu_us_per_call": client_cpu,
+            "server_cpu_us_per_call": server_cpu,
         });
         println!("{line}");
     } else {
         println!(
-            "{}: {rate:.0} calls/s over {elapsed:.1}s ({} conn x {} in flight), p50 {p50} us, p99 {p99} us, p99.9 {p999} us, {errors} error(s), {checked} repl(ies) checked, {mismatches} mismatch(es)",
-            args.label, args.connections, args.inflight
+            "{}: {rate:.0} calls/s over {elapsed:.1}s ({} conn x {} in flight{}), p50 {p50} us, p99 {p99} us, p99.9 {p999} us, {errors} error(s), {checked} repl(ies) checked, {mismatches} mismatch(es)",
+            args.label,
+            args.connections,
+            args.inflight,
+            if args.tls_ca.is_some() { ", TLS" } else { "" }
         );
+        if let Some(us) = client_cpu {
+            println!("  client CPU {us} us/call");
+        }
+        if let Some(us) = server_cpu {
+            println!("  server CPU {us} us/call");
+        }
     }
     if errors > 0 || mismatches > 0 {
         bail!(

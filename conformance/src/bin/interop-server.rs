@@ -2,7 +2,9 @@
 //! runtime, for load tests and manual interop. Prints `READY <port>` once listening and runs
 //! until stdin closes or `--seconds` elapse. With `--registry` it registers itself there and
 //! heartbeats (deregistering when it stops). With `--udp-port P` it also serves the same
-//! servant on `udp -h 127.0.0.1 -p P` and prints `READY <port> udp=<udp port>`.
+//! servant on `udp -h 127.0.0.1 -p P` and prints `READY <port> udp=<udp port>`. With
+//! `--tls-cert C --tls-key K` its endpoint is `ssl` (TLS; `--tls-client-ca` asks clients for
+//! certificates).
 //!
 //! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601 --udp-port 18601`
 
@@ -45,11 +47,25 @@ struct Args {
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     heartbeat_ms: u64,
+    /// Serve over TLS (an `ssl` endpoint) with this certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates issued by these CAs (PEM): mutual TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let adapter = hello_adapter(args.port, args.threads);
+    let mut adapter = hello_adapter(args.port, args.threads);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let tls = tars::tls::ServerTls::from_pem_files(cert, key, args.tls_client_ca.as_deref())?;
+        adapter.endpoint.protocol = "ssl".into();
+        adapter.tls = Some(std::sync::Arc::new(tls));
+    }
     let announcer = args.registry.map(|registry| {
         RegistrationConfig::new(registry)
             .with_heartbeat_interval(Duration::from_millis(args.heartbeat_ms))

@@ -86,7 +86,12 @@ pub fn instance_of_endpoint(object: &str, endpoint: &Endpoint) -> Instance {
             host: endpoint.host.as_str().into(),
             port: i32::from(endpoint.port),
             timeout: i32::try_from(endpoint.timeout_ms).unwrap_or(i32::MAX),
-            istcp: i32::from(endpoint.protocol == "tcp"),
+            // TarsCpp's TC_Endpoint::EType: udp 0, tcp 1, ssl 2 (see `crate::tls`).
+            istcp: match endpoint.protocol.as_str() {
+                "udp" => 0,
+                "ssl" => 2,
+                _ => 1,
+            },
             grid: endpoint.grid,
             weight_type: endpoint.weight_type,
             auth_type: endpoint.auth_type,
@@ -113,8 +118,10 @@ pub(crate) fn instance_of(object: &str, weight: i32, endpoint: EndpointF) -> Ins
 fn endpoint_of(e: &EndpointF) -> Option<Endpoint> {
     let port = u16::try_from(e.port).ok().filter(|p| *p > 0)?;
     let mut ep = Endpoint::tcp(e.host.to_string(), port);
-    if e.istcp == 0 {
-        ep.protocol = "udp".into();
+    match e.istcp {
+        0 => ep.protocol = "udp".into(),
+        2 => ep.protocol = "ssl".into(),
+        _ => {}
     }
     ep.timeout_ms = u64::try_from(e.timeout)
         .ok()
@@ -247,6 +254,7 @@ impl Balancer {
                         }
                         _ => None,
                     };
+                    let transport = self.net.transport_for(&endpoint);
                     let links = (0..self.net.connections_per_endpoint())
                         .map(|_| {
                             let net = self.net.handle();
@@ -255,6 +263,7 @@ impl Balancer {
                                 health.clone(),
                                 net,
                                 auth.clone(),
+                                transport.clone(),
                             ))
                         })
                         .collect();
@@ -317,8 +326,8 @@ impl Balancer {
 }
 
 /// What identifies an endpoint across refreshes: host, port and transport.
-fn endpoint_key(e: &EndpointF) -> (&str, i32, bool) {
-    (e.host.as_str(), e.port, e.istcp != 0)
+fn endpoint_key(e: &EndpointF) -> (&str, i32, i32) {
+    (e.host.as_str(), e.port, e.istcp)
 }
 
 impl Invoker for Arc<Balancer> {

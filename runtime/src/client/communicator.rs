@@ -91,6 +91,8 @@ pub struct Communicator {
     async_thread_count: usize,
     /// The key for endpoints with `-e 1` (TarsCpp's local authentication).
     auth_key: Option<Arc<crate::auth::ClientKey>>,
+    /// What `ssl` endpoints are called with (CA, client certificate, server name).
+    tls: Option<Arc<crate::tls::ClientTls>>,
     /// Objects served in this process, by object name and `host:port` (see
     /// [`Communicator::serve_locally`]); shared by every clone.
     local: Arc<RwLock<LocalObjects>>,
@@ -180,6 +182,16 @@ impl Communicator {
         self
     }
 
+    /// Calls `ssl` endpoints over TLS with `tls`: the CA it trusts, the client certificate it
+    /// presents to servers that require one (mutual TLS), and the name server certificates
+    /// are verified against (by default each endpoint's `-h` host). Without it, calls to
+    /// `ssl` endpoints fail. Applies to proxies made from now on.
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Communicator {
+        self.tls = Some(Arc::new(tls));
+        self.net = Arc::default();
+        self
+    }
+
     /// How many threads run the callbacks of this communicator's `*_callback` calls (TarsCpp's
     /// AsyncThreads; default [`DEFAULT_ASYNC_THREADS`]). They start with the first callback and
     /// end, after the callbacks in flight, when the communicator and its proxies are dropped.
@@ -208,7 +220,7 @@ impl Communicator {
             return Ok(net.clone());
         }
         let started = Arc::new(
-            ClientNet::start(self.net_config, self.auth_key.clone())
+            ClientNet::start(self.net_config, self.auth_key.clone(), self.tls.clone())
                 .map_err(|e| ProxyError::Net(e.to_string()))?,
         );
         // Another clone may have started its threads first: use whichever won (the loser's

@@ -23,7 +23,7 @@ pub mod tars {
         /// `timeout` (tag 2).
         #[tars(tag = 2, require)]
         pub timeout: i32,
-        /// 1 = tcp, 0 = udp
+        /// 1 = tcp, 0 = udp, 2 = ssl (TarsCpp TC_Endpoint::EType)
         #[tars(tag = 3, require)]
         pub istcp: i32,
         /// `grid` (tag 4).

@@ -106,6 +106,21 @@ impl EndpointHealth {
     }
 }
 
+/// How an adapter's TCP connections are made.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// Plain TCP (or UDP).
+    Plain,
+    /// TLS (`ssl` endpoints): the client configuration and the name to verify.
+    Tls(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    ),
+    /// An `ssl` endpoint that cannot be reached (no TLS settings, or an invalid server name):
+    /// every call fails with this reason.
+    Unavailable(String),
+}
+
 /// One connection's state shared by its proxy side and its net thread.
 pub(crate) struct AdapterShared {
     /// `host:port`: where to connect, and for messages.
@@ -123,6 +138,8 @@ pub(crate) struct AdapterShared {
     max_send_buffer: usize,
     /// The object and key to authenticate with first (an endpoint with `-e 1`).
     pub auth: Option<(String, Arc<crate::auth::ClientKey>)>,
+    /// Plain or TLS.
+    pub transport: Transport,
 }
 
 impl AdapterShared {
@@ -173,6 +190,7 @@ impl AdapterProxy {
         health: Arc<EndpointHealth>,
         net: NetHandle,
         auth: Option<(String, Arc<crate::auth::ClientKey>)>,
+        transport: Transport,
     ) -> AdapterProxy {
         let (slot, generation) = net.open_slot();
         let shared = Arc::new(AdapterShared {
@@ -183,6 +201,7 @@ impl AdapterProxy {
             in_channel: AtomicUsize::new(0),
             max_send_buffer: net.max_send_buffer(),
             auth,
+            transport,
         });
         net.send(Command::Open {
             slot,

@@ -56,6 +56,9 @@ pub(super) struct Conn {
     datagrams: VecDeque<Bytes>,
     queued_datagram_bytes: usize,
     frames: FrameCodec,
+    /// The TLS session of a connection to an `ssl` endpoint (its socket is then never
+    /// published for direct writes: every byte goes through the session on the net thread).
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 impl Conn {
@@ -72,7 +75,23 @@ impl Conn {
             datagrams: VecDeque::new(),
             queued_datagram_bytes: 0,
             frames: FrameCodec::with_max_frame(max_frame),
+            tls: None,
         }
+    }
+
+    /// Starts a TLS session on the connected socket.
+    pub fn start_tls(&mut self, tls: rustls::ClientConnection) {
+        self.tls = Some(Box::new(tls));
+    }
+
+    /// Whether the TLS session is still handshaking (its requests have not left yet).
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Whether there is anything to write: queued bytes, or TLS records.
+    pub fn needs_flush(&self) -> bool {
+        self.queued() > 0 || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Bytes queued and not written yet.
@@ -106,6 +125,7 @@ impl Conn {
         self.queued_datagram_bytes = 0;
         self.waiting = 0;
         self.frames = FrameCodec::with_max_frame(self.frames.max_frame());
+        self.tls = None;
         std::mem::replace(&mut self.socket, Socket::Idle)
     }
 
@@ -117,6 +137,19 @@ impl Conn {
             more: false,
         };
         let mut budget = READ_BUDGET;
+        if let (Some(tls), Socket::Tcp(stream)) = (self.tls.as_deref_mut(), &self.socket) {
+            let (read, more) =
+                crate::tls::read_into(tls, &mut &**stream, &mut self.rbuf, scratch, READ_BUDGET);
+            out.more = more;
+            if let Err(e) = split(&mut self.frames, &mut self.rbuf, &mut out.frames) {
+                out.failed = Some(bad_response(&self.adapter.address, &e));
+            } else if let Some(e) = read.error {
+                out.failed = Some(format!("TLS with {} failed: {e}", self.adapter.address));
+            } else if read.closed {
+                out.failed = Some(format!("{} closed the connection", self.adapter.address));
+            }
+            return out;
+        }
         match &mut self.socket {
             Socket::Tcp(stream) => loop {
                 if budget == 0 {
@@ -182,6 +215,15 @@ impl Conn {
     /// Writes what is queued until done or the socket would block. `Err` means the connection
     /// is dead.
     pub fn flush(&mut self) -> Result<(), String> {
+        if let (Some(tls), Socket::Tcp(stream)) = (self.tls.as_deref_mut(), &self.socket) {
+            let (taken, _) = crate::tls::write_from(tls, &mut &**stream, &self.wbuf)
+                .map_err(|e| format!("write to {} failed: {e}", self.adapter.address))?;
+            self.wbuf.advance(taken);
+            if self.wbuf.is_empty() && self.wbuf.capacity() > 1024 * 1024 {
+                self.wbuf = BytesMut::new();
+            }
+            return Ok(());
+        }
         match &mut self.socket {
             Socket::Tcp(stream) => {
                 while !self.wbuf.is_empty() {

@@ -175,6 +175,7 @@ pub(crate) struct ClientNet {
     next: AtomicUsize,
     connections_per_endpoint: usize,
     auth_key: Option<Arc<crate::auth::ClientKey>>,
+    tls: Option<Arc<crate::tls::ClientTls>>,
 }
 
 impl ClientNet {
@@ -182,6 +183,7 @@ impl ClientNet {
     pub fn start(
         config: NetConfig,
         auth_key: Option<Arc<crate::auth::ClientKey>>,
+        tls: Option<Arc<crate::tls::ClientTls>>,
     ) -> std::io::Result<ClientNet> {
         let n = config.threads.max(1);
         let mut handles = Vec::with_capacity(n);
@@ -209,12 +211,32 @@ impl ClientNet {
             next: AtomicUsize::new(0),
             connections_per_endpoint: config.connections_per_endpoint.max(1),
             auth_key,
+            tls,
         })
     }
 
     /// The key for endpoints with `-e 1`, if the communicator has one.
     pub fn auth_key(&self) -> Option<&Arc<crate::auth::ClientKey>> {
         self.auth_key.as_ref()
+    }
+
+    /// How connections to `endpoint` are made: plain, over TLS, or not at all (an `ssl`
+    /// endpoint and no TLS settings).
+    pub fn transport_for(&self, endpoint: &crate::endpoint::Endpoint) -> super::adapter::Transport {
+        use super::adapter::Transport;
+        if !endpoint.is_tls() {
+            return Transport::Plain;
+        }
+        let Some(tls) = &self.tls else {
+            return Transport::Unavailable(format!(
+                "{} is an ssl endpoint and the communicator has no TLS settings (Communicator::with_tls)",
+                endpoint.address()
+            ));
+        };
+        match tls.server_name_for(&endpoint.host) {
+            Ok(name) => Transport::Tls(tls.config().clone(), name),
+            Err(e) => Transport::Unavailable(format!("{}: {e}", endpoint.address())),
+        }
     }
 
     /// The thread for the next adapter.

@@ -402,6 +402,9 @@ impl NetThread {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return Err(closed_error().to_string());
         };
+        if let super::adapter::Transport::Unavailable(reason) = &conn.adapter.transport {
+            return Err(reason.clone());
+        }
         let addr = resolve(&conn.adapter.address)?;
         let token = token(slot, socket_generation);
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -448,7 +451,28 @@ impl NetThread {
                     std::mem::replace(&mut conn.socket, Socket::Idle)
                 {
                     let _ = stream.set_nodelay(true);
+                    let tls = match &conn.adapter.transport {
+                        super::adapter::Transport::Tls(config, name) => {
+                            match rustls::ClientConnection::new(config.clone(), name.clone()) {
+                                Ok(tls) => Some(tls),
+                                Err(e) => {
+                                    conn.socket = Socket::Connecting(stream);
+                                    let reason = format!(
+                                        "cannot start TLS with {}: {e}",
+                                        conn.adapter.address
+                                    );
+                                    self.fail_socket(slot, &reason);
+                                    return;
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
                     let stream = Arc::new(stream);
+                    let tls_session = tls.is_some();
+                    if let Some(tls) = tls {
+                        conn.start_tls(tls);
+                    }
                     match &conn.adapter.auth {
                         // The signed package goes first; every request then goes through
                         // this thread's queue (no direct writes that could overtake it).
@@ -456,6 +480,8 @@ impl NetThread {
                             let frame = crate::auth::request_frame(obj, key);
                             conn.queue_first(&frame);
                         }
+                        // TLS: every byte goes through the session on this thread.
+                        None if tls_session => {}
                         None => conn
                             .adapter
                             .gate
@@ -481,6 +507,14 @@ impl NetThread {
             return;
         };
         let outcome = conn.read(&mut self.scratch);
+        // A TLS session may have records to send after reading (its handshake).
+        if outcome.failed.is_none() && conn.needs_flush() && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(slot);
+        }
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         if outcome.more && !self.unfinished_reads.contains(&slot) {
             self.unfinished_reads.push(slot);
         }
@@ -560,7 +594,9 @@ impl NetThread {
         };
         let socket_generation = conn.socket_generation;
         let adapter = conn.adapter.clone();
-        let never_connected = matches!(conn.socket, Socket::Connecting(_));
+        // A request does not leave before the TLS handshake is done.
+        let never_connected =
+            matches!(conn.socket, Socket::Connecting(_)) || conn.tls_handshaking();
         conn.adapter.gate.withdraw();
         match conn.reset() {
             Socket::Connecting(mut s) => {
@@ -616,7 +652,7 @@ impl NetThread {
             };
             conn.dirty = false;
             let tcp = matches!(conn.socket, Socket::Tcp(_));
-            if tcp && (conn.queued() == 0 || !conn.adapter.gate.acquire_for_net()) {
+            if tcp && (!conn.needs_flush() || !conn.adapter.gate.acquire_for_net()) {
                 continue;
             }
             if let Err(reason) = conn.flush() {

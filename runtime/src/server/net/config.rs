@@ -13,8 +13,9 @@ use crate::server::{Announcer, Servants};
 pub struct AdapterConfig {
     /// Adapter name, for logs (e.g. `Test.HelloServer.HelloObjAdapter`).
     pub name: String,
-    /// Where to listen: `tcp` (connections; `-t` is the idle timeout) or `udp` (one socket,
-    /// one request frame per datagram, one reply datagram per response; `-t` unused).
+    /// Where to listen: `tcp` (connections; `-t` is the idle timeout), `ssl` (TLS
+    /// connections, which need [`tls`](Self::tls)) or `udp` (one socket, one request frame per
+    /// datagram, one reply datagram per response; `-t` unused).
     pub endpoint: Endpoint,
     /// The servants requests on this adapter are dispatched to.
     pub servants: Arc<Servants>,
@@ -44,6 +45,10 @@ pub struct AdapterConfig {
     /// authentication, [`crate::auth`]) accepts. Such an endpoint refuses every connection
     /// whose first request is not a valid authentication package for one of its servants.
     pub auth_keys: std::collections::BTreeMap<String, String>,
+    /// Certificate, key and optional client CA of an `ssl` endpoint ([`crate::tls`]); an
+    /// `ssl` adapter without it does not start. With a client CA, the name of each client's
+    /// certificate is its requests' [`principal`](crate::server::Current::principal).
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 impl AdapterConfig {
@@ -64,6 +69,7 @@ impl AdapterConfig {
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
             auth_keys: Default::default(),
+            tls: None,
         }
     }
 }

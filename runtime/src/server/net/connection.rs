@@ -20,6 +20,8 @@ pub(crate) struct ReadOutcome {
     pub closed: bool,
     /// The stream is unusable (malformed frame).
     pub error: Option<FrameError>,
+    /// The TLS session failed (bad record, failed handshake, an alert from the peer).
+    pub tls_error: Option<rustls::Error>,
 }
 
 pub(crate) struct Connection {
@@ -44,6 +46,9 @@ pub(crate) struct Connection {
     /// certificate's name); `None` while anonymous.
     pub principal: Option<std::sync::Arc<str>>,
     counters: Arc<IoCounters>,
+    /// The TLS session of a connection to an `ssl` adapter (boxed: plain connections stay
+    /// small, and pay one branch per read and write for it).
+    tls: Option<Box<rustls::ServerConnection>>,
 }
 
 impl Drop for Connection {
@@ -84,7 +89,20 @@ impl Connection {
             authenticated: true,
             principal: None,
             counters,
+            tls: None,
         }
+    }
+
+    /// Makes this a TLS connection. Until its handshake is done it counts as a frame in
+    /// progress, so a client that stalls mid-handshake is closed at the frame deadline.
+    pub fn start_tls(&mut self, tls: rustls::ServerConnection) {
+        self.tls = Some(Box::new(tls));
+        self.partial_since = Some(self.last_active);
+    }
+
+    /// Whether the TLS session has records to send (always false for plain TCP).
+    pub fn tls_wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Reads until the socket is drained, then splits every complete frame. `scratch` is
@@ -101,7 +119,12 @@ impl Connection {
             frames: Vec::new(),
             closed: false,
             error: None,
+            tls_error: None,
         };
+        if self.tls.is_some() {
+            self.read_tls(scratch, &mut out);
+            return out;
+        }
         loop {
             match self.stream.read(scratch) {
                 Ok(0) => {
@@ -150,6 +173,51 @@ impl Connection {
         out
     }
 
+    /// [`read`](Self::read) for a TLS connection: everything the socket has goes through
+    /// rustls, and the plaintext through the frame splitter. Learns the client's name from
+    /// its certificate when the handshake completes (mutual TLS).
+    fn read_tls(&mut self, scratch: &mut [u8], out: &mut ReadOutcome) {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return;
+        };
+        let was_handshaking = tls.is_handshaking();
+        let (read, _) =
+            crate::tls::read_into(tls, &mut self.stream, &mut self.rbuf, scratch, usize::MAX);
+        let handshaking = tls.is_handshaking();
+        if was_handshaking && !handshaking {
+            self.principal = tls
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(crate::tls::principal_of);
+        }
+        if read.raw > 0 {
+            self.last_active = Instant::now();
+            IoCounters::add(&self.counters.reads, 1);
+        }
+        out.closed = read.closed;
+        out.tls_error = read.error;
+        if let Err(e) = self.split_frames(&mut out.frames) {
+            out.error = Some(e);
+        }
+        // The frame deadline covers the handshake, and TLS records that arrived without
+        // yielding a whole frame's plaintext (a truncated record waits inside rustls).
+        let pending_record = read.raw > 0 && read.plain == 0;
+        self.partial_since = if !self.rbuf.is_empty() || handshaking || pending_record {
+            if out.frames.is_empty() {
+                self.partial_since.or(Some(self.last_active))
+            } else {
+                Some(self.last_active)
+            }
+        } else {
+            None
+        };
+        IoCounters::add(&self.counters.requests, out.frames.len() as u64);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_EMPTY_CAPACITY {
+            self.rbuf = BytesMut::new();
+        }
+        self.account();
+    }
+
     /// Bytes this connection holds: the memory of its partial request frame and of its
     /// unsent replies (buffer capacity, which is what the process pays, not just the bytes
     /// in them).
@@ -186,9 +254,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written (plus one while a TLS session holds records to send).
     pub fn pending_write(&self) -> usize {
-        self.wbuf.len()
+        self.wbuf.len() + usize::from(self.tls_wants_write())
     }
 
     /// Queues `frames` encoded frames.
@@ -217,6 +285,15 @@ impl Connection {
     }
 
     fn write_out(&mut self) -> io::Result<bool> {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            let (taken, done) = crate::tls::write_from(tls, &mut self.stream, &self.wbuf)?;
+            if taken > 0 {
+                self.wbuf.advance(taken);
+                IoCounters::add(&self.counters.writes, 1);
+                self.last_active = Instant::now();
+            }
+            return Ok(done);
+        }
         while !self.wbuf.is_empty() {
             match self.stream.write(&self.wbuf) {
                 Ok(0) => {

@@ -234,6 +234,8 @@ pub(crate) struct AdapterSlot {
     pub auth: Option<Arc<AdapterAuth>>,
     /// Connections one address may hold at most.
     pub max_per_ip: usize,
+    /// The TLS configuration of an `ssl` adapter: each connection starts a TLS session.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The adapter's UDP socket, on the one net thread that owns it.
     pub udp: Option<UdpAdapter>,
 }
@@ -530,6 +532,17 @@ impl NetThread {
             self.counters.clone(),
         );
         connection.authenticated = self.adapters[adapter].auth.is_none();
+        if let Some(config) = &self.adapters[adapter].tls {
+            match rustls::ServerConnection::new(config.clone()) {
+                Ok(tls) => connection.start_tls(tls),
+                Err(e) => {
+                    tracing::warn!("cannot start TLS for {peer}: {e}");
+                    self.conns[slot] = Some(connection);
+                    self.close(slot);
+                    return;
+                }
+            }
+        }
         self.conns[slot] = Some(connection);
         // Data may already be waiting (edge-triggered): read now.
         self.on_readable(slot, generation, true);
@@ -553,6 +566,8 @@ impl NetThread {
             return;
         };
         let outcome = conn.read(&mut self.scratch, until_eof);
+        // A TLS session may have records to send after reading (its handshake, tickets).
+        let tls_pending = conn.tls_wants_write();
         let adapter = conn.adapter;
         let mut caller = Caller {
             addr: Some(conn.peer),
@@ -596,9 +611,20 @@ impl NetThread {
         if let Some(e) = outcome.error {
             tracing::warn!("closing connection: {e}");
             self.close(slot);
+        } else if let Some(e) = outcome.tls_error {
+            let peer = live(&mut self.conns, slot, generation).map(|c| c.peer);
+            tracing::warn!(?peer, "closing connection: TLS: {e}");
+            self.close(slot);
         } else if outcome.closed {
             // Half-closed by the peer: responses can no longer be read reliably; close.
             self.close(slot);
+        } else if tls_pending {
+            let id = ConnId {
+                thread: self.index,
+                slot,
+                generation,
+            };
+            self.queue_for(id);
         }
         // Checked after every read, not only at the end of the pass: one pass may read from
         // a thousand connections, which would overshoot the budget by their sum.

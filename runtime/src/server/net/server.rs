@@ -170,14 +170,28 @@ impl Server {
         for (ai, a) in adapters.iter().enumerate() {
             let udp = match a.endpoint.protocol.as_str() {
                 "tcp" => false,
+                "ssl" if a.tls.is_none() => {
+                    return Err(ServerError::Config(format!(
+                        "adapter {}: an ssl endpoint needs TLS settings (certificate and key)",
+                        a.name
+                    )))
+                }
+                "ssl" => false,
                 "udp" => true,
                 other => {
                     return Err(ServerError::Config(format!(
-                        "adapter {}: unknown protocol {other:?} (tcp or udp)",
+                        "adapter {}: unknown protocol {other:?} (tcp, ssl or udp)",
                         a.name
                     )))
                 }
             };
+            if a.tls.is_some() && !a.endpoint.is_tls() {
+                tracing::warn!(
+                    "adapter {}: TLS settings ignored: the endpoint is {}, not ssl",
+                    a.name,
+                    a.endpoint.protocol
+                );
+            }
             match a.endpoint.auth_type {
                 0 => {}
                 1 if !udp => {}
@@ -269,6 +283,11 @@ impl Server {
                     connections: connections.clone(),
                     per_ip: per_ip.clone(),
                     auth: auth.clone(),
+                    tls: a
+                        .tls
+                        .as_ref()
+                        .filter(|_| a.endpoint.is_tls())
+                        .map(|t| t.config().clone()),
                     max_per_ip: a.max_connections_per_ip.max(1),
                 });
             }
@@ -333,7 +352,8 @@ impl Server {
     }
 
     /// Every servant but `AdminObj` on every TCP adapter, at its bound address. (A
-    /// registration announces TCP endpoints only, so UDP adapters are not announced.)
+    /// registration announces plain TCP endpoints only, so UDP and ssl adapters are not
+    /// announced.)
     fn announced(
         adapters: &[AdapterConfig],
         addrs: &[(String, SocketAddr)],
