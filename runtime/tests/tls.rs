@@ -6,96 +6,20 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use tars::client::{block_on, CallError, CallOptions, Communicator, ServantProxy};
 use tars::endpoint::Endpoint;
 use tars::packet::{PacketCodec, ParamWriter, RequestPacket, ResponsePacket};
 use tars::server::{AdapterConfig, Server, ServerConfig};
 use tars::tls::{ClientTls, ServerTls, TlsError, TlsSettings};
+use tars_test_support::pki::{Ca, Role};
 use tars_test_support::servants::string_param;
 use tars_test_support::{one_servant, Echo};
 
 const OBJ: &str = "Test.Tls.EchoObj";
 const ADAPTER: &str = "Test.Tls.EchoObjAdapter";
-
-/// A CA that signs the test certificates, and the directory its PEM files are written to.
-struct Ca {
-    dir: PathBuf,
-    name: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-/// What a leaf certificate is for.
-#[derive(Clone, Copy, PartialEq)]
-enum Role {
-    Server,
-    Client,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-        Ca {
-            dir: dir.to_owned(),
-            name: name.to_owned(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// The CA certificate's PEM file.
-    fn pem(&self) -> PathBuf {
-        self.dir.join(format!("{}.pem", self.name))
-    }
-
-    /// Writes `<file>.crt` / `<file>.key`: a certificate for `sans` (and common name `cn`),
-    /// expired when `expired`. Returns (certificate, key) paths.
-    fn issue(
-        &self,
-        file: &str,
-        role: Role,
-        sans: &[&str],
-        cn: &str,
-        expired: bool,
-    ) -> (PathBuf, PathBuf) {
-        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![match role {
-            Role::Server => ExtendedKeyUsagePurpose::ServerAuth,
-            Role::Client => ExtendedKeyUsagePurpose::ClientAuth,
-        }];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 2, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            self.dir.join(format!("{file}.crt")),
-            self.dir.join(format!("{file}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-}
 
 /// Starts an `ssl` adapter (2 business threads) with the Echo servant; returns its port.
 fn serve_tls(tls: ServerTls, config: ServerConfig) -> (Server, u16) {

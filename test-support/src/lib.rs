@@ -9,6 +9,7 @@
 //!   killed by pid (always, also when the test fails).
 //! - [`wait`]: bounded waits ([`wait_until`], [`poll_until`], [`poll_until_ok`]) and a [`Gate`]
 //!   that holds a servant's calls until the test opens it.
+//! - `pki` (feature `tls`): a test CA issuing server and client certificates.
 //! - `etcd` (feature `etcd`): `TestEtcd`, real etcd members on 127.0.0.1, killed by pid.
 //! - `registry` (feature `registry`): `TestRegistry`, the tars-rs registry on 127.0.0.1 with its
 //!   data in a temporary directory.
@@ -22,6 +23,8 @@
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod net;
+#[cfg(feature = "tls")]
+pub mod pki;
 pub mod process;
 #[cfg(feature = "registry")]
 pub mod registry;

@@ -77,7 +77,7 @@ pub enum TlsError {
 }
 
 /// Server TLS settings, as a configuration file names them (paths to PEM files).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
     /// The server's certificate chain (PEM, leaf first).
@@ -91,7 +91,7 @@ pub struct TlsSettings {
 }
 
 /// Client TLS settings, as a configuration file names them (paths to PEM files).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientTlsSettings {
     /// CA certificates (PEM) server certificates must chain to.

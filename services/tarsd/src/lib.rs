@@ -126,20 +126,49 @@ pub struct SecuritySection {
     /// signed with one of these keys, and the access key is the caller's principal. Clients
     /// then use endpoints with `-e 1` and `Communicator::with_auth_key`.
     pub auth_keys: std::collections::BTreeMap<String, String>,
+    /// TLS for both adapters (`[security.tls]`: `cert`, `key` and optional `client_ca`, PEM
+    /// files): their endpoints become `ssl`. With `client_ca`, every client must present a
+    /// certificate issued by it, and the certificate's name (first DNS name, else common
+    /// name) is the caller's principal.
+    pub tls: Option<tars::tls::TlsSettings>,
 }
 
 impl SecuritySection {
-    /// Whether callers must authenticate.
+    /// Whether callers must prove who they are (local authentication or mutual TLS).
     pub fn authenticates(&self) -> bool {
-        !self.auth_keys.is_empty()
+        !self.auth_keys.is_empty() || self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
     }
 
-    /// `adapter` with this section's authentication.
-    pub fn apply(&self, mut adapter: AdapterConfig) -> AdapterConfig {
-        if self.authenticates() {
-            adapter.endpoint.auth_type = 1;
-            adapter.auth_keys = self.auth_keys.clone();
+    /// Loads the TLS files (`None` without `[security.tls]`).
+    pub fn server_tls(&self) -> Result<Option<Arc<tars::tls::ServerTls>>, NodeError> {
+        self.tls
+            .as_ref()
+            .map(|t| tars::tls::ServerTls::from_settings(t).map(Arc::new))
+            .transpose()
+            .map_err(|e| NodeError::Config(format!("[security.tls]: {e}")))
+    }
+
+    /// `endpoint` as clients must reach it: `ssl` with TLS, `-e 1` with auth keys.
+    pub fn endpoint(&self, mut endpoint: tars::endpoint::Endpoint) -> tars::endpoint::Endpoint {
+        if self.tls.is_some() {
+            endpoint.protocol = "ssl".into();
         }
+        if !self.auth_keys.is_empty() {
+            endpoint.auth_type = 1;
+        }
+        endpoint
+    }
+
+    /// `adapter` with this section's transport and authentication (`tls` from
+    /// [`SecuritySection::server_tls`]).
+    pub fn apply(
+        &self,
+        mut adapter: AdapterConfig,
+        tls: Option<&Arc<tars::tls::ServerTls>>,
+    ) -> AdapterConfig {
+        adapter.endpoint = self.endpoint(adapter.endpoint);
+        adapter.auth_keys = self.auth_keys.clone();
+        adapter.tls = tls.cloned();
         adapter
     }
 }
@@ -347,6 +376,7 @@ impl Node {
     }
 
     fn start_embedded(config: &NodeConfig) -> Result<Node, NodeError> {
+        let tls = config.security.server_tls()?;
         let (registry_config, coordinator_config) = config.resolved();
         let registry = RegistryService::open(registry_config)?;
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
@@ -359,10 +389,10 @@ impl Node {
             vec![
                 config
                     .limits
-                    .apply(config.security.apply(registry.adapter())),
+                    .apply(config.security.apply(registry.adapter(), tls.as_ref())),
                 config
                     .limits
-                    .apply(config.security.apply(coordinator_adapter)),
+                    .apply(config.security.apply(coordinator_adapter, tls.as_ref())),
             ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
@@ -403,6 +433,7 @@ impl Node {
         }
         let core = coordinator.core().clone();
         let registration = Self::register_self(
+            &config.security,
             &registry,
             registry_addr,
             coordinator_addr,
@@ -485,6 +516,7 @@ impl Node {
                 .map_err(|e| NodeError::Config(format!("advertise {:?}: {e}", section.advertise)))
         };
         let registration = Self::register_self(
+            &config.security,
             &registry,
             advertised(registry_addr)?,
             advertised(coordinator_addr)?,
@@ -506,6 +538,7 @@ impl Node {
     /// Registers the node's objects in its registry (with the Seata bridge, which the
     /// coordinator adapter hosts, when `seata`).
     fn register_self(
+        security: &SecuritySection,
         registry: &RegistryService,
         registry_addr: SocketAddr,
         coordinator_addr: SocketAddr,
@@ -515,13 +548,19 @@ impl Node {
         let heartbeat = Duration::from_millis(
             (registry.registry().heartbeat_timeout().as_millis() as u64 / 3).max(10),
         );
+        let at = |a: SocketAddr| {
+            security.endpoint(tars::endpoint::Endpoint::tcp(a.ip().to_string(), a.port()))
+        };
         let mut objects = vec![
-            (tars_registry::QUERY_OBJ, registry_addr),
-            (tars_registry::REGISTRY_OBJ, registry_addr),
-            (tars_coordinator::service::COORDINATOR_OBJ, coordinator_addr),
+            (tars_registry::QUERY_OBJ, at(registry_addr)),
+            (tars_registry::REGISTRY_OBJ, at(registry_addr)),
+            (
+                tars_coordinator::service::COORDINATOR_OBJ,
+                at(coordinator_addr),
+            ),
         ];
         if seata {
-            objects.push((SEATA_RM_OBJ, coordinator_addr));
+            objects.push((SEATA_RM_OBJ, at(coordinator_addr)));
         }
         Ok(self_registration::SelfRegistration::start(
             registry.registry().clone(),

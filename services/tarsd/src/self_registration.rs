@@ -60,22 +60,19 @@ pub struct SelfRegistration {
 }
 
 impl SelfRegistration {
-    /// Registers `objects` (name, address) and heartbeats them every `interval`.
+    /// Registers `objects` (name, endpoint: address, transport and authentication as
+    /// clients must use them) and heartbeats them every `interval`.
     pub fn start(
         registry: Arc<Registry>,
         load: LoadSource,
-        objects: &[(&str, std::net::SocketAddr)],
+        objects: &[(&str, Endpoint)],
         interval: Duration,
     ) -> Result<SelfRegistration, tars_registry::StoreError> {
         let first = load();
         let mut capacity = first.capacity;
         let instances: Vec<Instance> = objects
             .iter()
-            .map(|(obj, addr)| {
-                let i =
-                    instance_of_endpoint(obj, &Endpoint::tcp(addr.ip().to_string(), addr.port()));
-                with_load(i, first)
-            })
+            .map(|(obj, endpoint)| with_load(instance_of_endpoint(obj, endpoint), first))
             .collect();
         registry.register_all(instances.clone())?;
         let (stop, stopped) = bounded::<()>(1);

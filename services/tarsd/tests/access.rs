@@ -271,3 +271,99 @@ fn the_owner_is_kept_across_a_restart() {
     );
     node.shutdown();
 }
+
+/// A node whose adapters speak TLS and name callers by their client certificates.
+fn mutual_tls_node(dir: &std::path::Path, ca: &tars_test_support::pki::Ca) -> Node {
+    use tars_test_support::pki::Role;
+    let (cert, key) = ca.issue(
+        "node",
+        Role::Server,
+        &["localhost", "127.0.0.1"],
+        "node",
+        false,
+    );
+    let mut config = NodeConfig {
+        data_dir: Some(dir.join("data")),
+        ..NodeConfig::default()
+    };
+    config.registry.port = 0;
+    config.coordinator.port = 0;
+    config.security.tls = Some(tars::tls::TlsSettings {
+        cert,
+        key,
+        client_ca: Some(ca.pem()),
+    });
+    config.registry.access.enforce = true;
+    config.registry.access.writers.push(WriteRule {
+        principal: "bank.example".into(),
+        prefix: "Bank.".into(),
+    });
+    config.coordinator.access.enforce = true;
+    Node::start(&config).expect("node")
+}
+
+/// A communicator presenting a client certificate for `name` (none when `None`).
+fn tls_client(ca: &tars_test_support::pki::Ca, name: Option<&str>) -> Communicator {
+    use tars_test_support::pki::Role;
+    let identity = name.map(|n| ca.issue(n, Role::Client, &[n], n, false));
+    let tls = tars::tls::ClientTls::from_pem_files(
+        &ca.pem(),
+        identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )
+    .expect("client tls");
+    Communicator::new().with_tls(tls)
+}
+
+#[test]
+fn with_mutual_tls_the_certificate_names_the_principal_and_the_registry_hands_out_ssl_endpoints() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = tars_test_support::pki::Ca::new(dir.path(), "test-ca");
+    let node = mutual_tls_node(dir.path(), &ca);
+    let registry_port = node.registry_addr().expect("registry").port();
+    let at = |obj: &str| format!("{obj}@ssl -h 127.0.0.1 -p {registry_port} -t 3000");
+    let registry_as = |name: Option<&str>| {
+        RegistryProxy::new(
+            tls_client(&ca, name)
+                .string_to_proxy(&at(REGISTRY_OBJ))
+                .expect("proxy"),
+        )
+    };
+    let account = tars_test_support::instance("Bank.Account.AccountObj", "127.0.0.1", 7001);
+    assert_eq!(
+        registry_as(Some("bank.example"))
+            .register_instance(&account)
+            .expect("call"),
+        0
+    );
+    assert_eq!(
+        registry_as(Some("mallory.example"))
+            .deregister("Bank.Account.AccountObj", "127.0.0.1", 7001)
+            .expect("call"),
+        ACCESS_DENIED
+    );
+    // No certificate: the handshake fails, nothing is served. Plain TCP to the port neither.
+    assert!(registry_as(None).list(&InstanceFilter::default()).is_err());
+    let plain = RegistryProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "{REGISTRY_OBJ}@tcp -h 127.0.0.1 -p {registry_port} -t 2000"
+            ))
+            .expect("proxy"),
+    );
+    assert!(plain.list(&InstanceFilter::default()).is_err());
+
+    // The node registered itself with ssl endpoints, so a client that knows only the
+    // registry reaches the coordinator by name, over TLS, as its certificate's principal.
+    let orders = tls_client(&ca, Some("orders.example"))
+        .with_locator(&at("tars.tarsregistry.QueryObj"))
+        .expect("locator");
+    let coordinator =
+        CoordinatorProxy::new(orders.string_to_proxy(COORDINATOR_OBJ).expect("proxy"));
+    let (r, xid) = coordinator
+        .begin("orders", "over tls", 60_000)
+        .expect("begin");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+    let core = node.coordinator().expect("embedded").core().clone();
+    assert_eq!(core.owner_of(&xid).as_deref(), Some("orders.example"));
+    node.shutdown();
+}
