@@ -230,6 +230,17 @@ impl CoordinatorService {
         config: CoordinatorConfig,
         locator: Option<Arc<dyn Locator>>,
     ) -> Result<CoordinatorService, CoordinatorError> {
+        Self::open_with(config, locator, Communicator::new())
+    }
+
+    /// Like [`CoordinatorService::open_with_locator`], calling participants through a clone
+    /// of `base` (e.g. one with the node's own credentials,
+    /// [`Communicator::with_auth_key`] / [`Communicator::with_tls`]).
+    pub fn open_with(
+        config: CoordinatorConfig,
+        locator: Option<Arc<dyn Locator>>,
+        base: Communicator,
+    ) -> Result<CoordinatorService, CoordinatorError> {
         let (store, recovered) = if config.in_memory {
             SessionStore::in_memory()?
         } else {
@@ -245,10 +256,10 @@ impl CoordinatorService {
                 .with_journal(store.clone()),
         );
         let communicator = match (&config.locator, locator) {
-            (_, Some(locator)) => Ok(Communicator::new().with_locator_impl(locator)),
-            (None, None) => Ok(Communicator::new()),
-            (Some(l), None) if l.contains("QueryObj") => Communicator::new().with_locator(l),
-            (Some(l), None) => Communicator::new().with_registry_locator(l),
+            (_, Some(locator)) => Ok(base.with_locator_impl(locator)),
+            (None, None) => Ok(base),
+            (Some(l), None) if l.contains("QueryObj") => base.with_locator(l),
+            (Some(l), None) => base.with_registry_locator(l),
         }
         .map_err(|e| {
             CoordinatorError::Locator(config.locator.clone().unwrap_or_default(), e.to_string())

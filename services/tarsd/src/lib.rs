@@ -131,9 +131,40 @@ pub struct SecuritySection {
     /// certificate issued by it, and the certificate's name (first DNS name, else common
     /// name) is the caller's principal.
     pub tls: Option<tars::tls::TlsSettings>,
+    /// The node's own access key for the calls it makes to endpoints with `-e 1`
+    /// (`[security.client_key]`): phase two to participants that require local
+    /// authentication.
+    pub client_key: Option<ClientKeySection>,
+    /// The node's own TLS settings for the calls it makes to `ssl` endpoints
+    /// (`[security.client_tls]`: `ca`, and `cert` / `key` where participants ask for a client
+    /// certificate).
+    pub client_tls: Option<tars::tls::ClientTlsSettings>,
+}
+
+/// An access key and its secret (`[security.client_key]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientKeySection {
+    /// The access key (the principal the other side sees).
+    pub access_key: String,
+    /// Its secret key.
+    pub secret_key: String,
 }
 
 impl SecuritySection {
+    /// `base` with the node's own credentials for the calls it makes.
+    pub fn client(&self, mut base: Communicator) -> Result<Communicator, NodeError> {
+        if let Some(key) = &self.client_key {
+            base = base.with_auth_key(&key.access_key, &key.secret_key);
+        }
+        if let Some(tls) = &self.client_tls {
+            let tls = tars::tls::ClientTls::from_settings(tls)
+                .map_err(|e| NodeError::Config(format!("[security.client_tls]: {e}")))?;
+            base = base.with_tls(tls);
+        }
+        Ok(base)
+    }
+
     /// Whether callers must prove who they are (local authentication or mutual TLS).
     pub fn authenticates(&self) -> bool {
         !self.auth_keys.is_empty() || self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
@@ -380,7 +411,11 @@ impl Node {
         let (registry_config, coordinator_config) = config.resolved();
         let registry = RegistryService::open(registry_config)?;
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
-        let coordinator = CoordinatorService::open_with_locator(coordinator_config, Some(locator))?;
+        let coordinator = CoordinatorService::open_with(
+            coordinator_config,
+            Some(locator),
+            config.security.client(Communicator::new())?,
+        )?;
         let bridge = config.seata.port.map(|_| SeataBridge::new());
         let coordinator_adapter = with_bridge(coordinator.adapter(), bridge.as_ref());
         let coordinator_servants = coordinator_adapter.servants.clone();

@@ -367,3 +367,95 @@ fn with_mutual_tls_the_certificate_names_the_principal_and_the_registry_hands_ou
     assert_eq!(core.owner_of(&xid).as_deref(), Some("orders.example"));
     node.shutdown();
 }
+
+/// A participant that records the principal of every phase-two call.
+#[derive(Clone, Default)]
+struct Witness(std::sync::Arc<parking_lot::Mutex<Vec<String>>>);
+
+impl tars_protocols::tarstx::Participant for Witness {
+    fn branch_commit(
+        &self,
+        current: &mut tars::server::Current,
+        _xid: tars::TarsString,
+        _branch_id: i64,
+        _branch_type: BranchType,
+        _resource_id: tars::TarsString,
+        _application_data: tars::TarsString,
+    ) -> Result<BranchStatus, tars::server::ServantError> {
+        self.0
+            .lock()
+            .push(current.principal().unwrap_or_default().to_owned());
+        Ok(BranchStatus::PhaseTwo_Committed)
+    }
+
+    fn branch_rollback(
+        &self,
+        current: &mut tars::server::Current,
+        xid: tars::TarsString,
+        branch_id: i64,
+        branch_type: BranchType,
+        resource_id: tars::TarsString,
+        application_data: tars::TarsString,
+    ) -> Result<BranchStatus, tars::server::ServantError> {
+        self.branch_commit(
+            current,
+            xid,
+            branch_id,
+            branch_type,
+            resource_id,
+            application_data,
+        )?;
+        Ok(BranchStatus::PhaseTwo_Rollbacked)
+    }
+}
+
+#[test]
+fn phase_two_authenticates_to_participants_with_the_node_key() {
+    let witness = Witness::default();
+    let servants = tars_test_support::one_servant(
+        "Bank.Rm.ParticipantObj",
+        std::sync::Arc::new(tars_protocols::tarstx::ParticipantServant::new(
+            witness.clone(),
+        )),
+    );
+    let (participant, port) =
+        tars_test_support::serve_adapter(1, servants, tars::server::ServerConfig::default(), |a| {
+            a.endpoint.auth_type = 1;
+            a.auth_keys.insert("tc-node".into(), "tc-secret".into());
+        });
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = NodeConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..NodeConfig::default()
+    };
+    config.registry.port = 0;
+    config.coordinator.port = 0;
+    config.security.client_key = Some(tarsd::ClientKeySection {
+        access_key: "tc-node".into(),
+        secret_key: "tc-secret".into(),
+    });
+    let node = Node::start(&config).expect("node");
+    let coordinator = CoordinatorProxy::new(
+        Communicator::new()
+            .string_to_proxy(&format!(
+                "{COORDINATOR_OBJ}@tcp -h 127.0.0.1 -p {} -t 5000",
+                node.coordinator_addr().expect("coordinator").port()
+            ))
+            .expect("proxy"),
+    );
+    let (_, xid) = coordinator.begin("bank", "pay", 60_000).expect("begin");
+    let resource = format!("Bank.Rm.ParticipantObj@tcp -h 127.0.0.1 -p {port} -t 3000 -e 1");
+    let (r, _) = coordinator
+        .branch_register(&xid, BranchType::TCC, &resource, "c", "", "")
+        .expect("register");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+    let (r, status) = coordinator.commit(&xid).expect("commit");
+    assert_eq!(
+        (r.code, status),
+        (ResultCode::Success, GlobalStatus::Committed),
+        "{r:?}"
+    );
+    assert_eq!(*witness.0.lock(), ["tc-node"]);
+    node.shutdown();
+    participant.shutdown();
+}
