@@ -69,8 +69,24 @@ impl<'a> SeataRoute<'a> {
     /// The proxy string of the bridge (`SeataRmObj@tcp -h .. -p ..`), with `timeout_ms` as
     /// its call timeout.
     pub fn proxy_string(&self, timeout_ms: u64) -> String {
+        self.proxy_string_via(timeout_ms, &tars::endpoint::Transport::default())
+    }
+
+    /// [`SeataRoute::proxy_string`] for a bridge reached over `transport` (the nodes' own
+    /// `ssl` / `-e 1`).
+    pub fn proxy_string_via(
+        &self,
+        timeout_ms: u64,
+        transport: &tars::endpoint::Transport,
+    ) -> String {
         let (host, port) = self.host_port();
-        format!("{SEATA_RM_OBJ}@tcp -h {host} -p {port} -t {timeout_ms}")
+        match port.parse::<u16>() {
+            Ok(port) => format!(
+                "{SEATA_RM_OBJ}@{}",
+                transport.endpoint(host, port, timeout_ms)
+            ),
+            Err(_) => format!("{SEATA_RM_OBJ}@tcp -h {host} -p {port} -t {timeout_ms}"),
+        }
     }
 }
 

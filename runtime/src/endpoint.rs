@@ -35,6 +35,37 @@ pub struct Endpoint {
     pub auth_type: i32,
 }
 
+/// How to reach the endpoints of a group of servers that all listen the same way (the nodes
+/// of a cluster): transport and authentication, without the address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Transport {
+    /// `tcp` or `ssl`.
+    pub protocol: String,
+    /// `-e`: 0 none, 1 TarsCpp's local authentication.
+    pub auth_type: i32,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            protocol: "tcp".into(),
+            auth_type: 0,
+        }
+    }
+}
+
+impl Transport {
+    /// The endpoint at `host:port` with this transport and a `timeout_ms` timeout.
+    pub fn endpoint(&self, host: &str, port: u16, timeout_ms: u64) -> Endpoint {
+        Endpoint {
+            protocol: self.protocol.clone(),
+            timeout_ms,
+            auth_type: self.auth_type,
+            ..Endpoint::tcp(host, port)
+        }
+    }
+}
+
 impl Endpoint {
     /// A TCP endpoint with the default 60 s timeout.
     pub fn tcp(host: impl Into<String>, port: u16) -> Endpoint {

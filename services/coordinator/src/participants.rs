@@ -29,6 +29,7 @@ use crate::core::{Direction, Step};
 pub struct Participants {
     communicator: Communicator,
     timeout: Duration,
+    bridge_transport: tars::endpoint::Transport,
     proxies: Mutex<HashMap<String, ParticipantProxy>>,
 }
 
@@ -68,8 +69,15 @@ impl Participants {
         Participants {
             communicator,
             timeout,
+            bridge_transport: Default::default(),
             proxies: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reaches Seata bridges (on the nodes) over `transport` instead of plain TCP.
+    pub fn with_bridge_transport(mut self, transport: tars::endpoint::Transport) -> Participants {
+        self.bridge_transport = transport;
+        self
     }
 
     /// The proxy of `target` (a resource id or proxy string), made once.
@@ -99,8 +107,10 @@ impl Participants {
         let Some(route) = SeataRoute::parse(&b.client_id) else {
             return self.call_on(&b.resource_id, step, None).await;
         };
-        let bridge =
-            route.proxy_string(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
+        let bridge = route.proxy_string_via(
+            u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            &self.bridge_transport,
+        );
         let first = self.call_on(&bridge, step, Some(route.client_id)).await;
         let elsewhere = match &first {
             Err(ParticipantError::Call { source, .. }) => match source {

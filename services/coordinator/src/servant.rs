@@ -44,6 +44,22 @@ pub struct CoordinatorServantImpl {
 /// fragment's leader, [`AccessConfig::forwarders`]) names the principal it forwards for.
 pub const PRINCIPAL_CONTEXT_KEY: &str = "tars.access.principal";
 
+/// The principal a call acts as: the one named in [`PRINCIPAL_CONTEXT_KEY`] when the caller
+/// may name one — an in-process caller (no peer address: the node's own front ends and
+/// routers, set up by the node itself) or a connection whose principal `trusted` accepts —
+/// else the connection's own. An empty name is an anonymous caller.
+pub fn claimed_principal<'c>(
+    current: &'c Current,
+    trusted: impl Fn(&str) -> bool,
+) -> Option<&'c str> {
+    let direct = current.principal();
+    let may_name = current.peer_addr().is_none() || direct.is_some_and(trusted);
+    match current.context().get(PRINCIPAL_CONTEXT_KEY) {
+        Some(named) if may_name => Some(named.as_str()).filter(|n| !n.is_empty()),
+        _ => direct,
+    }
+}
+
 /// Sends an operation's answer once, from any thread.
 pub type Later<T> = Box<dyn FnOnce(T) + Send + 'static>;
 
@@ -195,17 +211,10 @@ impl CoordinatorServantImpl {
     }
 
     /// The principal a Tars call acts as: its connection's, or the one a trusted forwarder
-    /// names in [`PRINCIPAL_CONTEXT_KEY`].
+    /// ([`AccessConfig::forwarders`]) or an in-process caller names in
+    /// [`PRINCIPAL_CONTEXT_KEY`] (see [`claimed_principal`]).
     pub fn principal_of<'c>(&self, current: &'c Current) -> Option<&'c str> {
-        let direct = current.principal();
-        match current.context().get(PRINCIPAL_CONTEXT_KEY) {
-            Some(named)
-                if direct.is_some_and(|d| self.access.forwarders.iter().any(|f| f == d)) =>
-            {
-                Some(named.as_str()).filter(|n| !n.is_empty())
-            }
-            _ => direct,
-        }
+        claimed_principal(current, |p| self.access.forwarders.iter().any(|f| f == p))
     }
 
     /// `Err` with the refusal to send when `principal` may not do `action` to `xid`

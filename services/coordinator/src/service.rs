@@ -84,6 +84,11 @@ pub struct CoordinatorConfig {
     pub max_timeout_ms: u64,
     /// Who may do what to a transaction (`[coordinator.access]`; open when not enforced).
     pub access: crate::access::AccessConfig,
+    /// How the nodes (their Seata bridges, other coordinators) are reached: `ssl` and `-e 1`
+    /// where the node's adapters need them (set by tarsd from its `[security]`; never read
+    /// from a file).
+    #[serde(skip)]
+    pub peer_transport: tars::endpoint::Transport,
 }
 
 impl Default for CoordinatorConfig {
@@ -112,6 +117,7 @@ impl Default for CoordinatorConfig {
             max_async_commit_backlog: a.max_async_backlog,
             max_timeout_ms: a.max_timeout.as_millis() as u64,
             access: Default::default(),
+            peer_transport: Default::default(),
         }
     }
 }
@@ -178,7 +184,8 @@ pub fn take_over(
     let participants = Participants::new(
         communicator,
         Duration::from_millis(config.phase_two_timeout_ms.max(1)),
-    );
+    )
+    .with_bridge_transport(config.peer_transport.clone());
     let driver = Arc::new(PhaseTwoDriver::start(
         core.clone(),
         store.clone(),

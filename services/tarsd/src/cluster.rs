@@ -88,6 +88,7 @@ impl std::fmt::Debug for ClusterParts {
 /// once the server is bound.
 pub fn join(
     section: &ClusterSection,
+    security: &crate::SecuritySection,
     registry_config: RegistryConfig,
     coordinator: &CoordinatorConfig,
 ) -> Result<(RegistryService, AdapterConfig, Joining), NodeError> {
@@ -103,11 +104,17 @@ pub fn join(
     let locator = Arc::new(tars_registry::InProcessLocator::new(
         registry.registry().clone(),
     ));
-    let communicator = Communicator::new().with_locator_impl(locator);
-    let router = Arc::new(ClusterCoordinator::new(
-        communicator.clone(),
-        coordinator.phase_two_timeout_ms.max(1000),
-    ));
+    // The node's own credentials: other nodes' adapters may require them.
+    let communicator = security
+        .client(Communicator::new())?
+        .with_locator_impl(locator);
+    let router = Arc::new(
+        ClusterCoordinator::new(
+            communicator.clone(),
+            coordinator.phase_two_timeout_ms.max(1000),
+        )
+        .with_transport(security.transport()),
+    );
     let mut servants = Servants::new();
     servants.add(
         COORDINATOR_OBJ,

@@ -179,6 +179,14 @@ impl SecuritySection {
             .map_err(|e| NodeError::Config(format!("[security.tls]: {e}")))
     }
 
+    /// How the node's adapters are reached: `ssl` with TLS, `-e 1` with auth keys.
+    pub fn transport(&self) -> tars::endpoint::Transport {
+        tars::endpoint::Transport {
+            protocol: if self.tls.is_some() { "ssl" } else { "tcp" }.into(),
+            auth_type: i32::from(!self.auth_keys.is_empty()),
+        }
+    }
+
     /// `endpoint` as clients must reach it: `ssl` with TLS, `-e 1` with auth keys.
     pub fn endpoint(&self, mut endpoint: tars::endpoint::Endpoint) -> tars::endpoint::Endpoint {
         if self.tls.is_some() {
@@ -326,6 +334,13 @@ impl NodeConfig {
         if let Some(host) = &self.host {
             registry.host = host.clone();
             coordinator.host = host.clone();
+        }
+        coordinator.peer_transport = self.security.transport();
+        // Nodes forward calls to each other's fragment leaders as their client key.
+        if let Some(key) = &self.security.client_key {
+            if !coordinator.access.forwarders.contains(&key.access_key) {
+                coordinator.access.forwarders.push(key.access_key.clone());
+            }
         }
         (registry, coordinator)
     }
@@ -490,16 +505,25 @@ impl Node {
     #[cfg(feature = "cluster")]
     fn start_cluster(config: &NodeConfig, section: &ClusterSection) -> Result<Node, NodeError> {
         let (registry_config, coordinator_config) = config.resolved();
-        let (registry, coordinator_adapter, joining) =
-            cluster::join(section, registry_config, &coordinator_config)?;
+        let tls = config.security.server_tls()?;
+        let (registry, coordinator_adapter, joining) = cluster::join(
+            section,
+            &config.security,
+            registry_config,
+            &coordinator_config,
+        )?;
         let bridge = config.seata.port.map(|_| SeataBridge::new());
         let coordinator_adapter = with_bridge(coordinator_adapter, bridge.as_ref());
         let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
             config.limits.server_config(config.net_threads),
             vec![
-                config.limits.apply(registry.adapter()),
-                config.limits.apply(coordinator_adapter),
+                config
+                    .limits
+                    .apply(config.security.apply(registry.adapter(), tls.as_ref())),
+                config
+                    .limits
+                    .apply(config.security.apply(coordinator_adapter, tls.as_ref())),
             ],
         )?;
         let (registry_addr, coordinator_addr) = bound_addrs(&server)?;
@@ -718,12 +742,8 @@ fn is_loopback(host: &str) -> bool {
 /// enforce`), and — as Seata v1 carries no credentials — a Seata port there is anonymous by
 /// nature. Either needs `allow_anonymous` to go ahead regardless.
 fn refuse_open_anonymous(config: &NodeConfig) -> Result<(), NodeError> {
-    if config.security.authenticates() && config.cluster.is_some() {
-        return Err(NodeError::Config(
-            "[security] auth_keys is not supported in cluster mode yet: nodes forward calls \
-             to fragment leaders without authenticating to each other"
-                .into(),
-        ));
+    if config.cluster.is_some() {
+        refuse_unauthenticated_peers(config)?;
     }
     if config.allow_anonymous {
         return Ok(());
@@ -762,6 +782,52 @@ fn refuse_open_anonymous(config: &NodeConfig) -> Result<(), NodeError> {
              pass --allow-anonymous (allow_anonymous = true) to run it so anyway"
         ))),
     }
+}
+
+/// The nodes of a cluster call each other (forwarded calls, Seata bridges): where their
+/// adapters require authentication, each needs credentials of its own that the others accept,
+/// and leaders enforcing access rules must trust some node principal to name its callers.
+fn refuse_unauthenticated_peers(config: &NodeConfig) -> Result<(), NodeError> {
+    let s = &config.security;
+    if !s.auth_keys.is_empty() {
+        match &s.client_key {
+            Some(k) if s.auth_keys.get(&k.access_key) == Some(&k.secret_key) => {}
+            Some(k) => {
+                return Err(NodeError::Config(format!(
+                    "[security.client_key] {:?} is not one of [security] auth_keys: the other \
+                     nodes would refuse this node's calls",
+                    k.access_key
+                )))
+            }
+            None => {
+                return Err(NodeError::Config(
+                    "cluster mode with [security] auth_keys needs [security.client_key] (one of \
+                     the auth keys): the nodes call each other"
+                        .into(),
+                ))
+            }
+        }
+    }
+    if let Some(tls) = &s.tls {
+        let client = s.client_tls.as_ref();
+        if client.is_none() || (tls.client_ca.is_some() && client.is_some_and(|c| c.cert.is_none()))
+        {
+            return Err(NodeError::Config(
+                "cluster mode with [security.tls] needs [security.client_tls] (the CA, and a \
+                 client certificate when client_ca is set): the nodes call each other"
+                    .into(),
+            ));
+        }
+    }
+    let (_, coordinator) = config.resolved();
+    if coordinator.access.enforce && s.authenticates() && coordinator.access.forwarders.is_empty() {
+        return Err(NodeError::Config(
+            "cluster mode with [coordinator.access] enforce needs the nodes' principals in \
+             [coordinator.access] forwarders (a client_key's access key is added by itself)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn loopback_if_unspecified(ip: std::net::IpAddr) -> std::net::IpAddr {
@@ -844,7 +910,12 @@ fn local_coordinator_proxy(
     );
     let proxy = communicator
         .string_to_proxy(&proxy_string)
-        .map_err(|e| NodeError::Config(format!("seata coordinator proxy {proxy_string:?}: {e}")))?;
+        .map_err(|e| NodeError::Config(format!("seata coordinator proxy {proxy_string:?}: {e}")))?
+        // In process, the front end names the principal its callers act as.
+        .with_context(
+            tars_coordinator::servant::PRINCIPAL_CONTEXT_KEY,
+            tars_coordinator::access::SEATA_PRINCIPAL,
+        );
     Ok(CoordinatorProxy::new(proxy))
 }
 
@@ -956,5 +1027,33 @@ mod tests {
         config.security.auth_keys.clear();
         let err = refuse_open_anonymous(&config).expect_err("no keys");
         assert!(err.to_string().contains("auth_keys"), "{err}");
+    }
+
+    #[test]
+    fn cluster_nodes_with_authentication_need_credentials_the_others_accept() {
+        let mut config = NodeConfig {
+            cluster: Some(ClusterSection::default()),
+            ..NodeConfig::default()
+        };
+        config.security.auth_keys.insert("node".into(), "s".into());
+        let err = refuse_open_anonymous(&config).expect_err("no client key");
+        assert!(err.to_string().contains("[security.client_key]"), "{err}");
+        config.security.client_key = Some(ClientKeySection {
+            access_key: "node".into(),
+            secret_key: "wrong".into(),
+        });
+        assert!(
+            refuse_open_anonymous(&config).is_err(),
+            "a key the others refuse"
+        );
+        config.security.client_key = Some(ClientKeySection {
+            access_key: "node".into(),
+            secret_key: "s".into(),
+        });
+        config.coordinator.access.enforce = true;
+        assert!(refuse_open_anonymous(&config).is_ok());
+        let (_, coordinator) = config.resolved();
+        assert_eq!(coordinator.access.forwarders, ["node"]);
+        assert_eq!(coordinator.peer_transport.auth_type, 1);
     }
 }

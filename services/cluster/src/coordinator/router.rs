@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tars::client::{CallError, Communicator};
 use tars::server::{Current, ServantError};
 use tars::TarsString;
-use tars_coordinator::servant::{failed, ok, PRINCIPAL_CONTEXT_KEY};
+use tars_coordinator::servant::{claimed_principal, failed, ok, PRINCIPAL_CONTEXT_KEY};
 use tars_coordinator::service::COORDINATOR_OBJ;
 use tars_coordinator::xid::Xid;
 use tars_protocols::tarstx::{
@@ -46,6 +46,8 @@ pub struct ClusterCoordinator {
     /// Forwarding timeout, in milliseconds.
     timeout_ms: u64,
     proxies: Mutex<HashMap<String, CoordinatorProxy>>,
+    /// How other nodes' coordinators are reached.
+    transport: tars::endpoint::Transport,
 }
 
 fn starting() -> TxResult {
@@ -72,7 +74,14 @@ impl ClusterCoordinator {
             communicator,
             timeout_ms,
             proxies: Mutex::new(HashMap::new()),
+            transport: Default::default(),
         }
+    }
+
+    /// Reaches other nodes over `transport` (their `ssl` / `-e 1`) instead of plain TCP.
+    pub fn with_transport(mut self, transport: tars::endpoint::Transport) -> ClusterCoordinator {
+        self.transport = transport;
+        self
     }
 
     /// Routes through `manager` from now on (once; later calls are ignored).
@@ -85,9 +94,10 @@ impl ClusterCoordinator {
             return Some(p.clone());
         }
         let (host, port) = address.rsplit_once(':')?;
+        let port = port.parse::<u16>().ok()?;
         let text = format!(
-            "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
-            self.timeout_ms
+            "{COORDINATOR_OBJ}@{}",
+            self.transport.endpoint(host, port, self.timeout_ms)
         );
         let proxy = match self.communicator.string_to_proxy(&text) {
             Ok(p) => CoordinatorProxy::new(p.with_context(FORWARDED, "1")),
@@ -179,7 +189,9 @@ macro_rules! forward {
         // The leader checks the caller's principal, not this node's ("": anonymous).
         let proxy = $proxy.with_context(
             PRINCIPAL_CONTEXT_KEY,
-            $current.principal().unwrap_or_default().to_owned(),
+            claimed_principal($current, |_| false)
+                .unwrap_or_default()
+                .to_owned(),
         );
         let responder = $current.defer();
         proxy.$callback($($arg,)* move |r| {
