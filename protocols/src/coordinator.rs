@@ -333,6 +333,18 @@ pub mod tarstx {
             resource_id: ::tars::TarsString,
             lock_keys: ::tars::TarsString,
         ) -> ::core::result::Result<(TxResult, bool), ::tars::server::ServantError>;
+        /// `retry(xid, out status)`.
+        fn retry(
+            &self,
+            current: &mut ::tars::server::Current,
+            xid: ::tars::TarsString,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::server::ServantError>;
+        /// `stopRetrying(xid, out status)`.
+        fn stop_retrying(
+            &self,
+            current: &mut ::tars::server::Current,
+            xid: ::tars::TarsString,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::server::ServantError>;
     }
     /// Dispatches requests to a [`Coordinator`] implementation.
     pub struct CoordinatorServant<T>(pub ::std::sync::Arc<T>);
@@ -352,7 +364,9 @@ pub mod tarstx {
                 "getStatus",
                 "globalReport",
                 "lockQuery",
+                "retry",
                 "rollback",
+                "stopRetrying",
             ]
         }
         fn dispatch(
@@ -445,6 +459,20 @@ pub mod tarstx {
                     out.write(5, "lockable", &lockable);
                     ::core::result::Result::Ok(())
                 }
+                "retry" => {
+                    let xid: ::tars::TarsString = params.read(1, "xid")?;
+                    let (ret, status) = self.0.retry(current, xid)?;
+                    out.write_return(&ret);
+                    out.write(2, "status", &status);
+                    ::core::result::Result::Ok(())
+                }
+                "stopRetrying" => {
+                    let xid: ::tars::TarsString = params.read(1, "xid")?;
+                    let (ret, status) = self.0.stop_retrying(current, xid)?;
+                    out.write_return(&ret);
+                    out.write(2, "status", &status);
+                    ::core::result::Result::Ok(())
+                }
                 other => ::core::result::Result::Err(::tars::server::DispatchError::NoFunc(
                     ::std::string::ToString::to_string(other),
                 )),
@@ -527,6 +555,24 @@ pub mod tarstx {
             let mut out = responder.result_writer();
             out.write_return(ret);
             out.write(5, "lockable", lockable);
+            responder.send_ok(out);
+        }
+        /// Sends the deferred reply of `retry`.
+        pub fn retry(responder: ::tars::server::Responder, ret: &TxResult, status: &GlobalStatus) {
+            let mut out = responder.result_writer();
+            out.write_return(ret);
+            out.write(2, "status", status);
+            responder.send_ok(out);
+        }
+        /// Sends the deferred reply of `stopRetrying`.
+        pub fn stop_retrying(
+            responder: ::tars::server::Responder,
+            ret: &TxResult,
+            status: &GlobalStatus,
+        ) {
+            let mut out = responder.result_writer();
+            out.write_return(ret);
+            out.write(2, "status", status);
             responder.send_ok(out);
         }
     }
@@ -1650,6 +1696,218 @@ pub mod tarstx {
                 params,
                 &options,
                 |reply| ::tars::client::Reply::decode(reply, Self::lock_query_results),
+                callback,
+            )
+        }
+        fn retry_request(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
+            let mut params = self.proxy.param_writer();
+            params.write_string_bytes(1, "xid", xid.as_ref());
+            let options = self.options.clone();
+            (params, options)
+        }
+        fn retry_results(
+            reply: &::tars::client::ReplyBody,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError> {
+            let mut reader = reply.reader();
+            let ret: TxResult = reader.read_return()?;
+            let status: GlobalStatus = reader.read(2, "status")?;
+            ::core::result::Result::Ok((ret, status))
+        }
+        /// Calls `retry(xid, out status)` and waits for the reply.
+        pub fn retry(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError> {
+            let (params, options) = self.retry_request(xid);
+            let reply = self.proxy.invoke_sync("retry", params, &options)?;
+            Self::retry_results(&reply)
+        }
+        /// Calls `retry(xid, out status)`; the future resolves with the reply.
+        pub fn retry_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
+            let (params, options) = self.retry_request(xid);
+            self.proxy.call_async("retry", params, &options, |reply| {
+                Self::retry_results(&reply)
+            })
+        }
+        /// Calls `retry(xid, out status)`; `callback` runs with the reply on an async-callback thread.
+        pub fn retry_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.retry_request(xid);
+            self.proxy.call_callback(
+                "retry",
+                params,
+                &options,
+                |reply| Self::retry_results(&reply),
+                callback,
+            )
+        }
+        /// Calls `retry(xid, out status)` one-way: no reply is awaited.
+        pub fn retry_oneway(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            let (params, options) = self.retry_request(xid);
+            self.proxy.invoke_oneway("retry", params, &options)
+        }
+        /// Calls `retry(xid, out status)` and waits for the reply, returned with the response context.
+        pub fn retry_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.retry_request(xid);
+            let reply = self.proxy.invoke_sync("retry", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::retry_results)
+        }
+        /// Calls `retry(xid, out status)`; the future resolves with the reply and the response context.
+        pub fn retry_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.retry_request(xid);
+            self.proxy.call_async("retry", params, &options, |reply| {
+                ::tars::client::Reply::decode(reply, Self::retry_results)
+            })
+        }
+        /// Calls `retry(xid, out status)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn retry_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.retry_request(xid);
+            self.proxy.call_callback(
+                "retry",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::retry_results),
+                callback,
+            )
+        }
+        fn stop_retrying_request(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
+            let mut params = self.proxy.param_writer();
+            params.write_string_bytes(1, "xid", xid.as_ref());
+            let options = self.options.clone();
+            (params, options)
+        }
+        fn stop_retrying_results(
+            reply: &::tars::client::ReplyBody,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError> {
+            let mut reader = reply.reader();
+            let ret: TxResult = reader.read_return()?;
+            let status: GlobalStatus = reader.read(2, "status")?;
+            ::core::result::Result::Ok((ret, status))
+        }
+        /// Calls `stopRetrying(xid, out status)` and waits for the reply.
+        pub fn stop_retrying(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError> {
+            let (params, options) = self.stop_retrying_request(xid);
+            let reply = self.proxy.invoke_sync("stopRetrying", params, &options)?;
+            Self::stop_retrying_results(&reply)
+        }
+        /// Calls `stopRetrying(xid, out status)`; the future resolves with the reply.
+        pub fn stop_retrying_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<(TxResult, GlobalStatus)> {
+            let (params, options) = self.stop_retrying_request(xid);
+            self.proxy
+                .call_async("stopRetrying", params, &options, |reply| {
+                    Self::stop_retrying_results(&reply)
+                })
+        }
+        /// Calls `stopRetrying(xid, out status)`; `callback` runs with the reply on an async-callback thread.
+        pub fn stop_retrying_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, GlobalStatus), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.stop_retrying_request(xid);
+            self.proxy.call_callback(
+                "stopRetrying",
+                params,
+                &options,
+                |reply| Self::stop_retrying_results(&reply),
+                callback,
+            )
+        }
+        /// Calls `stopRetrying(xid, out status)` one-way: no reply is awaited.
+        pub fn stop_retrying_oneway(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            let (params, options) = self.stop_retrying_request(xid);
+            self.proxy.invoke_oneway("stopRetrying", params, &options)
+        }
+        /// Calls `stopRetrying(xid, out status)` and waits for the reply, returned with the response context.
+        pub fn stop_retrying_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, GlobalStatus)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.stop_retrying_request(xid);
+            let reply = self.proxy.invoke_sync("stopRetrying", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::stop_retrying_results)
+        }
+        /// Calls `stopRetrying(xid, out status)`; the future resolves with the reply and the response context.
+        pub fn stop_retrying_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, GlobalStatus)>> {
+            let (params, options) = self.stop_retrying_request(xid);
+            self.proxy
+                .call_async("stopRetrying", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::stop_retrying_results)
+                })
+        }
+        /// Calls `stopRetrying(xid, out status)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn stop_retrying_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, GlobalStatus)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.stop_retrying_request(xid);
+            self.proxy.call_callback(
+                "stopRetrying",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::stop_retrying_results),
                 callback,
             )
         }

@@ -140,6 +140,22 @@ impl Coordinator for Tc {
     ) -> Result<(TxResult, bool), ServantError> {
         Ok((ok(), lock_keys.is_empty()))
     }
+
+    fn retry(
+        &self,
+        _current: &mut Current,
+        _xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
+
+    fn stop_retrying(
+        &self,
+        _current: &mut Current,
+        _xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //! - `commit`, `rollback` and `globalReport` are the owner's, or an admin's;
 //! - `branchRegister` and `branchReport` are open to the owner, admins, and the principals a
 //!   [`BranchRule`] lets join the owner's transactions;
-//! - `getStatus` and `lockQuery` are reads: open, unless [`AccessConfig::authenticated_reads`].
+//! - `getStatus` and `lockQuery` are reads: open, unless [`AccessConfig::authenticated_reads`];
+//! - `retry` and `stopRetrying` (an operator's) are admins' only.
 //!
 //! Refusals answer `Failed` with [`AccessDenied`](tars_protocols::tarstx::TransactionExceptionCode::AccessDenied)
 //! and a message naming the principal and the rule that failed. With `enforce` off (the
@@ -61,6 +62,8 @@ pub enum Action {
     Join,
     /// `getStatus`, `lockQuery`.
     Read,
+    /// An operator's `retry`, `stopRetrying`: admins only.
+    Operate,
 }
 
 impl AccessConfig {
@@ -89,6 +92,10 @@ impl AccessConfig {
         let admin = self.admins.iter().any(|a| a == who);
         let owns = |o: &str| o == who;
         match (action, owner) {
+            (Action::Operate, _) if admin => Ok(()),
+            (Action::Operate, _) => Err(format!(
+                "{who} is not an admin: only admins operate transactions"
+            )),
             (Action::Begin | Action::Read, _) | (_, None) => Ok(()),
             (Action::End, Some(o)) if admin || owns(o) => Ok(()),
             (Action::End, Some(o)) => Err(format!(

@@ -425,6 +425,31 @@ impl TransactionCore {
         true
     }
 
+    /// An operator stops the retries of `xid` now, as if it had retried too long (see
+    /// [`give_up_retrying`](Self::give_up_retrying)): a retrying commit ends as
+    /// `CommitRetryTimeout` (its rows released), a retrying rollback as `RollbackRetryTimeout`
+    /// (rows kept). Stored, visible, and retryable with [`retry`](Self::retry). `None` when
+    /// `xid` is not retrying phase two.
+    pub fn stop_retrying(&self, xid: &str) -> Option<GlobalStatus> {
+        use GlobalStatus::*;
+        let end = {
+            let mut sessions = self.sessions.lock();
+            let s = sessions.get_mut(xid)?;
+            let end = match s.status {
+                CommitRetrying => CommitRetryTimeout,
+                RollbackRetrying | TimeoutRollbackRetrying => RollbackRetryTimeout,
+                _ => return None,
+            };
+            s.status = end;
+            self.journal_put(s);
+            end
+        };
+        if end == CommitRetryTimeout {
+            self.release_global(xid);
+        }
+        Some(end)
+    }
+
     /// How many transactions are open (not yet ended).
     pub fn len(&self) -> usize {
         self.sessions.lock().len()

@@ -165,6 +165,38 @@ impl PhaseTwoDriver {
         self.inner.finish(xid, status);
     }
 
+    /// An operator retries `xid`, which gave up ([`TransactionCore::retry`]): it is driven
+    /// now. False when it is not such a transaction (or a row it released is taken).
+    pub fn retry(&self, xid: &str) -> bool {
+        if !self.inner.core.retry(xid, crate::session::wall_clock_ms()) {
+            return false;
+        }
+        tracing::warn!(xid, "an operator retries phase two");
+        self.inner.backoff.lock().remove(xid);
+        self.drive(xid.to_owned(), None);
+        true
+    }
+
+    /// An operator stops the retries of `xid` ([`TransactionCore::stop_retrying`]). `Err`
+    /// when it is not retrying, or is being driven right now (try again in a moment).
+    pub fn stop_retrying(&self, xid: &str) -> Result<GlobalStatus, &'static str> {
+        if !self.inner.reserve(xid) {
+            return Err("phase two of this transaction is running right now; try again");
+        }
+        match self.inner.core.stop_retrying(xid) {
+            Some(end) => {
+                self.inner.backoff.lock().remove(xid);
+                self.inner.finish(xid, end);
+                tracing::warn!(xid, ?end, "an operator stopped the retries of phase two");
+                Ok(end)
+            }
+            None => {
+                self.inner.finish(xid, self.inner.core.status(xid));
+                Err("the transaction is not retrying phase two")
+            }
+        }
+    }
+
     /// How many transactions are being driven right now.
     pub fn in_flight(&self) -> usize {
         self.inner.driving.lock().len()

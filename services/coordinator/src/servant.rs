@@ -640,6 +640,53 @@ impl CoordinatorServantImpl {
     }
 }
 
+/// The operator's operations.
+impl CoordinatorServantImpl {
+    /// Drives `xid`, which gave up retrying, again now ([`PhaseTwoDriver::retry`]).
+    pub fn retry_with(&self, principal: Option<&str>, xid: &str) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::Operate, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
+        if self.driver.retry(xid) {
+            tracing::warn!(xid, principal, "operator: retry");
+            (ok(), self.core.status(xid))
+        } else {
+            (
+                failed(
+                    Code::GlobalTransactionStatusInvalid,
+                    "not a transaction whose phase two gave up (CommitRetryTimeout, \
+                     RollbackRetryTimeout), or a row it released is taken by another",
+                ),
+                self.core.status(xid),
+            )
+        }
+    }
+
+    /// Stops the retries of `xid` now ([`PhaseTwoDriver::stop_retrying`]); answered once
+    /// stored.
+    pub fn stop_retrying_with(
+        &self,
+        defer: &mut Defer<'_, (TxResult, GlobalStatus)>,
+        principal: Option<&str>,
+        xid: &str,
+    ) -> (TxResult, GlobalStatus) {
+        if let Err(refused) = self.authorize(Action::Operate, principal, xid) {
+            return (refused, GlobalStatus::UnKnown);
+        }
+        match self.driver.stop_retrying(xid) {
+            Ok(end) => {
+                tracing::warn!(xid, principal, ?end, "operator: stop retrying");
+                self.when_durable(defer, move |r| (stored(r), end));
+                (ok(), end)
+            }
+            Err(why) => (
+                failed(Code::GlobalTransactionStatusInvalid, why),
+                self.core.status(xid),
+            ),
+        }
+    }
+}
+
 impl Coordinator for CoordinatorServantImpl {
     fn begin(
         &self,
@@ -756,5 +803,22 @@ impl Coordinator for CoordinatorServantImpl {
         lock_keys: TarsString,
     ) -> Result<(TxResult, bool)> {
         Ok(self.lock_query_with(self.principal_of(current), &xid, &resource_id, &lock_keys))
+    }
+
+    fn retry(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
+        Ok(self.retry_with(self.principal_of(current), &xid))
+    }
+
+    fn stop_retrying(
+        &self,
+        current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus)> {
+        let principal = self.principal_of(current).map(str::to_owned);
+        Ok(self.stop_retrying_with(
+            &mut through(current, end_state!(CoordinatorResponder::stop_retrying)),
+            principal.as_deref(),
+            &xid,
+        ))
     }
 }

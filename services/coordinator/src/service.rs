@@ -309,12 +309,7 @@ impl CoordinatorService {
     /// `RollbackRetryTimeout`): it is driven again now, and may retry for the full time
     /// again. False when `xid` is not such a transaction (see [`TransactionCore::retry`]).
     pub fn retry(&self, xid: &str) -> bool {
-        let now_ms = crate::session::wall_clock_ms();
-        if !self.core.retry(xid, now_ms) {
-            return false;
-        }
-        self.driver.drive(xid.to_owned(), None);
-        true
+        self.driver.retry(xid)
     }
 
     /// The communicator phase two reaches participants through (clones share its settings,

@@ -337,6 +337,22 @@ impl Coordinator for FakeCoordinator {
         }
         Ok((ok(), lock_keys != "stock:locked"))
     }
+
+    fn retry(
+        &self,
+        _current: &mut Current,
+        _xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
+
+    fn stop_retrying(
+        &self,
+        _current: &mut Current,
+        _xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

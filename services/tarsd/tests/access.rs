@@ -459,3 +459,60 @@ fn phase_two_authenticates_to_participants_with_the_node_key() {
     node.shutdown();
     participant.shutdown();
 }
+
+#[test]
+fn only_an_admin_stops_or_restarts_the_retries_of_phase_two() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = secured_node(dir.path());
+    let orders = coordinator_as("orders", &node);
+    let ops = coordinator_as("ops", &node);
+    let (_, xid) = orders.begin("orders", "stuck", 60_000).expect("begin");
+    // A participant nobody serves: the commit keeps retrying.
+    let (r, _) = orders
+        .branch_register(
+            &xid,
+            BranchType::TCC,
+            "Gone.Rm.ParticipantObj@tcp -h 127.0.0.1 -p 1 -t 500",
+            "c",
+            "",
+            "",
+        )
+        .expect("register");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+    let (_, status) = orders.commit(&xid).expect("commit");
+    assert_eq!(status, GlobalStatus::CommitRetrying);
+
+    for who in [&orders, &coordinator_as("mallory", &node)] {
+        let (r, _) = who.stop_retrying(&xid).expect("call");
+        assert_eq!(
+            (r.code, r.error),
+            (ResultCode::Failed, Code::AccessDenied),
+            "{r:?}"
+        );
+    }
+    let (r, status) = ops.stop_retrying(&xid).expect("call");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+    assert_eq!(status, GlobalStatus::CommitRetryTimeout);
+    let (_, status) = orders.get_status(&xid).expect("status");
+    assert_eq!(status, GlobalStatus::CommitRetryTimeout, "kept and visible");
+    let (r, _) = ops.stop_retrying(&xid).expect("call");
+    assert_eq!(
+        r.error,
+        Code::GlobalTransactionStatusInvalid,
+        "no longer retrying: {r:?}"
+    );
+
+    let (r, _) = orders.retry(&xid).expect("call");
+    assert_eq!(r.error, Code::AccessDenied, "{r:?}");
+    let (r, _) = ops.retry(&xid).expect("call");
+    assert_eq!(r.code, ResultCode::Success, "{r:?}");
+    let (_, status) = orders.get_status(&xid).expect("status");
+    assert!(
+        matches!(
+            status,
+            GlobalStatus::CommitRetrying | GlobalStatus::Committing
+        ),
+        "{status:?}"
+    );
+    node.shutdown();
+}

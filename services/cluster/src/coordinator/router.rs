@@ -394,4 +394,36 @@ impl Coordinator for ClusterCoordinator {
             Route::Refuse(r) => Ok((r, false)),
         }
     }
+
+    fn retry(&self, current: &mut Current, xid: TarsString) -> Result<(TxResult, GlobalStatus)> {
+        match self.route(current, &xid) {
+            Route::Here(f) => f.servant().retry(current, xid),
+            Route::Forward(p) => forward!(
+                current,
+                p,
+                retry,
+                retry_callback(xid),
+                GlobalStatus::UnKnown
+            ),
+            Route::Refuse(r) => Ok((r, GlobalStatus::UnKnown)),
+        }
+    }
+
+    fn stop_retrying(
+        &self,
+        current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, GlobalStatus)> {
+        match self.route(current, &xid) {
+            Route::Here(f) => f.servant().stop_retrying(current, xid),
+            Route::Forward(p) => forward!(
+                current,
+                p,
+                stop_retrying,
+                stop_retrying_callback(xid),
+                GlobalStatus::UnKnown
+            ),
+            Route::Refuse(r) => Ok((r, GlobalStatus::UnKnown)),
+        }
+    }
 }
