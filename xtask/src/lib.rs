@@ -65,6 +65,16 @@ pub const PROTOCOLS: &[Protocol] = &[
         externs: IN_RUNTIME,
     },
     Protocol {
+        idl: "protocols/idl/StatF.tars",
+        output: "runtime/src/protocol/stat_f.rs",
+        externs: IN_RUNTIME,
+    },
+    Protocol {
+        idl: "protocols/idl/PropertyF.tars",
+        output: "runtime/src/protocol/property_f.rs",
+        externs: IN_RUNTIME,
+    },
+    Protocol {
         idl: "protocols/idl/Registry.tars",
         output: "runtime/src/protocol/registry.rs",
         externs: IN_RUNTIME,

@@ -12,18 +12,26 @@
 //!   heartbeats with dynamic metadata, filtered lists), used by servers that register
 //!   themselves and by clients whose load-balancing policies read instance metadata
 //!   (`Registry.tars`).
+//! - [`tars::StatF`]: per-minute call statistics reported to `tars.tarsstat.StatObj`
+//!   (`StatF.tars`), and [`tars::PropertyF`]: custom properties reported to
+//!   `tars.tarsproperty.PropertyObj` (`PropertyF.tars`), both from TarsCpp.
 
 mod admin_f;
 mod endpoint_f;
+mod property_f;
 mod query_f;
 mod registry;
+mod stat_f;
 
-/// IDL module `tars`: the declarations of `EndpointF.tars`, `QueryF.tars` and `AdminF.tars`
-/// (each generated into its own file) in one module, as Tars peers know them.
+/// IDL module `tars`: the declarations of `EndpointF.tars`, `QueryF.tars`, `AdminF.tars`,
+/// `StatF.tars` and `PropertyF.tars` (each generated into its own file) in one module, as
+/// Tars peers know them.
 pub mod tars {
     pub use super::admin_f::tars::*;
     pub use super::endpoint_f::tars::*;
+    pub use super::property_f::tars::*;
     pub use super::query_f::tars::*;
+    pub use super::stat_f::tars::*;
 }
 
 pub use registry::tarsrs;
