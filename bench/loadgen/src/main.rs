@@ -125,9 +125,20 @@ fn authenticate(
         if let Some(resp) = codec.decode(inbuf)? {
             break resp;
         }
-        let n = stream
-            .read(&mut chunk)
-            .context("read the authentication answer")?;
+        // A refused connection is closed: a plain EOF over TCP, an EOF without close_notify
+        // (UnexpectedEof) or a reset over TLS.
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                0
+            }
+            Err(e) => return Err(e).context("read the authentication answer"),
+        };
         if n == 0 {
             bail!(
                 "the server closed the connection instead of answering the authentication \
