@@ -16,6 +16,12 @@
 //! With `--tls-ca <pem>` the connections are TLS (an `ssl` endpoint; rustls with ring, the
 //! server certificate verified against that CA and `--tls-server-name`, by default `--host`).
 //!
+//! With `--auth-key AK:SK` each connection first authenticates (TarsCpp local authentication,
+//! an endpoint with `-e 1`; after the TLS handshake when TLS): it sends the signed
+//! `BasicAuthPackage` request ([`tars::auth::request_frame`]) and waits for its answer, which
+//! must be `AUTH_SUCC`, before the measured calls. That happens before the warm-up second, so
+//! only the per-call cost of an authenticated connection is measured, not the handshake.
+//!
 //! CPU per call: the load generator's own CPU time (user + system, all threads, from
 //! `/proc/self/stat`) during the measured seconds divided by the calls, and with
 //! `--server-pid` the same for the server process.
@@ -85,6 +91,71 @@ struct Args {
     /// Also report the CPU time per call of this process (the server), from `/proc`.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Authenticate each connection first with this access key and secret key
+    /// (`ACCESS:SECRET`; TarsCpp local authentication, an endpoint with `-e 1`).
+    #[arg(long, value_name = "AK:SK", value_parser = parse_auth_key, conflicts_with = "raw")]
+    auth_key: Option<tars::auth::ClientKey>,
+}
+
+/// `ACCESS:SECRET` as a client key (the access key is up to the first `:`).
+fn parse_auth_key(s: &str) -> Result<tars::auth::ClientKey, String> {
+    match s.split_once(':') {
+        Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok(tars::auth::ClientKey {
+            access_key: ak.to_string(),
+            secret_key: sk.to_string(),
+        }),
+        _ => Err("expected ACCESS_KEY:SECRET_KEY".into()),
+    }
+}
+
+/// Sends the local-authentication request for `obj` signed with `key` on `stream` and reads
+/// its answer (into `inbuf`, where whatever follows it stays); fails unless it is `AUTH_SUCC`.
+fn authenticate(
+    stream: &mut dyn Stream,
+    codec: &mut PacketCodec<ResponsePacket, RequestPacket>,
+    inbuf: &mut BytesMut,
+    obj: &str,
+    key: &tars::auth::ClientKey,
+) -> anyhow::Result<()> {
+    stream
+        .write_all(&tars::auth::request_frame(obj, key))
+        .context("send the authentication request")?;
+    let mut chunk = [0u8; 4096];
+    let answer = loop {
+        if let Some(resp) = codec.decode(inbuf)? {
+            break resp;
+        }
+        // A refused connection is closed: a plain EOF over TCP, an EOF without close_notify
+        // (UnexpectedEof) or a reset over TLS.
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                0
+            }
+            Err(e) => return Err(e).context("read the authentication answer"),
+        };
+        if n == 0 {
+            bail!(
+                "the server closed the connection instead of answering the authentication \
+                 request (a wrong or unknown key?)"
+            );
+        }
+        inbuf.extend_from_slice(&chunk[..n]);
+    };
+    let state = String::from_utf8_lossy(&answer.buffer);
+    if answer.request_id != 0 || answer.ret != 0 || state != "AUTH_SUCC" {
+        bail!(
+            "authentication failed: answer to request {} with ret {}: {state:?} (expected AUTH_SUCC)",
+            answer.request_id,
+            answer.ret
+        );
+    }
+    Ok(())
 }
 
 /// A connection: plain TCP or TLS over TCP.
@@ -193,6 +264,10 @@ fn run_connection(
         None => Box::new(tcp),
     };
     let mut codec = PacketCodec::<ResponsePacket, RequestPacket>::new();
+    let mut inbuf = BytesMut::with_capacity(64 * 1024);
+    if let Some(key) = &args.auth_key {
+        authenticate(&mut *stream, &mut codec, &mut inbuf, &args.obj, key)?;
+    }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut calls, mut errors) = (0u64, 0u64);
     let (mut checked, mut mismatches) = (0u64, 0u64);
@@ -254,7 +329,6 @@ fn run_connection(
     outstanding.fill(true);
     stream.write_all(&out)?;
     out.clear();
-    let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     // Replies to skip before the next one whose contents are checked.
     let mut skip = 0u64;
@@ -421,17 +495,19 @@ fn main() -> anyhow::Result<()> {
             "inflight": args.inflight,
             "check_every": args.check_every,
             "tls": args.tls_ca.is_some(),
+            "auth": args.auth_key.is_some(),
             "client_cpu_us_per_call": client_cpu,
             "server_cpu_us_per_call": server_cpu,
         });
         println!("{line}");
     } else {
         println!(
-            "{}: {rate:.0} calls/s over {elapsed:.1}s ({} conn x {} in flight{}), p50 {p50} us, p99 {p99} us, p99.9 {p999} us, {errors} error(s), {checked} repl(ies) checked, {mismatches} mismatch(es)",
+            "{}: {rate:.0} calls/s over {elapsed:.1}s ({} conn x {} in flight{}{}), p50 {p50} us, p99 {p99} us, p99.9 {p999} us, {errors} error(s), {checked} repl(ies) checked, {mismatches} mismatch(es)",
             args.label,
             args.connections,
             args.inflight,
-            if args.tls_ca.is_some() { ", TLS" } else { "" }
+            if args.tls_ca.is_some() { ", TLS" } else { "" },
+            if args.auth_key.is_some() { ", auth" } else { "" }
         );
         if let Some(us) = client_cpu {
             println!("  client CPU {us} us/call");

@@ -27,6 +27,12 @@
 //! CPU time of those processes: both are reported per global transaction. The machine's busy
 //! and stolen CPU over the window are always reported.
 //!
+//! Against running coordinators, `--auth-key AK:SK` authenticates every coordinator connection
+//! (TarsCpp local authentication: the proxy strings say `-e 1`) and `--tls-ca PEM` calls them
+//! over TLS (`ssl` endpoints, the server certificate verified against that CA and the
+//! endpoint's host); both together give authenticated TLS. The participant server the
+//! coordinator calls back in phase two stays plain `tcp` either way.
+//!
 //! Calls are timed out on the load generator's own runtime (`--proxy-timeouts` uses the
 //! proxies' per-call timers instead, as a TM would); `--thread-stats` adds CPU time and context
 //! switches per transaction of each thread group. Results and method: `services/coordinator/BENCH.md`.
@@ -168,6 +174,22 @@ struct Args {
     /// rolls back) a transaction.
     #[arg(long, default_value_t = 0.0)]
     wait_ready: f64,
+    /// Authenticate to the `--coordinator` targets with this access key and secret key
+    /// (`ACCESS:SECRET`; TarsCpp local authentication: their proxy strings say `-e 1`).
+    #[arg(long, value_name = "AK:SK", value_parser = parse_auth_key, requires = "coordinator")]
+    auth_key: Option<(String, String)>,
+    /// Call the `--coordinator` targets over TLS (`ssl` endpoints), trusting the CA
+    /// certificates in this PEM file.
+    #[arg(long, value_name = "PEM", requires = "coordinator")]
+    tls_ca: Option<PathBuf>,
+}
+
+/// `ACCESS:SECRET` as (access key, secret key); the access key is up to the first `:`.
+fn parse_auth_key(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok((ak.into(), sk.into())),
+        _ => Err("expected ACCESS_KEY:SECRET_KEY".into()),
+    }
 }
 
 /// Participants that commit and roll back every branch at once, counting the calls.
@@ -558,7 +580,17 @@ fn main() -> anyhow::Result<()> {
     } else {
         (None, args.coordinator.clone())
     };
-    let communicator = Communicator::new();
+    let mut communicator = Communicator::new();
+    if let Some((ak, sk)) = &args.auth_key {
+        communicator = communicator.with_auth_key(ak.clone(), sk.clone());
+    }
+    if let Some(ca) = &args.tls_ca {
+        let tls = tars::tls::ClientTls::from_pem_files(ca, None)
+            .with_context(|| format!("--tls-ca {}", ca.display()))?;
+        communicator = communicator.with_tls(tls);
+    }
+    let protocol = if args.tls_ca.is_some() { "ssl" } else { "tcp" };
+    let auth = if args.auth_key.is_some() { " -e 1" } else { "" };
     let call_timeout = Duration::from_millis(args.call_timeout_ms);
     // A proxy timeout of zero schedules no timer per call; the runtime times calls out then.
     let proxy_timeout = if args.proxy_timeouts {
@@ -573,7 +605,7 @@ fn main() -> anyhow::Result<()> {
                 .rsplit_once(':')
                 .with_context(|| format!("--coordinator {target:?} is not host:port"))?;
             Ok(format!(
-                "{COORDINATOR_OBJ}@tcp -h {host} -p {port} -t {}",
+                "{COORDINATOR_OBJ}@{protocol} -h {host} -p {port} -t {}{auth}",
                 args.call_timeout_ms
             ))
         })
@@ -888,7 +920,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"concurrency\":{},\"connections\":{},\
+        "{{\"label\":\"{}\",\"mode\":\"{}\",\"in_process\":{},\"tls\":{},\"auth\":{},\"concurrency\":{},\"connections\":{},\
          \"seconds\":{elapsed:.3},\"tx_per_sec\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\
          \"committed\":{ok},\"failed\":{failed},\"store_commits\":{},\"store_changes\":{},\"store_writes\":{},\"store_lingered\":{},\
          \"branch_commits\":{branch_commits},\"phase_two_tx_per_sec\":{phase_two_rate:.0},\"open_start\":{open_start},\"open_end\":{open_end},\"cpu_us_per_tx\":{cpu_per_tx_us:.1},\"open_left\":{open_left},\"branch_commits_missing\":{missing},\
@@ -898,6 +930,8 @@ fn main() -> anyhow::Result<()> {
         args.label,
         args.mode.name(),
         local.is_some(),
+        args.tls_ca.is_some(),
+        args.auth_key.is_some(),
         args.concurrency,
         args.connections,
         delta.commits,

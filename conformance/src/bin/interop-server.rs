@@ -4,7 +4,9 @@
 //! heartbeats (deregistering when it stops). With `--udp-port P` it also serves the same
 //! servant on `udp -h 127.0.0.1 -p P` and prints `READY <port> udp=<udp port>`. With
 //! `--tls-cert C --tls-key K` its endpoint is `ssl` (TLS; `--tls-client-ca` asks clients for
-//! certificates).
+//! certificates). With `--auth-key AK:SK` (repeatable) its endpoint says `-e 1`: every
+//! connection must first authenticate with one of those keys (TarsCpp local authentication);
+//! it combines with TLS.
 //!
 //! `cargo run --release -p tars-conformance --bin interop-server -- --port 18601 --udp-port 18601`
 
@@ -56,6 +58,18 @@ struct Args {
     /// Require client certificates issued by these CAs (PEM): mutual TLS.
     #[arg(long, requires = "tls_cert")]
     tls_client_ca: Option<std::path::PathBuf>,
+    /// Require TarsCpp local authentication (`-e 1`) with this access key and secret key
+    /// (`ACCESS:SECRET`); repeat for more keys.
+    #[arg(long, value_name = "AK:SK", value_parser = parse_auth_key)]
+    auth_key: Vec<(String, String)>,
+}
+
+/// `ACCESS:SECRET` as (access key, secret key); the access key is up to the first `:`.
+fn parse_auth_key(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok((ak.into(), sk.into())),
+        _ => Err("expected ACCESS_KEY:SECRET_KEY".into()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +79,10 @@ fn main() -> anyhow::Result<()> {
         let tls = tars::tls::ServerTls::from_pem_files(cert, key, args.tls_client_ca.as_deref())?;
         adapter.endpoint.protocol = "ssl".into();
         adapter.tls = Some(std::sync::Arc::new(tls));
+    }
+    if !args.auth_key.is_empty() {
+        adapter.endpoint.auth_type = 1;
+        adapter.auth_keys = args.auth_key.iter().cloned().collect();
     }
     let announcer = args.registry.map(|registry| {
         RegistrationConfig::new(registry)
