@@ -42,9 +42,9 @@ while getopts "c:n:t:r:o:" o; do
         *) exit 2 ;;
     esac
 done
-command -v openssl >/dev/null || { echo "openssl is needed to make the test certificates" >&2; exit 1; }
 
 source "$ROOT/scripts/procs.sh"
+source "$ROOT/bench/certs.sh"
 tmpdir="$(mktemp -d)"
 on_exit 'rm -rf "$tmpdir"'
 
@@ -53,19 +53,9 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 run cargo build -q --release -p tars-txbench -p tarsd --bins
 BIN="$TARGET/release"
 
-# A CA and a server certificate for 127.0.0.1 / localhost (ECDSA P-256, valid 2 days).
+# A CA and a server certificate for 127.0.0.1 / localhost.
 certs="$tmpdir/certs"
-mkdir "$certs"
-run openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$certs/ca.key" -out "$certs/ca.pem" -days 2 -subj /CN=bench-ca \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-    >/dev/null 2>&1
-run openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$certs/server.key" -out "$certs/server.csr" -subj /CN=localhost >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-    >"$certs/ext.cnf"
-run openssl x509 -req -in "$certs/server.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" \
-    -CAcreateserial -out "$certs/server.pem" -days 2 -extfile "$certs/ext.cnf" >/dev/null 2>&1
+make_bench_certs "$certs"
 
 # The local-authentication key (a fixed bench key; nothing is protected by it).
 AK=bench-ak SK=bench-sk
