@@ -153,7 +153,7 @@ fn answered<T: Send + 'static>(answer: DirectAnswer<T>) -> Reply<T> {
 /// The principal the front end's callers act as (Seata v1 carries no credentials).
 const SEATA: Option<&str> = Some(tars_coordinator::access::SEATA_PRINCIPAL);
 
-/// The coordinator of this process, called directly, as [`SEATA`].
+/// The coordinator of this process, called directly, as the `seata` principal.
 impl Backend for CoordinatorServantImpl {
     fn begin(
         &self,
