@@ -9,6 +9,8 @@
 //! - `tarstx::Coordinator`, `tarstx::Participant`: the transaction coordinator (a Seata-style
 //!   TC: begin/commit/rollback, branch register/report, lock query) and the phase-two
 //!   interface resource managers host, with Seata's status values and error codes.
+//! - `tarsstat::StatQuery`: queries of the one-minute call and property rollups a tarsd node
+//!   keeps (`tars.tarsstat.StatQueryObj`), fanned out over the nodes of a cluster.
 //! - [`seata_route`]: how phase two reaches the RMs of Seata clients (the client id of a
 //!   branch registered through the Seata front end, and the bridge object that forwards it).
 //!
@@ -23,5 +25,7 @@ pub use ::tars::protocol::{tars, tarsrs};
 
 mod coordinator;
 pub mod seata_route;
+mod stat_query;
 
 pub use coordinator::tarstx;
+pub use stat_query::tarsstat;

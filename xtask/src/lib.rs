@@ -84,6 +84,11 @@ pub const PROTOCOLS: &[Protocol] = &[
         output: "protocols/src/coordinator.rs",
         externs: FROM_OUTSIDE,
     },
+    Protocol {
+        idl: "protocols/idl/StatQuery.tars",
+        output: "protocols/src/stat_query.rs",
+        externs: FROM_OUTSIDE,
+    },
 ];
 
 /// The command that regenerates the protocols.

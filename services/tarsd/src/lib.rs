@@ -25,6 +25,7 @@
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod self_registration;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ pub struct NodeConfig {
     pub security: SecuritySection,
     /// Connection and memory limits of the node's server (`[limits]`).
     pub limits: LimitsSection,
+    /// The statistics services on the registry adapter (`[stat]`, see [`stats`]).
+    pub stat: tars_stat::StatConfig,
 }
 
 /// The `[limits]` section: what connections may cost the node. Unset fields keep the
@@ -225,6 +228,7 @@ impl Default for NodeConfig {
             allow_anonymous: false,
             security: SecuritySection::default(),
             limits: LimitsSection::default(),
+            stat: tars_stat::StatConfig::default(),
         }
     }
 }
@@ -367,6 +371,9 @@ pub enum NodeError {
     /// Cluster mode failed (etcd unreachable, ...), or this build has no cluster mode.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The statistics store failed to open.
+    #[error("stat: {0}")]
+    Stat(#[from] tars_stat::StatError),
 }
 
 /// The coordinator side of a node.
@@ -385,6 +392,7 @@ pub struct Node {
     registry: RegistryService,
     coordinator: CoordinatorPart,
     seata: Option<SeataFrontEnd>,
+    stats: Option<stats::NodeStats>,
 }
 
 impl std::fmt::Debug for Node {
@@ -425,6 +433,7 @@ impl Node {
         let tls = config.security.server_tls()?;
         let (registry_config, coordinator_config) = config.resolved();
         let registry = RegistryService::open(registry_config)?;
+        let stat = stats::open(&config.stat, config.data_dir.as_deref())?;
         let locator = Arc::new(InProcessLocator::new(registry.registry().clone()));
         let coordinator = CoordinatorService::open_with(
             coordinator_config,
@@ -437,9 +446,10 @@ impl Node {
         let server = Server::start(
             config.limits.server_config(config.net_threads),
             vec![
-                config
-                    .limits
-                    .apply(config.security.apply(registry.adapter(), tls.as_ref())),
+                config.limits.apply(config.security.apply(
+                    stats::host_on(registry.adapter(), stat.as_ref()),
+                    tls.as_ref(),
+                )),
                 config
                     .limits
                     .apply(config.security.apply(coordinator_adapter, tls.as_ref())),
@@ -488,17 +498,20 @@ impl Node {
             registry_addr,
             coordinator_addr,
             seata.is_some(),
+            stat.is_some(),
             Arc::new(move || self_registration::CoordinatorLoad {
                 active: core.len(),
                 capacity: 0,
             }),
         )?;
+        let stats = Self::node_stats(config, &registry, stat, registry_addr)?;
         Ok(Node {
             server: Some(server),
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
             seata: seata.map(|(front, _)| front),
+            stats,
         })
     }
 
@@ -512,15 +525,17 @@ impl Node {
             registry_config,
             &coordinator_config,
         )?;
+        let stat = stats::open(&config.stat, config.data_dir.as_deref())?;
         let bridge = config.seata.port.map(|_| SeataBridge::new());
         let coordinator_adapter = with_bridge(coordinator_adapter, bridge.as_ref());
         let coordinator_servants = coordinator_adapter.servants.clone();
         let server = Server::start(
             config.limits.server_config(config.net_threads),
             vec![
-                config
-                    .limits
-                    .apply(config.security.apply(registry.adapter(), tls.as_ref())),
+                config.limits.apply(config.security.apply(
+                    stats::host_on(registry.adapter(), stat.as_ref()),
+                    tls.as_ref(),
+                )),
                 config
                     .limits
                     .apply(config.security.apply(coordinator_adapter, tls.as_ref())),
@@ -580,28 +595,53 @@ impl Node {
             advertised(registry_addr)?,
             advertised(coordinator_addr)?,
             seata.is_some(),
+            stat.is_some(),
             Arc::new(move || self_registration::CoordinatorLoad {
                 active: manager.active_transactions(),
                 capacity: manager.led_ids().len().saturating_mul(fragment_capacity),
             }),
         )?;
+        let stats = Self::node_stats(config, &registry, stat, advertised(registry_addr)?)?;
         Ok(Node {
             server: Some(server),
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
             seata,
+            stats,
         })
     }
 
+    /// The node's statistics with cluster-wide queries (`None` when `[stat]` is off).
+    fn node_stats(
+        config: &NodeConfig,
+        registry: &RegistryService,
+        stat: Option<tars_stat::StatService>,
+        registered_at: SocketAddr,
+    ) -> Result<Option<stats::NodeStats>, NodeError> {
+        let Some(service) = stat else {
+            return Ok(None);
+        };
+        let stats = stats::NodeStats::new(
+            service,
+            registry.registry().clone(),
+            config.security.client(Communicator::new())?,
+        );
+        stats.set_own_address(registered_at);
+        Ok(Some(stats))
+    }
+
     /// Registers the node's objects in its registry (with the Seata bridge, which the
-    /// coordinator adapter hosts, when `seata`).
+    /// coordinator adapter hosts, when `seata`; the statistics objects, which the registry
+    /// adapter hosts, when `stat`).
+    #[allow(clippy::too_many_arguments)]
     fn register_self(
         security: &SecuritySection,
         registry: &RegistryService,
         registry_addr: SocketAddr,
         coordinator_addr: SocketAddr,
         seata: bool,
+        stat: bool,
         load: self_registration::LoadSource,
     ) -> Result<self_registration::SelfRegistration, NodeError> {
         let heartbeat = Duration::from_millis(
@@ -620,6 +660,9 @@ impl Node {
         ];
         if seata {
             objects.push((SEATA_RM_OBJ, at(coordinator_addr)));
+        }
+        if stat {
+            objects.extend(stats::objects().map(|obj| (obj, at(registry_addr))));
         }
         Ok(self_registration::SelfRegistration::start(
             registry.registry().clone(),
@@ -651,6 +694,11 @@ impl Node {
     /// The registry.
     pub fn registry(&self) -> &RegistryService {
         &self.registry
+    }
+
+    /// The statistics services and their cluster-wide queries (`None` when `[stat]` is off).
+    pub fn stats(&self) -> Option<&stats::NodeStats> {
+        self.stats.as_ref()
     }
 
     /// The embedded coordinator (`None` in cluster mode).
@@ -697,6 +745,9 @@ impl Node {
         }
         if let Some(server) = self.server.take() {
             server.shutdown();
+        }
+        if let Some(stats) = &self.stats {
+            stats.service().shutdown();
         }
         #[allow(irrefutable_let_patterns)] // without the `cluster` feature there is one part
         if let CoordinatorPart::Embedded(c) = &self.coordinator {
