@@ -81,7 +81,12 @@ pub fn key_of<'a>(
     if message_type & MESSAGE_TYPE_DYED == 0 {
         return None;
     }
-    Some(status.get(STATUS_DYED_KEY).map(|k| k.as_str()).unwrap_or(""))
+    Some(
+        status
+            .get(STATUS_DYED_KEY)
+            .map(|k| k.as_str())
+            .unwrap_or(""),
+    )
 }
 
 /// A dyeing log file: one line per dyed hop,

@@ -534,9 +534,7 @@ impl StatSender for ProxySender {
         msg: &std::collections::BTreeMap<StatPropMsgHead, StatPropMsgBody>,
     ) -> Result<(), String> {
         if self.property.is_none() {
-            self.property = Some(PropertyFProxy::new(
-                self.proxy(&self.config.property_obj)?,
-            ));
+            self.property = Some(PropertyFProxy::new(self.proxy(&self.config.property_obj)?));
         }
         let Some(property) = &self.property else {
             return Err("no property proxy".into());

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use super::error::CallError;
 use super::net::{CallFailure, PendingReply};
@@ -28,8 +28,12 @@ pub(crate) struct CallObserver {
 impl CallObserver {
     /// Records `outcome`.
     pub fn record(&self, outcome: &Result<ResponsePacket, CallError>) {
-        self.collector
-            .record(&self.target, &self.func, None, outcome_of(outcome, self.started));
+        self.collector.record(
+            &self.target,
+            &self.func,
+            None,
+            outcome_of(outcome, self.started),
+        );
     }
 }
 
@@ -94,8 +98,10 @@ impl Future for ResponseFuture {
                 ))
             })),
         };
-        if let (Poll::Ready(outcome), Some(observer)) = (&polled, this.1.take()) {
-            observer.record(outcome);
+        if let Poll::Ready(outcome) = &polled {
+            if let Some(observer) = this.1.take() {
+                observer.record(outcome);
+            }
         }
         polled
     }

@@ -12,10 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::callback::AsyncThreads;
-use crate::dyeing::DyeingLog;
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use crate::codec::DecodeLimits;
+use crate::dyeing::DyeingLog;
 use crate::packet::{
     packet_type, version, ParamReader, ParamWriter, RequestPacket, ResponsePacket, TupVersion,
     UniAttribute,

@@ -211,7 +211,11 @@ impl Current {
     }
 
     /// Records this request's answer in `stats` (the request arrived at `received`).
-    pub(crate) fn observe(&mut self, stats: Arc<crate::stat::StatReporter>, received: std::time::Instant) {
+    pub(crate) fn observe(
+        &mut self,
+        stats: Arc<crate::stat::StatReporter>,
+        received: std::time::Instant,
+    ) {
         self.observed = Some(Observed {
             stats,
             received,

@@ -102,7 +102,11 @@ impl Servants {
         }
         if let Some(observed) = current.observed() {
             // One-way requests count as answered with 0 once served.
-            observed.record(if current.is_oneway() { 0 } else { response.ret() });
+            observed.record(if current.is_oneway() {
+                0
+            } else {
+                response.ret()
+            });
         }
         if current.is_oneway() {
             return None;

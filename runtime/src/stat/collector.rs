@@ -195,7 +195,11 @@ impl StatCollector {
             interface: interface.clone(),
             peer,
         };
-        self.shards[shard].lock().entry(key).or_default().add(outcome);
+        self.shards[shard]
+            .lock()
+            .entry(key)
+            .or_default()
+            .add(outcome);
     }
 
     /// The period's statistics by head, leaving the collector empty for the next period.

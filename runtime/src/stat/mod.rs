@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn names_and_sets() {
-        assert_eq!(slave_name_of("Test.HelloServer.HelloObj"), "Test.HelloServer");
+        assert_eq!(
+            slave_name_of("Test.HelloServer.HelloObj"),
+            "Test.HelloServer"
+        );
         assert_eq!(slave_name_of("Test.HelloServer"), "Test.HelloServer");
         assert_eq!(slave_name_of("Obj"), "Obj");
         assert_eq!(

@@ -267,7 +267,10 @@ mod tests {
         let t = client_target(&c, "App.Server.Obj", "10.0.0.1", 9000, Some("gz.sz.1"));
         assert_eq!(t.master_name, "App.Client@v1");
         assert_eq!(t.slave_name, "App.Server.gzsz1");
-        assert_eq!((t.slave_set_name.as_str(), t.slave_set_area.as_str()), ("gz", "sz"));
+        assert_eq!(
+            (t.slave_set_name.as_str(), t.slave_set_area.as_str()),
+            ("gz", "sz")
+        );
         assert_eq!((t.slave_ip.as_str(), t.slave_port), ("10.0.0.1", 9000));
         c.set_division = Some("a.b.c".into());
         assert_eq!(
