@@ -74,10 +74,10 @@ pub fn current() -> Option<TarsString> {
 
 /// Whether a request or response with `message_type` and `status` is dyed, and its key (which
 /// may be empty: @tars/rpc reports the flag and the key separately).
-pub fn key_of<'a>(
+pub fn key_of(
     message_type: i32,
-    status: &'a std::collections::BTreeMap<TarsString, TarsString>,
-) -> Option<&'a str> {
+    status: &std::collections::BTreeMap<TarsString, TarsString>,
+) -> Option<&str> {
     if message_type & MESSAGE_TYPE_DYED == 0 {
         return None;
     }

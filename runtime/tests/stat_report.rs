@@ -238,7 +238,7 @@ fn workload(threads: usize) {
         done.then_some(m)
     });
     let master = format!("Test.Client@{TARS_VERSION}");
-    for (head, _) in &client_stats {
+    for head in client_stats.keys() {
         assert_eq!(head.master_name, master.as_str());
         assert_eq!(head.slave_name, "Test.EchoServer");
         assert_eq!(head.slave_ip, "127.0.0.1");
@@ -288,7 +288,7 @@ fn workload(threads: usize) {
             .all(|f| by_func(&m, f).is_some());
         done.then_some(m)
     });
-    for (head, _) in &server_side {
+    for head in server_side.keys() {
         assert_eq!(head.master_name, "stat_from_server");
         assert_eq!(head.slave_name, "Test.EchoServer");
         assert_eq!(head.master_ip, "127.0.0.1");

@@ -159,9 +159,10 @@ thread_local! {
 
 /// Call outcomes of the current period by head, as the stat service receives them.
 ///
-/// Recording costs one uncontended lock of this thread's shard, one hash lookup and a few
-/// additions; an entry is allocated only the first time a head appears in a period... and
-/// kept (zeroed) across periods, so the steady state allocates nothing.
+/// Recording costs one lock of this thread's shard (threads are spread over 16 shards), one
+/// hash lookup and a few additions. An entry is allocated the first time a head appears and
+/// kept (zeroed) while the head is in use, so the steady state allocates nothing; a head idle
+/// for a whole period is dropped.
 #[derive(Debug)]
 pub struct StatCollector {
     shards: Box<[Mutex<HashMap<Key, Acc>>]>,
