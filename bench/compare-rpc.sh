@@ -14,18 +14,20 @@
 # Every process the script starts is stopped by its pid when the script exits, also on
 # failure or Ctrl-C / SIGTERM.
 #
-# Usage: bench/compare-rpc.sh [-c CONNECTIONS] [-m IN_FLIGHT] [-t SECONDS] [-r ROUNDS] [-o FILE]
+# Usage: bench/compare-rpc.sh [-c CONNECTIONS] [-m IN_FLIGHT] [-t SECONDS] [-r ROUNDS] [-o FILE] [-S]
 #   -o FILE  also write the raw JSON lines (one per run) to FILE
+#   -S       leave out the tars-rs servers with call statistics on (measured by default)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-C=4 M=16 T=5 R=3 OUT=""
-while getopts "c:m:t:r:o:" o; do
+C=4 M=16 T=5 R=3 OUT="" STAT=1
+while getopts "c:m:t:r:o:S" o; do
     case "$o" in
         c) C=$OPTARG ;;
         m) M=$OPTARG ;;
         t) T=$OPTARG ;;
         r) R=$OPTARG ;;
         o) OUT=$OPTARG ;;
+        S) STAT=0 ;;
         *) exit 2 ;;
     esac
 done
@@ -43,7 +45,7 @@ start() {
 
 cd "$ROOT"
 run cargo build -q --release -p tars-loadgen -p tars-conformance --bins
-BIN="$ROOT/target/release"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 have_node=0
 if [[ -f "$ROOT/conformance/node/rpc-server.js" ]] && command -v node >/dev/null; then
     have_node=1
@@ -53,7 +55,7 @@ if [[ -f "$ROOT/conformance/node/rpc-server.js" ]] && command -v node >/dev/null
 fi
 # The servers stop by themselves after the whole measurement (a bound in case the script is
 # killed with SIGKILL and cannot stop them).
-RUN_FOR=$(((T + 3) * R * 4 + 30))
+RUN_FOR=$(((T + 3) * R * 6 + 30))
 
 labels=() ports=() extra=()
 start port mio-echo "$BIN/mio-echo" --seconds "$RUN_FOR"
@@ -62,6 +64,15 @@ start port tars-rs-inline "$BIN/interop-server" --threads 0 --seconds "$RUN_FOR"
 labels+=("tars-rs inline") ports+=("$port") extra+=("")
 start port tars-rs-threads "$BIN/interop-server" --threads 2 --seconds "$RUN_FOR"
 labels+=("tars-rs 2 business threads") ports+=("$port") extra+=("")
+# The same two servers with call statistics on (tars::stat, reported every second to a
+# counting StatF servant in the same process): their ratio to the runs above, taken within
+# each round, is the cost of statistics (issue #17 allows at most 5% of calls/s).
+if [[ $STAT == 1 ]]; then
+    start port tars-rs-inline-stat "$BIN/interop-server" --threads 0 --stat --seconds "$RUN_FOR"
+    labels+=("tars-rs inline +stat") ports+=("$port") extra+=("")
+    start port tars-rs-threads-stat "$BIN/interop-server" --threads 2 --stat --seconds "$RUN_FOR"
+    labels+=("tars-rs 2 business threads +stat") ports+=("$port") extra+=("")
+fi
 if [[ $have_node == 1 ]]; then
     node_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     start port node node "$ROOT/conformance/node/rpc-server.js" "$node_port"

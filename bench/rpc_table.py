@@ -66,7 +66,7 @@ x2 = lambda v: f"{v:.2f}x"
 print("Ratios, each from runs of the same round; median (min–max) over the rounds:")
 print()
 for l in labels:
-    if not l.startswith("tars-rs"):
+    if not l.startswith("tars-rs") or l.endswith(" +stat"):
         continue
     parts = []
     if ECHO in labels:
@@ -93,6 +93,17 @@ for l in labels:
         if NODE in labels:
             cells.append(x2(by[(n, l)]["calls_per_sec"] / by[(n, NODE)]["calls_per_sec"]))
         print(f"  | {n} | " + " | ".join(cells) + " |")
+    print()
+
+# Statistics on vs off (issue #17: statistics may cost at most 5% of calls/s).
+pairs = [(l, l[: -len(" +stat")]) for l in labels if l.endswith(" +stat") and l[: -len(" +stat")] in labels]
+if pairs:
+    print("Statistics on / off (calls/s of the same server with and without tars::stat, same round):")
+    print()
+    for on, off in pairs:
+        v = [by[(n, on)]["calls_per_sec"] / by[(n, off)]["calls_per_sec"] for n in rounds]
+        verdict = "met" if min(v) >= 0.95 else ("met in the median" if statistics.median(v) >= 0.95 else "missed")
+        print(f"- {off}: {spread(v, x2)} with statistics on (goal: at least 0.95x; {verdict})")
     print()
 
 if bad:

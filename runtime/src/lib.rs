@@ -11,6 +11,8 @@
 //! - [`client`]: servant proxies and the transport abstraction they call through.
 //! - [`endpoint`]: endpoint strings (`tcp -h host -p port -t ms`), shared by clients and servers.
 //! - [`protocol`]: the framework protocols (EndpointF, QueryF, AdminF, the tars-rs Registry).
+//! - [`stat`], [`property`], [`dyeing`]: call statistics and properties reported to the
+//!   stat and property services, and dyed (traced) requests.
 //! - [`registration`]: self-registration with the tars-rs registry, a server
 //!   [`Announcer`](server::Announcer) that calls the registry through a client proxy.
 //!
@@ -25,12 +27,15 @@ extern crate self as tars;
 
 pub mod auth;
 pub mod client;
+pub mod dyeing;
 pub mod endpoint;
 mod in_process;
 pub mod panic;
+pub mod property;
 pub mod protocol;
 pub mod registration;
 pub mod server;
+pub mod stat;
 pub mod tls;
 
 pub use tars_codec as codec;

@@ -14,6 +14,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use clap::Parser;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tars::protocol::tarsrs::StaticMeta;
 use tars::registration::RegistrationConfig;
 use tars::server::{Server, ServerConfig};
@@ -62,6 +63,14 @@ struct Args {
     /// (`ACCESS:SECRET`); repeat for more keys.
     #[arg(long, value_name = "AK:SK", value_parser = parse_auth_key)]
     auth_key: Vec<(String, String)>,
+    /// Record call statistics of every served request (tars::stat) and report them every
+    /// `--stat-interval-ms` to a counting StatF servant this process hosts on its own port
+    /// (for measuring the cost of statistics: bench/compare-rpc.sh).
+    #[arg(long)]
+    stat: bool,
+    /// Reporting period of `--stat`, in milliseconds.
+    #[arg(long, default_value_t = 1_000)]
+    stat_interval_ms: u64,
 }
 
 /// `ACCESS:SECRET` as (access key, secret key); the access key is up to the first `:`.
@@ -70,6 +79,70 @@ fn parse_auth_key(s: &str) -> Result<(String, String), String> {
         Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok((ak.into(), sk.into())),
         _ => Err("expected ACCESS_KEY:SECRET_KEY".into()),
     }
+}
+
+/// A stat service that only counts what it receives.
+#[derive(Default)]
+struct CountingStat {
+    heads: AtomicU64,
+}
+
+impl tars::protocol::tars::StatF for CountingStat {
+    fn report_mic_msg(
+        &self,
+        _current: &mut tars::server::Current,
+        msg: std::collections::BTreeMap<
+            tars::protocol::tars::StatMicMsgHead,
+            tars::protocol::tars::StatMicMsgBody,
+        >,
+        _from_client: bool,
+    ) -> Result<i32, tars::server::ServantError> {
+        self.heads.fetch_add(msg.len() as u64, Ordering::Relaxed);
+        Ok(0)
+    }
+
+    fn report_sample_msg(
+        &self,
+        _current: &mut tars::server::Current,
+        _msg: Vec<tars::protocol::tars::StatSampleMsg>,
+    ) -> Result<i32, tars::server::ServantError> {
+        Ok(0)
+    }
+}
+
+/// Starts the counting stat service and a reporter sending to it; both live as long as the
+/// returned values.
+fn stat_reporting(
+    interval_ms: u64,
+) -> anyhow::Result<(Server, std::sync::Arc<tars::stat::StatReporter>)> {
+    use tars::server::{AdapterConfig, Endpoint, Servants};
+    let mut servants = Servants::new();
+    servants.add(
+        "tars.tarsstat.StatObj",
+        std::sync::Arc::new(tars::protocol::tars::StatFServant::new(
+            CountingStat::default(),
+        )),
+    );
+    let adapter = AdapterConfig::new(
+        "StatAdapter",
+        Endpoint::tcp("127.0.0.1", 0),
+        std::sync::Arc::new(servants),
+    );
+    let server = Server::start(ServerConfig::default(), vec![adapter])?;
+    let port = server
+        .local_addr("StatAdapter")
+        .map(|a| a.port())
+        .ok_or_else(|| anyhow::anyhow!("the stat adapter has no address"))?;
+    let config = tars::stat::StatConfig {
+        stat_obj: format!("tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p {port} -t 5000"),
+        report_interval_ms: interval_ms,
+        ..tars::stat::StatConfig::new("Test.HelloServer")
+    };
+    let reporter = tars::client::Communicator::new()
+        .with_stat_report(config)
+        .stat_reporter()?
+        .ok_or_else(|| anyhow::anyhow!("statistics not configured"))?;
+    Ok((server, reporter))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,9 +167,15 @@ fn main() -> anyhow::Result<()> {
             })
             .into()
     });
+    let stat = if args.stat {
+        Some(stat_reporting(args.stat_interval_ms)?)
+    } else {
+        None
+    };
     let config = ServerConfig {
         net_threads: args.net_threads,
         announcer,
+        stats: stat.as_ref().map(|(_, reporter)| reporter.clone()),
         ..Default::default()
     };
     let mut adapters = Vec::new();
@@ -120,5 +199,6 @@ fn main() -> anyhow::Result<()> {
         let _ = std::io::stdin().read_to_end(&mut sink);
     }
     server.shutdown();
+    drop(stat);
     Ok(())
 }

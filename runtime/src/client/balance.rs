@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use super::error::CallError;
-use super::invoker::{Invoker, ResponseFuture};
+use super::invoker::{outcome_of, CallObserver, Invoker, ResponseFuture};
 use super::net::{deadline_of, AdapterProxy, CallFailure, ClientNet, EndpointHealth};
 use super::policy::{CallInfo, Candidate, Policy};
 use crate::endpoint::Endpoint;
 use crate::packet::RequestPacket;
 use crate::protocol::tars::EndpointF;
 use crate::protocol::tarsrs::{Instance, StaticMeta};
+use crate::stat::{StatReporter, StatTarget};
 
 /// How a call picks its endpoint (the classic policies; see [`Policy`] for the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,21 +142,26 @@ struct Slot {
     links: Arc<[Arc<AdapterProxy>]>,
     /// What its calls measured and its shielding, shared by its connections.
     health: Arc<EndpointHealth>,
+    /// The stat head of calls to this endpoint (when statistics are reported).
+    stat: Option<Arc<StatTarget>>,
     next: AtomicUsize,
 }
 
 impl Slot {
-    /// The connection for the next call.
-    fn link(&self) -> Arc<AdapterProxy> {
+    /// The connection for the next call, with the endpoint's stat head.
+    fn link(&self) -> Link {
         let n = self.links.len();
         let i = if n == 1 {
             0
         } else {
             self.next.fetch_add(1, Ordering::Relaxed) % n
         };
-        self.links[i].clone()
+        (self.links[i].clone(), self.stat.clone())
     }
 }
+
+/// A connection to call through and the stat head of its endpoint.
+type Link = (Arc<AdapterProxy>, Option<Arc<StatTarget>>);
 
 /// Endpoint ids are unique in the process, not just per proxy: proxies of one communicator
 /// share its policy, and selectors key their per-endpoint state by id.
@@ -171,6 +177,8 @@ pub(crate) struct Balancer {
     /// The last locator lookup failure of this object (set by the locator, cleared by a
     /// successful lookup); carried by `CallError::NoEndpoint`.
     lookup_error: Mutex<Option<String>>,
+    /// Where completed calls are recorded (TarsCpp's `AdapterProxy::stat`), if anywhere.
+    stats: Option<Arc<StatReporter>>,
 }
 
 impl Balancer {
@@ -181,6 +189,7 @@ impl Balancer {
         policy: Policy,
         shield: ShieldConfig,
         net: Arc<ClientNet>,
+        stats: Option<Arc<StatReporter>>,
     ) -> Balancer {
         let balancer = Balancer {
             object: object.to_owned(),
@@ -189,6 +198,7 @@ impl Balancer {
             shield,
             net,
             lookup_error: Mutex::new(None),
+            stats,
         };
         balancer.update(instances);
         balancer
@@ -235,6 +245,7 @@ impl Balancer {
                     instance,
                     links: s.links.clone(),
                     health: s.health.clone(),
+                    stat: s.stat.clone(),
                     next: AtomicUsize::new(0),
                 },
                 None => {
@@ -267,11 +278,21 @@ impl Balancer {
                             ))
                         })
                         .collect();
+                    let stat = self.stats.as_ref().map(|r| {
+                        let set = instance.endpoint.set_id.as_str();
+                        Arc::new(r.client_target(
+                            &self.object,
+                            &endpoint.host,
+                            endpoint.port,
+                            (!set.is_empty()).then_some(set),
+                        ))
+                    });
                     Slot {
                         id: NEXT_ENDPOINT_ID.fetch_add(1, Ordering::Relaxed),
                         instance,
                         links,
                         health,
+                        stat,
                         next: AtomicUsize::new(0),
                     }
                 }
@@ -283,7 +304,7 @@ impl Balancer {
 
     /// The endpoint of a proxy that has exactly one and no hard filter: whatever the selector
     /// and the preferences say, it is the one to try (shielded or not, as when all are).
-    fn only_link(&self) -> Option<Arc<AdapterProxy>> {
+    fn only_link(&self) -> Option<Link> {
         if self.policy.has_filters() {
             return None;
         }
@@ -294,7 +315,7 @@ impl Balancer {
     }
 
     /// The connections to try for a call, one per endpoint, best first.
-    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Arc<AdapterProxy>> {
+    fn order(&self, request: &RequestPacket, hash: Option<u64>) -> Vec<Link> {
         if let Some(only) = self.only_link() {
             return vec![only];
         }
@@ -325,6 +346,23 @@ impl Balancer {
     }
 }
 
+impl Balancer {
+    /// The recorder of a call to the endpoint with stat head `stat`, when statistics are on.
+    fn observer(
+        &self,
+        stat: Option<Arc<StatTarget>>,
+        request: &RequestPacket,
+        started: Instant,
+    ) -> Option<CallObserver> {
+        Some(CallObserver {
+            collector: self.stats.as_ref()?.client().clone(),
+            target: stat?,
+            func: request.func_name.clone(),
+            started,
+        })
+    }
+}
+
 /// What identifies an endpoint across refreshes: host, port and transport.
 fn endpoint_key(e: &EndpointF) -> (&str, i32, i32) {
     (e.host.as_str(), e.port, e.istcp)
@@ -336,29 +374,38 @@ impl Invoker for Arc<Balancer> {
     /// order gets it, within the same deadline.
     fn invoke(&self, mut request: RequestPacket, hash: Option<u64>) -> ResponseFuture {
         let started = Instant::now();
-        if let Some(only) = self.only_link() {
+        if let Some((only, stat)) = self.only_link() {
             // Nowhere else to go: no request to keep for a retry.
+            let observer = self.observer(stat, &request, started);
             let reply = only.call(&mut request, started);
-            return ResponseFuture::reply(reply);
+            return ResponseFuture::observed(reply, observer);
         }
         let mut links = self.order(&request, hash).into_iter();
-        let Some(first) = links.next() else {
+        let Some((first, mut stat)) = links.next() else {
             let error = self.no_endpoint();
             return ResponseFuture::ready(Err(error));
         };
         let reply = first.call(&mut request, started);
+        let collector = self.stats.as_ref().map(|r| r.client().clone());
         ResponseFuture::new(async move {
             let mut reply = reply;
-            loop {
+            let outcome = loop {
                 match reply.await {
-                    Ok(response) => return Ok(response),
+                    Ok(response) => break Ok(response),
                     Err(CallFailure::NotSent(e)) => match links.next() {
-                        Some(next) => reply = next.call(&mut request, started),
-                        None => return Err(e),
+                        Some((next, next_stat)) => {
+                            stat = next_stat;
+                            reply = next.call(&mut request, started);
+                        }
+                        None => break Err(e),
                     },
-                    Err(CallFailure::Failed(e)) => return Err(e),
+                    Err(CallFailure::Failed(e)) => break Err(e),
                 }
+            };
+            if let (Some(c), Some(t)) = (&collector, &stat) {
+                c.record(t, &request.func_name, None, outcome_of(&outcome, started));
             }
+            outcome
         })
     }
 
@@ -373,17 +420,33 @@ impl Invoker for Arc<Balancer> {
         let started = Instant::now();
         let deadline = deadline_of(&request, started).map(|(at, _)| at);
         let mut last = self.no_endpoint();
-        for link in self.order(&request, hash) {
+        let mut last_stat = None;
+        for (link, stat) in self.order(&request, hash) {
             let reply = link.call_sync(&mut request, started);
-            match super::wait::block_on_with_deadline(reply, super::wait::SPIN, deadline, || {
-                link.nudge()
-            }) {
-                Ok(response) => return Ok(response),
-                Err(CallFailure::NotSent(e)) => last = e,
-                Err(CallFailure::Failed(e)) => return Err(e),
+            let outcome = match super::wait::block_on_with_deadline(
+                reply,
+                super::wait::SPIN,
+                deadline,
+                || link.nudge(),
+            ) {
+                Ok(response) => Ok(response),
+                Err(CallFailure::NotSent(e)) => {
+                    last = e;
+                    last_stat = stat;
+                    continue;
+                }
+                Err(CallFailure::Failed(e)) => Err(e),
+            };
+            if let Some(observer) = self.observer(stat, &request, started) {
+                observer.record(&outcome);
             }
+            return outcome;
         }
-        Err(last)
+        let outcome = Err(last);
+        if let Some(observer) = self.observer(last_stat, &request, started) {
+            observer.record(&outcome);
+        }
+        outcome
     }
 
     fn invoke_oneway(
@@ -391,12 +454,31 @@ impl Invoker for Arc<Balancer> {
         mut request: RequestPacket,
         hash: Option<u64>,
     ) -> Result<(), CallError> {
+        let started = Instant::now();
         let mut last = self.no_endpoint();
-        for link in self.order(&request, hash) {
+        let mut last_stat = None;
+        for (link, stat) in self.order(&request, hash) {
             match link.oneway(&mut request) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
+                Ok(()) => {
+                    // A one-way call succeeds once handed over; its time is the hand-over's.
+                    if let Some(o) = self.observer(stat, &request, started) {
+                        o.collector.record(
+                            &o.target,
+                            &o.func,
+                            None,
+                            crate::stat::CallOutcome::Success(started.elapsed()),
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = e;
+                    last_stat = stat;
+                }
             }
+        }
+        if let Some(o) = self.observer(last_stat, &request, started) {
+            o.record(&Err(CallError::Transport(String::new())));
         }
         Err(last)
     }

@@ -13,7 +13,12 @@ use super::locator::{Locator, QueryFLocator, QueryLookup, Refresher, RegistryLoc
 use super::net::{ClientNet, NetConfig};
 use super::policy::Policy;
 use super::proxy::ServantProxy;
+use crate::dyeing::DyeingLog;
 use crate::endpoint::Endpoint;
+use crate::protocol::tars::{
+    PropertyFProxy, StatFProxy, StatMicMsgBody, StatMicMsgHead, StatPropMsgBody, StatPropMsgHead,
+};
+use crate::stat::{StatConfig, StatReporter, StatSender};
 
 /// Why a proxy string or a communicator setting was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +35,9 @@ pub enum ProxyError {
     /// The client net threads could not be started.
     #[error("cannot start the client net threads: {0}")]
     Net(String),
+    /// The statistics reporting thread could not be started.
+    #[error("cannot start the stat reporter: {0}")]
+    Stat(String),
 }
 
 /// How often locator-resolved proxies refresh their endpoints by default (as TarsCpp).
@@ -98,6 +106,13 @@ pub struct Communicator {
     local: Arc<RwLock<LocalObjects>>,
     /// Created with the first proxy (its threads start with the first callback).
     async_threads: Arc<OnceLock<AsyncThreads>>,
+    /// Statistics reporting settings (off without).
+    stat_config: Option<StatConfig>,
+    /// Started with the first proxy when `stat_config` is set; shared by the clones made
+    /// from then on.
+    stats: Arc<OnceLock<Arc<StatReporter>>>,
+    /// Where this communicator's proxies log the dyed calls they make.
+    dyeing_log: Option<Arc<DyeingLog>>,
 }
 
 impl std::fmt::Debug for ClientNet {
@@ -211,7 +226,62 @@ impl Communicator {
             };
             AsyncThreads::lazy(n)
         });
-        ServantProxy::new(obj, invoker).with_async_threads(threads.clone())
+        let proxy = ServantProxy::new(obj, invoker).with_async_threads(threads.clone());
+        match &self.dyeing_log {
+            Some(log) => proxy.with_dyeing_log(log.clone()),
+            None => proxy,
+        }
+    }
+
+    /// Reports call statistics and properties as configured by `config` (TarsCpp's `stat`,
+    /// `property`, `report-interval` and `modulename` settings): every call of the proxies
+    /// made from now on is counted per endpoint and function, and sent every period to
+    /// `config.stat_obj` with `StatF.reportMicMsg(msg, true)` (see [`crate::stat`]).
+    /// `stat_obj` and `property_obj` are resolved like any proxy string, through the locator
+    /// when bare names. The reporter starts with the first proxy (or
+    /// [`stat_reporter`](Self::stat_reporter)); a server given the same reporter
+    /// (`ServerConfig::stats`) reports its served requests with it.
+    pub fn with_stat_report(mut self, config: StatConfig) -> Communicator {
+        self.stat_config = Some(config);
+        self.stats = Arc::default();
+        self
+    }
+
+    /// The statistics reporter (started on first use), `None` when reporting is not
+    /// configured. Share it with the server (`ServerConfig::stats`) and use it for
+    /// properties ([`StatReporter::property`]).
+    pub fn stat_reporter(&self) -> Result<Option<Arc<StatReporter>>, ProxyError> {
+        let Some(config) = &self.stat_config else {
+            return Ok(None);
+        };
+        if let Some(r) = self.stats.get() {
+            return Ok(Some(r.clone()));
+        }
+        // The reporter's own calls go through a copy without statistics (and without this
+        // reporter: the copy must not keep it alive).
+        let quiet = Communicator {
+            stat_config: None,
+            stats: Arc::default(),
+            ..self.clone()
+        };
+        let sender = ProxySender {
+            communicator: quiet,
+            config: config.clone(),
+            stat: None,
+            property: None,
+        };
+        let started = Arc::new(
+            StatReporter::start(config.clone(), sender)
+                .map_err(|e| ProxyError::Stat(e.to_string()))?,
+        );
+        Ok(Some(self.stats.get_or_init(|| started).clone()))
+    }
+
+    /// Logs the dyed calls made by this communicator's proxies (made from now on) to `log`
+    /// (see [`crate::dyeing`]).
+    pub fn with_dyeing_log(mut self, log: Arc<DyeingLog>) -> Communicator {
+        self.dyeing_log = Some(log);
+        self
     }
 
     /// The net threads, started on first use.
@@ -368,6 +438,7 @@ impl Communicator {
             self.policy.clone(),
             self.shield,
             self.net()?,
+            self.stat_reporter()?,
         ));
         Ok(self.proxy(obj, Arc::new(balancer)))
     }
@@ -417,8 +488,60 @@ impl Communicator {
             self.policy.clone(),
             self.shield,
             self.net()?,
+            self.stat_reporter()?,
         ));
         refresher.add(&balancer);
         Ok(self.proxy(obj, Arc::new(balancer)))
+    }
+}
+
+/// Sends reports with proxies of the stat and property objects, made on first use.
+struct ProxySender {
+    communicator: Communicator,
+    config: StatConfig,
+    stat: Option<StatFProxy>,
+    property: Option<PropertyFProxy>,
+}
+
+impl ProxySender {
+    fn proxy(&self, obj: &str) -> Result<ServantProxy, String> {
+        self.communicator
+            .string_to_proxy(obj)
+            .map(|p| p.with_sync_timeout(self.config.timeout()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl StatSender for ProxySender {
+    fn report_mic_msg(
+        &mut self,
+        msg: &std::collections::BTreeMap<StatMicMsgHead, StatMicMsgBody>,
+        from_client: bool,
+    ) -> Result<(), String> {
+        if self.stat.is_none() {
+            self.stat = Some(StatFProxy::new(self.proxy(&self.config.stat_obj)?));
+        }
+        let Some(stat) = &self.stat else {
+            return Err("no stat proxy".into());
+        };
+        stat.report_mic_msg(msg, from_client)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn report_prop_msg(
+        &mut self,
+        msg: &std::collections::BTreeMap<StatPropMsgHead, StatPropMsgBody>,
+    ) -> Result<(), String> {
+        if self.property.is_none() {
+            self.property = Some(PropertyFProxy::new(self.proxy(&self.config.property_obj)?));
+        }
+        let Some(property) = &self.property else {
+            return Err("no property proxy".into());
+        };
+        property
+            .report_prop_msg(msg)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }

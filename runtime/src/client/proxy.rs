@@ -15,6 +15,7 @@ use super::callback::AsyncThreads;
 use super::error::CallError;
 use super::invoker::{Invoker, ResponseFuture};
 use crate::codec::DecodeLimits;
+use crate::dyeing::DyeingLog;
 use crate::packet::{
     packet_type, version, ParamReader, ParamWriter, RequestPacket, ResponsePacket, TupVersion,
     UniAttribute,
@@ -36,6 +37,9 @@ pub struct CallOptions {
     pub status: BTreeMap<TarsString, TarsString>,
     /// Hash for mod-hash / consistent-hash endpoint selection.
     pub hash: Option<u64>,
+    /// Dyes the call with this key (see [`crate::dyeing`]); without it, the call takes the
+    /// thread's dye ([`dyeing::current`](crate::dyeing::current)), if any.
+    pub dyeing: Option<TarsString>,
 }
 
 impl CallOptions {
@@ -73,6 +77,13 @@ impl CallOptions {
     /// Sets the selection hash.
     pub fn hash(mut self, hash: u64) -> CallOptions {
         self.hash = Some(hash);
+        self
+    }
+
+    /// Dyes the call with `key`: the request carries the dyed flag and
+    /// `STATUS_DYED_KEY = key`, and every hop it makes is logged (see [`crate::dyeing`]).
+    pub fn dyeing(mut self, key: impl Into<TarsString>) -> CallOptions {
+        self.dyeing = Some(key.into());
         self
     }
 }
@@ -167,6 +178,8 @@ struct Inner {
     next_id: AtomicI32,
     /// Where callbacks run; `None`: [`AsyncThreads::global`].
     async_threads: Option<AsyncThreads>,
+    /// Where dyed calls are logged.
+    dyeing_log: Option<Arc<DyeingLog>>,
 }
 
 /// Calls on one object (`App.Server.Obj`), cheap to clone and share across threads.
@@ -201,6 +214,7 @@ impl ServantProxy {
                 version: version::TARS,
                 next_id: AtomicI32::new(1),
                 async_threads: None,
+                dyeing_log: None,
             }),
         }
     }
@@ -217,6 +231,7 @@ impl ServantProxy {
             version: self.inner.version,
             next_id: AtomicI32::new(self.inner.next_id.load(Ordering::Relaxed)),
             async_threads: self.inner.async_threads.clone(),
+            dyeing_log: self.inner.dyeing_log.clone(),
         };
         f(&mut inner);
         ServantProxy {
@@ -266,6 +281,11 @@ impl ServantProxy {
     /// callbacks on `pool` instead of the process-wide [`AsyncThreads::global`].
     pub fn with_async_threads(&self, pool: AsyncThreads) -> ServantProxy {
         self.modify(|i| i.async_threads = Some(pool))
+    }
+
+    /// A copy that logs the dyed calls it makes to `log` (see [`crate::dyeing`]).
+    pub fn with_dyeing_log(&self, log: Arc<DyeingLog>) -> ServantProxy {
+        self.modify(|i| i.dyeing_log = Some(log))
     }
 
     /// The `iVersion` of this proxy's requests.
@@ -340,6 +360,19 @@ impl ServantProxy {
         req.packet_type = kind;
         req.context = context;
         req.status = opts.status.clone();
+        if let Some(key) = opts.dyeing.clone().or_else(crate::dyeing::current) {
+            crate::dyeing::log_hop(
+                self.inner.dyeing_log.as_deref(),
+                "client",
+                &key,
+                &self.inner.name,
+                func,
+                "call",
+            );
+            req.message_type |= crate::dyeing::MESSAGE_TYPE_DYED;
+            req.status
+                .insert(TarsString::from(crate::dyeing::STATUS_DYED_KEY), key);
+        }
         req
     }
 
@@ -447,6 +480,13 @@ impl ServantProxy {
             return;
         }
         let future = self.call_async(func, params, opts, decode);
+        // The callback runs with the dye of the call that made it (TarsCpp restores the
+        // caller's dyeing in the callback's thread data).
+        let dye = opts.dyeing.clone().or_else(crate::dyeing::current);
+        let callback = move |outcome| {
+            let _dyed = crate::dyeing::scope_opt(dye);
+            callback(outcome)
+        };
         if let Err(e) = pool.spawn_callback(future, callback) {
             // Not reached: the pool's threads are running.
             tracing::error!(error = %e, "async-callback pool refused a call");

@@ -112,6 +112,43 @@ pub struct Current {
     sink: Option<Arc<dyn ResponseSink>>,
     deferred: bool,
     caller: Caller,
+    /// Statistics of this request, when they are collected.
+    observed: Option<Observed>,
+}
+
+/// What the server observes of its requests: statistics and the dyeing log.
+#[derive(Debug, Default)]
+pub(crate) struct Observe {
+    pub stats: Option<Arc<crate::stat::StatReporter>>,
+    pub dyeing_log: Option<Arc<crate::dyeing::DyeingLog>>,
+}
+
+/// A request whose answer is recorded in the server statistics.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub stats: Arc<crate::stat::StatReporter>,
+    pub received: std::time::Instant,
+    pub func: TarsString,
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl Observed {
+    /// Records the answer `ret` (0: success, after the time since the request arrived).
+    pub fn record(&self, ret: i32) {
+        use crate::stat::CallOutcome;
+        let outcome = match ret {
+            0 => CallOutcome::Success(self.received.elapsed()),
+            r if r == crate::packet::RetCode::QueueTimeout.code()
+                || r == crate::packet::RetCode::AsyncCallTimeout.code() =>
+            {
+                CallOutcome::Timeout
+            }
+            _ => CallOutcome::Exception,
+        };
+        self.stats
+            .server()
+            .record(self.stats.server_target(), &self.func, self.peer, outcome);
+    }
 }
 
 impl fmt::Debug for Current {
@@ -143,6 +180,7 @@ impl Current {
             sink,
             deferred: false,
             caller: Caller::default(),
+            observed: None,
         }
     }
 
@@ -167,8 +205,36 @@ impl Current {
             sink,
             deferred: false,
             caller,
+            observed: None,
         };
         (current, req.buffer)
+    }
+
+    /// Records this request's answer in `stats` (the request arrived at `received`).
+    pub(crate) fn observe(
+        &mut self,
+        stats: Arc<crate::stat::StatReporter>,
+        received: std::time::Instant,
+    ) {
+        self.observed = Some(Observed {
+            stats,
+            received,
+            func: self.func_name.clone(),
+            peer: self.caller.addr.map(|a| a.ip()),
+        });
+    }
+
+    /// The statistics record of this request, if kept.
+    pub(crate) fn observed(&self) -> Option<&Observed> {
+        self.observed.as_ref()
+    }
+
+    /// The dyeing key when the request is dyed (the dyed flag `0x04` in `iMessageType`, the
+    /// key in the `STATUS_DYED_KEY` status entry, empty when absent), as TarsCpp's
+    /// `ServantHandle` and @tars/rpc's `getDyeingObj()` read them. While a dyed request is
+    /// served, the calls the servant makes on its thread are dyed with the same key.
+    pub fn dyeing_key(&self) -> Option<&str> {
+        crate::dyeing::key_of(self.message_type, &self.status)
     }
 
     /// The caller's address (`None` for requests that did not come over the network).
@@ -269,6 +335,7 @@ impl Current {
             func_name: self.func_name.clone(),
             context: self.response_context.clone(),
             sink,
+            observed: self.observed.clone(),
         })
     }
 
@@ -338,6 +405,7 @@ pub struct Responder {
     func_name: TarsString,
     context: BTreeMap<TarsString, TarsString>,
     sink: Arc<dyn ResponseSink>,
+    observed: Option<Observed>,
 }
 
 impl fmt::Debug for Responder {
@@ -379,6 +447,9 @@ impl Responder {
             body,
             desc,
         );
+        if let Some(observed) = &self.observed {
+            observed.record(ret);
+        }
         self.sink.send(response);
     }
 }

@@ -10,7 +10,7 @@
 
 mod admin;
 mod announce;
-mod current;
+pub(crate) mod current;
 mod dispatch;
 pub mod net;
 mod servants;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::current::{Caller, Current, Response, ResponseSink};
+use super::current::{Caller, Current, Observe, Response, ResponseSink};
 use super::dispatch::Dispatch;
 use crate::codec::DecodeLimits;
 use crate::packet::{version, ParamReader, RequestPacket, RetCode, TupVersion, UniAttribute};
@@ -74,11 +74,67 @@ impl Servants {
         caller: Caller,
     ) -> Option<Response> {
         let (mut current, buffer) = Current::from_packet(req, sink, caller);
-        let response = self.serve(&mut current, &buffer);
+        let response = self.serve_dyed(&mut current, &buffer, None);
         if current.is_oneway() || current.is_deferred() {
             return None;
         }
         Some(response)
+    }
+
+    /// [`Servants::handle_from`] for a request that arrived at `received`, recorded in the
+    /// server statistics and dyeing log of `observe` (the network server's path).
+    pub(crate) fn handle_observed(
+        &self,
+        req: RequestPacket,
+        sink: Option<Arc<dyn ResponseSink>>,
+        caller: Caller,
+        received: std::time::Instant,
+        observe: &Observe,
+    ) -> Option<Response> {
+        let (mut current, buffer) = Current::from_packet(req, sink, caller);
+        if let Some(stats) = &observe.stats {
+            current.observe(stats.clone(), received);
+        }
+        let response = self.serve_dyed(&mut current, &buffer, observe.dyeing_log.as_deref());
+        if current.is_deferred() {
+            // Recorded when the `Responder` replies.
+            return None;
+        }
+        if let Some(observed) = current.observed() {
+            // One-way requests count as answered with 0 once served.
+            observed.record(if current.is_oneway() {
+                0
+            } else {
+                response.ret()
+            });
+        }
+        if current.is_oneway() {
+            return None;
+        }
+        Some(response)
+    }
+
+    /// Serves `current`; a dyed request is logged, and served with its key as the thread's
+    /// dye so that the calls the servant makes carry it.
+    fn serve_dyed(
+        &self,
+        current: &mut Current,
+        buffer: &Bytes,
+        log: Option<&crate::dyeing::DyeingLog>,
+    ) -> Response {
+        let Some(key) = current.dyeing_key().map(crate::TarsString::from) else {
+            return self.serve(current, buffer);
+        };
+        crate::dyeing::log_hop(
+            log,
+            "server",
+            &key,
+            current.servant_name(),
+            current.func_name(),
+            "serve",
+        );
+        let _dyed = crate::dyeing::scope(key);
+        self.serve(current, buffer)
     }
 
     fn serve(&self, current: &mut Current, buffer: &Bytes) -> Response {

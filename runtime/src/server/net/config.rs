@@ -106,6 +106,14 @@ pub struct ServerConfig {
     /// stop (none by default). Self-registration with a registry is
     /// `Some(tars::registration::RegistrationConfig::new(registry).into())`.
     pub announcer: Option<Arc<dyn Announcer>>,
+    /// Records every answered request (inline, business-thread and deferred replies: its
+    /// return code and the time since it arrived) in this reporter's server statistics,
+    /// sent with `StatF.reportMicMsg(msg, false)` (none by default: see [`crate::stat`];
+    /// a communicator's `stat_reporter()` gives one).
+    pub stats: Option<Arc<crate::stat::StatReporter>>,
+    /// Where dyed requests served here are logged (see [`crate::dyeing`]); they are logged as
+    /// `tracing` events either way.
+    pub dyeing_log: Option<Arc<crate::dyeing::DyeingLog>>,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +127,8 @@ impl Default for ServerConfig {
             limits: DecodeLimits::DEFAULT,
             shutdown_grace: Duration::from_secs(5),
             announcer: None,
+            stats: None,
+            dyeing_log: None,
         }
     }
 }

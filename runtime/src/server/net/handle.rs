@@ -10,9 +10,15 @@ use bytes::BytesMut;
 use super::net_thread::{Command, ConnSink};
 use super::queue::JobSource;
 use crate::packet::{RequestPacket, RetCode};
+use crate::server::current::Observe;
 use crate::server::{Response, ResponseSink, Servants};
 
-pub(crate) fn run(jobs: JobSource, servants: Arc<Servants>, queue_timeout: Duration) {
+pub(crate) fn run(
+    jobs: JobSource,
+    servants: Arc<Servants>,
+    queue_timeout: Duration,
+    observe: Arc<Observe>,
+) {
     // Ends when every sender is gone (shutdown) and the queue is drained.
     while let Some(batch) = jobs.next() {
         let sink = Arc::new(ConnSink {
@@ -31,10 +37,12 @@ pub(crate) fn run(jobs: JobSource, servants: Arc<Servants>, queue_timeout: Durat
                     )
                 })
             } else {
-                servants.handle_from(
+                servants.handle_observed(
                     request,
                     Some(sink.clone() as Arc<dyn ResponseSink>),
                     batch.caller.clone(),
+                    batch.received,
+                    &observe,
                 )
             };
             if let Some(response) = response {

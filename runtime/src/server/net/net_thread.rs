@@ -217,6 +217,8 @@ pub(crate) struct AdapterSlot {
     pub jobs: Option<JobQueue>,
     /// Servants called on the net thread itself (adapters configured with 0 threads).
     pub inline: Option<Arc<crate::server::Servants>>,
+    /// Statistics and dyeing log of the server.
+    pub observe: Arc<crate::server::current::Observe>,
     /// Requests of the inline servants not answered yet (shared by the net threads).
     pub inline_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Past this many inline requests in flight, requests are refused with -9.
@@ -686,7 +688,13 @@ impl NetThread {
         let slot = &self.adapters[adapter];
         if let Some(servants) = slot.inline.as_ref() {
             if request.is_oneway() {
-                let _ = servants.clone().handle_from(request, None, caller.clone());
+                let _ = servants.clone().handle_observed(
+                    request,
+                    None,
+                    caller.clone(),
+                    Instant::now(),
+                    &slot.observe,
+                );
                 return;
             }
             // Admission: an inline servant has no queue to shed from, so its requests in
@@ -716,10 +724,12 @@ impl NetThread {
             });
             let pending = Arc::downgrade(&counted);
             let deadline = Instant::now() + slot.inline_timeout;
-            match servants.clone().handle_from(
+            match servants.clone().handle_observed(
                 request,
                 Some(counted as Arc<dyn ResponseSink>),
                 caller.clone(),
+                Instant::now(),
+                &slot.observe,
             ) {
                 Some(response) => self.answer(conn, response),
                 None => {

@@ -167,6 +167,10 @@ impl Server {
         let mut conn_counts = Vec::new();
         let mut business_threads = Vec::new();
         let mut slots_per_thread: Vec<Vec<AdapterSlot>> = (0..n_net).map(|_| Vec::new()).collect();
+        let observe = Arc::new(crate::server::current::Observe {
+            stats: config.stats.clone(),
+            dyeing_log: config.dyeing_log.clone(),
+        });
         for (ai, a) in adapters.iter().enumerate() {
             let udp = match a.endpoint.protocol.as_str() {
                 "tcp" => false,
@@ -247,10 +251,11 @@ impl Server {
                 let rx = rx.clone();
                 let servants = a.servants.clone();
                 let timeout = a.queue_timeout;
+                let observe = observe.clone();
                 business_threads.push(
                     std::thread::Builder::new()
                         .name(format!("tars-handle-{}-{t}", a.name))
-                        .spawn(move || handle::run(rx, servants, timeout))?,
+                        .spawn(move || handle::run(rx, servants, timeout, observe))?,
                 );
             }
             let connections = Arc::new(AtomicUsize::new(0));
@@ -274,6 +279,7 @@ impl Server {
                     },
                     jobs: inline.is_none().then(|| tx.clone()),
                     inline: inline.clone(),
+                    observe: observe.clone(),
                     inline_in_flight: inline_in_flight.clone(),
                     inline_capacity: a.queue_capacity.max(1),
                     inline_timeout: a.queue_timeout,
