@@ -52,9 +52,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(sources: Sources, auth: Auth, rate: Rate) -> State {
+    pub(crate) fn new(sources: Arc<Sources>, auth: Auth, rate: Rate) -> State {
         State {
-            sources: Arc::new(sources),
+            sources,
             auth: Arc::new(auth),
             rate,
         }

@@ -133,6 +133,9 @@ impl std::fmt::Debug for Sources {
 #[derive(Debug)]
 pub struct Console {
     addr: SocketAddr,
+    /// Kept until the runtime is gone, so the last references to the node's parts (whose
+    /// drops may stop runtimes of their own) are never dropped on the console's threads.
+    sources: Arc<Sources>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -157,7 +160,8 @@ impl Console {
         let addr = listener.local_addr()?;
         let rate = rate::Rate::new(sources.io_stats.clone());
         runtime.spawn(rate.clone().sample_every(rate::PERIOD));
-        let state = api::State::new(sources, auth, rate);
+        let sources = Arc::new(sources);
+        let state = api::State::new(sources.clone(), auth, rate);
         let app = api::router(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
@@ -173,6 +177,7 @@ impl Console {
         tracing::info!(%addr, open = config.tokens.is_empty(), "console listening");
         Ok(Console {
             addr,
+            sources,
             stop: Some(stop_tx),
             runtime: Some(runtime),
         })
@@ -181,6 +186,11 @@ impl Console {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What it reads.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// Stops serving (connections in flight get a second to finish).

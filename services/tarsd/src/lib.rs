@@ -24,6 +24,7 @@
 
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod console;
 pub mod self_registration;
 
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub struct NodeConfig {
     pub security: SecuritySection,
     /// Connection and memory limits of the node's server (`[limits]`).
     pub limits: LimitsSection,
+    /// The web console (`[console]`; off unless a port is set).
+    pub console: tars_console::ConsoleConfig,
 }
 
 /// The `[limits]` section: what connections may cost the node. Unset fields keep the
@@ -225,6 +228,7 @@ impl Default for NodeConfig {
             allow_anonymous: false,
             security: SecuritySection::default(),
             limits: LimitsSection::default(),
+            console: tars_console::ConsoleConfig::default(),
         }
     }
 }
@@ -367,6 +371,9 @@ pub enum NodeError {
     /// Cluster mode failed (etcd unreachable, ...), or this build has no cluster mode.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The web console did not start.
+    #[error("{0}")]
+    Console(#[from] tars_console::ConsoleError),
 }
 
 /// The coordinator side of a node.
@@ -385,6 +392,7 @@ pub struct Node {
     registry: RegistryService,
     coordinator: CoordinatorPart,
     seata: Option<SeataFrontEnd>,
+    console: Option<tars_console::Console>,
 }
 
 impl std::fmt::Debug for Node {
@@ -407,6 +415,18 @@ impl Node {
     /// for python and go clients; Java clients routing by XID need that changed later.
     pub fn start(config: &NodeConfig) -> Result<Node, NodeError> {
         refuse_open_anonymous(config)?;
+        let mut node = Self::start_services(config)?;
+        match console::start(config, &node) {
+            Ok(c) => node.console = c,
+            Err(e) => {
+                node.shutdown();
+                return Err(e);
+            }
+        }
+        Ok(node)
+    }
+
+    fn start_services(config: &NodeConfig) -> Result<Node, NodeError> {
         match &config.cluster {
             None => Self::start_embedded(config),
             #[cfg(feature = "cluster")]
@@ -499,6 +519,7 @@ impl Node {
             registry,
             coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
             seata: seata.map(|(front, _)| front),
+            console: None,
         })
     }
 
@@ -591,6 +612,7 @@ impl Node {
             registry,
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
             seata,
+            console: None,
         })
     }
 
@@ -648,6 +670,11 @@ impl Node {
         self.seata.as_ref().map(SeataFrontEnd::local_addr)
     }
 
+    /// Where the web console listens (`None` when it is off).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(tars_console::Console::local_addr)
+    }
+
     /// The registry.
     pub fn registry(&self) -> &RegistryService {
         &self.registry
@@ -683,6 +710,9 @@ impl Node {
     /// Stops serving (connections close after their replies), then stops phase two and
     /// writes out the coordinator's store.
     pub fn shutdown(mut self) {
+        if let Some(mut console) = self.console.take() {
+            console.stop();
+        }
         if let Some(mut seata) = self.seata.take() {
             seata.stop();
         }
@@ -952,7 +982,7 @@ impl Program for Node {
     }
 
     /// `READY registry=<port> coordinator=<port>`, then ` seata=<port>` when the Seata front
-    /// end runs.
+    /// end runs and ` console=<port>` when the web console does.
     fn ready_line(&self) -> String {
         let port = |a: Option<SocketAddr>| a.map(|a| a.port()).unwrap_or_default();
         let mut line = format!(
@@ -962,6 +992,9 @@ impl Program for Node {
         );
         if let Some(seata) = self.seata_addr() {
             line.push_str(&format!(" seata={}", seata.port()));
+        }
+        if let Some(console) = self.console_addr() {
+            line.push_str(&format!(" console={}", console.port()));
         }
         line
     }
