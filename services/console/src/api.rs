@@ -85,8 +85,14 @@ pub(crate) fn router(state: State) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", get(logout))
-        .route("/assets/app.js", get(|| async { asset(assets::APP_JS, "text/javascript") }))
-        .route("/assets/style.css", get(|| async { asset(assets::STYLE_CSS, "text/css") }))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset(assets::APP_JS, "text/javascript") }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { asset(assets::STYLE_CSS, "text/css") }),
+        )
         .merge(protected)
         .with_state(state)
 }
@@ -112,11 +118,7 @@ fn page(name: &str, title: &str) -> Html<String> {
 
 /// A JSON error answer.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": message.into() })),
-    )
-        .into_response()
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
 async fn authenticate(Extract(state): Extract<State>, mut req: Request, next: Next) -> Response {
@@ -173,7 +175,9 @@ async fn logout() -> Response {
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("tars_console_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+        HeaderValue::from_static(
+            "tars_console_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
+        ),
     );
     response
 }
@@ -258,9 +262,7 @@ async fn overview(Extract(state): Extract<State>) -> Json<Overview> {
         let mut by_application = BTreeMap::new();
         for s in &sessions {
             *by_status.entry(status_name(s.status)).or_insert(0) += 1;
-            *by_application
-                .entry(s.application_id.clone())
-                .or_insert(0) += 1;
+            *by_application.entry(s.application_id.clone()).or_insert(0) += 1;
         }
         TransactionTotals {
             open: sessions.len(),
@@ -360,7 +362,13 @@ fn protocol(istcp: i32) -> &'static str {
 
 fn instance_view(i: &Instance, now_ms: i64) -> InstanceView {
     let e = &i.endpoint;
-    let mut endpoint = format!("{} -h {} -p {} -t {}", protocol(e.istcp), e.host, e.port, e.timeout);
+    let mut endpoint = format!(
+        "{} -h {} -p {} -t {}",
+        protocol(e.istcp),
+        e.host,
+        e.port,
+        e.timeout
+    );
     if e.auth_type != 0 {
         endpoint.push_str(&format!(" -e {}", e.auth_type));
     }
@@ -431,8 +439,7 @@ async fn registry(
         }
     }
     for o in &mut objects {
-        o.instances
-            .sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        o.instances.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         o.active = o.instances.iter().filter(|i| i.active).count();
         o.inactive = o.instances.len() - o.active;
     }
@@ -602,7 +609,10 @@ async fn transactions(
     let now_ms = wall_clock_ms();
     let min_age = q.min_age_ms.unwrap_or(0);
     let sessions = c.core.sessions_snapshot(|s| {
-        (statuses.is_empty() || statuses.iter().any(|w| w.eq_ignore_ascii_case(&status_name(s.status))))
+        (statuses.is_empty()
+            || statuses
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(&status_name(s.status))))
             && (application.is_empty() || s.application_id == application)
             && now_ms.saturating_sub(s.begin_time_ms) >= min_age
     });
@@ -681,7 +691,10 @@ async fn act(
         "retry" => Some(servant.retry_with(Some(&p), &x)),
         "stop-retrying" => {
             let fut = direct(|defer| servant.stop_retrying_with(defer, Some(&p), &x));
-            tokio::time::timeout(ACTION_TIMEOUT, fut).await.ok().flatten()
+            tokio::time::timeout(ACTION_TIMEOUT, fut)
+                .await
+                .ok()
+                .flatten()
         }
         "rollback" => {
             // Forcing a rollback is for undecided transactions only: a decided one is the
@@ -691,11 +704,17 @@ async fn act(
                 audit_refused("not undecided");
                 return error(
                     StatusCode::CONFLICT,
-                    format!("{xid} is not an undecided transaction ({})", status_name(status)),
+                    format!(
+                        "{xid} is not an undecided transaction ({})",
+                        status_name(status)
+                    ),
                 );
             }
             let fut = direct(|defer| servant.rollback_with(defer, Some(&p), &x));
-            tokio::time::timeout(ACTION_TIMEOUT, fut).await.ok().flatten()
+            tokio::time::timeout(ACTION_TIMEOUT, fut)
+                .await
+                .ok()
+                .flatten()
         }
         _ => {
             return error(

@@ -79,11 +79,13 @@ impl Auth {
         }
         for (i, t) in tokens.iter().enumerate() {
             if t.name.is_empty() {
-                return Err(ConsoleError::Config(format!("token #{} has no name", i + 1)));
+                return Err(ConsoleError::Config(format!(
+                    "token #{} has no name",
+                    i + 1
+                )));
             }
             let usable = t.token.len() >= 8
-                && t
-                    .token
+                && t.token
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
             if !usable {
@@ -188,17 +190,31 @@ mod tests {
         .expect("valid");
         let mut h = HeaderMap::new();
         assert_eq!(auth.caller(&h), None);
-        h.insert("authorization", "Bearer read-secret".parse().expect("header"));
+        h.insert(
+            "authorization",
+            "Bearer read-secret".parse().expect("header"),
+        );
         let c = auth.caller(&h).expect("viewer");
-        assert_eq!((c.name.as_str(), c.role, c.by_cookie), ("viewer", Role::Read, false));
-        h.insert("authorization", "Bearer wrong-secret".parse().expect("header"));
+        assert_eq!(
+            (c.name.as_str(), c.role, c.by_cookie),
+            ("viewer", Role::Read, false)
+        );
+        h.insert(
+            "authorization",
+            "Bearer wrong-secret".parse().expect("header"),
+        );
         assert_eq!(auth.caller(&h), None);
         let mut h = HeaderMap::new();
         h.insert(
             "cookie",
-            "a=b; tars_console_token=admin-secret".parse().expect("header"),
+            "a=b; tars_console_token=admin-secret"
+                .parse()
+                .expect("header"),
         );
         let c = auth.caller(&h).expect("ops");
-        assert_eq!((c.principal(), c.role, c.by_cookie), ("console:ops".into(), Role::Admin, true));
+        assert_eq!(
+            (c.principal(), c.role, c.by_cookie),
+            ("console:ops".into(), Role::Admin, true)
+        );
     }
 }

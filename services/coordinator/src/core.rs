@@ -985,9 +985,7 @@ impl TransactionCore {
             .filter(|s| keep(s))
             .cloned()
             .collect();
-        sessions.sort_by(|a, b| {
-            (a.begin_time_ms, &a.xid).cmp(&(b.begin_time_ms, &b.xid))
-        });
+        sessions.sort_by(|a, b| (a.begin_time_ms, &a.xid).cmp(&(b.begin_time_ms, &b.xid)));
         sessions
     }
 

@@ -48,10 +48,7 @@ pub const PRINCIPAL_CONTEXT_KEY: &str = "tars.access.principal";
 /// may name one — an in-process caller (no peer address: the node's own front ends and
 /// routers, set up by the node itself) or a connection whose principal `trusted` accepts —
 /// else the connection's own. An empty name is an anonymous caller.
-pub fn claimed_principal<'c>(
-    current: &'c Current,
-    trusted: impl Fn(&str) -> bool,
-) -> Option<&'c str> {
+pub fn claimed_principal(current: &Current, trusted: impl Fn(&str) -> bool) -> Option<&str> {
     let direct = current.principal();
     let may_name = current.peer_addr().is_none() || direct.is_some_and(trusted);
     match current.context().get(PRINCIPAL_CONTEXT_KEY) {

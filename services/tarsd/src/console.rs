@@ -21,8 +21,8 @@ fn sources(config: &NodeConfig, node: &Node) -> Sources {
     if let Some(parts) = node.cluster() {
         let etcd = parts.etcd().clone();
         cluster = Some(Arc::new(move || {
-            let status = tars_cluster::status::ClusterStatus::read(&etcd)
-                .map_err(|e| e.to_string())?;
+            let status =
+                tars_cluster::status::ClusterStatus::read(&etcd).map_err(|e| e.to_string())?;
             serde_json::to_value(&status).map_err(|e| e.to_string())
         }));
     }

@@ -324,7 +324,11 @@ fn the_api_needs_a_token_and_actions_need_an_admin() {
     let outcome: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(outcome["status"], "Rollbacked", "{outcome}");
     let list = api(addr, "/api/transactions?application=payments");
-    assert_eq!(list["transactions"].as_array().map(Vec::len), Some(0), "{list}");
+    assert_eq!(
+        list["transactions"].as_array().map(Vec::len),
+        Some(0),
+        "{list}"
+    );
     let (status, _) = http(
         addr,
         "GET",
@@ -457,7 +461,12 @@ async fn wait_for(c: &Client, script: &str) -> Res<()> {
 }
 
 async fn text(c: &Client, css: &str) -> Res<String> {
-    Ok(c.find(Locator::Css(css)).await?.text().await?.trim().to_owned())
+    Ok(c.find(Locator::Css(css))
+        .await?
+        .text()
+        .await?
+        .trim()
+        .to_owned())
 }
 
 async fn login(c: &Client, base: &str, token: &str) -> Res<()> {
@@ -474,12 +483,10 @@ async fn browse(addr: SocketAddr, driver_port: u16, seed: &Seed, shots: &Path) -
         serde_json::json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
             "--disable-dev-shm-usage", "--window-size=1400,1000"] }),
     );
-    let c = ClientBuilder::new(
-        hyper_util::client::legacy::connect::HttpConnector::new(),
-    )
-    .capabilities(caps)
-    .connect(&format!("http://127.0.0.1:{driver_port}"))
-    .await?;
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await?;
     let result = pages(&c, addr, seed, shots).await;
     let _ = c.close().await;
     result
@@ -542,26 +549,46 @@ async fn pages(c: &Client, addr: SocketAddr, seed: &Seed, shots: &Path) -> Res<(
                 i["endpoint"].as_str().unwrap_or_default()
             );
             let field = |f: &str| format!("{row} [data-field='{f}']");
-            let active = if i["active"] == Value::Bool(true) { "active" } else { "inactive" };
+            let active = if i["active"] == Value::Bool(true) {
+                "active"
+            } else {
+                "inactive"
+            };
             inactive += usize::from(active == "inactive");
             assert_eq!(text(c, &field("active")).await?, active);
-            assert_eq!(text(c, &field("health")).await?, i["health"].as_str().unwrap_or_default());
+            assert_eq!(
+                text(c, &field("health")).await?,
+                i["health"].as_str().unwrap_or_default()
+            );
             // The page shows an empty field as a dash.
             let shown = |v: &Value| match v.as_str().unwrap_or_default() {
                 "" => "—".to_owned(),
                 s => s.to_owned(),
             };
-            assert_eq!(text(c, &field("meta.region")).await?, shown(&i["meta"]["region"]));
-            assert_eq!(text(c, &field("meta.version")).await?, shown(&i["meta"]["version"]));
+            assert_eq!(
+                text(c, &field("meta.region")).await?,
+                shown(&i["meta"]["region"])
+            );
+            assert_eq!(
+                text(c, &field("meta.version")).await?,
+                shown(&i["meta"]["version"])
+            );
         }
     }
     assert!(inactive >= 1, "the stale instance is inactive: {r}");
     shot(c, shots, "registry").await?;
     // Filters: region and active only, as the API filters them.
-    c.find(Locator::Id("filter-region")).await?.send_keys("sz").await?;
+    c.find(Locator::Id("filter-region"))
+        .await?
+        .send_keys("sz")
+        .await?;
     c.find(Locator::Id("filter-active")).await?.click().await?;
-    c.execute("document.body.dataset.loaded = '0'", vec![]).await?;
-    c.find(Locator::Id("registry-filters-apply")).await?.click().await?;
+    c.execute("document.body.dataset.loaded = '0'", vec![])
+        .await?;
+    c.find(Locator::Id("registry-filters-apply"))
+        .await?
+        .click()
+        .await?;
     wait_for(
         c,
         "return document.getElementById('filter-region').value === 'sz' && \
@@ -586,13 +613,25 @@ async fn pages(c: &Client, addr: SocketAddr, seed: &Seed, shots: &Path) -> Res<(
     let txs = list["transactions"].as_array().cloned().unwrap_or_default();
     assert_eq!(c.find_all(Locator::Css("tr.tx")).await?.len(), txs.len());
     for t in &txs {
-        let row = format!("tr.tx[data-xid='{}']", t["xid"].as_str().unwrap_or_default());
+        let row = format!(
+            "tr.tx[data-xid='{}']",
+            t["xid"].as_str().unwrap_or_default()
+        );
         for (field, want) in [
-            ("status", t["status"].as_str().unwrap_or_default().to_owned()),
-            ("application", t["application"].as_str().unwrap_or_default().to_owned()),
+            (
+                "status",
+                t["status"].as_str().unwrap_or_default().to_owned(),
+            ),
+            (
+                "application",
+                t["application"].as_str().unwrap_or_default().to_owned(),
+            ),
             ("branches", t["branches"].to_string()),
         ] {
-            assert_eq!(text(c, &format!("{row} [data-field='{field}']")).await?, want);
+            assert_eq!(
+                text(c, &format!("{row} [data-field='{field}']")).await?,
+                want
+            );
         }
     }
     shot(c, shots, "transactions").await?;
@@ -613,7 +652,10 @@ async fn pages(c: &Client, addr: SocketAddr, seed: &Seed, shots: &Path) -> Res<(
     // The retrying transaction: stop its retries through the confirmation dialog.
     open(c, &base, &format!("/transactions/{}", seed.retrying)).await?;
     let d = api(addr, &format!("/api/transactions/{}", seed.retrying));
-    assert_eq!(text(c, "#tx-fields [data-field=status]").await?, "CommitRetrying");
+    assert_eq!(
+        text(c, "#tx-fields [data-field=status]").await?,
+        "CommitRetrying"
+    );
     for b in d["branch_list"].as_array().into_iter().flatten() {
         let row = format!("tr.branch[data-branch-id='{}']", b["id"]);
         assert_eq!(
@@ -649,7 +691,10 @@ async fn pages(c: &Client, addr: SocketAddr, seed: &Seed, shots: &Path) -> Res<(
     login(c, &base, READ_TOKEN).await?;
     open(c, &base, &format!("/transactions/{}", seed.retrying)).await?;
     let retry = c.find(Locator::Css("button[data-action='retry']")).await?;
-    assert!(retry.attr("disabled").await?.is_some(), "disabled for read-only");
+    assert!(
+        retry.attr("disabled").await?.is_some(),
+        "disabled for read-only"
+    );
     assert!(text(c, "#who").await?.contains("viewer (read)"));
     shot(c, shots, "transaction-read-only").await?;
     Ok(())

@@ -42,8 +42,13 @@ async function api(path, options) {
   return body;
 }
 
+// Replaces the page's content (absent parts, null, are left out).
+function show(...parts) {
+  main.replaceChildren(...parts.filter(p => p !== null && p !== undefined));
+}
+
 function showError(e) {
-  main.replaceChildren(el("p", { class: "error", id: "page-error" }, String(e.message || e)));
+  show(el("p", { class: "error", id: "page-error" }, String(e.message || e)));
 }
 
 function fmtTime(ms) {
@@ -159,7 +164,7 @@ async function overview() {
       sparkline(o.calls.history));
   }
   if (o.cluster) parts.push(...cluster(o.cluster));
-  main.replaceChildren(...parts);
+  show(...parts);
 }
 
 function cluster(c) {
@@ -233,7 +238,7 @@ async function registry() {
         el("td", { class: "meta" }, kv(i.meta, "meta")),
         el("td", { class: "meta" }, kv(i.load, "load")),
         el("td", { class: "meta" }, kv(i.endpoint_fields, "ep")))))));
-  main.replaceChildren(el("h1", {}, "Registry"), form,
+  show(el("h1", {}, "Registry"), form,
     el("p", { class: "muted" }, el("span", { id: "registry-total" }, r.total),
       ` instances · inactive after ${r.heartbeat_timeout_ms} ms without a heartbeat`),
     ...(objects.length ? objects : [el("p", { class: "muted", id: "registry-empty" }, "No instances match.")]));
@@ -277,7 +282,7 @@ async function transactions() {
     el("td", { class: "num", "data-field": "branches" }, t.branches),
     el("td", { class: "num", "data-field": "age", "data-value": t.age_ms }, fmtAge(t.age_ms)),
     el("td", { class: "num", "data-field": "retries" }, t.retry_attempts ?? "—")));
-  main.replaceChildren(el("h1", {}, "Transactions"), form,
+  show(el("h1", {}, "Transactions"), form,
     el("p", { class: "muted" }, el("span", { id: "tx-count" }, r.transactions.length), " open transactions match"),
     rows.length ? table(["XID", "Application", "Name", "Owner", "Status", { title: "Branches", num: true },
       { title: "Age", num: true }, { title: "Failed runs", num: true }], rows, { id: "tx-table" })
@@ -309,7 +314,7 @@ async function transaction() {
   try {
     t = await api("/api/transactions/" + encodeURIComponent(xid));
   } catch (e) {
-    main.replaceChildren(el("h1", {}, "Transaction ", el("code", {}, xid)),
+    show(el("h1", {}, "Transaction ", el("code", {}, xid)),
       el("p", { class: "error", id: "page-error" }, e.message),
       lastResult ? el("p", { class: "result", id: "action-result" }, lastResult) : null,
       el("p", {}, el("a", { href: "/transactions" }, "All transactions")));
@@ -338,7 +343,7 @@ async function transaction() {
     el("td", { class: "mono", "data-field": "client" }, b.client),
     el("td", {}, badge(b.status, /Failed/.test(b.status) ? "badge bad" : "badge", "status")),
     el("td", { class: "mono", "data-field": "lock_keys" }, b.lock_keys || "—")));
-  main.replaceChildren(
+  show(
     el("h1", {}, "Transaction ", el("code", { id: "tx-xid" }, t.xid)),
     lastResult ? el("p", { class: "result", id: "action-result" }, lastResult) : null,
     el("dl", { class: "kv card", id: "tx-fields" },
