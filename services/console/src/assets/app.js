@@ -359,7 +359,8 @@ async function transaction() {
       el("dt", {}, "Next retry"), el("dd", { id: "tx-next-retry" }, t.next_retry_in_ms === null ? "—" : "in " + fmtAge(t.next_retry_in_ms)),
       el("dt", {}, "Operator retry"), el("dd", {}, t.retried_at_ms ? fmtTime(t.retried_at_ms) : "—")),
     el("h2", {}, "Actions"),
-    actions.length ? el("div", { class: "buttons", id: "actions" }, actions)
+    actions.length ? el("div", { class: "buttons", id: "actions" }, actions,
+      who.role !== "admin" ? el("span", { class: "muted" }, " Actions need an admin token.") : null)
       : el("p", { class: "muted", id: "actions" }, "None in this status."),
     el("h2", {}, "Branches"),
     branches.length ? table([{ title: "Id", num: true }, "Type", "Resource", "Client", "Status", "Lock keys"], branches, { id: "branches" })
