@@ -21,8 +21,8 @@ pub use announce::{AnnounceError, AnnouncedServant, Announcement, Announcer};
 pub use current::{Caller, Current, Responder, Response, ResponseSink};
 pub use dispatch::{Dispatch, DispatchError, ServantError};
 pub use net::{
-    AdapterConfig, ConnectionStats, Endpoint, IoStats, Server, ServerConfig, ServerError,
-    StopHandle, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_BUFFERED,
+    AdapterConfig, ConnectionStats, Endpoint, IoStats, IoStatsSource, Server, ServerConfig,
+    ServerError, StopHandle, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_BUFFERED,
 };
 pub use servants::Servants;
 pub use signals::{ShutdownSignal, ShutdownSignals};

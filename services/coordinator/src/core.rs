@@ -973,3 +973,25 @@ fn set_branch(session: &mut GlobalSession, branch_id: i64, status: BranchStatus)
         b.status = status;
     }
 }
+
+/// Read-only views for operators (the web console): copies, taken under the session lock.
+impl TransactionCore {
+    /// Copies of the open sessions `keep` accepts, sorted by begin time then XID.
+    pub fn sessions_snapshot(&self, keep: impl Fn(&GlobalSession) -> bool) -> Vec<GlobalSession> {
+        let mut sessions: Vec<GlobalSession> = self
+            .sessions
+            .lock()
+            .values()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect();
+        sessions.sort_by(|a, b| (a.begin_time_ms, &a.xid).cmp(&(b.begin_time_ms, &b.xid)));
+        sessions
+    }
+
+    /// When an operator last retried `xid` (ms since the Unix epoch), if one did since this
+    /// start.
+    pub fn retried_at(&self, xid: &str) -> Option<i64> {
+        self.retried_at.lock().get(xid).copied()
+    }
+}

@@ -63,6 +63,16 @@ impl Default for DriverConfig {
 /// How long phase two is retried by default before it gives up: a day.
 pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(24 * 3600);
 
+/// The retry schedule of one transaction ([`PhaseTwoDriver::retry_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryState {
+    /// Phase-two runs that ended in a retry state since this start (or the last operator
+    /// retry).
+    pub attempts: u32,
+    /// How long until the retry task drives it again (zero: due now).
+    pub next_in: Duration,
+}
+
 /// Receives the status a transaction's phase two ended in (an end state, or a retry state).
 pub type Done = Box<dyn FnOnce(GlobalStatus) + Send>;
 
@@ -195,6 +205,21 @@ impl PhaseTwoDriver {
                 Err("the transaction is not retrying phase two")
             }
         }
+    }
+
+    /// What the retry task knows of `xid` (`None`: it has not failed a phase-two run since
+    /// this start, or its retries ended).
+    pub fn retry_state(&self, xid: &str) -> Option<RetryState> {
+        let b = *self.inner.backoff.lock().get(xid)?;
+        Some(RetryState {
+            attempts: b.attempts,
+            next_in: b.next.saturating_duration_since(Instant::now()),
+        })
+    }
+
+    /// Whether phase two of `xid` is being driven (or reserved for it) right now.
+    pub fn is_driving(&self, xid: &str) -> bool {
+        self.inner.driving.lock().contains_key(xid)
     }
 
     /// How many transactions are being driven right now.

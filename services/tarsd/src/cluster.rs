@@ -223,6 +223,11 @@ impl ClusterParts {
         &self.manager
     }
 
+    /// The etcd connection (for reading the cluster's status, as the console does).
+    pub fn etcd(&self) -> &Etcd {
+        &self.etcd
+    }
+
     /// Open transactions of the fragments led here.
     pub fn active_transactions(&self) -> usize {
         self.manager.active_transactions()

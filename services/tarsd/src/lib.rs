@@ -24,6 +24,7 @@
 
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod console;
 pub mod self_registration;
 pub mod stats;
 
@@ -71,6 +72,8 @@ pub struct NodeConfig {
     pub limits: LimitsSection,
     /// The statistics services on the registry adapter (`[stat]`, see [`stats`]).
     pub stat: tars_stat::StatConfig,
+    /// The web console (`[console]`; off unless a port is set).
+    pub console: tars_console::ConsoleConfig,
 }
 
 /// The `[limits]` section: what connections may cost the node. Unset fields keep the
@@ -229,6 +232,7 @@ impl Default for NodeConfig {
             security: SecuritySection::default(),
             limits: LimitsSection::default(),
             stat: tars_stat::StatConfig::default(),
+            console: tars_console::ConsoleConfig::default(),
         }
     }
 }
@@ -374,6 +378,9 @@ pub enum NodeError {
     /// The statistics store failed to open.
     #[error("stat: {0}")]
     Stat(#[from] tars_stat::StatError),
+    /// The web console did not start.
+    #[error("{0}")]
+    Console(#[from] tars_console::ConsoleError),
 }
 
 /// The coordinator side of a node.
@@ -393,6 +400,7 @@ pub struct Node {
     coordinator: CoordinatorPart,
     seata: Option<SeataFrontEnd>,
     stats: Option<stats::NodeStats>,
+    console: Option<tars_console::Console>,
 }
 
 impl std::fmt::Debug for Node {
@@ -415,6 +423,18 @@ impl Node {
     /// for python and go clients; Java clients routing by XID need that changed later.
     pub fn start(config: &NodeConfig) -> Result<Node, NodeError> {
         refuse_open_anonymous(config)?;
+        let mut node = Self::start_services(config)?;
+        match console::start(config, &node) {
+            Ok(c) => node.console = c,
+            Err(e) => {
+                node.shutdown();
+                return Err(e);
+            }
+        }
+        Ok(node)
+    }
+
+    fn start_services(config: &NodeConfig) -> Result<Node, NodeError> {
         match &config.cluster {
             None => Self::start_embedded(config),
             #[cfg(feature = "cluster")]
@@ -512,6 +532,7 @@ impl Node {
             coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
             seata: seata.map(|(front, _)| front),
             stats,
+            console: None,
         })
     }
 
@@ -609,6 +630,7 @@ impl Node {
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
             seata,
             stats,
+            console: None,
         })
     }
 
@@ -691,6 +713,11 @@ impl Node {
         self.seata.as_ref().map(SeataFrontEnd::local_addr)
     }
 
+    /// Where the web console listens (`None` when it is off).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(tars_console::Console::local_addr)
+    }
+
     /// The registry.
     pub fn registry(&self) -> &RegistryService {
         &self.registry
@@ -731,6 +758,9 @@ impl Node {
     /// Stops serving (connections close after their replies), then stops phase two and
     /// writes out the coordinator's store.
     pub fn shutdown(mut self) {
+        if let Some(mut console) = self.console.take() {
+            console.stop();
+        }
         if let Some(mut seata) = self.seata.take() {
             seata.stop();
         }
@@ -1003,7 +1033,7 @@ impl Program for Node {
     }
 
     /// `READY registry=<port> coordinator=<port>`, then ` seata=<port>` when the Seata front
-    /// end runs.
+    /// end runs and ` console=<port>` when the web console does.
     fn ready_line(&self) -> String {
         let port = |a: Option<SocketAddr>| a.map(|a| a.port()).unwrap_or_default();
         let mut line = format!(
@@ -1013,6 +1043,9 @@ impl Program for Node {
         );
         if let Some(seata) = self.seata_addr() {
             line.push_str(&format!(" seata={}", seata.port()));
+        }
+        if let Some(console) = self.console_addr() {
+            line.push_str(&format!(" console={}", console.port()));
         }
         line
     }

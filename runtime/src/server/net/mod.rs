@@ -25,4 +25,4 @@ mod udp;
 pub use crate::endpoint::{Endpoint, EndpointError};
 pub use config::{AdapterConfig, ServerConfig, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_BUFFERED};
 pub use server::{ConnectionStats, Server, ServerError, StopHandle};
-pub use stats::IoStats;
+pub use stats::{IoStats, IoStatsSource};

@@ -405,6 +405,12 @@ impl Server {
         self.counters.snapshot()
     }
 
+    /// A handle on the same counters as [`Server::io_stats`], for sampling them from
+    /// elsewhere while the server runs.
+    pub fn io_stats_source(&self) -> super::stats::IoStatsSource {
+        super::stats::IoStatsSource(self.counters.clone())
+    }
+
     /// A snapshot-able view of open connections per adapter (for `tars.connection`).
     pub fn connection_stats(&self) -> ConnectionStats {
         ConnectionStats {

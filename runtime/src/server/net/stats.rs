@@ -61,3 +61,15 @@ pub struct IoStats {
     /// unsent replies, bounded by `ServerConfig::max_buffered_bytes`.
     pub buffered_bytes: u64,
 }
+
+/// A handle on a server's live counters that outlives borrows of the server (a monitor
+/// thread samples it; [`crate::server::Server::io_stats_source`]).
+#[derive(Debug, Clone)]
+pub struct IoStatsSource(pub(crate) std::sync::Arc<IoCounters>);
+
+impl IoStatsSource {
+    /// The totals now (as [`crate::server::Server::io_stats`]).
+    pub fn snapshot(&self) -> IoStats {
+        self.0.snapshot()
+    }
+}

@@ -1,0 +1,62 @@
+//! The node's web console ([`tars_console`]): started after the node's services when
+//! `[console] port` is set, reading the node's registry, coordinator (embedded), cluster
+//! status (cluster mode) and server counters.
+
+use std::sync::Arc;
+
+use tars_console::{Console, ConsoleConfig, CoordinatorHandle, NodeInfo, Sources};
+
+use crate::{Node, NodeConfig, NodeError};
+
+/// What the console reads, from the running `node`.
+fn sources(config: &NodeConfig, node: &Node) -> Sources {
+    let coordinator = node.coordinator().map(|c| CoordinatorHandle {
+        core: c.core().clone(),
+        driver: c.driver().clone(),
+        servant: c.servant(),
+    });
+    #[allow(unused_mut)]
+    let mut cluster: Option<tars_console::ClusterStatusFn> = None;
+    #[cfg(feature = "cluster")]
+    if let Some(parts) = node.cluster() {
+        let etcd = parts.etcd().clone();
+        cluster = Some(Arc::new(move || {
+            let status =
+                tars_cluster::status::ClusterStatus::read(&etcd).map_err(|e| e.to_string())?;
+            serde_json::to_value(&status).map_err(|e| e.to_string())
+        }));
+    }
+    Sources {
+        node: NodeInfo {
+            mode: if config.cluster.is_some() {
+                "cluster"
+            } else {
+                "embedded"
+            }
+            .into(),
+            node_id: config
+                .cluster
+                .as_ref()
+                .map(|c| c.node_id.clone())
+                .unwrap_or_default(),
+            registry: node.registry_addr().map(|a| a.to_string()),
+            coordinator: node.coordinator_addr().map(|a| a.to_string()),
+            seata: node.seata_addr().map(|a| a.to_string()),
+            started_ms: tars_coordinator::session::wall_clock_ms(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        registry: Arc::clone(node.registry().registry()),
+        coordinator,
+        cluster,
+        io_stats: node.server.as_ref().map(|s| s.io_stats_source()),
+    }
+}
+
+/// Starts the console when `[console] port` is set (`None` otherwise).
+pub(crate) fn start(config: &NodeConfig, node: &Node) -> Result<Option<Console>, NodeError> {
+    let section: &ConsoleConfig = &config.console;
+    if section.port.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Console::start(section, sources(config, node))?))
+}
