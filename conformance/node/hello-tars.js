@@ -58,6 +58,7 @@ Test.Item.create = function (is) { return Test.Item._readFrom(is); };
 // TarsOutputStream/TarsInputStream/UniAttribute method suffix, `type` the class passed to
 // readers of containers and structs, `def` the default for plain values.
 const T = {
+  bool: { kind: 'Boolean', def: false },
   int: { kind: 'Int32', def: 0 },
   string: { kind: 'String', def: '' },
   bytes: { kind: 'Bytes', type: TarsStream.BinBuffer },
@@ -81,6 +82,7 @@ const METHODS = {
   lastNotify: { ret: T.string, params: [] },
   echoMood: { ret: T.mood, params: [['m', T.mood]] },
   echoRaw: { ret: T.raw, params: [['s', T.raw]] },
+  seenDyeing: { ret: T.bool, params: [['dyeKey', T.string, 'out']] },
 };
 Test.METHODS = METHODS;
 

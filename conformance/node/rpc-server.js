@@ -53,6 +53,12 @@ class HelloImpl extends Test.HelloImp {
   lastNotify(current) { current.sendResponse(this.last); }
   echoMood(current, m) { current.sendResponse(m); }
   echoRaw(current, s) { current.sendResponse(s); }
+  // What @tars/rpc makes of the request's dyeing: TarsCurrent.getDyeingObj() reads
+  // `iMessageType & 0x04` and status["STATUS_DYED_KEY"] (`key` is left out when empty).
+  seenDyeing(current) {
+    const dye = current.getDyeingObj();
+    current.sendResponse(dye.dyeing, dye.key || '');
+  }
 }
 
 const option = new TarsRpc.server.BindAdapterOption();

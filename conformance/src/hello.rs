@@ -109,4 +109,11 @@ impl Test::Hello for HelloImpl {
     fn echo_raw(&self, _c: &mut Current, s: TarsString) -> Result<TarsString, ServantError> {
         Ok(s)
     }
+
+    fn seen_dyeing(&self, c: &mut Current) -> Result<(bool, TarsString), ServantError> {
+        Ok(match c.dyeing_key() {
+            Some(key) => (true, key.into()),
+            None => (false, TarsString::default()),
+        })
+    }
 }
