@@ -1,5 +1,5 @@
 //! Call statistics as TarsCpp's `StatReport` keeps them: every completed call is counted per
-//! reporting period under a [`StatMicMsgHead`] and sent to the stat service
+//! reporting period under a [`StatMicMsgHead`](crate::protocol::tars::StatMicMsgHead) and sent to the stat service
 //! (`tars.tarsstat.StatObj`, `StatF.reportMicMsg(msg, bFromClient)`), together with the
 //! [`property`](crate::property) values (`PropertyF.reportPropMsg`).
 //!
