@@ -973,3 +973,15 @@ fn set_branch(session: &mut GlobalSession, branch_id: i64, status: BranchStatus)
         b.status = status;
     }
 }
+
+/// Read accessors for monitoring.
+impl TransactionCore {
+    /// Open transactions per status (statuses without any are left out).
+    pub fn open_by_status(&self) -> std::collections::BTreeMap<GlobalStatus, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for session in self.sessions.lock().values() {
+            *counts.entry(session.status).or_insert(0) += 1;
+        }
+        counts
+    }
+}

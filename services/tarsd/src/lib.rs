@@ -24,6 +24,7 @@
 
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod metrics;
 pub mod self_registration;
 pub mod stats;
 
@@ -71,6 +72,9 @@ pub struct NodeConfig {
     pub limits: LimitsSection,
     /// The statistics services on the registry adapter (`[stat]`, see [`stats`]).
     pub stat: tars_stat::StatConfig,
+    /// Prometheus `/metrics` on its own port (`[metrics]`, see [`metrics`]; off unless a port
+    /// is set).
+    pub metrics: metrics::MetricsSection,
 }
 
 /// The `[limits]` section: what connections may cost the node. Unset fields keep the
@@ -229,6 +233,7 @@ impl Default for NodeConfig {
             security: SecuritySection::default(),
             limits: LimitsSection::default(),
             stat: tars_stat::StatConfig::default(),
+            metrics: metrics::MetricsSection::default(),
         }
     }
 }
@@ -374,6 +379,9 @@ pub enum NodeError {
     /// The statistics store failed to open.
     #[error("stat: {0}")]
     Stat(#[from] tars_stat::StatError),
+    /// The `/metrics` endpoint did not start.
+    #[error("{0}")]
+    Metrics(#[from] tars_metrics::MetricsError),
 }
 
 /// The coordinator side of a node.
@@ -387,7 +395,8 @@ enum CoordinatorPart {
 
 /// A running node.
 pub struct Node {
-    server: Option<Server>,
+    server: metrics::SharedServer,
+    metrics: Option<tars_metrics::MetricsServer>,
     registration: Option<self_registration::SelfRegistration>,
     registry: RegistryService,
     coordinator: CoordinatorPart,
@@ -505,8 +514,25 @@ impl Node {
             }),
         )?;
         let stats = Self::node_stats(config, &registry, stat, registry_addr)?;
+        let server = Arc::new(parking_lot::Mutex::new(Some(server)));
+        let core = coordinator.core().clone();
+        let metrics = metrics::start(
+            &config.metrics,
+            config.host.as_deref(),
+            metrics::MetricsParts {
+                server: server.clone(),
+                registry: registry.registry().clone(),
+                stat: stats.as_ref().map(|s| s.service().clone()),
+                open_transactions: Arc::new({
+                    let core = core.clone();
+                    move || core.len()
+                }),
+                core: Some(core),
+            },
+        )?;
         Ok(Node {
-            server: Some(server),
+            server,
+            metrics,
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
@@ -580,6 +606,7 @@ impl Node {
             xid_address,
         )?;
         let manager = parts.manager().clone();
+        let metrics_manager = manager.clone();
         // A fragment carries up to the auto-grow threshold of open transactions.
         let fragment_capacity =
             usize::try_from(section.scheduler.autogrow_threshold).unwrap_or(usize::MAX);
@@ -602,8 +629,21 @@ impl Node {
             }),
         )?;
         let stats = Self::node_stats(config, &registry, stat, advertised(registry_addr)?)?;
+        let server = Arc::new(parking_lot::Mutex::new(Some(server)));
+        let metrics = metrics::start(
+            &config.metrics,
+            config.host.as_deref(),
+            metrics::MetricsParts {
+                server: server.clone(),
+                registry: registry.registry().clone(),
+                stat: stats.as_ref().map(|s| s.service().clone()),
+                open_transactions: Arc::new(move || metrics_manager.active_transactions()),
+                core: None,
+            },
+        )?;
         Ok(Node {
-            server: Some(server),
+            server,
+            metrics,
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
@@ -673,7 +713,14 @@ impl Node {
     }
 
     fn addr(&self, adapter: &str) -> Option<SocketAddr> {
-        self.server.as_ref()?.local_addr(adapter)
+        self.server.lock().as_ref()?.local_addr(adapter)
+    }
+
+    /// Where `/metrics` is served (`None` when `[metrics]` has no port).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(tars_metrics::MetricsServer::local_addr)
     }
 
     /// Where the registry listens.
@@ -743,7 +790,11 @@ impl Node {
             // refused as retryable, then forwarded by the others.
             parts.leave();
         }
-        if let Some(server) = self.server.take() {
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown();
+        }
+        let server = self.server.lock().take();
+        if let Some(server) = server {
             server.shutdown();
         }
         if let Some(stats) = &self.stats {
