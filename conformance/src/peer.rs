@@ -20,7 +20,7 @@ pub struct PeerRun {
 /// Checks that node and the npm peers are installed, with a message saying how to fix it.
 pub fn ensure_peers() -> Result<(), String> {
     let modules = crate_dir().join("node").join("node_modules").join("@tars");
-    for package in ["stream", "rpc"] {
+    for package in ["stream", "rpc", "monitor"] {
         let dir = modules.join(package);
         if !dir.join("package.json").exists() {
             return Err(format!(
@@ -113,4 +113,12 @@ pub fn node_server_command(script: &str, port: u16) -> Result<Command, String> {
     let mut command = node_command(script);
     command.arg(port.to_string());
     Ok(command)
+}
+
+/// The command that runs `node node/<script>` (without arguments), once the peers are
+/// installed; for scripts configured by their environment (e.g. `TARS_CONFIG`) that tests run
+/// as a `tars_test_support::ChildProcess`.
+pub fn node_script_command(script: &str) -> Result<Command, String> {
+    ensure_peers()?;
+    Ok(node_command(script))
 }

@@ -995,3 +995,15 @@ impl TransactionCore {
         self.retried_at.lock().get(xid).copied()
     }
 }
+
+/// Read accessors for monitoring.
+impl TransactionCore {
+    /// Open transactions per status (statuses without any are left out).
+    pub fn open_by_status(&self) -> std::collections::BTreeMap<GlobalStatus, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for session in self.sessions.lock().values() {
+            *counts.entry(session.status).or_insert(0) += 1;
+        }
+        counts
+    }
+}

@@ -48,7 +48,7 @@ fn sources(config: &NodeConfig, node: &Node) -> Sources {
         registry: Arc::clone(node.registry().registry()),
         coordinator,
         cluster,
-        io_stats: node.server.as_ref().map(|s| s.io_stats_source()),
+        io_stats: node.server.lock().as_ref().map(|s| s.io_stats_source()),
     }
 }
 

@@ -25,6 +25,7 @@
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod console;
+pub mod metrics;
 pub mod self_registration;
 pub mod stats;
 
@@ -74,6 +75,9 @@ pub struct NodeConfig {
     pub stat: tars_stat::StatConfig,
     /// The web console (`[console]`; off unless a port is set).
     pub console: tars_console::ConsoleConfig,
+    /// Prometheus `/metrics` on its own port (`[metrics]`, see [`metrics`]; off unless a port
+    /// is set).
+    pub metrics: metrics::MetricsSection,
 }
 
 /// The `[limits]` section: what connections may cost the node. Unset fields keep the
@@ -233,6 +237,7 @@ impl Default for NodeConfig {
             limits: LimitsSection::default(),
             stat: tars_stat::StatConfig::default(),
             console: tars_console::ConsoleConfig::default(),
+            metrics: metrics::MetricsSection::default(),
         }
     }
 }
@@ -381,6 +386,9 @@ pub enum NodeError {
     /// The web console did not start.
     #[error("{0}")]
     Console(#[from] tars_console::ConsoleError),
+    /// The `/metrics` endpoint did not start.
+    #[error("{0}")]
+    Metrics(#[from] tars_metrics::MetricsError),
 }
 
 /// The coordinator side of a node.
@@ -394,7 +402,8 @@ enum CoordinatorPart {
 
 /// A running node.
 pub struct Node {
-    server: Option<Server>,
+    server: metrics::SharedServer,
+    metrics: Option<tars_metrics::MetricsServer>,
     registration: Option<self_registration::SelfRegistration>,
     registry: RegistryService,
     coordinator: CoordinatorPart,
@@ -525,8 +534,25 @@ impl Node {
             }),
         )?;
         let stats = Self::node_stats(config, &registry, stat, registry_addr)?;
+        let server = Arc::new(parking_lot::Mutex::new(Some(server)));
+        let core = coordinator.core().clone();
+        let metrics = metrics::start(
+            &config.metrics,
+            config.host.as_deref(),
+            metrics::MetricsParts {
+                server: server.clone(),
+                registry: registry.registry().clone(),
+                stat: stats.as_ref().map(|s| s.service().clone()),
+                open_transactions: Arc::new({
+                    let core = core.clone();
+                    move || core.len()
+                }),
+                core: Some(core),
+            },
+        )?;
         Ok(Node {
-            server: Some(server),
+            server,
+            metrics,
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Embedded(Box::new(coordinator)),
@@ -601,6 +627,7 @@ impl Node {
             xid_address,
         )?;
         let manager = parts.manager().clone();
+        let metrics_manager = manager.clone();
         // A fragment carries up to the auto-grow threshold of open transactions.
         let fragment_capacity =
             usize::try_from(section.scheduler.autogrow_threshold).unwrap_or(usize::MAX);
@@ -623,8 +650,21 @@ impl Node {
             }),
         )?;
         let stats = Self::node_stats(config, &registry, stat, advertised(registry_addr)?)?;
+        let server = Arc::new(parking_lot::Mutex::new(Some(server)));
+        let metrics = metrics::start(
+            &config.metrics,
+            config.host.as_deref(),
+            metrics::MetricsParts {
+                server: server.clone(),
+                registry: registry.registry().clone(),
+                stat: stats.as_ref().map(|s| s.service().clone()),
+                open_transactions: Arc::new(move || metrics_manager.active_transactions()),
+                core: None,
+            },
+        )?;
         Ok(Node {
-            server: Some(server),
+            server,
+            metrics,
             registration: Some(registration),
             registry,
             coordinator: CoordinatorPart::Cluster(Box::new(parts)),
@@ -695,7 +735,14 @@ impl Node {
     }
 
     fn addr(&self, adapter: &str) -> Option<SocketAddr> {
-        self.server.as_ref()?.local_addr(adapter)
+        self.server.lock().as_ref()?.local_addr(adapter)
+    }
+
+    /// Where `/metrics` is served (`None` when `[metrics]` has no port).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(tars_metrics::MetricsServer::local_addr)
     }
 
     /// Where the registry listens.
@@ -773,7 +820,11 @@ impl Node {
             // refused as retryable, then forwarded by the others.
             parts.leave();
         }
-        if let Some(server) = self.server.take() {
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown();
+        }
+        let server = self.server.lock().take();
+        if let Some(server) = server {
             server.shutdown();
         }
         if let Some(stats) = &self.stats {
