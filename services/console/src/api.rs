@@ -11,14 +11,17 @@
 //! | `GET /api/transactions?status=&min_age_ms=&application=` | [`TransactionList`] (`status`: names, comma separated) |
 //! | `GET /api/transactions/{xid}` | [`TransactionDetail`] |
 //! | `POST /api/transactions/{xid}/{retry,stop-retrying,rollback}` | [`ActionOutcome`] (admin) |
+//! | `GET /stat` | the statistics page |
+//! | `GET /api/stat?minutes=&from=&to=&servant=&interface=&side=` | [`crate::stat::CallsView`] |
+//! | `GET /api/stat/properties?minutes=&from=&to=&module=&property=` | [`crate::stat::PropertiesView`] |
 //!
 //! Every route but the login and the assets needs an authenticated caller (unless the console
 //! is open): API calls without one are answered 401, pages redirect to the login form.
 //! Actions need the `admin` role (403 otherwise); with the cookie they also need the header
 //! `X-Tars-Console: 1` (the pages' script sends it), so other sites cannot post them.
 //!
-//! The statistics page (`/stat`, `/api/stat`) is to be added next to these routes by the stat
-//! crate's console part; the navigation has its slot in `assets/app.js` (`NAV`).
+//! The statistics routes are read-only ([`crate::stat`] describes them); without a
+//! [`crate::StatsSource`] (`[stat]` off) they answer 503.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +62,11 @@ impl State {
             rate,
         }
     }
+
+    /// The node's statistics, when it keeps them.
+    pub(crate) fn stats(&self) -> Option<Arc<dyn crate::StatsSource>> {
+        self.sources.stats.clone()
+    }
 }
 
 /// All routes.
@@ -74,13 +82,15 @@ pub(crate) fn router(state: State) -> Router {
             "/transactions/{xid}",
             get(|| async { page("transaction", "Transaction") }),
         )
-        // The statistics page (`/stat`) goes here, next to the other pages.
+        .route("/stat", get(|| async { page("stat", "Statistics") }))
         .route("/api/whoami", get(whoami))
         .route("/api/overview", get(overview))
         .route("/api/registry", get(registry))
         .route("/api/transactions", get(transactions))
         .route("/api/transactions/{xid}", get(transaction))
         .route("/api/transactions/{xid}/{action}", post(act))
+        .route("/api/stat", get(crate::stat::calls))
+        .route("/api/stat/properties", get(crate::stat::properties))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/login", get(login_page).post(login))
@@ -117,7 +127,7 @@ fn page(name: &str, title: &str) -> Html<String> {
 }
 
 /// A JSON error answer.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 

@@ -5,7 +5,9 @@
 //!   fragments in cluster mode, open transactions by status, calls per second), the registry
 //!   (objects and their instances with every metadata field) and the transactions (a filtered
 //!   list; a page per transaction with its branches, retries and row locks, and the operator's
-//!   actions).
+//!   actions), and the statistics (calls per minute, p50 / p99 latency, timeouts and
+//!   exceptions per servant and function, properties over time; SVG charts drawn by the
+//!   page's script).
 //! - A **JSON API** the pages read ([`api`] describes the routes).
 //! - **Authentication** ([`ConsoleConfig::tokens`]): bearer tokens (`Authorization: Bearer`)
 //!   or the login form's cookie; `read` tokens see everything, `admin` tokens also act. Without
@@ -24,6 +26,7 @@ pub mod api;
 mod assets;
 mod auth;
 mod rate;
+pub mod stat;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use tars_coordinator::servant::CoordinatorServantImpl;
 use tars_registry::registry::Registry;
 
 pub use auth::{Role, TokenConfig};
+pub use stat::{Answered, StatsSource};
 
 /// The `[console]` section of tarsd's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +121,8 @@ pub struct Sources {
     pub cluster: Option<ClusterStatusFn>,
     /// The node server's request counters (for calls per second).
     pub io_stats: Option<tars::server::IoStatsSource>,
+    /// The node's call statistics and properties (`None` when `[stat]` is off).
+    pub stats: Option<Arc<dyn StatsSource>>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -125,6 +131,7 @@ impl std::fmt::Debug for Sources {
             .field("node", &self.node)
             .field("coordinator", &self.coordinator.is_some())
             .field("cluster", &self.cluster.is_some())
+            .field("stats", &self.stats.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -1,12 +1,45 @@
 //! The node's web console ([`tars_console`]): started after the node's services when
 //! `[console] port` is set, reading the node's registry, coordinator (embedded), cluster
-//! status (cluster mode) and server counters.
+//! status (cluster mode), server counters and statistics ([`NodeStats`], a fan-out over the
+//! cluster's nodes in cluster mode).
 
 use std::sync::Arc;
 
-use tars_console::{Console, ConsoleConfig, CoordinatorHandle, NodeInfo, Sources};
+use tars_console::{
+    Answered, Console, ConsoleConfig, CoordinatorHandle, NodeInfo, Sources, StatsSource,
+};
+use tars_stat::{CallQuery, CallSeries, Catalog, PropertyQuery, PropertySeries};
 
+use crate::stats::{Fanout, NodeStats};
 use crate::{Node, NodeConfig, NodeError};
+
+fn answered<T>(f: Fanout<T>) -> Answered<T> {
+    Answered {
+        value: f.value,
+        failed: f.failed,
+    }
+}
+
+/// The console's statistics: this node's rollups and, in cluster mode, the other nodes'.
+impl StatsSource for NodeStats {
+    fn calls(&self, query: &CallQuery) -> Result<Answered<Vec<CallSeries>>, String> {
+        NodeStats::calls(self, query)
+            .map(answered)
+            .map_err(|e| e.to_string())
+    }
+
+    fn properties(&self, query: &PropertyQuery) -> Result<Answered<Vec<PropertySeries>>, String> {
+        NodeStats::properties(self, query)
+            .map(answered)
+            .map_err(|e| e.to_string())
+    }
+
+    fn catalog(&self, from_minute: i64, to_minute: i64) -> Result<Answered<Catalog>, String> {
+        NodeStats::catalog(self, from_minute, to_minute)
+            .map(answered)
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// What the console reads, from the running `node`.
 fn sources(config: &NodeConfig, node: &Node) -> Sources {
@@ -49,6 +82,9 @@ fn sources(config: &NodeConfig, node: &Node) -> Sources {
         coordinator,
         cluster,
         io_stats: node.server.lock().as_ref().map(|s| s.io_stats_source()),
+        stats: node
+            .stats()
+            .map(|s| Arc::new(s.clone()) as Arc<dyn StatsSource>),
     }
 }
 

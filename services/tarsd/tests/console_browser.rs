@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::Value;
 use tars::client::Communicator;
+use tars::protocol::tars::StatMicMsgBody;
+use tars::protocol::tars::StatMicMsgHead;
 use tars_protocols::tars::EndpointF;
 use tars_protocols::tarsrs::{DynamicMeta, HealthStatus, Instance, RegistryProxy, StaticMeta};
 use tars_protocols::tarstx::{BranchType, CoordinatorProxy, GlobalStatus, ResultCode};
@@ -476,7 +478,14 @@ async fn login(c: &Client, base: &str, token: &str) -> Res<()> {
     wait_for(c, "return document.body.dataset.loaded === '1'").await
 }
 
-async fn browse(addr: SocketAddr, driver_port: u16, seed: &Seed, shots: &Path) -> Res<()> {
+async fn browse(
+    addr: SocketAddr,
+    driver_port: u16,
+    seed: &Seed,
+    stats: &StatSeed,
+    node: &Node,
+    shots: &Path,
+) -> Res<()> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -487,7 +496,15 @@ async fn browse(addr: SocketAddr, driver_port: u16, seed: &Seed, shots: &Path) -
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{driver_port}"))
         .await?;
-    let result = pages(&c, addr, seed, shots).await;
+    let mut result = pages(&c, addr, seed, shots).await;
+    if result.is_ok() {
+        result = stat_pages(&c, addr, stats, shots).await;
+    }
+    if result.is_ok() {
+        let dead = dead_stat_node(node);
+        result = stat_failed_node(&c, addr, stats, shots).await;
+        drop(dead);
+    }
     let _ = c.close().await;
     result
 }
@@ -709,6 +726,8 @@ fn the_console_pages_in_a_browser() {
     let node = node(dir.path());
     let seed = seed(&node);
     let addr = node.console_addr().expect("console");
+    let stats = seed_stats(&node);
+    wait_for_reports(addr, &stats);
     let driver = Chromedriver::start(&chromedriver);
     let shots = screenshots_dir();
     println!("screenshots in {}", shots.display());
@@ -718,17 +737,835 @@ fn the_console_pages_in_a_browser() {
         .expect("runtime");
     let result = runtime.block_on(async {
         tokio::time::timeout(
-            Duration::from_secs(180),
-            browse(addr, driver.port, &seed, &shots),
+            Duration::from_secs(240),
+            browse(addr, driver.port, &seed, &stats, &node, &shots),
         )
         .await
     });
     drop(driver);
     drop(seed);
+    drop(stats);
     node.shutdown();
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => panic!("browser test: {e}"),
-        Err(_) => panic!("browser test: timed out after 180 s"),
+        Err(_) => panic!("browser test: timed out after 240 s"),
     }
+}
+
+// ---- Statistics ----
+
+/// The callee of the hand-made past minutes' reports.
+const ORDER_SERVER: &str = "Shop.OrderServer";
+/// The module of the hand-made past minutes' property.
+const ORDER_MODULE: &str = "Shop.Order";
+
+/// Statistics put in the node: real calls between a tars-rs client and server reporting to
+/// the node's StatObj / PropertyObj (this minute), and reports of earlier minutes added
+/// through the node's stat service (the servants stamp a report with its minute of arrival).
+struct StatSeed {
+    /// The range the checks read (minutes since the Unix epoch), fixed so that pages and API
+    /// answers cover the same minutes.
+    from: i64,
+    to: i64,
+    /// The callee of the real calls (`App.Server`, as reporters name it).
+    echo_server: String,
+    /// The client's module (properties).
+    client_module: String,
+    /// Per function of the real calls: successes, timeouts, exceptions the client saw.
+    workload: BTreeMap<&'static str, (u64, u64, u64)>,
+    /// The `queue` property values the client reported (Sum, Max policies).
+    queue: Vec<i32>,
+    /// Hand-made server-side reports: (function, minute) -> body.
+    past: BTreeMap<(String, i64), StatMicMsgBody>,
+    /// Hand-made `pending` property (Sum) per minute.
+    pending: BTreeMap<i64, i64>,
+    _echo: tars::server::Server,
+    _clients: (Communicator, Communicator),
+}
+
+fn order_body(k: i64, create: bool) -> StatMicMsgBody {
+    // Counts and times vary by minute and function; 5 and 50 ms buckets, one slow call.
+    let fast = i32::try_from(10 + 3 * k).unwrap_or(10) * if create { 2 } else { 1 };
+    let slow = i32::try_from(k % 3 + 1).unwrap_or(1);
+    let mut interval_count = BTreeMap::new();
+    interval_count.insert(5, fast);
+    interval_count.insert(50, slow);
+    interval_count.insert(200, 1);
+    StatMicMsgBody {
+        count: fast + slow + 1,
+        timeout_count: i32::from(k % 2 == 0),
+        exec_count: if create {
+            0
+        } else {
+            i32::try_from(k).unwrap_or(0)
+        },
+        interval_count,
+        total_rsp_time: i64::from(fast) * 4 + i64::from(slow) * 40 + 180,
+        max_rsp_time: 180,
+        min_rsp_time: 2,
+    }
+}
+
+fn seed_stats(node: &Node) -> StatSeed {
+    use tars::client::CallOptions;
+    use tars::property::Policy;
+    use tars::protocol::tars::{StatPropInfo, StatPropMsgBody, StatPropMsgHead};
+    use tars::server::{Servants, ServerConfig};
+    use tars_test_support::servants::Echo;
+    use tars_test_support::{proxy_string, serve_adapter};
+
+    let stats = node.stats().expect("[stat] is on by default");
+    let now = tars_stat::now_minute();
+    let port = node.registry_addr().expect("registry").port();
+    let report = |module: &str| tars::stat::StatConfig {
+        stat_obj: proxy_string(tars_stat::STAT_OBJ, port),
+        property_obj: proxy_string(tars_stat::PROPERTY_OBJ, port),
+        report_interval_ms: 200,
+        ..tars::stat::StatConfig::new(module)
+    };
+    // A tars-rs server reporting what it serves, and a client reporting what it calls.
+    let server_comm = Communicator::new().with_stat_report(report("Test.EchoServer"));
+    let server_stats = server_comm
+        .stat_reporter()
+        .expect("reporter")
+        .expect("configured");
+    let mut servants = Servants::new();
+    servants.add("Test.EchoServer.EchoObj", Arc::new(Echo::default()));
+    let (echo, echo_port) = serve_adapter(
+        0,
+        servants,
+        ServerConfig {
+            stats: Some(server_stats),
+            ..ServerConfig::default()
+        },
+        |a| a.threads = 2,
+    );
+    let client = Communicator::new().with_stat_report(report("Test.Client"));
+    let proxy = client
+        .string_to_proxy(&proxy_string("Test.EchoServer.EchoObj", echo_port))
+        .expect("proxy");
+    let opts = CallOptions::default();
+    let mut workload: BTreeMap<&'static str, (u64, u64, u64)> = BTreeMap::new();
+    for ms in [2, 2, 2, 2, 2, 25, 25, 25] {
+        let mut w = proxy.param_writer();
+        w.write(1, "ms", &ms);
+        proxy.invoke_sync("sleep", w, &opts).expect("sleep");
+        workload.entry("sleep").or_default().0 += 1;
+    }
+    for s in ["a", "bb", "ccc", "dddd"] {
+        let mut w = proxy.param_writer();
+        w.write(1, "s", &s.to_owned());
+        proxy.invoke_sync("echo", w, &opts).expect("echo");
+        workload.entry("echo").or_default().0 += 1;
+    }
+    for _ in 0..3 {
+        assert!(proxy
+            .invoke_sync("fail", proxy.param_writer(), &opts)
+            .is_err());
+        workload.entry("fail").or_default().2 += 1;
+    }
+    for _ in 0..2 {
+        let err = proxy
+            .invoke_sync(
+                "park",
+                proxy.param_writer(),
+                &CallOptions::new().timeout(Duration::from_millis(150)),
+            )
+            .expect_err("parked");
+        assert!(
+            matches!(err, tars::client::CallError::Timeout(_)),
+            "{err:?}"
+        );
+        workload.entry("park").or_default().1 += 1;
+    }
+    let reporter = client
+        .stat_reporter()
+        .expect("reporter")
+        .expect("configured");
+    let queue_property = reporter.property("queue", &[Policy::Sum, Policy::Max]);
+    let queue = vec![3, 9, 4];
+    for v in &queue {
+        queue_property.report(*v);
+    }
+
+    // Earlier minutes, server side, as if reported then.
+    let mut past = BTreeMap::new();
+    let mut pending = BTreeMap::new();
+    for k in 1..=5i64 {
+        let minute = now - k;
+        let mut msg = BTreeMap::new();
+        for (interface, create) in [("create", true), ("cancel", false)] {
+            if !create && k == 3 {
+                continue; // a minute without cancels
+            }
+            let head = StatMicMsgHead {
+                master_name: "Shop.Gateway@1.0".into(),
+                slave_name: ORDER_SERVER.into(),
+                interface_name: interface.into(),
+                master_ip: "127.0.0.1".into(),
+                slave_ip: "127.0.0.1".into(),
+                slave_port: 9100,
+                ..StatMicMsgHead::default()
+            };
+            let body = order_body(k, create);
+            past.insert((interface.to_owned(), minute), body.clone());
+            msg.insert(head, body);
+        }
+        stats
+            .service()
+            .report_calls(minute, false, &msg)
+            .expect("report calls");
+        let value = 100 + 17 * k;
+        pending.insert(minute, value);
+        let mut props = BTreeMap::new();
+        props.insert(
+            StatPropMsgHead {
+                module_name: ORDER_MODULE.into(),
+                ip: "127.0.0.1".into(),
+                property_name: "pending".into(),
+                ..StatPropMsgHead::default()
+            },
+            StatPropMsgBody {
+                v_info: vec![StatPropInfo {
+                    policy: "Sum".into(),
+                    value: value.to_string().into(),
+                }],
+            },
+        );
+        stats
+            .service()
+            .report_properties(minute, &props)
+            .expect("report properties");
+    }
+    StatSeed {
+        from: now - 10,
+        to: now + 5,
+        echo_server: "Test.EchoServer".into(),
+        client_module: "Test.Client".into(),
+        workload,
+        queue,
+        past,
+        pending,
+        _echo: echo,
+        _clients: (client, server_comm),
+    }
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(u64::MAX)
+}
+
+/// Waits until the node has every real report: the client's calls of each function and
+/// the property, and the server's calls.
+fn wait_for_reports(addr: SocketAddr, s: &StatSeed) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let client = api(
+            addr,
+            &format!(
+                "/api/stat?from={}&to={}&servant={}&side=client",
+                s.from, s.to, s.echo_server
+            ),
+        );
+        let server = api(
+            addr,
+            &format!(
+                "/api/stat?from={}&to={}&servant={}&side=server",
+                s.from, s.to, s.echo_server
+            ),
+        );
+        let props = api(
+            addr,
+            &format!(
+                "/api/stat/properties?from={}&to={}&module={}&property=queue",
+                s.from, s.to, s.client_module
+            ),
+        );
+        let seen = |v: &Value| -> BTreeMap<String, (u64, u64, u64)> {
+            v["series"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    let t = &x["totals"];
+                    (
+                        x["interface"].as_str().unwrap_or_default().to_owned(),
+                        (u(&t["successes"]), u(&t["timeouts"]), u(&t["exceptions"])),
+                    )
+                })
+                .collect()
+        };
+        let client_seen = seen(&client);
+        let want: BTreeMap<String, (u64, u64, u64)> = s
+            .workload
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
+        let server_calls: u64 = seen(&server).values().map(|(a, b, c)| a + b + c).sum();
+        let sums: BTreeMap<String, f64> = props["series"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                let total = x["points"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["value"].as_f64())
+                    .fold(0.0, |a, b| {
+                        if x["policy"] == "Max" {
+                            f64::max(a, b)
+                        } else {
+                            a + b
+                        }
+                    });
+                (x["policy"].as_str().unwrap_or_default().to_owned(), total)
+            })
+            .collect();
+        let queue_sum: i32 = s.queue.iter().sum();
+        let queue_max = s.queue.iter().copied().max().unwrap_or(0);
+        // The server answered every call but the parked ones.
+        let answered: u64 = want
+            .iter()
+            .filter(|(f, _)| f.as_str() != "park")
+            .map(|(_, (a, b, c))| a + b + c)
+            .sum();
+        if client_seen == want
+            && server_calls >= answered
+            && sums.get("Sum") == Some(&f64::from(queue_sum))
+            && sums.get("Max") == Some(&f64::from(queue_max))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reports did not arrive: client {client_seen:?} (want {want:?}), server \
+             {server_calls} calls (want >= {answered}), queue {sums:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The API answers what was reported: the client's workload per function, the hand-made
+/// minutes exactly (counts, max, p50 / p99 from their histograms), zeros for empty minutes,
+/// the properties; bad ranges are refused; a node that does not answer is named.
+#[test]
+fn the_stat_api_answers_what_was_reported() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = node(dir.path());
+    let s = seed_stats(&node);
+    let addr = node.console_addr().expect("console");
+    assert_eq!(http(addr, "GET", "/api/stat", &[], "").0, 401);
+    wait_for_reports(addr, &s);
+
+    // The hand-made minutes of one function, minute by minute.
+    let create = api(
+        addr,
+        &format!(
+            "/api/stat?from={}&to={}&servant={ORDER_SERVER}&interface=create",
+            s.from, s.to
+        ),
+    );
+    assert_eq!(create["side"], "server", "{create}");
+    let total = create["total"].as_array().expect("total");
+    assert_eq!(total.len() as i64, s.to - s.from, "a point per minute");
+    for m in total {
+        let minute = m["minute"].as_i64().expect("minute");
+        match s.past.get(&("create".to_owned(), minute)) {
+            Some(b) => {
+                assert_eq!(u(&m["successes"]), b.count as u64, "{m}");
+                assert_eq!(u(&m["timeouts"]), b.timeout_count as u64, "{m}");
+                assert_eq!(u(&m["exceptions"]), b.exec_count as u64, "{m}");
+                assert_eq!(m["max_ms"], b.max_rsp_time, "{m}");
+                let hist: BTreeMap<i32, i64> = b
+                    .interval_count
+                    .iter()
+                    .map(|(k, v)| (*k, i64::from(*v)))
+                    .collect();
+                for (field, q) in [("p50_ms", 0.5), ("p99_ms", 0.99)] {
+                    // (JSON numbers parse back within an ulp or two.)
+                    let want = tars_stat::rollup::quantile(&hist, q, b.max_rsp_time);
+                    let got = m[field].as_f64();
+                    assert!(
+                        matches!((got, want), (Some(g), Some(w)) if (g - w).abs() < 1e-9),
+                        "{field}: {got:?} != {want:?}, {m}"
+                    );
+                }
+                let avg = b.total_rsp_time as f64 / f64::from(b.count);
+                assert!((m["avg_ms"].as_f64().unwrap_or(-1.0) - avg).abs() < 1e-9);
+            }
+            None => {
+                assert_eq!(u(&m["calls"]), 0, "nothing reported in {minute}: {m}");
+                assert!(m["p50_ms"].is_null() && m["max_ms"].is_null(), "{m}");
+            }
+        }
+    }
+    // The catalog lists both callees and their functions, and the properties.
+    let servants = &create["servants"];
+    assert!(servants[ORDER_SERVER]
+        .as_array()
+        .is_some_and(|f| f.len() == 2));
+    let echo_functions = servants[&s.echo_server].as_array().expect("echo");
+    for f in s.workload.keys() {
+        assert!(echo_functions.iter().any(|x| x == f), "{f}: {servants}");
+    }
+    assert_eq!(create["properties"][ORDER_MODULE]["pending"][0], "Sum");
+    // Both functions of the hand-made callee: their sums per minute.
+    let order = api(
+        addr,
+        &format!(
+            "/api/stat?from={}&to={}&servant={ORDER_SERVER}",
+            s.from, s.to
+        ),
+    );
+    for m in order["total"].as_array().expect("total") {
+        let minute = m["minute"].as_i64().expect("minute");
+        let want: u64 = s
+            .past
+            .iter()
+            .filter(|((_, at), _)| *at == minute)
+            .map(|(_, b)| (b.count + b.timeout_count + b.exec_count) as u64)
+            .sum();
+        assert_eq!(u(&m["calls"]), want, "{minute}: {m}");
+    }
+    // The properties, minute by minute.
+    let pending = api(
+        addr,
+        &format!(
+            "/api/stat/properties?from={}&to={}&module={ORDER_MODULE}&property=pending",
+            s.from, s.to
+        ),
+    );
+    let points = pending["series"][0]["points"].as_array().expect("points");
+    assert_eq!(points.len() as i64, s.to - s.from);
+    for p in points {
+        let minute = p["minute"].as_i64().expect("minute");
+        match s.pending.get(&minute) {
+            Some(v) => assert_eq!(p["value"].as_f64(), Some(*v as f64), "{p}"),
+            None => assert!(p["value"].is_null(), "{p}"),
+        }
+    }
+    // Bad ranges.
+    let read = format!("Bearer {READ_TOKEN}");
+    for bad in [
+        "/api/stat?from=10&to=5",
+        "/api/stat?from=10",
+        "/api/stat?minutes=0",
+        "/api/stat?from=0&to=99999999",
+        "/api/stat?side=both",
+        "/api/stat?from=x&to=y",
+    ] {
+        let (status, body) = http(addr, "GET", bad, &[("Authorization", &read)], "");
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    // The default range: the last 15 minutes, up to the current one.
+    let recent = api(addr, "/api/stat");
+    let now = recent["now_minute"].as_i64().expect("now");
+    assert_eq!(recent["to_minute"].as_i64(), Some(now + 1));
+    assert_eq!(recent["from_minute"].as_i64(), Some(now + 1 - 15));
+    assert_eq!(recent["failed"].as_array().map(Vec::len), Some(0));
+
+    // A StatQueryObj the registry lists that does not answer: named, the rest still shown.
+    let dead = dead_stat_node(&node);
+    let answer = api(
+        addr,
+        &format!(
+            "/api/stat?from={}&to={}&servant={ORDER_SERVER}",
+            s.from, s.to
+        ),
+    );
+    assert_eq!(answer["failed"][0]["node"], "127.0.0.1:1", "{answer}");
+    assert_eq!(answer["series"].as_array().map(Vec::len), Some(2));
+    drop(dead);
+    drop(s);
+    node.shutdown();
+}
+
+/// A `tars.tarsstat.StatQueryObj` instance at 127.0.0.1:1 (nothing listens), kept active by
+/// heartbeats until dropped.
+struct DeadStatNode {
+    stop: Arc<AtomicBool>,
+    beats: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for DeadStatNode {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.beats.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn dead_stat_node(node: &Node) -> DeadStatNode {
+    let communicator = Communicator::new();
+    let port = node.registry_addr().expect("registry").port();
+    let registry = RegistryProxy::new(
+        communicator
+            .string_to_proxy(&format!(
+                "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {port} -t 3000"
+            ))
+            .expect("proxy"),
+    );
+    let dead = instance(tars_stat::STAT_QUERY_OBJ, 1, "sz", "0", "prod");
+    assert_eq!(registry.register_instance(&dead).expect("register"), 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let beats = std::thread::spawn(move || {
+        let _keep = communicator;
+        while !flag.load(Ordering::Relaxed) {
+            let _ = registry.heartbeat(
+                &dead.obj_name,
+                &dead.endpoint.host,
+                dead.endpoint.port,
+                &DynamicMeta::default(),
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    DeadStatNode {
+        stop,
+        beats: Some(beats),
+    }
+}
+
+/// Parses a number the page shows (`—` for none).
+fn shown_number(text: &str) -> Option<f64> {
+    text.trim().parse().ok()
+}
+
+/// The statistics page shows what `/api/stat?{query}` answers: every minute with calls, the
+/// totals, each series, the latency of each minute; and the side selected.
+async fn check_calls_page(c: &Client, addr: SocketAddr, query: &str) -> Res<Value> {
+    let s = api(addr, &format!("/api/stat?{query}"));
+    let total = s["total"].as_array().cloned().unwrap_or_default();
+    let active: Vec<&Value> = total.iter().filter(|m| u(&m["calls"]) > 0).collect();
+    assert_eq!(
+        c.find_all(Locator::Css("tr.stat-minute")).await?.len(),
+        active.len(),
+        "{query}"
+    );
+    for m in &active {
+        let row = format!("tr.stat-minute[data-minute='{}']", m["minute"]);
+        for f in ["calls", "successes", "timeouts", "exceptions"] {
+            assert_eq!(
+                text(c, &format!("{row} [data-field={f}]")).await?,
+                m[f].to_string(),
+                "{f} of {row} ({query})"
+            );
+        }
+        if u(&m["successes"]) > 0 {
+            let row = format!("tr.stat-latency[data-minute='{}']", m["minute"]);
+            for f in ["p50_ms", "p99_ms", "avg_ms"] {
+                let shown = shown_number(&text(c, &format!("{row} [data-field={f}]")).await?);
+                let want = m[f].as_f64();
+                assert!(
+                    matches!((shown, want), (Some(a), Some(b)) if (a - b).abs() <= 0.051),
+                    "{f} of {row}: page {shown:?}, API {want:?} ({query})"
+                );
+            }
+            assert_eq!(
+                text(c, &format!("{row} [data-field=max_ms]")).await?,
+                m["max_ms"].to_string()
+            );
+        }
+    }
+    for f in ["calls", "successes", "timeouts", "exceptions"] {
+        let sum: u64 = total.iter().map(|m| u(&m[f])).sum();
+        assert_eq!(
+            text(c, &format!("tr.stat-total [data-field={f}]")).await?,
+            sum.to_string(),
+            "total {f} ({query})"
+        );
+    }
+    let series = s["series"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        c.find_all(Locator::Css("tr.stat-series")).await?.len(),
+        series.len()
+    );
+    for x in &series {
+        let row = format!(
+            "tr.stat-series[data-servant='{}'][data-interface='{}']",
+            x["servant"].as_str().unwrap_or_default(),
+            x["interface"].as_str().unwrap_or_default()
+        );
+        for f in ["calls", "successes", "timeouts", "exceptions"] {
+            assert_eq!(
+                text(c, &format!("{row} [data-field={f}]")).await?,
+                x["totals"][f].to_string(),
+                "{f} of {row}"
+            );
+        }
+        for f in ["p50_ms", "p99_ms"] {
+            let shown = shown_number(&text(c, &format!("{row} [data-field={f}]")).await?);
+            match x["totals"][f].as_f64() {
+                Some(want) => assert!(
+                    shown.is_some_and(|a| (a - want).abs() <= 0.051),
+                    "{f} of {row}: page {shown:?}, API {want}"
+                ),
+                None => assert_eq!(shown, None, "{f} of {row}"),
+            }
+        }
+    }
+    // The chart has a bar per (minute, kind) with calls of that kind.
+    let bars = c
+        .find_all(Locator::Css("#chart-calls rect[data-series]"))
+        .await?
+        .len();
+    let kinds: usize = active
+        .iter()
+        .map(|m| {
+            ["successes", "timeouts", "exceptions"]
+                .iter()
+                .filter(|f| u(&m[**f]) > 0)
+                .count()
+        })
+        .sum();
+    assert_eq!(bars, kinds, "bars of {query}");
+    let side = c
+        .find(Locator::Id("stat-side"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    assert_eq!(side, s["side"].as_str().unwrap_or_default());
+    Ok(s)
+}
+
+/// The property charts show what `/api/stat/properties?{query}` answers.
+async fn check_properties_page(c: &Client, addr: SocketAddr, query: &str) -> Res<Value> {
+    let p = api(addr, &format!("/api/stat/properties?{query}"));
+    let series = p["series"].as_array().cloned().unwrap_or_default();
+    assert!(!series.is_empty(), "{p}");
+    assert_eq!(
+        c.find_all(Locator::Css("section.property")).await?.len(),
+        series.len()
+    );
+    for x in &series {
+        let section = format!(
+            "section.property[data-module='{}'][data-property='{}'][data-policy='{}']",
+            x["module"].as_str().unwrap_or_default(),
+            x["property"].as_str().unwrap_or_default(),
+            x["policy"].as_str().unwrap_or_default()
+        );
+        let reported: Vec<&Value> = x["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|pt| !pt["value"].is_null())
+            .collect();
+        assert_eq!(
+            c.find_all(Locator::Css(&format!("{section} tr.prop-minute")))
+                .await?
+                .len(),
+            reported.len()
+        );
+        assert_eq!(
+            c.find_all(Locator::Css(&format!("{section} svg circle")))
+                .await?
+                .len(),
+            reported.len(),
+            "a dot per reported minute"
+        );
+        for pt in reported {
+            let row = format!("{section} tr.prop-minute[data-minute='{}']", pt["minute"]);
+            let shown = shown_number(&text(c, &format!("{row} [data-field=value]")).await?);
+            let want = pt["value"].as_f64();
+            assert!(
+                matches!((shown, want), (Some(a), Some(b)) if (a - b).abs() <= 0.0051),
+                "{row}: page {shown:?}, API {want:?}"
+            );
+            assert_eq!(
+                text(c, &format!("{row} [data-field=raw]")).await?,
+                pt["raw"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(p)
+}
+
+/// Picks `value` in the select `id` and waits for the page to have rendered the query that
+/// includes `expect`.
+async fn choose(c: &Client, id: &str, value: &str, expect: &str) -> Res<()> {
+    c.find(Locator::Id(id))
+        .await?
+        .select_by_value(value)
+        .await?;
+    wait_for(
+        c,
+        &format!("return (document.body.dataset.statQuery || '').includes('{expect}')"),
+    )
+    .await
+}
+
+async fn stat_pages(c: &Client, addr: SocketAddr, s: &StatSeed, shots: &Path) -> Res<()> {
+    let base = format!("http://{addr}");
+    let range = format!("from={}&to={}", s.from, s.to);
+    // The default view: the last 15 minutes, every callee, the servers' reports.
+    open(c, &base, "/stat").await?;
+    check_calls_page(c, addr, "minutes=15").await?;
+    assert!(c
+        .find(Locator::Css("a.current[href='/stat']"))
+        .await
+        .is_ok());
+
+    // A fixed range (so the page and the API read the same minutes).
+    open(c, &base, &format!("/stat?{range}")).await?;
+    let all = check_calls_page(c, addr, &range).await?;
+    assert_eq!(all["side"], "server");
+    let servants: Vec<String> = all["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["servant"].as_str().map(str::to_owned))
+        .collect();
+    assert!(servants.iter().any(|x| x == ORDER_SERVER), "{all}");
+    assert!(servants.contains(&s.echo_server), "{all}");
+    // Property charts: the first module reported (alphabetically) and its first property.
+    let first_module = all["properties"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap_or_default();
+    assert_eq!(first_module, ORDER_MODULE);
+    check_properties_page(
+        c,
+        addr,
+        &format!("{range}&module={ORDER_MODULE}&property=pending"),
+    )
+    .await?;
+    shot(c, shots, "stat").await?;
+    c.execute(
+        "document.getElementById('stat-properties').scrollIntoView()",
+        vec![],
+    )
+    .await?;
+    shot(c, shots, "stat-properties-history").await?;
+
+    // Select the hand-made callee, then one function: the page follows, and shows what was
+    // reported for it minute by minute.
+    choose(
+        c,
+        "stat-servant",
+        ORDER_SERVER,
+        &format!("servant={ORDER_SERVER}"),
+    )
+    .await?;
+    check_calls_page(c, addr, &format!("{range}&servant={ORDER_SERVER}")).await?;
+    choose(c, "stat-interface", "cancel", "interface=cancel").await?;
+    let cancel = check_calls_page(
+        c,
+        addr,
+        &format!("{range}&servant={ORDER_SERVER}&interface=cancel"),
+    )
+    .await?;
+    for ((interface, minute), b) in &s.past {
+        if interface != "cancel" {
+            continue;
+        }
+        let row = format!("tr.stat-minute[data-minute='{minute}']");
+        assert_eq!(
+            text(c, &format!("{row} [data-field=exceptions]")).await?,
+            b.exec_count.to_string()
+        );
+        assert_eq!(
+            text(c, &format!("{row} [data-field=timeouts]")).await?,
+            b.timeout_count.to_string()
+        );
+        assert_eq!(
+            text(c, &format!("{row} [data-field=successes]")).await?,
+            b.count.to_string()
+        );
+    }
+    assert_eq!(
+        cancel["series"].as_array().map(Vec::len),
+        Some(1),
+        "{cancel}"
+    );
+    shot(c, shots, "stat-servant-interface").await?;
+
+    // The real calls as their client saw them: timeouts and exceptions of the workload.
+    choose(
+        c,
+        "stat-servant",
+        &s.echo_server,
+        &format!("servant={}", s.echo_server),
+    )
+    .await?;
+    choose(c, "stat-side", "client", "side=client").await?;
+    check_calls_page(
+        c,
+        addr,
+        &format!("{range}&servant={}&side=client", s.echo_server),
+    )
+    .await?;
+    for (f, (successes, timeouts, exceptions)) in &s.workload {
+        let row = format!(
+            "tr.stat-series[data-servant='{}'][data-interface='{f}']",
+            s.echo_server
+        );
+        for (field, want) in [
+            ("successes", successes),
+            ("timeouts", timeouts),
+            ("exceptions", exceptions),
+        ] {
+            assert_eq!(
+                text(c, &format!("{row} [data-field={field}]")).await?,
+                want.to_string(),
+                "{field} of {f}"
+            );
+        }
+    }
+    // The client's property, with its two policies.
+    choose(
+        c,
+        "stat-module",
+        &s.client_module,
+        &format!("module={}", s.client_module),
+    )
+    .await?;
+    let queue = check_properties_page(
+        c,
+        addr,
+        &format!("{range}&module={}&property=queue", s.client_module),
+    )
+    .await?;
+    assert_eq!(queue["series"].as_array().map(Vec::len), Some(2), "{queue}");
+    shot(c, shots, "stat-client-side").await?;
+    c.execute(
+        "document.getElementById('stat-properties').scrollIntoView()",
+        vec![],
+    )
+    .await?;
+    shot(c, shots, "stat-properties").await?;
+
+    // The range selector: the last 60 minutes.
+    choose(c, "stat-range", "60", "minutes=60").await?;
+    let last_hour = check_calls_page(
+        c,
+        addr,
+        &format!("minutes=60&servant={}&side=client", s.echo_server),
+    )
+    .await?;
+    assert_eq!(last_hour["total"].as_array().map(Vec::len), Some(60));
+    assert!(text(c, "#stat-selection").await?.contains("60 minutes"));
+    Ok(())
+}
+
+/// A node that does not answer is named on the page.
+async fn stat_failed_node(c: &Client, addr: SocketAddr, s: &StatSeed, shots: &Path) -> Res<()> {
+    let base = format!("http://{addr}");
+    let range = format!("from={}&to={}", s.from, s.to);
+    open(c, &base, &format!("/stat?{range}")).await?;
+    let answer = api(addr, &format!("/api/stat?{range}"));
+    let failed = answer["failed"].as_array().cloned().unwrap_or_default();
+    assert!(!failed.is_empty(), "{answer}");
+    for f in &failed {
+        let node = f["node"].as_str().unwrap_or_default();
+        let shown = text(c, &format!("#stat-failed li[data-node='{node}']")).await?;
+        assert!(shown.starts_with(node), "{shown}");
+    }
+    check_calls_page(c, addr, &range).await?;
+    shot(c, shots, "stat-failed-node").await?;
+    Ok(())
 }

@@ -2,12 +2,12 @@
 // textContent only.
 "use strict";
 
-// The navigation. The statistics page ("/stat", added with the stat crate) takes its place
-// after "Transactions".
+// The navigation.
 const NAV = [
   { page: "overview", href: "/", title: "Overview" },
   { page: "registry", href: "/registry", title: "Registry" },
   { page: "transactions", href: "/transactions", title: "Transactions" },
+  { page: "stat", href: "/stat", title: "Statistics" },
 ];
 
 const PAGE = document.body.dataset.page;
@@ -370,6 +370,248 @@ async function transaction() {
       : el("p", { class: "muted", id: "locks" }, "None."));
 }
 
+// ---- Statistics ----
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// The smallest 1, 2 or 5 times a power of ten at or above v (the y axis' top).
+function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function fmtMinute(minute) {
+  return new Date(minute * 60000).toISOString().slice(11, 16);
+}
+
+// A number for a table: integers as they are, others with `digits` decimals (`fixed`: always).
+function fmtNum(v, digits, fixed) {
+  if (v === null || v === undefined) return "—";
+  return Number.isInteger(v) && !fixed ? String(v) : v.toFixed(digits);
+}
+
+// A chart over minutes, as inline SVG: `bars` stacked per minute, or `lines` (null values
+// leave a gap); axes with their labels. opts: { id, minutes, yLabel, bars | lines }, each
+// series { name, color, values }.
+function chart(opts) {
+  const w = 660, h = 230, left = 56, right = 12, top = 26, bottom = 40;
+  const pw = w - left - right, ph = h - top - bottom;
+  const n = opts.minutes.length;
+  const series = opts.bars || opts.lines;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    if (opts.bars) max = Math.max(max, series.reduce((a, s) => a + (s.values[i] || 0), 0));
+    else for (const s of series) if (s.values[i] !== null) max = Math.max(max, s.values[i]);
+  }
+  const top_ = niceMax(max);
+  const slot = pw / Math.max(1, n);
+  const x = i => left + slot * (i + 0.5);
+  const y = v => top + ph - (v / top_) * ph;
+  const svg = svgEl("svg", { class: "chart", id: opts.id, width: w, height: h, viewBox: `0 0 ${w} ${h}`,
+    role: "img", "aria-label": opts.title });
+  // Grid and y axis.
+  for (let k = 0; k <= 4; k++) {
+    const v = (top_ * k) / 4;
+    svg.append(svgEl("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), stroke: k ? "#e4e8ef" : "#8a94a6" }));
+    svg.append(svgEl("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, fmtNum(v, 1)));
+  }
+  svg.append(svgEl("line", { x1: left, x2: left, y1: top, y2: top + ph, stroke: "#8a94a6" }));
+  svg.append(svgEl("text", { x: 14, y: top + ph / 2, transform: `rotate(-90 14 ${top + ph / 2})`,
+    "text-anchor": "middle", class: "axis-label" }, opts.yLabel));
+  // X axis: about six minute labels.
+  const every = Math.max(1, Math.ceil(n / 6));
+  for (let i = 0; i < n; i++) {
+    if (i % every !== 0 && i !== n - 1) continue;
+    svg.append(svgEl("line", { x1: x(i), x2: x(i), y1: top + ph, y2: top + ph + 4, stroke: "#8a94a6" }));
+    svg.append(svgEl("text", { x: x(i), y: top + ph + 16, "text-anchor": "middle", class: "tick" }, fmtMinute(opts.minutes[i])));
+  }
+  svg.append(svgEl("text", { x: left + pw / 2, y: h - 4, "text-anchor": "middle", class: "axis-label" }, "minute (UTC)"));
+  if (opts.bars) {
+    const bw = Math.max(1, Math.min(28, slot * 0.7));
+    for (let i = 0; i < n; i++) {
+      let base = 0;
+      for (const s of series) {
+        const v = s.values[i] || 0;
+        if (v > 0) {
+          const r = svgEl("rect", { x: x(i) - bw / 2, y: y(base + v), width: bw, height: y(base) - y(base + v),
+            fill: s.color, "data-series": s.name, "data-minute": opts.minutes[i], "data-value": v });
+          r.append(svgEl("title", {}, `${fmtMinute(opts.minutes[i])} ${s.name}: ${v}`));
+          svg.append(r);
+        }
+        base += v;
+      }
+    }
+  } else {
+    for (const s of series) {
+      let d = "", pen = false;
+      s.values.forEach((v, i) => {
+        if (v === null || v === undefined) { pen = false; return; }
+        d += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+        pen = true;
+        const c = svgEl("circle", { cx: x(i), cy: y(v), r: 3, fill: s.color, "data-series": s.name,
+          "data-minute": opts.minutes[i], "data-value": v });
+        c.append(svgEl("title", {}, `${fmtMinute(opts.minutes[i])} ${s.name}: ${fmtNum(v, 2)}`));
+        svg.append(c);
+      });
+      if (d) svg.append(svgEl("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.name }));
+    }
+  }
+  // Legend.
+  let lx = left;
+  for (const s of series) {
+    svg.append(svgEl("rect", { x: lx, y: 8, width: 10, height: 10, fill: s.color }));
+    const t = svgEl("text", { x: lx + 14, y: 17, class: "legend" }, s.name);
+    svg.append(t);
+    lx += 24 + s.name.length * 7;
+  }
+  return svg;
+}
+
+const RANGES = [15, 60, 360];
+
+function statParams() {
+  const q = new URLSearchParams(location.search);
+  const get = k => (q.get(k) || "").trim();
+  return { servant: get("servant"), interface: get("interface"), side: get("side"), minutes: get("minutes"),
+    from: get("from"), to: get("to"), module: get("module"), property: get("property") };
+}
+
+function setStatParams(p) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(p)) if (v) q.set(k, v);
+  history.replaceState(null, "", location.pathname + (q.toString() ? "?" + q : ""));
+}
+
+function rangeQuery(p) {
+  const q = new URLSearchParams();
+  if (p.from && p.to) { q.set("from", p.from); q.set("to", p.to); }
+  else q.set("minutes", p.minutes || "15");
+  return q;
+}
+
+function select(id, name, value, options, onchange) {
+  return el("label", {}, name, el("select", { id, onchange }, options.map(([v, text]) =>
+    el("option", { value: v, selected: v === value }, text))));
+}
+
+function failedNodes(failed) {
+  if (!failed || !failed.length) return null;
+  return el("div", { class: "result error", id: "stat-failed" }, "Nodes that did not answer (their rows are missing): ",
+    el("ul", {}, failed.map(f => el("li", { class: "failed-node", "data-node": f.node }, `${f.node}: ${f.error}`))));
+}
+
+async function stat() {
+  const p = statParams();
+  const q = rangeQuery(p);
+  if (p.servant) q.set("servant", p.servant);
+  if (p.interface) q.set("interface", p.interface);
+  if (p.side) q.set("side", p.side);
+  const s = await api("/api/stat?" + q);
+  const rerender = change => { Object.assign(p, change); setStatParams(p); stat().catch(showError); };
+  const servants = Object.keys(s.servants);
+  const interfaces = p.servant ? (s.servants[p.servant] || []) : [...new Set(Object.values(s.servants).flat())].sort();
+  const custom = p.from && p.to;
+  const form = el("form", { class: "filters", id: "stat-filters", onsubmit: e => e.preventDefault() },
+    select("stat-servant", "Servant", p.servant, [["", "(all)"], ...servants.map(v => [v, v])],
+      e => rerender({ servant: e.target.value, interface: "" })),
+    select("stat-interface", "Interface", p.interface, [["", "(all)"], ...interfaces.map(v => [v, v])],
+      e => rerender({ interface: e.target.value })),
+    select("stat-side", "Reported by", s.side, [["server", "server (callee)"], ["client", "client (caller)"]],
+      e => rerender({ side: e.target.value })),
+    select("stat-range", "Time range", custom ? "custom" : (p.minutes || "15"),
+      [...(custom ? [["custom", `${fmtMinute(+p.from)}–${fmtMinute(+p.to)} UTC`]] : []), ...RANGES.map(m => [String(m), `last ${m} minutes`])],
+      e => rerender({ minutes: e.target.value === "custom" ? p.minutes : e.target.value, from: "", to: "" })));
+  const minutes = s.total.map(m => m.minute);
+  const callsChart = chart({ id: "chart-calls", title: "Calls per minute", minutes, yLabel: "calls / minute", bars: [
+    { name: "successes", color: "#2e9d55", values: s.total.map(m => m.successes) },
+    { name: "timeouts", color: "#e09a1a", values: s.total.map(m => m.timeouts) },
+    { name: "exceptions", color: "#c8372d", values: s.total.map(m => m.exceptions) },
+  ] });
+  const latencyChart = chart({ id: "chart-latency", title: "Latency", minutes, yLabel: "ms", lines: [
+    { name: "p50", color: "#2456c7", values: s.total.map(m => m.p50_ms) },
+    { name: "p99", color: "#8e3bb5", values: s.total.map(m => m.p99_ms) },
+  ] });
+  const active = s.total.filter(m => m.calls > 0);
+  const sum = f => s.total.reduce((a, m) => a + m[f], 0);
+  const callRows = active.map(m => el("tr", { class: "stat-minute", "data-minute": m.minute },
+    el("td", {}, fmtMinute(m.minute)),
+    ["calls", "successes", "timeouts", "exceptions"].map(f => el("td", { class: "num", "data-field": f }, m[f]))));
+  const callTable = table(["Minute", { title: "Calls", num: true }, { title: "Successes", num: true },
+    { title: "Timeouts", num: true }, { title: "Exceptions", num: true }],
+  [...callRows, el("tr", { class: "stat-total" }, el("th", {}, "Total"),
+    ["calls", "successes", "timeouts", "exceptions"].map(f => el("th", { class: "num", "data-field": f }, sum(f))))],
+  { id: "stat-calls-table", class: "small" });
+  const latencyRows = active.filter(m => m.successes > 0).map(m => el("tr", { class: "stat-latency", "data-minute": m.minute },
+    el("td", {}, fmtMinute(m.minute)),
+    ["p50_ms", "p99_ms", "avg_ms"].map(f => el("td", { class: "num", "data-field": f, "data-value": m[f] }, fmtNum(m[f], 1, true))),
+    el("td", { class: "num", "data-field": "max_ms" }, fmtNum(m.max_ms, 0))));
+  const latencyTable = latencyRows.length
+    ? table(["Minute", { title: "p50 ms", num: true }, { title: "p99 ms", num: true }, { title: "avg ms", num: true },
+      { title: "max ms", num: true }], latencyRows, { id: "stat-latency-table", class: "small" })
+    : el("p", { class: "muted", id: "stat-latency-table" }, "No response times reported in this range.");
+  const seriesRows = s.series.map(x => el("tr", { class: "stat-series", "data-servant": x.servant, "data-interface": x.interface },
+    el("td", { class: "mono" }, el("a", { href: "#", "data-field": "servant", onclick: e => { e.preventDefault(); rerender({ servant: x.servant, interface: x.interface }); } }, x.servant)),
+    el("td", { class: "mono", "data-field": "interface" }, x.interface),
+    ["calls", "successes", "timeouts", "exceptions"].map(f => el("td", { class: "num", "data-field": f }, x.totals[f])),
+    el("td", { class: "num", "data-field": "p50_ms" }, fmtNum(x.totals.p50_ms, 1, true)),
+    el("td", { class: "num", "data-field": "p99_ms" }, fmtNum(x.totals.p99_ms, 1, true))));
+  const what = (p.servant || "every servant") + (p.interface ? " · " + p.interface : "") + ` · reported by the ${s.side}s`;
+  const parts = [
+    el("h1", {}, "Statistics"), form, failedNodes(s.failed),
+    el("p", { class: "muted", id: "stat-selection" }, what, ` · ${fmtMinute(s.from_minute)}–${fmtMinute(s.to_minute)} UTC`,
+      ` (${s.to_minute - s.from_minute} minutes, ${active.length} with calls)`),
+    el("div", { class: "charts" },
+      el("section", { class: "chart-box" }, el("h2", {}, "Calls per minute"), callsChart, callTable),
+      el("section", { class: "chart-box" }, el("h2", {}, "Latency"), latencyChart, latencyTable)),
+    el("h2", {}, "Servants and interfaces"),
+    seriesRows.length ? table(["Servant", "Interface", { title: "Calls", num: true }, { title: "Successes", num: true },
+      { title: "Timeouts", num: true }, { title: "Exceptions", num: true }, { title: "p50 ms", num: true },
+      { title: "p99 ms", num: true }], seriesRows, { id: "stat-series" })
+      : el("p", { class: "muted", id: "stat-series" }, "No calls reported in this range."),
+  ];
+  // Properties: one module and property at a time (the first reported unless chosen).
+  const modules = Object.keys(s.properties);
+  const module = p.module && s.properties[p.module] ? p.module : (modules[0] || "");
+  const props = module ? Object.keys(s.properties[module]) : [];
+  const property = p.property && props.includes(p.property) ? p.property : (props[0] || "");
+  parts.push(el("h2", {}, "Properties"));
+  if (!module) {
+    parts.push(el("p", { class: "muted", id: "stat-properties" }, "No properties reported in this range."));
+  } else {
+    const pq = rangeQuery(p);
+    pq.set("module", module);
+    pq.set("property", property);
+    const r = await api("/api/stat/properties?" + pq);
+    parts.push(el("form", { class: "filters", id: "prop-filters", onsubmit: e => e.preventDefault() },
+      select("stat-module", "Module", module, modules.map(v => [v, v]), e => rerender({ module: e.target.value, property: "" })),
+      select("stat-property", "Property", property, props.map(v => [v, v]), e => rerender({ module, property: e.target.value }))),
+    failedNodes(r.failed));
+    const boxes = r.series.map((x, i) => {
+      const reported = x.points.filter(pt => pt.value !== null);
+      return el("section", { class: "chart-box property", "data-module": x.module, "data-property": x.property, "data-policy": x.policy },
+        el("h2", {}, `${x.property} · ${x.policy}`),
+        chart({ id: `chart-prop-${i}`, title: `${x.module} ${x.property} ${x.policy}`, minutes: x.points.map(pt => pt.minute),
+          yLabel: x.policy, lines: [{ name: `${x.property} (${x.policy})`, color: "#2456c7", values: x.points.map(pt => pt.value) }] }),
+        table(["Minute", { title: "Value", num: true }, "Reported"], reported.map(pt =>
+          el("tr", { class: "prop-minute", "data-minute": pt.minute },
+            el("td", {}, fmtMinute(pt.minute)),
+            el("td", { class: "num", "data-field": "value", "data-value": pt.value }, fmtNum(pt.value, 2)),
+            el("td", { class: "mono", "data-field": "raw" }, pt.raw))), { class: "small" }));
+    });
+    parts.push(el("div", { class: "charts", id: "stat-properties" }, boxes));
+  }
+  show(...parts);
+  document.body.dataset.statQuery = q.toString() + (module ? `&module=${encodeURIComponent(module)}&property=${encodeURIComponent(property)}` : "");
+}
+
 async function start() {
   const nav = document.getElementById("nav");
   const current = PAGE === "transaction" ? "transactions" : PAGE;
@@ -379,7 +621,7 @@ async function start() {
     document.getElementById("who").replaceChildren(
       `${window.WHO.name} (${window.WHO.role})`, el("a", { href: "/logout" }, "sign out"));
   } catch (e) { showError(e); return; }
-  const pages = { overview, registry, transactions, transaction };
+  const pages = { overview, registry, transactions, transaction, stat };
   const render = pages[PAGE];
   if (!render) return;
   await render().catch(showError);
