@@ -55,9 +55,10 @@ run cargo run -q --locked -p tars-example-bank-transfer --bin bank-demo -- --tra
 run cargo build -q --locked -p tars-example-hello
 log="$(mktemp)"
 on_exit 'rm -f "$log"'
-bg target/debug/hello-server --port 0 --seconds 60 >"$log" 2>&1
+bin="${CARGO_TARGET_DIR:-target}/debug"
+bg "$bin/hello-server" --port 0 --seconds 60 >"$log" 2>&1
 for _ in $(seq 1 100); do grep -q '^READY' "$log" && break; sleep 0.1; done
 port="$(awk '/^READY/{print $2; exit}' "$log")"
 [ -n "$port" ] || { cat "$log"; echo "hello-server did not start"; exit 1; }
-run target/debug/hello-client --port "$port"
+run "$bin/hello-client" --port "$port"
 # The server is stopped by the exit handler.

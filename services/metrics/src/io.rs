@@ -40,6 +40,10 @@ type Read = dyn Fn() -> Option<ServerSnapshot> + Send + Sync;
 ///   received, response frames queued;
 /// - `tars_server_socket_reads_total`, `tars_server_socket_writes_total` (counters);
 /// - `tars_server_buffered_bytes` (gauge): partial requests and unsent replies held now;
+/// - `tars_server_queued_requests` (gauge): requests waiting in the adapters' queues plus
+///   inline requests in flight, now;
+/// - `tars_server_shed_total{reason="overload"|"queue_timeout"}` (counter): requests refused
+///   with -9, and answered -6;
 /// - `tars_server_udp_bad_datagrams_total`, `tars_server_udp_oversized_replies_total`,
 ///   `tars_server_udp_unsent_replies_total` (counters).
 #[derive(Clone)]
@@ -124,6 +128,31 @@ impl Collector for ServerIoSource {
                 MetricType::Gauge,
             )?;
             ConstGauge::new(i64::try_from(io.buffered_bytes).unwrap_or(i64::MAX)).encode(metric)?;
+        }
+        {
+            let metric = encoder.encode_descriptor(
+                "tars_server_queued_requests",
+                "Requests waiting in the adapters' queues plus inline requests in flight",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::try_from(io.queued_requests).unwrap_or(i64::MAX))
+                .encode(metric)?;
+        }
+        {
+            let mut metric = encoder.encode_descriptor(
+                "tars_server_shed",
+                "Requests shed: refused with -9 (overload) or answered -6 (queue timeout)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in [
+                ("overload", io.shed_overload),
+                ("queue_timeout", io.shed_queue_timeout),
+            ] {
+                let labels = [("reason", reason)];
+                ConstCounter::new(n).encode(metric.encode_family(&labels)?)?;
+            }
         }
         counter(
             &mut encoder,

@@ -99,3 +99,73 @@ fn a_servers_io_counters_are_scraped_as_they_are() {
         "stopped listening"
     );
 }
+
+#[test]
+fn shed_requests_and_the_work_in_flight_are_scraped() {
+    use tars::client::{block_on, CallOptions};
+    use tars::packet::ParamWriter;
+    let echo_servant = Arc::new(Echo::default());
+    let (server, port) = tars_test_support::serve_adapter(
+        0,
+        one_servant(OBJ, echo_servant.clone()),
+        tars::server::ServerConfig::default(),
+        |a| {
+            a.threads = 0;
+            a.queue_capacity = 1;
+            a.queue_timeout = Duration::from_millis(400);
+        },
+    );
+    let server = Arc::new(Mutex::new(server));
+    let source = {
+        let server = server.clone();
+        ServerIoSource::new(move || server.lock().ok().map(|s| ServerSnapshot::of(&s)))
+    };
+    let metrics =
+        MetricsServer::start("127.0.0.1:0".parse().expect("addr"), vec![Box::new(source)])
+            .expect("metrics server");
+    let p = proxy(OBJ, port);
+    let opts = CallOptions::new().timeout(Duration::from_secs(5));
+    // One parked call fills the inline adapter; the next is refused with -9.
+    let parked = p.invoke_async("park", ParamWriter::tars(), &opts);
+    tars_test_support::poll_until("the parked call", Duration::from_secs(2), || {
+        (value(&scrape(&metrics), "tars_server_queued_requests", &[]) == Some(1.0)).then_some(())
+    });
+    let refused = block_on(p.invoke_async("park", ParamWriter::tars(), &opts));
+    assert!(refused.is_err(), "past the bound");
+    let scraped = scrape(&metrics);
+    assert_eq!(
+        value(
+            &scraped,
+            "tars_server_shed_total",
+            &[("reason", "overload")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &scraped,
+            "tars_server_shed_total",
+            &[("reason", "queue_timeout")]
+        ),
+        Some(0.0)
+    );
+    // The parked call outlives the queue timeout: answered -6, no longer in flight.
+    assert!(block_on(parked).is_err(), "answered -6");
+    let scraped = scrape(&metrics);
+    assert_eq!(
+        value(
+            &scraped,
+            "tars_server_shed_total",
+            &[("reason", "queue_timeout")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&scraped, "tars_server_queued_requests", &[]),
+        Some(0.0)
+    );
+    let io = server.lock().expect("server").io_stats();
+    assert_eq!((io.shed_overload, io.shed_queue_timeout), (1, 1));
+    drop(echo_servant.parked());
+    metrics.shutdown();
+}

@@ -18,6 +18,7 @@ pub(crate) fn run(
     servants: Arc<Servants>,
     queue_timeout: Duration,
     observe: Arc<Observe>,
+    counters: Arc<super::stats::IoCounters>,
 ) {
     // Ends when every sender is gone (shutdown) and the queue is drained.
     while let Some(batch) = jobs.next() {
@@ -29,6 +30,7 @@ pub(crate) fn run(
         let mut frames = 0;
         for request in batch.requests {
             let response = if expired(&request, batch.received, queue_timeout) {
+                super::stats::IoCounters::add(&counters.shed_queue_timeout, 1);
                 (!request.is_oneway()).then(|| {
                     Response::error(
                         &request,

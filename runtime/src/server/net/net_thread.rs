@@ -116,12 +116,15 @@ impl CountedSink {
     }
 
     /// Answers -6 when nothing answered yet (the servant's later answer is then dropped).
-    fn expire(&self) {
-        if self.done() {
-            if let Some(response) = self.expired.lock().take() {
-                self.sink.send(response);
-            }
+    /// Whether it answered -6 (false: answered already).
+    fn expire(&self) -> bool {
+        if !self.done() {
+            return false;
         }
+        if let Some(response) = self.expired.lock().take() {
+            self.sink.send(response);
+        }
+        true
     }
 }
 
@@ -404,7 +407,9 @@ impl NetThread {
                 }
                 if let Some((_, sink)) = a.inline_pending.pop_front() {
                     if let Some(sink) = sink.upgrade() {
-                        sink.expire();
+                        if sink.expire() {
+                            IoCounters::add(&self.counters.shed_queue_timeout, 1);
+                        }
                     }
                 }
             }
@@ -702,6 +707,7 @@ impl NetThread {
             let in_flight = slot.inline_in_flight.fetch_add(1, Ordering::AcqRel);
             if in_flight >= slot.inline_capacity {
                 slot.inline_in_flight.fetch_sub(1, Ordering::AcqRel);
+                IoCounters::add(&self.counters.shed_overload, 1);
                 self.answer(
                     conn,
                     Response::error(&request, RetCode::Overload, "server overloaded"),
@@ -748,6 +754,7 @@ impl NetThread {
         if jobs.admit() {
             batch.push(request);
         } else if !request.is_oneway() {
+            IoCounters::add(&self.counters.shed_overload, 1);
             self.answer(
                 conn,
                 Response::error(&request, RetCode::Overload, "server overloaded"),

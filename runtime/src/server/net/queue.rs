@@ -28,7 +28,7 @@ pub(crate) struct JobBatch {
 #[derive(Clone)]
 pub(crate) struct JobQueue {
     tx: Sender<JobBatch>,
-    queued: Arc<AtomicUsize>,
+    pub(crate) queued: Arc<AtomicUsize>,
     admit_below: usize,
 }
 

@@ -252,14 +252,19 @@ impl Server {
                 let servants = a.servants.clone();
                 let timeout = a.queue_timeout;
                 let observe = observe.clone();
+                let counters = counters.clone();
                 business_threads.push(
                     std::thread::Builder::new()
                         .name(format!("tars-handle-{}-{t}", a.name))
-                        .spawn(move || handle::run(rx, servants, timeout, observe))?,
+                        .spawn(move || handle::run(rx, servants, timeout, observe, counters))?,
                 );
             }
             let connections = Arc::new(AtomicUsize::new(0));
             let inline_in_flight = Arc::new(AtomicUsize::new(0));
+            counters.queues.lock().push(super::stats::QueueGauge {
+                queued: tx.queued.clone(),
+                inline_in_flight: inline_in_flight.clone(),
+            });
             let per_ip = Arc::new(super::net_thread::PerIp::default());
             let auth = (a.endpoint.auth_type == 1).then(|| {
                 Arc::new(super::net_thread::AdapterAuth {

@@ -15,6 +15,21 @@ pub(crate) struct IoCounters {
     pub udp_unsent_replies: AtomicU64,
     /// Bytes the connections hold now: partial request frames and unsent replies.
     pub buffered: AtomicU64,
+    /// Requests refused with -9 (overload).
+    pub shed_overload: AtomicU64,
+    /// Requests answered -6 (waited past the queue timeout).
+    pub shed_queue_timeout: AtomicU64,
+    /// Per adapter: its business queue's requests waiting, and its inline requests in
+    /// flight (filled when the server starts).
+    pub queues: parking_lot::Mutex<Vec<QueueGauge>>,
+}
+
+/// The live depth of one adapter's work: queued requests (business threads) and inline
+/// requests not answered yet.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueGauge {
+    pub queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub inline_in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl IoCounters {
@@ -32,6 +47,17 @@ impl IoCounters {
             udp_oversized_replies: self.udp_oversized_replies.load(Ordering::Relaxed),
             udp_unsent_replies: self.udp_unsent_replies.load(Ordering::Relaxed),
             buffered_bytes: self.buffered.load(Ordering::Relaxed),
+            shed_overload: self.shed_overload.load(Ordering::Relaxed),
+            shed_queue_timeout: self.shed_queue_timeout.load(Ordering::Relaxed),
+            queued_requests: self
+                .queues
+                .lock()
+                .iter()
+                .map(|q| {
+                    (q.queued.load(Ordering::Relaxed) + q.inline_in_flight.load(Ordering::Relaxed))
+                        as u64
+                })
+                .sum(),
         }
     }
 }
@@ -60,6 +86,15 @@ pub struct IoStats {
     /// Bytes the connections hold at this moment (not a total): partial request frames and
     /// unsent replies, bounded by `ServerConfig::max_buffered_bytes`.
     pub buffered_bytes: u64,
+    /// Requests refused with -9 (overload: the queue past 4/5 of its capacity, or an inline
+    /// adapter at its bound of requests in flight, or the server stopping).
+    pub shed_overload: u64,
+    /// Requests answered -6: they waited in the queue past the queue timeout (or, inline,
+    /// were not answered within it).
+    pub shed_queue_timeout: u64,
+    /// Requests waiting in the adapters' queues plus inline requests in flight, at this
+    /// moment (not a total).
+    pub queued_requests: u64,
 }
 
 /// A handle on a server's live counters that outlives borrows of the server (a monitor
