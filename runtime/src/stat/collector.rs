@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -70,28 +69,19 @@ impl StatTarget {
     }
 }
 
-/// A target compared and hashed by identity: cheap on the hot path, and two targets with
-/// equal fields still merge when the period's heads are built.
-#[derive(Debug, Clone)]
-struct ByPtr(Arc<StatTarget>);
+/// A fast, randomly seeded hasher for the hot path's maps (foldhash).
+type Fast = foldhash::fast::RandomState;
 
-impl PartialEq for ByPtr {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-impl Eq for ByPtr {}
-impl Hash for ByPtr {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as usize).hash(state);
-    }
-}
+/// The outer key: the target by identity (cheap to hash; two targets with equal fields still
+/// merge when the period's heads are built) and the caller's address.
+type TargetKey = (usize, Option<IpAddr>);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    target: ByPtr,
-    interface: TarsString,
-    peer: Option<IpAddr>,
+/// One target's calls of the period: the target (kept alive for building its heads) and the
+/// outcomes per interface, looked up by `&str` so a hit clones nothing.
+#[derive(Debug)]
+struct PerTarget {
+    target: Arc<StatTarget>,
+    interfaces: HashMap<TarsString, Acc, Fast>,
 }
 
 /// One head's body while it is collected: fixed buckets, no allocation per call.
@@ -165,7 +155,7 @@ thread_local! {
 /// for a whole period is dropped.
 #[derive(Debug)]
 pub struct StatCollector {
-    shards: Box<[Mutex<HashMap<Key, Acc>>]>,
+    shards: Box<[Mutex<HashMap<TargetKey, PerTarget, Fast>>]>,
 }
 
 impl Default for StatCollector {
@@ -178,7 +168,9 @@ impl StatCollector {
     /// An empty collector with a shard per expected thread (16).
     pub fn new() -> StatCollector {
         StatCollector {
-            shards: (0..16).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..16)
+                .map(|_| Mutex::new(HashMap::with_hasher(Fast::default())))
+                .collect(),
         }
     }
 
@@ -191,16 +183,21 @@ impl StatCollector {
         outcome: CallOutcome,
     ) {
         let shard = SHARD.try_with(Cell::get).unwrap_or(0) % self.shards.len();
-        let key = Key {
-            target: ByPtr(target.clone()),
-            interface: interface.clone(),
-            peer,
-        };
-        self.shards[shard]
-            .lock()
-            .entry(key)
-            .or_default()
-            .add(outcome);
+        let mut map = self.shards[shard].lock();
+        let per = map
+            .entry((Arc::as_ptr(target) as usize, peer))
+            .or_insert_with(|| PerTarget {
+                target: target.clone(),
+                interfaces: HashMap::with_hasher(Fast::default()),
+            });
+        match per.interfaces.get_mut(interface.as_str()) {
+            Some(acc) => acc.add(outcome),
+            None => {
+                let mut acc = Acc::default();
+                acc.add(outcome);
+                per.interfaces.insert(interface.clone(), acc);
+            }
+        }
     }
 
     /// The period's statistics by head, leaving the collector empty for the next period.
@@ -209,15 +206,18 @@ impl StatCollector {
         let mut out: BTreeMap<StatMicMsgHead, StatMicMsgBody> = BTreeMap::new();
         for shard in self.shards.iter() {
             let mut map = shard.lock();
-            map.retain(|key, acc| {
-                if acc.count == 0 && acc.timeout == 0 && acc.exec == 0 {
-                    // Idle for a whole period: forget the head.
-                    return false;
-                }
-                let head = key.target.0.head(&key.interface, key.peer);
-                acc.merge_into(out.entry(head).or_default());
-                *acc = Acc::default();
-                true
+            map.retain(|(_, peer), per| {
+                per.interfaces.retain(|interface, acc| {
+                    if acc.count == 0 && acc.timeout == 0 && acc.exec == 0 {
+                        // Idle for a whole period: forget the head.
+                        return false;
+                    }
+                    let head = per.target.head(interface, *peer);
+                    acc.merge_into(out.entry(head).or_default());
+                    *acc = Acc::default();
+                    true
+                });
+                !per.interfaces.is_empty()
             });
         }
         out
