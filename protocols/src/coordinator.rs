@@ -266,6 +266,127 @@ pub mod tarstx {
             <Self as ::tars::TarsValue>::tars_default()
         }
     }
+    /// Which open transactions an operator lists (listTransactions).
+    #[derive(Debug, Clone, PartialEq, ::tars::TarsStruct)]
+    #[tars(class = "tarstx.TxFilter")]
+    pub struct TxFilter {
+        /// status names (Begin, CommitRetrying, ...), any case; empty: all
+        #[tars(tag = 0, optional)]
+        pub statuses: ::std::vec::Vec<::tars::TarsString>,
+        /// begun at least this long ago (0: any age)
+        #[tars(tag = 1, optional)]
+        pub min_age_ms: i64,
+        /// one application (empty: all)
+        #[tars(tag = 2, optional)]
+        pub application_id: ::tars::TarsString,
+        /// at most this many, oldest first (0: no limit)
+        #[tars(tag = 3, optional)]
+        pub limit: i32,
+    }
+    impl ::core::default::Default for TxFilter {
+        fn default() -> Self {
+            <Self as ::tars::TarsValue>::tars_default()
+        }
+    }
+    /// An open transaction as an operator sees it.
+    #[derive(Debug, Clone, PartialEq, ::tars::TarsStruct)]
+    #[tars(class = "tarstx.TxSummary")]
+    pub struct TxSummary {
+        /// `xid` (tag 0).
+        #[tars(tag = 0, require)]
+        pub xid: ::tars::TarsString,
+        /// `applicationId` (tag 1).
+        #[tars(tag = 1, optional)]
+        pub application_id: ::tars::TarsString,
+        /// `transactionName` (tag 2).
+        #[tars(tag = 2, optional)]
+        pub transaction_name: ::tars::TarsString,
+        /// the principal that began it (empty: anonymous)
+        #[tars(tag = 3, optional)]
+        pub owner: ::tars::TarsString,
+        /// `status` (tag 4).
+        #[tars(tag = 4, optional, default = GlobalStatus::UnKnown)]
+        pub status: GlobalStatus,
+        /// whether branches may still register
+        #[tars(tag = 5, optional)]
+        pub active: bool,
+        /// ms since the Unix epoch
+        #[tars(tag = 6, optional)]
+        pub begin_time_ms: i64,
+        /// `timeoutMs` (tag 7).
+        #[tars(tag = 7, optional)]
+        pub timeout_ms: i64,
+        /// `branchCount` (tag 8).
+        #[tars(tag = 8, optional)]
+        pub branch_count: i32,
+        /// failed phase-two runs since the leader started (-1: none)
+        #[tars(tag = 9, optional, default = -1)]
+        pub retry_attempts: i32,
+        /// when the retry task drives it next, from now (-1: not scheduled)
+        #[tars(tag = 10, optional, default = -1)]
+        pub next_retry_in_ms: i64,
+        /// whether phase two runs right now
+        #[tars(tag = 11, optional)]
+        pub driving: bool,
+    }
+    impl ::core::default::Default for TxSummary {
+        fn default() -> Self {
+            <Self as ::tars::TarsValue>::tars_default()
+        }
+    }
+    /// A branch of a transaction, as an operator sees it.
+    #[derive(Debug, Clone, PartialEq, ::tars::TarsStruct)]
+    #[tars(class = "tarstx.TxBranch")]
+    pub struct TxBranch {
+        /// `branchId` (tag 0).
+        #[tars(tag = 0, require)]
+        pub branch_id: i64,
+        /// `branchType` (tag 1).
+        #[tars(tag = 1, optional, default = BranchType::AT)]
+        pub branch_type: BranchType,
+        /// `resourceId` (tag 2).
+        #[tars(tag = 2, optional)]
+        pub resource_id: ::tars::TarsString,
+        /// `clientId` (tag 3).
+        #[tars(tag = 3, optional)]
+        pub client_id: ::tars::TarsString,
+        /// `status` (tag 4).
+        #[tars(tag = 4, optional, default = BranchStatus::Unknown)]
+        pub status: BranchStatus,
+        /// `lockKeys` (tag 5).
+        #[tars(tag = 5, optional)]
+        pub lock_keys: ::tars::TarsString,
+        /// `applicationData` (tag 6).
+        #[tars(tag = 6, optional)]
+        pub application_data: ::tars::TarsString,
+    }
+    impl ::core::default::Default for TxBranch {
+        fn default() -> Self {
+            <Self as ::tars::TarsValue>::tars_default()
+        }
+    }
+    /// An open transaction in full (describeTransaction).
+    #[derive(Debug, Clone, PartialEq, ::tars::TarsStruct)]
+    #[tars(class = "tarstx.TxDetail")]
+    pub struct TxDetail {
+        /// `summary` (tag 0).
+        #[tars(tag = 0, require)]
+        pub summary: TxSummary,
+        /// in registration order
+        #[tars(tag = 1, optional)]
+        pub branches: ::std::vec::Vec<TxBranch>,
+        /// AT row locks held (resource^^^table^^^pk)
+        #[tars(tag = 2, optional)]
+        pub locks: ::std::vec::Vec<::tars::TarsString>,
+        /// when an operator last retried it (0: not since the leader started)
+        #[tars(tag = 3, optional)]
+        pub retried_at_ms: i64,
+    }
+    impl ::core::default::Default for TxDetail {
+        fn default() -> Self {
+            <Self as ::tars::TarsValue>::tars_default()
+        }
+    }
     /// Server side of IDL interface `Coordinator`: implement it and host it with [`CoordinatorServant`].
     ///
     ///
@@ -345,6 +466,21 @@ pub mod tarstx {
             current: &mut ::tars::server::Current,
             xid: ::tars::TarsString,
         ) -> ::core::result::Result<(TxResult, GlobalStatus), ::tars::server::ServantError>;
+        /// `listTransactions(filter, out transactions)`.
+        fn list_transactions(
+            &self,
+            current: &mut ::tars::server::Current,
+            filter: TxFilter,
+        ) -> ::core::result::Result<
+            (TxResult, ::std::vec::Vec<TxSummary>),
+            ::tars::server::ServantError,
+        >;
+        /// `describeTransaction(xid, out detail)`.
+        fn describe_transaction(
+            &self,
+            current: &mut ::tars::server::Current,
+            xid: ::tars::TarsString,
+        ) -> ::core::result::Result<(TxResult, TxDetail), ::tars::server::ServantError>;
     }
     /// Dispatches requests to a [`Coordinator`] implementation.
     pub struct CoordinatorServant<T>(pub ::std::sync::Arc<T>);
@@ -361,8 +497,10 @@ pub mod tarstx {
                 "branchRegister",
                 "branchReport",
                 "commit",
+                "describeTransaction",
                 "getStatus",
                 "globalReport",
+                "listTransactions",
                 "lockQuery",
                 "retry",
                 "rollback",
@@ -473,6 +611,20 @@ pub mod tarstx {
                     out.write(2, "status", &status);
                     ::core::result::Result::Ok(())
                 }
+                "listTransactions" => {
+                    let filter: TxFilter = params.read(1, "filter")?;
+                    let (ret, transactions) = self.0.list_transactions(current, filter)?;
+                    out.write_return(&ret);
+                    out.write(2, "transactions", &transactions);
+                    ::core::result::Result::Ok(())
+                }
+                "describeTransaction" => {
+                    let xid: ::tars::TarsString = params.read(1, "xid")?;
+                    let (ret, detail) = self.0.describe_transaction(current, xid)?;
+                    out.write_return(&ret);
+                    out.write(2, "detail", &detail);
+                    ::core::result::Result::Ok(())
+                }
                 other => ::core::result::Result::Err(::tars::server::DispatchError::NoFunc(
                     ::std::string::ToString::to_string(other),
                 )),
@@ -573,6 +725,28 @@ pub mod tarstx {
             let mut out = responder.result_writer();
             out.write_return(ret);
             out.write(2, "status", status);
+            responder.send_ok(out);
+        }
+        /// Sends the deferred reply of `listTransactions`.
+        pub fn list_transactions(
+            responder: ::tars::server::Responder,
+            ret: &TxResult,
+            transactions: &::std::vec::Vec<TxSummary>,
+        ) {
+            let mut out = responder.result_writer();
+            out.write_return(ret);
+            out.write(2, "transactions", transactions);
+            responder.send_ok(out);
+        }
+        /// Sends the deferred reply of `describeTransaction`.
+        pub fn describe_transaction(
+            responder: ::tars::server::Responder,
+            ret: &TxResult,
+            detail: &TxDetail,
+        ) {
+            let mut out = responder.result_writer();
+            out.write_return(ret);
+            out.write(2, "detail", detail);
             responder.send_ok(out);
         }
     }
@@ -1908,6 +2082,236 @@ pub mod tarstx {
                 params,
                 &options,
                 |reply| ::tars::client::Reply::decode(reply, Self::stop_retrying_results),
+                callback,
+            )
+        }
+        fn list_transactions_request(
+            &self,
+            filter: &TxFilter,
+        ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
+            let mut params = self.proxy.param_writer();
+            params.write(1, "filter", filter);
+            let options = self.options.clone();
+            (params, options)
+        }
+        fn list_transactions_results(
+            reply: &::tars::client::ReplyBody,
+        ) -> ::core::result::Result<(TxResult, ::std::vec::Vec<TxSummary>), ::tars::client::CallError>
+        {
+            let mut reader = reply.reader();
+            let ret: TxResult = reader.read_return()?;
+            let transactions: ::std::vec::Vec<TxSummary> = reader.read(2, "transactions")?;
+            ::core::result::Result::Ok((ret, transactions))
+        }
+        /// Calls `listTransactions(filter, out transactions)` and waits for the reply.
+        pub fn list_transactions(
+            &self,
+            filter: &TxFilter,
+        ) -> ::core::result::Result<(TxResult, ::std::vec::Vec<TxSummary>), ::tars::client::CallError>
+        {
+            let (params, options) = self.list_transactions_request(filter);
+            let reply = self
+                .proxy
+                .invoke_sync("listTransactions", params, &options)?;
+            Self::list_transactions_results(&reply)
+        }
+        /// Calls `listTransactions(filter, out transactions)`; the future resolves with the reply.
+        pub fn list_transactions_async(
+            &self,
+            filter: &TxFilter,
+        ) -> ::tars::client::CallFuture<(TxResult, ::std::vec::Vec<TxSummary>)> {
+            let (params, options) = self.list_transactions_request(filter);
+            self.proxy
+                .call_async("listTransactions", params, &options, |reply| {
+                    Self::list_transactions_results(&reply)
+                })
+        }
+        /// Calls `listTransactions(filter, out transactions)`; `callback` runs with the reply on an async-callback thread.
+        pub fn list_transactions_callback(
+            &self,
+            filter: &TxFilter,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        (TxResult, ::std::vec::Vec<TxSummary>),
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.list_transactions_request(filter);
+            self.proxy.call_callback(
+                "listTransactions",
+                params,
+                &options,
+                |reply| Self::list_transactions_results(&reply),
+                callback,
+            )
+        }
+        /// Calls `listTransactions(filter, out transactions)` one-way: no reply is awaited.
+        pub fn list_transactions_oneway(
+            &self,
+            filter: &TxFilter,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            let (params, options) = self.list_transactions_request(filter);
+            self.proxy
+                .invoke_oneway("listTransactions", params, &options)
+        }
+        /// Calls `listTransactions(filter, out transactions)` and waits for the reply, returned with the response context.
+        pub fn list_transactions_reply(
+            &self,
+            filter: &TxFilter,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, ::std::vec::Vec<TxSummary>)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.list_transactions_request(filter);
+            let reply = self
+                .proxy
+                .invoke_sync("listTransactions", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::list_transactions_results)
+        }
+        /// Calls `listTransactions(filter, out transactions)`; the future resolves with the reply and the response context.
+        pub fn list_transactions_reply_async(
+            &self,
+            filter: &TxFilter,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, ::std::vec::Vec<TxSummary>)>>
+        {
+            let (params, options) = self.list_transactions_request(filter);
+            self.proxy
+                .call_async("listTransactions", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::list_transactions_results)
+                })
+        }
+        /// Calls `listTransactions(filter, out transactions)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn list_transactions_reply_callback(
+            &self,
+            filter: &TxFilter,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, ::std::vec::Vec<TxSummary>)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.list_transactions_request(filter);
+            self.proxy.call_callback(
+                "listTransactions",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::list_transactions_results),
+                callback,
+            )
+        }
+        fn describe_transaction_request(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> (::tars::packet::ParamWriter, ::tars::client::CallOptions) {
+            let mut params = self.proxy.param_writer();
+            params.write_string_bytes(1, "xid", xid.as_ref());
+            let options = self.options.clone();
+            (params, options)
+        }
+        fn describe_transaction_results(
+            reply: &::tars::client::ReplyBody,
+        ) -> ::core::result::Result<(TxResult, TxDetail), ::tars::client::CallError> {
+            let mut reader = reply.reader();
+            let ret: TxResult = reader.read_return()?;
+            let detail: TxDetail = reader.read(2, "detail")?;
+            ::core::result::Result::Ok((ret, detail))
+        }
+        /// Calls `describeTransaction(xid, out detail)` and waits for the reply.
+        pub fn describe_transaction(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(TxResult, TxDetail), ::tars::client::CallError> {
+            let (params, options) = self.describe_transaction_request(xid);
+            let reply = self
+                .proxy
+                .invoke_sync("describeTransaction", params, &options)?;
+            Self::describe_transaction_results(&reply)
+        }
+        /// Calls `describeTransaction(xid, out detail)`; the future resolves with the reply.
+        pub fn describe_transaction_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<(TxResult, TxDetail)> {
+            let (params, options) = self.describe_transaction_request(xid);
+            self.proxy
+                .call_async("describeTransaction", params, &options, |reply| {
+                    Self::describe_transaction_results(&reply)
+                })
+        }
+        /// Calls `describeTransaction(xid, out detail)`; `callback` runs with the reply on an async-callback thread.
+        pub fn describe_transaction_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<(TxResult, TxDetail), ::tars::client::CallError>,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.describe_transaction_request(xid);
+            self.proxy.call_callback(
+                "describeTransaction",
+                params,
+                &options,
+                |reply| Self::describe_transaction_results(&reply),
+                callback,
+            )
+        }
+        /// Calls `describeTransaction(xid, out detail)` one-way: no reply is awaited.
+        pub fn describe_transaction_oneway(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<(), ::tars::client::CallError> {
+            let (params, options) = self.describe_transaction_request(xid);
+            self.proxy
+                .invoke_oneway("describeTransaction", params, &options)
+        }
+        /// Calls `describeTransaction(xid, out detail)` and waits for the reply, returned with the response context.
+        pub fn describe_transaction_reply(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::core::result::Result<
+            ::tars::client::Reply<(TxResult, TxDetail)>,
+            ::tars::client::CallError,
+        > {
+            let (params, options) = self.describe_transaction_request(xid);
+            let reply = self
+                .proxy
+                .invoke_sync("describeTransaction", params, &options)?;
+            ::tars::client::Reply::decode(reply, Self::describe_transaction_results)
+        }
+        /// Calls `describeTransaction(xid, out detail)`; the future resolves with the reply and the response context.
+        pub fn describe_transaction_reply_async(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+        ) -> ::tars::client::CallFuture<::tars::client::Reply<(TxResult, TxDetail)>> {
+            let (params, options) = self.describe_transaction_request(xid);
+            self.proxy
+                .call_async("describeTransaction", params, &options, |reply| {
+                    ::tars::client::Reply::decode(reply, Self::describe_transaction_results)
+                })
+        }
+        /// Calls `describeTransaction(xid, out detail)`; `callback` runs with the reply and the response context on an async-callback thread.
+        pub fn describe_transaction_reply_callback(
+            &self,
+            xid: impl ::core::convert::AsRef<[u8]>,
+            callback: impl ::core::ops::FnOnce(
+                    ::core::result::Result<
+                        ::tars::client::Reply<(TxResult, TxDetail)>,
+                        ::tars::client::CallError,
+                    >,
+                ) + ::core::marker::Send
+                + 'static,
+        ) {
+            let (params, options) = self.describe_transaction_request(xid);
+            self.proxy.call_callback(
+                "describeTransaction",
+                params,
+                &options,
+                |reply| ::tars::client::Reply::decode(reply, Self::describe_transaction_results),
                 callback,
             )
         }

@@ -9,7 +9,8 @@ use tars::server::{Current, ServantError, Servants};
 use tars::{TarsStruct, Writer};
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, Coordinator, CoordinatorProxy, CoordinatorServant, GlobalStatus,
-    ResultCode, TransactionExceptionCode as Code, TxResult,
+    ResultCode, TransactionExceptionCode as Code, TxBranch, TxDetail, TxFilter, TxResult,
+    TxSummary,
 };
 
 #[test]
@@ -156,6 +157,77 @@ impl Coordinator for Tc {
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Err(ServantError::unknown("operator calls are not faked"))
     }
+    /// One transaction per status the filter names (none: `Begin`), its application the
+    /// filter's, at most `limit`.
+    fn list_transactions(
+        &self,
+        _current: &mut Current,
+        filter: TxFilter,
+    ) -> Result<(TxResult, Vec<TxSummary>), ServantError> {
+        let statuses = if filter.statuses.is_empty() {
+            vec!["Begin".into()]
+        } else {
+            filter.statuses.clone()
+        };
+        let mut out: Vec<TxSummary> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| TxSummary {
+                xid: format!("x{i}:{s}").into(),
+                application_id: filter.application_id.clone(),
+                status: if s.as_str() == "CommitRetrying" {
+                    GlobalStatus::CommitRetrying
+                } else {
+                    GlobalStatus::Begin
+                },
+                begin_time_ms: filter.min_age_ms,
+                ..TxSummary::default()
+            })
+            .collect();
+        if filter.limit > 0 {
+            out.truncate(filter.limit as usize);
+        }
+        Ok((ok(), out))
+    }
+    fn describe_transaction(
+        &self,
+        _current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, TxDetail), ServantError> {
+        if xid.as_str() == "gone" {
+            return Ok((
+                TxResult {
+                    code: ResultCode::Failed,
+                    error: Code::GlobalTransactionNotExist,
+                    message: "gone has ended (Committed)".into(),
+                },
+                TxDetail::default(),
+            ));
+        }
+        Ok((
+            ok(),
+            TxDetail {
+                summary: TxSummary {
+                    xid: xid.clone(),
+                    status: GlobalStatus::CommitRetrying,
+                    retry_attempts: 3,
+                    next_retry_in_ms: 1500,
+                    branch_count: 1,
+                    ..TxSummary::default()
+                },
+                branches: vec![TxBranch {
+                    branch_id: 7,
+                    branch_type: BranchType::TCC,
+                    resource_id: "Bank.Account.ParticipantObj".into(),
+                    status: BranchStatus::PhaseTwo_CommitFailed_Retryable,
+                    application_data: "{\"amount\":5}".into(),
+                    ..TxBranch::default()
+                }],
+                locks: vec!["db^^^t^^^1".into()],
+                retried_at_ms: 42,
+            },
+        ))
+    }
 }
 
 #[test]
@@ -196,5 +268,101 @@ fn coordinator_calls_round_trip() {
     assert_eq!(
         tc.commit(&xid).expect("commit"),
         (ok(), GlobalStatus::Committed)
+    );
+}
+
+#[test]
+fn operator_reads_round_trip() {
+    let mut s = Servants::new();
+    s.add(
+        "tars.tarscoordinator.CoordinatorObj",
+        Arc::new(CoordinatorServant::new(Tc)),
+    );
+    let invoker = Arc::new(LocalInvoker::new(Arc::new(s)));
+    let tc = CoordinatorProxy::new(ServantProxy::new(
+        "tars.tarscoordinator.CoordinatorObj",
+        invoker,
+    ));
+    let (r, listed) = tc
+        .list_transactions(&TxFilter {
+            statuses: vec![
+                "Begin".into(),
+                "CommitRetrying".into(),
+                "Rollbacking".into(),
+            ],
+            min_age_ms: 1234,
+            application_id: "bank".into(),
+            limit: 2,
+        })
+        .expect("list");
+    assert_eq!(r.code, ResultCode::Success);
+    let seen: Vec<(&str, GlobalStatus, &str, i64)> = listed
+        .iter()
+        .map(|t| {
+            (
+                t.xid.as_str(),
+                t.status,
+                t.application_id.as_str(),
+                t.begin_time_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("x0:Begin", GlobalStatus::Begin, "bank", 1234),
+            (
+                "x1:CommitRetrying",
+                GlobalStatus::CommitRetrying,
+                "bank",
+                1234
+            )
+        ]
+    );
+    // Unset retry fields keep their declared "none" (-1) across the wire.
+    assert_eq!(
+        (listed[0].retry_attempts, listed[0].next_retry_in_ms),
+        (-1, -1)
+    );
+    // An empty filter is a valid one.
+    let (_, listed) = tc.list_transactions(&TxFilter::default()).expect("list");
+    assert_eq!(listed.len(), 1);
+
+    let (r, detail) = tc.describe_transaction("x1").expect("describe");
+    assert_eq!(r.code, ResultCode::Success);
+    assert_eq!(detail.summary.xid.as_str(), "x1");
+    assert_eq!(
+        (
+            detail.summary.retry_attempts,
+            detail.summary.next_retry_in_ms
+        ),
+        (3, 1500)
+    );
+    assert_eq!(detail.branches.len(), 1);
+    let b = &detail.branches[0];
+    assert_eq!(
+        (
+            b.branch_id,
+            b.branch_type,
+            b.status,
+            b.application_data.as_str()
+        ),
+        (
+            7,
+            BranchType::TCC,
+            BranchStatus::PhaseTwo_CommitFailed_Retryable,
+            "{\"amount\":5}"
+        )
+    );
+    assert_eq!(detail.locks, vec![TarsString::from("db^^^t^^^1")]);
+    assert_eq!(detail.retried_at_ms, 42);
+    let (r, _) = tc.describe_transaction("gone").expect("describe");
+    assert_eq!(
+        (r.code, r.error, r.message.as_str()),
+        (
+            ResultCode::Failed,
+            Code::GlobalTransactionNotExist,
+            "gone has ended (Committed)"
+        )
     );
 }

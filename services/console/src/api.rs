@@ -20,6 +20,10 @@
 //! Actions need the `admin` role (403 otherwise); with the cookie they also need the header
 //! `X-Tars-Console: 1` (the pages' script sends it), so other sites cannot post them.
 //!
+//! Transactions are read and driven through the embedded coordinator's servant, or in cluster
+//! mode through [`crate::TransactionSource`] (every node's leaders; see
+//! [`crate::transactions`]).
+//!
 //! The statistics routes are read-only ([`crate::stat`] describes them); without a
 //! [`crate::StatsSource`] (`[stat]` off) they answer 503.
 
@@ -35,13 +39,16 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use tars_coordinator::servant::direct;
-use tars_coordinator::session::{wall_clock_ms, BranchSession, GlobalSession};
+use tars_coordinator::session::wall_clock_ms;
 use tars_protocols::tarsrs::{Instance, InstanceFilter};
-use tars_protocols::tarstx::{GlobalStatus, ResultCode, TxResult};
+use tars_protocols::tarstx::{
+    GlobalStatus, ResultCode, TransactionExceptionCode as Code, TxBranch, TxDetail, TxFilter,
+    TxResult, TxSummary,
+};
 
 use crate::auth::{Auth, Caller, Role, COOKIE};
 use crate::rate::{CallRate, Rate};
-use crate::{assets, Sources};
+use crate::{assets, Sources, TxAction};
 
 /// How long an action waits for the coordinator's answer.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -479,6 +486,9 @@ pub struct TransactionQuery {
 pub struct TransactionList {
     /// The matching open transactions, oldest first.
     pub transactions: Vec<TransactionSummary>,
+    /// Cluster mode: the nodes that did not answer (their fragments' transactions are
+    /// missing from the list).
+    pub failed: Vec<crate::stat::FailedNode>,
     /// When this was read (ms since the Unix epoch).
     pub now_ms: i64,
 }
@@ -512,6 +522,9 @@ pub struct TransactionSummary {
     pub next_retry_in_ms: Option<u64>,
     /// Whether phase two runs right now.
     pub driving: bool,
+    /// Cluster mode, in lists: the node whose fragment holds it (its leader) — its id and
+    /// coordinator address.
+    pub node: Option<String>,
 }
 
 /// `GET /api/transactions/{xid}`.
@@ -553,34 +566,44 @@ fn status_name(s: GlobalStatus) -> String {
     format!("{s:?}")
 }
 
-fn summary(c: &crate::CoordinatorHandle, s: &GlobalSession, now_ms: i64) -> TransactionSummary {
-    let retry = c.driver.retry_state(&s.xid);
+fn summary_view(t: &TxSummary, node: Option<String>, now_ms: i64) -> TransactionSummary {
     TransactionSummary {
-        xid: s.xid.clone(),
-        application: s.application_id.clone(),
-        name: s.transaction_name.clone(),
-        owner: s.owner.clone(),
-        status: status_name(s.status),
-        active: s.active,
-        begin_time_ms: s.begin_time_ms,
-        age_ms: now_ms.saturating_sub(s.begin_time_ms),
-        timeout_ms: s.timeout.as_millis() as u64,
-        branches: s.branches.len(),
-        retry_attempts: retry.map(|r| r.attempts),
-        next_retry_in_ms: retry.map(|r| r.next_in.as_millis() as u64),
-        driving: c.driver.is_driving(&s.xid),
+        xid: t.xid.to_string(),
+        application: t.application_id.to_string(),
+        name: t.transaction_name.to_string(),
+        owner: t.owner.to_string(),
+        status: status_name(t.status),
+        active: t.active,
+        begin_time_ms: t.begin_time_ms,
+        age_ms: now_ms.saturating_sub(t.begin_time_ms),
+        timeout_ms: u64::try_from(t.timeout_ms).unwrap_or(0),
+        branches: usize::try_from(t.branch_count).unwrap_or(0),
+        retry_attempts: u32::try_from(t.retry_attempts).ok(),
+        next_retry_in_ms: u64::try_from(t.next_retry_in_ms).ok(),
+        driving: t.driving,
+        node,
     }
 }
 
-fn branch_view(b: &BranchSession) -> BranchView {
+fn branch_view(b: &TxBranch) -> BranchView {
     BranchView {
         id: b.branch_id,
         branch_type: format!("{:?}", b.branch_type),
-        resource: b.resource_id.clone(),
-        client: b.client_id.clone(),
+        resource: b.resource_id.to_string(),
+        client: b.client_id.to_string(),
         status: format!("{:?}", b.status),
-        lock_keys: b.lock_keys.clone(),
-        application_data: b.application_data.clone(),
+        lock_keys: b.lock_keys.to_string(),
+        application_data: b.application_data.to_string(),
+    }
+}
+
+fn detail_view(d: &TxDetail, now_ms: i64) -> TransactionDetail {
+    TransactionDetail {
+        summary: summary_view(&d.summary, None, now_ms),
+        branch_list: d.branches.iter().map(branch_view).collect(),
+        locks: d.locks.iter().map(ToString::to_string).collect(),
+        retried_at_ms: (d.retried_at_ms > 0).then_some(d.retried_at_ms),
+        actions: actions_for(d.summary.status),
     }
 }
 
@@ -597,65 +620,124 @@ fn actions_for(status: GlobalStatus) -> Vec<&'static str> {
 fn no_coordinator() -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "this node runs in cluster mode: transactions are held by the leaders of the \
-         cluster's fragments (see the overview)",
+        "this node neither runs a coordinator nor reaches the cluster's",
     )
+}
+
+/// The HTTP status of a coordinator's refusal.
+fn refused(r: &TxResult) -> Response {
+    let status = match r.error {
+        Code::AccessDenied => StatusCode::FORBIDDEN,
+        Code::GlobalTransactionNotExist => StatusCode::NOT_FOUND,
+        // Retryable: a fragment changing leader, or a node starting.
+        Code::NotRaftLeader => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    error(status, r.message.to_string())
+}
+
+/// Runs a [`crate::TransactionSource`] call on a blocking thread, bounded by
+/// [`ACTION_TIMEOUT`] (the source bounds its own calls too): `Err` when it got no answer.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::time::timeout(ACTION_TIMEOUT, tokio::task::spawn_blocking(call)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Err(format!("the call failed: {e}")),
+        Err(_) => Err(format!("no answer within {ACTION_TIMEOUT:?}")),
+    }
+}
+
+fn filter_of(q: &TransactionQuery) -> TxFilter {
+    TxFilter {
+        statuses: q
+            .status
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Into::into)
+            .collect(),
+        min_age_ms: q.min_age_ms.unwrap_or(0),
+        application_id: q.application.trim().into(),
+        limit: 0,
+    }
 }
 
 async fn transactions(
     Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<TransactionQuery>,
 ) -> Response {
-    let Some(c) = &state.sources.coordinator else {
+    let filter = filter_of(&q);
+    let principal = caller.principal();
+    if let Some(c) = &state.sources.coordinator {
+        let (r, listed) = c.servant.list_transactions_with(Some(&principal), &filter);
+        if r.code != ResultCode::Success {
+            return refused(&r);
+        }
+        let now_ms = wall_clock_ms();
+        return Json(TransactionList {
+            transactions: listed
+                .iter()
+                .map(|t| summary_view(t, None, now_ms))
+                .collect(),
+            failed: Vec::new(),
+            now_ms,
+        })
+        .into_response();
+    }
+    let Some(source) = state.sources.transactions.clone() else {
         return no_coordinator();
     };
-    let statuses: Vec<&str> = q
-        .status
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let application = q.application.trim();
-    let now_ms = wall_clock_ms();
-    let min_age = q.min_age_ms.unwrap_or(0);
-    let sessions = c.core.sessions_snapshot(|s| {
-        (statuses.is_empty()
-            || statuses
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(&status_name(s.status))))
-            && (application.is_empty() || s.application_id == application)
-            && now_ms.saturating_sub(s.begin_time_ms) >= min_age
-    });
-    Json(TransactionList {
-        transactions: sessions.iter().map(|s| summary(c, s, now_ms)).collect(),
-        now_ms,
-    })
-    .into_response()
+    match blocking(move || source.list(&principal, &filter)).await {
+        Ok(answer) => {
+            let now_ms = wall_clock_ms();
+            Json(TransactionList {
+                transactions: answer
+                    .value
+                    .into_iter()
+                    .map(|t| summary_view(&t.summary, Some(t.node), now_ms))
+                    .collect(),
+                failed: crate::stat::failed(answer.failed),
+                now_ms,
+            })
+            .into_response()
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, e),
+    }
 }
 
-async fn transaction(Extract(state): Extract<State>, Path(xid): Path<String>) -> Response {
-    let Some(c) = &state.sources.coordinator else {
-        return no_coordinator();
+/// `describeTransaction` of `xid` as `principal`, embedded or through the cluster: `Err`
+/// with the answer to send when it could not be read.
+async fn describe(
+    state: &State,
+    principal: &str,
+    xid: &str,
+) -> Result<(TxResult, TxDetail), Response> {
+    if let Some(c) = &state.sources.coordinator {
+        return Ok(c.servant.describe_transaction_with(Some(principal), xid));
+    }
+    let Some(source) = state.sources.transactions.clone() else {
+        return Err(no_coordinator());
     };
-    let Some(s) = c.core.session(&xid) else {
-        let ended = c.core.outcome(&xid).map(status_name);
-        return error(
-            StatusCode::NOT_FOUND,
-            match ended {
-                Some(how) => format!("{xid} has ended ({how})"),
-                None => format!("{xid} is not an open transaction"),
-            },
-        );
-    };
-    let now_ms = wall_clock_ms();
-    Json(TransactionDetail {
-        summary: summary(c, &s, now_ms),
-        branch_list: s.branches.iter().map(branch_view).collect(),
-        locks: c.core.locks().held_by(&xid),
-        retried_at_ms: c.core.retried_at(&xid),
-        actions: actions_for(s.status),
-    })
-    .into_response()
+    let (p, x) = (principal.to_owned(), xid.to_owned());
+    blocking(move || source.describe(&p, &x))
+        .await
+        .map_err(|e| error(StatusCode::BAD_GATEWAY, e))
+}
+
+async fn transaction(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    Path(xid): Path<String>,
+) -> Response {
+    match describe(&state, &caller.principal(), &xid).await {
+        Ok((r, detail)) if r.code == ResultCode::Success => {
+            Json(detail_view(&detail, wall_clock_ms())).into_response()
+        }
+        Ok((r, _)) => refused(&r),
+        Err(response) => response,
+    }
 }
 
 /// `POST /api/transactions/{xid}/{action}`.
@@ -691,47 +773,77 @@ async fn act(
         audit_refused("no X-Tars-Console header");
         return error(StatusCode::FORBIDDEN, "missing X-Tars-Console header");
     }
-    let Some(c) = state.sources.coordinator.clone() else {
-        return no_coordinator();
-    };
-    let p = principal.clone();
-    let x = xid.clone();
-    let servant = c.servant.clone();
-    let answer: Option<(TxResult, GlobalStatus)> = match action.as_str() {
-        "retry" => Some(servant.retry_with(Some(&p), &x)),
-        "stop-retrying" => {
-            let fut = direct(|defer| servant.stop_retrying_with(defer, Some(&p), &x));
-            tokio::time::timeout(ACTION_TIMEOUT, fut)
-                .await
-                .ok()
-                .flatten()
-        }
-        "rollback" => {
-            // Forcing a rollback is for undecided transactions only: a decided one is the
-            // phase-two driver's, and the others' actions apply to it.
-            let status = c.core.status(&x);
-            if status != GlobalStatus::Begin || c.core.session(&x).is_none() {
-                audit_refused("not undecided");
-                return error(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "{xid} is not an undecided transaction ({})",
-                        status_name(status)
-                    ),
-                );
-            }
-            let fut = direct(|defer| servant.rollback_with(defer, Some(&p), &x));
-            tokio::time::timeout(ACTION_TIMEOUT, fut)
-                .await
-                .ok()
-                .flatten()
-        }
+    let what = match action.as_str() {
+        "retry" => TxAction::Retry,
+        "stop-retrying" => TxAction::StopRetrying,
+        "rollback" => TxAction::Rollback,
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
                 "unknown action (retry, stop-retrying, rollback)",
             )
         }
+    };
+    if what == TxAction::Rollback {
+        // Forcing a rollback is for undecided transactions only: a decided one is the
+        // phase-two driver's, and the others' actions apply to it.
+        let status = match describe(&state, &principal, &xid).await {
+            Ok((r, d))
+                if r.code == ResultCode::Success || r.error == Code::GlobalTransactionNotExist =>
+            {
+                d.summary.status
+            }
+            Ok((r, _)) => {
+                audit_refused("its status could not be read");
+                return refused(&r);
+            }
+            Err(response) => {
+                audit_refused("its status could not be read");
+                return response;
+            }
+        };
+        if status != GlobalStatus::Begin {
+            audit_refused("not undecided");
+            return error(
+                StatusCode::CONFLICT,
+                format!(
+                    "{xid} is not an undecided transaction ({})",
+                    status_name(status)
+                ),
+            );
+        }
+    }
+    let p = principal.clone();
+    let x = xid.clone();
+    let answer: Option<(TxResult, GlobalStatus)> = if let Some(c) = &state.sources.coordinator {
+        let servant = c.servant.clone();
+        match what {
+            TxAction::Retry => Some(servant.retry_with(Some(&p), &x)),
+            TxAction::StopRetrying => {
+                let fut = direct(|defer| servant.stop_retrying_with(defer, Some(&p), &x));
+                tokio::time::timeout(ACTION_TIMEOUT, fut)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            TxAction::Rollback => {
+                let fut = direct(|defer| servant.rollback_with(defer, Some(&p), &x));
+                tokio::time::timeout(ACTION_TIMEOUT, fut)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        }
+    } else if let Some(source) = state.sources.transactions.clone() {
+        match blocking(move || source.act(&p, &x, what)).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                tracing::warn!(target: "tars_console::audit", who = %principal, action = %action, xid = %xid, error = %e, "console action: no answer from the cluster");
+                None
+            }
+        }
+    } else {
+        return no_coordinator();
     };
     let Some((result, status)) = answer else {
         tracing::error!(target: "tars_console::audit", who = %principal, action = %action, xid = %xid, outcome = "no answer", "console action: no answer in time");

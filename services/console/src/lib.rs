@@ -27,6 +27,7 @@ mod assets;
 mod auth;
 mod rate;
 pub mod stat;
+pub mod transactions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use tars_registry::registry::Registry;
 
 pub use auth::{Role, TokenConfig};
 pub use stat::{Answered, StatsSource};
+pub use transactions::{Listed, TransactionSource, TxAction};
 
 /// The `[console]` section of tarsd's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,8 +117,10 @@ pub struct Sources {
     /// The registry (in process).
     pub registry: Arc<Registry>,
     /// The coordinator, when it runs embedded (`None` in cluster mode: transactions live in
-    /// the fragments' leaders).
+    /// the fragments' leaders, read through `transactions`).
     pub coordinator: Option<CoordinatorHandle>,
+    /// The cluster's transactions, over the nodes' coordinators (cluster mode).
+    pub transactions: Option<Arc<dyn TransactionSource>>,
     /// The cluster's status, in cluster mode.
     pub cluster: Option<ClusterStatusFn>,
     /// The node server's request counters (for calls per second).
@@ -131,6 +135,7 @@ impl std::fmt::Debug for Sources {
             .field("node", &self.node)
             .field("coordinator", &self.coordinator.is_some())
             .field("cluster", &self.cluster.is_some())
+            .field("transactions", &self.transactions.is_some())
             .field("stats", &self.stats.is_some())
             .finish_non_exhaustive()
     }

@@ -109,13 +109,14 @@ fn side_name(side: Side) -> &'static str {
 /// A node that did not answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailedNode {
-    /// The node (`host:port` of its StatQueryObj).
+    /// The node (`host:port` of its StatQueryObj; for transactions, the node id and its
+    /// coordinator address).
     pub node: String,
     /// Why.
     pub error: String,
 }
 
-fn failed(list: impl IntoIterator<Item = (String, String)>) -> Vec<FailedNode> {
+pub(crate) fn failed(list: impl IntoIterator<Item = (String, String)>) -> Vec<FailedNode> {
     let mut seen = BTreeSet::new();
     list.into_iter()
         .filter(|(node, _)| seen.insert(node.clone()))

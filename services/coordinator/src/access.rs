@@ -10,7 +10,8 @@
 //! - `commit`, `rollback` and `globalReport` are the owner's, or an admin's;
 //! - `branchRegister` and `branchReport` are open to the owner, admins, and the principals a
 //!   [`BranchRule`] lets join the owner's transactions;
-//! - `getStatus` and `lockQuery` are reads: open, unless [`AccessConfig::authenticated_reads`];
+//! - `getStatus`, `lockQuery` and the operator's `listTransactions` and `describeTransaction`
+//!   are reads: open, unless [`AccessConfig::authenticated_reads`];
 //! - `retry` and `stopRetrying` (an operator's) are admins' only.
 //!
 //! Refusals answer `Failed` with [`AccessDenied`](tars_protocols::tarstx::TransactionExceptionCode::AccessDenied)
@@ -44,7 +45,8 @@ pub struct AccessConfig {
     pub admins: Vec<String>,
     /// Who may join whose transactions, besides their owners and admins.
     pub branch_rules: Vec<BranchRule>,
-    /// `getStatus` and `lockQuery` need a principal too.
+    /// The reads (`getStatus`, `lockQuery`, `listTransactions`, `describeTransaction`) need a
+    /// principal too.
     pub authenticated_reads: bool,
     /// Principals trusted to name, in a call's context, the principal they forward it for
     /// (the nodes of a cluster, routing calls to fragment leaders).
@@ -60,7 +62,7 @@ pub enum Action {
     End,
     /// `branchRegister`, `branchReport`.
     Join,
-    /// `getStatus`, `lockQuery`.
+    /// `getStatus`, `lockQuery`, `listTransactions`, `describeTransaction`.
     Read,
     /// An operator's `retry`, `stopRetrying`: admins only.
     Operate,

@@ -20,12 +20,13 @@ use tars::TarsString;
 use tars::server::{Current, Responder, ServantError};
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, Coordinator, CoordinatorResponder, GlobalStatus, ResultCode,
-    TransactionExceptionCode as Code, TxResult,
+    TransactionExceptionCode as Code, TxBranch, TxDetail, TxFilter, TxResult, TxSummary,
 };
 
 use crate::access::{AccessConfig, Action};
 use crate::core::{TransactionCore, TxError};
 use crate::driver::PhaseTwoDriver;
+use crate::session::{wall_clock_ms, BranchSession, GlobalSession};
 use crate::store::{RowsRefused, StoreError, TxStore};
 
 /// Timeout of a transaction begun with `timeoutMs <= 0` (Seata's default).
@@ -684,6 +685,114 @@ impl CoordinatorServantImpl {
     }
 }
 
+/// Whether `session` matches `filter` at `now_ms` (ms since the Unix epoch).
+pub fn filter_matches(filter: &TxFilter, session: &GlobalSession, now_ms: i64) -> bool {
+    let status = format!("{:?}", session.status);
+    let mut wanted = filter
+        .statuses
+        .iter()
+        .map(|s| s.as_str().trim())
+        .filter(|s| !s.is_empty())
+        .peekable();
+    (wanted.peek().is_none() || wanted.any(|w| w.eq_ignore_ascii_case(&status)))
+        && (filter.application_id.is_empty()
+            || session.application_id == filter.application_id.as_str())
+        && now_ms.saturating_sub(session.begin_time_ms) >= filter.min_age_ms
+}
+
+fn branch_of(b: &BranchSession) -> TxBranch {
+    TxBranch {
+        branch_id: b.branch_id,
+        branch_type: b.branch_type,
+        resource_id: b.resource_id.as_str().into(),
+        client_id: b.client_id.as_str().into(),
+        status: b.status,
+        lock_keys: b.lock_keys.as_str().into(),
+        application_data: b.application_data.as_str().into(),
+    }
+}
+
+/// The operator's reads (the web console's transaction pages).
+impl CoordinatorServantImpl {
+    fn summary_of(&self, s: &GlobalSession) -> TxSummary {
+        let retry = self.driver.retry_state(&s.xid);
+        TxSummary {
+            xid: s.xid.as_str().into(),
+            application_id: s.application_id.as_str().into(),
+            transaction_name: s.transaction_name.as_str().into(),
+            owner: s.owner.as_str().into(),
+            status: s.status,
+            active: s.active,
+            begin_time_ms: s.begin_time_ms,
+            timeout_ms: i64::try_from(s.timeout.as_millis()).unwrap_or(i64::MAX),
+            branch_count: i32::try_from(s.branches.len()).unwrap_or(i32::MAX),
+            retry_attempts: retry.map_or(-1, |r| i32::try_from(r.attempts).unwrap_or(i32::MAX)),
+            next_retry_in_ms: retry.map_or(-1, |r| {
+                i64::try_from(r.next_in.as_millis()).unwrap_or(i64::MAX)
+            }),
+            driving: self.driver.is_driving(&s.xid),
+        }
+    }
+
+    /// The open transactions `filter` selects, oldest first, at most `filter.limit` (0: all).
+    /// A read ([`Action::Read`]).
+    pub fn list_transactions_with(
+        &self,
+        principal: Option<&str>,
+        filter: &TxFilter,
+    ) -> (TxResult, Vec<TxSummary>) {
+        if let Err(refused) = self.authorize(Action::Read, principal, "") {
+            return (refused, Vec::new());
+        }
+        let now_ms = wall_clock_ms();
+        let mut sessions = self
+            .core
+            .sessions_snapshot(|s| filter_matches(filter, s, now_ms));
+        if let Ok(limit) = usize::try_from(filter.limit) {
+            if limit > 0 {
+                sessions.truncate(limit);
+            }
+        }
+        (ok(), sessions.iter().map(|s| self.summary_of(s)).collect())
+    }
+
+    /// `xid` in full: its branches, row locks and retry state. `GlobalTransactionNotExist`
+    /// (saying how it ended, when this coordinator knows) when it is not open. A read.
+    pub fn describe_transaction_with(
+        &self,
+        principal: Option<&str>,
+        xid: &str,
+    ) -> (TxResult, TxDetail) {
+        if let Err(refused) = self.authorize(Action::Read, principal, xid) {
+            return (refused, TxDetail::default());
+        }
+        let Some(s) = self.core.session(xid) else {
+            let ended = self.core.outcome(xid);
+            let message = match ended {
+                Some(how) => format!("{xid} has ended ({how:?})"),
+                None => format!("{xid} is not an open transaction"),
+            };
+            let mut detail = TxDetail::default();
+            detail.summary.xid = xid.into();
+            detail.summary.status = ended.unwrap_or(GlobalStatus::Finished);
+            return (failed(Code::GlobalTransactionNotExist, message), detail);
+        };
+        let detail = TxDetail {
+            summary: self.summary_of(&s),
+            branches: s.branches.iter().map(branch_of).collect(),
+            locks: self
+                .core
+                .locks()
+                .held_by(xid)
+                .into_iter()
+                .map(TarsString::from)
+                .collect(),
+            retried_at_ms: self.core.retried_at(xid).unwrap_or(0),
+        };
+        (ok(), detail)
+    }
+}
+
 impl Coordinator for CoordinatorServantImpl {
     fn begin(
         &self,
@@ -817,5 +926,21 @@ impl Coordinator for CoordinatorServantImpl {
             principal.as_deref(),
             &xid,
         ))
+    }
+
+    fn list_transactions(
+        &self,
+        current: &mut Current,
+        filter: TxFilter,
+    ) -> Result<(TxResult, Vec<TxSummary>)> {
+        Ok(self.list_transactions_with(self.principal_of(current), &filter))
+    }
+
+    fn describe_transaction(
+        &self,
+        current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, TxDetail)> {
+        Ok(self.describe_transaction_with(self.principal_of(current), &xid))
     }
 }

@@ -353,6 +353,22 @@ impl Coordinator for FakeCoordinator {
     ) -> Result<(TxResult, GlobalStatus), ServantError> {
         Err(ServantError::unknown("operator calls are not faked"))
     }
+
+    fn list_transactions(
+        &self,
+        _current: &mut Current,
+        _filter: tars_protocols::tarstx::TxFilter,
+    ) -> Result<(TxResult, Vec<tars_protocols::tarstx::TxSummary>), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
+
+    fn describe_transaction(
+        &self,
+        _current: &mut Current,
+        _xid: TarsString,
+    ) -> Result<(TxResult, tars_protocols::tarstx::TxDetail), ServantError> {
+        Err(ServantError::unknown("operator calls are not faked"))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

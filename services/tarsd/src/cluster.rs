@@ -55,6 +55,7 @@ pub struct Joining {
     lease: NodeLease,
     router: Arc<ClusterCoordinator>,
     communicator: Communicator,
+    transport: tars::endpoint::Transport,
 }
 
 impl Joining {
@@ -69,6 +70,9 @@ impl Joining {
 pub struct ClusterParts {
     etcd: Etcd,
     manager: Arc<FragmentManager>,
+    router: Arc<ClusterCoordinator>,
+    communicator: Communicator,
+    transport: tars::endpoint::Transport,
     scheduler: Arc<Mutex<Scheduler>>,
     stop: crossbeam_channel::Sender<()>,
     watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -134,6 +138,7 @@ pub fn join(
             lease,
             router,
             communicator,
+            transport: security.transport(),
         },
     ))
 }
@@ -154,6 +159,7 @@ pub fn attach(
         lease,
         router,
         communicator,
+        transport,
     } = joining;
     let info = NodeInfo {
         node_id: section.node_id.clone(),
@@ -173,7 +179,7 @@ pub fn attach(
                 .unwrap_or_else(|| format!("{}:{}", section.advertise, coordinator_addr.port())),
             info,
         },
-        communicator,
+        communicator.clone(),
         coordinator.clone(),
         section.manager.clone(),
     )
@@ -211,6 +217,9 @@ pub fn attach(
     Ok(ClusterParts {
         etcd,
         manager,
+        router,
+        communicator,
+        transport,
         scheduler,
         stop,
         watcher: Mutex::new(Some(watcher)),
@@ -226,6 +235,22 @@ impl ClusterParts {
     /// The etcd connection (for reading the cluster's status, as the console does).
     pub fn etcd(&self) -> &Etcd {
         &self.etcd
+    }
+
+    /// The node's routing coordinator servant (`tars.tarscoordinator.CoordinatorObj`).
+    pub fn router(&self) -> &Arc<ClusterCoordinator> {
+        &self.router
+    }
+
+    /// The communicator the node calls other nodes through, with its own credentials
+    /// (`[security] client_key`, its client certificate).
+    pub fn communicator(&self) -> &Communicator {
+        &self.communicator
+    }
+
+    /// How other nodes' adapters are reached (`tcp`, `ssl`, `-e 1`).
+    pub fn transport(&self) -> &tars::endpoint::Transport {
+        &self.transport
     }
 
     /// Open transactions of the fragments led here.

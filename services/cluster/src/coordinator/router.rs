@@ -9,6 +9,9 @@
 //!   client tries again and meets the new leader. A forwarded call whose leader dies on the way
 //!   is answered `FailedStore` (its outcome is unknown; the client checks with `getStatus`); it
 //!   is never answered with a guess.
+//! - `listTransactions` (an operator's read) answers from the fragments this node leads and
+//!   is never forwarded: a cluster-wide list asks every node (the web console does).
+//!   `describeTransaction` goes where its XID goes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -22,7 +25,7 @@ use tars_coordinator::service::COORDINATOR_OBJ;
 use tars_coordinator::xid::Xid;
 use tars_protocols::tarstx::{
     BranchStatus, BranchType, Coordinator, CoordinatorProxy, CoordinatorResponder, GlobalStatus,
-    TransactionExceptionCode as Code, TxResult,
+    ResultCode, TransactionExceptionCode as Code, TxDetail, TxFilter, TxResult, TxSummary,
 };
 
 use super::fragment::LedFragment;
@@ -424,6 +427,67 @@ impl Coordinator for ClusterCoordinator {
                 GlobalStatus::UnKnown
             ),
             Route::Refuse(r) => Ok((r, GlobalStatus::UnKnown)),
+        }
+    }
+
+    fn list_transactions(
+        &self,
+        current: &mut Current,
+        filter: TxFilter,
+    ) -> Result<(TxResult, Vec<TxSummary>)> {
+        let Some(manager) = self.manager.get() else {
+            return Ok((starting(), Vec::new()));
+        };
+        let led: Vec<Arc<LedFragment>> = manager
+            .led_ids()
+            .into_iter()
+            .filter_map(|f| manager.led(f))
+            .collect();
+        if !led.is_empty() && !manager.lease_valid() {
+            return Ok((
+                failed(
+                    Code::NotRaftLeader,
+                    format!(
+                        "node {} cannot confirm its lease on its fragments (paused or cut off \
+                         from etcd); retry",
+                        manager.node_id()
+                    ),
+                ),
+                Vec::new(),
+            ));
+        }
+        let mut transactions = Vec::new();
+        for f in led {
+            let (r, mut listed) = f.servant().list_transactions(current, filter.clone())?;
+            if r.code != ResultCode::Success {
+                return Ok((r, Vec::new()));
+            }
+            transactions.append(&mut listed);
+        }
+        transactions.sort_by(|a, b| (a.begin_time_ms, &a.xid).cmp(&(b.begin_time_ms, &b.xid)));
+        if let Ok(limit) = usize::try_from(filter.limit) {
+            if limit > 0 {
+                transactions.truncate(limit);
+            }
+        }
+        Ok((ok(), transactions))
+    }
+
+    fn describe_transaction(
+        &self,
+        current: &mut Current,
+        xid: TarsString,
+    ) -> Result<(TxResult, TxDetail)> {
+        match self.route(current, &xid) {
+            Route::Here(f) => f.servant().describe_transaction(current, xid),
+            Route::Forward(p) => forward!(
+                current,
+                p,
+                describe_transaction,
+                describe_transaction_callback(xid),
+                TxDetail::default()
+            ),
+            Route::Refuse(r) => Ok((r, TxDetail::default())),
         }
     }
 }

@@ -273,6 +273,7 @@ async function transactions() {
     el("label", {}, "Older than (s)", el("input", { name: "min_age_s", id: "filter-min-age", type: "number", min: "0", step: "any", value: f.min_age_s })),
     el("label", {}, "Application", el("input", { name: "application", id: "filter-application", value: f.application })),
   ], () => transactions().catch(showError));
+  const clustered = r.transactions.some(t => t.node != null) || (r.failed && r.failed.length > 0);
   const rows = r.transactions.map(t => el("tr", { class: "tx", "data-xid": t.xid },
     el("td", { class: "mono" }, el("a", { href: "/transactions/" + encodeURIComponent(t.xid), "data-field": "xid" }, t.xid)),
     el("td", { "data-field": "application" }, t.application),
@@ -281,11 +282,17 @@ async function transactions() {
     el("td", {}, badge(t.status, statusClass(t.status), "status")),
     el("td", { class: "num", "data-field": "branches" }, t.branches),
     el("td", { class: "num", "data-field": "age", "data-value": t.age_ms }, fmtAge(t.age_ms)),
-    el("td", { class: "num", "data-field": "retries" }, t.retry_attempts ?? "—")));
-  show(el("h1", {}, "Transactions"), form,
+    el("td", { class: "num", "data-field": "retries" }, t.retry_attempts ?? "—"),
+    // Cluster mode: the node leading the transaction's fragment.
+    clustered ? el("td", { "data-field": "node" }, t.node ?? "—") : null));
+  const failed = r.failed && r.failed.length
+    ? el("div", { class: "result error", id: "tx-failed" }, "Nodes that did not answer (their transactions are missing): ",
+      el("ul", {}, r.failed.map(f => el("li", { class: "failed-node", "data-node": f.node }, `${f.node}: ${f.error}`))))
+    : null;
+  show(el("h1", {}, "Transactions"), form, failed,
     el("p", { class: "muted" }, el("span", { id: "tx-count" }, r.transactions.length), " open transactions match"),
     rows.length ? table(["XID", "Application", "Name", "Owner", "Status", { title: "Branches", num: true },
-      { title: "Age", num: true }, { title: "Failed runs", num: true }], rows, { id: "tx-table" })
+      { title: "Age", num: true }, { title: "Failed runs", num: true }].concat(clustered ? ["Leader"] : []), rows, { id: "tx-table" })
       : el("p", { class: "muted", id: "tx-empty" }, "No open transactions match."));
 }
 
