@@ -292,3 +292,108 @@ fn metrics_show_the_nodes_transactions_instances_and_last_minute_calls() {
     );
     node.shutdown();
 }
+
+/// The official Prometheus Python client's OpenMetrics parser (`prometheus_client`, PyPI),
+/// run on `text`: every sample as `name{labels} value` lines, or `None` when the module is
+/// not installed (`TARS_PROMETHEUS_PY_PATH` names where `.ci/run` installs it).
+fn python_client_parse(text: &str) -> Option<Vec<(String, BTreeMap<String, String>, f64)>> {
+    use std::io::Write;
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append([s.name, dict(s.labels), s.value])
+print(json.dumps(out))
+"#;
+    let mut command = std::process::Command::new("python3");
+    command.args(["-c", script]);
+    if let Ok(path) = std::env::var("TARS_PROMETHEUS_PY_PATH") {
+        command.env("PYTHONPATH", path);
+    }
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .envs(std::env::var("TARS_PROMETHEUS_PY_PATH").map(|p| ("PYTHONPATH", p)))
+        .status()
+        .ok()?;
+    if !probe.success() {
+        return None;
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("python3 output");
+    assert!(
+        output.status.success(),
+        "prometheus_client refused the exposition:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("json"))
+}
+
+#[test]
+fn the_official_python_client_parses_the_scrape() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = node(dir.path());
+    let registry_port = node.registry_addr().expect("registry").port();
+    let comm = Communicator::new()
+        .with_locator(&proxy_string("tars.tarsregistry.QueryObj", registry_port))
+        .expect("locator");
+    let coordinator = CoordinatorProxy::new(comm.string_to_proxy(COORDINATOR_OBJ).expect("proxy"));
+    let (r, _) = coordinator.begin("app", "py", 60_000).expect("begin");
+    assert_eq!(r.code, ResultCode::Success);
+    report_calls(&node, now_minute() - 1);
+
+    let addr = node.metrics_addr().expect("[metrics] port set");
+    let answer = http_get(addr, "/metrics", Duration::from_secs(5)).expect("GET /metrics");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let Some(samples) = python_client_parse(&answer.body) else {
+        assert!(
+            std::env::var("TARS_PROMETHEUS_PY_REQUIRED").is_err(),
+            "prometheus_client is required (TARS_PROMETHEUS_PY_REQUIRED) but not importable"
+        );
+        println!(
+            "skipped: python3 prometheus_client is not installed (pip install prometheus-client)"
+        );
+        return;
+    };
+    let find = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| *v)
+    };
+    assert_eq!(find("tars_coordinator_open_transactions"), Some(1.0));
+    let instances: f64 = samples
+        .iter()
+        .filter(|(n, _, _)| n == "tars_registry_instances")
+        .map(|(_, _, v)| v)
+        .sum();
+    assert_eq!(
+        instances,
+        node.registry()
+            .registry()
+            .list(&InstanceFilter {
+                include_inactive: true,
+                ..InstanceFilter::default()
+            })
+            .len() as f64
+    );
+    // The same values as the Rust parser reads.
+    let ours = Scrape::parse(answer.body.lines().map(|l| Ok(l.to_owned()))).expect("parse");
+    assert_eq!(
+        find("tars_coordinator_open_transactions"),
+        value(&ours, "tars_coordinator_open_transactions", &[])
+    );
+    assert!(find("tars_server_requests_total").is_some_and(|v| v >= 1.0));
+    node.shutdown();
+}
