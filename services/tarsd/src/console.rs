@@ -4,7 +4,7 @@
 //! cluster's nodes in cluster mode).
 //!
 //! In cluster mode the console's transactions are the fragments' leaders'
-//! ([`cluster_tx::ClusterTransactions`]): the list asks every live node's `CoordinatorObj`
+//! (`cluster_tx::ClusterTransactions`): the list asks every live node's `CoordinatorObj`
 //! (`listTransactions`: the fragments it leads), the detail page and the actions go through
 //! this node's routing coordinator, called in process, which forwards them to the leader of
 //! the transaction's fragment with the node's own credentials.

@@ -293,10 +293,13 @@ fn metrics_show_the_nodes_transactions_instances_and_last_minute_calls() {
     node.shutdown();
 }
 
+/// One sample as the Python client reads it: name, labels, value.
+type PySample = (String, BTreeMap<String, String>, f64);
+
 /// The official Prometheus Python client's OpenMetrics parser (`prometheus_client`, PyPI),
 /// run on `text`: every sample as `name{labels} value` lines, or `None` when the module is
 /// not installed (`TARS_PROMETHEUS_PY_PATH` names where `.ci/run` installs it).
-fn python_client_parse(text: &str) -> Option<Vec<(String, BTreeMap<String, String>, f64)>> {
+fn python_client_parse(text: &str) -> Option<Vec<PySample>> {
     use std::io::Write;
     let script = r#"
 import json, sys
