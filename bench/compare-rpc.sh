@@ -41,6 +41,12 @@ on_exit 'rm -rf "$tmpdir"'
 # shell) and sets VAR to the port of its READY line.
 start() {
     bg_ready "$1" "$tmpdir/$2.log" "${@:3}"
+    # The server's own pid (setsid runs it in place when it can, else it is the only child),
+    # so the load generator can read its CPU time per call.
+    spid=$BG_PID
+    if [[ "$(cat "/proc/$spid/comm" 2>/dev/null)" != "$(basename "$3" | cut -c1-15)" ]]; then
+        spid="$(pgrep -P "$spid" | head -n1)"
+    fi
 }
 
 cd "$ROOT"
@@ -61,17 +67,17 @@ labels=() ports=() extra=()
 start port mio-echo "$BIN/mio-echo" --seconds "$RUN_FOR"
 labels+=("mio-echo") ports+=("$port") extra+=("--raw")
 start port tars-rs-inline "$BIN/interop-server" --threads 0 --seconds "$RUN_FOR"
-labels+=("tars-rs inline") ports+=("$port") extra+=("")
+labels+=("tars-rs inline") ports+=("$port") extra+=("--server-pid $spid")
 start port tars-rs-threads "$BIN/interop-server" --threads 2 --seconds "$RUN_FOR"
-labels+=("tars-rs 2 business threads") ports+=("$port") extra+=("")
+labels+=("tars-rs 2 business threads") ports+=("$port") extra+=("--server-pid $spid")
 # The same two servers with call statistics on (tars::stat, reported every second to a
 # counting StatF servant in the same process): their ratio to the runs above, taken within
 # each round, is the cost of statistics (issue #17 allows at most 5% of calls/s).
 if [[ $STAT == 1 ]]; then
     start port tars-rs-inline-stat "$BIN/interop-server" --threads 0 --stat --seconds "$RUN_FOR"
-    labels+=("tars-rs inline +stat") ports+=("$port") extra+=("")
+    labels+=("tars-rs inline +stat") ports+=("$port") extra+=("--server-pid $spid")
     start port tars-rs-threads-stat "$BIN/interop-server" --threads 2 --stat --seconds "$RUN_FOR"
-    labels+=("tars-rs 2 business threads +stat") ports+=("$port") extra+=("")
+    labels+=("tars-rs 2 business threads +stat") ports+=("$port") extra+=("--server-pid $spid")
 fi
 if [[ $have_node == 1 ]]; then
     node_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -89,7 +95,8 @@ for round in $(seq 1 "$R"); do
     for k in $(seq 0 $((n - 1))); do
         i=$(((k + round - 1) % n))
         args=(--port "${ports[$i]}" -c "$C" -m "$M" -t "$T" --label "${labels[$i]}" --json)
-        [[ -n ${extra[$i]} ]] && args+=("${extra[$i]}")
+        # shellcheck disable=SC2206 # extra holds whole words (flags, numbers)
+        [[ -n ${extra[$i]} ]] && args+=(${extra[$i]})
         if ! run "$BIN/tars-loadgen" "${args[@]}" >"$tmpdir/run.json"; then
             cat "$tmpdir/run.json" >&2
             echo "tars-loadgen failed against ${labels[$i]} (round $round)" >&2

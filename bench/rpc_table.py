@@ -105,6 +105,18 @@ if pairs:
         verdict = "met" if min(v) >= 0.95 else ("met in the median" if statistics.median(v) >= 0.95 else "missed")
         print(f"- {off}: {spread(v, x2)} with statistics on (goal: at least 0.95x; {verdict})")
     print()
+    cpu = [(on, off) for on, off in pairs
+           if all(by[(n, x)].get("server_cpu_us_per_call") for n in rounds for x in (on, off))]
+    if cpu:
+        print("Server CPU per call with statistics on / off (the server's own CPU time from /proc,")
+        print("less sensitive than calls/s to what else runs on the machine); median (min–max):")
+        print()
+        for on, off in cpu:
+            v = [by[(n, on)]["server_cpu_us_per_call"] / by[(n, off)]["server_cpu_us_per_call"] for n in rounds]
+            d = [by[(n, on)]["server_cpu_us_per_call"] - by[(n, off)]["server_cpu_us_per_call"] for n in rounds]
+            print(f"- {off}: {spread(v, x2)} the CPU per call with statistics on; "
+                  f"{statistics.median(d):+.3f} µs per call (min {min(d):+.3f}, max {max(d):+.3f})")
+        print()
 
 if bad:
     sys.exit(f"{len(bad)} run(s) reported errors: " + ", ".join(f"round {r['round']} {r['label']}" for r in bad))
